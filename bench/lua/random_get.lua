@@ -1,0 +1,23 @@
+-- GET PREFIX .. key .. SUFFIX with a uniformly random key from KEYS_FILE.
+-- Environment:
+--   BENCH_LUA_DIR  directory holding common.lua (set by run.sh)
+--   KEYS_FILE      one fixed-width key per line (dids.txt or md5s.txt from gen_manifest.py)
+--   PATH_PREFIX    e.g. /index/index/  or  /index/index/?hash=md5:
+--   PATH_SUFFIX    e.g. &limit=10 (optional)
+local C = dofile(os.getenv("BENCH_LUA_DIR") .. "/common.lua")
+
+local keys
+local prefix = C.env("PATH_PREFIX")
+local suffix = os.getenv("PATH_SUFFIX") or ""
+
+setup = C.setup
+done = C.done
+
+function init(args)
+  keys = C.load_keys(C.env("KEYS_FILE"))
+  math.randomseed((tid or 0) * 7919 + os.time())
+end
+
+function request()
+  return wrk.format("GET", prefix .. keys:random() .. suffix)
+end

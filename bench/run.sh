@@ -1,0 +1,296 @@
+#!/usr/bin/env bash
+# Reproducible weft (indexd) benchmark.  See bench/README.md.
+#
+#   bench/run.sh [sqlite|postgres|both]        (default: sqlite)
+#
+# Knobs (environment): RECORDS=1000000 DURATION=10s THREADS=2 CONCURRENCY="16 64"
+#   WARMUP=3s PORT=18080 SEED=20240601 HASH_LIMIT=10 LIST_MAX_SECONDS=300
+#   BENCH_WORK=/var/tmp/weft-bench  WEFT_BIN=$CARGO_TARGET_DIR/release/weft
+#   PG_URL_BASE=postgres://postgres@127.0.0.1:5432  PG_DB=weft_bench  KEEP_DB=0
+#   RESULTS_DIR=bench/results
+#
+# Prints a Markdown table per backend on stdout and writes it to
+# $RESULTS_DIR/<date>-<backend>.md (suffix -r<RECORDS> when RECORDS != 1000000).
+# Progress goes to stderr; raw wrk output and server logs stay in $BENCH_WORK/logs.
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(dirname "$BENCH_DIR")
+MODE=${1:-sqlite}
+RECORDS=${RECORDS:-1000000}
+DURATION=${DURATION:-10s}
+THREADS=${THREADS:-2}
+CONCURRENCY=${CONCURRENCY:-16 64}
+WARMUP=${WARMUP:-3s}
+PORT=${PORT:-18080}
+SEED=${SEED:-20240601}
+HASH_LIMIT=${HASH_LIMIT:-10}
+LIST_MAX_SECONDS=${LIST_MAX_SECONDS:-300}
+WORK=${BENCH_WORK:-/var/tmp/weft-bench}
+WEFT_BIN=${WEFT_BIN:-${CARGO_TARGET_DIR:-/var/tmp/weft-target}/release/weft}
+PG_URL_BASE=${PG_URL_BASE:-postgres://postgres@127.0.0.1:5432}
+PG_DB=${PG_DB:-weft_bench}
+KEEP_DB=${KEEP_DB:-0}
+RESULTS_DIR=${RESULTS_DIR:-$BENCH_DIR/results}
+BENCH_USER=bench
+BENCH_PASS=bench-pass
+BASE=http://127.0.0.1:$PORT
+export BENCH_LUA_DIR=$BENCH_DIR/lua
+export RUST_LOG=${RUST_LOG:-warn}
+
+case $MODE in
+  sqlite | postgres) BACKENDS=$MODE ;;
+  both) BACKENDS="sqlite postgres" ;;
+  *) echo "usage: $0 [sqlite|postgres|both]" >&2; exit 2 ;;
+esac
+
+log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+command -v wrk >/dev/null || die "wrk not found (apt-get update && apt-get install -y wrk)"
+command -v python3 >/dev/null || die "python3 not found"
+command -v curl >/dev/null || die "curl not found"
+[ -x "$WEFT_BIN" ] || die "weft binary not found at $WEFT_BIN (build it, or set WEFT_BIN)"
+if curl -s -o /dev/null "$BASE/" 2>/dev/null; then die "something already listens on port $PORT (set PORT)"; fi
+
+mkdir -p "$WORK/logs" "$RESULTS_DIR"
+LOGS=$WORK/logs
+SERVER_PID=
+BACKEND=
+DATA=
+WEFT_ENV=()
+
+cleanup() {
+  if [ -n "${SERVER_PID:-}" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    sleep 1
+    kill -9 "$SERVER_PID" 2>/dev/null || true
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- helpers
+# Runs weft with the current backend's database environment.
+weft() { env "${WEFT_ENV[@]}" "$WEFT_BIN" "$@"; }
+set_backend_env() {
+  if [ "$BACKEND" = postgres ]; then
+    WEFT_ENV=("WEFT_DATABASE_URL=$PG_URL_BASE/$PG_DB")
+  else
+    WEFT_ENV=(-u WEFT_DATABASE_URL)
+  fi
+}
+
+psql_admin() { psql -v ON_ERROR_STOP=1 -q -X -h 127.0.0.1 -U postgres -d postgres "$@"; }
+
+start_server() {
+  local logf=$LOGS/$BACKEND-server.log
+  # env execs weft, so $! is the server's own pid (for RSS / CPU readings).
+  env "${WEFT_ENV[@]}" "$WEFT_BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$DATA" >>"$logf" 2>&1 &
+  SERVER_PID=$!
+  local i
+  for i in $(seq 1 300); do
+    if curl -sf -o /dev/null "$BASE/_version"; then
+      log "server up (pid $SERVER_PID) after ~$((i / 5))s"
+      return 0
+    fi
+    kill -0 "$SERVER_PID" 2>/dev/null || die "server exited during start-up; see $logf"
+    sleep 0.2
+  done
+  die "server did not answer /_version within 60s; see $logf"
+}
+
+stop_server() {
+  [ -n "$SERVER_PID" ] || return 0
+  kill "$SERVER_PID" 2>/dev/null || true
+  local i
+  for i in $(seq 1 50); do
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.2
+  done
+  if kill -0 "$SERVER_PID" 2>/dev/null; then
+    log "server did not stop on SIGTERM within 10s; SIGKILL"
+    kill -9 "$SERVER_PID" 2>/dev/null || true
+  fi
+  wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=
+}
+
+proc_field() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+# utime+stime of the server in clock ticks
+proc_cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
+# Appends one line to $ROWS:
+# backend kind workload conc requests secs rps ok_per_s p50_us p99_us rss_kb errors srv_cores note
+row() { printf '%s\n' "$(IFS=$'\t'; echo "$*")" >>"$ROWS"; }
+
+kv() { tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k { print $2 }'; }
+
+# run_wrk KIND LABEL CONC LUA URLPATH [VAR=VALUE ...]   (VARs are exported to wrk's Lua)
+run_wrk() {
+  local kind=$1 label=$2 conc=$3 lua=$4 path=$5
+  shift 5
+  local t=$THREADS
+  [ "$conc" -lt "$t" ] && t=$conc
+  local out=$LOGS/$BACKEND-$(tr -c 'A-Za-z0-9\n' _ <<<"$label")-c$conc.txt
+  local cpu0 cpu1
+  cpu0=$(proc_cpu_ticks "$SERVER_PID")
+  env "$@" wrk -t"$t" -c"$conc" -d"$DURATION" --timeout 30s --latency -s "$BENCH_LUA_DIR/$lua" "$BASE$path" >"$out" 2>&1 ||
+    { cat "$out" >&2; die "wrk failed ($label c=$conc)"; }
+  cpu1=$(proc_cpu_ticks "$SERVER_PID")
+  kill -0 "$SERVER_PID" 2>/dev/null || die "server died during $label c=$conc; see $LOGS/$BACKEND-server.log"
+  local res
+  res=$(grep '^WRK_RESULT' "$out") || { cat "$out" >&2; die "no WRK_RESULT in $out"; }
+  local req dur rps p50 p99 errs status_errs secs ok_per_s cores rss
+  req=$(kv "$res" requests)
+  dur=$(kv "$res" duration_us)
+  rps=$(kv "$res" rps)
+  p50=$(kv "$res" p50_us)
+  p99=$(kv "$res" p99_us)
+  status_errs=$(kv "$res" err_status)
+  errs=$(($(kv "$res" err_connect) + $(kv "$res" err_read) + $(kv "$res" err_write) + status_errs + $(kv "$res" err_timeout)))
+  secs=$(awk -v d="$dur" 'BEGIN { printf "%.3f", d / 1e6 }')
+  ok_per_s=$(awk -v r="$req" -v e="$status_errs" -v s="$secs" 'BEGIN { printf "%.1f", (r - e) / s }')
+  cores=$(awk -v a="$cpu0" -v b="$cpu1" -v s="$secs" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / hz / s }')
+  rss=$(proc_field "$SERVER_PID" VmRSS)
+  row "$BACKEND" "$kind" "$label" "$conc" "$req" "$secs" "$rps" "$ok_per_s" "$p50" "$p99" "$rss" "$errs" "$cores" ""
+  log "$(printf '%-14s c=%-3s %10s req/s  p50 %6.2fms  p99 %7.2fms  errors %s  server %s cores  RSS %s MiB' \
+    "$label" "$conc" "$rps" "$(awk -v x="$p50" 'BEGIN{print x/1000}')" "$(awk -v x="$p99" 'BEGIN{print x/1000}')" \
+    "$errs" "$cores" "$((rss / 1024))")"
+  if [ "$errs" -gt 0 ]; then
+    log "  !! $label c=$conc had $errs errors (status>=400: $status_errs); see $out"
+  fi
+}
+
+check() { # check DESCRIPTION URLPATH EXPECT_SUBSTRING
+  local body code
+  body=$(curl -s -w '\n%{http_code}' "$BASE$2") || true
+  code=${body##*$'\n'}
+  body=${body%$'\n'*}
+  if [ "$code" = 200 ] && grep -qF -- "$3" <<<"$body"; then
+    log "sanity ok: $1"
+  else
+    log "SANITY FAILED: $1: GET $2 -> HTTP $code: ${body:0:300}"
+    SANITY_FAILED="${SANITY_FAILED:+$SANITY_FAILED; }$1 (HTTP $code)"
+  fi
+}
+
+# ---------------------------------------------------------------- data set
+MAN_DIR=$WORK/manifest-$RECORDS-$SEED
+if [ ! -s "$MAN_DIR/dids.txt" ] || [ ! -s "$MAN_DIR/manifest.tsv" ]; then
+  log "generating $RECORDS-record manifest in $MAN_DIR"
+  python3 "$BENCH_DIR/gen_manifest.py" --records "$RECORDS" --seed "$SEED" --out-dir "$MAN_DIR"
+fi
+FIRST_DID=$(head -1 "$MAN_DIR/dids.txt")
+FIRST_MD5=$(head -1 "$MAN_DIR/md5s.txt")
+
+DATE=$(date +%F)
+SUFFIX=
+[ "$RECORDS" = 1000000 ] || SUFFIX=-r$RECORDS
+CMDLINE="RECORDS=$RECORDS DURATION=$DURATION THREADS=$THREADS CONCURRENCY=\"$CONCURRENCY\" bench/run.sh $MODE"
+GIT_REV=$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo none)
+GIT_DIRTY=$(git -C "$REPO_DIR" status --porcelain -- crates Cargo.toml Cargo.lock 2>/dev/null | head -1)
+[ -n "$GIT_DIRTY" ] && GIT_REV="$GIT_REV (+uncommitted changes in crates/)"
+BIN_MTIME=$(date -r "$WEFT_BIN" '+%F %T')
+
+run_backend() {
+  BACKEND=$1
+  set_backend_env
+  DATA=$WORK/data-$BACKEND
+  ROWS=$WORK/rows-$BACKEND.tsv
+  SANITY_FAILED=
+  : >"$ROWS"
+  : >"$LOGS/$BACKEND-server.log"
+  rm -rf "$DATA"
+  mkdir -p "$DATA"
+  log "=== backend $BACKEND: $RECORDS records, $DURATION per run, wrk threads $THREADS, concurrency $CONCURRENCY"
+
+  if [ "$BACKEND" = postgres ]; then
+    command -v psql >/dev/null || die "psql not found"
+    psql_admin -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)"
+    psql_admin -c "CREATE DATABASE $PG_DB"
+  fi
+
+  echo "$BENCH_PASS" | weft index-user add "$BENCH_USER" --password-stdin --data-dir "$DATA" >"$LOGS/$BACKEND-user.log" 2>&1 ||
+    { cat "$LOGS/$BACKEND-user.log" >&2; die "index-user add failed"; }
+
+  log "importing $MAN_DIR/manifest.tsv"
+  local t0 t1 secs rate import_rss=0 timewrap=()
+  [ -x /usr/bin/time ] && timewrap=(/usr/bin/time -f 'IMPORT_MAXRSS_KB=%M' -o "$LOGS/$BACKEND-import.time")
+  sync
+  t0=$(date +%s.%N)
+  "${timewrap[@]}" env "${WEFT_ENV[@]}" "$WEFT_BIN" index import "$MAN_DIR/manifest.tsv" --data-dir "$DATA" \
+    >"$LOGS/$BACKEND-import.log" 2>&1 || { tail -20 "$LOGS/$BACKEND-import.log" >&2; die "import failed"; }
+  t1=$(date +%s.%N)
+  secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+  rate=$(awk -v n="$RECORDS" -v s="$secs" 'BEGIN { printf "%.1f", n / s }')
+  [ -s "$LOGS/$BACKEND-import.time" ] && import_rss=$(sed -n 's/^IMPORT_MAXRSS_KB=//p' "$LOGS/$BACKEND-import.time")
+  row "$BACKEND" import "import (weft index import)" 1 "$RECORDS" "$secs" "$rate" "$rate" "" "" "$import_rss" 0 "" "peak RSS of the import process"
+  log "import: $RECORDS records in ${secs}s = $rate records/s (peak RSS $((import_rss / 1024)) MiB)"
+  if [ "$BACKEND" = sqlite ]; then
+    log "sqlite data dir after import: $(du -sh "$DATA" | cut -f1)"
+  else
+    log "postgres db size after import: $(psql -X -A -t -h 127.0.0.1 -U postgres -d "$PG_DB" -c "select pg_size_pretty(pg_database_size('$PG_DB'))")"
+  fi
+
+  start_server
+  VERSION_BODY=$(curl -s "$BASE/_version" | head -c 300)
+  check "GET by did" "/index/index/$FIRST_DID" "$FIRST_DID"
+  check "GET by hash" "/index/index/?hash=md5:$FIRST_MD5&limit=$HASH_LIMIT" "$FIRST_DID"
+  check "DRS object" "/ga4gh/drs/v1/objects/$FIRST_DID" "$FIRST_DID"
+  check "listing" "/index/index/?limit=2" "did"
+  check "metrics" "/metrics" "#"
+
+  log "warm-up: random GET by did, c=16, $WARMUP"
+  env BENCH_LUA_DIR="$BENCH_LUA_DIR" KEYS_FILE="$MAN_DIR/dids.txt" PATH_PREFIX=/index/index/ \
+    wrk -t"$THREADS" -c16 -d"$WARMUP" --timeout 30s -s "$BENCH_LUA_DIR/random_get.lua" "$BASE/" >"$LOGS/$BACKEND-warmup.txt" 2>&1 || true
+
+  local c
+  for c in $CONCURRENCY; do
+    run_wrk version "GET /_version" "$c" static.lua /_version
+    run_wrk read "GET by did" "$c" random_get.lua / KEYS_FILE="$MAN_DIR/dids.txt" PATH_PREFIX=/index/index/
+    run_wrk read "GET by hash" "$c" random_get.lua / KEYS_FILE="$MAN_DIR/md5s.txt" PATH_PREFIX="/index/index/?hash=md5:" PATH_SUFFIX="&limit=$HASH_LIMIT"
+    run_wrk read "DRS object" "$c" random_get.lua / KEYS_FILE="$MAN_DIR/dids.txt" PATH_PREFIX=/ga4gh/drs/v1/objects/
+  done
+
+  # Listing is one sequential client, so its ceiling is /_version at c=1.
+  run_wrk version "GET /_version" 1 static.lua /_version
+  log "listing: walking pages of 1024 (max ${LIST_MAX_SECONDS}s)"
+  local lres cpu0 cpu1 lsecs
+  cpu0=$(proc_cpu_ticks "$SERVER_PID")
+  lres=$(python3 "$BENCH_DIR/walk_list.py" --base "$BASE" --limit 1024 --max-seconds "$LIST_MAX_SECONDS" --expect "$RECORDS" 2>>"$LOGS/$BACKEND-list.err" | grep '^LIST_RESULT') ||
+    { cat "$LOGS/$BACKEND-list.err" >&2; log "!! listing walk failed"; lres=${lres:-LIST_RESULT records=0 pages=0 seconds=1 records_per_s=0 pages_per_s=0 complete=0 client_cpu_s=0 errors=1}; }
+  cpu1=$(proc_cpu_ticks "$SERVER_PID")
+  lsecs=$(kv "$lres" seconds)
+  row "$BACKEND" list "listing, pages of 1024" 1 "$(kv "$lres" pages)" "$lsecs" "$(kv "$lres" pages_per_s)" "$(kv "$lres" records_per_s)" "" "" \
+    "$(proc_field "$SERVER_PID" VmRSS)" "$(kv "$lres" errors)" \
+    "$(awk -v a="$cpu0" -v b="$cpu1" -v s="$lsecs" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / hz / s }')" \
+    "$(kv "$lres" records) records walked, complete=$(kv "$lres" complete), client CPU $(kv "$lres" client_cpu_s)s"
+  log "listing: $lres"
+
+  local auth
+  auth="Basic $(printf '%s:%s' "$BENCH_USER" "$BENCH_PASS" | base64 -w0)"
+  for c in $CONCURRENCY; do
+    run_wrk write "POST create" "$c" post_create.lua /index/index/ BENCH_AUTH="$auth" RUN_TAG="$(( ($(date +%s) + c) % 4294967296 ))"
+  done
+
+  curl -s "$BASE/metrics" >"$LOGS/$BACKEND-metrics.txt" || true
+  local hwm
+  hwm=$(proc_field "$SERVER_PID" VmHWM)
+  stop_server
+  if [ "$BACKEND" = postgres ] && [ "$KEEP_DB" != 1 ]; then
+    psql_admin -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" || true
+  fi
+
+  local out=$RESULTS_DIR/$DATE-$BACKEND$SUFFIX.md
+  python3 "$BENCH_DIR/render_results.py" "$ROWS" \
+    --backend "$BACKEND" --records "$RECORDS" --duration "$DURATION" --threads "$THREADS" \
+    --command "$CMDLINE" --git-rev "$GIT_REV" --bin "$WEFT_BIN (built $BIN_MTIME)" --version-body "$VERSION_BODY" \
+    --peak-rss-kb "$hwm" --sanity "${SANITY_FAILED:-ok}" >"$out"
+  cat "$out"
+  log "wrote $out"
+}
+
+for b in $BACKENDS; do
+  run_backend "$b"
+done
