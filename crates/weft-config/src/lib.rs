@@ -1,0 +1,427 @@
+//! weft-config: one typed configuration tree for the whole binary.
+//!
+//! Sources, lowest precedence first: built-in defaults, a TOML file, `WEFT_*` environment
+//! variables (`WEFT_LISTEN`, `WEFT_INDEX__GUID_PREFIX` for nested keys), then command-line
+//! flags (applied by the binary). Unknown keys in the file are errors. Secrets are wrapped
+//! in [`Secret`], whose `Debug` never prints them. This crate reads the environment only
+//! through [`Config::load`]; nothing else in weft calls `std::env::var` for configuration.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// A value that must not appear in logs.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl Secret {
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Errors while loading configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid environment variable {name}: {message}")]
+    Env { name: String, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP server binds. Default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// The public URL clients use (links, DRS hostnames, token issuers).
+    /// Default `http://` + the listen address.
+    pub base_url: Option<String>,
+    /// Directory for the embedded SQLite database and local file storage. Default `./weft-data`.
+    pub data_dir: PathBuf,
+    /// `postgres://…` to use PostgreSQL; unset means SQLite at `<data_dir>/weft.db`.
+    pub database_url: Option<Secret>,
+    /// Largest accepted request body in bytes. Default 16 MiB.
+    pub max_body_bytes: usize,
+    /// Seconds a request may take before it is answered 408. Default 60.
+    pub request_timeout_secs: u64,
+    /// Log format: `text` (default) or `json`.
+    pub log_format: LogFormat,
+    /// Database tuning.
+    pub database: DatabaseConfig,
+    /// The index service (indexd API).
+    pub index: IndexConfig,
+    /// GA4GH DRS.
+    pub drs: DrsConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            base_url: None,
+            data_dir: PathBuf::from("weft-data"),
+            database_url: None,
+            max_body_bytes: 16 * 1024 * 1024,
+            request_timeout_secs: 60,
+            log_format: LogFormat::Text,
+            database: DatabaseConfig::default(),
+            index: IndexConfig::default(),
+            drs: DrsConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Database tuning.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// PostgreSQL pool size. Default 16.
+    pub max_connections: u32,
+    /// SQLite read connections. Default 4.
+    pub sqlite_readers: usize,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            sqlite_readers: 4,
+        }
+    }
+}
+
+/// The index service.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IndexConfig {
+    /// GUID prefix such as `dg.1234/` (indexd's `DEFAULT_PREFIX`). Empty: none.
+    pub guid_prefix: String,
+    /// indexd's `ADD_PREFIX_ALIAS`: keep new dids unprefixed and add `prefix + did` as an
+    /// alias, instead of prefixing the did itself.
+    pub add_prefix_alias: bool,
+    /// Other index services the global resolver `GET /index/{id}` asks (indexd's `DIST`).
+    pub dist: Vec<DistEntry>,
+}
+
+/// One remote index service for distributed resolution (indexd's `DIST` entry).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DistEntry {
+    pub name: String,
+    /// Base URL ending in `/index/`, e.g. `https://other.example/index/`.
+    pub host: String,
+    /// Regular expressions; ids matching one are tried here first.
+    #[serde(default)]
+    pub hints: Vec<String>,
+    /// Only `indexd` is supported.
+    #[serde(default = "default_dist_type", rename = "type")]
+    pub kind: String,
+}
+
+fn default_dist_type() -> String {
+    "indexd".to_owned()
+}
+
+/// GA4GH DRS service-info fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DrsConfig {
+    /// `organization.name` in service-info.
+    pub organization_name: String,
+    /// `organization.url`; default the base URL.
+    pub organization_url: Option<String>,
+    /// `maxBulkRequestLength` for bulk object requests.
+    pub max_bulk_request_length: usize,
+}
+
+impl Default for DrsConfig {
+    fn default() -> Self {
+        Self {
+            organization_name: "weft".to_owned(),
+            organization_url: None,
+            max_bulk_request_length: 100,
+        }
+    }
+}
+
+/// Top-level keys an environment variable `WEFT_<KEY>` may set.
+const ENV_KEYS: &[&str] = &[
+    "listen",
+    "base_url",
+    "data_dir",
+    "database_url",
+    "max_body_bytes",
+    "request_timeout_secs",
+    "log_format",
+    "database",
+    "index",
+    "drs",
+];
+
+impl Config {
+    /// Load from an optional TOML file, then overlay `WEFT_*` variables from `env`.
+    ///
+    /// `env` is passed in (normally `std::env::vars()`) so tests can supply their own.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                toml::from_str::<toml::Table>(&text).map_err(|e| ConfigError::Parse {
+                    path: path.to_owned(),
+                    message: e.to_string(),
+                })?
+            }
+            None => toml::Table::new(),
+        };
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix("WEFT_") else {
+                continue;
+            };
+            let key = rest.to_ascii_lowercase();
+            let path: Vec<&str> = key.split("__").collect();
+            if !ENV_KEYS.contains(&path[0]) {
+                continue;
+            }
+            set_path(&mut table, &path, env_value(&value));
+        }
+        let config: Self = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.message().to_owned()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.database_url {
+            let u = url.expose();
+            if !(u.starts_with("postgres://")
+                || u.starts_with("postgresql://")
+                || u.starts_with("sqlite:"))
+            {
+                return Err(ConfigError::Invalid(
+                    "database_url must start with postgres://, postgresql:// or sqlite:".into(),
+                ));
+            }
+        }
+        if let Some(b) = &self.base_url
+            && !(b.starts_with("http://") || b.starts_with("https://"))
+        {
+            return Err(ConfigError::Invalid(
+                "base_url must be an http(s) URL".into(),
+            ));
+        }
+        if self.max_body_bytes == 0 {
+            return Err(ConfigError::Invalid("max_body_bytes must be > 0".into()));
+        }
+        Ok(())
+    }
+
+    /// The public base URL without a trailing slash.
+    #[must_use]
+    pub fn public_base_url(&self) -> String {
+        let url = self
+            .base_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen));
+        url.trim_end_matches('/').to_owned()
+    }
+
+    /// The SQLite database file used when no `database_url` is set.
+    #[must_use]
+    pub fn sqlite_path(&self) -> PathBuf {
+        match self
+            .database_url
+            .as_ref()
+            .and_then(|u| u.expose().strip_prefix("sqlite:"))
+        {
+            Some(p) => PathBuf::from(p.trim_start_matches("//")),
+            None => self.data_dir.join("weft.db"),
+        }
+    }
+
+    /// Whether PostgreSQL is configured.
+    #[must_use]
+    pub fn uses_postgres(&self) -> bool {
+        self.database_url
+            .as_ref()
+            .is_some_and(|u| u.expose().starts_with("postgres"))
+    }
+
+    /// A commented example configuration with every default.
+    #[must_use]
+    pub fn example() -> String {
+        EXAMPLE.to_owned()
+    }
+}
+
+const EXAMPLE: &str = r#"# weft configuration. Every key is optional; shown values are the defaults.
+# Each top-level key can also be set as WEFT_<KEY>, nested ones as WEFT_<SECTION>__<KEY>.
+
+# Address the HTTP server binds.
+listen = "127.0.0.1:8080"
+# Public URL clients use (links, DRS hostnames, token issuers). Default: http:// + listen.
+# base_url = "https://commons.example.org"
+# Embedded SQLite database and local file storage live here.
+data_dir = "weft-data"
+# PostgreSQL instead of SQLite:
+# database_url = "postgres://weft@127.0.0.1:5432/weft"
+# Largest accepted request body, in bytes.
+max_body_bytes = 16777216
+# Seconds before a request times out.
+request_timeout_secs = 60
+# "text" or "json".
+log_format = "text"
+
+[database]
+# PostgreSQL connection pool size.
+max_connections = 16
+# SQLite read connections.
+sqlite_readers = 4
+
+[index]
+# GUID prefix, e.g. "dg.1234/" (indexd DEFAULT_PREFIX). Empty for none.
+guid_prefix = ""
+# Keep dids unprefixed and register prefix+did as an alias instead (indexd ADD_PREFIX_ALIAS).
+add_prefix_alias = false
+# Remote index services for the global resolver (indexd DIST):
+# [[index.dist]]
+# name = "other commons"
+# host = "https://other.example.org/index/"
+# hints = ["dg\\.4321/.*"]
+# type = "indexd"
+
+[drs]
+organization_name = "weft"
+# organization_url = "https://commons.example.org"
+max_bulk_request_length = 100
+"#;
+
+/// A bare environment string as TOML: numbers and booleans typed, everything else a string.
+fn env_value(raw: &str) -> toml::Value {
+    if let Ok(i) = raw.parse::<i64>() {
+        return toml::Value::Integer(i);
+    }
+    match raw {
+        "true" => toml::Value::Boolean(true),
+        "false" => toml::Value::Boolean(false),
+        _ => toml::Value::String(raw.to_owned()),
+    }
+}
+
+fn set_path(table: &mut toml::Table, path: &[&str], value: toml::Value) {
+    let (first, rest) = (path[0], &path[1..]);
+    if rest.is_empty() {
+        table.insert(first.to_owned(), value);
+        return;
+    }
+    let entry = table
+        .entry(first.to_owned())
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    if !entry.is_table() {
+        *entry = toml::Value::Table(toml::Table::new());
+    }
+    if let toml::Value::Table(t) = entry {
+        set_path(t, rest, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.public_base_url(), "http://127.0.0.1:8080");
+        assert_eq!(c.sqlite_path(), PathBuf::from("weft-data/weft.db"));
+        assert!(!c.uses_postgres());
+    }
+
+    #[test]
+    fn example_parses_to_defaults() {
+        let c: Config = toml::from_str(&Config::example()).unwrap();
+        assert_eq!(c, Config::default());
+    }
+
+    #[test]
+    fn file_then_env() {
+        let dir = std::env::temp_dir().join(format!("weft-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("weft.toml");
+        std::fs::write(
+            &file,
+            "listen = \"0.0.0.0:9000\"\n[index]\nguid_prefix = \"dg.1/\"\n",
+        )
+        .unwrap();
+        let c = Config::load(
+            Some(&file),
+            env(&[
+                ("WEFT_LISTEN", "127.0.0.1:9001"),
+                ("WEFT_INDEX__ADD_PREFIX_ALIAS", "true"),
+                ("WEFT_DATABASE_URL", "postgres://u@h/db"),
+                ("WEFT_TEST_DATABASE_URL", "ignored"),
+                ("PATH", "/bin"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:9001");
+        assert_eq!(c.index.guid_prefix, "dg.1/");
+        assert!(c.index.add_prefix_alias);
+        assert!(c.uses_postgres());
+        assert_eq!(format!("{:?}", c.database_url), "Some(Secret(***))");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        let dir = std::env::temp_dir().join(format!("weft-config-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("weft.toml");
+        std::fs::write(&file, "lisen = \"0.0.0.0:9000\"\n").unwrap();
+        let err = Config::load(Some(&file), env(&[])).unwrap_err().to_string();
+        assert!(err.contains("lisen"), "{err}");
+        let err = Config::load(None, env(&[("WEFT_DATABASE_URL", "mysql://x")])).unwrap_err();
+        assert!(err.to_string().contains("database_url"));
+        let err = Config::load(None, env(&[("WEFT_LISTEN", "nope")])).unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid(_)));
+    }
+}

@@ -1,0 +1,396 @@
+//! `IndexStore` on SQLite.
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, Row};
+use weft_store::sql::{self, Param, RawRecord};
+use weft_store::{IndexRecord, IndexStore, ListQuery, Progress, StoreError, StoreResult, UrlQuery};
+
+use crate::{SqliteStore, backend, dialect, exec, to_value};
+
+fn raw(row: &Row<'_>) -> rusqlite::Result<RawRecord> {
+    Ok(RawRecord {
+        did: row.get(0)?,
+        baseid: row.get(1)?,
+        rev: row.get(2)?,
+        form: row.get(3)?,
+        size: row.get(4)?,
+        file_name: row.get(5)?,
+        version: row.get(6)?,
+        uploader: row.get(7)?,
+        description: row.get(8)?,
+        created_date: row.get(9)?,
+        updated_date: row.get(10)?,
+        content_created_date: row.get(11)?,
+        content_updated_date: row.get(12)?,
+        urls: row.get(13)?,
+        urls_metadata: row.get(14)?,
+        acl: row.get(15)?,
+        authz: row.get(16)?,
+        hashes: row.get(17)?,
+        metadata: row.get(18)?,
+    })
+}
+
+fn query_records(conn: &Connection, sql: &str, params: &[Param]) -> StoreResult<Vec<IndexRecord>> {
+    let mut stmt = conn.prepare_cached(&dialect(sql)).map_err(backend)?;
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(params.iter().map(to_value)), raw)
+        .map_err(backend)?;
+    let mut out = Vec::new();
+    for r in rows {
+        out.push(r.map_err(backend)?.into_record()?);
+    }
+    Ok(out)
+}
+
+fn query_strings(conn: &Connection, sql: &str, params: &[Param]) -> StoreResult<Vec<String>> {
+    let mut stmt = conn.prepare_cached(&dialect(sql)).map_err(backend)?;
+    let rows = stmt
+        .query_map(
+            rusqlite::params_from_iter(params.iter().map(to_value)),
+            |r| r.get(0),
+        )
+        .map_err(backend)?;
+    rows.collect::<rusqlite::Result<Vec<String>>>()
+        .map_err(backend)
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == rusqlite::ErrorCode::ConstraintViolation
+    )
+}
+
+fn insert_side_rows(conn: &Connection, r: &IndexRecord) -> StoreResult<()> {
+    for (stmt, params) in sql::side_rows(r) {
+        exec(conn, stmt, &params).map_err(backend)?;
+    }
+    Ok(())
+}
+
+fn insert_record(conn: &Connection, r: &IndexRecord) -> StoreResult<()> {
+    exec(conn, sql::INSERT_RECORD, &RawRecord::params(r)).map_err(|e| {
+        if is_unique_violation(&e) {
+            StoreError::AlreadyExists(format!("did \"{}\" already exists", r.did))
+        } else {
+            backend(e)
+        }
+    })?;
+    insert_side_rows(conn, r)
+}
+
+fn insert_alias(conn: &Connection, name: &str, did: &str) -> StoreResult<()> {
+    exec(conn, sql::INSERT_ALIAS, &[name.into(), did.into()]).map_err(|e| {
+        if is_unique_violation(&e) {
+            StoreError::AlreadyExists(format!("alias \"{name}\" already exists"))
+        } else {
+            backend(e)
+        }
+    })?;
+    Ok(())
+}
+
+fn current_rev(conn: &Connection, did: &str) -> StoreResult<Option<String>> {
+    conn.prepare_cached(&dialect(sql::SELECT_REV))
+        .and_then(|mut s| s.query_row([did], |r| r.get(0)).optional())
+        .map_err(backend)
+}
+
+fn guarded_update(conn: &Connection, r: &IndexRecord, expected_rev: &str) -> StoreResult<()> {
+    let mut params = RawRecord::params(r);
+    params.push(expected_rev.into());
+    let changed = exec(conn, sql::UPDATE_RECORD, &params).map_err(backend)?;
+    if changed == 0 {
+        return Err(match current_rev(conn, &r.did)? {
+            None => StoreError::NotFound,
+            Some(_) => StoreError::RevisionMismatch,
+        });
+    }
+    for stmt in sql::DELETE_SIDE_ROWS {
+        exec(conn, stmt, &[r.did.as_str().into()]).map_err(backend)?;
+    }
+    insert_side_rows(conn, r)
+}
+
+fn record_exists(conn: &Connection, did: &str) -> StoreResult<()> {
+    current_rev(conn, did)?
+        .map(|_| ())
+        .ok_or(StoreError::NotFound)
+}
+
+#[async_trait]
+impl IndexStore for SqliteStore {
+    async fn create(&self, record: IndexRecord, aliases: Vec<String>) -> StoreResult<()> {
+        self.write(move |conn| {
+            insert_record(conn, &record)?;
+            for a in &aliases {
+                insert_alias(conn, a, &record.did)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn create_many(
+        &self,
+        records: Vec<IndexRecord>,
+        progress: Option<Progress>,
+    ) -> StoreResult<u64> {
+        self.write(move |conn| {
+            for (i, r) in records.iter().enumerate() {
+                insert_record(conn, r)?;
+                if let Some(p) = &progress
+                    && i % 10_000 == 9_999
+                {
+                    p(i as u64 + 1);
+                }
+            }
+            if let Some(p) = &progress {
+                p(records.len() as u64);
+            }
+            Ok(records.len() as u64)
+        })
+        .await
+    }
+
+    async fn get(&self, did: &str) -> StoreResult<Option<IndexRecord>> {
+        let did = did.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&dialect(sql::SELECT_BY_DID))
+                .map_err(backend)?;
+            stmt.query_row([&did], raw)
+                .optional()
+                .map_err(backend)?
+                .map(RawRecord::into_record)
+                .transpose()
+        })
+        .await
+    }
+
+    async fn get_many(&self, dids: Vec<String>) -> StoreResult<Vec<IndexRecord>> {
+        if dids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.read(move |conn| {
+            let mut out = Vec::with_capacity(dids.len());
+            // bounded statement sizes: SQLite limits bound parameters
+            for chunk in dids.chunks(500) {
+                let params: Vec<Param> = chunk.iter().map(|d| d.as_str().into()).collect();
+                out.extend(query_records(
+                    conn,
+                    &sql::select_many(chunk.len()),
+                    &params,
+                )?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn versions(&self, baseid: &str) -> StoreResult<Vec<IndexRecord>> {
+        let baseid = baseid.to_owned();
+        self.read(move |conn| query_records(conn, sql::SELECT_VERSIONS, &[baseid.into()]))
+            .await
+    }
+
+    async fn update(&self, record: IndexRecord, expected_rev: String) -> StoreResult<()> {
+        self.write(move |conn| guarded_update(conn, &record, &expected_rev))
+            .await
+    }
+
+    async fn update_many(&self, updates: Vec<(IndexRecord, String)>) -> StoreResult<()> {
+        self.write(move |conn| {
+            for (r, rev) in &updates {
+                guarded_update(conn, r, rev)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete(&self, did: &str, expected_rev: &str) -> StoreResult<()> {
+        let (did, rev) = (did.to_owned(), expected_rev.to_owned());
+        self.write(move |conn| {
+            let changed = exec(conn, sql::DELETE_RECORD, &[did.as_str().into(), rev.into()])
+                .map_err(backend)?;
+            if changed == 0 {
+                return Err(match current_rev(conn, &did)? {
+                    None => StoreError::NotFound,
+                    Some(_) => StoreError::RevisionMismatch,
+                });
+            }
+            for stmt in sql::DELETE_SIDE_ROWS.iter().chain([&sql::DELETE_ALIASES]) {
+                exec(conn, stmt, &[did.as_str().into()]).map_err(backend)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list(&self, query: ListQuery) -> StoreResult<Vec<IndexRecord>> {
+        self.read(move |conn| {
+            let stmt = sql::list(&query);
+            query_records(conn, &stmt.text, &stmt.params)
+        })
+        .await
+    }
+
+    async fn query_urls(&self, query: UrlQuery) -> StoreResult<Vec<IndexRecord>> {
+        self.read(move |conn| {
+            let stmt = sql::query_urls(&query);
+            query_records(conn, &stmt.text, &stmt.params)
+        })
+        .await
+    }
+
+    async fn aliases(&self, did: &str) -> StoreResult<Vec<String>> {
+        let did = did.to_owned();
+        self.read(move |conn| query_strings(conn, sql::SELECT_ALIASES, &[did.into()]))
+            .await
+    }
+
+    async fn put_aliases(&self, did: &str, names: Vec<String>, replace: bool) -> StoreResult<()> {
+        let did = did.to_owned();
+        self.write(move |conn| {
+            record_exists(conn, &did)?;
+            if replace {
+                exec(conn, sql::DELETE_ALIASES, &[did.as_str().into()]).map_err(backend)?;
+            }
+            for n in &names {
+                insert_alias(conn, n, &did)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_aliases(&self, did: &str, name: Option<String>) -> StoreResult<()> {
+        let did = did.to_owned();
+        self.write(move |conn| {
+            record_exists(conn, &did)?;
+            match name {
+                None => {
+                    exec(conn, sql::DELETE_ALIASES, &[did.into()]).map_err(backend)?;
+                }
+                Some(n) => {
+                    if exec(conn, sql::DELETE_ALIAS, &[did.into(), n.into()]).map_err(backend)? == 0
+                    {
+                        return Err(StoreError::NotFound);
+                    }
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn resolve_alias(&self, name: &str) -> StoreResult<Option<String>> {
+        let name = name.to_owned();
+        self.read(move |conn| {
+            Ok(
+                query_strings(conn, sql::SELECT_ALIAS_TARGET, &[name.into()])?
+                    .into_iter()
+                    .next(),
+            )
+        })
+        .await
+    }
+
+    async fn stats(&self, before: Option<String>) -> StoreResult<(i64, i64)> {
+        self.read(move |conn| {
+            let (text, params): (&str, Vec<Param>) = match before {
+                Some(b) => (sql::STATS_BEFORE, vec![b.into()]),
+                None => (sql::STATS_ALL, vec![]),
+            };
+            let mut stmt = conn.prepare_cached(&dialect(text)).map_err(backend)?;
+            stmt.query_row(
+                rusqlite::params_from_iter(params.iter().map(to_value)),
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn put_index_user(&self, username: &str, password_hash: &str) -> StoreResult<()> {
+        let (u, h) = (username.to_owned(), password_hash.to_owned());
+        self.write(move |conn| {
+            exec(
+                conn,
+                "INSERT INTO index_user (username, password_hash, created_date) \
+                 VALUES ($1, $2, strftime('%Y-%m-%dT%H:%M:%f', 'now')) \
+                 ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash",
+                &[u.into(), h.into()],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn index_user_hash(&self, username: &str) -> StoreResult<Option<String>> {
+        let u = username.to_owned();
+        self.read(move |conn| {
+            Ok(query_strings(conn, sql::SELECT_INDEX_USER, &[u.into()])?
+                .into_iter()
+                .next())
+        })
+        .await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(backend))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn contract_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db"), 2).unwrap();
+        weft_store::test_suite::run_all(Arc::new(store)).await;
+    }
+
+    #[test]
+    fn migrations_are_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.db");
+        assert_eq!(
+            SqliteStore::migrate(&path).unwrap(),
+            crate::MIGRATIONS.len()
+        );
+        assert_eq!(SqliteStore::migrate(&path).unwrap(), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_all_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("c.db"), 2).unwrap();
+        let mut tasks = Vec::new();
+        for n in 0..200 {
+            let s = store.clone();
+            tasks.push(tokio::spawn(async move {
+                s.create(weft_store::test_suite::sample(n), vec![]).await
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        // a failing job in a group does not sink its neighbours
+        let dup = store.create(weft_store::test_suite::sample(5), vec![]);
+        let fresh = store.create(weft_store::test_suite::sample(500), vec![]);
+        let (a, b) = tokio::join!(dup, fresh);
+        assert!(matches!(a, Err(StoreError::AlreadyExists(_))));
+        b.unwrap();
+        assert_eq!(store.stats(None).await.unwrap().0, 201);
+    }
+}

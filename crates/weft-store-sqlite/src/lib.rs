@@ -1,0 +1,216 @@
+//! weft-store-sqlite: the embedded default backend.
+//!
+//! One writer thread owns the only writing connection and commits in groups: it takes every
+//! job waiting in its queue, runs each inside its own savepoint, and commits them together,
+//! so concurrent single-record writes share one fsync. Reads run on a small pool of read
+//! connections via `spawn_blocking`, in WAL mode, never blocking the writer.
+//! This crate must not know about HTTP or services; it implements `weft-store` traits only.
+
+mod index;
+mod migrate;
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
+
+use rusqlite::{Connection, OpenFlags};
+use weft_store::sql::Param;
+use weft_store::{StoreError, StoreResult};
+
+pub use migrate::MIGRATIONS;
+
+/// Called after the group commit with the commit error, if any.
+type Completion = Box<dyn FnOnce(Option<String>) + Send>;
+/// A unit of write work: runs inside a savepoint; `true` keeps its changes.
+type Job = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
+
+/// Most jobs one group commit takes.
+const MAX_GROUP: usize = 1024;
+
+/// The SQLite store: one writer thread, a pool of readers.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: Mutex<mpsc::Sender<Job>>,
+    readers: Mutex<Vec<Connection>>,
+    readers_cv: Condvar,
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn open(path: &Path, cache_kib: i64) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+         PRAGMA temp_store = MEMORY; PRAGMA cache_size = -{cache_kib};"
+    ))?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Open (creating if missing) the database at `path`, apply migrations, and start the
+    /// writer thread with `readers` read connections.
+    pub fn open(path: &Path, readers: usize) -> StoreResult<Self> {
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Backend(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let mut writer = open(path, 32 * 1024).map_err(backend)?;
+        migrate::apply(&mut writer)?;
+        let pool = (0..readers.max(1))
+            .map(|_| open(path, 16 * 1024))
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(backend)?;
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("weft-sqlite-writer".into())
+            .spawn(move || writer_loop(&writer, &rx))
+            .map_err(backend)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                writer: Mutex::new(tx),
+                readers: Mutex::new(pool),
+                readers_cv: Condvar::new(),
+            }),
+        })
+    }
+
+    /// Apply pending migrations and return their count (the writer applies them on open too).
+    pub fn migrate(path: &Path) -> StoreResult<usize> {
+        let mut conn = open(path, 2048).map_err(backend)?;
+        migrate::apply(&mut conn)
+    }
+
+    /// Run `f` on a read connection, off the async runtime.
+    async fn read<R, F>(&self, f: F) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let conn = {
+                let mut pool = inner.readers.lock().map_err(backend)?;
+                loop {
+                    if let Some(c) = pool.pop() {
+                        break c;
+                    }
+                    pool = inner.readers_cv.wait(pool).map_err(backend)?;
+                }
+            };
+            let result = f(&conn);
+            inner.readers.lock().map_err(backend)?.push(conn);
+            inner.readers_cv.notify_one();
+            result
+        })
+        .await
+        .map_err(backend)?
+    }
+
+    /// Run `f` on the writer inside a savepoint; resolves after its group committed.
+    async fn write<R, F>(&self, f: F) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let result = f(conn);
+            let keep = result.is_ok();
+            let done: Completion = Box::new(move |commit_error| {
+                let _ = tx.send(match commit_error {
+                    Some(e) => Err(StoreError::Backend(e)),
+                    None => result,
+                });
+            });
+            (keep, done)
+        });
+        self.inner
+            .writer
+            .lock()
+            .map_err(backend)?
+            .send(job)
+            .map_err(|_| StoreError::Backend("the SQLite writer has stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Backend("the SQLite writer dropped a job".into()))?
+    }
+}
+
+fn writer_loop(conn: &Connection, rx: &mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        let mut done = Vec::with_capacity(jobs.len());
+        let begin = conn.execute_batch("BEGIN IMMEDIATE");
+        if let Err(e) = begin {
+            tracing::error!(error = %e, "sqlite: cannot begin a write transaction");
+            for job in jobs {
+                let (_, d) = job(conn);
+                d(Some(e.to_string()));
+            }
+            continue;
+        }
+        for job in jobs {
+            let step = conn.execute_batch("SAVEPOINT job");
+            let (keep, d) = job(conn);
+            let end = if keep {
+                "RELEASE job"
+            } else {
+                "ROLLBACK TO job; RELEASE job"
+            };
+            let step = step.and_then(|()| conn.execute_batch(end));
+            if let Err(e) = step {
+                tracing::error!(error = %e, "sqlite: savepoint failed");
+            }
+            done.push(d);
+        }
+        let commit = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+        let err = commit.err();
+        if let Some(e) = &err {
+            tracing::error!(error = %e, "sqlite: group commit failed");
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for d in done {
+            d(err.clone());
+        }
+    }
+}
+
+/// `$N` placeholders (portable SQL) as SQLite's `?N`.
+pub(crate) fn dialect(sql: &str) -> String {
+    sql.replace('$', "?")
+}
+
+pub(crate) fn to_value(p: &Param) -> rusqlite::types::Value {
+    match p {
+        Param::Text(s) => rusqlite::types::Value::Text(s.clone()),
+        Param::Int(i) => rusqlite::types::Value::Integer(*i),
+        Param::Null => rusqlite::types::Value::Null,
+    }
+}
+
+/// Execute a portable statement, returning the number of rows changed.
+pub(crate) fn exec(conn: &Connection, sql: &str, params: &[Param]) -> rusqlite::Result<usize> {
+    let mut stmt = conn.prepare_cached(&dialect(sql))?;
+    stmt.execute(rusqlite::params_from_iter(params.iter().map(to_value)))
+}

@@ -1,0 +1,43 @@
+//! The embedded migration runner: numbered SQL files applied in order, each in a
+//! transaction, recorded in `_weft_migrations`. The PostgreSQL backend has the same
+//! numbers (checked by a test there).
+
+use rusqlite::Connection;
+use weft_store::{StoreError, StoreResult};
+
+/// `(version, name, sql)` in order.
+pub const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "index", include_str!("../migrations/0001_index.sql"))];
+
+pub(crate) fn apply(conn: &mut Connection) -> StoreResult<usize> {
+    let be = |e: rusqlite::Error| StoreError::Backend(format!("migration: {e}"));
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS _weft_migrations (version INTEGER PRIMARY KEY, \
+         name TEXT NOT NULL, applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)",
+    )
+    .map_err(be)?;
+    let mut applied = 0;
+    for (version, name, sql) in MIGRATIONS {
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(be)?;
+        let done: bool = tx
+            .query_row(
+                "SELECT COUNT(*) > 0 FROM _weft_migrations WHERE version = ?1",
+                [version],
+                |r| r.get(0),
+            )
+            .map_err(be)?;
+        if !done {
+            tx.execute_batch(sql).map_err(be)?;
+            tx.execute(
+                "INSERT INTO _weft_migrations (version, name) VALUES (?1, ?2)",
+                (version, name),
+            )
+            .map_err(be)?;
+            applied += 1;
+        }
+        tx.commit().map_err(be)?;
+    }
+    Ok(applied)
+}

@@ -1,0 +1,112 @@
+//! weft-store: what every storage backend must provide, and nothing about how.
+//!
+//! It owns the repository traits ([`IndexStore`]), the row models they exchange
+//! ([`IndexRecord`], [`ListQuery`]), the portable SQL both SQL backends share ([`sql`]),
+//! and — behind the `test-suite` feature — the contract tests every backend must pass.
+//! It must never name a database driver: only `weft-store-*` crates do.
+
+pub mod model;
+pub mod sql;
+#[cfg(feature = "test-suite")]
+pub mod test_suite;
+
+use async_trait::async_trait;
+pub use model::*;
+use weft_core::WeftError;
+
+/// What a backend can report. Everything else is the caller's business.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("no record found")]
+    NotFound,
+    /// A unique key is taken; the message names it the way indexd does.
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("revision mismatch")]
+    RevisionMismatch,
+    #[error("storage backend error: {0}")]
+    Backend(String),
+}
+
+impl From<StoreError> for WeftError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => WeftError::not_found("no record found"),
+            StoreError::AlreadyExists(m) => WeftError::conflict(m),
+            StoreError::RevisionMismatch => WeftError::rev_mismatch(),
+            StoreError::Backend(m) => WeftError::internal(m),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A progress callback for long operations: receives the count done so far.
+pub type Progress = std::sync::Arc<dyn Fn(u64) + Send + Sync>;
+
+/// Storage for the index service (indexd records, aliases, index users).
+///
+/// Every method that changes more than one row does so in one transaction.
+#[async_trait]
+pub trait IndexStore: Send + Sync + 'static {
+    /// Insert a record and its aliases. `AlreadyExists` if the did or an alias is taken.
+    async fn create(&self, record: IndexRecord, aliases: Vec<String>) -> StoreResult<()>;
+
+    /// Insert many records atomically: all or none. Returns how many were inserted.
+    /// `progress`, if given, is called now and then with the number inserted so far.
+    async fn create_many(
+        &self,
+        records: Vec<IndexRecord>,
+        progress: Option<Progress>,
+    ) -> StoreResult<u64>;
+
+    /// One record by exact did.
+    async fn get(&self, did: &str) -> StoreResult<Option<IndexRecord>>;
+
+    /// Records by exact did; missing ones are left out. Order is unspecified.
+    async fn get_many(&self, dids: Vec<String>) -> StoreResult<Vec<IndexRecord>>;
+
+    /// All versions sharing `baseid`, oldest first.
+    async fn versions(&self, baseid: &str) -> StoreResult<Vec<IndexRecord>>;
+
+    /// Replace the record whose did is `record.did` if its current rev is `expected_rev`.
+    /// `NotFound` if there is no such did, `RevisionMismatch` if the rev differs.
+    async fn update(&self, record: IndexRecord, expected_rev: String) -> StoreResult<()>;
+
+    /// Several guarded replacements in one transaction: all or none.
+    async fn update_many(&self, updates: Vec<(IndexRecord, String)>) -> StoreResult<()>;
+
+    /// Delete a record (and its aliases) if its current rev is `expected_rev`.
+    async fn delete(&self, did: &str, expected_rev: &str) -> StoreResult<()>;
+
+    /// Records matching `query`, in the order and page it asks for.
+    async fn list(&self, query: ListQuery) -> StoreResult<Vec<IndexRecord>>;
+
+    /// `(did, urls)` pairs for the URL query endpoint, ordered by did.
+    async fn query_urls(&self, query: UrlQuery) -> StoreResult<Vec<IndexRecord>>;
+
+    /// Alias names of a record, in name order.
+    async fn aliases(&self, did: &str) -> StoreResult<Vec<String>>;
+
+    /// Add aliases to a record (or replace all of them). `AlreadyExists` if one is taken.
+    async fn put_aliases(&self, did: &str, names: Vec<String>, replace: bool) -> StoreResult<()>;
+
+    /// Delete one alias of a record, or all when `name` is `None`.
+    /// `NotFound` when the named alias is not this record's.
+    async fn delete_aliases(&self, did: &str, name: Option<String>) -> StoreResult<()>;
+
+    /// The did an alias points to.
+    async fn resolve_alias(&self, name: &str) -> StoreResult<Option<String>>;
+
+    /// `(count, total size)` of records created before `before` (all when `None`).
+    async fn stats(&self, before: Option<String>) -> StoreResult<(i64, i64)>;
+
+    /// Create or replace an index (basic-auth) user with an already-hashed password.
+    async fn put_index_user(&self, username: &str, password_hash: &str) -> StoreResult<()>;
+
+    /// The stored password hash of an index user.
+    async fn index_user_hash(&self, username: &str) -> StoreResult<Option<String>>;
+
+    /// A cheap round trip to prove the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+}

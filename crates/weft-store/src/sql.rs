@@ -1,0 +1,583 @@
+//! Portable SQL shared by the SQL backends.
+//!
+//! SQLite and PostgreSQL both accept `$1`-style placeholders and the statements here use
+//! only what both dialects mean the same way. Backends bind [`Param`]s in order and map
+//! rows to [`RawRecord`]; dialect-specific SQL (schema, upserts) stays in each backend.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use serde_json::{Map, Value};
+
+use crate::StoreError;
+use crate::model::{IndexRecord, ListQuery, Page, UrlQuery};
+
+/// A bound parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Param {
+    Text(String),
+    Int(i64),
+    Null,
+}
+
+impl From<&str> for Param {
+    fn from(s: &str) -> Self {
+        Self::Text(s.to_owned())
+    }
+}
+impl From<String> for Param {
+    fn from(s: String) -> Self {
+        Self::Text(s)
+    }
+}
+impl From<Option<String>> for Param {
+    fn from(s: Option<String>) -> Self {
+        s.map_or(Self::Null, Self::Text)
+    }
+}
+impl From<Option<i64>> for Param {
+    fn from(s: Option<i64>) -> Self {
+        s.map_or(Self::Null, Self::Int)
+    }
+}
+
+/// A statement and its parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sql {
+    pub text: String,
+    pub params: Vec<Param>,
+}
+
+impl Sql {
+    fn new(text: &str) -> Self {
+        Self {
+            text: text.to_owned(),
+            params: Vec::new(),
+        }
+    }
+    /// Bind a parameter and return its placeholder.
+    fn bind(&mut self, p: impl Into<Param>) -> String {
+        self.params.push(p.into());
+        format!("${}", self.params.len())
+    }
+}
+
+/// Columns of `index_record`, in [`RawRecord`] order.
+pub const RECORD_COLUMNS: &str = "r.did, r.baseid, r.rev, r.form, r.size, r.file_name, r.version, \
+     r.uploader, r.description, r.created_date, r.updated_date, r.content_created_date, \
+     r.content_updated_date, r.urls, r.urls_metadata, r.acl, r.authz, r.hashes, r.metadata";
+
+pub const SELECT_BY_DID: &str = "SELECT r.did, r.baseid, r.rev, r.form, r.size, r.file_name, r.version, r.uploader, \
+     r.description, r.created_date, r.updated_date, r.content_created_date, \
+     r.content_updated_date, r.urls, r.urls_metadata, r.acl, r.authz, r.hashes, r.metadata \
+     FROM index_record r WHERE r.did = $1";
+
+pub const SELECT_VERSIONS: &str = "SELECT r.did, r.baseid, r.rev, r.form, r.size, r.file_name, r.version, r.uploader, \
+     r.description, r.created_date, r.updated_date, r.content_created_date, \
+     r.content_updated_date, r.urls, r.urls_metadata, r.acl, r.authz, r.hashes, r.metadata \
+     FROM index_record r WHERE r.baseid = $1 ORDER BY r.created_date, r.did";
+
+pub const INSERT_RECORD: &str = "INSERT INTO index_record (did, baseid, rev, form, size, \
+     file_name, version, uploader, description, created_date, updated_date, \
+     content_created_date, content_updated_date, urls, urls_metadata, acl, authz, hashes, \
+     metadata) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+     $17, $18, $19)";
+
+/// Parameters: the 19 columns with `$1` = did, then `$20` = the expected rev.
+pub const UPDATE_RECORD: &str = "UPDATE index_record SET baseid = $2, rev = $3, form = $4, \
+     size = $5, file_name = $6, version = $7, uploader = $8, description = $9, \
+     created_date = $10, updated_date = $11, content_created_date = $12, \
+     content_updated_date = $13, urls = $14, urls_metadata = $15, acl = $16, authz = $17, \
+     hashes = $18, metadata = $19 WHERE did = $1 AND rev = $20";
+
+pub const SELECT_REV: &str = "SELECT rev FROM index_record WHERE did = $1";
+pub const DELETE_RECORD: &str = "DELETE FROM index_record WHERE did = $1 AND rev = $2";
+
+/// Side tables keyed by did, emptied before a record's side rows are rewritten.
+pub const DELETE_SIDE_ROWS: [&str; 6] = [
+    "DELETE FROM index_record_hash WHERE did = $1",
+    "DELETE FROM index_record_url WHERE did = $1",
+    "DELETE FROM index_record_ace WHERE did = $1",
+    "DELETE FROM index_record_authz WHERE did = $1",
+    "DELETE FROM index_record_metadata WHERE did = $1",
+    "DELETE FROM index_record_url_metadata WHERE did = $1",
+];
+
+pub const INSERT_HASH: &str =
+    "INSERT INTO index_record_hash (did, hash_type, hash_value) VALUES ($1, $2, $3)";
+pub const INSERT_URL: &str = "INSERT INTO index_record_url (did, url) VALUES ($1, $2)";
+pub const INSERT_ACE: &str = "INSERT INTO index_record_ace (did, ace) VALUES ($1, $2)";
+pub const INSERT_AUTHZ: &str = "INSERT INTO index_record_authz (did, resource) VALUES ($1, $2)";
+pub const INSERT_METADATA: &str =
+    "INSERT INTO index_record_metadata (did, key, value) VALUES ($1, $2, $3)";
+pub const INSERT_URL_METADATA: &str =
+    "INSERT INTO index_record_url_metadata (did, url, key, value) VALUES ($1, $2, $3, $4)";
+
+pub const SELECT_ALIASES: &str = "SELECT name FROM index_record_alias WHERE did = $1 ORDER BY name";
+pub const SELECT_ALIAS_TARGET: &str = "SELECT did FROM index_record_alias WHERE name = $1";
+pub const INSERT_ALIAS: &str = "INSERT INTO index_record_alias (name, did) VALUES ($1, $2)";
+pub const DELETE_ALIASES: &str = "DELETE FROM index_record_alias WHERE did = $1";
+pub const DELETE_ALIAS: &str = "DELETE FROM index_record_alias WHERE did = $1 AND name = $2";
+
+pub const STATS_ALL: &str = "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM index_record";
+pub const STATS_BEFORE: &str =
+    "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM index_record WHERE created_date < $1";
+
+pub const SELECT_INDEX_USER: &str = "SELECT password_hash FROM index_user WHERE username = $1";
+
+/// A record row as stored: scalar columns plus JSON text for the collections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawRecord {
+    pub did: String,
+    pub baseid: String,
+    pub rev: String,
+    pub form: Option<String>,
+    pub size: Option<i64>,
+    pub file_name: Option<String>,
+    pub version: Option<String>,
+    pub uploader: Option<String>,
+    pub description: Option<String>,
+    pub created_date: String,
+    pub updated_date: String,
+    pub content_created_date: Option<String>,
+    pub content_updated_date: Option<String>,
+    pub urls: String,
+    pub urls_metadata: String,
+    pub acl: String,
+    pub authz: String,
+    pub hashes: String,
+    pub metadata: String,
+}
+
+fn json<T: serde::de::DeserializeOwned>(column: &str, text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text)
+        .map_err(|e| StoreError::Backend(format!("corrupt JSON in column {column}: {e}")))
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    // Serializing maps of strings and JSON values cannot fail.
+    serde_json::to_string(v).unwrap_or_else(|_| "null".to_owned())
+}
+
+impl RawRecord {
+    pub fn into_record(self) -> Result<IndexRecord, StoreError> {
+        Ok(IndexRecord {
+            urls: json("urls", &self.urls)?,
+            urls_metadata: json("urls_metadata", &self.urls_metadata)?,
+            acl: json("acl", &self.acl)?,
+            authz: json("authz", &self.authz)?,
+            hashes: json("hashes", &self.hashes)?,
+            metadata: json("metadata", &self.metadata)?,
+            did: self.did,
+            baseid: self.baseid,
+            rev: self.rev,
+            form: self.form,
+            size: self.size,
+            file_name: self.file_name,
+            version: self.version,
+            uploader: self.uploader,
+            description: self.description,
+            created_date: self.created_date,
+            updated_date: self.updated_date,
+            content_created_date: self.content_created_date,
+            content_updated_date: self.content_updated_date,
+        })
+    }
+
+    /// The 19 column parameters in [`INSERT_RECORD`] order.
+    #[must_use]
+    pub fn params(r: &IndexRecord) -> Vec<Param> {
+        vec![
+            Param::from(r.did.as_str()),
+            Param::from(r.baseid.as_str()),
+            Param::from(r.rev.as_str()),
+            Param::from(r.form.clone()),
+            Param::from(r.size),
+            Param::from(r.file_name.clone()),
+            Param::from(r.version.clone()),
+            Param::from(r.uploader.clone()),
+            Param::from(r.description.clone()),
+            Param::from(r.created_date.as_str()),
+            Param::from(r.updated_date.as_str()),
+            Param::from(r.content_created_date.clone()),
+            Param::from(r.content_updated_date.clone()),
+            Param::Text(to_json(&r.urls)),
+            Param::Text(to_json(&r.urls_metadata)),
+            Param::Text(to_json(&r.acl)),
+            Param::Text(to_json(&r.authz)),
+            Param::Text(to_json(&r.hashes)),
+            Param::Text(to_json(&r.metadata)),
+        ]
+    }
+}
+
+/// The side-table rows that make a record queryable: `(statement, params)` pairs.
+#[must_use]
+pub fn side_rows(r: &IndexRecord) -> Vec<(&'static str, Vec<Param>)> {
+    let did = || Param::from(r.did.as_str());
+    let mut rows = Vec::new();
+    for (kind, value) in &r.hashes {
+        rows.push((
+            INSERT_HASH,
+            vec![did(), kind.as_str().into(), value.as_str().into()],
+        ));
+    }
+    let urls: BTreeSet<&String> = r.urls.iter().collect();
+    for url in &urls {
+        rows.push((INSERT_URL, vec![did(), url.as_str().into()]));
+    }
+    for ace in r.acl.iter().collect::<BTreeSet<_>>() {
+        rows.push((INSERT_ACE, vec![did(), ace.as_str().into()]));
+    }
+    for res in r.authz.iter().collect::<BTreeSet<_>>() {
+        rows.push((INSERT_AUTHZ, vec![did(), res.as_str().into()]));
+    }
+    for (k, v) in &r.metadata {
+        rows.push((
+            INSERT_METADATA,
+            vec![
+                did(),
+                k.as_str().into(),
+                IndexRecord::metadata_text(v).into(),
+            ],
+        ));
+    }
+    for (url, meta) in &r.urls_metadata {
+        for (k, v) in meta {
+            rows.push((
+                INSERT_URL_METADATA,
+                vec![
+                    did(),
+                    url.as_str().into(),
+                    k.as_str().into(),
+                    IndexRecord::metadata_text(v).into(),
+                ],
+            ));
+        }
+    }
+    rows
+}
+
+/// `%text%` for LIKE, with `\` escaping the wildcards.
+fn like_contains(text: &str) -> String {
+    let mut s = String::with_capacity(text.len() + 2);
+    s.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            s.push('\\');
+        }
+        s.push(c);
+    }
+    s.push('%');
+    s
+}
+
+fn select_records(sql: &mut Sql) {
+    let _ = write!(
+        sql.text,
+        "SELECT {RECORD_COLUMNS} FROM index_record r WHERE 1 = 1"
+    );
+}
+
+/// The listing statement for `GET /index/`.
+#[must_use]
+pub fn list(q: &ListQuery) -> Sql {
+    let mut sql = Sql::new("");
+    select_records(&mut sql);
+    let cond = |sql: &mut Sql, s: String| {
+        sql.text.push_str(" AND ");
+        sql.text.push_str(&s);
+    };
+    if let Some(ids) = &q.ids {
+        if ids.is_empty() {
+            cond(&mut sql, "1 = 0".into());
+        } else {
+            let ph: Vec<String> = ids.iter().map(|id| sql.bind(id.as_str())).collect();
+            cond(&mut sql, format!("r.did IN ({})", ph.join(", ")));
+        }
+    }
+    if let Some(size) = q.size {
+        let p = sql.bind(Param::Int(size));
+        cond(&mut sql, format!("r.size = {p}"));
+    }
+    for (col, val) in [
+        ("file_name", &q.file_name),
+        ("version", &q.version),
+        ("uploader", &q.uploader),
+    ] {
+        if let Some(v) = val {
+            let p = sql.bind(v.as_str());
+            cond(&mut sql, format!("r.{col} = {p}"));
+        }
+    }
+    for url in &q.urls {
+        let p = sql.bind(url.as_str());
+        cond(
+            &mut sql,
+            format!("r.did IN (SELECT did FROM index_record_url WHERE url = {p})"),
+        );
+    }
+    for (table, col, list) in [
+        ("index_record_ace", "ace", &q.acl),
+        ("index_record_authz", "resource", &q.authz),
+    ] {
+        match list {
+            Some(items) if items.is_empty() => cond(
+                &mut sql,
+                format!("NOT EXISTS (SELECT 1 FROM {table} x WHERE x.did = r.did)"),
+            ),
+            Some(items) => {
+                for item in items {
+                    let p = sql.bind(item.as_str());
+                    cond(
+                        &mut sql,
+                        format!("r.did IN (SELECT did FROM {table} WHERE {col} = {p})"),
+                    );
+                }
+            }
+            None => {}
+        }
+    }
+    for (kind, value) in &q.hashes {
+        let (a, b) = (sql.bind(kind.as_str()), sql.bind(value.as_str()));
+        cond(
+            &mut sql,
+            format!(
+                "r.did IN (SELECT did FROM index_record_hash WHERE hash_value = {b} AND hash_type = {a})"
+            ),
+        );
+    }
+    for (k, v) in &q.metadata {
+        let (a, b) = (sql.bind(k.as_str()), sql.bind(v.as_str()));
+        cond(
+            &mut sql,
+            format!(
+                "r.did IN (SELECT did FROM index_record_metadata WHERE key = {a} AND value = {b})"
+            ),
+        );
+    }
+    for (url, pairs) in &q.urls_metadata {
+        let u = sql.bind(like_contains(url));
+        let mut inner = format!(
+            "r.did IN (SELECT u.did FROM index_record_url u WHERE u.url LIKE {u} ESCAPE '\\'"
+        );
+        for (k, v) in pairs {
+            let (a, b) = (sql.bind(k.as_str()), sql.bind(v.as_str()));
+            let _ = write!(
+                inner,
+                " AND EXISTS (SELECT 1 FROM index_record_url_metadata m WHERE m.did = u.did \
+                 AND m.url = u.url AND m.key = {a} AND m.value = {b})"
+            );
+        }
+        inner.push(')');
+        cond(&mut sql, inner);
+    }
+    let n = &q.negate;
+    for (table, col, items) in [
+        ("index_record_url", "url", &n.urls),
+        ("index_record_ace", "ace", &n.acl),
+        ("index_record_authz", "resource", &n.authz),
+    ] {
+        if !items.is_empty() {
+            let ph: Vec<String> = items.iter().map(|i| sql.bind(i.as_str())).collect();
+            cond(
+                &mut sql,
+                format!(
+                    "r.did NOT IN (SELECT did FROM {table} WHERE {col} IN ({}))",
+                    ph.join(", ")
+                ),
+            );
+        }
+    }
+    for (col, val) in [("file_name", &n.file_name), ("version", &n.version)] {
+        if let Some(v) = val {
+            let p = sql.bind(v.as_str());
+            cond(&mut sql, format!("r.{col} <> {p}"));
+        }
+    }
+    for (k, v) in &n.metadata {
+        let a = sql.bind(k.as_str());
+        let value = match v {
+            Some(v) => format!(" AND value = {}", sql.bind(v.as_str())),
+            None => String::new(),
+        };
+        cond(
+            &mut sql,
+            format!("r.did NOT IN (SELECT did FROM index_record_metadata WHERE key = {a}{value})"),
+        );
+    }
+    for (url, pairs) in &n.urls_metadata {
+        for (k, v) in pairs {
+            let u = sql.bind(like_contains(url));
+            let a = sql.bind(k.as_str());
+            let value = match v {
+                Some(v) => format!(" AND value = {}", sql.bind(v.as_str())),
+                None => String::new(),
+            };
+            cond(
+                &mut sql,
+                format!(
+                    "r.did NOT IN (SELECT did FROM index_record_url_metadata WHERE url LIKE {u} \
+                     ESCAPE '\\' AND key = {a}{value})"
+                ),
+            );
+        }
+    }
+    if q.ids.is_some() {
+        sql.text.push_str(" ORDER BY r.did");
+        return sql;
+    }
+    match &q.page {
+        Page::First => {
+            let l = sql.bind(Param::Int(i64::from(q.limit)));
+            let _ = write!(sql.text, " ORDER BY r.did LIMIT {l}");
+        }
+        Page::After(start) => {
+            let s = sql.bind(start.as_str());
+            let l = sql.bind(Param::Int(i64::from(q.limit)));
+            let _ = write!(sql.text, " AND r.did > {s} ORDER BY r.did LIMIT {l}");
+        }
+        Page::Number(page) => {
+            let l = sql.bind(Param::Int(i64::from(q.limit)));
+            let o = sql.bind(Param::Int(i64::from(q.limit) * i64::from(*page)));
+            let _ = write!(
+                sql.text,
+                " ORDER BY r.updated_date, r.did LIMIT {l} OFFSET {o}"
+            );
+        }
+    }
+    sql
+}
+
+/// The statement for `GET /_query/urls/q` and `/_query/urls/metadata/q`.
+#[must_use]
+pub fn query_urls(q: &UrlQuery) -> Sql {
+    let mut sql = Sql::new("");
+    select_records(&mut sql);
+    if let Some(inc) = &q.include {
+        let p = sql.bind(like_contains(inc));
+        let _ = write!(
+            sql.text,
+            " AND r.did IN (SELECT did FROM index_record_url WHERE url LIKE {p} ESCAPE '\\')"
+        );
+    }
+    if let Some(exc) = &q.exclude {
+        let p = sql.bind(like_contains(exc));
+        let _ = write!(
+            sql.text,
+            " AND r.did NOT IN (SELECT did FROM index_record_url WHERE url LIKE {p} ESCAPE '\\')"
+        );
+    }
+    match q.versioned {
+        Some(true) => sql.text.push_str(" AND r.version IS NOT NULL"),
+        Some(false) => sql.text.push_str(" AND r.version IS NULL"),
+        None => {}
+    }
+    if let Some((k, v, url)) = &q.metadata {
+        let (a, b) = (sql.bind(k.as_str()), sql.bind(v.as_str()));
+        let url_cond = match url {
+            Some(u) => format!(" AND url LIKE {} ESCAPE '\\'", sql.bind(like_contains(u))),
+            None => String::new(),
+        };
+        let _ = write!(
+            sql.text,
+            " AND r.did IN (SELECT did FROM index_record_url_metadata WHERE key = {a} \
+             AND value = {b}{url_cond})"
+        );
+    }
+    let l = sql.bind(Param::Int(i64::from(q.limit)));
+    let o = sql.bind(Param::Int(i64::from(q.offset)));
+    let _ = write!(sql.text, " ORDER BY r.did LIMIT {l} OFFSET {o}");
+    sql
+}
+
+/// The placeholder list `$1, $2, …, $n`.
+#[must_use]
+pub fn placeholders(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Select records by a list of dids (bulk documents).
+#[must_use]
+pub fn select_many(n: usize) -> String {
+    format!(
+        "SELECT {RECORD_COLUMNS} FROM index_record r WHERE r.did IN ({})",
+        placeholders(n)
+    )
+}
+
+/// An empty urls_metadata entry for each URL lacking one (indexd always lists every URL).
+pub fn fill_urls_metadata(urls: &[String], meta: &mut BTreeMap<String, Map<String, Value>>) {
+    for u in urls {
+        meta.entry(u.clone()).or_default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Negate;
+
+    #[test]
+    fn placeholders_are_numbered_in_bind_order() {
+        let q = ListQuery {
+            limit: 10,
+            page: Page::After("a".into()),
+            hashes: vec![("md5".into(), "x".into())],
+            acl: Some(vec![]),
+            negate: Negate {
+                file_name: Some("f".into()),
+                ..Negate::default()
+            },
+            ..ListQuery::default()
+        };
+        let sql = list(&q);
+        assert!(
+            sql.text.contains("hash_value = $2 AND hash_type = $1"),
+            "{}",
+            sql.text
+        );
+        assert!(
+            sql.text
+                .contains("NOT EXISTS (SELECT 1 FROM index_record_ace")
+        );
+        assert!(sql.text.contains("r.file_name <> $3"));
+        assert!(
+            sql.text.ends_with("AND r.did > $4 ORDER BY r.did LIMIT $5"),
+            "{}",
+            sql.text
+        );
+        assert_eq!(
+            sql.params,
+            vec![
+                Param::from("md5"),
+                Param::from("x"),
+                Param::from("f"),
+                Param::from("a"),
+                Param::Int(10)
+            ]
+        );
+    }
+
+    #[test]
+    fn like_escapes_wildcards() {
+        assert_eq!(like_contains("a%b_c\\"), "%a\\%b\\_c\\\\%");
+    }
+
+    #[test]
+    fn page_numbers_order_by_update_time() {
+        let sql = list(&ListQuery {
+            limit: 5,
+            page: Page::Number(3),
+            ..ListQuery::default()
+        });
+        assert!(
+            sql.text
+                .ends_with("ORDER BY r.updated_date, r.did LIMIT $1 OFFSET $2")
+        );
+        assert_eq!(sql.params, vec![Param::Int(5), Param::Int(15)]);
+    }
+}

@@ -1,0 +1,502 @@
+//! The contract every [`IndexStore`] backend must honour. Each backend crate calls
+//! [`run_all`] from its tests with a fresh, migrated, empty store.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::{IndexRecord, IndexStore, ListQuery, Negate, Page, StoreError, UrlQuery};
+
+/// A complete record with deterministic contents derived from `n`.
+#[must_use]
+pub fn sample(n: u32) -> IndexRecord {
+    let did = format!("00000000-0000-4000-8000-{n:012}");
+    let url = format!("s3://bucket/{n}/file.bam");
+    let mut urls_metadata = BTreeMap::new();
+    urls_metadata.insert(
+        url.clone(),
+        json!({"state": if n % 2 == 0 { "validated" } else { "uploaded" }})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+    );
+    IndexRecord {
+        did: did.clone(),
+        baseid: format!("10000000-0000-4000-8000-{n:012}"),
+        rev: format!("{n:08x}"),
+        form: Some("object".into()),
+        size: Some(i64::from(n) * 10),
+        file_name: Some(format!("file{n}.bam")),
+        version: None,
+        uploader: Some(if n % 3 == 0 { "alice" } else { "bob" }.into()),
+        description: None,
+        urls: vec![url],
+        urls_metadata,
+        acl: vec!["*".into()],
+        authz: vec![format!("/programs/p{}", n % 2)],
+        hashes: BTreeMap::from([("md5".to_owned(), format!("{n:032x}"))]),
+        metadata: json!({"kind": if n % 2 == 0 { "even" } else { "odd" }})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+        created_date: format!("2024-01-01T00:00:{:02}.000000", n % 60),
+        updated_date: format!("2024-01-01T00:00:{:02}.000000", 59 - n % 60),
+        content_created_date: None,
+        content_updated_date: None,
+    }
+}
+
+fn dids(records: &[IndexRecord]) -> Vec<String> {
+    records.iter().map(|r| r.did.clone()).collect()
+}
+
+/// Run every contract test, in order, on one store. Panics on the first failure.
+pub async fn run_all(store: Arc<dyn IndexStore>) {
+    create_and_get(&*store).await;
+    conflicts(&*store).await;
+    update_and_delete(&*store).await;
+    versions_and_many(&*store).await;
+    listing(&*store).await;
+    aliases(&*store).await;
+    url_queries(&*store).await;
+    atomic_bulk(&*store).await;
+    stats_and_users(&*store).await;
+}
+
+async fn create_and_get(s: &dyn IndexStore) {
+    let r = sample(1);
+    s.create(r.clone(), vec![]).await.unwrap();
+    assert_eq!(s.get(&r.did).await.unwrap(), Some(r.clone()));
+    assert_eq!(s.get("missing").await.unwrap(), None);
+    s.ping().await.unwrap();
+}
+
+async fn conflicts(s: &dyn IndexStore) {
+    let r = sample(1);
+    let err = s.create(r, vec![]).await.unwrap_err();
+    assert!(matches!(err, StoreError::AlreadyExists(_)), "{err:?}");
+    // an alias clash rolls back the whole create
+    let mut r2 = sample(2);
+    s.create(r2.clone(), vec!["alias-two".into()])
+        .await
+        .unwrap();
+    r2.did = "00000000-0000-4000-8000-999999999999".into();
+    let err = s
+        .create(r2.clone(), vec!["alias-two".into()])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::AlreadyExists(_)), "{err:?}");
+    assert_eq!(
+        s.get(&r2.did).await.unwrap(),
+        None,
+        "failed create left a row"
+    );
+}
+
+async fn update_and_delete(s: &dyn IndexStore) {
+    let mut r = sample(1);
+    let old_rev = r.rev.clone();
+    r.rev = "abcdef01".into();
+    r.urls = vec!["gs://b/new".into()];
+    r.urls_metadata = BTreeMap::from([("gs://b/new".to_owned(), serde_json::Map::new())]);
+    r.file_name = None;
+    assert_eq!(
+        s.update(r.clone(), "ffffffff".into()).await.unwrap_err(),
+        StoreError::RevisionMismatch
+    );
+    let mut missing = r.clone();
+    missing.did = "nope".into();
+    assert_eq!(
+        s.update(missing, old_rev.clone()).await.unwrap_err(),
+        StoreError::NotFound
+    );
+    s.update(r.clone(), old_rev).await.unwrap();
+    assert_eq!(s.get(&r.did).await.unwrap(), Some(r.clone()));
+    // side tables follow the update
+    let found = s
+        .list(ListQuery {
+            urls: vec!["gs://b/new".into()],
+            limit: 10,
+            ..ListQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(dids(&found), vec![r.did.clone()]);
+    let gone = s
+        .list(ListQuery {
+            urls: vec!["s3://bucket/1/file.bam".into()],
+            limit: 10,
+            ..ListQuery::default()
+        })
+        .await
+        .unwrap();
+    assert!(gone.is_empty());
+
+    assert_eq!(
+        s.delete(&r.did, "00000000").await.unwrap_err(),
+        StoreError::RevisionMismatch
+    );
+    assert_eq!(
+        s.delete("nope", "00000000").await.unwrap_err(),
+        StoreError::NotFound
+    );
+    s.delete(&r.did, &r.rev).await.unwrap();
+    assert_eq!(s.get(&r.did).await.unwrap(), None);
+    // record 2 and its alias go too
+    let r2 = sample(2);
+    s.delete(&r2.did, &r2.rev).await.unwrap();
+    assert_eq!(s.resolve_alias("alias-two").await.unwrap(), None);
+}
+
+async fn versions_and_many(s: &dyn IndexStore) {
+    let mut a = sample(10);
+    let mut b = sample(11);
+    b.baseid = a.baseid.clone();
+    b.created_date = "2024-02-01T00:00:00.000000".into();
+    a.created_date = "2024-01-01T00:00:00.000000".into();
+    s.create(b.clone(), vec![]).await.unwrap();
+    s.create(a.clone(), vec![]).await.unwrap();
+    assert_eq!(
+        dids(&s.versions(&a.baseid).await.unwrap()),
+        vec![a.did.clone(), b.did.clone()]
+    );
+    let mut got = dids(
+        &s.get_many(vec![b.did.clone(), "x".into(), a.did.clone()])
+            .await
+            .unwrap(),
+    );
+    got.sort();
+    assert_eq!(got, vec![a.did.clone(), b.did.clone()]);
+    assert!(s.get_many(vec![]).await.unwrap().is_empty());
+
+    // update_many is all or nothing
+    let mut a2 = a.clone();
+    a2.rev = "11111111".into();
+    a2.acl = vec!["x".into()];
+    let mut b2 = b.clone();
+    b2.rev = "22222222".into();
+    let err = s
+        .update_many(vec![
+            (a2.clone(), a.rev.clone()),
+            (b2.clone(), "deadbeef".into()),
+        ])
+        .await
+        .unwrap_err();
+    assert_eq!(err, StoreError::RevisionMismatch);
+    assert_eq!(s.get(&a.did).await.unwrap().unwrap().rev, a.rev);
+    s.update_many(vec![
+        (a2.clone(), a.rev.clone()),
+        (b2.clone(), b.rev.clone()),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(
+        s.get(&a.did).await.unwrap().unwrap().acl,
+        vec!["x".to_owned()]
+    );
+    s.delete(&a.did, &a2.rev).await.unwrap();
+    s.delete(&b.did, &b2.rev).await.unwrap();
+}
+
+async fn listing(s: &dyn IndexStore) {
+    let records: Vec<IndexRecord> = (100..130).map(sample).collect();
+    assert_eq!(s.create_many(records.clone(), None).await.unwrap(), 30);
+    let all = |q: ListQuery| async move { dids(&s.list(q).await.unwrap()) };
+    let base = ListQuery {
+        limit: 100,
+        ..ListQuery::default()
+    };
+
+    let page1 = all(ListQuery {
+        limit: 10,
+        ..ListQuery::default()
+    })
+    .await;
+    assert_eq!(page1, dids(&records[..10]));
+    let page2 = all(ListQuery {
+        limit: 10,
+        page: Page::After(page1[9].clone()),
+        ..ListQuery::default()
+    })
+    .await;
+    assert_eq!(page2, dids(&records[10..20]));
+    // page numbers order by updated_date (59 - n % 60 descends with n)
+    let by_page = all(ListQuery {
+        limit: 5,
+        page: Page::Number(1),
+        ..ListQuery::default()
+    })
+    .await;
+    let mut expect: Vec<&IndexRecord> = records.iter().collect();
+    expect.sort_by(|a, b| (&a.updated_date, &a.did).cmp(&(&b.updated_date, &b.did)));
+    assert_eq!(
+        by_page,
+        expect[5..10]
+            .iter()
+            .map(|r| r.did.clone())
+            .collect::<Vec<_>>()
+    );
+
+    let r = &records[7];
+    let h = ("md5".to_owned(), r.hashes["md5"].clone());
+    assert_eq!(
+        all(ListQuery {
+            hashes: vec![h.clone()],
+            ..base.clone()
+        })
+        .await,
+        vec![r.did.clone()]
+    );
+    let wrong_type = ("sha1".to_owned(), r.hashes["md5"].clone());
+    assert!(
+        all(ListQuery {
+            hashes: vec![wrong_type],
+            ..base.clone()
+        })
+        .await
+        .is_empty()
+    );
+    assert_eq!(
+        all(ListQuery {
+            size: r.size,
+            ..base.clone()
+        })
+        .await,
+        vec![r.did.clone()]
+    );
+    assert_eq!(
+        all(ListQuery {
+            file_name: r.file_name.clone(),
+            ..base.clone()
+        })
+        .await,
+        vec![r.did.clone()]
+    );
+    assert_eq!(
+        all(ListQuery {
+            urls: r.urls.clone(),
+            ..base.clone()
+        })
+        .await,
+        vec![r.did.clone()]
+    );
+    let even: Vec<String> = records
+        .iter()
+        .filter(|r| r.authz == ["/programs/p0"])
+        .map(|r| r.did.clone())
+        .collect();
+    assert_eq!(
+        all(ListQuery {
+            authz: Some(vec!["/programs/p0".into()]),
+            ..base.clone()
+        })
+        .await,
+        even
+    );
+    assert_eq!(
+        all(ListQuery {
+            metadata: vec![("kind".into(), "even".into())],
+            ..base.clone()
+        })
+        .await,
+        even
+    );
+    let alice: Vec<String> = records
+        .iter()
+        .filter(|r| r.uploader.as_deref() == Some("alice"))
+        .map(|r| r.did.clone())
+        .collect();
+    assert_eq!(
+        all(ListQuery {
+            uploader: Some("alice".into()),
+            ..base.clone()
+        })
+        .await,
+        alice
+    );
+    assert_eq!(
+        all(ListQuery {
+            acl: Some(vec![]),
+            ..base.clone()
+        })
+        .await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        all(ListQuery {
+            acl: Some(vec!["*".into()]),
+            ..base.clone()
+        })
+        .await
+        .len(),
+        30
+    );
+    assert_eq!(
+        all(ListQuery {
+            urls_metadata: vec![("bucket/".into(), vec![("state".into(), "validated".into())])],
+            ..base.clone()
+        })
+        .await,
+        even
+    );
+    let odd: Vec<String> = records
+        .iter()
+        .filter(|r| r.authz == ["/programs/p1"])
+        .map(|r| r.did.clone())
+        .collect();
+    assert_eq!(
+        all(ListQuery {
+            negate: Negate {
+                authz: vec!["/programs/p0".into()],
+                ..Negate::default()
+            },
+            ..base.clone()
+        })
+        .await,
+        odd
+    );
+    assert_eq!(
+        all(ListQuery {
+            negate: Negate {
+                metadata: vec![("kind".into(), Some("even".into()))],
+                ..Negate::default()
+            },
+            ..base.clone()
+        })
+        .await,
+        odd
+    );
+    assert!(
+        all(ListQuery {
+            negate: Negate {
+                metadata: vec![("kind".into(), None)],
+                ..Negate::default()
+            },
+            ..base.clone()
+        })
+        .await
+        .is_empty()
+    );
+    let ids = vec![
+        records[3].did.clone(),
+        records[1].did.clone(),
+        "missing".into(),
+    ];
+    assert_eq!(
+        all(ListQuery {
+            ids: Some(ids),
+            ..base.clone()
+        })
+        .await,
+        vec![records[1].did.clone(), records[3].did.clone()]
+    );
+    // LIKE wildcards in a filter are literal
+    assert!(
+        all(ListQuery {
+            urls_metadata: vec![("%".into(), vec![("state".into(), "validated".into())])],
+            ..base.clone()
+        })
+        .await
+        .is_empty()
+    );
+}
+
+async fn aliases(s: &dyn IndexStore) {
+    let r = sample(100);
+    s.put_aliases(&r.did, vec!["b-alias".into(), "a-alias".into()], false)
+        .await
+        .unwrap();
+    assert_eq!(s.aliases(&r.did).await.unwrap(), vec!["a-alias", "b-alias"]);
+    assert_eq!(
+        s.resolve_alias("a-alias").await.unwrap(),
+        Some(r.did.clone())
+    );
+    let other = sample(101);
+    let err = s
+        .put_aliases(&other.did, vec!["c".into(), "a-alias".into()], false)
+        .await;
+    assert!(matches!(err, Err(StoreError::AlreadyExists(_))), "{err:?}");
+    assert!(
+        s.aliases(&other.did).await.unwrap().is_empty(),
+        "half-added aliases"
+    );
+    s.put_aliases(&r.did, vec!["z".into()], true).await.unwrap();
+    assert_eq!(s.aliases(&r.did).await.unwrap(), vec!["z"]);
+    assert_eq!(
+        s.delete_aliases(&r.did, Some("nope".into()))
+            .await
+            .unwrap_err(),
+        StoreError::NotFound
+    );
+    s.delete_aliases(&r.did, Some("z".into())).await.unwrap();
+    s.put_aliases(&r.did, vec!["y".into(), "x".into()], false)
+        .await
+        .unwrap();
+    s.delete_aliases(&r.did, None).await.unwrap();
+    assert!(s.aliases(&r.did).await.unwrap().is_empty());
+}
+
+async fn url_queries(s: &dyn IndexStore) {
+    let q = |include: Option<&str>, versioned| UrlQuery {
+        include: include.map(str::to_owned),
+        versioned,
+        limit: 100,
+        ..UrlQuery::default()
+    };
+    let got = s.query_urls(q(Some("bucket/105/"), None)).await.unwrap();
+    assert_eq!(dids(&got), vec![sample(105).did]);
+    assert_eq!(s.query_urls(q(None, Some(true))).await.unwrap().len(), 0);
+    assert_eq!(s.query_urls(q(None, Some(false))).await.unwrap().len(), 30);
+    let excl = UrlQuery {
+        exclude: Some("bucket".into()),
+        limit: 100,
+        ..UrlQuery::default()
+    };
+    assert!(s.query_urls(excl).await.unwrap().is_empty());
+    let meta = UrlQuery {
+        metadata: Some(("state".into(), "validated".into(), Some("/110/".into()))),
+        limit: 100,
+        ..UrlQuery::default()
+    };
+    assert_eq!(
+        dids(&s.query_urls(meta).await.unwrap()),
+        vec![sample(110).did]
+    );
+    let paged = UrlQuery {
+        limit: 2,
+        offset: 3,
+        ..UrlQuery::default()
+    };
+    assert_eq!(
+        dids(&s.query_urls(paged).await.unwrap()),
+        vec![sample(103).did, sample(104).did]
+    );
+}
+
+async fn atomic_bulk(s: &dyn IndexStore) {
+    // the last record clashes with an existing did: nothing of the batch may remain
+    let mut batch: Vec<IndexRecord> = (200..210).map(sample).collect();
+    batch.push(sample(100));
+    let err = s.create_many(batch, None).await.unwrap_err();
+    assert!(matches!(err, StoreError::AlreadyExists(_)), "{err:?}");
+    assert_eq!(s.get(&sample(200).did).await.unwrap(), None);
+}
+
+async fn stats_and_users(s: &dyn IndexStore) {
+    let (count, size) = s.stats(None).await.unwrap();
+    assert_eq!(count, 30);
+    assert_eq!(size, (100..130).map(|n| i64::from(n) * 10).sum::<i64>());
+    let (before, _) = s
+        .stats(Some("2024-01-01T00:00:10.000000".into()))
+        .await
+        .unwrap();
+    assert_eq!(before, (100..130).filter(|n| n % 60 < 10).count() as i64);
+    assert_eq!(s.index_user_hash("alice").await.unwrap(), None);
+    s.put_index_user("alice", "hash1").await.unwrap();
+    s.put_index_user("alice", "hash2").await.unwrap();
+    assert_eq!(
+        s.index_user_hash("alice").await.unwrap().as_deref(),
+        Some("hash2")
+    );
+}
