@@ -1,0 +1,198 @@
+//! Who may write: the seam where the policy engine plugs in.
+//!
+//! indexd without arborist accepts HTTP basic auth against its own user table; that is
+//! [`IndexUserAuthorizer`]. Service methods that change data take an [`Authorized`] proof,
+//! which only an [`Authorizer`] hands out, so a forgotten check does not compile.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+use weft_core::WeftError;
+use weft_store::IndexStore;
+
+/// What the caller presented.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credentials {
+    None,
+    Basic { username: String, password: String },
+    Bearer(String),
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::None => f.write_str("None"),
+            Self::Basic { username, .. } => write!(f, "Basic({username}, ***)"),
+            Self::Bearer(_) => f.write_str("Bearer(***)"),
+        }
+    }
+}
+
+/// Proof that a principal may perform `method` of `service` on `resources`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorized {
+    principal: String,
+    service: &'static str,
+    method: &'static str,
+}
+
+impl Authorized {
+    /// Issued by an [`Authorizer`] after a successful check.
+    #[must_use]
+    pub fn granted(principal: String, service: &'static str, method: &'static str) -> Self {
+        Self {
+            principal,
+            service,
+            method,
+        }
+    }
+    #[must_use]
+    pub fn principal(&self) -> &str {
+        &self.principal
+    }
+    #[must_use]
+    pub fn method(&self) -> &'static str {
+        self.method
+    }
+    #[must_use]
+    pub fn service(&self) -> &'static str {
+        self.service
+    }
+}
+
+/// Decides whether `credentials` may perform `method` of `service` on every one of
+/// `resources` (AND semantics, as arborist's `auth/request` for indexd).
+#[async_trait]
+pub trait Authorizer: Send + Sync + 'static {
+    async fn authorize(
+        &self,
+        credentials: &Credentials,
+        service: &'static str,
+        method: &'static str,
+        resources: &[String],
+    ) -> Result<Authorized, WeftError>;
+}
+
+/// How long a verified basic-auth password is trusted without re-running argon2.
+const VERIFIED_TTL: Duration = Duration::from_secs(60);
+const VERIFIED_MAX: usize = 4096;
+
+/// indexd's own access model: a valid index user (basic auth) may do everything; nobody
+/// else may write.
+pub struct IndexUserAuthorizer {
+    store: Arc<dyn IndexStore>,
+    /// sha256(username NUL password) -> when argon2 last accepted it.
+    verified: Mutex<HashMap<[u8; 32], Instant>>,
+}
+
+impl IndexUserAuthorizer {
+    #[must_use]
+    pub fn new(store: Arc<dyn IndexStore>) -> Self {
+        Self {
+            store,
+            verified: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn cache_key(username: &str, password: &str) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(username.as_bytes());
+        h.update([0]);
+        h.update(password.as_bytes());
+        h.finalize().into()
+    }
+
+    /// Whether the basic-auth pair matches a stored index user.
+    pub async fn check_password(&self, username: &str, password: &str) -> Result<bool, WeftError> {
+        let key = Self::cache_key(username, password);
+        if let Ok(cache) = self.verified.lock()
+            && cache.get(&key).is_some_and(|t| t.elapsed() < VERIFIED_TTL)
+        {
+            return Ok(true);
+        }
+        let Some(stored) = self.store.index_user_hash(username).await? else {
+            return Ok(false);
+        };
+        let ok = verify_password(password, &stored);
+        if ok && let Ok(mut cache) = self.verified.lock() {
+            if cache.len() >= VERIFIED_MAX {
+                cache.clear();
+            }
+            cache.insert(key, Instant::now());
+        }
+        Ok(ok)
+    }
+}
+
+#[async_trait]
+impl Authorizer for IndexUserAuthorizer {
+    async fn authorize(
+        &self,
+        credentials: &Credentials,
+        service: &'static str,
+        method: &'static str,
+        _resources: &[String],
+    ) -> Result<Authorized, WeftError> {
+        match credentials {
+            Credentials::Basic { username, password } => {
+                if self.check_password(username, password).await? {
+                    Ok(Authorized::granted(username.clone(), service, method))
+                } else {
+                    Err(WeftError::forbidden("username / password mismatch"))
+                }
+            }
+            Credentials::None | Credentials::Bearer(_) => {
+                Err(WeftError::unauthenticated("Permission denied."))
+            }
+        }
+    }
+}
+
+/// Hash a password for storage (argon2id, random salt, PHC string).
+pub fn hash_password(password: &str) -> Result<String, WeftError> {
+    let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>()).map_err(WeftError::internal)?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(WeftError::internal)
+}
+
+/// Check a password against a stored PHC string.
+#[must_use]
+pub fn verify_password(password: &str, stored: &str) -> bool {
+    PasswordHash::new(stored).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_round_trip() {
+        let h = hash_password("s3cret").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("s3cret", &h));
+        assert!(!verify_password("s3cret!", &h));
+        assert!(!verify_password("s3cret", "not a hash"));
+        assert_ne!(h, hash_password("s3cret").unwrap(), "salts must differ");
+    }
+
+    #[test]
+    fn credentials_debug_hides_secrets() {
+        let c = Credentials::Basic {
+            username: "u".into(),
+            password: "p4ss".into(),
+        };
+        assert!(!format!("{c:?}").contains("p4ss"));
+        assert!(!format!("{:?}", Credentials::Bearer("tok".into())).contains("tok"));
+    }
+}
