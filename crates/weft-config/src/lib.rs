@@ -223,6 +223,12 @@ impl Config {
         Ok(config)
     }
 
+    /// Re-check a configuration after overrides (e.g. command-line flags) were applied.
+    pub fn load_validated(config: Self) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(config)
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         if let Some(url) = &self.database_url {
             let u = url.expose();

@@ -1,1 +1,106 @@
-//! placeholder
+//! weft-http: every HTTP route weft serves, and how errors look on each API surface.
+//!
+//! One `router` per service module (`index`, `drs`, `system`), merged by [`app`] under the
+//! public paths a Gen3 commons exposes behind its reverse proxy. Handlers parse the request,
+//! call a service crate, and render; they hold no business rules. This is the only crate
+//! that names axum or tower-http.
+
+mod drs;
+mod error;
+mod extract;
+mod index;
+pub mod openapi;
+mod system;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use metrics_exporter_prometheus::PrometheusHandle;
+
+/// The metrics handle type, re-exported for the composition root.
+pub type PrometheusHandleAlias = PrometheusHandle;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use weft_config::Config;
+use weft_indexd::IndexService;
+use weft_indexd::drs::{AccessSigner, DrsContext};
+
+pub use error::{ApiError, Surface};
+
+/// Everything handlers need, shared by all requests.
+pub struct AppState {
+    pub config: Config,
+    pub index: Arc<IndexService>,
+    pub drs: DrsContext,
+    pub access: Arc<dyn AccessSigner>,
+    pub metrics: Option<PrometheusHandle>,
+    pub started: Instant,
+    pub version: &'static str,
+    pub commit: &'static str,
+}
+
+pub type SharedState = Arc<AppState>;
+
+/// Install the Prometheus recorder (once per process); `None` if one is installed already.
+#[must_use]
+pub fn install_metrics() -> Option<PrometheusHandle> {
+    metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets(&[
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0,
+        ])
+        .ok()?
+        .install_recorder()
+        .ok()
+}
+
+async fn record_metrics(State(state): State<SharedState>, req: Request, next: Next) -> Response {
+    if state.metrics.is_none() {
+        return next.run(req).await;
+    }
+    let start = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = req.method().as_str().to_owned();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    let labels = [("method", method), ("route", route), ("status", status)];
+    metrics::counter!("weft_http_requests_total", &labels).increment(1);
+    metrics::histogram!("weft_http_request_duration_seconds", &labels)
+        .record(start.elapsed().as_secs_f64());
+    resp
+}
+
+/// The whole HTTP application.
+pub fn app(state: AppState) -> Router {
+    let state = Arc::new(state);
+    let limit = state.config.max_body_bytes;
+    let timeout = Duration::from_secs(state.config.request_timeout_secs);
+    Router::new()
+        .merge(system::router())
+        .merge(index::router())
+        .merge(drs::router())
+        .merge(openapi::router())
+        .fallback(error::not_found)
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            record_metrics,
+        ))
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .layer(CatchPanicLayer::custom(error::panic_response))
+        .layer(TraceLayer::new_for_http())
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}

@@ -304,3 +304,45 @@ mod tests {
         assert_eq!(v["drs"]["objectCount"], 1);
     }
 }
+
+/// The seam where signed URLs plug in: turn a record's stored URL into one the caller may
+/// fetch. Identity and storage signing replace [`PassThroughAccess`] later.
+#[async_trait::async_trait]
+pub trait AccessSigner: Send + Sync + 'static {
+    async fn access_url(
+        &self,
+        credentials: &crate::Credentials,
+        record: &IndexRecord,
+        url: &str,
+    ) -> Result<String, weft_core::WeftError>;
+}
+
+/// Hands out the stored URL itself: to anyone for public records (acl `*` without authz,
+/// or an authz path containing `/open`), otherwise after a `fence`/`read-storage` check.
+pub struct PassThroughAccess {
+    pub authorizer: std::sync::Arc<dyn crate::Authorizer>,
+}
+
+/// Whether a record is readable by anyone.
+#[must_use]
+pub fn is_public(r: &IndexRecord) -> bool {
+    r.authz.iter().any(|a| a.contains("/open"))
+        || (r.authz.is_empty() && r.acl.iter().any(|a| a == "*"))
+}
+
+#[async_trait::async_trait]
+impl AccessSigner for PassThroughAccess {
+    async fn access_url(
+        &self,
+        credentials: &crate::Credentials,
+        record: &IndexRecord,
+        url: &str,
+    ) -> Result<String, weft_core::WeftError> {
+        if !is_public(record) {
+            self.authorizer
+                .authorize(credentials, "fence", "read-storage", &record.authz)
+                .await?;
+        }
+        Ok(url.to_owned())
+    }
+}

@@ -119,9 +119,11 @@ pub const INSERT_ALIAS: &str = "INSERT INTO index_record_alias (name, did) VALUE
 pub const DELETE_ALIASES: &str = "DELETE FROM index_record_alias WHERE did = $1";
 pub const DELETE_ALIAS: &str = "DELETE FROM index_record_alias WHERE did = $1 AND name = $2";
 
-pub const STATS_ALL: &str = "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM index_record";
-pub const STATS_BEFORE: &str =
-    "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM index_record WHERE created_date < $1";
+/// `SUM` of a BIGINT is NUMERIC in PostgreSQL: the cast keeps both columns 64-bit integers.
+pub const STATS_ALL: &str =
+    "SELECT COUNT(*), CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM index_record";
+pub const STATS_BEFORE: &str = "SELECT COUNT(*), CAST(COALESCE(SUM(size), 0) AS BIGINT) \
+     FROM index_record WHERE created_date < $1";
 
 pub const SELECT_INDEX_USER: &str = "SELECT password_hash FROM index_user WHERE username = $1";
 

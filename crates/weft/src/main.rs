@@ -1,1 +1,341 @@
-fn main() {}
+//! `weft`: the command line.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::io::Read as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Parser, Subcommand};
+use weft_config::{Config, LogFormat, Secret};
+
+/// weft: a Gen3-compatible data commons in one binary.
+///
+/// With no configuration, `weft serve` runs on 127.0.0.1:8080 with an embedded SQLite
+/// database under ./weft-data/. Every option can also come from a TOML file (--config) or
+/// WEFT_* environment variables (see `weft config default`).
+#[derive(Parser, Debug)]
+#[command(name = "weft", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the data lives: shared by every subcommand that touches it.
+#[derive(Args, Debug, Clone)]
+struct DataArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "WEFT_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// Directory for the embedded SQLite database and local files [default: ./weft-data].
+    #[arg(long, env = "WEFT_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+    /// PostgreSQL URL (postgres://user@host:port/db); unset means embedded SQLite.
+    #[arg(long, env = "WEFT_DATABASE_URL", global = true, hide_env_values = true)]
+    database_url: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the HTTP server (applies pending migrations first).
+    Serve {
+        /// Address to listen on [default: 127.0.0.1:8080].
+        #[arg(long, env = "WEFT_LISTEN")]
+        listen: Option<SocketAddr>,
+        /// Public URL clients use [default: http://<listen>].
+        #[arg(long, env = "WEFT_BASE_URL")]
+        base_url: Option<String>,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Apply database schema migrations and exit.
+    Migrate {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Configuration helpers.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Manage index (basic-auth) users, as indexd keeps them.
+    IndexUser {
+        #[command(subcommand)]
+        command: IndexUserCommand,
+    },
+    /// Index operations.
+    Index {
+        #[command(subcommand)]
+        command: IndexCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Print a commented configuration file with every default.
+    Default,
+    /// Print the effective configuration (secrets redacted).
+    Show {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum IndexUserCommand {
+    /// Create an index user, or set a new password for an existing one.
+    Add {
+        /// User name for HTTP basic auth.
+        name: String,
+        /// Read the password from standard input instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum IndexCommand {
+    /// Import a Gen3 indexing manifest (TSV: guid, md5, size, authz, acl, url, file_name).
+    /// All rows are checked first; a bad row is reported with its line number and nothing
+    /// from the file is imported.
+    Import {
+        /// The manifest file.
+        manifest: PathBuf,
+        /// Hide the progress bar.
+        #[arg(long)]
+        quiet: bool,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+fn load_config(data: &DataArgs) -> anyhow::Result<Config> {
+    // WEFT_DATA_DIR / WEFT_DATABASE_URL / WEFT_CONFIG reach us through clap; the rest of
+    // WEFT_* through the config loader.
+    let env = std::env::vars().filter(|(k, _)| {
+        !matches!(
+            k.as_str(),
+            "WEFT_DATA_DIR" | "WEFT_DATABASE_URL" | "WEFT_CONFIG"
+        )
+    });
+    let mut config = Config::load(data.config.as_deref(), env)?;
+    if let Some(d) = &data.data_dir {
+        config.data_dir.clone_from(d);
+    }
+    if let Some(u) = &data.database_url
+        && !u.is_empty()
+    {
+        config.database_url = Some(Secret(u.clone()));
+    }
+    Ok(Config::load_validated(config)?)
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}
+
+async fn serve(mut config: Config) -> anyhow::Result<()> {
+    init_tracing(config.log_format);
+    let metrics = weft_http::install_metrics();
+    let store = weft::open_store(&config).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let local = listener.local_addr()?;
+    if config.base_url.is_none() {
+        config.base_url = Some(format!("http://{local}"));
+    }
+    tracing::info!(
+        listen = %local,
+        base_url = %config.public_base_url(),
+        database = if config.uses_postgres() { "postgres" } else { "sqlite" },
+        "weft {} serving",
+        weft::VERSION
+    );
+    let app = weft::build(config, store, metrics);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn index_user_add(config: &Config, name: &str, stdin: bool) -> anyhow::Result<()> {
+    if name.is_empty() || name.contains(':') {
+        bail!("user name must be non-empty and contain no ':'");
+    }
+    let password = if stdin {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s)?;
+        s.trim_end_matches(['\n', '\r']).to_owned()
+    } else {
+        let p = rpassword::prompt_password(format!("password for {name}: "))?;
+        let again = rpassword::prompt_password("again: ")?;
+        if p != again {
+            bail!("passwords differ");
+        }
+        p
+    };
+    if password.is_empty() {
+        bail!("the password must not be empty");
+    }
+    let hash = weft_indexd::auth::hash_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let store = weft::open_store(config).await?;
+    store.put_index_user(name, &hash).await?;
+    eprintln!("index user {name} saved");
+    Ok(())
+}
+
+async fn index_import(
+    config: &Config,
+    manifest: &std::path::Path,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    let store = weft::open_store(config).await?;
+    let service = weft::index_service(config, store);
+    let started = Instant::now();
+    let path = manifest.to_owned();
+    let svc = Arc::clone(&service);
+    let parsed = tokio::task::spawn_blocking(move || weft::import::parse_manifest(&svc, &path, 20))
+        .await??;
+    let records = match parsed {
+        Ok(r) => r,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{}:{}: {}", manifest.display(), e.line, e.message);
+            }
+            bail!(
+                "{} bad row(s) in {}; nothing was imported",
+                errors.len(),
+                manifest.display()
+            );
+        }
+    };
+    let total = records.len() as u64;
+    let bar = if quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(total)
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} records ({per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let progress_bar = bar.clone();
+    let progress: weft_store::Progress = Arc::new(move |n| progress_bar.set_position(n));
+    let records: Vec<_> = records.into_iter().map(|(r, _)| r).collect();
+    let n = service
+        .import(records, Some(progress))
+        .await
+        .map_err(|e| anyhow::anyhow!("import failed, nothing was imported: {e}"))?;
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "imported {n} records in {secs:.1} s ({:.0} records/s)",
+        n as f64 / secs.max(1e-9)
+    );
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        match cli.command {
+            Command::Serve {
+                listen,
+                base_url,
+                data,
+            } => {
+                let mut config = load_config(&data)?;
+                if let Some(l) = listen {
+                    config.listen = l;
+                }
+                if let Some(b) = base_url {
+                    config.base_url = Some(b);
+                }
+                let config = Config::load_validated(config)?;
+                serve(config).await
+            }
+            Command::Migrate { data } => {
+                let config = load_config(&data)?;
+                let n = weft::migrate(&config).await?;
+                eprintln!("{n} migration(s) applied");
+                Ok(())
+            }
+            Command::Config {
+                command: ConfigCommand::Default,
+            } => {
+                print!("{}", Config::example());
+                Ok(())
+            }
+            Command::Config {
+                command: ConfigCommand::Show { data },
+            } => {
+                let config = load_config(&data)?;
+                println!("{config:#?}");
+                Ok(())
+            }
+            Command::IndexUser {
+                command:
+                    IndexUserCommand::Add {
+                        name,
+                        password_stdin,
+                        data,
+                    },
+            } => {
+                let config = load_config(&data)?;
+                index_user_add(&config, &name, password_stdin).await
+            }
+            Command::Index {
+                command:
+                    IndexCommand::Import {
+                        manifest,
+                        quiet,
+                        data,
+                    },
+            } => {
+                let config = load_config(&data)?;
+                index_import(&config, &manifest, quiet).await
+            }
+        }
+    })
+}

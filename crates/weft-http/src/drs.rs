@@ -1,0 +1,212 @@
+//! GA4GH DRS 1.x under `/ga4gh/drs/v1/`.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use weft_core::WeftError;
+
+use crate::SharedState;
+use crate::error::ApiError;
+use crate::extract::{Body, Creds, Query};
+
+type Res = Result<Response, ApiError>;
+
+pub fn router() -> Router<SharedState> {
+    Router::new()
+        .route("/ga4gh/drs/v1/service-info", get(service_info))
+        .route(
+            "/ga4gh/drs/v1/objects",
+            get(list).post(bulk).options(bulk_options),
+        )
+        .route(
+            "/ga4gh/drs/v1/objects/",
+            get(list).post(bulk).options(bulk_options),
+        )
+        .route(
+            "/ga4gh/drs/v1/objects/{*rest}",
+            get(object_or_access)
+                .post(object_or_access)
+                .options(object_options),
+        )
+}
+
+fn drs_err(e: WeftError) -> ApiError {
+    ApiError::drs(e)
+}
+
+/// `prefix:id` and `drs://host/id` forms to the id indexd would look up.
+fn object_id(raw: &str) -> String {
+    let raw = raw.trim_end_matches('/');
+    if let Some(rest) = raw.strip_prefix("drs://") {
+        return match rest.split_once('/') {
+            Some((_host, id)) => id.to_owned(),
+            None => rest.to_owned(),
+        };
+    }
+    raw.to_owned()
+}
+
+async fn service_info(State(s): State<SharedState>) -> Res {
+    let (count, size) = s
+        .index
+        .store()
+        .stats(None)
+        .await
+        .map_err(|e| drs_err(e.into()))?;
+    let org_url = s
+        .config
+        .drs
+        .organization_url
+        .clone()
+        .unwrap_or_else(|| s.config.public_base_url());
+    Ok(Json(s.drs.service_info(
+        &s.config.drs.organization_name,
+        &org_url,
+        s.config.drs.max_bulk_request_length,
+        count,
+        size,
+    ))
+    .into_response())
+}
+
+async fn resolve(s: &SharedState, raw: &str) -> Result<weft_store::IndexRecord, ApiError> {
+    let id = object_id(raw);
+    if let Some(r) = s.index.resolve(&id).await.map_err(drs_err)? {
+        return Ok(r);
+    }
+    // compact identifier `prefix:accession` as written in self_uri
+    if let Some((prefix, accession)) = id.split_once(':') {
+        for candidate in [format!("{prefix}/{accession}"), accession.to_owned()] {
+            if let Some(r) = s.index.resolve(&candidate).await.map_err(drs_err)? {
+                return Ok(r);
+            }
+        }
+    }
+    Err(drs_err(WeftError::not_found("no record found")))
+}
+
+async fn object_or_access(
+    State(s): State<SharedState>,
+    Path(rest): Path<String>,
+    Creds(c): Creds,
+) -> Res {
+    let rest = rest.trim_end_matches('/');
+    if let Some((id, access_id)) = rest.rsplit_once("/access/") {
+        let r = resolve(&s, id).await?;
+        let url = r
+            .urls
+            .iter()
+            .find(|u| weft_indexd::drs::scheme(u) == access_id)
+            .ok_or_else(|| {
+                drs_err(WeftError::not_found(format!(
+                    "no access method \"{access_id}\""
+                )))
+            })?;
+        let signed = s.access.access_url(&c, &r, url).await.map_err(drs_err)?;
+        return Ok(Json(json!({"url": signed})).into_response());
+    }
+    if let Some(id) = rest.strip_suffix("/access") {
+        let _ = resolve(&s, id).await?;
+        return Err(drs_err(WeftError::invalid("access_id is required")));
+    }
+    let r = resolve(&s, rest).await?;
+    Ok(Json(s.drs.object(&r)).into_response())
+}
+
+async fn object_options(State(s): State<SharedState>, Path(rest): Path<String>) -> Res {
+    let r = resolve(&s, &rest).await?;
+    Ok(Json(s.drs.authorizations(&r, true)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BulkBody {
+    bulk_object_ids: Vec<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    passports: Option<Vec<String>>,
+}
+
+async fn bulk_records(
+    s: &SharedState,
+    body: &[u8],
+) -> Result<(usize, Vec<weft_store::IndexRecord>, Vec<String>), ApiError> {
+    let b: BulkBody = weft_indexd::input::parse(body).map_err(drs_err)?;
+    if b.bulk_object_ids.is_empty() {
+        return Err(drs_err(WeftError::invalid(
+            "bulk_object_ids must not be empty",
+        )));
+    }
+    let max = s.config.drs.max_bulk_request_length;
+    if b.bulk_object_ids.len() > max {
+        return Err(drs_err(WeftError::new(
+            weft_core::ErrorCode::PayloadTooLarge,
+            format!("at most {max} ids per bulk request"),
+        )));
+    }
+    let requested = b.bulk_object_ids.len();
+    let ids: Vec<String> = b.bulk_object_ids.iter().map(|i| object_id(i)).collect();
+    let found = s
+        .index
+        .store()
+        .get_many(ids.clone())
+        .await
+        .map_err(|e| drs_err(e.into()))?;
+    let missing = ids
+        .into_iter()
+        .filter(|i| !found.iter().any(|r| &r.did == i))
+        .collect();
+    Ok((requested, found, missing))
+}
+
+fn envelope(requested: usize, resolved: Vec<Value>, missing: Vec<String>) -> Value {
+    let unresolved = if missing.is_empty() {
+        json!([])
+    } else {
+        json!([{"error_code": 404, "object_ids": missing}])
+    };
+    json!({
+        "summary": {"requested": requested, "resolved": resolved.len(), "unresolved": requested - resolved.len()},
+        "unresolved_drs_objects": unresolved,
+        "resolved_drs_objects": resolved,
+    })
+}
+
+async fn bulk(State(s): State<SharedState>, Body(b): Body) -> Res {
+    let (requested, found, missing) = bulk_records(&s, &b).await?;
+    let resolved = found.iter().map(|r| json!(s.drs.object(r))).collect();
+    Ok(Json(envelope(requested, resolved, missing)).into_response())
+}
+
+async fn bulk_options(State(s): State<SharedState>, Body(b): Body) -> Res {
+    let (requested, found, missing) = bulk_records(&s, &b).await?;
+    let resolved = found
+        .iter()
+        .map(|r| json!(s.drs.authorizations(r, true)))
+        .collect();
+    Ok(Json(envelope(requested, resolved, missing)).into_response())
+}
+
+async fn list(State(s): State<SharedState>, Query(q): Query) -> Res {
+    let records = s.index.list_records(&q).await.map_err(drs_err)?;
+    let objects: Vec<_> = records.iter().map(|r| s.drs.object(r)).collect();
+    Ok(Json(json!({"drs_objects": objects})).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::object_id;
+
+    #[test]
+    fn id_forms() {
+        assert_eq!(object_id("abc"), "abc");
+        assert_eq!(object_id("drs://host.org/abc"), "abc");
+        assert_eq!(object_id("drs://host.org/dg.1/abc"), "dg.1/abc");
+        assert_eq!(object_id("drs://dg.1:abc"), "dg.1:abc");
+        assert_eq!(object_id("dg.1/abc/"), "dg.1/abc");
+    }
+}

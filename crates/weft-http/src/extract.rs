@@ -1,0 +1,92 @@
+//! Request extractors: credentials, raw JSON bodies with JSON errors, query pairs.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use base64::Engine as _;
+use weft_core::{ErrorCode, WeftError};
+use weft_indexd::Credentials;
+use weft_indexd::query::Params;
+
+use crate::error::ApiError;
+
+/// The caller's credentials from the Authorization header. Never rejects: absent or
+/// unreadable credentials are `Credentials::None`, which authorization then denies.
+pub struct Creds(pub Credentials);
+
+impl<S: Send + Sync> FromRequestParts<S> for Creds {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+        else {
+            return Ok(Self(Credentials::None));
+        };
+        let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+        let rest = rest.trim();
+        let creds = if scheme.eq_ignore_ascii_case("basic") {
+            base64::engine::general_purpose::STANDARD
+                .decode(rest)
+                .ok()
+                .and_then(|raw| String::from_utf8(raw).ok())
+                .and_then(|s| {
+                    s.split_once(':').map(|(u, p)| Credentials::Basic {
+                        username: u.to_owned(),
+                        password: p.to_owned(),
+                    })
+                })
+                .unwrap_or(Credentials::None)
+        } else if scheme.eq_ignore_ascii_case("bearer") && !rest.is_empty() {
+            Credentials::Bearer(rest.to_owned())
+        } else {
+            Credentials::None
+        };
+        Ok(Self(creds))
+    }
+}
+
+/// The raw request body; an over-limit body is a JSON 413, an unreadable one a JSON 400.
+pub struct Body(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for Body {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Bytes::from_request(req, state).await {
+            Ok(b) => Ok(Self(b)),
+            Err(e) if e.status().as_u16() == 413 => Err(WeftError::new(
+                ErrorCode::PayloadTooLarge,
+                "request body is larger than the configured limit (max_body_bytes)",
+            )
+            .into()),
+            Err(e) => Err(WeftError::invalid(format!("cannot read request body: {e}")).into()),
+        }
+    }
+}
+
+/// Query-string pairs in order, repeats kept (`hash=...&hash=...`).
+pub struct Query(pub Params);
+
+impl<S: Send + Sync> FromRequestParts<S> for Query {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let q = parts.uri.query().unwrap_or("");
+        let pairs: Vec<(String, String)> = serde_urlencoded_pairs(q)?;
+        Ok(Self(Params(pairs)))
+    }
+}
+
+fn serde_urlencoded_pairs(q: &str) -> Result<Vec<(String, String)>, ApiError> {
+    axum::extract::Query::<Vec<(String, String)>>::try_from_uri(
+        &format!("/?{q}")
+            .parse()
+            .map_err(|_| WeftError::invalid("malformed query string"))?,
+    )
+    .map(|axum::extract::Query(v)| v)
+    .map_err(|e| WeftError::invalid(format!("malformed query string: {e}")).into())
+}

@@ -1,0 +1,108 @@
+//! The weft binary's library half: the composition root.
+//!
+//! It is the only place that picks concrete backends (SQLite or PostgreSQL, the basic-auth
+//! authorizer, the pass-through access signer) from configuration and wires them into the
+//! services and the HTTP app. `main.rs` is the CLI on top; integration tests build the same
+//! app through [`build`].
+
+pub mod import;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use weft_config::Config;
+use weft_http::AppState;
+use weft_indexd::drs::{DrsContext, PassThroughAccess};
+use weft_indexd::{IndexService, IndexUserAuthorizer};
+use weft_store::IndexStore;
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub const COMMIT: &str = env!("WEFT_COMMIT");
+
+/// Open the configured store, applying migrations.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn IndexStore>> {
+    if config.uses_postgres() {
+        let url = config
+            .database_url
+            .as_ref()
+            .map(|u| u.expose().to_owned())
+            .unwrap_or_default();
+        let store =
+            weft_store_postgres::PostgresStore::connect(&url, config.database.max_connections)
+                .await
+                .context("connecting to PostgreSQL (database_url)")?;
+        Ok(Arc::new(store))
+    } else {
+        let path = config.sqlite_path();
+        let readers = config.database.sqlite_readers;
+        let store = tokio::task::spawn_blocking(move || {
+            weft_store_sqlite::SqliteStore::open(&path, readers)
+                .with_context(|| format!("opening SQLite database {}", path.display()))
+        })
+        .await??;
+        Ok(Arc::new(store))
+    }
+}
+
+/// Apply migrations only; returns how many were applied.
+pub async fn migrate(config: &Config) -> anyhow::Result<usize> {
+    if config.uses_postgres() {
+        let url = config
+            .database_url
+            .as_ref()
+            .map(|u| u.expose().to_owned())
+            .unwrap_or_default();
+        Ok(weft_store_postgres::migrate(&url).await?)
+    } else {
+        let path = config.sqlite_path();
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        Ok(weft_store_sqlite::SqliteStore::migrate(&path)?)
+    }
+}
+
+/// The index service over a store, as configured.
+#[must_use]
+pub fn index_service(config: &Config, store: Arc<dyn IndexStore>) -> Arc<IndexService> {
+    let authorizer = Arc::new(IndexUserAuthorizer::new(Arc::clone(&store)));
+    Arc::new(IndexService::new(store, authorizer, &config.index))
+}
+
+/// The whole HTTP application over a store.
+pub fn build(
+    config: Config,
+    store: Arc<dyn IndexStore>,
+    metrics: Option<weft_http::PrometheusHandleAlias>,
+) -> axum::Router {
+    let authorizer = Arc::new(IndexUserAuthorizer::new(Arc::clone(&store)));
+    let index = Arc::new(IndexService::new(
+        Arc::clone(&store),
+        authorizer.clone(),
+        &config.index,
+    ));
+    let base = config.public_base_url();
+    let hostname = base
+        .split_once("://")
+        .map_or(base.as_str(), |(_, h)| h)
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let drs = DrsContext {
+        hostname,
+        prefix: config.index.guid_prefix.clone(),
+        bearer_issuer: format!("{base}/user"),
+    };
+    weft_http::app(AppState {
+        index,
+        drs,
+        access: Arc::new(PassThroughAccess { authorizer }),
+        metrics,
+        started: Instant::now(),
+        version: VERSION,
+        commit: COMMIT,
+        config,
+    })
+}
