@@ -217,7 +217,10 @@ impl Columns {
 }
 
 /// A portable statement with its parameters bound.
-fn portable(text: impl SqlSafeStr, params: Vec<Param>) -> Query<'static, Postgres, PgArguments> {
+fn portable(
+    text: impl SqlSafeStr,
+    params: Vec<Param>,
+) -> Query<'static, Postgres, PgArguments> {
     params
         .into_iter()
         .fold(sqlx::query(text), |q, p| q.bind(Bind(p)))
@@ -276,11 +279,7 @@ fn write_error(e: &sqlx::Error, did: Option<&str>, alias: Option<&str>) -> Store
     }
 }
 
-async fn current_rev(
-    conn: &mut PgConnection,
-    did: &str,
-    lock: bool,
-) -> StoreResult<Option<String>> {
+async fn current_rev(conn: &mut PgConnection, did: &str, lock: bool) -> StoreResult<Option<String>> {
     let text = if lock {
         STATEMENTS.lock_rev.as_str()
     } else {
@@ -353,93 +352,8 @@ async fn insert_alias(conn: &mut PgConnection, name: &str, did: &str) -> StoreRe
     Ok(())
 }
 
-fn copy_statement(portable: &str) -> String {
-    let head = portable.split_once(" VALUES ").map_or(portable, |(h, _)| h);
-    let target = head.strip_prefix("INSERT INTO ").unwrap_or(head);
-    format!("COPY {target} FROM STDIN")
-}
-
-fn copy_field(buf: &mut Vec<u8>, p: &Param) {
-    match p {
-        Param::Null => buf.extend_from_slice(b"\\N"),
-        Param::Int(i) => buf.extend_from_slice(i.to_string().as_bytes()),
-        Param::Text(s) => {
-            for &b in s.as_bytes() {
-                match b {
-                    b'\\' => buf.extend_from_slice(b"\\\\"),
-                    b'\t' => buf.extend_from_slice(b"\\t"),
-                    b'\n' => buf.extend_from_slice(b"\\n"),
-                    b'\r' => buf.extend_from_slice(b"\\r"),
-                    _ => buf.push(b),
-                }
-            }
-        }
-    }
-}
-
-fn copy_row(buf: &mut Vec<u8>, params: &[Param]) {
-    for (i, p) in params.iter().enumerate() {
-        if i > 0 {
-            buf.push(b'\t');
-        }
-        copy_field(buf, p);
-    }
-    buf.push(b'\n');
-}
-
 impl PostgresStore {
-    async fn create_many_copy(
-        &self,
-        records: Vec<IndexRecord>,
-        progress: Option<Progress>,
-    ) -> StoreResult<u64> {
-        let record_copy = copy_statement(sql::INSERT_RECORD);
-        let side_copy: Vec<String> = SIDE_INSERTS.iter().map(|s| copy_statement(s)).collect();
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-        let mut done = 0u64;
-        let (mut tprep, mut trec, mut tside) = (0f64, 0f64, 0f64);
-        for chunk in records.chunks(CHUNK) {
-            let t0 = std::time::Instant::now();
-            let mut rec = Vec::with_capacity(chunk.len() * 700);
-            let mut side: Vec<Vec<u8>> = vec![Vec::new(); 6];
-            for r in chunk {
-                copy_row(&mut rec, &RawRecord::params(r));
-                for (stmt, params) in sql::side_rows(r) {
-                    if let Some(t) = SIDE_INSERTS.iter().position(|s| *s == stmt) {
-                        copy_row(&mut side[t], &params);
-                    }
-                }
-            }
-            let t1 = std::time::Instant::now();
-            tprep += (t1 - t0).as_secs_f64();
-            let mut c = tx.copy_in_raw(&record_copy).await.map_err(backend)?;
-            c.send(rec).await.map_err(backend)?;
-            c.finish().await.map_err(|e| write_error(&e, None, None))?;
-            let t2 = std::time::Instant::now();
-            trec += (t2 - t1).as_secs_f64();
-            for (stmt, data) in side_copy.iter().zip(side) {
-                let mut c = tx.copy_in_raw(stmt).await.map_err(backend)?;
-                c.send(data).await.map_err(backend)?;
-                c.finish().await.map_err(|e| write_error(&e, None, None))?;
-            }
-            tside += t2.elapsed().as_secs_f64();
-            done += chunk.len() as u64;
-            if done % 100_000 == 0 {
-                eprintln!("{done}: prep {tprep:.1} rec {trec:.1} side {tside:.1}");
-            }
-            if let Some(p) = &progress {
-                p(done);
-            }
-        }
-        tx.commit().await.map_err(backend)?;
-        Ok(done)
-    }
-
-    async fn fetch_records(
-        &self,
-        text: impl SqlSafeStr,
-        params: Vec<Param>,
-    ) -> StoreResult<Vec<IndexRecord>> {
+    async fn fetch_records(&self, text: impl SqlSafeStr, params: Vec<Param>) -> StoreResult<Vec<IndexRecord>> {
         let rows = portable(text, params)
             .fetch_all(&self.pool)
             .await
@@ -479,16 +393,9 @@ impl IndexStore for PostgresStore {
         records: Vec<IndexRecord>,
         progress: Option<Progress>,
     ) -> StoreResult<u64> {
-        if std::env::var("WEFT_COPY").is_ok() {
-            return self.create_many_copy(records, progress).await;
-        }
-        let mut order: Vec<&IndexRecord> = records.iter().collect();
-        if std::env::var("WEFT_SORT").is_ok() {
-            order.sort_unstable_by(|a, b| a.did.cmp(&b.did));
-        }
         let mut tx = self.pool.begin().await.map_err(backend)?;
         let mut done = 0u64;
-        for chunk in order.chunks(CHUNK) {
+        for chunk in records.chunks(CHUNK) {
             let mut columns = Columns::with_capacity(chunk.len());
             for r in chunk {
                 columns.push_record(r);
@@ -825,10 +732,7 @@ mod tests {
         );
         assert_eq!(seen.load(Ordering::SeqCst), 12_000);
         assert_eq!(calls.load(Ordering::SeqCst), 3);
-        assert_eq!(
-            store.get(&sample(11_999).did).await.unwrap(),
-            Some(sample(11_999))
-        );
+        assert_eq!(store.get(&sample(11_999).did).await.unwrap(), Some(sample(11_999)));
         let got = store
             .get_many((0..2_500).map(|n| sample(n).did).collect())
             .await
@@ -854,26 +758,12 @@ mod tests {
         let records: Vec<IndexRecord> = (0..n)
             .map(|i| {
                 let mut r = sample(i);
-                if std::env::var("WEFT_SEQ").is_ok() {
-                    return r;
-                }
-                let h = |salt: u32| {
-                    i.wrapping_mul(2_654_435_761)
-                        .wrapping_add(salt)
-                        .wrapping_mul(0x9e37_79b9)
-                };
-                r.did = format!("dg.TEST/{:08x}-0000-4000-8000-{i:012}", h(1));
-                r.baseid = format!("{:08x}-0000-4000-8000-{i:012}", h(2));
-                r.hashes
-                    .insert("md5".into(), format!("{:08x}{:08x}{i:016x}", h(3), h(4)));
+                r.did = format!("dg.TEST/{:08x}-0000-4000-8000-{i:012}", i.wrapping_mul(2_654_435_761));
                 r
             })
             .collect();
         let start = Instant::now();
-        assert_eq!(
-            store.create_many(records, None).await.unwrap(),
-            u64::from(n)
-        );
+        assert_eq!(store.create_many(records, None).await.unwrap(), u64::from(n));
         let secs = start.elapsed().as_secs_f64();
         eprintln!(
             "bulk import: {n} records in {secs:.1}s = {:.0} records/s",

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The whole test suite: every Rust test on SQLite, the same tests on PostgreSQL, then the
+# real Gen3 clients (gen3 SDK, GA4GH DRS compliance suite) against a running weft.
+#
+#   WEFT_TEST_DATABASE_URL   admin URL of the PostgreSQL leg
+#                            (default postgres://postgres@127.0.0.1:5432/postgres)
+#   WEFT_SKIP_CLIENTS=1      skip the Python client leg (it needs PyPI on first run)
+set -euo pipefail
+cd "$(dirname "$0")"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/weft-target}"
+PG_URL="${WEFT_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+
+echo "==> tests on SQLite"
+env -u WEFT_TEST_DATABASE_URL cargo test --workspace --locked
+
+echo "==> PostgreSQL at 127.0.0.1:5432"
+if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+  if command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+    for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+  fi
+fi
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  echo "FATAL: PostgreSQL is not reachable at 127.0.0.1:5432; the PostgreSQL leg cannot run" >&2
+  exit 1
+fi
+
+echo "==> tests on PostgreSQL"
+WEFT_TEST_DATABASE_URL="$PG_URL" cargo test --workspace --locked
+
+if [ "${WEFT_SKIP_CLIENTS:-0}" != "1" ] && [ -x tests/clients/run.sh ]; then
+  echo "==> real Gen3 clients against a running weft"
+  cargo build --release --locked -p weft
+  WEFT_BIN="$CARGO_TARGET_DIR/release/weft" tests/clients/run.sh sqlite
+  WEFT_BIN="$CARGO_TARGET_DIR/release/weft" tests/clients/run.sh postgres
+fi
