@@ -3,7 +3,8 @@
 //! Single-row statements are the portable ones of [`weft_store::sql`]. Inserts of records,
 //! side rows and aliases are the portable `INSERT … VALUES` statements turned into
 //! `INSERT … SELECT * FROM UNNEST($1::text[], …)`: each column is bound once as an array, so
-//! a record with all its side rows is one statement, and a bulk chunk two.
+//! a record with all its side rows and aliases is one statement. Bulk imports are in
+//! [`crate::bulk`].
 
 use std::sync::LazyLock;
 
@@ -16,15 +17,13 @@ use weft_store::{IndexRecord, IndexStore, ListQuery, Progress, StoreError, Store
 
 use crate::{Bind, PostgresStore, backend, unique_violation};
 
-/// Records per bulk-insert statement in `create_many`.
-const CHUNK: usize = 5_000;
 /// Dids per statement in `get_many`.
 const GET_MANY_CHUNK: usize = 1_000;
 
 /// Position of `size` among the record columns, the one BIGINT column.
 const SIZE_COLUMN: usize = 4;
 /// The side tables, in the order [`Columns::side`] keeps them.
-const SIDE_INSERTS: [&str; 6] = [
+pub(crate) const SIDE_INSERTS: [&str; 6] = [
     sql::INSERT_HASH,
     sql::INSERT_URL,
     sql::INSERT_ACE,
@@ -41,8 +40,6 @@ struct Statements {
     /// Records, their side rows and aliases: the parameters of [`Columns::bind_all`]. The
     /// record insert is the main statement, the others `WITH` clauses.
     create: String,
-    /// Records only: [`Columns::bind_records`].
-    insert_records: String,
     /// Side rows only: [`Columns::bind_side`].
     insert_side: String,
     /// Every side row of `$1`.
@@ -66,8 +63,6 @@ static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| {
     create.push(record);
 
     let mut n = 1;
-    let insert_records = unnest_insert(sql::INSERT_RECORD, &mut n, Some(SIZE_COLUMN));
-    let mut n = 1;
     let side_only: Vec<String> = SIDE_INSERTS
         .iter()
         .map(|s| unnest_insert(s, &mut n, None))
@@ -78,7 +73,6 @@ static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| {
     with_aliases.push(sql::DELETE_ALIASES.to_owned());
     Statements {
         create: with_clauses(create),
-        insert_records,
         insert_side: with_clauses(side_only),
         delete_side: with_clauses(deletes),
         delete_side_and_aliases: with_clauses(with_aliases),
@@ -258,7 +252,7 @@ fn records(rows: &[PgRow]) -> StoreResult<Vec<IndexRecord>> {
 
 /// A write error as the store reports it: unique violations name the did or alias taken.
 /// `did` and `alias` name the key when PostgreSQL's detail does not.
-fn write_error(e: &sqlx::Error, did: Option<&str>, alias: Option<&str>) -> StoreError {
+pub(crate) fn write_error(e: &sqlx::Error, did: Option<&str>, alias: Option<&str>) -> StoreError {
     match unique_violation(e) {
         Some((constraint, key)) if constraint == ALIAS_KEY => {
             let name = key.as_deref().or(alias).unwrap_or_default();
@@ -393,32 +387,7 @@ impl IndexStore for PostgresStore {
         records: Vec<IndexRecord>,
         progress: Option<Progress>,
     ) -> StoreResult<u64> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-        let mut done = 0u64;
-        for chunk in records.chunks(CHUNK) {
-            let mut columns = Columns::with_capacity(chunk.len());
-            for r in chunk {
-                columns.push_record(r);
-                columns.push_side(r);
-            }
-            // Records first: once they are in, their dids are new, so side rows cannot clash.
-            columns
-                .bind_records(sqlx::query(STATEMENTS.insert_records.as_str()))
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| write_error(&e, None, None))?;
-            columns
-                .bind_side(sqlx::query(STATEMENTS.insert_side.as_str()))
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| write_error(&e, None, None))?;
-            done += chunk.len() as u64;
-            if let Some(p) = &progress {
-                p(done);
-            }
-        }
-        tx.commit().await.map_err(backend)?;
-        Ok(done)
+        crate::bulk::create_many(&self.pool, records, progress).await
     }
 
     async fn get(&self, did: &str) -> StoreResult<Option<IndexRecord>> {
@@ -605,9 +574,8 @@ mod tests {
              SELECT * FROM UNNEST($3::text[], $4::text[], $5::text[])"
         );
         assert_eq!(n, 6);
-        let record = &STATEMENTS.insert_records;
-        assert!(record.contains("$5::bigint[], $6::text[]"), "{record}");
-        assert!(record.ends_with("$19::text[])"), "{record}");
+        let create = &STATEMENTS.create;
+        assert!(create.contains("$5::bigint[], $6::text[]"), "{create}");
         assert!(STATEMENTS.create.contains("$37::text[]"));
         assert!(!STATEMENTS.create.contains("$38"));
         assert!(

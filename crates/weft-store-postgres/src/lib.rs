@@ -3,13 +3,15 @@
 //! It owns the PostgreSQL schema (`migrations/`, the same version numbers as
 //! `weft-store-sqlite`), the pool, and the `weft-store` traits implemented on them. Statements
 //! come from the portable [`weft_store::sql`] module; only what PostgreSQL says differently
-//! lives here: the upsert of index users, and bulk inserts that bind whole columns as arrays
-//! and `UNNEST` them, so an import costs one round trip per table per chunk, not per row.
+//! lives here: the upsert of index users, inserts that bind whole columns as arrays and
+//! `UNNEST` them (a record with its side rows and aliases is one statement), and bulk imports
+//! through `COPY`, rebuilding the indexes when the import outweighs the table (see `bulk`).
 //! Every change of more than one row runs in one transaction.
 //!
 //! This crate must never know about HTTP or services, never decide policy, and never build
 //! SQL by pasting values into the text: values are always bound.
 
+mod bulk;
 mod index;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -107,8 +109,9 @@ const UNIQUE_VIOLATION: &str = "23505";
 
 /// A unique violation's constraint name and the key value PostgreSQL reports for it.
 ///
-/// The detail reads `Key (col)=(value) already exists.`; for one-column keys the value is
-/// taken as is (it may itself contain parentheses or commas).
+/// The detail reads `Key (col)=(value) already exists.` (or `… is duplicated.` when a unique
+/// index is built); for one-column keys the value is taken as is (it may itself contain
+/// parentheses or commas).
 pub(crate) fn unique_violation(e: &sqlx::Error) -> Option<(String, Option<String>)> {
     let sqlx::Error::Database(db) = e else {
         return None;
@@ -133,6 +136,7 @@ fn single_key_value(detail: &str) -> Option<&str> {
         return None;
     }
     rest.strip_suffix(") already exists.")
+        .or_else(|| rest.strip_suffix(") is duplicated."))
 }
 
 /// A portable [`Param`] bound with the type it carries. SQL NULL is sent with no declared
@@ -201,6 +205,10 @@ mod tests {
         assert_eq!(
             single_key_value("Key (did, url)=(a, b) already exists."),
             None
+        );
+        assert_eq!(
+            single_key_value("Key (did)=(x) is duplicated."),
+            Some("x")
         );
         assert_eq!(single_key_value("something else"), None);
     }
