@@ -252,9 +252,9 @@ async fn stats(State(s): State<SharedState>, Query(q): Query) -> Res {
     Ok(ok(&s.index.stats(&q).await?))
 }
 
-async fn global_get(State(s): State<SharedState>, Path(id): Path<String>) -> Res {
+async fn global_get(State(s): State<SharedState>, Path(id): Path<String>, Query(q): Query) -> Res {
     let id = id.trim_end_matches('/');
-    match s.index.resolve_global(id).await? {
+    match s.index.resolve_global(id, q.has("no_dist")).await? {
         Some(r) => Ok(ok(&r)),
         None => Err(WeftError::not_found("no record found").into()),
     }

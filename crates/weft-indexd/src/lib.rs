@@ -8,6 +8,7 @@
 //! It must never know about HTTP frameworks or SQL.
 
 pub mod auth;
+pub mod dist;
 pub mod drs;
 pub mod input;
 pub mod query;

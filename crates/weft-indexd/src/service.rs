@@ -44,6 +44,7 @@ pub struct IndexService {
     authz: Arc<dyn Authorizer>,
     prefix: String,
     add_prefix_alias: bool,
+    dist: Option<crate::dist::Dist>,
 }
 
 fn union(a: &[String], b: &[String]) -> Vec<String> {
@@ -62,7 +63,15 @@ impl IndexService {
             authz,
             prefix: config.guid_prefix.clone(),
             add_prefix_alias: config.add_prefix_alias,
+            dist: None,
         }
+    }
+
+    /// Enable distributed resolution through `dist` for the global resolver.
+    #[must_use]
+    pub fn with_dist(mut self, dist: crate::dist::Dist) -> Self {
+        self.dist = Some(dist);
+        self
     }
 
     #[must_use]
@@ -139,14 +148,26 @@ impl IndexService {
             .ok_or_else(|| WeftError::not_found("no record found"))
     }
 
-    /// The global resolver: a record, else the record an alias names.
-    pub async fn resolve_global(&self, id: &str) -> Result<Option<IndexRecord>, WeftError> {
-        if let Some(r) = self.resolve(id).await? {
-            return Ok(Some(r));
+    /// The global resolver: a record, else the record an alias names, else (unless
+    /// `no_dist`) the first remote index service that has it.
+    pub async fn resolve_global(
+        &self,
+        id: &str,
+        no_dist: bool,
+    ) -> Result<Option<Value>, WeftError> {
+        let local = match self.resolve(id).await? {
+            Some(r) => Some(r),
+            None => match self.store.resolve_alias(id).await? {
+                Some(did) => self.store.get(&did).await?,
+                None => None,
+            },
+        };
+        if let Some(r) = local {
+            return Ok(Some(serde_json::to_value(r).map_err(WeftError::internal)?));
         }
-        match self.store.resolve_alias(id).await? {
-            Some(did) => Ok(self.store.get(&did).await?),
-            None => Ok(None),
+        match (&self.dist, no_dist) {
+            (Some(d), false) => Ok(d.resolve(id).await),
+            _ => Ok(None),
         }
     }
 

@@ -70,18 +70,69 @@ pub fn index_service(config: &Config, store: Arc<dyn IndexStore>) -> Arc<IndexSe
     Arc::new(IndexService::new(store, authorizer, &config.index))
 }
 
+/// Fetches documents from remote indexd services over HTTP, for distributed resolution.
+struct HttpRemoteIndex {
+    client: reqwest::Client,
+}
+
+#[async_trait::async_trait]
+impl weft_indexd::dist::RemoteIndex for HttpRemoteIndex {
+    async fn fetch(
+        &self,
+        host: &str,
+        id: &str,
+    ) -> Result<Option<serde_json::Value>, weft_core::WeftError> {
+        let url = format!("{host}{id}");
+        let resp = self
+            .client
+            .get(&url)
+            .query(&[("no_dist", "")])
+            .send()
+            .await
+            .map_err(weft_core::WeftError::internal)?;
+        if resp.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !resp.status().is_success() {
+            return Err(weft_core::WeftError::internal(format!(
+                "{url}: HTTP {}",
+                resp.status()
+            )));
+        }
+        resp.json()
+            .await
+            .map(Some)
+            .map_err(weft_core::WeftError::internal)
+    }
+}
+
+fn dist(config: &Config) -> anyhow::Result<Option<weft_indexd::dist::Dist>> {
+    if config.index.dist.is_empty() {
+        return Ok(None);
+    }
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .connect_timeout(std::time::Duration::from_secs(3))
+        .build()?;
+    let remote = Arc::new(HttpRemoteIndex { client });
+    Ok(Some(
+        weft_indexd::dist::Dist::new(&config.index.dist, remote)
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+    ))
+}
+
 /// The whole HTTP application over a store.
 pub fn build(
     config: Config,
     store: Arc<dyn IndexStore>,
     metrics: Option<weft_http::PrometheusHandleAlias>,
-) -> axum::Router {
+) -> anyhow::Result<axum::Router> {
     let authorizer = Arc::new(IndexUserAuthorizer::new(Arc::clone(&store)));
-    let index = Arc::new(IndexService::new(
-        Arc::clone(&store),
-        authorizer.clone(),
-        &config.index,
-    ));
+    let mut service = IndexService::new(Arc::clone(&store), authorizer.clone(), &config.index);
+    if let Some(d) = dist(&config)? {
+        service = service.with_dist(d);
+    }
+    let index = Arc::new(service);
     let base = config.public_base_url();
     let hostname = base
         .split_once("://")
@@ -95,7 +146,7 @@ pub fn build(
         prefix: config.index.guid_prefix.clone(),
         bearer_issuer: format!("{base}/user"),
     };
-    weft_http::app(AppState {
+    Ok(weft_http::app(AppState {
         index,
         drs,
         access: Arc::new(PassThroughAccess { authorizer }),
@@ -104,5 +155,5 @@ pub fn build(
         version: VERSION,
         commit: COMMIT,
         config,
-    })
+    }))
 }

@@ -186,7 +186,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         "weft {} serving",
         weft::VERSION
     );
-    let app = weft::build(config, store, metrics);
+    let app = weft::build(config, store, metrics)?;
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
