@@ -46,6 +46,8 @@ import uuid
 
 import requests
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+
 
 def seed(base_url, auth, urls, file_name):
     body = {
@@ -164,6 +166,16 @@ def main():
                                 for line in lines[:12]:
                                     print("      | %s" % line[:300])
             print("DRS compliance report summary: %s" % json.dumps(report.get("summary")))
+
+        if failed:
+            # The suite shows one schema error per case; list them all (diagnostic only).
+            print("Full schema audit of the same responses (drs_schema_audit.py):", flush=True)
+            suite_python = os.path.join(os.path.dirname(args.suite), "python")
+            subprocess.run(
+                [suite_python, os.path.join(HERE, "drs_schema_audit.py"),
+                 base_url + "/ga4gh/drs/v1", https_did, s3_did],
+                cwd=work,
+            )
 
     print("drs-compliance-suite: %d passed, %d failed" % (passed, failed))
     write_counts(args.counts_file, passed, failed)

@@ -8,6 +8,7 @@ Each test seeds its own records (through the SDK or a plain POST to
 The last part checks the DRS object endpoint with plain `requests`.
 """
 
+import asyncio
 import os
 import re
 import uuid
@@ -406,6 +407,63 @@ def test_create_new_version_with_explicit_did(index, seed):
     did = str(uuid.uuid4())
     v2 = index.create_new_version(s["did"], hashes={"md5": new_md5()}, size=1, did=did, version="b")
     assert v2["did"] == did and v2["baseid"] == s["baseid"] and v2["version"] == "b"
+
+
+# --------------------------------------------------------------------------- blank records, aliases
+
+
+def test_create_blank_and_update_blank(index):
+    # the upload flow: fence creates a blank record, then size/hashes/urls are filled in
+    blank = index.create_blank(uploader="clients-harness", file_name="upload.bin")
+    assert_doc_shape(blank)
+    assert blank["uploader"] == "clients-harness"
+    assert blank["file_name"] == "upload.bin"
+    assert blank["size"] is None and blank["hashes"] == {} and blank["urls"] == []
+    md5 = new_md5()
+    url = unique_url()
+    filled = index.update_blank(
+        blank["did"], blank["rev"], hashes={"md5": md5}, size=99, urls=[url],
+        authz=["/programs/uploads"],
+    )
+    assert filled["did"] == blank["did"]
+    assert filled["rev"] != blank["rev"]
+    assert filled["size"] == 99 and filled["hashes"] == {"md5": md5}
+    assert filled["urls"] == [url] and filled["authz"] == ["/programs/uploads"]
+    # a filled record can no longer be updated as blank
+    with pytest.raises(requests.HTTPError) as err:
+        index.update_blank(filled["did"], filled["rev"], hashes={"md5": new_md5()}, size=1)
+    assert err.value.response.status_code == 400
+
+
+def test_alias_and_global_resolver(index, seed):
+    s = seed(file_name="aliased.txt")
+    alias = "weft-alias-%s" % uuid.uuid4().hex
+    out = index.client.add_alias_for_did(alias, s["did"])
+    assert out == {"aliases": [{"value": alias}]}, out
+    rec = index.get(alias)  # global resolver consults aliases
+    assert rec is not None and rec["file_name"] == "aliased.txt", rec
+
+
+# --------------------------------------------------------------------------- async readers (aiohttp)
+
+
+def test_async_readers(index, seed):
+    md5 = new_md5()
+    marker = uuid.uuid4().hex
+    s = seed(hashes={"md5": md5}, urls=["s3://weft-async/%s/f" % marker])
+
+    async def run():
+        rec = await index.async_get_record(s["did"])
+        page = await index.async_get_records_on_page(limit=1024, page=0)
+        by_sum = await index.async_get_records_from_checksum(md5)
+        hits = await index.async_query_urls(marker)
+        return rec, page, by_sum, hits
+
+    rec, page, by_sum, hits = asyncio.run(run())
+    assert rec["did"] == s["did"]
+    assert s["did"] in [r["did"] for r in page]
+    assert [r["did"] for r in by_sum] == [s["did"]]
+    assert [h["did"] for h in hits] == [s["did"]]
 
 
 # --------------------------------------------------------------------------- url queries
