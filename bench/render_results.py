@@ -4,7 +4,7 @@ as a Markdown report.  Every throughput is also given as a ratio to the
 throughput of GET /_version measured in the same run at the same concurrency.
 
 Row columns: backend kind workload conc requests secs rps ok_per_s p50_us
-             p99_us rss_kb errors srv_cores note
+             p99_us rss_kb errors srv_cores note db_cores other_cores
 kind is one of: import, version, read, list, write.
 """
 import argparse
@@ -15,10 +15,13 @@ import subprocess
 import sys
 
 COLS = ["backend", "kind", "workload", "conc", "requests", "secs", "rps", "ok_per_s",
-        "p50_us", "p99_us", "rss_kb", "errors", "srv_cores", "note"]
+        "p50_us", "p99_us", "rss_kb", "errors", "srv_cores", "note", "db_cores", "other_cores"]
 
 IMPORT_TARGET = 100_000
 CREATE_TARGET_SQLITE = 10_000
+# A row measured while processes other than weft, its database and the load generator
+# used more than this many cores is marked as disturbed.
+OTHER_CORES_LIMIT = 0.15
 
 
 def num(x, default=None):
@@ -42,7 +45,9 @@ def fmt_ms(us):
 
 
 def fmt_ratio(r):
-    return "–" if r is None else f"{r:.2f}"
+    if r is None:
+        return "–"
+    return f"{r:.2f}" if r >= 0.1 else f"{r:.2g}"
 
 
 def sh(cmd):
@@ -98,8 +103,23 @@ def main() -> int:
           "(RSS below is the weft process only, not the PostgreSQL backends)")
     w(f"- sanity checks before measuring: {args.sanity}")
     w("")
-    w("| workload | c | req/s | records/s | × /_version | p50 ms | p99 ms | server CPU (cores) | server RSS MiB | errors |")
-    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    pg = args.backend == "postgres"
+    w("| workload | c | req/s | records/s | × /_version | p50 ms | p99 ms | CPU weft | "
+      + ("CPU postgres | " if pg else "") + "CPU other | weft RSS MiB | errors |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if pg else "") + "---:|---:|---:|")
+    disturbed = []
+
+    def cpu_cells(r):
+        other = num(r["other_cores"])
+        mark = ""
+        if other is not None and other > OTHER_CORES_LIMIT:
+            mark = " ⚠"
+            disturbed.append(f"{r['workload']} c={r['conc']}")
+        cells = [r["srv_cores"] or "–"]
+        if pg:
+            cells.append(r["db_cores"] or "–")
+        cells.append((r["other_cores"] or "–") + mark)
+        return " | ".join(cells)
     notes = []
     for r in rows:
         rps = num(r["rps"])
@@ -111,7 +131,7 @@ def main() -> int:
             notes.append(f"import: {fmt_int(r['requests'])} records in {num(r['secs']):.1f}s; "
                          f"its ratio is to `GET /_version` at c={top_conc} (the import is an offline CLI run); "
                          f"peak import RSS {fmt_int(num(r['rss_kb'], 0) / 1024)} MiB")
-            w(f"| {r['workload']} | – | – | {fmt_int(ok)} | {fmt_ratio(ratio)} | – | – | – | "
+            w(f"| {r['workload']} | – | – | {fmt_int(ok)} | {fmt_ratio(ratio)} | – | – | {cpu_cells(r)} | "
               f"{fmt_int(num(r['rss_kb'], 0) / 1024)} | {r['errors']} |")
             continue
         base = ceiling.get(conc)
@@ -121,7 +141,7 @@ def main() -> int:
             notes.append(f"listing: req/s are pages/s from one sequential client (bench/walk_list.py); "
                          f"{r['note']}; × /_version compares pages/s with `GET /_version` at c=1")
         w(f"| {workload} | {conc} | {fmt_int(rps)} | {fmt_int(ok)} | {fmt_ratio(ratio)} | {fmt_ms(r['p50_us'])} | "
-          f"{fmt_ms(r['p99_us'])} | {r['srv_cores'] or '–'} | {fmt_int(num(r['rss_kb'], 0) / 1024)} | {r['errors']} |")
+          f"{fmt_ms(r['p99_us'])} | {cpu_cells(r)} | {fmt_int(num(r['rss_kb'], 0) / 1024)} | {r['errors']} |")
     w("")
     for n in notes:
         w(f"- {n}")
@@ -129,6 +149,13 @@ def main() -> int:
     w("- server RSS: VmRSS of the weft process right after each run"
       + (f"; peak (VmHWM) over the whole run {fmt_int(num(args.peak_rss_kb, 0) / 1024)} MiB." if args.peak_rss_kb else "."))
     w("- errors: wrk socket errors (connect/read/write/timeout) plus responses with status >= 400.")
+    w("- CPU columns: average cores used during the run by weft (for the import row: the import process)"
+      + (", by the PostgreSQL backends serving the benchmark database" if pg else "")
+      + ", and by everything else on the machine except the load generator (wrk / the listing client)."
+      " The machine has 2 cores shared by all of them.")
+    if disturbed:
+        w(f"- ⚠ other processes used more than {OTHER_CORES_LIMIT} cores during: {', '.join(disturbed)}; "
+          "those figures are disturbed and should be re-measured on a quiet machine.")
 
     # Targets from the issue.
     w("")

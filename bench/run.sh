@@ -7,7 +7,7 @@
 #   WARMUP=3s PORT=18080 SEED=20240601 HASH_LIMIT=10 LIST_MAX_SECONDS=300
 #   BENCH_WORK=/var/tmp/weft-bench  WEFT_BIN=$CARGO_TARGET_DIR/release/weft
 #   PG_URL_BASE=postgres://postgres@127.0.0.1:5432  PG_DB=weft_bench  KEEP_DB=0
-#   RESULTS_DIR=bench/results
+#   RESULTS_DIR=bench/results  QUIET_CORES=0.3 QUIET_WAIT=300
 #
 # Prints a Markdown table per backend on stdout and writes it to
 # $RESULTS_DIR/<date>-<backend>.md (suffix -r<RECORDS> when RECORDS != 1000000).
@@ -32,6 +32,8 @@ PG_URL_BASE=${PG_URL_BASE:-postgres://postgres@127.0.0.1:5432}
 PG_DB=${PG_DB:-weft_bench}
 KEEP_DB=${KEEP_DB:-0}
 RESULTS_DIR=${RESULTS_DIR:-$BENCH_DIR/results}
+QUIET_CORES=${QUIET_CORES:-0.3}
+QUIET_WAIT=${QUIET_WAIT:-300}
 BENCH_USER=bench
 BENCH_PASS=bench-pass
 BASE=http://127.0.0.1:$PORT
@@ -81,7 +83,7 @@ set_backend_env() {
   fi
 }
 
-psql_admin() { psql -v ON_ERROR_STOP=1 -q -X -h 127.0.0.1 -U postgres -d postgres "$@"; }
+psql_admin() { PGOPTIONS='-c client_min_messages=warning' psql -v ON_ERROR_STOP=1 -q -X -h 127.0.0.1 -U postgres -d postgres "$@"; }
 
 start_server() {
   local logf=$LOGS/$BACKEND-server.log
@@ -117,11 +119,70 @@ stop_server() {
 }
 
 proc_field() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
-# utime+stime of the server in clock ticks
-proc_cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# ---- CPU accounting. The machine is shared (2 cores): besides weft and wrk, a build or
+# test run of someone else would distort the numbers, so every row reports where the CPU
+# went: weft (server), the PostgreSQL backends serving $PG_DB (db), and everything else
+# except the load generator (other). wait_quiet delays a run while "other" is high.
+HZ=$(getconf CLK_TCK)
+# utime+stime of a process in clock ticks (0 if it is gone)
+proc_cpu_ticks() {
+  [ -n "${1:-}" ] || { echo 0; return; }
+  awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+machine_busy_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
+db_ticks() {
+  [ "$BACKEND" = postgres ] || { echo 0; return; }
+  local p t=0 v
+  for p in $(pgrep -f "^postgres: .* $PG_DB " 2>/dev/null); do
+    v=$(proc_cpu_ticks "$p")
+    t=$((t + ${v:-0}))
+  done
+  echo "$t"
+}
+# cpu_mark [PID]: remember the CPU counters now
+cpu_mark() {
+  MARK_PID=${1-$SERVER_PID}
+  MARK_T=$(date +%s.%N)
+  MARK_M=$(machine_busy_ticks)
+  MARK_S=$(proc_cpu_ticks "$MARK_PID")
+  MARK_D=$(db_ticks)
+}
+# cpu_since CLIENT_CPU_SECS: sets SRV_CORES DB_CORES OTHER_CORES (average cores since
+# cpu_mark); CLIENT_CPU_SECS (the load generator's CPU time) is left out of OTHER_CORES.
+cpu_since() {
+  local m s d t
+  t=$(date +%s.%N)
+  m=$(machine_busy_ticks)
+  s=$(proc_cpu_ticks "$MARK_PID")
+  d=$(db_ticks)
+  read -r SRV_CORES DB_CORES OTHER_CORES < <(awk -v m=$((m - MARK_M)) -v s=$((s - MARK_S)) -v d=$((d - MARK_D)) \
+    -v c="$1" -v t="$(awk -v a="$MARK_T" -v b="$t" 'BEGIN { print b - a }')" -v hz="$HZ" \
+    'BEGIN { if (d < 0) d = 0; if (s < 0) s = 0; o = m / hz - s / hz - d / hz - c; if (o < 0) o = 0;
+             printf "%.2f %.2f %.2f\n", s / hz / t, d / hz / t, o / t }')
+}
+# CPU seconds (user+sys) of the children, from a file written by bash's `times`
+children_cpu() { awk 'NR == 2 { n = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); n += a[1] * 60 + a[2] } printf "%.3f", n }' "$1"; }
+wait_quiet() {
+  [ "$QUIET_WAIT" = 0 ] && return 0
+  local start=$SECONDS warned=
+  while :; do
+    cpu_mark
+    sleep 1
+    cpu_since 0
+    awk -v o="$OTHER_CORES" -v q="$QUIET_CORES" 'BEGIN { exit !(o <= q) }' && return 0
+    if [ -z "$warned" ]; then
+      log "other processes use $OTHER_CORES cores; waiting up to ${QUIET_WAIT}s for the machine to quiet down"
+      warned=1
+    fi
+    if ((SECONDS - start >= QUIET_WAIT)); then
+      log "!! machine still busy after ${QUIET_WAIT}s; measuring anyway (see the other-CPU column)"
+      return 0
+    fi
+  done
+}
 
 # Appends one line to $ROWS:
-# backend kind workload conc requests secs rps ok_per_s p50_us p99_us rss_kb errors srv_cores note
+# backend kind workload conc requests secs rps ok_per_s p50_us p99_us rss_kb errors srv_cores note db_cores other_cores
 row() { printf '%s\n' "$(IFS=$'\t'; echo "$*")" >>"$ROWS"; }
 
 kv() { tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k { print $2 }'; }
@@ -133,15 +194,17 @@ run_wrk() {
   local t=$THREADS
   [ "$conc" -lt "$t" ] && t=$conc
   local out=$LOGS/$BACKEND-$(tr -c 'A-Za-z0-9\n' _ <<<"$label")-c$conc.txt
-  local cpu0 cpu1
-  cpu0=$(proc_cpu_ticks "$SERVER_PID")
-  env "$@" wrk -t"$t" -c"$conc" -d"$DURATION" --timeout 30s --latency -s "$BENCH_LUA_DIR/$lua" "$BASE$path" >"$out" 2>&1 ||
-    { cat "$out" >&2; die "wrk failed ($label c=$conc)"; }
-  cpu1=$(proc_cpu_ticks "$SERVER_PID")
+  wait_quiet
+  cpu_mark
+  (
+    env "$@" wrk -t"$t" -c"$conc" -d"$DURATION" --timeout 30s --latency -s "$BENCH_LUA_DIR/$lua" "$BASE$path" >"$out" 2>&1
+    times >"$out.times"
+  ) || { cat "$out" >&2; die "wrk failed ($label c=$conc)"; }
+  cpu_since "$(children_cpu "$out.times")"
   kill -0 "$SERVER_PID" 2>/dev/null || die "server died during $label c=$conc; see $LOGS/$BACKEND-server.log"
   local res
   res=$(grep '^WRK_RESULT' "$out") || { cat "$out" >&2; die "no WRK_RESULT in $out"; }
-  local req dur rps p50 p99 errs status_errs secs ok_per_s cores rss
+  local req dur rps p50 p99 errs status_errs secs ok_per_s rss
   req=$(kv "$res" requests)
   dur=$(kv "$res" duration_us)
   rps=$(kv "$res" rps)
@@ -151,12 +214,11 @@ run_wrk() {
   errs=$(($(kv "$res" err_connect) + $(kv "$res" err_read) + $(kv "$res" err_write) + status_errs + $(kv "$res" err_timeout)))
   secs=$(awk -v d="$dur" 'BEGIN { printf "%.3f", d / 1e6 }')
   ok_per_s=$(awk -v r="$req" -v e="$status_errs" -v s="$secs" 'BEGIN { printf "%.1f", (r - e) / s }')
-  cores=$(awk -v a="$cpu0" -v b="$cpu1" -v s="$secs" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / hz / s }')
   rss=$(proc_field "$SERVER_PID" VmRSS)
-  row "$BACKEND" "$kind" "$label" "$conc" "$req" "$secs" "$rps" "$ok_per_s" "$p50" "$p99" "$rss" "$errs" "$cores" ""
-  log "$(printf '%-14s c=%-3s %10s req/s  p50 %6.2fms  p99 %7.2fms  errors %s  server %s cores  RSS %s MiB' \
+  row "$BACKEND" "$kind" "$label" "$conc" "$req" "$secs" "$rps" "$ok_per_s" "$p50" "$p99" "$rss" "$errs" "$SRV_CORES" "" "$DB_CORES" "$OTHER_CORES"
+  log "$(printf '%-14s c=%-3s %10s req/s  p50 %6.2fms  p99 %7.2fms  errors %s  CPU server %s db %s other %s  RSS %s MiB' \
     "$label" "$conc" "$rps" "$(awk -v x="$p50" 'BEGIN{print x/1000}')" "$(awk -v x="$p99" 'BEGIN{print x/1000}')" \
-    "$errs" "$cores" "$((rss / 1024))")"
+    "$errs" "$SRV_CORES" "$DB_CORES" "$OTHER_CORES" "$((rss / 1024))")"
   if [ "$errs" -gt 0 ]; then
     log "  !! $label c=$conc had $errs errors (status>=400: $status_errs); see $out"
   fi
@@ -215,18 +277,25 @@ run_backend() {
     { cat "$LOGS/$BACKEND-user.log" >&2; die "index-user add failed"; }
 
   log "importing $MAN_DIR/manifest.tsv"
-  local t0 t1 secs rate import_rss=0 timewrap=()
+  local t0 t1 secs rate import_rss=0 import_cpu timewrap=()
   [ -x /usr/bin/time ] && timewrap=(/usr/bin/time -f 'IMPORT_MAXRSS_KB=%M' -o "$LOGS/$BACKEND-import.time")
   sync
+  wait_quiet
+  cpu_mark ""
   t0=$(date +%s.%N)
-  "${timewrap[@]}" env "${WEFT_ENV[@]}" "$WEFT_BIN" index import "$MAN_DIR/manifest.tsv" --data-dir "$DATA" \
-    >"$LOGS/$BACKEND-import.log" 2>&1 || { tail -20 "$LOGS/$BACKEND-import.log" >&2; die "import failed"; }
+  (
+    "${timewrap[@]}" env "${WEFT_ENV[@]}" "$WEFT_BIN" index import "$MAN_DIR/manifest.tsv" --data-dir "$DATA" >"$LOGS/$BACKEND-import.log" 2>&1
+    times >"$LOGS/$BACKEND-import.times"
+  ) || { tail -20 "$LOGS/$BACKEND-import.log" >&2; die "import failed"; }
   t1=$(date +%s.%N)
+  import_cpu=$(children_cpu "$LOGS/$BACKEND-import.times")
+  cpu_since "$import_cpu"
   secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
   rate=$(awk -v n="$RECORDS" -v s="$secs" 'BEGIN { printf "%.1f", n / s }')
   [ -s "$LOGS/$BACKEND-import.time" ] && import_rss=$(sed -n 's/^IMPORT_MAXRSS_KB=//p' "$LOGS/$BACKEND-import.time")
-  row "$BACKEND" import "import (weft index import)" 1 "$RECORDS" "$secs" "$rate" "$rate" "" "" "$import_rss" 0 "" "peak RSS of the import process"
-  log "import: $RECORDS records in ${secs}s = $rate records/s (peak RSS $((import_rss / 1024)) MiB)"
+  SRV_CORES=$(awk -v c="$import_cpu" -v s="$secs" 'BEGIN { printf "%.2f", c / s }')
+  row "$BACKEND" import "import (weft index import)" 1 "$RECORDS" "$secs" "$rate" "$rate" "" "" "$import_rss" 0 "$SRV_CORES" "peak RSS of the import process" "$DB_CORES" "$OTHER_CORES"
+  log "import: $RECORDS records in ${secs}s = $rate records/s (peak RSS $((import_rss / 1024)) MiB; CPU import $SRV_CORES db $DB_CORES other $OTHER_CORES)"
   if [ "$BACKEND" = sqlite ]; then
     log "sqlite data dir after import: $(du -sh "$DATA" | cut -f1)"
   else
@@ -256,17 +325,17 @@ run_backend() {
   # Listing is one sequential client, so its ceiling is /_version at c=1.
   run_wrk version "GET /_version" 1 static.lua /_version
   log "listing: walking pages of 1024 (max ${LIST_MAX_SECONDS}s)"
-  local lres cpu0 cpu1 lsecs
-  cpu0=$(proc_cpu_ticks "$SERVER_PID")
+  local lres lsecs
+  wait_quiet
+  cpu_mark
   lres=$(python3 "$BENCH_DIR/walk_list.py" --base "$BASE" --limit 1024 --max-seconds "$LIST_MAX_SECONDS" --expect "$RECORDS" 2>>"$LOGS/$BACKEND-list.err" | grep '^LIST_RESULT') ||
     { cat "$LOGS/$BACKEND-list.err" >&2; log "!! listing walk failed"; lres=${lres:-LIST_RESULT records=0 pages=0 seconds=1 records_per_s=0 pages_per_s=0 complete=0 client_cpu_s=0 errors=1}; }
-  cpu1=$(proc_cpu_ticks "$SERVER_PID")
+  cpu_since "$(kv "$lres" client_cpu_s)"
   lsecs=$(kv "$lres" seconds)
   row "$BACKEND" list "listing, pages of 1024" 1 "$(kv "$lres" pages)" "$lsecs" "$(kv "$lres" pages_per_s)" "$(kv "$lres" records_per_s)" "" "" \
-    "$(proc_field "$SERVER_PID" VmRSS)" "$(kv "$lres" errors)" \
-    "$(awk -v a="$cpu0" -v b="$cpu1" -v s="$lsecs" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / hz / s }')" \
-    "$(kv "$lres" records) records walked, complete=$(kv "$lres" complete), client CPU $(kv "$lres" client_cpu_s)s"
-  log "listing: $lres"
+    "$(proc_field "$SERVER_PID" VmRSS)" "$(kv "$lres" errors)" "$SRV_CORES" \
+    "$(kv "$lres" records) records walked, complete=$(kv "$lres" complete), client CPU $(kv "$lres" client_cpu_s)s" "$DB_CORES" "$OTHER_CORES"
+  log "listing: $lres; CPU server $SRV_CORES db $DB_CORES other $OTHER_CORES"
 
   local auth
   auth="Basic $(printf '%s:%s' "$BENCH_USER" "$BENCH_PASS" | base64 -w0)"
