@@ -38,6 +38,11 @@ fn drs_err(e: WeftError) -> ApiError {
     ApiError::drs(e)
 }
 
+/// Extractor rejections (body too large or unreadable, bad query string) in the DRS format.
+fn on_drs<T>(extracted: Result<T, ApiError>) -> Result<T, ApiError> {
+    extracted.map_err(|e| drs_err(e.error))
+}
+
 /// `prefix:id` and `drs://host/id` forms to the id indexd would look up.
 fn object_id(raw: &str) -> String {
     let raw = raw.trim_end_matches('/');
@@ -51,25 +56,16 @@ fn object_id(raw: &str) -> String {
 }
 
 async fn service_info(State(s): State<SharedState>) -> Res {
-    let (count, size) = s
-        .index
-        .store()
-        .stats(None)
-        .await
-        .map_err(|e| drs_err(e.into()))?;
     let org_url = s
         .config
         .drs
         .organization_url
         .clone()
         .unwrap_or_else(|| s.config.public_base_url());
-    Ok(Json(s.drs.service_info(
-        &s.config.drs.organization_name,
-        &org_url,
-        s.config.drs.max_bulk_request_length,
-        count,
-        size,
-    ))
+    Ok(Json(
+        s.drs
+            .service_info(&s.config.drs.organization_name, &org_url),
+    )
     .into_response())
 }
 
@@ -176,13 +172,15 @@ fn envelope(requested: usize, resolved: Vec<Value>, missing: Vec<String>) -> Val
     })
 }
 
-async fn bulk(State(s): State<SharedState>, Body(b): Body) -> Res {
+async fn bulk(State(s): State<SharedState>, body: Result<Body, ApiError>) -> Res {
+    let Body(b) = on_drs(body)?;
     let (requested, found, missing) = bulk_records(&s, &b).await?;
     let resolved = found.iter().map(|r| json!(s.drs.object(r))).collect();
     Ok(Json(envelope(requested, resolved, missing)).into_response())
 }
 
-async fn bulk_options(State(s): State<SharedState>, Body(b): Body) -> Res {
+async fn bulk_options(State(s): State<SharedState>, body: Result<Body, ApiError>) -> Res {
+    let Body(b) = on_drs(body)?;
     let (requested, found, missing) = bulk_records(&s, &b).await?;
     let resolved = found
         .iter()
@@ -191,7 +189,8 @@ async fn bulk_options(State(s): State<SharedState>, Body(b): Body) -> Res {
     Ok(Json(envelope(requested, resolved, missing)).into_response())
 }
 
-async fn list(State(s): State<SharedState>, Query(q): Query) -> Res {
+async fn list(State(s): State<SharedState>, query: Result<Query, ApiError>) -> Res {
+    let Query(q) = on_drs(query)?;
     let records = s.index.list_records(&q).await.map_err(drs_err)?;
     let objects: Vec<_> = records.iter().map(|r| s.drs.object(r)).collect();
     Ok(Json(json!({"drs_objects": objects})).into_response())

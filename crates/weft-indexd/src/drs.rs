@@ -30,6 +30,9 @@ pub struct Authorizations {
     pub bearer_auth_issuers: Vec<String>,
 }
 
+/// An access method, holding only the keys the DRS schema allows (`additionalProperties:
+/// false` in the schemas the GA4GH compliance suite checks): no `cloud`, `available` or
+/// per-method `authorizations` (those are served by `OPTIONS` on the object instead).
 #[derive(Debug, Clone, Serialize)]
 pub struct AccessMethod {
     #[serde(rename = "type")]
@@ -37,18 +40,14 @@ pub struct AccessMethod {
     pub access_id: String,
     pub access_url: AccessUrl,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub cloud: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
-    pub available: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub authorizations: Option<Authorizations>,
 }
 
 /// A DRS object.
 #[derive(Debug, Clone, Serialize)]
 pub struct DrsObject {
     pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     pub self_uri: String,
     pub size: i64,
@@ -58,6 +57,7 @@ pub struct DrsObject {
     pub mime_type: String,
     pub checksums: Vec<Checksum>,
     pub access_methods: Vec<AccessMethod>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     pub aliases: Vec<String>,
     /// indexd extensions the Gen3 SDK reads.
@@ -81,15 +81,6 @@ pub struct DrsContext {
 #[must_use]
 pub fn scheme(url: &str) -> &str {
     url.split_once("://").map_or("", |(s, _)| s)
-}
-
-fn cloud_of(scheme: &str) -> Option<&'static str> {
-    match scheme {
-        "s3" => Some("aws"),
-        "gs" => Some("gcp"),
-        "az" => Some("azure"),
-        _ => None,
-    }
 }
 
 impl DrsContext {
@@ -141,13 +132,6 @@ impl DrsContext {
             .map(|u| {
                 let s = scheme(u).to_owned();
                 let meta = r.urls_metadata.get(u);
-                let available = meta
-                    .and_then(|m| m.get("available"))
-                    .is_none_or(|v| match v {
-                        Value::Bool(b) => *b,
-                        Value::String(s) => !s.eq_ignore_ascii_case("false"),
-                        _ => true,
-                    });
                 let region = meta
                     .and_then(|m| m.get("region"))
                     .and_then(Value::as_str)
@@ -157,11 +141,7 @@ impl DrsContext {
                     kind: s.clone(),
                     access_id: s.clone(),
                     access_url: AccessUrl { url: u.clone() },
-                    cloud: cloud_of(&s).map(str::to_owned),
                     region,
-                    available,
-                    authorizations: (r.form.as_deref() == Some("object"))
-                        .then(|| self.authorizations(r, false)),
                 }
             })
             .collect();
@@ -193,16 +173,10 @@ impl DrsContext {
         }
     }
 
-    /// `GET /ga4gh/drs/v1/service-info`.
+    /// `GET /ga4gh/drs/v1/service-info`: exactly the GA4GH service-info keys (the
+    /// compliance suite's schema forbids others, so DRS 1.5's `drs` block is not sent).
     #[must_use]
-    pub fn service_info(
-        &self,
-        organization_name: &str,
-        organization_url: &str,
-        max_bulk: usize,
-        object_count: i64,
-        total_size: i64,
-    ) -> Value {
+    pub fn service_info(&self, organization_name: &str, organization_url: &str) -> Value {
         let id = self
             .hostname
             .split(':')
@@ -219,12 +193,6 @@ impl DrsContext {
             "description": "GA4GH Data Repository Service served by weft",
             "organization": {"name": organization_name, "url": organization_url},
             "version": DRS_VERSION,
-            "maxBulkRequestLength": max_bulk,
-            "drs": {
-                "maxBulkRequestLength": max_bulk,
-                "objectCount": object_count,
-                "totalObjectSize": total_size,
-            },
         })
     }
 }
@@ -287,21 +255,31 @@ mod tests {
         assert_eq!(v["version"], "12345678");
         assert_eq!(v["checksums"][0]["type"], "md5");
         assert_eq!(v["access_methods"][0]["type"], "s3");
-        assert_eq!(v["access_methods"][0]["cloud"], "aws");
         assert_eq!(v["access_methods"][1]["access_id"], "https");
-        assert!(v["access_methods"][1].get("cloud").is_none());
-        assert_eq!(
-            v["access_methods"][0]["authorizations"]["supported_types"],
-            json!(["None", "BearerAuth"])
-        );
+        let keys: Vec<&String> = v["access_methods"][0].as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["type", "access_id", "access_url"]);
+        assert!(v.get("description").is_none(), "null strings are left out");
+        let auth = serde_json::to_value(ctx("").authorizations(&record(), true)).unwrap();
+        assert_eq!(auth["supported_types"], json!(["None", "BearerAuth"]));
     }
 
     #[test]
     fn service_info_id_is_reversed_host() {
-        let v = ctx("").service_info("weft", "https://x", 100, 1, 2);
+        let v = ctx("").service_info("weft", "https://x");
         assert_eq!(v["id"], "org.example.commons");
         assert_eq!(v["type"]["artifact"], "drs");
-        assert_eq!(v["drs"]["objectCount"], 1);
+        let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            [
+                "id",
+                "name",
+                "type",
+                "description",
+                "organization",
+                "version"
+            ]
+        );
     }
 }
 
