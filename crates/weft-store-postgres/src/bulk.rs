@@ -17,15 +17,16 @@ use std::sync::LazyLock;
 use sqlx::postgres::PgConnection;
 use sqlx::{PgPool, Row};
 use weft_store::sql::{self, Param, RawRecord};
-use weft_store::{IndexRecord, Progress, StoreResult};
+use weft_store::{IndexRecord, Progress, StoreError, StoreResult};
 
 use crate::backend;
 use crate::index::{SIDE_INSERTS, write_error};
 
 /// Records per chunk: one `COPY` per table per chunk, then a progress report.
 const CHUNK: usize = 5_000;
-/// Imports smaller than this always keep the indexes in place.
-const REBUILD_MIN_RECORDS: usize = 50_000;
+/// Imports smaller than this always keep the indexes in place (small in tests, so that the
+/// contract suite's imports take the rebuilding path).
+const REBUILD_MIN_RECORDS: usize = if cfg!(test) { 20 } else { 50_000 };
 
 /// `COPY t (columns) FROM STDIN` for the record table, then the side tables in
 /// [`SIDE_INSERTS`] order, from the portable `INSERT INTO t (columns) VALUES (…)`.
@@ -194,7 +195,7 @@ async fn drop_indexes(conn: &mut PgConnection) -> StoreResult<Vec<SavedIndex>> {
 /// so a duplicate did is reported as one).
 async fn restore_indexes(conn: &mut PgConnection, saved: &[SavedIndex]) -> StoreResult<()> {
     // Index builds sort in memory up to this much, per build.
-    sqlx::query("SET LOCAL maintenance_work_mem = '256MB'")
+    sqlx::query("SET LOCAL maintenance_work_mem = '512MB'")
         .execute(&mut *conn)
         .await
         .map_err(backend)?;
@@ -212,6 +213,7 @@ pub(crate) async fn create_many(
     records: Vec<IndexRecord>,
     progress: Option<Progress>,
 ) -> StoreResult<u64> {
+    let total = records.len() as u64;
     let mut tx = pool.begin().await.map_err(backend)?;
     let rebuild = worth_rebuilding(&mut tx, records.len()).await?;
     let saved = if rebuild {
@@ -220,10 +222,22 @@ pub(crate) async fn create_many(
         Vec::new()
     };
     let mut done = 0u64;
-    for chunk in records.chunks(CHUNK) {
+    // The COPY data of the next chunks is made on a blocking thread while this one sends.
+    let (chunks_tx, mut chunks) = tokio::sync::mpsc::channel::<(usize, Vec<Vec<u8>>)>(2);
+    let producer = tokio::task::spawn_blocking(move || {
+        for chunk in records.chunks(CHUNK) {
+            if chunks_tx
+                .blocking_send((chunk.len(), copy_data(chunk)))
+                .is_err()
+            {
+                break; // the import failed and stopped listening
+            }
+        }
+    });
+    while let Some((n, data)) = chunks.recv().await {
         // Records first: with their primary key in place, a taken did fails here, before
         // its side rows could clash.
-        for (stmt, data) in COPY_STATEMENTS.iter().zip(copy_data(chunk)) {
+        for (stmt, data) in COPY_STATEMENTS.iter().zip(data) {
             if data.is_empty() {
                 continue;
             }
@@ -233,10 +247,17 @@ pub(crate) async fn create_many(
                 .await
                 .map_err(|e| write_error(&e, None, None))?;
         }
-        done += chunk.len() as u64;
+        done += n as u64;
         if let Some(p) = &progress {
             p(done);
         }
+    }
+    // Never commit a partial import, whatever became of the producer.
+    producer.await.map_err(backend)?;
+    if done != total {
+        return Err(StoreError::Backend(format!(
+            "bulk import stopped after {done} of {total} records"
+        )));
     }
     restore_indexes(&mut tx, &saved).await?;
     tx.commit().await.map_err(backend)?;
@@ -245,7 +266,68 @@ pub(crate) async fn create_many(
 
 #[cfg(test)]
 mod tests {
+    use weft_store::IndexStore;
+    use weft_store::test_suite::sample;
+
     use super::*;
+    use crate::PostgresStore;
+    use crate::testing::TempDatabase;
+
+    async fn schema(pool: &PgPool) -> Vec<(String, String)> {
+        sqlx::query_as(
+            "SELECT indexname::text, indexdef FROM pg_indexes WHERE schemaname = 'public' \
+             ORDER BY indexname",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rebuilding_imports_restore_every_index_and_stay_atomic() {
+        let Some(db) = TempDatabase::from_env().await.unwrap() else {
+            return;
+        };
+        let store = PostgresStore::connect(db.url(), 2).await.unwrap();
+        let before = schema(store.pool()).await;
+        assert_eq!(before.len(), 22, "{before:?}");
+        let pkeys = |s: &[(String, String)]| s.iter().filter(|(n, _)| n.ends_with("_pkey")).count();
+        assert_eq!(pkeys(&before), 10);
+
+        // into an empty table: rebuilt
+        let first: Vec<IndexRecord> = (0..30).map(sample).collect();
+        assert_eq!(store.create_many(first, None).await.unwrap(), 30);
+        assert_eq!(schema(store.pool()).await, before);
+        // larger than the table, one did taken: found when the primary key is rebuilt
+        let mut clash: Vec<IndexRecord> = (100..140).map(sample).collect();
+        clash.push(sample(7));
+        assert_eq!(
+            store.create_many(clash, None).await.unwrap_err(),
+            StoreError::AlreadyExists(format!("did \"{}\" already exists", sample(7).did))
+        );
+        // a did twice in one import
+        let twice: Vec<IndexRecord> = (200..240).chain([200]).map(sample).collect();
+        assert_eq!(
+            store.create_many(twice, None).await.unwrap_err(),
+            StoreError::AlreadyExists(format!("did \"{}\" already exists", sample(200).did))
+        );
+        assert_eq!(store.stats(None).await.unwrap().0, 30);
+        assert_eq!(store.get(&sample(100).did).await.unwrap(), None);
+        assert_eq!(schema(store.pool()).await, before);
+        // the side tables answer queries after a rebuild
+        let r = sample(12);
+        let found = store
+            .list(weft_store::ListQuery {
+                hashes: vec![("md5".into(), r.hashes["md5"].clone())],
+                limit: 10,
+                ..weft_store::ListQuery::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(found, vec![r]);
+        store.pool().close().await;
+        db.drop_database().await.unwrap();
+    }
 
     #[test]
     fn copy_targets_follow_the_portable_columns() {

@@ -58,7 +58,7 @@ static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| {
         .map(|s| unnest_insert(s, &mut n, None))
         .collect();
     let alias = unnest_insert(sql::INSERT_ALIAS, &mut n, None);
-    let mut create = side.clone();
+    let mut create = side;
     create.push(alias);
     create.push(record);
 
@@ -112,7 +112,8 @@ fn with_clauses(mut parts: Vec<String>) -> String {
     format!("WITH {} {main}", clauses.join(", "))
 }
 
-/// Rows of several records as column arrays, ready to bind to the `UNNEST` inserts.
+/// The rows of a record (and its aliases) as column arrays, ready to bind to the `UNNEST`
+/// inserts.
 struct Columns {
     /// The record columns, [`RawRecord::params`] order; the one at `SIZE_COLUMN` stays empty.
     record: Vec<Vec<Option<String>>>,
@@ -124,17 +125,14 @@ struct Columns {
 }
 
 impl Columns {
-    fn with_capacity(records: usize) -> Self {
+    fn new() -> Self {
         let side = SIDE_INSERTS
             .iter()
-            .map(|s| {
-                let n = s.matches('$').count();
-                vec![Vec::with_capacity(records); n]
-            })
+            .map(|s| vec![Vec::new(); s.matches('$').count()])
             .collect();
         Self {
-            record: vec![Vec::with_capacity(records); 19],
-            sizes: Vec::with_capacity(records),
+            record: vec![Vec::new(); 19],
+            sizes: Vec::new(),
             side,
             aliases: [Vec::new(), Vec::new()],
         }
@@ -211,10 +209,7 @@ impl Columns {
 }
 
 /// A portable statement with its parameters bound.
-fn portable(
-    text: impl SqlSafeStr,
-    params: Vec<Param>,
-) -> Query<'static, Postgres, PgArguments> {
+fn portable(text: impl SqlSafeStr, params: Vec<Param>) -> Query<'static, Postgres, PgArguments> {
     params
         .into_iter()
         .fold(sqlx::query(text), |q, p| q.bind(Bind(p)))
@@ -273,7 +268,11 @@ pub(crate) fn write_error(e: &sqlx::Error, did: Option<&str>, alias: Option<&str
     }
 }
 
-async fn current_rev(conn: &mut PgConnection, did: &str, lock: bool) -> StoreResult<Option<String>> {
+async fn current_rev(
+    conn: &mut PgConnection,
+    did: &str,
+    lock: bool,
+) -> StoreResult<Option<String>> {
     let text = if lock {
         STATEMENTS.lock_rev.as_str()
     } else {
@@ -296,7 +295,7 @@ async fn guard_failure(conn: &mut PgConnection, did: &str) -> StoreError {
 }
 
 async fn insert_side_rows(conn: &mut PgConnection, r: &IndexRecord) -> StoreResult<()> {
-    let mut columns = Columns::with_capacity(1);
+    let mut columns = Columns::new();
     columns.push_side(r);
     columns
         .bind_side(sqlx::query(STATEMENTS.insert_side.as_str()))
@@ -347,7 +346,11 @@ async fn insert_alias(conn: &mut PgConnection, name: &str, did: &str) -> StoreRe
 }
 
 impl PostgresStore {
-    async fn fetch_records(&self, text: impl SqlSafeStr, params: Vec<Param>) -> StoreResult<Vec<IndexRecord>> {
+    async fn fetch_records(
+        &self,
+        text: impl SqlSafeStr,
+        params: Vec<Param>,
+    ) -> StoreResult<Vec<IndexRecord>> {
         let rows = portable(text, params)
             .fetch_all(&self.pool)
             .await
@@ -368,7 +371,7 @@ impl PostgresStore {
 impl IndexStore for PostgresStore {
     async fn create(&self, record: IndexRecord, aliases: Vec<String>) -> StoreResult<()> {
         // One statement: atomic without an explicit transaction, one round trip.
-        let mut columns = Columns::with_capacity(1);
+        let mut columns = Columns::new();
         columns.push_record(&record);
         columns.push_side(&record);
         for a in &aliases {
@@ -700,7 +703,10 @@ mod tests {
         );
         assert_eq!(seen.load(Ordering::SeqCst), 12_000);
         assert_eq!(calls.load(Ordering::SeqCst), 3);
-        assert_eq!(store.get(&sample(11_999).did).await.unwrap(), Some(sample(11_999)));
+        assert_eq!(
+            store.get(&sample(11_999).did).await.unwrap(),
+            Some(sample(11_999))
+        );
         let got = store
             .get_many((0..2_500).map(|n| sample(n).did).collect())
             .await
@@ -726,12 +732,24 @@ mod tests {
         let records: Vec<IndexRecord> = (0..n)
             .map(|i| {
                 let mut r = sample(i);
-                r.did = format!("dg.TEST/{:08x}-0000-4000-8000-{i:012}", i.wrapping_mul(2_654_435_761));
+                // random keys, as real dids, baseids and checksums are
+                let h = |salt: u32| {
+                    i.wrapping_mul(2_654_435_761)
+                        .wrapping_add(salt)
+                        .wrapping_mul(0x9e37_79b9)
+                };
+                r.did = format!("dg.TEST/{:08x}-0000-4000-8000-{i:012}", h(1));
+                r.baseid = format!("{:08x}-0000-4000-8000-{i:012}", h(2));
+                r.hashes
+                    .insert("md5".into(), format!("{:08x}{:08x}{i:016x}", h(3), h(4)));
                 r
             })
             .collect();
         let start = Instant::now();
-        assert_eq!(store.create_many(records, None).await.unwrap(), u64::from(n));
+        assert_eq!(
+            store.create_many(records, None).await.unwrap(),
+            u64::from(n)
+        );
         let secs = start.elapsed().as_secs_f64();
         eprintln!(
             "bulk import: {n} records in {secs:.1}s = {:.0} records/s",

@@ -206,10 +206,7 @@ mod tests {
             single_key_value("Key (did, url)=(a, b) already exists."),
             None
         );
-        assert_eq!(
-            single_key_value("Key (did)=(x) is duplicated."),
-            Some("x")
-        );
+        assert_eq!(single_key_value("Key (did)=(x) is duplicated."), Some("x"));
         assert_eq!(single_key_value("something else"), None);
     }
 }

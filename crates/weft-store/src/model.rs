@@ -88,6 +88,7 @@ pub struct Negate {
     pub version: Option<String>,
     /// `(key, None)`: the key must be absent; `(key, Some(v))`: absent or different.
     pub metadata: Vec<(String, Option<String>)>,
+    #[allow(clippy::type_complexity)] // mirrors `ListQuery::urls_metadata`, plus "absent"
     pub urls_metadata: Vec<(String, Vec<(String, Option<String>)>)>,
 }
 

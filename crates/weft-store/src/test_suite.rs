@@ -1,6 +1,10 @@
 //! The contract every [`IndexStore`] backend must honour. Each backend crate calls
 //! [`run_all`] from its tests with a fresh, migrated, empty store.
 
+// Test code compiled outside `cfg(test)` (behind the `test-suite` feature): a panic is how a
+// contract failure is reported.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -16,27 +20,27 @@ pub fn sample(n: u32) -> IndexRecord {
     let mut urls_metadata = BTreeMap::new();
     urls_metadata.insert(
         url.clone(),
-        json!({"state": if n % 2 == 0 { "validated" } else { "uploaded" }})
+        json!({"state": if n.is_multiple_of(2) { "validated" } else { "uploaded" }})
             .as_object()
             .cloned()
             .unwrap_or_default(),
     );
     IndexRecord {
-        did: did.clone(),
+        did,
         baseid: format!("10000000-0000-4000-8000-{n:012}"),
         rev: format!("{n:08x}"),
         form: Some("object".into()),
         size: Some(i64::from(n) * 10),
         file_name: Some(format!("file{n}.bam")),
         version: None,
-        uploader: Some(if n % 3 == 0 { "alice" } else { "bob" }.into()),
+        uploader: Some(if n.is_multiple_of(3) { "alice" } else { "bob" }.into()),
         description: None,
         urls: vec![url],
         urls_metadata,
         acl: vec!["*".into()],
         authz: vec![format!("/programs/p{}", n % 2)],
         hashes: BTreeMap::from([("md5".to_owned(), format!("{n:032x}"))]),
-        metadata: json!({"kind": if n % 2 == 0 { "even" } else { "odd" }})
+        metadata: json!({"kind": if n.is_multiple_of(2) { "even" } else { "odd" }})
             .as_object()
             .cloned()
             .unwrap_or_default(),
