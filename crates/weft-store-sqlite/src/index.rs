@@ -360,6 +360,23 @@ mod tests {
         weft_store::test_suite::run_all(Arc::new(store)).await;
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn like_is_case_sensitive_as_on_postgres() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("l.db"), 1).unwrap();
+        store
+            .create(weft_store::test_suite::sample(1), vec![])
+            .await
+            .unwrap();
+        let q = |s: &str| weft_store::UrlQuery {
+            include: Some(s.to_owned()),
+            limit: 10,
+            ..weft_store::UrlQuery::default()
+        };
+        assert_eq!(store.query_urls(q("bucket/1/")).await.unwrap().len(), 1);
+        assert!(store.query_urls(q("BUCKET/1/")).await.unwrap().is_empty());
+    }
+
     #[test]
     fn migrations_are_idempotent() {
         let dir = tempfile::tempdir().unwrap();

@@ -53,7 +53,8 @@ fn open(path: &Path, cache_kib: i64) -> rusqlite::Result<Connection> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-         PRAGMA temp_store = MEMORY; PRAGMA cache_size = -{cache_kib};"
+         PRAGMA temp_store = MEMORY; PRAGMA cache_size = -{cache_kib}; \
+         PRAGMA case_sensitive_like = ON;"
     ))?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
