@@ -61,6 +61,15 @@ pub async fn not_found() -> ApiError {
     WeftError::not_found("not found").into()
 }
 
+/// A path served, but not with this method: 405 with a JSON body like every other error.
+pub async fn method_not_allowed() -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        Json(json!({"error": "method not allowed"})),
+    )
+        .into_response()
+}
+
 pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("a request handler panicked");
     ApiError::from(WeftError::internal("handler panicked")).into_response()

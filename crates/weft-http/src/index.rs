@@ -38,6 +38,16 @@ pub fn router() -> Router<SharedState> {
         .route("/index/_status", get(status))
         .route("/index/_version", get(version))
         .route("/index/_stats", get(stats))
+        // indexd serves every route with or without a trailing slash; without these the
+        // global resolver below would take `/index/guid/mint/` for a record id.
+        .route("/index/_query/urls/q/", get(query_urls))
+        .route("/index/_query/urls/metadata/q/", get(query_urls_metadata))
+        .route("/index/guid/mint/", get(mint))
+        .route("/index/guid/prefix/", get(prefix))
+        .route("/index/_dist/", get(dist))
+        .route("/index/_status/", get(status))
+        .route("/index/_version/", get(version))
+        .route("/index/_stats/", get(stats))
         .route("/index/{*id}", get(global_get))
 }
 

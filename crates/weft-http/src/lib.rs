@@ -89,6 +89,7 @@ pub fn app(state: AppState) -> Router {
         .merge(drs::router())
         .merge(openapi::router())
         .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&state),
             record_metrics,

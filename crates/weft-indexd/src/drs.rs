@@ -139,7 +139,7 @@ impl DrsContext {
                     .map(str::to_owned);
                 AccessMethod {
                     kind: s.clone(),
-                    access_id: s.clone(),
+                    access_id: s,
                     access_url: AccessUrl { url: u.clone() },
                     region,
                 }

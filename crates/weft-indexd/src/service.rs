@@ -241,6 +241,7 @@ impl IndexService {
     }
 
     /// A record built from the columns of a Gen3 indexing manifest.
+    #[allow(clippy::too_many_arguments)] // one argument per manifest column
     pub fn manifest_record(
         &self,
         guid: Option<String>,
@@ -560,7 +561,7 @@ impl IndexService {
         let req = query::list_request(params)?;
         let records = match req.form {
             ListForm::Bundles => vec![],
-            ListForm::Objects | ListForm::All => self.store.list(req.query).await?,
+            ListForm::Objects | ListForm::All => self.list_query(req.query).await?,
         };
         let mut out = req.echo;
         out.insert(
@@ -576,7 +577,40 @@ impl IndexService {
         if req.form == ListForm::Bundles {
             return Ok(vec![]);
         }
-        Ok(self.store.list(req.query).await?)
+        self.list_query(req.query).await
+    }
+
+    /// Run a listing; `ids` not found are retried in their other prefix spelling, as indexd
+    /// does.
+    async fn list_query(
+        &self,
+        query: weft_store::ListQuery,
+    ) -> Result<Vec<IndexRecord>, WeftError> {
+        let retry = query.ids.clone();
+        let mut records = self.store.list(query.clone()).await?;
+        let Some(wanted) = retry else {
+            return Ok(records);
+        };
+        let alternates: Vec<String> = wanted
+            .iter()
+            .filter(|id| !records.iter().any(|r| &r.did == *id))
+            .filter_map(|id| ids::alternate_prefixed(id, &self.prefix))
+            .filter(|alt| !records.iter().any(|r| &r.did == alt))
+            .collect();
+        if alternates.is_empty() {
+            return Ok(records);
+        }
+        let more = self
+            .store
+            .list(weft_store::ListQuery {
+                ids: Some(alternates),
+                ..query
+            })
+            .await?;
+        records.extend(more);
+        records.sort_by(|a, b| a.did.cmp(&b.did));
+        records.dedup_by(|a, b| a.did == b.did);
+        Ok(records)
     }
 
     /// `GET /urls/`: the URLs of records matching size/hash/ids.

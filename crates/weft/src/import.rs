@@ -52,12 +52,15 @@ fn columns(headers: &csv::StringRecord) -> anyhow::Result<Columns> {
     })
 }
 
+/// Every record of a manifest with its aliases, or the errors of its bad rows.
+pub type ParsedManifest = Result<Vec<(IndexRecord, Vec<String>)>, Vec<RowError>>;
+
 /// Parse and validate every row; either all records or every row error (up to `max_errors`).
 pub fn parse_manifest(
     service: &IndexService,
     path: &Path,
     max_errors: usize,
-) -> anyhow::Result<Result<Vec<(IndexRecord, Vec<String>)>, Vec<RowError>>> {
+) -> anyhow::Result<ParsedManifest> {
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(b'\t')
         .flexible(false)

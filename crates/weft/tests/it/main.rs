@@ -1,0 +1,16 @@
+//! weft's integration suite: one test binary that starts the real app on an ephemeral
+//! loopback port (SQLite by default, PostgreSQL with `WEFT_TEST_DATABASE_URL`) and drives it
+//! over HTTP. See `docs/TESTING.md`.
+
+mod aliases;
+mod bad_input;
+mod blank;
+mod concurrency;
+mod drs;
+mod index_crud;
+mod listing;
+mod misc;
+mod prefix;
+mod support;
+mod system;
+mod versions;

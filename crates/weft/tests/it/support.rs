@@ -1,0 +1,497 @@
+//! `TestApp`: a real weft server on an ephemeral loopback port, over a fresh database.
+//!
+//! SQLite in a temporary directory by default; with `WEFT_TEST_DATABASE_URL` set, a throwaway
+//! PostgreSQL database made from that URL (and a test fails if the server cannot be reached:
+//! it never silently falls back to SQLite).
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use weft_config::{Config, Secret};
+use weft_store_postgres::testing::TempDatabase;
+
+pub const ADMIN: &str = "admin";
+pub const PASSWORD: &str = "secret";
+pub const MD5: &str = "0123456789abcdef0123456789abcdef";
+pub const MD5_B: &str = "fedcba9876543210fedcba9876543210";
+pub const SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+/// Which credentials a request carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    None,
+    Admin,
+    WrongPassword,
+    Bearer,
+}
+
+/// A response, read completely.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub content_type: String,
+    pub text: String,
+    /// The body as JSON; `Value::Null` when it is not JSON.
+    pub json: Value,
+}
+
+impl Resp {
+    /// Assert the status (showing the body on failure) and return the JSON body.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Value {
+        assert_eq!(
+            self.status, status,
+            "expected HTTP {status}, got {}: {}",
+            self.status, self.text
+        );
+        self.json
+    }
+
+    /// Assert an indexd-style error: the status, a JSON body `{"error": "..."}` whose message
+    /// contains `needle`.
+    #[track_caller]
+    pub fn expect_error(self, status: u16, needle: &str) -> String {
+        assert_eq!(
+            self.status, status,
+            "expected HTTP {status}, got {}: {}",
+            self.status, self.text
+        );
+        assert!(
+            self.content_type.starts_with("application/json"),
+            "error body is not JSON ({}): {}",
+            self.content_type,
+            self.text
+        );
+        let msg = self.json["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no \"error\" string in {}", self.text))
+            .to_owned();
+        assert!(
+            msg.contains(needle),
+            "error {msg:?} does not mention {needle:?}"
+        );
+        msg
+    }
+}
+
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`, no trailing slash.
+    pub url: String,
+    pub port: u16,
+    pub client: reqwest::Client,
+    pub postgres: bool,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<()>>,
+    db: Option<TempDatabase>,
+    _dir: tempfile::TempDir,
+}
+
+/// Hashing with argon2 is slow on purpose; do it once per process.
+fn admin_hash() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| {
+        weft_indexd::auth::hash_password(PASSWORD).expect("hashing the test password")
+    })
+}
+
+/// `weft::build` may or may not be fallible; accept both.
+pub trait IntoApp {
+    fn into_app(self) -> axum::Router;
+}
+
+impl IntoApp for axum::Router {
+    fn into_app(self) -> axum::Router {
+        self
+    }
+}
+
+impl IntoApp for anyhow::Result<axum::Router> {
+    fn into_app(self) -> axum::Router {
+        self.expect("building the app")
+    }
+}
+
+impl TestApp {
+    /// The default configuration.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A configuration changed by `tweak` before the store opens.
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::start_full(tweak, None).await
+    }
+
+    /// Full control: a configuration tweak and an optional Prometheus handle.
+    pub async fn start_full(
+        tweak: impl FnOnce(&mut Config),
+        metrics: Option<weft_http::PrometheusHandleAlias>,
+    ) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = Config {
+            data_dir: dir.path().to_owned(),
+            ..Config::default()
+        };
+        // Set but unreachable must fail the test, never skip it.
+        let db = TempDatabase::from_env()
+            .await
+            .expect("WEFT_TEST_DATABASE_URL is set but no test database could be created");
+        if let Some(db) = &db {
+            config.database_url = Some(Secret(db.url().to_owned()));
+        }
+        tweak(&mut config);
+        let postgres = config.uses_postgres();
+        assert_eq!(
+            postgres,
+            db.is_some(),
+            "backend differs from the environment"
+        );
+
+        let store = weft::open_store(&config).await.expect("opening the store");
+        store
+            .put_index_user(ADMIN, admin_hash())
+            .await
+            .expect("storing the index user");
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        let url = format!("http://{addr}");
+        config.listen = addr;
+        config.base_url = Some(url.clone());
+
+        let app = weft::build(config, Arc::clone(&store), metrics).into_app();
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await
+                .expect("server error");
+        });
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("http client");
+        Self {
+            url,
+            port: addr.port(),
+            client,
+            postgres,
+            shutdown: Some(tx),
+            server: Some(server),
+            db,
+            _dir: dir,
+        }
+    }
+
+    /// Shut the server down gracefully and drop the PostgreSQL database, if any.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        // Idle keep-alive connections would otherwise hold the graceful shutdown up.
+        self.client = reqwest::Client::new();
+        if let Some(server) = self.server.take() {
+            tokio::time::timeout(Duration::from_secs(10), server)
+                .await
+                .expect("server did not shut down within 10 s")
+                .expect("server task failed");
+        }
+        if let Some(db) = self.db.take() {
+            db.drop_database()
+                .await
+                .expect("dropping the test database");
+        }
+    }
+
+    /// The host and port, as in `drs://HOST:PORT/...`.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        auth: Auth,
+    ) -> Resp {
+        let mut req = self.client.request(method, format!("{}{path}", self.url));
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b);
+        }
+        req = match auth {
+            Auth::None => req,
+            Auth::Admin => req.basic_auth(ADMIN, Some(PASSWORD)),
+            Auth::WrongPassword => req.basic_auth(ADMIN, Some("not-the-password")),
+            Auth::Bearer => req.bearer_auth("some.jwt.token"),
+        };
+        let resp = req.send().await.expect("request failed");
+        let status = resp.status().as_u16();
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let text = resp.text().await.expect("reading the body");
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp {
+            status,
+            content_type,
+            text,
+            json,
+        }
+    }
+
+    /// Send raw bytes over a fresh TCP connection (for requests reqwest will not make);
+    /// returns the status and the body. The request should say `Connection: close`.
+    pub async fn raw_http(&self, request: &[u8]) -> (u16, String) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .expect("connect");
+        // The server may answer and close before reading everything; that is fine.
+        let _ = stream.write_all(request).await;
+        let mut buf = Vec::new();
+        let _ = stream.read_to_end(&mut buf).await;
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no HTTP status line in {text:?}"));
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let body = if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            dechunk(body)
+        } else {
+            body.to_owned()
+        };
+        (status, body)
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.request(Method::GET, path, None, Auth::None).await
+    }
+
+    pub async fn get_auth(&self, path: &str, auth: Auth) -> Resp {
+        self.request(Method::GET, path, None, auth).await
+    }
+
+    /// POST a JSON body with admin credentials.
+    pub async fn post_json(&self, path: &str, body: &Value) -> Resp {
+        self.post_json_auth(path, body, Auth::Admin).await
+    }
+
+    pub async fn post_json_auth(&self, path: &str, body: &Value, auth: Auth) -> Resp {
+        self.request(
+            Method::POST,
+            path,
+            Some(body.to_string().into_bytes()),
+            auth,
+        )
+        .await
+    }
+
+    /// PUT a JSON body with admin credentials.
+    pub async fn put_json(&self, path: &str, body: &Value) -> Resp {
+        self.put_json_auth(path, body, Auth::Admin).await
+    }
+
+    pub async fn put_json_auth(&self, path: &str, body: &Value, auth: Auth) -> Resp {
+        self.request(Method::PUT, path, Some(body.to_string().into_bytes()), auth)
+            .await
+    }
+
+    /// DELETE with admin credentials.
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.delete_auth(path, Auth::Admin).await
+    }
+
+    pub async fn delete_auth(&self, path: &str, auth: Auth) -> Resp {
+        self.request(Method::DELETE, path, None, auth).await
+    }
+
+    /// Send raw bytes (for bodies that are not valid JSON).
+    pub async fn send_raw(&self, method: Method, path: &str, body: &[u8]) -> Resp {
+        self.request(method, path, Some(body.to_vec()), Auth::Admin)
+            .await
+    }
+
+    /// Create a record from [`record`]`(extra)`; returns `{did, rev, baseid}`.
+    pub async fn create(&self, extra: Value) -> Ids {
+        let v = self
+            .post_json("/index/index/", &record(extra))
+            .await
+            .expect(200);
+        Ids::from(&v)
+    }
+
+    /// The full record document.
+    pub async fn doc(&self, did: &str) -> Value {
+        self.get(&format!("/index/index/{did}")).await.expect(200)
+    }
+
+    /// Every did `GET /index/index/` returns for `query` (one page, limit 1024 unless `ids`).
+    pub async fn list_dids(&self, query: &str) -> Vec<String> {
+        // `ids` cannot be combined with paging parameters
+        let path = if query.split('&').any(|p| p.starts_with("ids=")) {
+            format!("/index/index/?{query}")
+        } else if query.is_empty() {
+            "/index/index/?limit=1024".to_owned()
+        } else {
+            format!("/index/index/?limit=1024&{query}")
+        };
+        let v = self.get(&path).await.expect(200);
+        dids(&v["records"])
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Reached without `stop()` only when a test panics: stop the server; the
+        // TempDatabase drops its database itself.
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// `{did, rev, baseid}` of a write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ids {
+    pub did: String,
+    pub rev: String,
+    pub baseid: String,
+}
+
+impl From<&Value> for Ids {
+    fn from(v: &Value) -> Self {
+        let s = |k: &str| {
+            v[k].as_str()
+                .unwrap_or_else(|| panic!("no string {k} in {v}"))
+                .to_owned()
+        };
+        Self {
+            did: s("did"),
+            rev: s("rev"),
+            baseid: s("baseid"),
+        }
+    }
+}
+
+/// A valid create body: a public object with one s3 URL, with `extra`'s keys replacing the
+/// defaults (a `null` in `extra` removes the key).
+pub fn record(extra: Value) -> Value {
+    let mut base = json!({
+        "form": "object",
+        "size": 123,
+        "urls": ["s3://bucket/key.txt"],
+        "hashes": {"md5": MD5},
+        "file_name": "key.txt",
+        "acl": ["*"],
+        "authz": [],
+    });
+    let (Value::Object(b), Value::Object(e)) = (&mut base, extra) else {
+        panic!("record(extra) takes a JSON object");
+    };
+    for (k, v) in e {
+        if v.is_null() {
+            b.remove(&k);
+        } else {
+            b.insert(k, v);
+        }
+    }
+    base
+}
+
+/// The `did` of each record in a JSON list.
+pub fn dids(records: &Value) -> Vec<String> {
+    records
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list: {records}"))
+        .iter()
+        .map(|r| r["did"].as_str().expect("did").to_owned())
+        .collect()
+}
+
+/// Sorted copy.
+pub fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+/// A canonical lower-case hyphenated UUID.
+pub fn is_uuid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_digit() || (b'a'..=b'f').contains(c),
+        })
+}
+
+/// Eight lower-case hex characters.
+pub fn is_rev(s: &str) -> bool {
+    s.len() == 8
+        && s.bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+}
+
+/// indexd's date format, `YYYY-MM-DDTHH:MM:SS.ffffff` (naive UTC, no offset).
+pub fn is_indexd_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 26
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b'T',
+            13 | 16 => *c == b':',
+            19 => *c == b'.',
+            _ => c.is_ascii_digit(),
+        })
+}
+
+/// A fresh UUID for client-chosen dids, made from the server's own minting.
+pub async fn mint(app: &TestApp) -> String {
+    let v = app.get("/index/guid/mint").await.expect(200);
+    let g = v["guids"][0].as_str().expect("a guid").to_owned();
+    // strip any configured prefix
+    g.rsplit('/').next().expect("uuid").to_owned()
+}
+
+/// Percent-encode everything but unreserved characters, for ids inside a path segment.
+pub fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Decode a chunked HTTP body.
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}

@@ -1,0 +1,302 @@
+//! weft's own endpoints: landing page, health, version, metrics, OpenAPI, API browser.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::{Auth, TestApp};
+
+#[tokio::test]
+async fn home_page_links_the_api() {
+    let app = TestApp::start().await;
+    let r = app.get("/").await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.content_type.starts_with("text/html"),
+        "{}",
+        r.content_type
+    );
+    assert!(r.text.contains("weft"));
+    assert!(r.text.contains(weft::VERSION));
+    assert!(r.text.contains(r#"href="/api/""#), "{}", r.text);
+    assert!(r.text.contains(r#"href="/openapi.json""#), "{}", r.text);
+    assert!(r.text.contains(&app.url), "base URL shown");
+    let backend = if app.postgres { "PostgreSQL" } else { "SQLite" };
+    assert!(r.text.contains(backend));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn status_and_version() {
+    let app = TestApp::start().await;
+    let v = app.get("/_status").await.expect(200);
+    assert_eq!(v, json!({"status": "ok", "database": "ok"}));
+
+    let v = app.get("/_version").await.expect(200);
+    assert_eq!(v["version"], weft::VERSION);
+    assert_eq!(v["commit"], weft::COMMIT);
+
+    // indexd's own health and version, under /index
+    let r = app.get("/index/_status").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text, "Healthy");
+    assert!(
+        r.content_type.starts_with("text/plain"),
+        "{}",
+        r.content_type
+    );
+    let v = app.get("/index/_version").await.expect(200);
+    assert_eq!(v["version"], weft::VERSION);
+    assert_eq!(v["commit"], weft::COMMIT);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_are_off_without_a_handle() {
+    let app = TestApp::start().await;
+    let r = app.get("/metrics").await;
+    r.expect_error(404, "metrics are not enabled");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_with_a_handle_count_requests_by_route() {
+    // The recorder is process-global; this is the only test that installs it.
+    let handle = weft_http::install_metrics().expect("first metrics install in this process");
+    let app = TestApp::start_full(|_| {}, Some(handle)).await;
+    app.get("/index/index/").await.expect(200);
+    app.get("/index/index/no-such-thing").await.expect(404);
+    let r = app.get("/metrics").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(
+        r.content_type.starts_with("text/plain"),
+        "{}",
+        r.content_type
+    );
+    assert!(r.text.contains("weft_http_requests_total"), "{}", r.text);
+    assert!(
+        r.text.contains(r#"route="/index/index/""#),
+        "labelled by matched route: {}",
+        r.text
+    );
+    assert!(r.text.contains(r#"status="404""#), "{}", r.text);
+    assert!(r.text.contains("weft_http_request_duration_seconds"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_routes_are_json_404s() {
+    let app = TestApp::start().await;
+    for path in ["/nope", "/ga4gh/nope", "/user/user", "/api-not"] {
+        app.get(path).await.expect_error(404, "not found");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn wrong_methods_are_json_405s() {
+    let app = TestApp::start().await;
+    for (method, path) in [
+        (Method::DELETE, "/_status"),
+        (Method::POST, "/_version"),
+        (Method::PUT, "/index/guid/mint"),
+        (Method::DELETE, "/ga4gh/drs/v1/service-info"),
+    ] {
+        let r = app.request(method.clone(), path, None, Auth::None).await;
+        assert_eq!(r.status, 405, "{method} {path}: {}", r.text);
+        assert!(
+            r.json["error"].is_string(),
+            "{method} {path}: a JSON error body, got {:?}",
+            r.text
+        );
+    }
+    app.stop().await;
+}
+
+/// Every (method, path) the routers serve, as the OpenAPI document names them.
+const ROUTES: &[(&str, &str)] = &[
+    ("get", "/"),
+    ("get", "/_status"),
+    ("get", "/_version"),
+    ("get", "/metrics"),
+    ("get", "/index/index/"),
+    ("post", "/index/index/"),
+    ("get", "/index/index/{did}"),
+    ("put", "/index/index/{did}"),
+    ("delete", "/index/index/{did}"),
+    ("post", "/index/index/{did}"),
+    ("get", "/index/index/{did}/versions"),
+    ("put", "/index/index/{did}/versions"),
+    ("get", "/index/index/{did}/latest"),
+    ("get", "/index/index/{did}/aliases"),
+    ("post", "/index/index/{did}/aliases"),
+    ("put", "/index/index/{did}/aliases"),
+    ("delete", "/index/index/{did}/aliases"),
+    ("delete", "/index/index/{did}/aliases/{alias}"),
+    ("post", "/index/index/blank/"),
+    ("post", "/index/index/blank/{did}"),
+    ("put", "/index/index/blank/{did}"),
+    ("post", "/index/bulk/documents"),
+    ("get", "/index/urls/"),
+    ("get", "/index/_query/urls/q"),
+    ("get", "/index/_query/urls/metadata/q"),
+    ("get", "/index/guid/mint"),
+    ("get", "/index/guid/prefix"),
+    ("get", "/index/_dist"),
+    ("get", "/index/_status"),
+    ("get", "/index/_version"),
+    ("get", "/index/_stats"),
+    ("get", "/index/{id}"),
+    ("get", "/ga4gh/drs/v1/service-info"),
+    ("get", "/ga4gh/drs/v1/objects"),
+    ("post", "/ga4gh/drs/v1/objects"),
+    ("options", "/ga4gh/drs/v1/objects"),
+    ("get", "/ga4gh/drs/v1/objects/{object_id}"),
+    ("post", "/ga4gh/drs/v1/objects/{object_id}"),
+    ("options", "/ga4gh/drs/v1/objects/{object_id}"),
+    (
+        "get",
+        "/ga4gh/drs/v1/objects/{object_id}/access/{access_id}",
+    ),
+    (
+        "post",
+        "/ga4gh/drs/v1/objects/{object_id}/access/{access_id}",
+    ),
+];
+
+#[tokio::test]
+async fn openapi_documents_every_route() {
+    let app = TestApp::start().await;
+    let doc = app.get("/openapi.json").await.expect(200);
+    assert!(
+        doc["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.1")),
+        "OpenAPI 3.1, got {}",
+        doc["openapi"]
+    );
+    assert_eq!(doc["info"]["title"], "weft");
+    let paths = doc["paths"].as_object().expect("paths");
+    let mut documented: Vec<(String, String)> = paths
+        .iter()
+        .flat_map(|(p, ops)| {
+            ops.as_object()
+                .expect("operations")
+                .keys()
+                .filter(|m| {
+                    ["get", "put", "post", "delete", "options", "patch"].contains(&m.as_str())
+                })
+                .map(move |m| (m.clone(), p.clone()))
+        })
+        .collect();
+    documented.sort();
+    let mut expected: Vec<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
+    expected.sort();
+    assert_eq!(documented, expected);
+    for (_, ops) in paths {
+        for (m, op) in ops.as_object().expect("operations") {
+            assert!(
+                op["summary"].as_str().is_some_and(|s| !s.is_empty()),
+                "{m} has a summary"
+            );
+        }
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn every_documented_route_is_served() {
+    let app = TestApp::start().await;
+    let ids = app.create(json!({})).await;
+    let doc = app.get("/openapi.json").await.expect(200);
+    for (path, ops) in doc["paths"].as_object().expect("paths") {
+        let concrete = path
+            .replace("{did}", &ids.did)
+            .replace("{object_id}", &ids.did)
+            .replace("{id}", &ids.did)
+            .replace("{alias}", "some-alias")
+            .replace("{access_id}", "s3");
+        for method in ops.as_object().expect("operations").keys() {
+            let m = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+            // Bodies that every write route rejects or ignores harmlessly.
+            let body = match (method.as_str(), path.as_str()) {
+                ("get" | "delete", _) => None,
+                (_, "/index/bulk/documents") => Some(json!([ids.did])),
+                (_, "/ga4gh/drs/v1/objects") => Some(json!({"bulk_object_ids": [ids.did]})),
+                _ => Some(json!({})),
+            };
+            let r = app
+                .request(
+                    m.clone(),
+                    &concrete,
+                    body.map(|b| b.to_string().into_bytes()),
+                    Auth::Admin,
+                )
+                .await;
+            assert_ne!(r.status, 405, "{method} {path} is routed: {}", r.text);
+            assert_ne!(
+                r.json,
+                json!({"error": "not found"}),
+                "{method} {path} reached the fallback"
+            );
+            assert!(r.status < 500, "{method} {path}: {} {}", r.status, r.text);
+        }
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn api_browser_serves_swagger_ui_for_our_document() {
+    let app = TestApp::start().await;
+    let r = app.get("/api/").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(
+        r.content_type.starts_with("text/html"),
+        "{}",
+        r.content_type
+    );
+    assert!(r.text.to_lowercase().contains("swagger"), "{}", r.text);
+    let init = app.get("/api/swagger-initializer.js").await;
+    assert_eq!(init.status, 200);
+    assert!(init.text.contains("/openapi.json"), "{}", init.text);
+    // bundled assets, no CDN
+    assert!(!r.text.contains("cdn."), "{}", r.text);
+    let css = app.get("/api/swagger-ui.css").await;
+    assert_eq!(css.status, 200);
+    assert!(css.text.len() > 1000);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn responses_carry_a_request_id() {
+    let app = TestApp::start().await;
+    let resp = app
+        .client
+        .get(format!("{}/_status", app.url))
+        .send()
+        .await
+        .expect("request");
+    let id = resp
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("x-request-id header")
+        .to_owned();
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+    // a client-chosen id is propagated
+    let resp = app
+        .client
+        .get(format!("{}/_status", app.url))
+        .header("x-request-id", "my-id-123")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(
+        resp.headers().get("x-request-id").map(|v| v.as_bytes()),
+        Some(&b"my-id-123"[..])
+    );
+    let _: Value = resp.json().await.expect("json");
+    app.stop().await;
+}
