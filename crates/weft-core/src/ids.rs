@@ -23,6 +23,15 @@ pub fn new_uuid() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+/// A fresh GUID for a new record or bundle: a UUID of version 7, whose leading bits are the
+/// creation time, so new records land at the end of the index B-trees instead of at random
+/// pages (an order of magnitude less write amplification at a million records). It is a
+/// canonical UUID like any other and matches indexd's GUID rule.
+#[must_use]
+pub fn new_guid() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
 /// A fresh revision: eight lower-case hex characters, as indexd makes them.
 #[must_use]
 pub fn new_rev() -> String {
@@ -64,6 +73,11 @@ mod tests {
     #[test]
     fn fresh_ids_are_well_formed() {
         assert!(is_uuid(&new_uuid()));
+        let (a, b) = (new_guid(), new_guid());
+        assert!(
+            is_valid_guid(&a) && a < b,
+            "v7 GUIDs sort by creation: {a} {b}"
+        );
         let rev = new_rev();
         assert_eq!(rev.len(), 8);
         assert!(rev.bytes().all(|b| b.is_ascii_hexdigit()));

@@ -60,7 +60,8 @@ pub struct DrsObject {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     pub aliases: Vec<String>,
-    /// indexd extensions the Gen3 SDK reads.
+    /// indexd extensions the Gen3 SDK reads (left out for blank records, which have none).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub form: Option<String>,
     pub index_created_time: String,
     pub index_updated_time: String,

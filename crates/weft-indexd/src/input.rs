@@ -30,6 +30,19 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// A field that may be absent but, when present, must not be `null` (indexd's schema types
+/// these as arrays or objects only).
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    match Option::<T>::deserialize(d)? {
+        Some(v) => Ok(Some(v)),
+        None => Err(serde::de::Error::custom("null is not allowed here")),
+    }
+}
+
 /// A record's `form`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -172,8 +185,11 @@ fn urls_metadata_keys_in_urls(
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateBody {
+    #[serde(default, deserialize_with = "present")]
     pub urls: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
     pub acl: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
     pub authz: Option<Vec<String>>,
     #[serde(default, deserialize_with = "nullable")]
     pub file_name: Option<Option<String>>,
@@ -181,7 +197,9 @@ pub struct UpdateBody {
     pub version: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     pub uploader: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
     pub metadata: Option<Map<String, Value>>,
+    #[serde(default, deserialize_with = "present")]
     pub urls_metadata: Option<BTreeMap<String, Map<String, Value>>>,
     #[serde(default, deserialize_with = "nullable")]
     pub description: Option<Option<String>>,

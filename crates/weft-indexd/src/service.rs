@@ -98,7 +98,7 @@ impl IndexService {
 
     /// A fresh did (prefixed unless the prefix is kept as an alias) and its aliases.
     fn mint_did(&self) -> (String, Vec<String>) {
-        let uuid = ids::new_uuid();
+        let uuid = ids::new_guid();
         if self.prefix.is_empty() {
             (uuid, vec![])
         } else if self.add_prefix_alias {
@@ -114,7 +114,7 @@ impl IndexService {
     pub fn mint(&self, count: usize) -> Vec<String> {
         (0..count)
             .map(|_| {
-                let uuid = ids::new_uuid();
+                let uuid = ids::new_guid();
                 if self.prefix.is_empty() || self.add_prefix_alias {
                     uuid
                 } else {
@@ -218,7 +218,7 @@ impl IndexService {
             Some(d) => (d, vec![]),
             None => self.mint_did(),
         };
-        let baseid = b.baseid.take().unwrap_or_else(ids::new_uuid);
+        let baseid = b.baseid.take().unwrap_or_else(ids::new_guid);
         (Self::new_record(b, did, baseid), aliases)
     }
 
@@ -452,7 +452,7 @@ impl IndexService {
             .await?;
         let (did, aliases) = self.mint_did();
         let authz = dedup(b.authz.clone().unwrap_or_default());
-        let record = Self::blank_record(did, ids::new_uuid(), &b, authz, vec![]);
+        let record = Self::blank_record(did, ids::new_guid(), &b, authz, vec![]);
         let ids = Ids::of(&record);
         self.store.create(record, aliases).await?;
         Ok(ids)

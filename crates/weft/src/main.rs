@@ -246,6 +246,12 @@ async fn index_import(
         }
     };
     let total = records.len() as u64;
+    if !quiet {
+        eprintln!(
+            "validated {total} records in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
     let bar = if quiet {
         indicatif::ProgressBar::hidden()
     } else {
