@@ -162,11 +162,14 @@ fn bulk_insert(
                  AND tbl_name LIKE 'index_record%'",
             )
             .map_err(backend)?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(backend)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(backend)?;
         rows.collect::<rusqlite::Result<_>>().map_err(backend)?
     };
     for (name, _) in &indexes {
-        conn.execute_batch(&format!("DROP INDEX \"{name}\"")).map_err(backend)?;
+        conn.execute_batch(&format!("DROP INDEX \"{name}\""))
+            .map_err(backend)?;
     }
     let n = insert_all(conn, records, progress)?;
     for (_, create) in &indexes {
@@ -205,12 +208,14 @@ impl IndexStore for SqliteStore {
         self.write(move |conn| {
             // A bulk load works on far more pages than the serving cache holds; let it keep
             // them in memory for this transaction instead of spilling to the WAL.
-            let cache: i64 =
-                conn.query_row("PRAGMA cache_size", [], |r| r.get(0)).map_err(backend)?;
+            let cache: i64 = conn
+                .query_row("PRAGMA cache_size", [], |r| r.get(0))
+                .map_err(backend)?;
             conn.execute_batch(&format!("PRAGMA cache_size = -{BULK_CACHE_KIB}"))
                 .map_err(backend)?;
             let result = bulk_insert(conn, &records, progress.as_ref());
-            conn.execute_batch(&format!("PRAGMA cache_size = {cache}")).map_err(backend)?;
+            conn.execute_batch(&format!("PRAGMA cache_size = {cache}"))
+                .map_err(backend)?;
             result
         })
         .await
