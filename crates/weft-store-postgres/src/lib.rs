@@ -12,6 +12,7 @@
 //! SQL by pasting values into the text: values are always bound.
 
 mod bulk;
+mod bundle;
 mod index;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

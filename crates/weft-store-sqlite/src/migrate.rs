@@ -6,8 +6,10 @@ use rusqlite::Connection;
 use weft_store::{StoreError, StoreResult};
 
 /// `(version, name, sql)` in order.
-pub const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "index", include_str!("../migrations/0001_index.sql"))];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "index", include_str!("../migrations/0001_index.sql")),
+    (2, "bundles", include_str!("../migrations/0002_bundles.sql")),
+];
 
 pub(crate) fn apply(conn: &mut Connection) -> StoreResult<usize> {
     let be = |e: rusqlite::Error| StoreError::Backend(format!("migration: {e}"));

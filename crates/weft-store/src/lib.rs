@@ -1,8 +1,9 @@
 //! weft-store: what every storage backend must provide, and nothing about how.
 //!
-//! It owns the repository traits ([`IndexStore`]), the row models they exchange
-//! ([`IndexRecord`], [`ListQuery`]), the portable SQL both SQL backends share ([`sql`]),
-//! and — behind the `test-suite` feature — the contract tests every backend must pass.
+//! It owns the repository traits ([`IndexStore`] and its part [`BundleStore`]), the row models
+//! they exchange ([`IndexRecord`], [`BundleRecord`], [`ListQuery`]), the portable SQL both SQL
+//! backends share ([`sql`]), and — behind the `test-suite` feature — the contract tests every
+//! backend must pass.
 //! It must never name a database driver: only `weft-store-*` crates do.
 
 pub mod model;
@@ -44,11 +45,38 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// A progress callback for long operations: receives the count done so far.
 pub type Progress = std::sync::Arc<dyn Fn(u64) + Send + Sync>;
 
-/// Storage for the index service (indexd records, aliases, index users).
+/// Storage of indexd bundles. A part of every [`IndexStore`] (a supertrait, so services
+/// holding an `Arc<dyn IndexStore>` reach it too); kept apart so backends implement it in
+/// its own module.
+#[async_trait]
+pub trait BundleStore: Send + Sync + 'static {
+    /// Insert a bundle. `AlreadyExists` (naming the id as indexd does) when a bundle or a
+    /// record already has its id.
+    async fn create_bundle(&self, bundle: BundleRecord) -> StoreResult<()>;
+
+    /// One bundle by exact id.
+    async fn get_bundle(&self, id: &str) -> StoreResult<Option<BundleRecord>>;
+
+    /// Bundles by exact id; missing ones are left out. Order is unspecified.
+    async fn get_bundles(&self, ids: Vec<String>) -> StoreResult<Vec<BundleRecord>>;
+
+    /// Delete a bundle. `NotFound` when there is none with this id.
+    async fn delete_bundle(&self, id: &str) -> StoreResult<()>;
+
+    /// Bundles paged as records are: by id after `start`, or by update time for page numbers.
+    async fn list_bundles(&self, page: Page, limit: u32) -> StoreResult<Vec<BundleRecord>>;
+
+    /// Records matching `query` and bundles together, merged in the order and page the query
+    /// asks for (by id, or by update time for page numbers). The record filters apply to
+    /// records only; `ids` and the paging apply to both.
+    async fn list_entries(&self, query: ListQuery) -> StoreResult<Vec<(EntryKind, String)>>;
+}
+
+/// Storage for the index service (indexd records, aliases, bundles, index users).
 ///
 /// Every method that changes more than one row does so in one transaction.
 #[async_trait]
-pub trait IndexStore: Send + Sync + 'static {
+pub trait IndexStore: BundleStore + Send + Sync + 'static {
     /// Insert a record and its aliases. `AlreadyExists` if the did or an alias is taken.
     async fn create(&self, record: IndexRecord, aliases: Vec<String>) -> StoreResult<()>;
 

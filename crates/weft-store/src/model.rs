@@ -106,3 +106,36 @@ pub struct UrlQuery {
     pub limit: u32,
     pub offset: u32,
 }
+
+/// One checksum of a bundle, as indexd's bundle API spells it: `{"type", "checksum"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checksum {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub checksum: String,
+}
+
+/// An indexd bundle (`drs_bundle_record` there): a named, ordered set of records and other
+/// bundles. Only the member ids are stored; what a member is called is read when needed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BundleRecord {
+    pub bundle_id: String,
+    pub name: String,
+    pub size: i64,
+    pub checksums: Vec<Checksum>,
+    /// Ids of the member records and bundles, in the order they were given.
+    pub members: Vec<String>,
+    pub description: String,
+    pub version: String,
+    pub aliases: Vec<String>,
+    /// Naive UTC, `weft_core::time::FORMAT`, like records' dates.
+    pub created_time: String,
+    pub updated_time: String,
+}
+
+/// What an entry of a mixed listing (records and bundles) is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    Record,
+    Bundle,
+}

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use serde_json::{Map, Value};
 
 use crate::StoreError;
-use crate::model::{IndexRecord, ListQuery, Page, UrlQuery};
+use crate::model::{BundleRecord, IndexRecord, ListQuery, Page, UrlQuery};
 
 /// A bound parameter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -286,145 +286,7 @@ fn select_records(sql: &mut Sql) {
 pub fn list(q: &ListQuery) -> Sql {
     let mut sql = Sql::new("");
     select_records(&mut sql);
-    let cond = |sql: &mut Sql, s: String| {
-        sql.text.push_str(" AND ");
-        sql.text.push_str(&s);
-    };
-    if let Some(ids) = &q.ids {
-        if ids.is_empty() {
-            cond(&mut sql, "1 = 0".into());
-        } else {
-            let ph: Vec<String> = ids.iter().map(|id| sql.bind(id.as_str())).collect();
-            cond(&mut sql, format!("r.did IN ({})", ph.join(", ")));
-        }
-    }
-    if let Some(size) = q.size {
-        let p = sql.bind(Param::Int(size));
-        cond(&mut sql, format!("r.size = {p}"));
-    }
-    for (col, val) in [
-        ("file_name", &q.file_name),
-        ("version", &q.version),
-        ("uploader", &q.uploader),
-    ] {
-        if let Some(v) = val {
-            let p = sql.bind(v.as_str());
-            cond(&mut sql, format!("r.{col} = {p}"));
-        }
-    }
-    for url in &q.urls {
-        let p = sql.bind(url.as_str());
-        cond(
-            &mut sql,
-            format!("r.did IN (SELECT did FROM index_record_url WHERE url = {p})"),
-        );
-    }
-    for (table, col, list) in [
-        ("index_record_ace", "ace", &q.acl),
-        ("index_record_authz", "resource", &q.authz),
-    ] {
-        match list {
-            Some(items) if items.is_empty() => cond(
-                &mut sql,
-                format!("NOT EXISTS (SELECT 1 FROM {table} x WHERE x.did = r.did)"),
-            ),
-            Some(items) => {
-                for item in items {
-                    let p = sql.bind(item.as_str());
-                    cond(
-                        &mut sql,
-                        format!("r.did IN (SELECT did FROM {table} WHERE {col} = {p})"),
-                    );
-                }
-            }
-            None => {}
-        }
-    }
-    for (kind, value) in &q.hashes {
-        let (a, b) = (sql.bind(kind.as_str()), sql.bind(value.as_str()));
-        cond(
-            &mut sql,
-            format!(
-                "r.did IN (SELECT did FROM index_record_hash WHERE hash_value = {b} AND hash_type = {a})"
-            ),
-        );
-    }
-    for (k, v) in &q.metadata {
-        let (a, b) = (sql.bind(k.as_str()), sql.bind(v.as_str()));
-        cond(
-            &mut sql,
-            format!(
-                "r.did IN (SELECT did FROM index_record_metadata WHERE key = {a} AND value = {b})"
-            ),
-        );
-    }
-    for (url, pairs) in &q.urls_metadata {
-        let u = sql.bind(like_contains(url));
-        let mut inner = format!(
-            "r.did IN (SELECT u.did FROM index_record_url u WHERE u.url LIKE {u} ESCAPE '\\'"
-        );
-        for (k, v) in pairs {
-            let (a, b) = (sql.bind(k.as_str()), sql.bind(v.as_str()));
-            let _ = write!(
-                inner,
-                " AND EXISTS (SELECT 1 FROM index_record_url_metadata m WHERE m.did = u.did \
-                 AND m.url = u.url AND m.key = {a} AND m.value = {b})"
-            );
-        }
-        inner.push(')');
-        cond(&mut sql, inner);
-    }
-    let n = &q.negate;
-    for (table, col, items) in [
-        ("index_record_url", "url", &n.urls),
-        ("index_record_ace", "ace", &n.acl),
-        ("index_record_authz", "resource", &n.authz),
-    ] {
-        if !items.is_empty() {
-            let ph: Vec<String> = items.iter().map(|i| sql.bind(i.as_str())).collect();
-            cond(
-                &mut sql,
-                format!(
-                    "r.did NOT IN (SELECT did FROM {table} WHERE {col} IN ({}))",
-                    ph.join(", ")
-                ),
-            );
-        }
-    }
-    for (col, val) in [("file_name", &n.file_name), ("version", &n.version)] {
-        if let Some(v) = val {
-            let p = sql.bind(v.as_str());
-            cond(&mut sql, format!("r.{col} <> {p}"));
-        }
-    }
-    for (k, v) in &n.metadata {
-        let a = sql.bind(k.as_str());
-        let value = match v {
-            Some(v) => format!(" AND value = {}", sql.bind(v.as_str())),
-            None => String::new(),
-        };
-        cond(
-            &mut sql,
-            format!("r.did NOT IN (SELECT did FROM index_record_metadata WHERE key = {a}{value})"),
-        );
-    }
-    for (url, pairs) in &n.urls_metadata {
-        for (k, v) in pairs {
-            let u = sql.bind(like_contains(url));
-            let a = sql.bind(k.as_str());
-            let value = match v {
-                Some(v) => format!(" AND value = {}", sql.bind(v.as_str())),
-                None => String::new(),
-            };
-            cond(
-                &mut sql,
-                format!(
-                    "r.did NOT IN (SELECT did FROM index_record_url_metadata WHERE url LIKE {u} \
-                     ESCAPE '\\' AND key = {a}{value})"
-                ),
-            );
-        }
-    }
+    record_conditions(q, &mut sql);
     if q.ids.is_some() {
         sql.text.push_str(" ORDER BY r.did");
         return sql;
@@ -449,6 +311,149 @@ pub fn list(q: &ListQuery) -> Sql {
         }
     }
     sql
+}
+
+/// Append `AND …` for every filter of `q` (records aliased `r`), `ids` included, paging not.
+fn record_conditions(q: &ListQuery, sql: &mut Sql) {
+    let cond = |sql: &mut Sql, s: String| {
+        sql.text.push_str(" AND ");
+        sql.text.push_str(&s);
+    };
+    if let Some(ids) = &q.ids {
+        if ids.is_empty() {
+            cond(sql, "1 = 0".into());
+        } else {
+            let ph: Vec<String> = ids.iter().map(|id| sql.bind(id.as_str())).collect();
+            cond(sql, format!("r.did IN ({})", ph.join(", ")));
+        }
+    }
+    if let Some(size) = q.size {
+        let p = sql.bind(Param::Int(size));
+        cond(sql, format!("r.size = {p}"));
+    }
+    for (col, val) in [
+        ("file_name", &q.file_name),
+        ("version", &q.version),
+        ("uploader", &q.uploader),
+    ] {
+        if let Some(v) = val {
+            let p = sql.bind(v.as_str());
+            cond(sql, format!("r.{col} = {p}"));
+        }
+    }
+    for url in &q.urls {
+        let p = sql.bind(url.as_str());
+        cond(
+            sql,
+            format!("r.did IN (SELECT did FROM index_record_url WHERE url = {p})"),
+        );
+    }
+    for (table, col, list) in [
+        ("index_record_ace", "ace", &q.acl),
+        ("index_record_authz", "resource", &q.authz),
+    ] {
+        match list {
+            Some(items) if items.is_empty() => cond(
+                sql,
+                format!("NOT EXISTS (SELECT 1 FROM {table} x WHERE x.did = r.did)"),
+            ),
+            Some(items) => {
+                for item in items {
+                    let p = sql.bind(item.as_str());
+                    cond(
+                        sql,
+                        format!("r.did IN (SELECT did FROM {table} WHERE {col} = {p})"),
+                    );
+                }
+            }
+            None => {}
+        }
+    }
+    for (kind, value) in &q.hashes {
+        let (a, b) = (sql.bind(kind.as_str()), sql.bind(value.as_str()));
+        cond(
+            sql,
+            format!(
+                "r.did IN (SELECT did FROM index_record_hash WHERE hash_value = {b} AND hash_type = {a})"
+            ),
+        );
+    }
+    for (k, v) in &q.metadata {
+        let (a, b) = (sql.bind(k.as_str()), sql.bind(v.as_str()));
+        cond(
+            sql,
+            format!(
+                "r.did IN (SELECT did FROM index_record_metadata WHERE key = {a} AND value = {b})"
+            ),
+        );
+    }
+    for (url, pairs) in &q.urls_metadata {
+        let u = sql.bind(like_contains(url));
+        let mut inner = format!(
+            "r.did IN (SELECT u.did FROM index_record_url u WHERE u.url LIKE {u} ESCAPE '\\'"
+        );
+        for (k, v) in pairs {
+            let (a, b) = (sql.bind(k.as_str()), sql.bind(v.as_str()));
+            let _ = write!(
+                inner,
+                " AND EXISTS (SELECT 1 FROM index_record_url_metadata m WHERE m.did = u.did \
+                 AND m.url = u.url AND m.key = {a} AND m.value = {b})"
+            );
+        }
+        inner.push(')');
+        cond(sql, inner);
+    }
+    let n = &q.negate;
+    for (table, col, items) in [
+        ("index_record_url", "url", &n.urls),
+        ("index_record_ace", "ace", &n.acl),
+        ("index_record_authz", "resource", &n.authz),
+    ] {
+        if !items.is_empty() {
+            let ph: Vec<String> = items.iter().map(|i| sql.bind(i.as_str())).collect();
+            cond(
+                sql,
+                format!(
+                    "r.did NOT IN (SELECT did FROM {table} WHERE {col} IN ({}))",
+                    ph.join(", ")
+                ),
+            );
+        }
+    }
+    for (col, val) in [("file_name", &n.file_name), ("version", &n.version)] {
+        if let Some(v) = val {
+            let p = sql.bind(v.as_str());
+            cond(sql, format!("r.{col} <> {p}"));
+        }
+    }
+    for (k, v) in &n.metadata {
+        let a = sql.bind(k.as_str());
+        let value = match v {
+            Some(v) => format!(" AND value = {}", sql.bind(v.as_str())),
+            None => String::new(),
+        };
+        cond(
+            sql,
+            format!("r.did NOT IN (SELECT did FROM index_record_metadata WHERE key = {a}{value})"),
+        );
+    }
+    for (url, pairs) in &n.urls_metadata {
+        for (k, v) in pairs {
+            let u = sql.bind(like_contains(url));
+            let a = sql.bind(k.as_str());
+            let value = match v {
+                Some(v) => format!(" AND value = {}", sql.bind(v.as_str())),
+                None => String::new(),
+            };
+            cond(
+                sql,
+                format!(
+                    "r.did NOT IN (SELECT did FROM index_record_url_metadata WHERE url LIKE {u} \
+                     ESCAPE '\\' AND key = {a}{value})"
+                ),
+            );
+        }
+    }
 }
 
 /// The statement for `GET /_query/urls/q` and `/_query/urls/metadata/q`.
@@ -490,6 +495,180 @@ pub fn query_urls(q: &UrlQuery) -> Sql {
     let l = sql.bind(Param::Int(i64::from(q.limit)));
     let o = sql.bind(Param::Int(i64::from(q.offset)));
     let _ = write!(sql.text, " ORDER BY r.did LIMIT {l} OFFSET {o}");
+    sql
+}
+
+/// Columns of `index_bundle`, in [`RawBundle`] order.
+pub const BUNDLE_COLUMNS: &str = "b.bundle_id, b.name, b.size, b.checksums, b.members, \
+     b.description, b.version, b.aliases, b.created_time, b.updated_time";
+
+pub const SELECT_BUNDLE: &str = "SELECT b.bundle_id, b.name, b.size, b.checksums, b.members, \
+     b.description, b.version, b.aliases, b.created_time, b.updated_time \
+     FROM index_bundle b WHERE b.bundle_id = $1";
+
+/// Inserts nothing (zero rows) when a record has the bundle's id: bundle and record ids
+/// share one namespace, since the same lookups resolve both.
+pub const INSERT_BUNDLE: &str = "INSERT INTO index_bundle (bundle_id, name, size, checksums, \
+     members, description, version, aliases, created_time, updated_time) \
+     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 \
+     WHERE NOT EXISTS (SELECT 1 FROM index_record WHERE did = $1)";
+
+pub const DELETE_BUNDLE: &str = "DELETE FROM index_bundle WHERE bundle_id = $1";
+
+/// The message of a bundle id taken, as indexd words it.
+#[must_use]
+pub fn bundle_exists(id: &str) -> String {
+    format!("bundle id \"{id}\" already exists")
+}
+
+/// A bundle row as stored: scalar columns plus JSON text for the lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawBundle {
+    pub bundle_id: String,
+    pub name: String,
+    pub size: i64,
+    pub checksums: String,
+    pub members: String,
+    pub description: String,
+    pub version: String,
+    pub aliases: String,
+    pub created_time: String,
+    pub updated_time: String,
+}
+
+impl RawBundle {
+    pub fn into_bundle(self) -> Result<BundleRecord, StoreError> {
+        Ok(BundleRecord {
+            checksums: json("checksums", &self.checksums)?,
+            members: json("members", &self.members)?,
+            aliases: json("aliases", &self.aliases)?,
+            bundle_id: self.bundle_id,
+            name: self.name,
+            size: self.size,
+            description: self.description,
+            version: self.version,
+            created_time: self.created_time,
+            updated_time: self.updated_time,
+        })
+    }
+
+    /// The 10 column parameters in [`INSERT_BUNDLE`] order.
+    #[must_use]
+    pub fn params(b: &BundleRecord) -> Vec<Param> {
+        vec![
+            Param::from(b.bundle_id.as_str()),
+            Param::from(b.name.as_str()),
+            Param::Int(b.size),
+            Param::Text(to_json(&b.checksums)),
+            Param::Text(to_json(&b.members)),
+            Param::from(b.description.as_str()),
+            Param::from(b.version.as_str()),
+            Param::Text(to_json(&b.aliases)),
+            Param::from(b.created_time.as_str()),
+            Param::from(b.updated_time.as_str()),
+        ]
+    }
+}
+
+/// Select bundles by a list of ids.
+#[must_use]
+pub fn select_bundles(n: usize) -> String {
+    format!(
+        "SELECT {BUNDLE_COLUMNS} FROM index_bundle b WHERE b.bundle_id IN ({})",
+        placeholders(n)
+    )
+}
+
+/// `GET /index/?form=bundle`: bundles paged as records are.
+#[must_use]
+pub fn list_bundles(page: &Page, limit: u32) -> Sql {
+    let mut sql = Sql::new("");
+    let _ = write!(sql.text, "SELECT {BUNDLE_COLUMNS} FROM index_bundle b");
+    let l = Param::Int(i64::from(limit));
+    match page {
+        Page::First => {
+            let l = sql.bind(l);
+            let _ = write!(sql.text, " ORDER BY b.bundle_id LIMIT {l}");
+        }
+        Page::After(start) => {
+            let s = sql.bind(start.as_str());
+            let l = sql.bind(l);
+            let _ = write!(
+                sql.text,
+                " WHERE b.bundle_id > {s} ORDER BY b.bundle_id LIMIT {l}"
+            );
+        }
+        Page::Number(n) => {
+            let l = sql.bind(l);
+            let o = sql.bind(Param::Int(i64::from(limit) * i64::from(*n)));
+            let _ = write!(
+                sql.text,
+                " ORDER BY b.updated_time, b.bundle_id LIMIT {l} OFFSET {o}"
+            );
+        }
+    }
+    sql
+}
+
+/// `GET /index/?form=all`: `(kind, id)` of records matching `q` and of bundles, merged.
+///
+/// Each side is ordered and cut to the rows the page can need before the two are merged, so
+/// both keep using their indexes. Columns: `kind` (`'record'` or `'bundle'`), `id`.
+#[must_use]
+pub fn list_entries(q: &ListQuery) -> Sql {
+    let mut sql = Sql::new(
+        "SELECT e.kind, e.id FROM (SELECT * FROM (SELECT 'record' AS kind, \
+         r.did AS id, r.updated_date AS updated FROM index_record r WHERE 1 = 1",
+    );
+    record_conditions(q, &mut sql);
+    let (order, outer_order) = match q.page {
+        Page::Number(_) => ("updated, id", "e.updated, e.id"),
+        Page::First | Page::After(_) => ("id", "e.id"),
+    };
+    // rows each side may contribute: the whole page after the offset
+    let (cut, offset) = match &q.page {
+        Page::Number(n) => {
+            let offset = i64::from(q.limit) * i64::from(*n);
+            (offset + i64::from(q.limit), offset)
+        }
+        Page::First | Page::After(_) => (i64::from(q.limit), 0),
+    };
+    let start = match (&q.ids, &q.page) {
+        (None, Page::After(s)) => Some(s.as_str()),
+        _ => None,
+    };
+    let side_end = |sql: &mut Sql, key: &str| {
+        if let Some(s) = start {
+            let p = sql.bind(s);
+            let _ = write!(sql.text, " AND {key} > {p}");
+        }
+        sql.text.push_str(" ORDER BY ");
+        sql.text.push_str(order);
+        if q.ids.is_none() {
+            let l = sql.bind(Param::Int(cut));
+            let _ = write!(sql.text, " LIMIT {l}");
+        }
+    };
+    side_end(&mut sql, "r.did");
+    sql.text.push_str(
+        ") x UNION ALL SELECT * FROM (SELECT 'bundle' AS kind, b.bundle_id AS id, \
+         b.updated_time AS updated FROM index_bundle b WHERE 1 = 1",
+    );
+    if let Some(ids) = &q.ids {
+        if ids.is_empty() {
+            sql.text.push_str(" AND 1 = 0");
+        } else {
+            let ph: Vec<String> = ids.iter().map(|id| sql.bind(id.as_str())).collect();
+            let _ = write!(sql.text, " AND b.bundle_id IN ({})", ph.join(", "));
+        }
+    }
+    side_end(&mut sql, "b.bundle_id");
+    let _ = write!(sql.text, ") y) e ORDER BY {outer_order}");
+    if q.ids.is_none() {
+        let l = sql.bind(Param::Int(i64::from(q.limit)));
+        let o = sql.bind(Param::Int(offset));
+        let _ = write!(sql.text, " LIMIT {l} OFFSET {o}");
+    }
     sql
 }
 
@@ -559,6 +738,48 @@ mod tests {
                 Param::from("x"),
                 Param::from("f"),
                 Param::from("a"),
+                Param::Int(10)
+            ]
+        );
+    }
+
+    #[test]
+    fn entries_cut_each_side_to_the_page() {
+        let sql = list_entries(&ListQuery {
+            limit: 5,
+            page: Page::After("a".into()),
+            size: Some(3),
+            ..ListQuery::default()
+        });
+        assert!(
+            sql.text
+                .contains("r.size = $1 AND r.did > $2 ORDER BY id LIMIT $3) x UNION ALL"),
+            "{}",
+            sql.text
+        );
+        assert!(
+            sql.text.ends_with(
+                "AND b.bundle_id > $4 ORDER BY id LIMIT $5) y) e ORDER BY e.id LIMIT $6 OFFSET $7"
+            ),
+            "{}",
+            sql.text
+        );
+        let paged = list_entries(&ListQuery {
+            limit: 5,
+            page: Page::Number(2),
+            ..ListQuery::default()
+        });
+        assert!(
+            paged
+                .text
+                .ends_with("ORDER BY e.updated, e.id LIMIT $3 OFFSET $4")
+        );
+        assert_eq!(
+            paged.params,
+            vec![
+                Param::Int(15),
+                Param::Int(15),
+                Param::Int(5),
                 Param::Int(10)
             ]
         );

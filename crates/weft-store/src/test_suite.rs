@@ -10,7 +10,10 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use crate::{IndexRecord, IndexStore, ListQuery, Negate, Page, StoreError, UrlQuery};
+use crate::{
+    BundleRecord, Checksum, EntryKind, IndexRecord, IndexStore, ListQuery, Negate, Page,
+    StoreError, UrlQuery,
+};
 
 /// A complete record with deterministic contents derived from `n`.
 #[must_use]
@@ -65,6 +68,7 @@ pub async fn run_all(store: Arc<dyn IndexStore>) {
     aliases(&*store).await;
     url_queries(&*store).await;
     atomic_bulk(&*store).await;
+    bundles(&*store).await;
     stats_and_users(&*store).await;
 }
 
@@ -503,4 +507,203 @@ async fn stats_and_users(s: &dyn IndexStore) {
         s.index_user_hash("alice").await.unwrap().as_deref(),
         Some("hash2")
     );
+}
+
+/// A bundle whose id sorts right after `sample(n)`'s did, holding `members`.
+#[must_use]
+pub fn sample_bundle(n: u32, members: Vec<String>) -> BundleRecord {
+    BundleRecord {
+        bundle_id: format!("00000000-0000-4000-8000-{n:012}-bundle"),
+        name: format!("bundle{n}"),
+        size: i64::from(n) * 100,
+        checksums: vec![Checksum {
+            kind: "md5".into(),
+            checksum: format!("{n:032x}"),
+        }],
+        members,
+        description: String::new(),
+        version: format!("v{n}"),
+        aliases: vec![format!("alias-of-bundle-{n}")],
+        created_time: format!("2024-02-01T00:00:{:02}.000000", n % 60),
+        // between the records' update times, which are 59 - n % 60
+        updated_time: format!("2024-01-01T00:00:{:02}.500000", 59 - n % 60),
+    }
+}
+
+async fn bundles(s: &dyn IndexStore) {
+    let members = vec![sample(105).did, sample(101).did];
+    let b = sample_bundle(103, members.clone());
+    s.create_bundle(b.clone()).await.unwrap();
+    assert_eq!(s.get_bundle(&b.bundle_id).await.unwrap(), Some(b.clone()));
+    assert_eq!(
+        s.get_bundle(&b.bundle_id).await.unwrap().unwrap().members,
+        members,
+        "members keep their order"
+    );
+    assert_eq!(s.get_bundle(&sample(103).did).await.unwrap(), None);
+    assert_eq!(s.get_bundle("missing").await.unwrap(), None);
+
+    // an id taken by a bundle or by a record
+    let err = s.create_bundle(b.clone()).await.unwrap_err();
+    assert_eq!(
+        err,
+        StoreError::AlreadyExists(format!("bundle id \"{}\" already exists", b.bundle_id))
+    );
+    let mut on_record = sample_bundle(104, vec![]);
+    on_record.bundle_id = sample(104).did;
+    let err = s.create_bundle(on_record.clone()).await.unwrap_err();
+    assert!(matches!(err, StoreError::AlreadyExists(_)), "{err:?}");
+    assert_eq!(s.get_bundle(&on_record.bundle_id).await.unwrap(), None);
+
+    let more: Vec<BundleRecord> = [110, 120, 129]
+        .into_iter()
+        .map(|n| sample_bundle(n, vec![sample(n).did, b.bundle_id.clone()]))
+        .collect();
+    for m in &more {
+        s.create_bundle(m.clone()).await.unwrap();
+    }
+    let ids = |v: &[BundleRecord]| v.iter().map(|b| b.bundle_id.clone()).collect::<Vec<_>>();
+    let mut got = ids(&s
+        .get_bundles(vec![
+            more[1].bundle_id.clone(),
+            "x".into(),
+            b.bundle_id.clone(),
+        ])
+        .await
+        .unwrap());
+    got.sort();
+    assert_eq!(got, vec![b.bundle_id.clone(), more[1].bundle_id.clone()]);
+    assert!(s.get_bundles(vec![]).await.unwrap().is_empty());
+
+    // paging as records: by id after start, or by update time for page numbers
+    let all = [b.clone(), more[0].clone(), more[1].clone(), more[2].clone()];
+    assert_eq!(
+        ids(&s.list_bundles(Page::First, 2).await.unwrap()),
+        ids(&all[..2])
+    );
+    assert_eq!(
+        ids(&s
+            .list_bundles(Page::After(all[1].bundle_id.clone()), 10)
+            .await
+            .unwrap()),
+        ids(&all[2..])
+    );
+    let mut by_update = all.to_vec();
+    by_update.sort_by(|a, b| a.updated_time.cmp(&b.updated_time));
+    assert_eq!(
+        ids(&s.list_bundles(Page::Number(1), 3).await.unwrap()),
+        ids(&by_update[3..])
+    );
+    assert!(s.list_bundles(Page::Number(5), 3).await.unwrap().is_empty());
+
+    // records and bundles together
+    let record = |n: u32| (EntryKind::Record, sample(n).did);
+    let bundle = |n: u32| (EntryKind::Bundle, sample_bundle(n, vec![]).bundle_id);
+    let q = |page: Page, limit: u32| ListQuery {
+        page,
+        limit,
+        ..ListQuery::default()
+    };
+    let first = s.list_entries(q(Page::First, 6)).await.unwrap();
+    assert_eq!(
+        first,
+        vec![
+            record(100),
+            record(101),
+            record(102),
+            record(103),
+            bundle(103),
+            record(104)
+        ]
+    );
+    let next = s
+        .list_entries(q(Page::After(first[5].1.clone()), 4))
+        .await
+        .unwrap();
+    assert_eq!(
+        next,
+        vec![record(105), record(106), record(107), record(108)]
+    );
+    let tail = s
+        .list_entries(q(Page::After(sample(128).did), 10))
+        .await
+        .unwrap();
+    assert_eq!(tail, vec![record(129), bundle(129)]);
+    // by update time: record n at second 59 - n % 60, bundle n half a second later
+    let by_page = s.list_entries(q(Page::Number(0), 3)).await.unwrap();
+    assert_eq!(by_page, vec![record(119), record(118), record(117)]);
+    let by_page = s.list_entries(q(Page::Number(3), 3)).await.unwrap();
+    assert_eq!(by_page, vec![record(110), bundle(110), record(109)]);
+    let by_page = s.list_entries(q(Page::Number(7), 3)).await.unwrap();
+    assert_eq!(by_page, vec![record(100), record(129), bundle(129)]);
+    let by_page = s.list_entries(q(Page::Number(11), 3)).await.unwrap();
+    assert_eq!(by_page, vec![bundle(120)]);
+    assert!(
+        s.list_entries(q(Page::Number(12), 3))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // record filters leave bundles alone; ids select both kinds, in id order
+    let filtered = s
+        .list_entries(ListQuery {
+            size: sample(107).size,
+            limit: 100,
+            ..ListQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        filtered,
+        vec![
+            bundle(103),
+            record(107),
+            bundle(110),
+            bundle(120),
+            bundle(129)
+        ]
+    );
+    let by_ids = s
+        .list_entries(ListQuery {
+            ids: Some(vec![
+                bundle(110).1,
+                record(130).1,
+                record(102).1,
+                "x".into(),
+            ]),
+            ..ListQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_ids, vec![record(102), bundle(110)]);
+    // records-only listings never show bundles
+    assert_eq!(
+        s.list(ListQuery {
+            ids: Some(vec![bundle(110).1]),
+            ..ListQuery::default()
+        })
+        .await
+        .unwrap(),
+        vec![]
+    );
+
+    for m in &more {
+        s.delete_bundle(&m.bundle_id).await.unwrap();
+    }
+    assert_eq!(
+        s.delete_bundle(&more[0].bundle_id).await.unwrap_err(),
+        StoreError::NotFound
+    );
+    assert_eq!(
+        s.delete_bundle(&sample(100).did).await.unwrap_err(),
+        StoreError::NotFound,
+        "records are not deleted as bundles"
+    );
+    assert!(s.get(&sample(100).did).await.unwrap().is_some());
+    assert_eq!(
+        ids(&s.list_bundles(Page::First, 10).await.unwrap()),
+        ids(&all[..1])
+    );
+    s.delete_bundle(&b.bundle_id).await.unwrap();
+    assert_eq!(s.get_bundle(&b.bundle_id).await.unwrap(), None);
 }
