@@ -20,8 +20,9 @@ COLS = ["backend", "kind", "workload", "conc", "requests", "secs", "rps", "ok_pe
 IMPORT_TARGET = 100_000
 CREATE_TARGET_SQLITE = 10_000
 # A row measured while processes other than weft, its database and the load generator
-# used more than this many cores is marked as disturbed.
-OTHER_CORES_LIMIT = 0.15
+# used more than this many cores is marked as disturbed. Not 0: even on a quiet machine
+# ~0.2-0.3 cores of kernel time at high request rates is charged to no process.
+OTHER_CORES_LIMIT = 0.35
 
 
 def num(x, default=None):
