@@ -6,15 +6,23 @@ Prints one machine-readable line:
   LIST_RESULT records=N pages=N seconds=F records_per_s=F pages_per_s=F
               complete=0|1 client_cpu_s=F errors=N
 complete=1 means the walk reached the end (a short page) before --max-seconds.
-client_cpu_s is this client's own CPU time (JSON decoding etc.), to show
-whether the client rather than the server was the bottleneck.
+client_cpu_s is this client's own CPU time, to show whether the client rather
+than the server was the bottleneck.  A page of 1024 records is ~0.9 MB of
+JSON; decoding each with json.loads would cost the client ~14 ms a page (about
+a third of the walk), so the dids are taken with a regular expression and the
+full JSON decode (and a check that it agrees) is done on every --check-every'th
+page and on the last one.
 """
 import argparse
 import http.client
 import json
+import re
 import sys
 import time
 import urllib.parse
+
+
+DID_RE = re.compile(rb'"did"\s*:\s*"([^"]+)"')
 
 
 def main() -> int:
@@ -23,7 +31,7 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=1024)
     ap.add_argument("--max-seconds", type=float, default=300.0)
     ap.add_argument("--expect", type=int, default=None, help="exit 1 if a complete walk does not see this many records")
-    ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--check-every", type=int, default=64, help="fully decode every Nth page")
     args = ap.parse_args()
 
     u = urllib.parse.urlsplit(args.base)
@@ -42,14 +50,20 @@ def main() -> int:
             errors += 1
             print(f"listing: HTTP {resp.status} for {path}: {body[:300]!r}", file=sys.stderr)
             break
-        doc = json.loads(body)
-        recs = doc["records"] if isinstance(doc, dict) else doc
+        dids = [d.decode() for d in DID_RE.findall(body)]
+        if pages % args.check_every == 0 or len(dids) < args.limit:
+            doc = json.loads(body)
+            recs = doc["records"] if isinstance(doc, dict) else doc
+            if [r["did"] for r in recs] != dids:
+                errors += 1
+                print(f"listing: page {pages}: regex and JSON disagree on the dids", file=sys.stderr)
+                break
         pages += 1
-        records += len(recs)
-        if len(recs) < args.limit:
+        records += len(dids)
+        if len(dids) < args.limit:
             complete = True
             break
-        last = recs[-1]["did"]
+        last = dids[-1]
         if prev_last is not None and last <= prev_last:
             errors += 1
             print(f"listing: start did did not advance ({prev_last} -> {last})", file=sys.stderr)
