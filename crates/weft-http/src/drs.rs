@@ -8,6 +8,8 @@ use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use weft_core::WeftError;
+use weft_indexd::bundle::Entry;
+use weft_indexd::service::Depth;
 
 use crate::SharedState;
 use crate::error::ApiError;
@@ -69,30 +71,52 @@ async fn service_info(State(s): State<SharedState>) -> Res {
     .into_response())
 }
 
-async fn resolve(s: &SharedState, raw: &str) -> Result<weft_store::IndexRecord, ApiError> {
+/// The record or bundle a DRS id names (a bundle's members read `depth` deep).
+async fn resolve(s: &SharedState, raw: &str, depth: Depth) -> Result<Entry, ApiError> {
     let id = object_id(raw);
-    if let Some(r) = s.index.resolve(&id).await.map_err(drs_err)? {
-        return Ok(r);
+    if let Some(e) = s.index.resolve_entry(&id, depth).await.map_err(drs_err)? {
+        return Ok(e);
     }
     // compact identifier `prefix:accession` as written in self_uri
     if let Some((prefix, accession)) = id.split_once(':') {
         for candidate in [format!("{prefix}/{accession}"), accession.to_owned()] {
-            if let Some(r) = s.index.resolve(&candidate).await.map_err(drs_err)? {
-                return Ok(r);
+            if let Some(e) = s
+                .index
+                .resolve_entry(&candidate, depth)
+                .await
+                .map_err(drs_err)?
+            {
+                return Ok(e);
             }
         }
     }
     Err(drs_err(WeftError::not_found("no record found")))
 }
 
+/// The record a DRS id names; bundles have no bytes to access.
+async fn resolve_record(
+    s: &SharedState,
+    raw: &str,
+    access_id: &str,
+) -> Result<weft_store::IndexRecord, ApiError> {
+    match resolve(s, raw, Depth::Members).await? {
+        Entry::Record(r) => Ok(r),
+        Entry::Bundle(_) => Err(drs_err(WeftError::not_found(format!(
+            "no access method \"{access_id}\""
+        )))),
+    }
+}
+
 async fn object_or_access(
     State(s): State<SharedState>,
     Path(rest): Path<String>,
     Creds(c): Creds,
+    query: Result<Query, ApiError>,
 ) -> Res {
+    let Query(q) = on_drs(query)?;
     let rest = rest.trim_end_matches('/');
     if let Some((id, access_id)) = rest.rsplit_once("/access/") {
-        let r = resolve(&s, id).await?;
+        let r = resolve_record(&s, id, access_id).await?;
         let url = r
             .urls
             .iter()
@@ -106,16 +130,27 @@ async fn object_or_access(
         return Ok(Json(json!({"url": signed})).into_response());
     }
     if let Some(id) = rest.strip_suffix("/access") {
-        let _ = resolve(&s, id).await?;
+        let _ = resolve(&s, id, Depth::Members).await?;
         return Err(drs_err(WeftError::invalid("access_id is required")));
     }
-    let r = resolve(&s, rest).await?;
-    Ok(Json(s.drs.object(&r)).into_response())
+    let expand = q.get("expand") == Some("true");
+    let depth = if expand { Depth::Full } else { Depth::Members };
+    let e = resolve(&s, rest, depth).await?;
+    Ok(Json(s.drs.entry_object(&e, expand)).into_response())
 }
 
 async fn object_options(State(s): State<SharedState>, Path(rest): Path<String>) -> Res {
-    let r = resolve(&s, &rest).await?;
-    Ok(Json(s.drs.authorizations(&r, true)).into_response())
+    let auth = match resolve(&s, &rest, Depth::Members).await? {
+        Entry::Record(r) => s.drs.authorizations(&r, true),
+        // bundles carry no authz: nothing to present
+        Entry::Bundle(b) => weft_indexd::drs::Authorizations {
+            drs_object_id: Some(b.record.bundle_id),
+            supported_types: vec![],
+            passport_auth_issuers: vec![],
+            bearer_auth_issuers: vec![],
+        },
+    };
+    Ok(Json(auth).into_response())
 }
 
 #[derive(Deserialize)]
@@ -191,8 +226,11 @@ async fn bulk_options(State(s): State<SharedState>, body: Result<Body, ApiError>
 
 async fn list(State(s): State<SharedState>, query: Result<Query, ApiError>) -> Res {
     let Query(q) = on_drs(query)?;
-    let records = s.index.list_records(&q).await.map_err(drs_err)?;
-    let objects: Vec<_> = records.iter().map(|r| s.drs.object(r)).collect();
+    let entries = s.index.list_drs(&q).await.map_err(drs_err)?;
+    let objects: Vec<_> = entries
+        .iter()
+        .map(|e| s.drs.entry_object(e, false))
+        .collect();
     Ok(Json(json!({"drs_objects": objects})).into_response())
 }
 

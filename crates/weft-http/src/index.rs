@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 use weft_core::WeftError;
+use weft_indexd::service::Depth;
 
 use crate::SharedState;
 use crate::error::ApiError;
@@ -26,6 +27,9 @@ pub fn router() -> Router<SharedState> {
                 .delete(record_delete)
                 .post(record_post),
         )
+        .route("/index/bundle", get(bundle_list).post(bundle_create))
+        .route("/index/bundle/", get(bundle_list).post(bundle_create))
+        .route("/index/bundle/{*id}", get(bundle_get).delete(bundle_delete))
         .route("/index/bulk/documents", axum::routing::post(bulk))
         .route("/index/bulk/documents/", axum::routing::post(bulk))
         .route("/index/urls", get(urls))
@@ -119,7 +123,10 @@ async fn record_get(
     Query(q): Query,
 ) -> Res {
     match target(&rest) {
-        Target::Record(id) => Ok(ok(&s.index.get(id).await?)),
+        Target::Record(id) => match s.index.resolve_entry(id, Depth::Full).await? {
+            Some(entry) => Ok(ok(&s.drs.entry_index_document(&entry)?)),
+            None => Err(WeftError::not_found("no record found").into()),
+        },
         Target::Versions(id) => {
             let versions = s.index.versions(id).await?;
             let keyed: serde_json::Map<String, Value> = versions
@@ -208,6 +215,42 @@ async fn record_post(
     }
 }
 
+/// `GET /bundle/`: `GET /index/` listing bundles unless `form` says otherwise.
+async fn bundle_list(State(s): State<SharedState>, Query(mut q): Query) -> Res {
+    if q.get("form").is_none_or(str::is_empty) {
+        q.0.retain(|(k, _)| k != "form");
+        q.0.push(("form".to_owned(), "bundle".to_owned()));
+    }
+    Ok(ok(&s.index.list(&q).await?))
+}
+
+/// `POST /bundle/`: `{bundle_id, name, contents}`, `contents` being (as in indexd) the JSON
+/// text of the members, fully expanded.
+async fn bundle_create(State(s): State<SharedState>, Creds(c): Creds, Body(b): Body) -> Res {
+    let bundle = s.index.create_bundle(&c, &b).await?;
+    let contents = Value::Array(s.drs.bundle_contents(&bundle.contents, true)).to_string();
+    Ok(ok(&json!({
+        "bundle_id": bundle.record.bundle_id,
+        "name": bundle.record.name,
+        "contents": contents,
+    })))
+}
+
+async fn bundle_get(State(s): State<SharedState>, Path(id): Path<String>, Query(q): Query) -> Res {
+    let expand = q.get("expand") == Some("true");
+    let entry = s.index.bundle(id.trim_end_matches('/'), expand).await?;
+    Ok(ok(&s.drs.bundle_document(&entry, expand)))
+}
+
+async fn bundle_delete(
+    State(s): State<SharedState>,
+    Path(id): Path<String>,
+    Creds(c): Creds,
+) -> Res {
+    s.index.delete_bundle(&c, id.trim_end_matches('/')).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
 async fn bulk(State(s): State<SharedState>, Body(b): Body) -> Res {
     Ok(ok(&s.index.bulk_documents(&b).await?))
 }
@@ -264,7 +307,7 @@ async fn stats(State(s): State<SharedState>, Query(q): Query) -> Res {
 
 async fn global_get(State(s): State<SharedState>, Path(id): Path<String>, Query(q): Query) -> Res {
     let id = id.trim_end_matches('/');
-    match s.index.resolve_global(id, q.has("no_dist")).await? {
+    match s.index.resolve_global(id, q.has("no_dist"), &s.drs).await? {
         Some(r) => Ok(ok(&r)),
         None => Err(WeftError::not_found("no record found").into()),
     }

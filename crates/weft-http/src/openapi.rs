@@ -47,7 +47,7 @@ doc!(
     get,
     "/index/index/{did}",
     "index",
-    "Get a record by did or baseid (non-strict prefix)"
+    "Get a record by did or baseid (non-strict prefix), or a bundle by id"
 );
 doc!(
     index_update,
@@ -148,6 +148,34 @@ doc!(
     "Fill size, hashes and urls of a blank record; ?rev="
 );
 doc!(
+    bundle_list,
+    get,
+    "/index/bundle/",
+    "index",
+    "List bundles (form=bundle by default; form=all adds records, form=object lists records); limit/start/page"
+);
+doc!(
+    bundle_create,
+    post,
+    "/index/bundle/",
+    "index",
+    "Create a bundle of records and bundles (basic auth or policy); 200 {bundle_id, name, contents}"
+);
+doc!(
+    bundle_get,
+    get,
+    "/index/bundle/{id}",
+    "index",
+    "A bundle as indexd's DRS-style document (?expand=true shows nested contents)"
+);
+doc!(
+    bundle_delete,
+    delete,
+    "/index/bundle/{id}",
+    "index",
+    "Delete a bundle"
+);
+doc!(
     index_bulk,
     post,
     "/index/bulk/documents",
@@ -222,7 +250,7 @@ doc!(
     get,
     "/index/{id}",
     "index",
-    "Global resolver: did, baseid or alias"
+    "Global resolver: did, baseid, bundle id or alias"
 );
 
 doc!(
@@ -237,7 +265,7 @@ doc!(
     get,
     "/ga4gh/drs/v1/objects",
     "drs",
-    "List DRS objects (limit/start/page)"
+    "List DRS objects and bundles (limit/start/page, form=object|bundle)"
 );
 doc!(
     drs_bulk,
@@ -258,7 +286,7 @@ doc!(
     get,
     "/ga4gh/drs/v1/objects/{object_id}",
     "drs",
-    "A DRS object (id, prefix:id or drs://host/id)"
+    "A DRS object or bundle (id, prefix:id or drs://host/id; ?expand=true)"
 );
 doc!(
     drs_object_post,
@@ -317,6 +345,10 @@ doc!(
         index_blank,
         index_blank_version,
         index_blank_update,
+        bundle_list,
+        bundle_create,
+        bundle_get,
+        bundle_delete,
         index_bulk,
         index_urls,
         index_query_urls,

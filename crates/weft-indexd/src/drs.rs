@@ -56,7 +56,12 @@ pub struct DrsObject {
     pub version: String,
     pub mime_type: String,
     pub checksums: Vec<Checksum>,
-    pub access_methods: Vec<AccessMethod>,
+    /// Present on every object, even with no URL; bundles have none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_methods: Option<Vec<AccessMethod>>,
+    /// Bundles only: their members.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contents: Option<Vec<ContentsObject>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     pub aliases: Vec<String>,
@@ -65,6 +70,17 @@ pub struct DrsObject {
     pub form: Option<String>,
     pub index_created_time: String,
     pub index_updated_time: String,
+}
+
+/// A member of a bundle in a DRS object (DRS `ContentsObject`): `drs_uri` is a list, as the
+/// schema has it; `contents` only when expanded.
+#[derive(Debug, Clone, Serialize)]
+pub struct ContentsObject {
+    pub name: String,
+    pub id: String,
+    pub drs_uri: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contents: Option<Vec<ContentsObject>>,
 }
 
 /// Where DRS objects of this service live: for `self_uri` and the issuers.
@@ -165,7 +181,8 @@ impl DrsContext {
                     kind: k.clone(),
                 })
                 .collect(),
-            access_methods,
+            access_methods: Some(access_methods),
+            contents: None,
             description: r.description.clone(),
             aliases: vec![],
             form: r.form.clone(),
@@ -195,6 +212,48 @@ impl DrsContext {
             "organization": {"name": organization_name, "url": organization_url},
             "version": DRS_VERSION,
         })
+    }
+}
+
+/// The seam where signed URLs plug in: turn a record's stored URL into one the caller may
+/// fetch. Identity and storage signing replace [`PassThroughAccess`] later.
+#[async_trait::async_trait]
+pub trait AccessSigner: Send + Sync + 'static {
+    async fn access_url(
+        &self,
+        credentials: &crate::Credentials,
+        record: &IndexRecord,
+        url: &str,
+    ) -> Result<String, weft_core::WeftError>;
+}
+
+/// Hands out the stored URL itself: to anyone for public records (acl `*` without authz,
+/// or an authz path containing `/open`), otherwise after a `fence`/`read-storage` check.
+pub struct PassThroughAccess {
+    pub authorizer: std::sync::Arc<dyn crate::Authorizer>,
+}
+
+/// Whether a record is readable by anyone.
+#[must_use]
+pub fn is_public(r: &IndexRecord) -> bool {
+    r.authz.iter().any(|a| a.contains("/open"))
+        || (r.authz.is_empty() && r.acl.iter().any(|a| a == "*"))
+}
+
+#[async_trait::async_trait]
+impl AccessSigner for PassThroughAccess {
+    async fn access_url(
+        &self,
+        credentials: &crate::Credentials,
+        record: &IndexRecord,
+        url: &str,
+    ) -> Result<String, weft_core::WeftError> {
+        if !is_public(record) {
+            self.authorizer
+                .authorize(credentials, "fence", "read-storage", &record.authz)
+                .await?;
+        }
+        Ok(url.to_owned())
     }
 }
 
@@ -281,47 +340,5 @@ mod tests {
                 "version"
             ]
         );
-    }
-}
-
-/// The seam where signed URLs plug in: turn a record's stored URL into one the caller may
-/// fetch. Identity and storage signing replace [`PassThroughAccess`] later.
-#[async_trait::async_trait]
-pub trait AccessSigner: Send + Sync + 'static {
-    async fn access_url(
-        &self,
-        credentials: &crate::Credentials,
-        record: &IndexRecord,
-        url: &str,
-    ) -> Result<String, weft_core::WeftError>;
-}
-
-/// Hands out the stored URL itself: to anyone for public records (acl `*` without authz,
-/// or an authz path containing `/open`), otherwise after a `fence`/`read-storage` check.
-pub struct PassThroughAccess {
-    pub authorizer: std::sync::Arc<dyn crate::Authorizer>,
-}
-
-/// Whether a record is readable by anyone.
-#[must_use]
-pub fn is_public(r: &IndexRecord) -> bool {
-    r.authz.iter().any(|a| a.contains("/open"))
-        || (r.authz.is_empty() && r.acl.iter().any(|a| a == "*"))
-}
-
-#[async_trait::async_trait]
-impl AccessSigner for PassThroughAccess {
-    async fn access_url(
-        &self,
-        credentials: &crate::Credentials,
-        record: &IndexRecord,
-        url: &str,
-    ) -> Result<String, weft_core::WeftError> {
-        if !is_public(record) {
-            self.authorizer
-                .authorize(credentials, "fence", "read-storage", &record.authz)
-                .await?;
-        }
-        Ok(url.to_owned())
     }
 }

@@ -15,6 +15,9 @@ use crate::input::{
 };
 use crate::query::{self, ListForm, Params};
 
+mod bundles;
+pub use bundles::Depth;
+
 /// The service name policy checks use for index writes (arborist's `indexd`).
 pub const SERVICE: &str = "indexd";
 
@@ -148,19 +151,20 @@ impl IndexService {
             .ok_or_else(|| WeftError::not_found("no record found"))
     }
 
-    /// The global resolver: a record, else the record an alias names, else (unless
+    /// The global resolver: a record or bundle, else the record an alias names, else (unless
     /// `no_dist`) the first remote index service that has it.
     pub async fn resolve_global(
         &self,
         id: &str,
         no_dist: bool,
+        drs: &crate::drs::DrsContext,
     ) -> Result<Option<Value>, WeftError> {
-        let local = match self.resolve(id).await? {
-            Some(r) => Some(r),
-            None => match self.store.resolve_alias(id).await? {
-                Some(did) => self.store.get(&did).await?,
-                None => None,
-            },
+        if let Some(entry) = self.resolve_entry(id, Depth::Full).await? {
+            return drs.entry_index_document(&entry).map(Some);
+        }
+        let local = match self.store.resolve_alias(id).await? {
+            Some(did) => self.store.get(&did).await?,
+            None => None,
         };
         if let Some(r) = local {
             return Ok(Some(serde_json::to_value(r).map_err(WeftError::internal)?));
@@ -560,24 +564,19 @@ impl IndexService {
     pub async fn list(&self, params: &Params) -> Result<Value, WeftError> {
         let req = query::list_request(params)?;
         let records = match req.form {
-            ListForm::Bundles => vec![],
-            ListForm::Objects | ListForm::All => self.list_query(req.query).await?,
+            ListForm::Objects => serde_json::to_value(self.list_query(req.query).await?)
+                .map_err(WeftError::internal)?,
+            form => Value::Array(
+                self.list_entries(req.query, form, None)
+                    .await?
+                    .iter()
+                    .map(crate::bundle::Entry::index_document)
+                    .collect::<Result<_, _>>()?,
+            ),
         };
         let mut out = req.echo;
-        out.insert(
-            "records".into(),
-            serde_json::to_value(records).map_err(WeftError::internal)?,
-        );
+        out.insert("records".into(), records);
         Ok(Value::Object(out))
-    }
-
-    /// Records for listings that need them raw (DRS).
-    pub async fn list_records(&self, params: &Params) -> Result<Vec<IndexRecord>, WeftError> {
-        let req = query::list_request(params)?;
-        if req.form == ListForm::Bundles {
-            return Ok(vec![]);
-        }
-        self.list_query(req.query).await
     }
 
     /// Run a listing; `ids` not found are retried in their other prefix spelling, as indexd
