@@ -137,7 +137,7 @@ async fn filters() {
         assert_eq!(sorted(got.clone()), sorted(want), "?{query}");
         assert_eq!(got, sorted(got.clone()), "ordered by did: ?{query}");
     }
-    // bundles are not stored: form=bundle lists nothing, form=all lists the objects
+    // no bundles here: form=bundle lists nothing, form=all lists the objects
     assert!(app.list_dids("form=bundle").await.is_empty());
     assert_eq!(app.list_dids("form=all").await.len(), 3);
     assert_eq!(app.list_dids("form=object").await.len(), 3);

@@ -5,6 +5,7 @@
 mod aliases;
 mod bad_input;
 mod blank;
+mod bundles;
 mod concurrency;
 mod drs;
 mod index_crud;
