@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 use weft_core::WeftError;
+use weft_indexd::bundle::Entry;
 use weft_indexd::service::Depth;
 
 use crate::SharedState;
@@ -124,7 +125,9 @@ async fn record_get(
 ) -> Res {
     match target(&rest) {
         Target::Record(id) => match s.index.resolve_entry(id, Depth::Full).await? {
-            Some(entry) => Ok(ok(&s.drs.entry_index_document(&entry)?)),
+            // serialized straight from the record: the hot path
+            Some(Entry::Record(r)) => Ok(ok(&r)),
+            Some(Entry::Bundle(b)) => Ok(ok(&s.drs.bundle_index_document(&b))),
             None => Err(WeftError::not_found("no record found").into()),
         },
         Target::Versions(id) => {
