@@ -8,6 +8,7 @@
 #   BENCH_WORK=/var/tmp/weft-bench  WEFT_BIN=$CARGO_TARGET_DIR/release/weft
 #   PG_URL_BASE=postgres://postgres@127.0.0.1:5432  PG_DB=weft_bench  KEEP_DB=0
 #   RESULTS_DIR=bench/results  QUIET_CORES=0.3 QUIET_WAIT=300 BENCH_NICE=-10
+#   RETRIES=2 RETRY_OTHER_CORES=0.35
 #
 # Prints a Markdown table per backend on stdout and writes it to
 # $RESULTS_DIR/<date>-<backend>.md (suffix -r<RECORDS> when RECORDS != 1000000).
@@ -34,6 +35,8 @@ KEEP_DB=${KEEP_DB:-0}
 RESULTS_DIR=${RESULTS_DIR:-$BENCH_DIR/results}
 QUIET_CORES=${QUIET_CORES:-0.3}
 QUIET_WAIT=${QUIET_WAIT:-300}
+RETRIES=${RETRIES:-2}
+RETRY_OTHER_CORES=${RETRY_OTHER_CORES:-0.35}
 # weft, its import and wrk run at this niceness, so that a build elsewhere on the
 # machine disturbs them less (negative values need root; 0 disables).
 BENCH_NICE=${BENCH_NICE:--10}
@@ -147,6 +150,18 @@ db_ticks() {
   done
   echo "$t"
 }
+# The import's PostgreSQL backends exit with it, taking their CPU counters along, so
+# while it runs db_sampler OUT STOPFILE polls them ("pid ticks" lines) until STOPFILE exists.
+db_sampler() {
+  local p
+  while [ ! -e "$2" ]; do
+    for p in $(pgrep -f "^postgres: .* $PG_DB " 2>/dev/null); do
+      echo "$p $(proc_cpu_ticks "$p")"
+    done
+    sleep 0.2
+  done >"$1"
+}
+
 # cpu_mark [PID]: remember the CPU counters now
 cpu_mark() {
   MARK_PID=${1-$SERVER_PID}
@@ -191,17 +206,34 @@ wait_quiet() {
 
 # Appends one line to $ROWS:
 # backend kind workload conc requests secs rps ok_per_s p50_us p99_us rss_kb errors srv_cores note db_cores other_cores
-row() { printf '%s\n' "$(IFS=$'\t'; echo "$*")" >>"$ROWS"; }
+row_line() { local IFS=$'\t'; echo "$*"; }
+row() { row_line "$@" >>"$ROWS"; }
 
 kv() { tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k { print $2 }'; }
 
 # run_wrk KIND LABEL CONC LUA URLPATH [VAR=VALUE ...]   (VARs are exported to wrk's Lua)
+# A run during which other processes used more than RETRY_OTHER_CORES is repeated (up to
+# RETRIES times); the least disturbed attempt is kept.
 run_wrk() {
-  local kind=$1 label=$2 conc=$3 lua=$4 path=$5
-  shift 5
+  local attempt best_row= best_other=
+  for attempt in $(seq 0 "$RETRIES"); do
+    wrk_once "$attempt" "$@"
+    if [ -z "$best_row" ] || awk -v a="$OTHER_CORES" -v b="$best_other" 'BEGIN { exit !(a < b) }'; then
+      best_row=$LAST_ROW
+      best_other=$OTHER_CORES
+    fi
+    awk -v o="$OTHER_CORES" -v q="$RETRY_OTHER_CORES" 'BEGIN { exit !(o > q) }' || break
+    [ "$attempt" -lt "$RETRIES" ] && log "  other processes used $OTHER_CORES cores during that run; repeating it"
+  done
+  printf '%s\n' "$best_row" >>"$ROWS"
+}
+
+wrk_once() {
+  local attempt=$1 kind=$2 label=$3 conc=$4 lua=$5 path=$6
+  shift 6
   local t=$THREADS
   [ "$conc" -lt "$t" ] && t=$conc
-  local out=$LOGS/$BACKEND-$(tr -c 'A-Za-z0-9\n' _ <<<"$label")-c$conc.txt
+  local out=$LOGS/$BACKEND-$(tr -c 'A-Za-z0-9\n' _ <<<"$label")-c$conc-$attempt.txt
   wait_quiet
   cpu_mark
   (
@@ -223,7 +255,7 @@ run_wrk() {
   secs=$(awk -v d="$dur" 'BEGIN { printf "%.3f", d / 1e6 }')
   ok_per_s=$(awk -v r="$req" -v e="$status_errs" -v s="$secs" 'BEGIN { printf "%.1f", (r - e) / s }')
   rss=$(proc_field "$SERVER_PID" VmRSS)
-  row "$BACKEND" "$kind" "$label" "$conc" "$req" "$secs" "$rps" "$ok_per_s" "$p50" "$p99" "$rss" "$errs" "$SRV_CORES" "" "$DB_CORES" "$OTHER_CORES"
+  LAST_ROW=$(row_line "$BACKEND" "$kind" "$label" "$conc" "$req" "$secs" "$rps" "$ok_per_s" "$p50" "$p99" "$rss" "$errs" "$SRV_CORES" "" "$DB_CORES" "$OTHER_CORES")
   log "$(printf '%-14s c=%-3s %10s req/s  p50 %6.2fms  p99 %7.2fms  errors %s  CPU server %s db %s other %s  RSS %s MiB' \
     "$label" "$conc" "$rps" "$(awk -v x="$p50" 'BEGIN{print x/1000}')" "$(awk -v x="$p99" 'BEGIN{print x/1000}')" \
     "$errs" "$SRV_CORES" "$DB_CORES" "$OTHER_CORES" "$((rss / 1024))")"
@@ -294,6 +326,12 @@ run_backend() {
   sync
   wait_quiet
   cpu_mark ""
+  local sampler=
+  rm -f "$LOGS/$BACKEND-import.stop"
+  if [ "$BACKEND" = postgres ]; then
+    db_sampler "$LOGS/$BACKEND-import.db" "$LOGS/$BACKEND-import.stop" &
+    sampler=$!
+  fi
   t0=$(date +%s.%N)
   (
     "${NICE[@]}" "${timewrap[@]}" env "${WEFT_ENV[@]}" "$WEFT_BIN" index import "$MAN_DIR/manifest.tsv" --data-dir "$DATA" >"$LOGS/$BACKEND-import.log" 2>&1
@@ -302,6 +340,14 @@ run_backend() {
   t1=$(date +%s.%N)
   import_cpu=$(children_cpu "$LOGS/$BACKEND-import.times")
   cpu_since "$import_cpu"
+  if [ -n "$sampler" ]; then
+    touch "$LOGS/$BACKEND-import.stop"
+    wait "$sampler" || true
+    read -r DB_CORES OTHER_CORES < <(awk -v hz="$HZ" -v t="$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" \
+      -v d0="$DB_CORES" -v o0="$OTHER_CORES" '{ if ($2 > m[$1]) m[$1] = $2 }
+      END { for (p in m) s += m[p]; d = s / hz / t; o = o0 + d0 - d; if (o < 0) o = 0; printf "%.2f %.2f\n", d, o }' \
+      "$LOGS/$BACKEND-import.db")
+  fi
   secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
   rate=$(awk -v n="$RECORDS" -v s="$secs" 'BEGIN { printf "%.1f", n / s }')
   [ -s "$LOGS/$BACKEND-import.time" ] && import_rss=$(sed -n 's/^IMPORT_MAXRSS_KB=//p' "$LOGS/$BACKEND-import.time")
@@ -352,7 +398,7 @@ run_backend() {
   local auth
   auth="Basic $(printf '%s:%s' "$BENCH_USER" "$BENCH_PASS" | base64 -w0)"
   for c in $CONCURRENCY; do
-    run_wrk write "POST create" "$c" post_create.lua /index/index/ BENCH_AUTH="$auth" RUN_TAG="$(( ($(date +%s) + c) % 4294967296 ))"
+    run_wrk write "POST create" "$c" post_create.lua /index/index/ BENCH_AUTH="$auth"
   done
 
   curl -s "$BASE/metrics" >"$LOGS/$BACKEND-metrics.txt" || true
