@@ -12,11 +12,20 @@ use serde_json::{Map, Value};
 use weft_core::hashes::{KNOWN_HASH_TYPES, is_valid_hash};
 use weft_core::{WeftError, ids, time};
 
-/// Parse a JSON body into `T`, mapping every failure to a 400 that says what is wrong.
+/// Parse a JSON object body into `T`, mapping every failure to a 400 that says what is
+/// wrong. Only an object is accepted (serde would otherwise read a struct from an array).
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, WeftError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(WeftError::invalid("request body must be a JSON object"));
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => Err(WeftError::invalid("request body must be a JSON object")),
+        Some(b'{') => parse_json(body),
+        Some(_) => Err(WeftError::invalid(
+            "invalid request body: it must be a JSON object",
+        )),
     }
+}
+
+/// Parse any JSON body (lists included) into `T`, failures as 400.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, WeftError> {
     serde_json::from_slice(body)
         .map_err(|e| WeftError::invalid(format!("invalid request body: {e}")))
 }

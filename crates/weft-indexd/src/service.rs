@@ -550,7 +550,7 @@ impl IndexService {
 
     /// `POST /bulk/documents`: exact dids only; missing ones are left out.
     pub async fn bulk_documents(&self, body: &[u8]) -> Result<Vec<IndexRecord>, WeftError> {
-        let dids: Vec<String> = input::parse(body)
+        let dids: Vec<String> = input::parse_json(body)
             .map_err(|_| WeftError::invalid("body must be a JSON list of dids"))?;
         if dids.is_empty() {
             return Err(WeftError::invalid(

@@ -223,7 +223,7 @@ impl IndexStore for SqliteStore {
 
     async fn get(&self, did: &str) -> StoreResult<Option<IndexRecord>> {
         let did = did.to_owned();
-        self.read(move |conn| {
+        self.read_point(move |conn| {
             let mut stmt = conn
                 .prepare_cached(&dialect(sql::SELECT_BY_DID))
                 .map_err(backend)?;
@@ -240,7 +240,7 @@ impl IndexStore for SqliteStore {
         if dids.is_empty() {
             return Ok(Vec::new());
         }
-        self.read(move |conn| {
+        self.read_point(move |conn| {
             let mut out = Vec::with_capacity(dids.len());
             // bounded statement sizes: SQLite limits bound parameters
             for chunk in dids.chunks(500) {
@@ -258,7 +258,7 @@ impl IndexStore for SqliteStore {
 
     async fn versions(&self, baseid: &str) -> StoreResult<Vec<IndexRecord>> {
         let baseid = baseid.to_owned();
-        self.read(move |conn| query_records(conn, sql::SELECT_VERSIONS, &[baseid.into()]))
+        self.read_point(move |conn| query_records(conn, sql::SELECT_VERSIONS, &[baseid.into()]))
             .await
     }
 
@@ -297,11 +297,19 @@ impl IndexStore for SqliteStore {
     }
 
     async fn list(&self, query: ListQuery) -> StoreResult<Vec<IndexRecord>> {
-        self.read(move |conn| {
+        let selective = query.ids.as_ref().is_some_and(|ids| ids.len() <= 100)
+            || !query.hashes.is_empty()
+            || !query.urls.is_empty();
+        let f = move |conn: &Connection| {
             let stmt = sql::list(&query);
             query_records(conn, &stmt.text, &stmt.params)
-        })
-        .await
+        };
+        // Lookups driven by an index on an exact value answer in microseconds.
+        if selective {
+            self.read_point(f).await
+        } else {
+            self.read(f).await
+        }
     }
 
     async fn query_urls(&self, query: UrlQuery) -> StoreResult<Vec<IndexRecord>> {
@@ -314,7 +322,7 @@ impl IndexStore for SqliteStore {
 
     async fn aliases(&self, did: &str) -> StoreResult<Vec<String>> {
         let did = did.to_owned();
-        self.read(move |conn| query_strings(conn, sql::SELECT_ALIASES, &[did.into()]))
+        self.read_point(move |conn| query_strings(conn, sql::SELECT_ALIASES, &[did.into()]))
             .await
     }
 
@@ -355,7 +363,7 @@ impl IndexStore for SqliteStore {
 
     async fn resolve_alias(&self, name: &str) -> StoreResult<Option<String>> {
         let name = name.to_owned();
-        self.read(move |conn| {
+        self.read_point(move |conn| {
             Ok(
                 query_strings(conn, sql::SELECT_ALIAS_TARGET, &[name.into()])?
                     .into_iter()
@@ -399,7 +407,7 @@ impl IndexStore for SqliteStore {
 
     async fn index_user_hash(&self, username: &str) -> StoreResult<Option<String>> {
         let u = username.to_owned();
-        self.read(move |conn| {
+        self.read_point(move |conn| {
             Ok(query_strings(conn, sql::SELECT_INDEX_USER, &[u.into()])?
                 .into_iter()
                 .next())
@@ -408,7 +416,7 @@ impl IndexStore for SqliteStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(backend))
+        self.read_point(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(backend))
             .await
     }
 }

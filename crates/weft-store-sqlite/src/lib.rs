@@ -58,6 +58,13 @@ fn open(path: &Path, cache_kib: i64) -> rusqlite::Result<Connection> {
          PRAGMA temp_store = MEMORY; PRAGMA cache_size = -{cache_kib}; \
          PRAGMA case_sensitive_like = ON;"
     ))?;
+    // Query-planner stability: a plan never depends on bound values, so cached statements
+    // are not re-prepared when parameters change (that re-preparation was a quarter of the
+    // CPU of a hash lookup).
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
@@ -104,7 +111,17 @@ impl SqliteStore {
         migrate::apply(&mut conn)
     }
 
-    /// Run `f` on a read connection, off the async runtime.
+    /// Take a read connection if one is free right now.
+    fn try_lease(&self) -> StoreResult<Option<Lease<'_>>> {
+        let conn = self.inner.readers.lock().map_err(backend)?.pop();
+        Ok(conn.map(|conn| Lease {
+            inner: &self.inner,
+            conn: Some(conn),
+        }))
+    }
+
+    /// Run `f` on a read connection, off the async runtime (for reads that may be long:
+    /// listings, scans).
     async fn read<R, F>(&self, f: F) -> StoreResult<R>
     where
         R: Send + 'static,
@@ -121,13 +138,29 @@ impl SqliteStore {
                     pool = inner.readers_cv.wait(pool).map_err(backend)?;
                 }
             };
-            let result = f(&conn);
-            inner.readers.lock().map_err(backend)?.push(conn);
-            inner.readers_cv.notify_one();
-            result
+            let lease = Lease {
+                inner: &inner,
+                conn: Some(conn),
+            };
+            lease.run(f)
         })
         .await
         .map_err(backend)?
+    }
+
+    /// Run a short, index-driven read (a point lookup: tens of microseconds from the page
+    /// cache) on the calling thread when a read connection is free at once, else like
+    /// [`Self::read`]. Handing such a read to the blocking pool costs more than the read
+    /// (two thread switches); measured in docs/benchmarks.md.
+    async fn read_point<R, F>(&self, f: F) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+    {
+        match self.try_lease()? {
+            Some(lease) => lease.run(f),
+            None => self.read(f).await,
+        }
     }
 
     /// Run `f` on the writer inside a savepoint; resolves after its group committed.
@@ -163,6 +196,32 @@ impl SqliteStore {
             .map_err(|_| StoreError::Backend("the SQLite writer has stopped".into()))?;
         rx.await
             .map_err(|_| StoreError::Backend("the SQLite writer dropped a job".into()))?
+    }
+}
+
+/// A read connection on loan; it goes back to the pool on drop, even on panic.
+struct Lease<'a> {
+    inner: &'a Inner,
+    conn: Option<Connection>,
+}
+
+impl Lease<'_> {
+    fn run<R>(self, f: impl FnOnce(&Connection) -> StoreResult<R>) -> StoreResult<R> {
+        match &self.conn {
+            Some(c) => f(c),
+            None => Err(StoreError::Backend("read connection missing".into())),
+        }
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take()
+            && let Ok(mut pool) = self.inner.readers.lock()
+        {
+            pool.push(conn);
+            self.inner.readers_cv.notify_one();
+        }
     }
 }
 

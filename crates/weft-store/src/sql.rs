@@ -285,8 +285,27 @@ fn select_records(sql: &mut Sql) {
 #[must_use]
 pub fn list(q: &ListQuery) -> Sql {
     let mut sql = Sql::new("");
-    select_records(&mut sql);
-    record_conditions(q, &mut sql);
+    match q.hashes.split_first() {
+        // The common lookup by checksum drives from the hash index with a join: cheaper than
+        // materializing an `IN (subquery)` for one matching row.
+        Some(((kind, value), rest)) => {
+            let (a, b) = (sql.bind(kind.as_str()), sql.bind(value.as_str()));
+            let _ = write!(
+                sql.text,
+                "SELECT {RECORD_COLUMNS} FROM index_record_hash h JOIN index_record r \
+                 ON r.did = h.did WHERE h.hash_value = {b} AND h.hash_type = {a}"
+            );
+            let rest = ListQuery {
+                hashes: rest.to_vec(),
+                ..q.clone()
+            };
+            record_conditions(&rest, &mut sql);
+        }
+        None => {
+            select_records(&mut sql);
+            record_conditions(q, &mut sql);
+        }
+    }
     if q.ids.is_some() {
         sql.text.push_str(" ORDER BY r.did");
         return sql;
@@ -717,9 +736,22 @@ mod tests {
         };
         let sql = list(&q);
         assert!(
-            sql.text.contains("hash_value = $2 AND hash_type = $1"),
+            sql.text
+                .contains("FROM index_record_hash h JOIN index_record r")
+                && sql.text.contains("h.hash_value = $2 AND h.hash_type = $1"),
             "{}",
             sql.text
+        );
+        let two = list(&ListQuery {
+            limit: 1,
+            hashes: vec![("md5".into(), "x".into()), ("sha1".into(), "y".into())],
+            ..ListQuery::default()
+        });
+        assert!(
+            two.text
+                .contains("r.did IN (SELECT did FROM index_record_hash WHERE hash_value = $4"),
+            "{}",
+            two.text
         );
         assert!(
             sql.text
