@@ -118,18 +118,28 @@ fn aliases_json(names: Vec<String>) -> Value {
     json!({"aliases": names.into_iter().map(|v| json!({"value": v})).collect::<Vec<_>>()})
 }
 
+/// A record by baseid or the other prefix spelling, or a bundle (after no exact did matched).
+async fn record_or_bundle(s: &SharedState, id: &str) -> Res {
+    match s.index.resolve_entry(id, Depth::Full).await? {
+        Some(Entry::Record(r)) => Ok(ok(&r)),
+        Some(Entry::Bundle(b)) => Ok(ok(&s.drs.bundle_index_document(&b))),
+        None => Err(WeftError::not_found("no record found").into()),
+    }
+}
+
 async fn record_get(
     State(s): State<SharedState>,
     Path(rest): Path<String>,
     Query(q): Query,
 ) -> Res {
     match target(&rest) {
-        Target::Record(id) => match s.index.resolve_entry(id, Depth::Full).await? {
-            // serialized straight from the record: the hot path
-            Some(Entry::Record(r)) => Ok(ok(&r)),
-            Some(Entry::Bundle(b)) => Ok(ok(&s.drs.bundle_index_document(&b))),
-            None => Err(WeftError::not_found("no record found").into()),
-        },
+        Target::Record(id) => {
+            // the hot path: an exact did, served from the stored row as it is
+            if let Some(row) = s.index.store().get_raw(id).await.map_err(WeftError::from)? {
+                return Ok(ok(&row));
+            }
+            record_or_bundle(&s, id).await
+        }
         Target::Versions(id) => {
             let versions = s.index.versions(id).await?;
             let keyed: serde_json::Map<String, Value> = versions

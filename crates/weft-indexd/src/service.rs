@@ -39,6 +39,24 @@ impl Ids {
     }
 }
 
+/// The answer of `GET /index/`: the parsed filters echoed, then the records.
+#[derive(Debug, Serialize)]
+pub struct Listing {
+    #[serde(flatten)]
+    pub echo: serde_json::Map<String, Value>,
+    pub records: ListedRecords,
+}
+
+/// Records of a listing in whichever form they were fetched; all serialize to indexd's
+/// documents.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum ListedRecords {
+    Rows(Vec<weft_store::sql::RawRecord>),
+    Records(Vec<IndexRecord>),
+    Documents(Vec<Value>),
+}
+
 /// The resource fallback indexd checks for blank records without authz.
 const DATA_FILE_RESOURCE: &str = "/data_file";
 
@@ -561,12 +579,16 @@ impl IndexService {
     }
 
     /// `GET /index/`: the listing envelope with the filters echoed.
-    pub async fn list(&self, params: &Params) -> Result<Value, WeftError> {
+    pub async fn list(&self, params: &Params) -> Result<Listing, WeftError> {
         let req = query::list_request(params)?;
         let records = match req.form {
-            ListForm::Objects => serde_json::to_value(self.list_query(req.query).await?)
-                .map_err(WeftError::internal)?,
-            form => Value::Array(
+            // Stored rows straight to JSON: no decoding of the collections (the listing and
+            // lookup-by-hash hot path). `ids` need the prefix retry of `list_query`.
+            ListForm::Objects if req.query.ids.is_none() => {
+                ListedRecords::Rows(self.store.list_raw(req.query).await?)
+            }
+            ListForm::Objects => ListedRecords::Records(self.list_query(req.query).await?),
+            form => ListedRecords::Documents(
                 self.list_entries(req.query, form, None)
                     .await?
                     .iter()
@@ -574,9 +596,10 @@ impl IndexService {
                     .collect::<Result<_, _>>()?,
             ),
         };
-        let mut out = req.echo;
-        out.insert("records".into(), records);
-        Ok(Value::Object(out))
+        Ok(Listing {
+            echo: req.echo,
+            records,
+        })
     }
 
     /// Run a listing; `ids` not found are retried in their other prefix spelling, as indexd

@@ -358,6 +358,21 @@ impl PostgresStore {
         records(&rows)
     }
 
+    async fn fetch_raw(
+        &self,
+        text: impl SqlSafeStr,
+        params: Vec<Param>,
+    ) -> StoreResult<Vec<RawRecord>> {
+        let rows = portable(text, params)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter()
+            .map(raw)
+            .collect::<Result<_, _>>()
+            .map_err(backend)
+    }
+
     async fn fetch_strings(&self, text: &'static str, param: &str) -> StoreResult<Vec<String>> {
         sqlx::query_scalar(text)
             .bind(param)
@@ -454,6 +469,19 @@ impl IndexStore for PostgresStore {
         let stmt = sql::list(&query);
         self.fetch_records(sqlx::AssertSqlSafe(stmt.text), stmt.params)
             .await
+    }
+
+    async fn list_raw(&self, query: ListQuery) -> StoreResult<Vec<RawRecord>> {
+        let stmt = sql::list(&query);
+        self.fetch_raw(sqlx::AssertSqlSafe(stmt.text), stmt.params)
+            .await
+    }
+
+    async fn get_raw(&self, did: &str) -> StoreResult<Option<RawRecord>> {
+        Ok(self
+            .fetch_raw(sql::SELECT_BY_DID, vec![Param::from(did)])
+            .await?
+            .pop())
     }
 
     async fn query_urls(&self, query: UrlQuery) -> StoreResult<Vec<IndexRecord>> {

@@ -31,6 +31,14 @@ fn raw(row: &Row<'_>) -> rusqlite::Result<RawRecord> {
     })
 }
 
+fn query_raw(conn: &Connection, sql: &str, params: &[Param]) -> StoreResult<Vec<RawRecord>> {
+    let mut stmt = conn.prepare_cached(&dialect(sql)).map_err(backend)?;
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(params.iter().map(to_value)), raw)
+        .map_err(backend)?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
+}
+
 fn query_records(conn: &Connection, sql: &str, params: &[Param]) -> StoreResult<Vec<IndexRecord>> {
     let mut stmt = conn.prepare_cached(&dialect(sql)).map_err(backend)?;
     let rows = stmt
@@ -297,19 +305,38 @@ impl IndexStore for SqliteStore {
     }
 
     async fn list(&self, query: ListQuery) -> StoreResult<Vec<IndexRecord>> {
+        self.list_raw(query)
+            .await?
+            .into_iter()
+            .map(RawRecord::into_record)
+            .collect()
+    }
+
+    async fn list_raw(&self, query: ListQuery) -> StoreResult<Vec<RawRecord>> {
+        // Lookups driven by an index on an exact value answer in microseconds.
         let selective = query.ids.as_ref().is_some_and(|ids| ids.len() <= 100)
             || !query.hashes.is_empty()
             || !query.urls.is_empty();
         let f = move |conn: &Connection| {
             let stmt = sql::list(&query);
-            query_records(conn, &stmt.text, &stmt.params)
+            query_raw(conn, &stmt.text, &stmt.params)
         };
-        // Lookups driven by an index on an exact value answer in microseconds.
         if selective {
             self.read_point(f).await
         } else {
             self.read(f).await
         }
+    }
+
+    async fn get_raw(&self, did: &str) -> StoreResult<Option<RawRecord>> {
+        let did = did.to_owned();
+        self.read_point(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&dialect(sql::SELECT_BY_DID))
+                .map_err(backend)?;
+            stmt.query_row([&did], raw).optional().map_err(backend)
+        })
+        .await
     }
 
     async fn query_urls(&self, query: UrlQuery) -> StoreResult<Vec<IndexRecord>> {

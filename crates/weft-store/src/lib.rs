@@ -110,6 +110,12 @@ pub trait IndexStore: BundleStore + Send + Sync + 'static {
     /// Records matching `query`, in the order and page it asks for.
     async fn list(&self, query: ListQuery) -> StoreResult<Vec<IndexRecord>>;
 
+    /// [`Self::list`] as stored rows, for serving without decoding the JSON collections.
+    async fn list_raw(&self, query: ListQuery) -> StoreResult<Vec<sql::RawRecord>>;
+
+    /// [`Self::get`] as a stored row.
+    async fn get_raw(&self, did: &str) -> StoreResult<Option<sql::RawRecord>>;
+
     /// `(did, urls)` pairs for the URL query endpoint, ordered by did.
     async fn query_urls(&self, query: UrlQuery) -> StoreResult<Vec<IndexRecord>>;
 

@@ -161,6 +161,46 @@ fn to_json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".to_owned())
 }
 
+/// A record row serializes to exactly the JSON of its [`IndexRecord`] (same keys, same
+/// order), copying the stored JSON collections through instead of decoding them: listings
+/// and record GETs are served without building maps.
+impl serde::Serialize for RawRecord {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        fn raw<'t, E: serde::ser::Error>(
+            column: &str,
+            text: &'t str,
+        ) -> Result<&'t serde_json::value::RawValue, E> {
+            serde_json::from_str(text)
+                .map_err(|e| E::custom(format!("corrupt JSON in column {column}: {e}")))
+        }
+        let mut st = s.serialize_struct("IndexRecord", 19)?;
+        st.serialize_field("did", &self.did)?;
+        st.serialize_field("baseid", &self.baseid)?;
+        st.serialize_field("rev", &self.rev)?;
+        st.serialize_field("form", &self.form)?;
+        st.serialize_field("size", &self.size)?;
+        st.serialize_field("file_name", &self.file_name)?;
+        st.serialize_field("version", &self.version)?;
+        st.serialize_field("uploader", &self.uploader)?;
+        st.serialize_field("description", &self.description)?;
+        st.serialize_field("urls", raw::<S::Error>("urls", &self.urls)?)?;
+        st.serialize_field(
+            "urls_metadata",
+            raw::<S::Error>("urls_metadata", &self.urls_metadata)?,
+        )?;
+        st.serialize_field("acl", raw::<S::Error>("acl", &self.acl)?)?;
+        st.serialize_field("authz", raw::<S::Error>("authz", &self.authz)?)?;
+        st.serialize_field("hashes", raw::<S::Error>("hashes", &self.hashes)?)?;
+        st.serialize_field("metadata", raw::<S::Error>("metadata", &self.metadata)?)?;
+        st.serialize_field("created_date", &self.created_date)?;
+        st.serialize_field("updated_date", &self.updated_date)?;
+        st.serialize_field("content_created_date", &self.content_created_date)?;
+        st.serialize_field("content_updated_date", &self.content_updated_date)?;
+        st.end()
+    }
+}
+
 impl RawRecord {
     pub fn into_record(self) -> Result<IndexRecord, StoreError> {
         Ok(IndexRecord {

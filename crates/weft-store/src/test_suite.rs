@@ -77,6 +77,24 @@ async fn create_and_get(s: &dyn IndexStore) {
     s.create(r.clone(), vec![]).await.unwrap();
     assert_eq!(s.get(&r.did).await.unwrap(), Some(r.clone()));
     assert_eq!(s.get("missing").await.unwrap(), None);
+    // stored rows serialize to exactly the record's JSON
+    let raw = s.get_raw(&r.did).await.unwrap().unwrap();
+    assert_eq!(
+        serde_json::to_string(&raw).unwrap(),
+        serde_json::to_string(&r).unwrap()
+    );
+    assert_eq!(s.get_raw("missing").await.unwrap(), None);
+    let listed = s
+        .list_raw(ListQuery {
+            limit: 10,
+            ..ListQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(&listed).unwrap(),
+        serde_json::json!([r])
+    );
     s.ping().await.unwrap();
 }
 
