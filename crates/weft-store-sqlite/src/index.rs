@@ -213,20 +213,29 @@ impl IndexStore for SqliteStore {
         let mut records = records;
         // In did order the clustered record table fills page by page instead of at random.
         records.sort_unstable_by(|a, b| a.did.cmp(&b.did));
-        self.write(move |conn| {
-            // A bulk load works on far more pages than the serving cache holds; let it keep
-            // them in memory for this transaction instead of spilling to the WAL.
-            let cache: i64 = conn
-                .query_row("PRAGMA cache_size", [], |r| r.get(0))
-                .map_err(backend)?;
-            conn.execute_batch(&format!("PRAGMA cache_size = -{BULK_CACHE_KIB}"))
-                .map_err(backend)?;
-            let result = bulk_insert(conn, &records, progress.as_ref());
-            conn.execute_batch(&format!("PRAGMA cache_size = {cache}"))
-                .map_err(backend)?;
-            result
+        let n = self
+            .write(move |conn| {
+                // A bulk load works on far more pages than the serving cache holds; let it keep
+                // them in memory for this transaction instead of spilling to the WAL.
+                let cache: i64 = conn
+                    .query_row("PRAGMA cache_size", [], |r| r.get(0))
+                    .map_err(backend)?;
+                conn.execute_batch(&format!("PRAGMA cache_size = -{BULK_CACHE_KIB}"))
+                    .map_err(backend)?;
+                let result = bulk_insert(conn, &records, progress.as_ref());
+                conn.execute_batch(&format!("PRAGMA cache_size = {cache}"))
+                    .map_err(backend)?;
+                result
+            })
+            .await?;
+        // The load went through the WAL; fold it into the database now rather than leave
+        // every later read searching a WAL as large as the data.
+        self.read(|conn| {
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                .map_err(backend)
         })
-        .await
+        .await?;
+        Ok(n)
     }
 
     async fn get(&self, did: &str) -> StoreResult<Option<IndexRecord>> {

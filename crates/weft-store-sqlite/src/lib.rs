@@ -92,6 +92,11 @@ impl SqliteStore {
             .execute_batch("PRAGMA wal_autocheckpoint = 16384")
             .map_err(backend)?;
         migrate::apply(&mut writer)?;
+        // Fold a large WAL left by an earlier bulk load back into the database: every read
+        // searches the WAL index for its pages, and a big WAL makes that search dominate.
+        writer
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(backend)?;
         let pool = (0..readers.max(1))
             .map(|_| open(path, READER_CACHE_KIB))
             .collect::<rusqlite::Result<Vec<_>>>()
