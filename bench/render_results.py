@@ -115,7 +115,7 @@ def main() -> int:
         mark = ""
         if other is not None and other > OTHER_CORES_LIMIT:
             mark = " ⚠"
-            disturbed.append(f"{r['workload']} c={r['conc']}")
+            disturbed.append(r["workload"] if r["kind"] in ("import", "list") else f"{r['workload']} c={r['conc']}")
         cells = [r["srv_cores"] or "–"]
         if pg:
             cells.append(r["db_cores"] or "–")

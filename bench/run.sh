@@ -66,6 +66,7 @@ if curl -s -o /dev/null "$BASE/" 2>/dev/null; then die "something already listen
 mkdir -p "$WORK/logs" "$RESULTS_DIR"
 LOGS=$WORK/logs
 SERVER_PID=
+SAMPLER_PID=
 BACKEND=
 DATA=
 WEFT_ENV=()
@@ -76,6 +77,7 @@ cleanup() {
     sleep 1
     kill -9 "$SERVER_PID" 2>/dev/null || true
   fi
+  [ -n "${SAMPLER_PID:-}" ] && kill "$SAMPLER_PID" 2>/dev/null
   rm -f "$WORK/weft-under-test.$$"
 }
 trap cleanup EXIT
@@ -141,25 +143,27 @@ proc_cpu_ticks() {
 # user+nice+system of the whole machine (irq, softirq and steal left out: the loopback
 # network work they hold is not charged to any process)
 machine_busy_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4; exit }' /proc/stat; }
-db_ticks() {
-  [ "$BACKEND" = postgres ] || { echo 0; return; }
-  local p t=0 v
-  for p in $(pgrep -f "^postgres: .* $PG_DB " 2>/dev/null); do
-    v=$(proc_cpu_ticks "$p")
-    t=$((t + ${v:-0}))
-  done
-  echo "$t"
-}
-# The import's PostgreSQL backends exit with it, taking their CPU counters along, so
-# while it runs db_sampler OUT STOPFILE polls them ("pid ticks" lines) until STOPFILE exists.
+# PostgreSQL backends come and go (pool turnover, the import's connections exit with it)
+# and take their CPU counters along, so while a measurement runs db_sampler OUT STOPFILE
+# polls the backends serving $PG_DB: an "R" line per round, then "pid ticks" lines.
 db_sampler() {
   local p
-  while [ ! -e "$2" ]; do
+  while :; do
+    echo R
     for p in $(pgrep -f "^postgres: .* $PG_DB " 2>/dev/null); do
       echo "$p $(proc_cpu_ticks "$p")"
     done
-    sleep 0.2
+    [ -e "$2" ] && break
+    sleep 0.3
   done >"$1"
+}
+# CPU ticks the sampled backends used: backends seen in the first round count from
+# their first reading, later ones from their start.
+db_sampled_ticks() {
+  awk '$1 == "R" { r++; next }
+       !($1 in first) { first[$1] = $2; round[$1] = r }
+       { if ($2 > max[$1]) max[$1] = $2 }
+       END { for (p in max) s += max[p] - (round[p] == 1 ? first[p] : 0); print s + 0 }' "$1"
 }
 
 # cpu_mark [PID]: remember the CPU counters now
@@ -168,17 +172,27 @@ cpu_mark() {
   MARK_T=$(date +%s.%N)
   MARK_M=$(machine_busy_ticks)
   MARK_S=$(proc_cpu_ticks "$MARK_PID")
-  MARK_D=$(db_ticks)
+  SAMPLER_PID=
+  if [ "$BACKEND" = postgres ]; then
+    rm -f "$WORK/db-sample.stop"
+    db_sampler "$WORK/db-sample.txt" "$WORK/db-sample.stop" &
+    SAMPLER_PID=$!
+  fi
 }
 # cpu_since CLIENT_CPU_SECS: sets SRV_CORES DB_CORES OTHER_CORES (average cores since
 # cpu_mark); CLIENT_CPU_SECS (the load generator's CPU time) is left out of OTHER_CORES.
 cpu_since() {
-  local m s d t
+  local m s d=0 t
   t=$(date +%s.%N)
   m=$(machine_busy_ticks)
   s=$(proc_cpu_ticks "$MARK_PID")
-  d=$(db_ticks)
-  read -r SRV_CORES DB_CORES OTHER_CORES < <(awk -v m=$((m - MARK_M)) -v s=$((s - MARK_S)) -v d=$((d - MARK_D)) \
+  if [ -n "$SAMPLER_PID" ]; then
+    touch "$WORK/db-sample.stop"
+    wait "$SAMPLER_PID" 2>/dev/null || true
+    SAMPLER_PID=
+    d=$(db_sampled_ticks "$WORK/db-sample.txt")
+  fi
+  read -r SRV_CORES DB_CORES OTHER_CORES < <(awk -v m=$((m - MARK_M)) -v s=$((s - MARK_S)) -v d="$d" \
     -v c="$1" -v t="$(awk -v a="$MARK_T" -v b="$t" 'BEGIN { print b - a }')" -v hz="$HZ" \
     'BEGIN { if (d < 0) d = 0; if (s < 0) s = 0; o = m / hz - s / hz - d / hz - c; if (o < 0) o = 0;
              printf "%.2f %.2f %.2f\n", s / hz / t, d / hz / t, o / t }')
@@ -326,12 +340,6 @@ run_backend() {
   sync
   wait_quiet
   cpu_mark ""
-  local sampler=
-  rm -f "$LOGS/$BACKEND-import.stop"
-  if [ "$BACKEND" = postgres ]; then
-    db_sampler "$LOGS/$BACKEND-import.db" "$LOGS/$BACKEND-import.stop" &
-    sampler=$!
-  fi
   t0=$(date +%s.%N)
   (
     "${NICE[@]}" "${timewrap[@]}" env "${WEFT_ENV[@]}" "$WEFT_BIN" index import "$MAN_DIR/manifest.tsv" --data-dir "$DATA" >"$LOGS/$BACKEND-import.log" 2>&1
@@ -340,14 +348,6 @@ run_backend() {
   t1=$(date +%s.%N)
   import_cpu=$(children_cpu "$LOGS/$BACKEND-import.times")
   cpu_since "$import_cpu"
-  if [ -n "$sampler" ]; then
-    touch "$LOGS/$BACKEND-import.stop"
-    wait "$sampler" || true
-    read -r DB_CORES OTHER_CORES < <(awk -v hz="$HZ" -v t="$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" \
-      -v d0="$DB_CORES" -v o0="$OTHER_CORES" '{ if ($2 > m[$1]) m[$1] = $2 }
-      END { for (p in m) s += m[p]; d = s / hz / t; o = o0 + d0 - d; if (o < 0) o = 0; printf "%.2f %.2f\n", d, o }' \
-      "$LOGS/$BACKEND-import.db")
-  fi
   secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
   rate=$(awk -v n="$RECORDS" -v s="$secs" 'BEGIN { printf "%.1f", n / s }')
   [ -s "$LOGS/$BACKEND-import.time" ] && import_rss=$(sed -n 's/^IMPORT_MAXRSS_KB=//p' "$LOGS/$BACKEND-import.time")
