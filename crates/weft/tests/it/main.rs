@@ -6,6 +6,7 @@ mod aliases;
 mod bad_input;
 mod blank;
 mod bundles;
+mod cli;
 mod concurrency;
 mod drs;
 mod index_crud;

@@ -1,0 +1,309 @@
+//! The `weft` binary itself: subcommands, exit codes, and shutdown on SIGTERM. Each test runs
+//! the built executable against a fresh data dir (and, with `WEFT_TEST_DATABASE_URL`, a
+//! throwaway PostgreSQL database passed as `WEFT_DATABASE_URL`).
+
+#![allow(clippy::unwrap_used)] // test helpers: a failure should panic with its cause
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use weft_store_postgres::testing::TempDatabase;
+
+use crate::support::MD5;
+
+struct Cli {
+    dir: tempfile::TempDir,
+    db: Option<TempDatabase>,
+}
+
+impl Cli {
+    async fn new() -> Self {
+        let db = TempDatabase::from_env()
+            .await
+            .expect("WEFT_TEST_DATABASE_URL is set but PostgreSQL is unreachable");
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            db,
+        }
+    }
+
+    fn command(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_weft"));
+        c.env_remove("WEFT_DATABASE_URL")
+            .env_remove("WEFT_CONFIG")
+            .env("WEFT_DATA_DIR", self.dir.path())
+            .env("RUST_LOG", "warn");
+        if let Some(db) = &self.db {
+            c.env("WEFT_DATABASE_URL", db.url());
+        }
+        c
+    }
+
+    fn run(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = self
+            .command()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    fn write(&self, name: &str, text: &str) -> String {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_string_lossy().into_owned()
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+const HEADER: &str = "guid\tmd5\tsize\tauthz\tacl\turl\tfile_name\n";
+
+fn guid(n: u32) -> String {
+    format!("00000000-0000-4000-8000-{n:012}")
+}
+
+/// Serve on an ephemeral port and return the child and its base URL (read from the log).
+fn serve(cli: &Cli) -> (std::process::Child, String) {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let child = cli
+        .command()
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    (child, format!("http://127.0.0.1:{port}"))
+}
+
+async fn wait_healthy(url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = reqwest::get(format!("{url}/index/_status")).await
+            && r.status() == 200
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "weft did not become healthy at {url}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn import_is_all_or_nothing_and_names_bad_lines() {
+    let cli = Cli::new().await;
+    let bad = cli.write(
+        "bad.tsv",
+        &format!(
+            "{HEADER}{}\t{MD5}\t10\t/programs/a\t*\ts3://b/1\tf1\n{}\tnot-an-md5\t10\t\t\ts3://b/2\tf2\n{}\t{MD5}\tlots\t\t\ts3://b/3\tf3\n",
+            guid(1),
+            guid(2),
+            guid(3)
+        ),
+    );
+    let out = cli.run(&["index", "import", &bad, "--quiet"], "");
+    assert!(!out.status.success(), "{}", text(&out));
+    let msg = text(&out);
+    assert!(msg.contains("bad.tsv:3: invalid md5 hash value"), "{msg}");
+    assert!(
+        msg.contains("bad.tsv:4: size \"lots\" is not an integer"),
+        "{msg}"
+    );
+    assert!(msg.contains("nothing was imported"), "{msg}");
+
+    let good = cli.write(
+        "good.tsv",
+        &format!(
+            "{HEADER}{}\t{MD5}\t10\t/programs/a\t*\ts3://b/1 gs://c/1\tf1\n\t{MD5}\t20\t['/programs/b']\t\t[s3://b/2]\tf2\n",
+            guid(1)
+        ),
+    );
+    let out = cli.run(&["index", "import", &good, "--quiet"], "");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("imported 2 records"), "{}", text(&out));
+
+    // the same file again clashes on guid 1: an error, and still only the first import
+    let out = cli.run(&["index", "import", &good, "--quiet"], "");
+    assert!(!out.status.success());
+    assert!(text(&out).contains("already exists"), "{}", text(&out));
+
+    let (mut child, url) = serve(&cli);
+    wait_healthy(&url).await;
+    let v: serde_json::Value = reqwest::get(format!("{url}/index/index/?limit=10"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let records = v["records"].as_array().unwrap();
+    assert_eq!(records.len(), 2, "{v}");
+    let first = records.iter().find(|r| r["did"] == guid(1)).unwrap();
+    assert_eq!(first["urls"], serde_json::json!(["s3://b/1", "gs://c/1"]));
+    assert_eq!(first["acl"], serde_json::json!(["*"]));
+    let minted = records.iter().find(|r| r["did"] != guid(1)).unwrap();
+    assert_eq!(minted["authz"], serde_json::json!(["/programs/b"]));
+    assert_eq!(minted["size"], 20);
+    child.kill().unwrap();
+    let _ = child.wait();
+}
+
+#[tokio::test]
+async fn index_user_then_basic_auth_writes() {
+    let cli = Cli::new().await;
+    let out = cli.run(
+        &["index-user", "add", "ops", "--password-stdin"],
+        "pa55word\n",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let out = cli.run(&["index-user", "add", "", "--password-stdin"], "x\n");
+    assert!(!out.status.success());
+    let out = cli.run(&["index-user", "add", "empty", "--password-stdin"], "\n");
+    assert!(!out.status.success());
+    assert!(text(&out).contains("must not be empty"));
+
+    let (mut child, url) = serve(&cli);
+    wait_healthy(&url).await;
+    let body = serde_json::json!({"form": "object", "size": 1, "urls": [], "hashes": {"md5": MD5}});
+    let client = reqwest::Client::new();
+    let ok = client
+        .post(format!("{url}/index/index/"))
+        .basic_auth("ops", Some("pa55word"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let wrong = client
+        .post(format!("{url}/index/index/"))
+        .basic_auth("ops", Some("nope"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 403);
+    child.kill().unwrap();
+    let _ = child.wait();
+}
+
+#[tokio::test]
+async fn sigterm_finishes_in_flight_requests_then_exits_cleanly() {
+    let cli = Cli::new().await;
+    let (child, url) = serve(&cli);
+    wait_healthy(&url).await;
+    // a slow request: a body that arrives in two parts, the second after the signal
+    let addr = url.trim_start_matches("http://").to_owned();
+    let body = format!(r#"{{"form":"object","size":1,"urls":[],"hashes":{{"md5":"{MD5}"}}}}"#);
+    let (head, tail) = body.split_at(10);
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let request = format!(
+        "POST /index/index/ HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{head}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stream.write_all(tail.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    // no credentials: the in-flight request is still answered (401), not cut off
+    assert!(response.starts_with("HTTP/1.1 401"), "{response}");
+    let status = wait_exit(child, Duration::from_secs(20));
+    assert!(status.success(), "weft exited with {status:?}");
+    // and new connections are refused once it has stopped
+    assert!(std::net::TcpStream::connect(&addr).is_err());
+}
+
+fn wait_exit(mut child: std::process::Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("weft did not exit within {limit:?} of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn help_config_and_migrate() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_weft"))
+            .args(args)
+            .env_remove("WEFT_DATABASE_URL")
+            .env("WEFT_DATA_DIR", dir.path())
+            .output()
+            .unwrap()
+    };
+    let help = run(&["serve", "--help"]);
+    let h = text(&help);
+    for flag in [
+        "--listen",
+        "--base-url",
+        "--data-dir",
+        "--config",
+        "--database-url",
+        "WEFT_LISTEN",
+    ] {
+        assert!(h.contains(flag), "serve --help lacks {flag}: {h}");
+    }
+    let example = run(&["config", "default"]);
+    assert!(text(&example).contains("guid_prefix"));
+    let migrate = run(&["migrate"]);
+    assert!(migrate.status.success(), "{}", text(&migrate));
+    assert!(
+        text(&migrate).contains("2 migration(s) applied"),
+        "{}",
+        text(&migrate)
+    );
+    assert!(Path::new(&dir.path().join("weft.db")).exists());
+    let again = run(&["migrate"]);
+    assert!(
+        text(&again).contains("0 migration(s) applied"),
+        "{}",
+        text(&again)
+    );
+    let bad = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .args(["migrate"])
+        .env("WEFT_DATABASE_URL", "mysql://nope")
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(text(&bad).contains("database_url"), "{}", text(&bad));
+}
