@@ -68,6 +68,15 @@ pub struct IndexService {
     dist: Option<crate::dist::Dist>,
 }
 
+/// A blank-record body; an empty body means no fields, as indexd reads it.
+fn blank_body(body: &[u8]) -> Result<BlankBody, WeftError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(BlankBody::default())
+    } else {
+        input::parse(body)
+    }
+}
+
 fn union(a: &[String], b: &[String]) -> Vec<String> {
     dedup(a.iter().chain(b).cloned().collect())
 }
@@ -460,11 +469,7 @@ impl IndexService {
 
     /// `POST /index/blank/`.
     pub async fn blank_create(&self, creds: &Credentials, body: &[u8]) -> Result<Ids, WeftError> {
-        let b: BlankBody = if body.iter().all(u8::is_ascii_whitespace) {
-            BlankBody::default()
-        } else {
-            input::parse(body)?
-        };
+        let b = blank_body(body)?;
         if b.did.is_some() {
             return Err(WeftError::invalid(
                 "did cannot be given for a new blank record",
@@ -487,11 +492,7 @@ impl IndexService {
         did: &str,
         body: &[u8],
     ) -> Result<Ids, WeftError> {
-        let b: BlankBody = if body.iter().all(u8::is_ascii_whitespace) {
-            BlankBody::default()
-        } else {
-            input::parse(body)?
-        };
+        let b = blank_body(body)?;
         let old = self.exact(did).await?;
         if let Some(a) = &b.authz {
             self.authorize(creds, "create", a).await?;

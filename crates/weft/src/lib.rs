@@ -20,14 +20,19 @@ use weft_store::IndexStore;
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub const COMMIT: &str = env!("WEFT_COMMIT");
 
+/// The configured PostgreSQL URL ("" when none is set; callers check `uses_postgres`).
+fn postgres_url(config: &Config) -> String {
+    config
+        .database_url
+        .as_ref()
+        .map(|u| u.expose().to_owned())
+        .unwrap_or_default()
+}
+
 /// Open the configured store, applying migrations.
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn IndexStore>> {
     if config.uses_postgres() {
-        let url = config
-            .database_url
-            .as_ref()
-            .map(|u| u.expose().to_owned())
-            .unwrap_or_default();
+        let url = postgres_url(config);
         let store =
             weft_store_postgres::PostgresStore::connect(&url, config.database.max_connections)
                 .await
@@ -48,11 +53,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn IndexStore>> 
 /// Apply migrations only; returns how many were applied.
 pub async fn migrate(config: &Config) -> anyhow::Result<usize> {
     if config.uses_postgres() {
-        let url = config
-            .database_url
-            .as_ref()
-            .map(|u| u.expose().to_owned())
-            .unwrap_or_default();
+        let url = postgres_url(config);
         Ok(weft_store_postgres::migrate(&url).await?)
     } else {
         let path = config.sqlite_path();
