@@ -26,11 +26,6 @@ type Completion = Box<dyn FnOnce(Option<String>) + Send>;
 /// connection (the transaction could not start), it must not run and only reports.
 type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Completion) + Send>;
 
-/// Page size of new databases (existing ones keep theirs). Records with several URLs are
-/// 1–2 KiB; with 4 KiB pages a WITHOUT ROWID row over ~1 KiB spills to an overflow page,
-/// costing a second page read on every lookup.
-const PAGE_SIZE: u32 = 8192;
-
 /// Page cache sizes. The server's memory is mostly these (RSS target: < 150 MB at a million
 /// records, docs/benchmarks.md); the OS page cache holds the rest of the file.
 const WRITER_CACHE_KIB: i64 = 24 * 1024;
@@ -64,7 +59,7 @@ fn open(path: &Path, cache_kib: i64) -> rusqlite::Result<Connection> {
     )?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.execute_batch(&format!(
-        "PRAGMA page_size = {PAGE_SIZE}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
          PRAGMA temp_store = MEMORY; PRAGMA cache_size = -{cache_kib}; \
          PRAGMA case_sensitive_like = ON;"
     ))?;
