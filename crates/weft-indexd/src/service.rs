@@ -202,6 +202,13 @@ impl IndexService {
         }
     }
 
+    /// Store a new record with its aliases and answer its ids.
+    async fn insert(&self, record: IndexRecord, aliases: Vec<String>) -> Result<Ids, WeftError> {
+        let ids = Ids::of(&record);
+        self.store.create(record, aliases).await?;
+        Ok(ids)
+    }
+
     async fn exact(&self, did: &str) -> Result<IndexRecord, WeftError> {
         self.store
             .get(did)
@@ -257,9 +264,7 @@ impl IndexService {
     pub async fn create(&self, creds: &Credentials, body: &[u8]) -> Result<Ids, WeftError> {
         let (record, aliases) = self.record_from_body(body)?;
         self.authorize(creds, "create", &record.authz).await?;
-        let ids = Ids::of(&record);
-        self.store.create(record, aliases).await?;
-        Ok(ids)
+        self.insert(record, aliases).await
     }
 
     /// Bulk import: every record validated already; all or nothing.
@@ -362,9 +367,7 @@ impl IndexService {
         let (record, aliases) = self.record_from_create(b);
         self.authorize(creds, "update", &union(&old.authz, &record.authz))
             .await?;
-        let ids = Ids::of(&record);
-        self.store.create(record, aliases).await?;
-        Ok(ids)
+        self.insert(record, aliases).await
     }
 
     /// All versions of the record `id` names (did or baseid), oldest first.
@@ -480,9 +483,7 @@ impl IndexService {
         let (did, aliases) = self.mint_did();
         let authz = dedup(b.authz.clone().unwrap_or_default());
         let record = Self::blank_record(did, ids::new_guid(), &b, authz, vec![]);
-        let ids = Ids::of(&record);
-        self.store.create(record, aliases).await?;
-        Ok(ids)
+        self.insert(record, aliases).await
     }
 
     /// `POST /index/blank/{did}`: a new blank version; acl/authz carry over unless given.
@@ -512,9 +513,7 @@ impl IndexService {
             None => (old.authz.clone(), old.acl.clone()),
         };
         let record = Self::blank_record(new_did, old.baseid.clone(), &b, authz, acl);
-        let ids = Ids::of(&record);
-        self.store.create(record, aliases).await?;
-        Ok(ids)
+        self.insert(record, aliases).await
     }
 
     /// `PUT /index/blank/{did}?rev=`: fill in size, hashes and urls of a blank record.
