@@ -68,6 +68,12 @@ pub struct IndexService {
     dist: Option<crate::dist::Dist>,
 }
 
+/// The client's `rev`, if it is the record's current one (missing or stale: 409, as indexd).
+fn current_rev<'a>(rev: Option<&'a str>, record: &IndexRecord) -> Result<&'a str, WeftError> {
+    rev.filter(|r| *r == record.rev)
+        .ok_or_else(WeftError::rev_mismatch)
+}
+
 /// A blank-record body; an empty body means no fields, as indexd reads it.
 fn blank_body(body: &[u8]) -> Result<BlankBody, WeftError> {
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -320,12 +326,7 @@ impl IndexService {
     ) -> Result<Ids, WeftError> {
         let changes: UpdateBody = input::parse(body)?;
         let old = self.exact(did).await?;
-        let Some(rev) = rev else {
-            return Err(WeftError::rev_mismatch());
-        };
-        if rev != old.rev {
-            return Err(WeftError::rev_mismatch());
-        }
+        let rev = current_rev(rev, &old)?;
         let mut new = old.clone();
         changes.apply(&mut new)?;
         self.authorize(creds, "update", &union(&old.authz, &new.authz))
@@ -535,12 +536,7 @@ impl IndexService {
                 "update api is not supported for non-empty record!",
             ));
         }
-        let Some(rev) = rev else {
-            return Err(WeftError::rev_mismatch());
-        };
-        if rev != old.rev {
-            return Err(WeftError::rev_mismatch());
-        }
+        let rev = current_rev(rev, &old)?;
         match &b.authz {
             Some(a) => {
                 self.authorize(creds, "update", &union(&old.authz, a))

@@ -5,22 +5,9 @@ use md5::{Digest, Md5};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{Auth, MD5, MD5_B, SHA256, TestApp, encode, is_indexd_date, is_uuid, mint};
-
-/// `2020-01-02T03:04:05.000006Z`.
-fn is_drs_time(v: &Value) -> bool {
-    v.as_str()
-        .is_some_and(|s| s.len() == 27 && s.ends_with('Z') && is_indexd_date(&s[..26]))
-}
-
-fn no_nulls(v: &Value) -> bool {
-    match v {
-        Value::Null => false,
-        Value::Array(a) => a.iter().all(no_nulls),
-        Value::Object(o) => o.values().all(no_nulls),
-        _ => true,
-    }
-}
+use crate::support::{
+    Auth, MD5, MD5_B, SHA256, TestApp, encode, is_drs_time, is_indexd_date, is_uuid, mint, no_nulls,
+};
 
 /// indexd's default bundle checksum, computed here independently.
 fn md5_of_sorted(mut firsts: Vec<&str>) -> String {

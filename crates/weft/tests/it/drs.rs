@@ -1,33 +1,11 @@
 //! GA4GH DRS 1.5: service-info, objects (single, bulk, list), authorizations, access.
 
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::support::{Auth, Ids, MD5, MD5_B, SHA256, TestApp, encode, mint, record, sorted};
-
-/// `2020-01-02T03:04:05.000006Z`.
-fn is_drs_time(v: &Value) -> bool {
-    let Some(s) = v.as_str() else { return false };
-    let b = s.as_bytes();
-    b.len() == 27
-        && b.iter().enumerate().all(|(i, c)| match i {
-            4 | 7 => *c == b'-',
-            10 => *c == b'T',
-            13 | 16 => *c == b':',
-            19 => *c == b'.',
-            26 => *c == b'Z',
-            _ => c.is_ascii_digit(),
-        })
-}
-
-fn no_nulls(v: &Value) -> bool {
-    match v {
-        Value::Null => false,
-        Value::Array(a) => a.iter().all(no_nulls),
-        Value::Object(o) => o.values().all(no_nulls),
-        _ => true,
-    }
-}
+use crate::support::{
+    Auth, Ids, MD5, MD5_B, SHA256, TestApp, encode, is_drs_time, mint, no_nulls, record, sorted,
+};
 
 /// A DRS error body: `{"msg": "...", "status_code": n}`.
 #[track_caller]

@@ -461,6 +461,22 @@ pub fn is_indexd_date(s: &str) -> bool {
         })
 }
 
+/// DRS's time format, indexd's date with a `Z`: `2020-01-02T03:04:05.000006Z`.
+pub fn is_drs_time(v: &Value) -> bool {
+    v.as_str()
+        .is_some_and(|s| s.len() == 27 && s.ends_with('Z') && is_indexd_date(&s[..26]))
+}
+
+/// Whether no value anywhere in `v` is `null` (DRS schemas allow none).
+pub fn no_nulls(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Array(a) => a.iter().all(no_nulls),
+        Value::Object(o) => o.values().all(no_nulls),
+        _ => true,
+    }
+}
+
 /// A fresh UUID for client-chosen dids, made from the server's own minting.
 pub async fn mint(app: &TestApp) -> String {
     let v = app.get("/index/guid/mint").await.expect(200);
