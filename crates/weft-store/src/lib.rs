@@ -6,12 +6,14 @@
 //! backend must pass.
 //! It must never name a database driver: only `weft-store-*` crates do.
 
+pub mod authz;
 pub mod model;
 pub mod sql;
 #[cfg(feature = "test-suite")]
 pub mod test_suite;
 
 use async_trait::async_trait;
+pub use authz::{AuthzChange, AuthzRows, AuthzStore};
 pub use model::*;
 use weft_core::WeftError;
 

@@ -1,0 +1,330 @@
+//! Decisions: a snapshot of the model with per-principal indexes, built on first use.
+//!
+//! A principal's index maps each granted resource path to the actions granted there (with
+//! the expiry of the grant that brought them). A decision walks the requested path's
+//! ancestors, one hash lookup each, so its cost depends on the depth of the path, not on
+//! how many policies, users or resources exist. A snapshot never changes; a change to the
+//! policy set publishes a new snapshot, and the indexes of the old one go with it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use dashmap::DashMap;
+
+use crate::model::{ANONYMOUS, Action, Grant, LOGGED_IN, Model, user_key};
+
+/// Who is asking.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Principal {
+    /// No token and no user name: the `anonymous` group only.
+    Anonymous,
+    /// A user by name (matched case-insensitively): direct grants, groups, `anonymous` and
+    /// `logged-in`.
+    User(String),
+    /// A token issued to an OAuth client with no user: the client's policies only.
+    Client(String),
+    /// A user acting through an OAuth client: both must be allowed.
+    UserViaClient { user: String, client: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Perm {
+    action: Action,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+/// One principal's grants, by resource path.
+#[derive(Debug, Default)]
+pub struct Grants {
+    by_path: HashMap<String, Vec<Perm>>,
+}
+
+impl Grants {
+    fn add_policy(&mut self, model: &Model, policy: &str, grant: &Grant) {
+        let Some(p) = model.policies.get(policy) else {
+            return;
+        };
+        for role in p.role_ids.iter().filter_map(|r| model.roles.get(r)) {
+            for perm in &role.permissions {
+                for path in &p.resource_paths {
+                    let perms = self.by_path.entry(path.clone()).or_default();
+                    let new = Perm {
+                        action: perm.action.clone(),
+                        expires_at: grant.expires_at,
+                    };
+                    // A grant without expiry makes any other grant of the same action moot.
+                    if !perms
+                        .iter()
+                        .any(|q| q.action == new.action && q.expires_at.is_none())
+                    {
+                        if new.expires_at.is_none() {
+                            perms.retain(|q| q.action != new.action);
+                        }
+                        if !perms.contains(&new) {
+                            perms.push(new);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn of_group(model: &Model, group: &str) -> Self {
+        let mut g = Self::default();
+        if let Some(grp) = model.groups.get(group) {
+            for p in &grp.policies {
+                g.add_policy(model, p, &Grant::default());
+            }
+        }
+        g
+    }
+
+    fn of_user(model: &Model, key: &str) -> Self {
+        let mut g = Self::default();
+        if let Some(u) = model.users.get(key) {
+            for (p, grant) in &u.policies {
+                g.add_policy(model, p, grant);
+            }
+        }
+        for (grp, membership) in model.groups_of(key) {
+            for p in &grp.policies {
+                g.add_policy(model, p, membership);
+            }
+        }
+        g
+    }
+
+    fn of_client(model: &Model, id: &str) -> Self {
+        let mut g = Self::default();
+        if let Some(c) = model.clients.get(id) {
+            for p in &c.policies {
+                g.add_policy(model, p, &Grant::default());
+            }
+        }
+        g
+    }
+
+    /// Whether `path` (canonical) or one of its ancestors grants the action at `now`.
+    #[must_use]
+    pub fn allows(&self, path: &str, service: &str, method: &str, now: DateTime<Utc>) -> bool {
+        if self.by_path.is_empty() {
+            return false;
+        }
+        let mut end = path.len();
+        loop {
+            if let Some(perms) = self.by_path.get(&path[..end])
+                && perms.iter().any(|p| {
+                    p.action.covers(service, method) && p.expires_at.is_none_or(|e| now < e)
+                })
+            {
+                return true;
+            }
+            match path[..end].rfind('/') {
+                Some(i) if i > 0 => end = i,
+                _ => return false,
+            }
+        }
+    }
+
+    fn collect_mapping(
+        &self,
+        model: &Model,
+        now: DateTime<Utc>,
+        out: &mut BTreeMap<String, BTreeSet<Action>>,
+    ) {
+        for (path, perms) in &self.by_path {
+            let live: Vec<&Action> = perms
+                .iter()
+                .filter(|p| p.expires_at.is_none_or(|e| now < e))
+                .map(|p| &p.action)
+                .collect();
+            if live.is_empty() {
+                continue;
+            }
+            for p in std::iter::once(path).chain(model.descendants(path)) {
+                let set = out.entry(p.clone()).or_default();
+                set.extend(live.iter().map(|a| (*a).clone()));
+            }
+        }
+    }
+}
+
+/// An immutable view of the policy set, with the indexes decisions need.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub model: Model,
+    /// The store version this snapshot reflects.
+    pub version: u64,
+    anonymous: Grants,
+    logged_in: Grants,
+    users: DashMap<String, Arc<Grants>>,
+    clients: DashMap<String, Arc<Grants>>,
+}
+
+impl Snapshot {
+    #[must_use]
+    pub fn new(model: Model, version: u64) -> Self {
+        Self {
+            anonymous: Grants::of_group(&model, ANONYMOUS),
+            logged_in: Grants::of_group(&model, LOGGED_IN),
+            model,
+            version,
+            users: DashMap::new(),
+            clients: DashMap::new(),
+        }
+    }
+
+    fn user_grants(&self, name: &str) -> Arc<Grants> {
+        let key = if name.chars().any(char::is_uppercase) {
+            user_key(name)
+        } else {
+            name.to_owned()
+        };
+        if let Some(g) = self.users.get(&key) {
+            return Arc::clone(&g);
+        }
+        let g = Arc::new(Grants::of_user(&self.model, &key));
+        self.users.insert(key, Arc::clone(&g));
+        g
+    }
+
+    fn client_grants(&self, id: &str) -> Arc<Grants> {
+        if let Some(g) = self.clients.get(id) {
+            return Arc::clone(&g);
+        }
+        let g = Arc::new(Grants::of_client(&self.model, id));
+        self.clients.insert(id.to_owned(), Arc::clone(&g));
+        g
+    }
+
+    fn user_allows(&self, user: &str, path: &str, service: &str, method: &str, now: DateTime<Utc>) -> bool {
+        self.anonymous.allows(path, service, method, now)
+            || self.logged_in.allows(path, service, method, now)
+            || self.user_grants(user).allows(path, service, method, now)
+    }
+
+    /// The decision for a canonical resource path (see [`Model::resolve`] for tags).
+    #[must_use]
+    pub fn decide(
+        &self,
+        who: &Principal,
+        path: &str,
+        service: &str,
+        method: &str,
+        now: DateTime<Utc>,
+    ) -> bool {
+        match who {
+            Principal::Anonymous => self.anonymous.allows(path, service, method, now),
+            Principal::User(u) => self.user_allows(u, path, service, method, now),
+            Principal::Client(c) => self.client_grants(c).allows(path, service, method, now),
+            Principal::UserViaClient { user, client } => {
+                self.user_allows(user, path, service, method, now)
+                    && self.client_grants(client).allows(path, service, method, now)
+            }
+        }
+    }
+
+    /// A decision on a path or tag as a request names it; unknown tags and malformed paths
+    /// are denied.
+    #[must_use]
+    pub fn decide_on(
+        &self,
+        who: &Principal,
+        path_or_tag: &str,
+        service: &str,
+        method: &str,
+        now: DateTime<Utc>,
+    ) -> bool {
+        self.model
+            .resolve(path_or_tag)
+            .is_some_and(|p| self.decide(who, &p, service, method, now))
+    }
+
+    /// `auth/mapping`: every existing resource at or below a granted path, with the actions
+    /// granted there.
+    #[must_use]
+    pub fn mapping(&self, who: &Principal, now: DateTime<Utc>) -> BTreeMap<String, BTreeSet<Action>> {
+        let mut out = BTreeMap::new();
+        match who {
+            Principal::Anonymous => self.anonymous.collect_mapping(&self.model, now, &mut out),
+            Principal::User(u) | Principal::UserViaClient { user: u, .. } => {
+                self.anonymous.collect_mapping(&self.model, now, &mut out);
+                self.logged_in.collect_mapping(&self.model, now, &mut out);
+                self.user_grants(u).collect_mapping(&self.model, now, &mut out);
+            }
+            Principal::Client(c) => self.client_grants(c).collect_mapping(&self.model, now, &mut out),
+        }
+        out
+    }
+}
+
+/// The reference implementation decisions are tested against: no indexes, every policy of
+/// the principal checked against every path, straight from arborist's rules.
+#[must_use]
+pub fn naive_decide(
+    model: &Model,
+    who: &Principal,
+    path: &str,
+    service: &str,
+    method: &str,
+    now: DateTime<Utc>,
+) -> bool {
+    fn policies_allow<'a>(
+        model: &Model,
+        policies: impl Iterator<Item = &'a String>,
+        path: &str,
+        service: &str,
+        method: &str,
+    ) -> bool {
+        policies.filter_map(|p| model.policies.get(p)).any(|pol| {
+            pol.resource_paths
+                .iter()
+                .any(|rp| crate::model::is_at_or_below(path, rp))
+                && pol
+                    .role_ids
+                    .iter()
+                    .filter_map(|r| model.roles.get(r))
+                    .flat_map(|r| &r.permissions)
+                    .any(|perm| perm.action.covers(service, method))
+        })
+    }
+    let group_allows = |g: &str| {
+        model
+            .groups
+            .get(g)
+            .is_some_and(|g| policies_allow(model, g.policies.iter(), path, service, method))
+    };
+    let user_allows = |name: &str| {
+        let key = user_key(name);
+        group_allows(ANONYMOUS)
+            || group_allows(LOGGED_IN)
+            || model.users.get(&key).is_some_and(|u| {
+                policies_allow(
+                    model,
+                    u.policies.iter().filter(|(_, g)| g.live_at(now)).map(|(p, _)| p),
+                    path,
+                    service,
+                    method,
+                )
+            })
+            || model.groups.values().any(|g| {
+                g.name != ANONYMOUS
+                    && g.name != LOGGED_IN
+                    && g.users.get(&key).is_some_and(|m| m.live_at(now))
+                    && policies_allow(model, g.policies.iter(), path, service, method)
+            })
+    };
+    let client_allows = |id: &str| {
+        model
+            .clients
+            .get(id)
+            .is_some_and(|c| policies_allow(model, c.policies.iter(), path, service, method))
+    };
+    match who {
+        Principal::Anonymous => group_allows(ANONYMOUS),
+        Principal::User(u) => user_allows(u),
+        Principal::Client(c) => client_allows(c),
+        Principal::UserViaClient { user, client } => user_allows(user) && client_allows(client),
+    }
+}
