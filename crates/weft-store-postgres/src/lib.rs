@@ -11,6 +11,7 @@
 //! This crate must never know about HTTP or services, never decide policy, and never build
 //! SQL by pasting values into the text: values are always bound.
 
+mod authz;
 mod bulk;
 mod bundle;
 mod index;
@@ -35,6 +36,8 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// The `LISTEN weft_authz` follower, started on first use.
+    authz_watch: std::sync::Arc<tokio::sync::OnceCell<tokio::sync::watch::Receiver<u64>>>,
 }
 
 impl PostgresStore {
@@ -46,7 +49,10 @@ impl PostgresStore {
             .await
             .map_err(|e| StoreError::Backend(format!("cannot connect to PostgreSQL: {e}")))?;
         apply_migrations(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            authz_watch: std::sync::Arc::default(),
+        })
     }
 
     /// Apply pending migrations to the database at `url`; returns how many were applied.

@@ -467,7 +467,9 @@ mod tests {
     async fn contract_suite() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("t.db"), 2).unwrap();
-        weft_store::test_suite::run_all(Arc::new(store)).await;
+        let store = Arc::new(store);
+        weft_store::test_suite::run_all(Arc::clone(&store) as Arc<dyn IndexStore>).await;
+        weft_store::test_suite::run_authz(store).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

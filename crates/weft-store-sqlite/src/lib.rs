@@ -6,6 +6,7 @@
 //! connections via `spawn_blocking`, in WAL mode, never blocking the writer.
 //! This crate must not know about HTTP or services; it implements `weft-store` traits only.
 
+mod authz;
 mod bundle;
 mod index;
 mod migrate;

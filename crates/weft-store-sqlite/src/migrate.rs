@@ -9,6 +9,7 @@ use weft_store::{StoreError, StoreResult};
 pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "index", include_str!("../migrations/0001_index.sql")),
     (2, "bundles", include_str!("../migrations/0002_bundles.sql")),
+    (3, "authz", include_str!("../migrations/0003_authz.sql")),
 ];
 
 pub(crate) fn apply(conn: &mut Connection) -> StoreResult<usize> {

@@ -725,3 +725,58 @@ async fn bundles(s: &dyn IndexStore) {
     s.delete_bundle(&b.bundle_id).await.unwrap();
     assert_eq!(s.get_bundle(&b.bundle_id).await.unwrap(), None);
 }
+
+/// The contract of [`crate::AuthzStore`]: versions, optimistic writes, upserts and deletes.
+pub async fn run_authz(s: Arc<dyn crate::AuthzStore>) {
+    use crate::AuthzChange;
+    let change = |kind: &str, key: &str, body: Option<&str>| AuthzChange {
+        kind: kind.to_owned(),
+        key: key.to_owned(),
+        body: body.map(str::to_owned),
+    };
+    let empty = s.authz_load().await.unwrap();
+    assert_eq!(empty.version, 0);
+    assert!(empty.rows.is_empty());
+    assert_eq!(s.authz_version().await.unwrap(), 0);
+
+    let v1 = s
+        .authz_write(
+            0,
+            vec![
+                change("role", "reader", Some(r#"{"id":"reader"}"#)),
+                change("user", "alice", Some(r#"{"name":"Alice"}"#)),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(v1, 1);
+    assert_eq!(s.authz_version().await.unwrap(), 1);
+
+    // A writer that has not seen version 1 changes nothing.
+    let stale = s
+        .authz_write(0, vec![change("user", "bob", Some("{}"))])
+        .await;
+    assert_eq!(stale, Err(StoreError::RevisionMismatch));
+
+    let v2 = s
+        .authz_write(
+            1,
+            vec![
+                change("user", "alice", Some(r#"{"name":"ALICE"}"#)),
+                change("role", "reader", None),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(v2, 2);
+    let now = s.authz_load().await.unwrap();
+    assert_eq!(now.version, 2);
+    assert_eq!(
+        now.rows,
+        vec![(
+            "user".to_owned(),
+            "alice".to_owned(),
+            r#"{"name":"ALICE"}"#.to_owned()
+        )]
+    );
+}

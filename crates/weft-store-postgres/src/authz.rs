@@ -1,0 +1,171 @@
+//! `AuthzStore` on PostgreSQL, with `LISTEN/NOTIFY` so every weft sharing the database
+//! learns of a change as it commits.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::postgres::PgListener;
+use tokio::sync::watch;
+use weft_store::{AuthzChange, AuthzRows, AuthzStore, StoreError, StoreResult};
+
+use crate::{PostgresStore, backend};
+
+/// The channel changes are announced on; the payload is the new version.
+const CHANNEL: &str = "weft_authz";
+
+async fn current_version(pool: &sqlx::PgPool) -> StoreResult<u64> {
+    let v: i64 = sqlx::query_scalar("SELECT version FROM authz_version WHERE id = 1")
+        .fetch_one(pool)
+        .await
+        .map_err(backend)?;
+    u64::try_from(v).map_err(backend)
+}
+
+/// Follow the channel for as long as anyone holds a receiver. When the connection drops,
+/// notifications may have been missed, so the version is read again after reconnecting.
+async fn follow(pool: sqlx::PgPool, mut listener: PgListener, tx: watch::Sender<u64>) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        if tx.is_closed() {
+            return;
+        }
+        match listener.try_recv().await {
+            Ok(Some(n)) => {
+                backoff = Duration::from_millis(100);
+                if let Ok(v) = n.payload().parse::<u64>() {
+                    tx.send_if_modified(|cur| {
+                        let newer = v > *cur;
+                        if newer {
+                            *cur = v;
+                        }
+                        newer
+                    });
+                }
+            }
+            Ok(None) => {
+                // Reconnected: catch up on whatever was missed meanwhile.
+                if let Ok(v) = current_version(&pool).await {
+                    tx.send_if_modified(|cur| {
+                        let newer = v > *cur;
+                        if newer {
+                            *cur = v;
+                        }
+                        newer
+                    });
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "LISTEN {CHANNEL} failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl AuthzStore for PostgresStore {
+    async fn authz_load(&self) -> StoreResult<AuthzRows> {
+        let mut tx = self.pool().begin().await.map_err(backend)?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let v: i64 = sqlx::query_scalar("SELECT version FROM authz_version WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let rows = sqlx::query("SELECT kind, key, body FROM authz_object")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(AuthzRows {
+            version: u64::try_from(v).map_err(backend)?,
+            rows,
+        })
+    }
+
+    async fn authz_write(&self, expected: u64, changes: Vec<AuthzChange>) -> StoreResult<u64> {
+        let mut tx = self.pool().begin().await.map_err(backend)?;
+        let v: i64 = sqlx::query_scalar("SELECT version FROM authz_version WHERE id = 1 FOR UPDATE")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if u64::try_from(v).map_err(backend)? != expected {
+            return Err(StoreError::RevisionMismatch);
+        }
+        let (upserts, deletes): (Vec<_>, Vec<_>) = changes.into_iter().partition(|c| c.body.is_some());
+        if !upserts.is_empty() {
+            let (kinds, (keys, bodies)): (Vec<String>, (Vec<String>, Vec<String>)) = upserts
+                .into_iter()
+                .map(|c| (c.kind, (c.key, c.body.unwrap_or_default())))
+                .unzip();
+            sqlx::query(
+                "INSERT INTO authz_object (kind, key, body) \
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[]) \
+                 ON CONFLICT (kind, key) DO UPDATE SET body = excluded.body",
+            )
+            .bind(kinds)
+            .bind(keys)
+            .bind(bodies)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        if !deletes.is_empty() {
+            let (kinds, keys): (Vec<String>, Vec<String>) =
+                deletes.into_iter().map(|c| (c.kind, c.key)).unzip();
+            sqlx::query(
+                "DELETE FROM authz_object o USING UNNEST($1::text[], $2::text[]) AS d(kind, key) \
+                 WHERE o.kind = d.kind AND o.key = d.key",
+            )
+            .bind(kinds)
+            .bind(keys)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        let new = expected + 1;
+        let new_i = i64::try_from(new).map_err(backend)?;
+        sqlx::query("UPDATE authz_version SET version = $1 WHERE id = 1")
+            .bind(new_i)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(new.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(new)
+    }
+
+    async fn authz_version(&self) -> StoreResult<u64> {
+        current_version(self.pool()).await
+    }
+
+    async fn authz_watch(&self) -> StoreResult<Option<watch::Receiver<u64>>> {
+        let pool = self.pool().clone();
+        let rx = self
+            .authz_watch
+            .get_or_try_init(|| async move {
+                let mut listener = PgListener::connect_with(&pool).await.map_err(backend)?;
+                listener.listen(CHANNEL).await.map_err(backend)?;
+                // Read after LISTEN: nothing committed from here on can be missed.
+                let v = current_version(&pool).await?;
+                let (tx, rx) = watch::channel(v);
+                tokio::spawn(follow(pool, listener, tx));
+                Ok::<_, StoreError>(rx)
+            })
+            .await?;
+        Ok(Some(rx.clone()))
+    }
+}
