@@ -169,3 +169,43 @@ impl AuthzStore for PostgresStore {
         Ok(Some(rx.clone()))
     }
 }
+
+#[async_trait]
+impl weft_store::IdentityStore for PostgresStore {
+    async fn signing_keys(&self) -> StoreResult<Vec<weft_store::SigningKey>> {
+        let rows = sqlx::query(
+            "SELECT kid, private_pem, created_at FROM signing_key \
+             ORDER BY created_at DESC, kid DESC",
+        )
+        .fetch_all(self.pool())
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                Ok(weft_store::SigningKey {
+                    kid: r.try_get(0)?,
+                    private_pem: r.try_get(1)?,
+                    created_at: r.try_get(2)?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(backend)
+    }
+
+    async fn add_signing_key(&self, key: weft_store::SigningKey) -> StoreResult<()> {
+        sqlx::query("INSERT INTO signing_key (kid, private_pem, created_at) VALUES ($1, $2, $3)")
+            .bind(&key.kid)
+            .bind(&key.private_pem)
+            .bind(&key.created_at)
+            .execute(self.pool())
+            .await
+            .map_err(|e| {
+                if crate::unique_violation(&e).is_some() {
+                    StoreError::AlreadyExists(format!("signing key {} exists", key.kid))
+                } else {
+                    backend(e)
+                }
+            })?;
+        Ok(())
+    }
+}

@@ -72,3 +72,47 @@ impl AuthzStore for SqliteStore {
         Ok(None)
     }
 }
+
+#[async_trait]
+impl weft_store::IdentityStore for SqliteStore {
+    async fn signing_keys(&self) -> StoreResult<Vec<weft_store::SigningKey>> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT kid, private_pem, created_at FROM signing_key \
+                     ORDER BY created_at DESC, kid DESC",
+                )
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(weft_store::SigningKey {
+                        kid: r.get(0)?,
+                        private_pem: r.get(1)?,
+                        created_at: r.get(2)?,
+                    })
+                })
+                .map_err(backend)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn add_signing_key(&self, key: weft_store::SigningKey) -> StoreResult<()> {
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO signing_key (kid, private_pem, created_at) VALUES (?1, ?2, ?3)",
+                (&key.kid, &key.private_pem, &key.created_at),
+            )
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    StoreError::AlreadyExists(format!("signing key {} exists", key.kid))
+                }
+                e => backend(e),
+            })?;
+            Ok(())
+        })
+        .await
+    }
+}

@@ -7,6 +7,7 @@
 //! It must never name a database driver: only `weft-store-*` crates do.
 
 pub mod authz;
+pub mod identity;
 pub mod model;
 pub mod sql;
 #[cfg(feature = "test-suite")]
@@ -14,6 +15,7 @@ pub mod test_suite;
 
 use async_trait::async_trait;
 pub use authz::{AuthzChange, AuthzRows, AuthzStore};
+pub use identity::{IdentityStore, SigningKey};
 pub use model::*;
 use weft_core::WeftError;
 

@@ -1,0 +1,320 @@
+//! Signing keys, access tokens and their verification.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use chrono::Utc;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEnding};
+use rsa::RsaPrivateKey;
+use serde::{Deserialize, Serialize};
+use weft_store::{IdentityStore, SigningKey, StoreError};
+
+/// The audience every weft token carries, as fence's do.
+pub const GEN3_AUDIENCE: &str = "gen3";
+
+/// Why a token was not accepted. Every variant is a 401 for the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenError {
+    Invalid(String),
+    Expired,
+    MissingScope(String),
+    WrongPurpose(String),
+}
+
+impl std::fmt::Display for TokenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Invalid(m) => write!(f, "invalid token: {m}"),
+            Self::Expired => f.write_str("token expired"),
+            Self::MissingScope(s) => write!(f, "token is missing the `{s}` scope"),
+            Self::WrongPurpose(p) => write!(f, "token purpose is `{p}`, not `access`"),
+        }
+    }
+}
+
+impl std::error::Error for TokenError {}
+
+impl From<TokenError> for weft_core::WeftError {
+    fn from(e: TokenError) -> Self {
+        Self::unauthenticated(e.to_string())
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserClaims {
+    pub name: String,
+    #[serde(default)]
+    pub is_admin: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContextClaims {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<UserClaims>,
+}
+
+/// fence's access-token claims.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    pub aud: Vec<String>,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+    pub scope: Vec<String>,
+    pub pur: String,
+    #[serde(default)]
+    pub azp: String,
+    #[serde(default)]
+    pub context: ContextClaims,
+}
+
+/// A verified access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// `context.user.name`, if the token speaks for a user.
+    pub user: Option<String>,
+    /// `azp`, if the token was issued to an OAuth client.
+    pub client: Option<String>,
+    pub claims: Claims,
+}
+
+struct KeySet {
+    /// The newest key: it signs.
+    signing: Option<(String, EncodingKey)>,
+    verifying: HashMap<String, DecodingKey>,
+}
+
+fn key_set(keys: &[SigningKey]) -> Result<KeySet, StoreError> {
+    let mut verifying = HashMap::new();
+    let mut signing = None;
+    for k in keys {
+        let private = RsaPrivateKey::from_pkcs8_pem(&k.private_pem)
+            .map_err(|e| StoreError::Backend(format!("signing key {} is unreadable: {e}", k.kid)))?;
+        let public_pem = private
+            .to_public_key()
+            .to_public_key_pem(LineEnding::LF)
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let dec = DecodingKey::from_rsa_pem(public_pem.as_bytes())
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        verifying.insert(k.kid.clone(), dec);
+        if signing.is_none() {
+            let enc = EncodingKey::from_rsa_pem(k.private_pem.as_bytes())
+                .map_err(|e| StoreError::Backend(e.to_string()))?;
+            signing = Some((k.kid.clone(), enc));
+        }
+    }
+    Ok(KeySet { signing, verifying })
+}
+
+/// Issues and verifies tokens for one weft (one issuer).
+pub struct Tokens {
+    store: Arc<dyn IdentityStore>,
+    keys: ArcSwap<KeySet>,
+    issuer: String,
+    reload: tokio::sync::Mutex<()>,
+}
+
+impl Tokens {
+    /// Load the keys, generating the first one if there is none. `issuer` is the public
+    /// base URL with `/user`, as fence's `BASE_URL`.
+    pub async fn open(store: Arc<dyn IdentityStore>, issuer: String) -> Result<Arc<Self>, StoreError> {
+        let mut keys = store.signing_keys().await?;
+        if keys.is_empty() {
+            let key = tokio::task::spawn_blocking(generate_key)
+                .await
+                .map_err(|e| StoreError::Backend(e.to_string()))??;
+            match store.add_signing_key(key).await {
+                Ok(()) | Err(StoreError::AlreadyExists(_)) => {}
+                Err(e) => return Err(e),
+            }
+            keys = store.signing_keys().await?;
+        }
+        Ok(Arc::new(Self {
+            keys: ArcSwap::from_pointee(key_set(&keys)?),
+            store,
+            issuer,
+            reload: tokio::sync::Mutex::new(()),
+        }))
+    }
+
+    #[must_use]
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// An access token for `user` with `scopes`, valid for `expires_in` seconds.
+    pub fn issue_access(
+        &self,
+        user: &str,
+        scopes: &[String],
+        expires_in: i64,
+    ) -> Result<String, TokenError> {
+        let now = Utc::now().timestamp();
+        let claims = Claims {
+            iss: self.issuer.clone(),
+            sub: Some(user.to_owned()),
+            aud: vec![GEN3_AUDIENCE.to_owned(), self.issuer.clone()],
+            iat: now,
+            exp: now + expires_in,
+            jti: uuid::Uuid::new_v4().to_string(),
+            scope: scopes.to_vec(),
+            pur: "access".to_owned(),
+            azp: String::new(),
+            context: ContextClaims {
+                user: Some(UserClaims {
+                    name: user.to_owned(),
+                    is_admin: false,
+                }),
+            },
+        };
+        self.sign(&claims)
+    }
+
+    /// Sign arbitrary claims with the newest key.
+    pub fn sign(&self, claims: &Claims) -> Result<String, TokenError> {
+        let keys = self.keys.load();
+        let Some((kid, key)) = &keys.signing else {
+            return Err(TokenError::Invalid("no signing key".into()));
+        };
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(kid.clone());
+        jsonwebtoken::encode(&header, claims, key).map_err(|e| TokenError::Invalid(e.to_string()))
+    }
+
+    async fn reload_keys(&self) -> Result<(), StoreError> {
+        let _g = self.reload.lock().await;
+        let keys = self.store.signing_keys().await?;
+        self.keys.store(Arc::new(key_set(&keys)?));
+        Ok(())
+    }
+
+    /// Verify an access token: RS256 signature by a known key, issuer, audience, expiry,
+    /// purpose `access`, and every scope in `required`.
+    pub async fn verify(&self, token: &str, required: &[&str]) -> Result<Identity, TokenError> {
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))?;
+        if header.alg != Algorithm::RS256 {
+            return Err(TokenError::Invalid(format!(
+                "algorithm {:?} is not accepted; tokens are RS256",
+                header.alg
+            )));
+        }
+        let kid = header
+            .kid
+            .ok_or_else(|| TokenError::Invalid("no `kid` in the header".into()))?;
+        if !self.keys.load().verifying.contains_key(&kid) {
+            // Perhaps another weft sharing the database rotated keys.
+            if let Err(e) = self.reload_keys().await {
+                tracing::warn!(error = %e, "reloading signing keys failed");
+            }
+        }
+        let keys = self.keys.load();
+        let key = keys
+            .verifying
+            .get(&kid)
+            .ok_or_else(|| TokenError::Invalid(format!("unknown key id `{kid}`")))?;
+        let mut v = Validation::new(Algorithm::RS256);
+        v.set_issuer(&[&self.issuer]);
+        v.set_audience(&[GEN3_AUDIENCE, &self.issuer]);
+        v.set_required_spec_claims(&["exp", "iss", "aud"]);
+        v.leeway = 0;
+        let data = jsonwebtoken::decode::<Claims>(token, key, &v).map_err(|e| {
+            match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+                _ => TokenError::Invalid(e.to_string()),
+            }
+        })?;
+        let claims = data.claims;
+        if claims.pur != "access" {
+            return Err(TokenError::WrongPurpose(claims.pur));
+        }
+        for s in required {
+            if !claims.scope.iter().any(|c| c == s) {
+                return Err(TokenError::MissingScope((*s).to_owned()));
+            }
+        }
+        Ok(Identity {
+            user: claims.context.user.as_ref().map(|u| u.name.clone()),
+            client: Some(claims.azp.clone()).filter(|a| !a.is_empty()),
+            claims,
+        })
+    }
+}
+
+/// A fresh 2048-bit RSA key with a kid of its creation time and a random suffix.
+pub fn generate_key() -> Result<SigningKey, StoreError> {
+    let mut rng = rsa::rand_core::OsRng;
+    let private = RsaPrivateKey::new(&mut rng, 2048).map_err(|e| StoreError::Backend(e.to_string()))?;
+    let pem = private
+        .to_pkcs8_pem(LineEnding::LF)
+        .map_err(|e| StoreError::Backend(e.to_string()))?;
+    let now = Utc::now();
+    Ok(SigningKey {
+        kid: format!("weft-{}-{}", now.format("%Y%m%dT%H%M%SZ"), &uuid::Uuid::new_v4().simple().to_string()[..8]),
+        private_pem: pem.to_string(),
+        created_at: now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+
+    async fn tokens() -> (tempfile::TempDir, Arc<Tokens>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = weft_store_sqlite::SqliteStore::open(&dir.path().join("t.db"), 2).unwrap();
+        let t = Tokens::open(Arc::new(store), "http://weft.test/user".into())
+            .await
+            .unwrap();
+        (dir, t)
+    }
+
+    #[tokio::test]
+    async fn issued_tokens_verify_and_carry_the_user() {
+        let (_d, t) = tokens().await;
+        let tok = t.issue_access("Alice@x.org", &["openid".into(), "user".into()], 60).unwrap();
+        let id = t.verify(&tok, &["openid"]).await.unwrap();
+        assert_eq!(id.user.as_deref(), Some("Alice@x.org"));
+        assert_eq!(id.client, None);
+        assert_eq!(id.claims.iss, "http://weft.test/user");
+        assert_eq!(
+            t.verify(&tok, &["data"]).await.unwrap_err(),
+            TokenError::MissingScope("data".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn expired_forged_and_unsigned_tokens_fail() {
+        let (_d, t) = tokens().await;
+        let old = t.issue_access("a", &["openid".into()], -5).unwrap();
+        assert_eq!(t.verify(&old, &[]).await.unwrap_err(), TokenError::Expired);
+
+        // Same claims, signature of another key.
+        let (_d2, other) = tokens().await;
+        let forged = other.issue_access("a", &["openid".into()], 60).unwrap();
+        assert!(matches!(t.verify(&forged, &[]).await, Err(TokenError::Invalid(_))));
+
+        // alg none: header and claims without a signature.
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let good = t.issue_access("a", &["openid".into()], 60).unwrap();
+        let claims = good.split('.').nth(1).unwrap();
+        let none = format!("{}.{claims}.", b64(r#"{"alg":"none","typ":"JWT"}"#));
+        assert!(matches!(t.verify(&none, &[]).await, Err(TokenError::Invalid(_))));
+
+        // Tampered claims under a valid signature.
+        let mut parts: Vec<&str> = good.split('.').collect();
+        let evil = b64(&String::from_utf8(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(parts[1]).unwrap(),
+        )
+        .unwrap()
+        .replace("\"name\":\"a\"", "\"name\":\"admin\""));
+        parts[1] = &evil;
+        assert!(matches!(t.verify(&parts.join("."), &[]).await, Err(TokenError::Invalid(_))));
+    }
+}
