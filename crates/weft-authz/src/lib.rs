@@ -13,6 +13,7 @@ pub mod engine;
 pub mod error;
 pub mod model;
 pub mod service;
+pub mod usersync;
 
 pub use engine::{Principal, Snapshot};
 pub use error::{AuthzError, AuthzResult};
