@@ -107,7 +107,12 @@ pub fn group_out(model: &Model, name: &str) -> Option<GroupOut> {
         users: g
             .users
             .keys()
-            .map(|k| model.users.get(k).map_or_else(|| k.clone(), |u| u.name.clone()))
+            .map(|k| {
+                model
+                    .users
+                    .get(k)
+                    .map_or_else(|| k.clone(), |u| u.name.clone())
+            })
             .collect(),
         policies: g.policies.iter().cloned().collect(),
     })

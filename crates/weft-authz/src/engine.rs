@@ -198,7 +198,14 @@ impl Snapshot {
         g
     }
 
-    fn user_allows(&self, user: &str, path: &str, service: &str, method: &str, now: DateTime<Utc>) -> bool {
+    fn user_allows(
+        &self,
+        user: &str,
+        path: &str,
+        service: &str,
+        method: &str,
+        now: DateTime<Utc>,
+    ) -> bool {
         self.anonymous.allows(path, service, method, now)
             || self.logged_in.allows(path, service, method, now)
             || self.user_grants(user).allows(path, service, method, now)
@@ -220,7 +227,9 @@ impl Snapshot {
             Principal::Client(c) => self.client_grants(c).allows(path, service, method, now),
             Principal::UserViaClient { user, client } => {
                 self.user_allows(user, path, service, method, now)
-                    && self.client_grants(client).allows(path, service, method, now)
+                    && self
+                        .client_grants(client)
+                        .allows(path, service, method, now)
             }
         }
     }
@@ -244,18 +253,79 @@ impl Snapshot {
     /// `auth/mapping`: every existing resource at or below a granted path, with the actions
     /// granted there.
     #[must_use]
-    pub fn mapping(&self, who: &Principal, now: DateTime<Utc>) -> BTreeMap<String, BTreeSet<Action>> {
+    pub fn mapping(
+        &self,
+        who: &Principal,
+        now: DateTime<Utc>,
+    ) -> BTreeMap<String, BTreeSet<Action>> {
         let mut out = BTreeMap::new();
         match who {
             Principal::Anonymous => self.anonymous.collect_mapping(&self.model, now, &mut out),
             Principal::User(u) | Principal::UserViaClient { user: u, .. } => {
                 self.anonymous.collect_mapping(&self.model, now, &mut out);
                 self.logged_in.collect_mapping(&self.model, now, &mut out);
-                self.user_grants(u).collect_mapping(&self.model, now, &mut out);
+                self.user_grants(u)
+                    .collect_mapping(&self.model, now, &mut out);
             }
-            Principal::Client(c) => self.client_grants(c).collect_mapping(&self.model, now, &mut out),
+            Principal::Client(c) => {
+                self.client_grants(c)
+                    .collect_mapping(&self.model, now, &mut out)
+            }
         }
         out
+    }
+}
+
+/// Whether `policy` grants the action on `path` (or an ancestor).
+#[must_use]
+pub fn policy_allows(model: &Model, policy: &str, path: &str, service: &str, method: &str) -> bool {
+    model.policies.get(policy).is_some_and(|pol| {
+        pol.resource_paths
+            .iter()
+            .any(|rp| crate::model::is_at_or_below(path, rp))
+            && pol
+                .role_ids
+                .iter()
+                .filter_map(|r| model.roles.get(r))
+                .flat_map(|r| &r.permissions)
+                .any(|perm| perm.action.covers(service, method))
+    })
+}
+
+/// Whether `who` holds `policy` at `now` (directly, through a group, a built-in group or
+/// as a client).
+#[must_use]
+pub fn holds_policy(model: &Model, who: &Principal, policy: &str, now: DateTime<Utc>) -> bool {
+    let in_group = |g: &str| {
+        model
+            .groups
+            .get(g)
+            .is_some_and(|g| g.policies.contains(policy))
+    };
+    let user_holds = |name: &str| {
+        let key = user_key(name);
+        in_group(ANONYMOUS)
+            || in_group(LOGGED_IN)
+            || model
+                .users
+                .get(&key)
+                .and_then(|u| u.policies.get(policy))
+                .is_some_and(|g| g.live_at(now))
+            || model
+                .groups_of(&key)
+                .any(|(g, m)| m.live_at(now) && g.policies.contains(policy))
+    };
+    let client_holds = |id: &str| {
+        model
+            .clients
+            .get(id)
+            .is_some_and(|c| c.policies.contains(policy))
+    };
+    match who {
+        Principal::Anonymous => in_group(ANONYMOUS),
+        Principal::User(u) => user_holds(u),
+        Principal::Client(c) => client_holds(c),
+        Principal::UserViaClient { user, client } => user_holds(user) && client_holds(client),
     }
 }
 
@@ -302,7 +372,10 @@ pub fn naive_decide(
             || model.users.get(&key).is_some_and(|u| {
                 policies_allow(
                     model,
-                    u.policies.iter().filter(|(_, g)| g.live_at(now)).map(|(p, _)| p),
+                    u.policies
+                        .iter()
+                        .filter(|(_, g)| g.live_at(now))
+                        .map(|(p, _)| p),
                     path,
                     service,
                     method,

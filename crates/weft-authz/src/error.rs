@@ -9,7 +9,7 @@ use weft_store::StoreError;
 pub struct AuthzError {
     pub code: ErrorCode,
     pub message: String,
-    pub exists: Option<serde_json::Value>,
+    pub exists: Option<Box<serde_json::Value>>,
     /// The cause of an internal error, for the log only.
     pub detail: Option<String>,
 }
@@ -42,7 +42,7 @@ impl AuthzError {
     }
     #[must_use]
     pub fn with_exists(mut self, exists: serde_json::Value) -> Self {
-        self.exists = Some(exists);
+        self.exists = Some(Box::new(exists));
         self
     }
     /// The HTTP status arborist answers with.

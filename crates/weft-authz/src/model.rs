@@ -176,7 +176,9 @@ pub fn normalize_path(path: &str) -> AuthzResult<String> {
     }
     let segments: Vec<&str> = trimmed.split('/').filter(|s| !s.is_empty()).collect();
     if segments.is_empty() {
-        return Err(AuthzError::bad_request("the root resource `/` is not a resource"));
+        return Err(AuthzError::bad_request(
+            "the root resource `/` is not a resource",
+        ));
     }
     Ok(format!("/{}", segments.join("/")))
 }
@@ -244,7 +246,11 @@ impl Model {
     where
         I: IntoIterator<Item = (String, String, String)>,
     {
-        fn parse<T: serde::de::DeserializeOwned>(kind: &str, key: &str, body: &str) -> AuthzResult<T> {
+        fn parse<T: serde::de::DeserializeOwned>(
+            kind: &str,
+            key: &str,
+            body: &str,
+        ) -> AuthzResult<T> {
             serde_json::from_str(body).map_err(|e| {
                 AuthzError::from(weft_core::WeftError::internal(format!(
                     "stored {kind} `{key}` is unreadable: {e}"
@@ -350,7 +356,10 @@ impl Model {
     }
 
     /// The groups `user_key` is a member of (built-ins excluded), with membership.
-    pub fn groups_of<'a>(&'a self, user_key: &'a str) -> impl Iterator<Item = (&'a Group, &'a Grant)> + 'a {
+    pub fn groups_of<'a>(
+        &'a self,
+        user_key: &'a str,
+    ) -> impl Iterator<Item = (&'a Group, &'a Grant)> + 'a {
         self.groups
             .values()
             .filter_map(move |g| g.users.get(user_key).map(|m| (g, m)))
@@ -536,7 +545,9 @@ impl Txn {
     pub fn delete_resource(&mut self, path: &str) -> AuthzResult<()> {
         let path = normalize_path(path)?;
         if !self.model.resources.contains_key(&path) {
-            return Err(AuthzError::not_found(format!("resource not found: `{path}`")));
+            return Err(AuthzError::not_found(format!(
+                "resource not found: `{path}`"
+            )));
         }
         let mut gone: Vec<String> = self.model.descendants(&path).cloned().collect();
         gone.push(path.clone());
@@ -550,7 +561,11 @@ impl Txn {
             .model
             .policies
             .values()
-            .filter(|pol| pol.resource_paths.iter().any(|rp| is_at_or_below(rp, &path)))
+            .filter(|pol| {
+                pol.resource_paths
+                    .iter()
+                    .any(|rp| is_at_or_below(rp, &path))
+            })
             .map(|pol| pol.id.clone())
             .collect();
         for id in affected {
@@ -637,7 +652,9 @@ impl Txn {
 
     fn check_policy(&self, mut policy: Policy) -> AuthzResult<Policy> {
         if policy.id.is_empty() {
-            return Err(AuthzError::bad_request("policy ID cannot be absent or empty"));
+            return Err(AuthzError::bad_request(
+                "policy ID cannot be absent or empty",
+            ));
         }
         if policy.resource_paths.is_empty() {
             return Err(AuthzError::bad_request("no resource paths specified"));
@@ -690,7 +707,9 @@ impl Txn {
             )));
         }
         self.touch(Kind::Policy, &policy.id);
-        self.model.policies.insert(policy.id.clone(), policy.clone());
+        self.model
+            .policies
+            .insert(policy.id.clone(), policy.clone());
         Ok(policy)
     }
 
@@ -705,7 +724,9 @@ impl Txn {
         }
         if self.model.policies.get(&policy.id) != Some(&policy) {
             self.touch(Kind::Policy, &policy.id);
-            self.model.policies.insert(policy.id.clone(), policy.clone());
+            self.model
+                .policies
+                .insert(policy.id.clone(), policy.clone());
         }
         Ok(policy)
     }
@@ -764,7 +785,9 @@ impl Txn {
         if self.model.policies.contains_key(id) {
             Ok(())
         } else {
-            Err(AuthzError::not_found(format!("policy does not exist: {id}")))
+            Err(AuthzError::not_found(format!(
+                "policy does not exist: {id}"
+            )))
         }
     }
 
@@ -925,7 +948,11 @@ impl Txn {
     }
 
     /// `DELETE /user/{name}/policy`: every direct grant, or only `provider`'s.
-    pub fn revoke_all_user_policies(&mut self, name: &str, provider: Option<&str>) -> AuthzResult<()> {
+    pub fn revoke_all_user_policies(
+        &mut self,
+        name: &str,
+        provider: Option<&str>,
+    ) -> AuthzResult<()> {
         let (key, mut user) = self.user_mut(name)?;
         user.policies
             .retain(|_, g| provider.is_some_and(|p| g.provider.as_deref() != Some(p)));
@@ -960,13 +987,24 @@ impl Txn {
 
     // ----- groups -----
 
-    fn check_group_refs(&self, name: &str, users: &[String], policies: &[String]) -> AuthzResult<()> {
-        if users.iter().any(|u| !self.model.users.contains_key(&user_key(u))) {
+    fn check_group_refs(
+        &self,
+        name: &str,
+        users: &[String],
+        policies: &[String],
+    ) -> AuthzResult<()> {
+        if users
+            .iter()
+            .any(|u| !self.model.users.contains_key(&user_key(u)))
+        {
             return Err(AuthzError::bad_request(format!(
                 "failed to create group {name} while adding users: Some users do not exist"
             )));
         }
-        if policies.iter().any(|p| !self.model.policies.contains_key(p)) {
+        if policies
+            .iter()
+            .any(|p| !self.model.policies.contains_key(p))
+        {
             return Err(AuthzError::bad_request(format!(
                 "failed to create group {name} while adding policies: Some policies do not exist"
             )));
@@ -989,7 +1027,12 @@ impl Txn {
         }
     }
 
-    pub fn create_group(&mut self, name: &str, users: &[String], policies: &[String]) -> AuthzResult<()> {
+    pub fn create_group(
+        &mut self,
+        name: &str,
+        users: &[String],
+        policies: &[String],
+    ) -> AuthzResult<()> {
         if name.trim().is_empty() {
             return Err(AuthzError::bad_request(
                 "missing required field `name` in input for group",
@@ -1017,7 +1060,9 @@ impl Txn {
             ));
         }
         if (name == ANONYMOUS || name == LOGGED_IN) && !users.is_empty() {
-            return Err(AuthzError::bad_request("can't add users to built-in groups"));
+            return Err(AuthzError::bad_request(
+                "can't add users to built-in groups",
+            ));
         }
         self.check_group_refs(name, users, policies)?;
         let mut group = self.model.groups.get(name).cloned().unwrap_or(Group {
@@ -1058,7 +1103,9 @@ impl Txn {
         provider: Option<String>,
     ) -> AuthzResult<()> {
         if group == ANONYMOUS || group == LOGGED_IN {
-            return Err(AuthzError::bad_request("can't add users to built-in groups"));
+            return Err(AuthzError::bad_request(
+                "can't add users to built-in groups",
+            ));
         }
         if user.is_empty() {
             return Err(AuthzError::bad_request("missing `username` argument"));
@@ -1223,12 +1270,18 @@ mod tests {
         };
         let err = t.create_resource("/programs/p", &input, false).unwrap_err();
         assert_eq!(err.status(), 400);
-        assert_eq!(t.create_resource("/programs/p", &input, true).unwrap(), "/programs/p/q");
+        assert_eq!(
+            t.create_resource("/programs/p", &input, true).unwrap(),
+            "/programs/p/q"
+        );
         assert_eq!(t.model.resources.len(), 3);
         let dup = t.create_resource("/programs/p", &input, true).unwrap_err();
         assert_eq!(dup.status(), 409);
         assert_eq!(dup.exists.unwrap()["path"], "/programs/p/q");
-        assert_eq!(t.model.children("/programs"), vec!["/programs/p".to_owned()]);
+        assert_eq!(
+            t.model.children("/programs"),
+            vec!["/programs/p".to_owned()]
+        );
     }
 
     #[test]
@@ -1248,7 +1301,10 @@ mod tests {
         })
         .unwrap();
         t.delete_resource("/a/b").unwrap();
-        assert_eq!(t.model.resources.keys().cloned().collect::<Vec<_>>(), vec!["/a"]);
+        assert_eq!(
+            t.model.resources.keys().cloned().collect::<Vec<_>>(),
+            vec!["/a"]
+        );
         assert_eq!(t.model.policies["p"].resource_paths, vec!["/a".to_owned()]);
         assert_eq!(t.model.tags.len(), 1);
     }
@@ -1296,7 +1352,12 @@ mod tests {
     fn builtin_groups_refuse_members_and_deletion() {
         let mut t = Txn::new(Model::new());
         t.create_user("Alice", None).unwrap();
-        assert_eq!(t.add_user_to_group(ANONYMOUS, "alice", None, None).unwrap_err().status(), 400);
+        assert_eq!(
+            t.add_user_to_group(ANONYMOUS, "alice", None, None)
+                .unwrap_err()
+                .status(),
+            400
+        );
         assert_eq!(t.delete_group(LOGGED_IN).unwrap_err().status(), 400);
         assert_eq!(t.create_user("ALICE", None).unwrap_err().status(), 409);
     }

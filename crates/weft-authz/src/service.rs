@@ -153,7 +153,12 @@ impl AuthzService {
 
     /// Administration of the policy engine: `arborist` `method` on
     /// `/services/arborist/{area}`, or a bootstrap admin. Deny by default.
-    pub async fn require_admin(&self, who: &Principal, area: &str, method: &str) -> AuthzResult<()> {
+    pub async fn require_admin(
+        &self,
+        who: &Principal,
+        area: &str,
+        method: &str,
+    ) -> AuthzResult<()> {
         if self.is_bootstrap_admin(who) {
             return Ok(());
         }
@@ -168,9 +173,7 @@ impl AuthzService {
             Principal::Anonymous => AuthzError::unauthenticated(format!(
                 "this needs a token with `{ARBORIST}` `{method}` on `{path}`"
             )),
-            _ => AuthzError::forbidden(format!(
-                "not allowed: `{ARBORIST}` `{method}` on `{path}`"
-            )),
+            _ => AuthzError::forbidden(format!("not allowed: `{ARBORIST}` `{method}` on `{path}`")),
         })
     }
 }

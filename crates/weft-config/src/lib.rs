@@ -71,6 +71,18 @@ pub struct Config {
     pub index: IndexConfig,
     /// GA4GH DRS.
     pub drs: DrsConfig,
+    /// A fence user.yaml applied at every start (as `weft usersync PATH` would).
+    pub usersync: Option<PathBuf>,
+    pub authz: AuthzConfig,
+}
+
+/// The policy engine.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthzConfig {
+    /// Users who may always administer the policy engine (`arborist` on
+    /// `/services/arborist`), whatever the policy set says: the way in on a new install.
+    pub admin_users: Vec<String>,
 }
 
 impl Default for Config {
@@ -86,6 +98,8 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             index: IndexConfig::default(),
             drs: DrsConfig::default(),
+            usersync: None,
+            authz: AuthzConfig::default(),
         }
     }
 }
@@ -182,6 +196,8 @@ const ENV_KEYS: &[&str] = &[
     "database",
     "index",
     "drs",
+    "usersync",
+    "authz",
 ];
 
 impl Config {
@@ -309,6 +325,8 @@ max_body_bytes = 16777216
 request_timeout_secs = 60
 # "text" or "json".
 log_format = "text"
+# A fence user.yaml (policies, users, groups) applied at every start, as `weft usersync`:
+# usersync = "examples/user.yaml"
 
 [database]
 # PostgreSQL connection pool size.
@@ -332,6 +350,11 @@ add_prefix_alias = false
 organization_name = "weft"
 # organization_url = "https://commons.example.org"
 max_bulk_request_length = 100
+
+[authz]
+# Users who may always administer the policy engine (service `arborist`), whatever the
+# policy set says. Give one a token with `weft token create --user NAME`.
+admin_users = []
 "#;
 
 /// A bare environment string as TOML: numbers and booleans typed, everything else a string.

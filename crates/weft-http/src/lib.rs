@@ -5,6 +5,7 @@
 //! call a service crate, and render; they hold no business rules. This is the only crate
 //! that names axum or tower-http.
 
+mod authz;
 mod drs;
 mod error;
 mod extract;
@@ -36,6 +37,8 @@ pub use error::{ApiError, Surface};
 /// Everything handlers need, shared by all requests.
 pub struct AppState {
     pub config: Config,
+    pub authz: Arc<weft_authz::AuthzService>,
+    pub tokens: Arc<weft_identity::Tokens>,
     pub index: Arc<IndexService>,
     pub drs: DrsContext,
     pub access: Arc<dyn AccessSigner>,
@@ -88,6 +91,12 @@ pub fn app(state: AppState) -> Router {
         .merge(index::router())
         .merge(drs::router())
         .merge(openapi::router())
+        .nest_service(
+            "/authz",
+            tower::ServiceBuilder::new()
+                .map_request(authz::strip_trailing_slash)
+                .service(authz::router().with_state(Arc::clone(&state))),
+        )
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .route_layer(middleware::from_fn_with_state(

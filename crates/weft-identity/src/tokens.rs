@@ -6,8 +6,8 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use chrono::Utc;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEnding};
 use rsa::RsaPrivateKey;
+use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEnding};
 use serde::{Deserialize, Serialize};
 use weft_store::{IdentityStore, SigningKey, StoreError};
 
@@ -93,8 +93,9 @@ fn key_set(keys: &[SigningKey]) -> Result<KeySet, StoreError> {
     let mut verifying = HashMap::new();
     let mut signing = None;
     for k in keys {
-        let private = RsaPrivateKey::from_pkcs8_pem(&k.private_pem)
-            .map_err(|e| StoreError::Backend(format!("signing key {} is unreadable: {e}", k.kid)))?;
+        let private = RsaPrivateKey::from_pkcs8_pem(&k.private_pem).map_err(|e| {
+            StoreError::Backend(format!("signing key {} is unreadable: {e}", k.kid))
+        })?;
         let public_pem = private
             .to_public_key()
             .to_public_key_pem(LineEnding::LF)
@@ -122,7 +123,10 @@ pub struct Tokens {
 impl Tokens {
     /// Load the keys, generating the first one if there is none. `issuer` is the public
     /// base URL with `/user`, as fence's `BASE_URL`.
-    pub async fn open(store: Arc<dyn IdentityStore>, issuer: String) -> Result<Arc<Self>, StoreError> {
+    pub async fn open(
+        store: Arc<dyn IdentityStore>,
+        issuer: String,
+    ) -> Result<Arc<Self>, StoreError> {
         let mut keys = store.signing_keys().await?;
         if keys.is_empty() {
             let key = tokio::task::spawn_blocking(generate_key)
@@ -223,11 +227,9 @@ impl Tokens {
         v.set_audience(&[GEN3_AUDIENCE, &self.issuer]);
         v.set_required_spec_claims(&["exp", "iss", "aud"]);
         v.leeway = 0;
-        let data = jsonwebtoken::decode::<Claims>(token, key, &v).map_err(|e| {
-            match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
-                _ => TokenError::Invalid(e.to_string()),
-            }
+        let data = jsonwebtoken::decode::<Claims>(token, key, &v).map_err(|e| match e.kind() {
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+            _ => TokenError::Invalid(e.to_string()),
         })?;
         let claims = data.claims;
         if claims.pur != "access" {
@@ -249,13 +251,18 @@ impl Tokens {
 /// A fresh 2048-bit RSA key with a kid of its creation time and a random suffix.
 pub fn generate_key() -> Result<SigningKey, StoreError> {
     let mut rng = rsa::rand_core::OsRng;
-    let private = RsaPrivateKey::new(&mut rng, 2048).map_err(|e| StoreError::Backend(e.to_string()))?;
+    let private =
+        RsaPrivateKey::new(&mut rng, 2048).map_err(|e| StoreError::Backend(e.to_string()))?;
     let pem = private
         .to_pkcs8_pem(LineEnding::LF)
         .map_err(|e| StoreError::Backend(e.to_string()))?;
     let now = Utc::now();
     Ok(SigningKey {
-        kid: format!("weft-{}-{}", now.format("%Y%m%dT%H%M%SZ"), &uuid::Uuid::new_v4().simple().to_string()[..8]),
+        kid: format!(
+            "weft-{}-{}",
+            now.format("%Y%m%dT%H%M%SZ"),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        ),
         private_pem: pem.to_string(),
         created_at: now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
     })
@@ -278,7 +285,9 @@ mod tests {
     #[tokio::test]
     async fn issued_tokens_verify_and_carry_the_user() {
         let (_d, t) = tokens().await;
-        let tok = t.issue_access("Alice@x.org", &["openid".into(), "user".into()], 60).unwrap();
+        let tok = t
+            .issue_access("Alice@x.org", &["openid".into(), "user".into()], 60)
+            .unwrap();
         let id = t.verify(&tok, &["openid"]).await.unwrap();
         assert_eq!(id.user.as_deref(), Some("Alice@x.org"));
         assert_eq!(id.client, None);
@@ -298,23 +307,34 @@ mod tests {
         // Same claims, signature of another key.
         let (_d2, other) = tokens().await;
         let forged = other.issue_access("a", &["openid".into()], 60).unwrap();
-        assert!(matches!(t.verify(&forged, &[]).await, Err(TokenError::Invalid(_))));
+        assert!(matches!(
+            t.verify(&forged, &[]).await,
+            Err(TokenError::Invalid(_))
+        ));
 
         // alg none: header and claims without a signature.
         let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
         let good = t.issue_access("a", &["openid".into()], 60).unwrap();
         let claims = good.split('.').nth(1).unwrap();
         let none = format!("{}.{claims}.", b64(r#"{"alg":"none","typ":"JWT"}"#));
-        assert!(matches!(t.verify(&none, &[]).await, Err(TokenError::Invalid(_))));
+        assert!(matches!(
+            t.verify(&none, &[]).await,
+            Err(TokenError::Invalid(_))
+        ));
 
         // Tampered claims under a valid signature.
         let mut parts: Vec<&str> = good.split('.').collect();
         let evil = b64(&String::from_utf8(
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(parts[1]).unwrap(),
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(parts[1])
+                .unwrap(),
         )
         .unwrap()
         .replace("\"name\":\"a\"", "\"name\":\"admin\""));
         parts[1] = &evil;
-        assert!(matches!(t.verify(&parts.join("."), &[]).await, Err(TokenError::Invalid(_))));
+        assert!(matches!(
+            t.verify(&parts.join("."), &[]).await,
+            Err(TokenError::Invalid(_))
+        ));
     }
 }

@@ -93,14 +93,16 @@ impl AuthzStore for PostgresStore {
 
     async fn authz_write(&self, expected: u64, changes: Vec<AuthzChange>) -> StoreResult<u64> {
         let mut tx = self.pool().begin().await.map_err(backend)?;
-        let v: i64 = sqlx::query_scalar("SELECT version FROM authz_version WHERE id = 1 FOR UPDATE")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(backend)?;
+        let v: i64 =
+            sqlx::query_scalar("SELECT version FROM authz_version WHERE id = 1 FOR UPDATE")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(backend)?;
         if u64::try_from(v).map_err(backend)? != expected {
             return Err(StoreError::RevisionMismatch);
         }
-        let (upserts, deletes): (Vec<_>, Vec<_>) = changes.into_iter().partition(|c| c.body.is_some());
+        let (upserts, deletes): (Vec<_>, Vec<_>) =
+            changes.into_iter().partition(|c| c.body.is_some());
         if !upserts.is_empty() {
             let (kinds, (keys, bodies)): (Vec<String>, (Vec<String>, Vec<String>)) = upserts
                 .into_iter()

@@ -57,8 +57,11 @@ impl AuthzStore for SqliteStore {
                 }
                 .map_err(backend)?;
             }
-            conn.execute("UPDATE authz_version SET version = version + 1 WHERE id = 1", [])
-                .map_err(backend)?;
+            conn.execute(
+                "UPDATE authz_version SET version = version + 1 WHERE id = 1",
+                [],
+            )
+            .map_err(backend)?;
             Ok(expected + 1)
         })
         .await

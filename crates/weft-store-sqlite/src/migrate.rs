@@ -10,7 +10,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "index", include_str!("../migrations/0001_index.sql")),
     (2, "bundles", include_str!("../migrations/0002_bundles.sql")),
     (3, "authz", include_str!("../migrations/0003_authz.sql")),
-    (4, "identity", include_str!("../migrations/0004_identity.sql")),
+    (
+        4,
+        "identity",
+        include_str!("../migrations/0004_identity.sql"),
+    ),
 ];
 
 pub(crate) fn apply(conn: &mut Connection) -> StoreResult<usize> {

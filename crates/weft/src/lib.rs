@@ -1,21 +1,24 @@
 //! The weft binary's library half: the composition root.
 //!
-//! It is the only place that picks concrete backends (SQLite or PostgreSQL, the basic-auth
+//! It is the only place that picks concrete backends (SQLite or PostgreSQL, the policy
 //! authorizer, the pass-through access signer) from configuration and wires them into the
 //! services and the HTTP app. `main.rs` is the CLI on top; integration tests build the same
 //! app through [`build`].
 
+pub mod authorizer;
 pub mod import;
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
+use weft_authz::AuthzService;
 use weft_config::Config;
 use weft_http::AppState;
+use weft_identity::Tokens;
 use weft_indexd::drs::{DrsContext, PassThroughAccess};
 use weft_indexd::{IndexService, IndexUserAuthorizer};
-use weft_store::IndexStore;
+use weft_store::{AuthzStore, IdentityStore, IndexStore};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub const COMMIT: &str = env!("WEFT_COMMIT");
@@ -29,15 +32,34 @@ fn postgres_url(config: &Config) -> String {
         .unwrap_or_default()
 }
 
-/// Open the configured store, applying migrations.
-pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn IndexStore>> {
+/// One database, seen through each service's store trait.
+#[derive(Clone)]
+pub struct Stores {
+    pub index: Arc<dyn IndexStore>,
+    pub authz: Arc<dyn AuthzStore>,
+    pub identity: Arc<dyn IdentityStore>,
+}
+
+impl Stores {
+    fn of<S: IndexStore + AuthzStore + IdentityStore>(store: S) -> Self {
+        let store = Arc::new(store);
+        Self {
+            index: Arc::clone(&store) as Arc<dyn IndexStore>,
+            authz: Arc::clone(&store) as Arc<dyn AuthzStore>,
+            identity: store,
+        }
+    }
+}
+
+/// Open the configured database, applying migrations.
+pub async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
     if config.uses_postgres() {
         let url = postgres_url(config);
         let store =
             weft_store_postgres::PostgresStore::connect(&url, config.database.max_connections)
                 .await
                 .context("connecting to PostgreSQL (database_url)")?;
-        Ok(Arc::new(store))
+        Ok(Stores::of(store))
     } else {
         let path = config.sqlite_path();
         let readers = config.database.sqlite_readers;
@@ -46,8 +68,45 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn IndexStore>> 
                 .with_context(|| format!("opening SQLite database {}", path.display()))
         })
         .await??;
-        Ok(Arc::new(store))
+        Ok(Stores::of(store))
     }
+}
+
+/// Open the configured store for the index service only, applying migrations.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn IndexStore>> {
+    Ok(open_stores(config).await?.index)
+}
+
+/// The policy engine over the store, with the configured bootstrap admins.
+pub async fn authz_service(config: &Config, stores: &Stores) -> anyhow::Result<Arc<AuthzService>> {
+    AuthzService::open(Arc::clone(&stores.authz), &config.authz.admin_users)
+        .await
+        .map_err(|e| anyhow::anyhow!("loading the policy set: {e}"))
+}
+
+/// The token issuer and verifier of this weft (issuer `<base URL>/user`, as fence).
+pub async fn tokens(config: &Config, stores: &Stores) -> anyhow::Result<Arc<Tokens>> {
+    Tokens::open(
+        Arc::clone(&stores.identity),
+        format!("{}/user", config.public_base_url()),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("loading signing keys: {e}"))
+}
+
+/// Apply a user.yaml (fence's usersync format) in one transaction; returns the report.
+pub async fn usersync(
+    authz: &AuthzService,
+    path: &std::path::Path,
+) -> anyhow::Result<weft_authz::usersync::SyncReport> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let file = weft_authz::usersync::parse(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    authz
+        .change(|txn| weft_authz::usersync::apply(&file, txn, weft_authz::usersync::PROVIDER))
+        .await
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 /// Apply migrations only; returns how many were applied.
@@ -122,14 +181,26 @@ fn dist(config: &Config) -> anyhow::Result<Option<weft_indexd::dist::Dist>> {
     ))
 }
 
-/// The whole HTTP application over a store.
-pub fn build(
+/// The whole HTTP application over the stores: loads the policy set (applying the
+/// configured user.yaml first, if any) and the signing keys.
+pub async fn build(
     config: Config,
-    store: Arc<dyn IndexStore>,
+    stores: Stores,
     metrics: Option<weft_http::PrometheusHandleAlias>,
 ) -> anyhow::Result<axum::Router> {
-    let authorizer = Arc::new(IndexUserAuthorizer::new(Arc::clone(&store)));
-    let mut service = IndexService::new(Arc::clone(&store), authorizer.clone(), &config.index);
+    let authz = authz_service(&config, &stores).await?;
+    if let Some(path) = &config.usersync {
+        let report = usersync(&authz, path).await?;
+        tracing::info!(file = %path.display(), "usersync: {}", report.summary());
+    }
+    let tokens = tokens(&config, &stores).await?;
+    let store = Arc::clone(&stores.index);
+    let authorizer: Arc<dyn weft_indexd::Authorizer> = Arc::new(authorizer::PolicyAuthorizer::new(
+        IndexUserAuthorizer::new(Arc::clone(&store)),
+        Arc::clone(&authz),
+        Arc::clone(&tokens),
+    ));
+    let mut service = IndexService::new(Arc::clone(&store), Arc::clone(&authorizer), &config.index);
     if let Some(d) = dist(&config)? {
         service = service.with_dist(d);
     }
@@ -148,6 +219,8 @@ pub fn build(
         bearer_issuer: format!("{base}/user"),
     };
     Ok(weft_http::app(AppState {
+        authz,
+        tokens,
         index,
         drs,
         access: Arc::new(PassThroughAccess { authorizer }),

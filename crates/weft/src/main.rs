@@ -75,6 +75,41 @@ enum Command {
         #[command(subcommand)]
         command: IndexCommand,
     },
+    /// Apply a fence user.yaml (resources, roles, policies, groups, users, clients) to the
+    /// policy engine in one transaction, and print what changed. A file with an error
+    /// changes nothing.
+    Usersync {
+        /// The user.yaml file.
+        path: PathBuf,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Access tokens, as fence-create makes them.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TokenCommand {
+    /// Print a signed access token for a user.
+    Create {
+        /// The user name the token speaks for (`context.user.name`).
+        #[arg(long)]
+        user: String,
+        /// Scopes, comma-separated.
+        #[arg(long, default_value = "openid,user,data,fence", value_delimiter = ',')]
+        scopes: Vec<String>,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        expires_in: i64,
+        /// Public URL of this weft (the token issuer is <URL>/user) [default: http://<listen>].
+        #[arg(long, env = "WEFT_BASE_URL")]
+        base_url: Option<String>,
+        #[command(flatten)]
+        data: DataArgs,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -179,7 +214,7 @@ async fn shutdown_signal() {
 async fn serve(mut config: Config) -> anyhow::Result<()> {
     init_tracing(config.log_format);
     let metrics = weft_http::install_metrics();
-    let store = weft::open_store(&config).await?;
+    let stores = weft::open_stores(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -194,7 +229,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         "weft {} serving",
         weft::VERSION
     );
-    let app = weft::build(config, store, metrics)?;
+    let app = weft::build(config, stores, metrics).await?;
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
@@ -287,6 +322,35 @@ async fn index_import(
     Ok(())
 }
 
+async fn usersync(config: &Config, path: &std::path::Path) -> anyhow::Result<()> {
+    let stores = weft::open_stores(config).await?;
+    let authz = weft::authz_service(config, &stores).await?;
+    let report = weft::usersync(&authz, path).await?;
+    print!("{report}");
+    if !report.to_string().ends_with('\n') {
+        println!();
+    }
+    Ok(())
+}
+
+async fn token_create(
+    config: &Config,
+    user: &str,
+    scopes: &[String],
+    expires_in: i64,
+) -> anyhow::Result<()> {
+    if expires_in <= 0 {
+        bail!("--expires-in must be positive");
+    }
+    let stores = weft::open_stores(config).await?;
+    let tokens = weft::tokens(config, &stores).await?;
+    let token = tokens
+        .issue_access(user, scopes, expires_in)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("{token}");
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -349,6 +413,27 @@ fn main() -> anyhow::Result<()> {
             } => {
                 let config = load_config(&data)?;
                 index_import(&config, &manifest, quiet).await
+            }
+            Command::Usersync { path, data } => {
+                let config = load_config(&data)?;
+                usersync(&config, &path).await
+            }
+            Command::Token {
+                command:
+                    TokenCommand::Create {
+                        user,
+                        scopes,
+                        expires_in,
+                        base_url,
+                        data,
+                    },
+            } => {
+                let mut config = load_config(&data)?;
+                if let Some(b) = base_url {
+                    config.base_url = Some(b);
+                }
+                let config = Config::load_validated(config)?;
+                token_create(&config, &user, &scopes, expires_in).await
             }
         }
     })

@@ -507,9 +507,21 @@ async fn access_public_and_controlled() {
     drs_error(r, 401);
     let r = app.get_auth(&path, Auth::Bearer).await;
     drs_error(r, 401);
+    // Basic auth is indexd's; data access needs a token the policy engine allows.
     let r = app.get_auth(&path, Auth::WrongPassword).await;
+    drs_error(r, 401);
+    let r = app.get_auth(&path, Auth::Admin).await;
+    drs_error(r, 401);
+    let authz = controlled_authz(&app, &controlled.did).await;
+    let reader = app.token("reader@x.org");
+    let r = app.call(Method::GET, &path, None, Some(&reader)).await;
     drs_error(r, 403);
-    let v = app.get_auth(&path, Auth::Admin).await.expect(200);
+    app.grant("reader@x.org", "fence", "read-storage", &authz)
+        .await;
+    let v = app
+        .call(Method::GET, &path, None, Some(&reader))
+        .await
+        .expect(200);
     assert_eq!(v, json!({"url": "s3://closed/b"}));
 
     // unknown access id, missing access id
@@ -546,4 +558,13 @@ async fn drs_errors_use_the_drs_body_even_before_the_handler() {
     let r = app.get("/ga4gh/drs/v1/objects?limit=%zz").await;
     drs_error(r, 400);
     app.stop().await;
+}
+
+/// The first `authz` path of a record.
+async fn controlled_authz(app: &TestApp, did: &str) -> String {
+    let doc = app.doc(did).await;
+    doc["authz"][0]
+        .as_str()
+        .expect("the controlled record has an authz path")
+        .to_owned()
 }

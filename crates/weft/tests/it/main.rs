@@ -3,6 +3,7 @@
 //! over HTTP. See `docs/TESTING.md`.
 
 mod aliases;
+mod authz;
 mod bad_input;
 mod blank;
 mod bundles;

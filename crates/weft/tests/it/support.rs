@@ -15,6 +15,8 @@ use weft_config::{Config, Secret};
 use weft_store_postgres::testing::TempDatabase;
 
 pub const ADMIN: &str = "admin";
+/// The bootstrap admin of the policy engine in every test server.
+pub const ROOT: &str = "root@weft.test";
 pub const PASSWORD: &str = "secret";
 pub const MD5: &str = "0123456789abcdef0123456789abcdef";
 pub const MD5_B: &str = "fedcba9876543210fedcba9876543210";
@@ -82,6 +84,10 @@ pub struct TestApp {
     /// `http://127.0.0.1:PORT`, no trailing slash.
     pub url: String,
     pub port: u16,
+    /// The configuration the server runs with (its `base_url` set).
+    pub config: Config,
+    /// Issues tokens the server accepts (same keys, same issuer).
+    pub tokens: Arc<weft_identity::Tokens>,
     pub client: reqwest::Client,
     pub postgres: bool,
     shutdown: Option<oneshot::Sender<()>>,
@@ -143,6 +149,7 @@ impl TestApp {
         if let Some(db) = &db {
             config.database_url = Some(Secret(db.url().to_owned()));
         }
+        config.authz.admin_users = vec![ROOT.to_owned()];
         tweak(&mut config);
         let postgres = config.uses_postgres();
         assert_eq!(
@@ -151,8 +158,9 @@ impl TestApp {
             "backend differs from the environment"
         );
 
-        let store = weft::open_store(&config).await.expect("opening the store");
-        store
+        let stores = weft::open_stores(&config).await.expect("opening the store");
+        stores
+            .index
             .put_index_user(ADMIN, admin_hash())
             .await
             .expect("storing the index user");
@@ -165,7 +173,10 @@ impl TestApp {
         config.listen = addr;
         config.base_url = Some(url.clone());
 
-        let app = weft::build(config, Arc::clone(&store), metrics).into_app();
+        let tokens = weft::tokens(&config, &stores).await.expect("signing keys");
+        let app = weft::build(config.clone(), stores.clone(), metrics)
+            .await
+            .into_app();
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             axum::serve(listener, app)
@@ -182,6 +193,8 @@ impl TestApp {
         Self {
             url,
             port: addr.port(),
+            config,
+            tokens,
             client,
             postgres,
             shutdown: Some(tx),
@@ -209,6 +222,118 @@ impl TestApp {
                 .await
                 .expect("dropping the test database");
         }
+    }
+
+    /// An access token for `user` with the scopes a logged-in user's token has.
+    pub fn token(&self, user: &str) -> String {
+        self.tokens
+            .issue_access(
+                user,
+                &[
+                    "openid".into(),
+                    "user".into(),
+                    "data".into(),
+                    "fence".into(),
+                ],
+                600,
+            )
+            .expect("issuing a token")
+    }
+
+    /// A second weft server on the same database and configuration (another instance
+    /// behind the same load balancer). Returns its URL and a stop handle.
+    pub async fn twin(&self) -> (String, oneshot::Sender<()>, JoinHandle<()>) {
+        let stores = weft::open_stores(&self.config)
+            .await
+            .expect("opening the store");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding 127.0.0.1:0");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let app = weft::build(self.config.clone(), stores, None)
+            .await
+            .into_app();
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await
+                .expect("server error");
+        });
+        (url, tx, server)
+    }
+
+    /// A request with an optional bearer token and JSON body.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        token: Option<&str>,
+    ) -> Resp {
+        let mut req = self.client.request(method, format!("{}{path}", self.url));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.expect("request failed");
+        let status = resp.status().as_u16();
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let text = resp.text().await.expect("reading the body");
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp {
+            status,
+            content_type,
+            text,
+            json,
+        }
+    }
+
+    /// A request to the policy API as the bootstrap admin.
+    pub async fn root(&self, method: Method, path: &str, body: Option<Value>) -> Resp {
+        let t = self.token(ROOT);
+        self.call(method, path, body, Some(&t)).await
+    }
+
+    /// Give `user` a policy allowing `service` `method` on `path` (creating the resource,
+    /// role, policy and user as needed) through the policy API.
+    pub async fn grant(&self, user: &str, service: &str, method: &str, path: &str) {
+        let id = format!("{service}-{method}-{}", path.replace('/', "."));
+        let r = self
+            .root(
+                Method::POST,
+                "/authz/resource?p",
+                Some(json!({"path": path})),
+            )
+            .await;
+        assert!(r.status == 201 || r.status == 409, "resource: {}", r.text);
+        let role = json!({"id": id, "permissions": [
+            {"id": id, "action": {"service": service, "method": method}}]});
+        let r = self.root(Method::POST, "/authz/role", Some(role)).await;
+        assert!(r.status == 201 || r.status == 409, "role: {}", r.text);
+        let policy = json!({"id": id, "role_ids": [id], "resource_paths": [path]});
+        let r = self.root(Method::POST, "/authz/policy", Some(policy)).await;
+        assert!(r.status == 201 || r.status == 409, "policy: {}", r.text);
+        let r = self
+            .root(Method::POST, "/authz/user", Some(json!({"name": user})))
+            .await;
+        assert!(r.status == 201 || r.status == 409, "user: {}", r.text);
+        self.root(
+            Method::POST,
+            &format!("/authz/user/{user}/policy"),
+            Some(json!({"policy": id})),
+        )
+        .await
+        .expect(204);
     }
 
     /// The host and port, as in `drs://HOST:PORT/...`.
