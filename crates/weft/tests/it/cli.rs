@@ -307,3 +307,144 @@ fn help_config_and_migrate() {
     assert!(!bad.status.success());
     assert!(text(&bad).contains("database_url"), "{}", text(&bad));
 }
+
+fn example_user_yaml() -> String {
+    format!("{}/../../examples/user.yaml", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[tokio::test]
+async fn usersync_applies_reports_and_is_idempotent() {
+    let cli = Cli::new().await;
+    let example = example_user_yaml();
+    let first = cli.run(&["usersync", &example], "");
+    assert!(first.status.success(), "{}", text(&first));
+    let out = text(&first);
+    assert!(out.contains("+ policy"), "{out}");
+    assert!(out.contains("+ user admin@example.org"), "{out}");
+    let again = cli.run(&["usersync", &example], "");
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(text(&again).contains("no changes"), "{}", text(&again));
+
+    // Dropping a user from the file removes that user's synced grants.
+    let yaml = std::fs::read_to_string(&example).unwrap();
+    let without = yaml.replace("reader@example.org", "other@example.org");
+    let changed = cli.write("changed.yaml", &without);
+    let r = cli.run(&["usersync", &changed], "");
+    assert!(r.status.success(), "{}", text(&r));
+    assert!(
+        text(&r).contains("+ user other@example.org"),
+        "{}",
+        text(&r)
+    );
+    assert!(text(&r).contains("reader@example.org"), "{}", text(&r));
+
+    // A broken file changes nothing and says where it is broken.
+    let broken = cli.write("broken.yaml", &format!("{without}\n  - [unclosed\n"));
+    let r = cli.run(&["usersync", &broken], "");
+    assert!(!r.status.success());
+    assert!(text(&r).contains("line"), "{}", text(&r));
+    let undefined_text = without.replace("role_ids: [reader]", "role_ids: [no_such_role]");
+    assert_ne!(
+        undefined_text, without,
+        "the example has a policy with role_ids: [reader]"
+    );
+    let undefined = cli.write("undefined.yaml", &undefined_text);
+    let r = cli.run(&["usersync", &undefined], "");
+    assert!(!r.status.success(), "{}", text(&r));
+    assert!(text(&r).contains("no_such_role"), "{}", text(&r));
+    assert!(text(&r).contains("authz.policies[0]"), "{}", text(&r));
+    let r = cli.run(&["usersync", &changed], "");
+    assert!(text(&r).contains("no changes"), "{}", text(&r));
+}
+
+#[tokio::test]
+async fn serve_loads_the_configured_user_yaml_and_honours_its_admin() {
+    let cli = Cli::new().await;
+    let config = cli.write(
+        "weft.toml",
+        &format!("usersync = {:?}\n", example_user_yaml()),
+    );
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let url = format!("http://127.0.0.1:{port}");
+    let child = cli
+        .command()
+        .args([
+            "serve",
+            "--config",
+            &config,
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_healthy(&url).await;
+    let token = |user: &str| {
+        let o = cli.run(&["token", "create", "--user", user, "--base-url", &url], "");
+        assert!(o.status.success(), "{}", text(&o));
+        String::from_utf8(o.stdout).unwrap().trim().to_owned()
+    };
+    let client = reqwest::Client::new();
+    let admin = token("admin@example.org");
+    let r = client
+        .get(format!("{url}/authz/user"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let users: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        users["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["name"] == "reader@example.org"),
+        "{users}"
+    );
+    let reader = token("reader@example.org");
+    let r = client
+        .get(format!("{url}/authz/user"))
+        .bearer_auth(&reader)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // The reader reads the test project, and cannot write to it.
+    let decide = |tok: String, method: &'static str| {
+        let client = client.clone();
+        let url = url.clone();
+        async move {
+            let body = serde_json::json!({"requests": [{"resource": "/programs/DEV/projects/test",
+                "action": {"service": "indexd", "method": method}}]});
+            let v: serde_json::Value = client
+                .post(format!("{url}/authz/auth/request"))
+                .bearer_auth(tok)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["auth"].as_bool().unwrap()
+        }
+    };
+    assert!(decide(reader.clone(), "read").await);
+    assert!(!decide(reader, "create").await);
+    assert!(decide(admin, "create").await);
+    nix_term(&child).unwrap();
+    let status = wait_exit(child, Duration::from_secs(10));
+    assert!(status.success(), "{status:?}");
+}
+
+/// SIGTERM via the `kill` command (no extra crate for signals).
+fn nix_term(child: &std::process::Child) -> std::io::Result<std::process::ExitStatus> {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+}
