@@ -349,12 +349,6 @@ def test_resource_update_merge_and_replace(world, admin):
     assert out["created"]["path"] == ROOT + "/put/new/leaf"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PUT /authz/resource/{parent} (no ?merge) with a body without `subresources` keeps the "
-    "resource's children; arborist deletes them (resource.go ResourceIn.updateInDb: when !merge "
-    "and len(Subresources) == 0 it deletes every child)",
-)
 def test_resource_put_without_subresources_drops_children(world, admin):
     admin.create_resource(ROOT, {"name": "bare", "subresources": [{"name": "kid"}]})
     admin.update_resource(ROOT, {"name": "bare", "description": "no list"})
@@ -745,12 +739,6 @@ def test_auth_request_anonymous(world, anon):
     assert anon.auth_request(None, "peregrine", "read", A) is False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="weft decides POST /authz/auth/request without `user` in the body as the caller of "
-    "the Authorization header; arborist ignores the header there and decides as anonymous "
-    "(server.go handleAuthRequest: isAnonymous when body user_id and token are empty)",
-)
 def test_auth_request_anonymous_ignores_authorization_header(world, admin):
     # gen3authz omits `user` when neither jwt nor user_id is given: anonymous.
     # The admin client's context adds the admin's bearer header to this request.

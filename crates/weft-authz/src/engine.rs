@@ -7,7 +7,7 @@
 //! policy set publishes a new snapshot, and the indexes of the old one go with it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
@@ -37,8 +37,13 @@ struct Perm {
 /// One principal's grants, by resource path.
 #[derive(Debug, Default)]
 pub struct Grants {
-    by_path: HashMap<String, Vec<Perm>>,
+    by_path: FastMap<String, Vec<Perm>>,
 }
+
+/// Hash maps on the decision path: foldhash, several times faster than SipHash on short
+/// keys; the keys are resource paths and user names, not attacker-chosen floods (a request
+/// only looks keys up).
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 impl Grants {
     fn add_policy(&mut self, model: &Model, policy: &str, grant: &Grant) {
@@ -127,14 +132,15 @@ impl Grants {
         }
     }
 
-    fn collect_mapping(
-        &self,
-        model: &Model,
+    fn collect_mapping<'a>(
+        &'a self,
+        children: &'a HashMap<String, Vec<String>>,
         now: DateTime<Utc>,
-        out: &mut BTreeMap<String, BTreeSet<Action>>,
+        out: &mut HashMap<&'a str, Vec<&'a Action>>,
     ) {
+        let mut stack: Vec<&'a str> = Vec::new();
         for (path, perms) in &self.by_path {
-            let live: Vec<&Action> = perms
+            let live: Vec<&'a Action> = perms
                 .iter()
                 .filter(|p| p.expires_at.is_none_or(|e| now < e))
                 .map(|p| &p.action)
@@ -142,9 +148,17 @@ impl Grants {
             if live.is_empty() {
                 continue;
             }
-            for p in std::iter::once(path).chain(model.descendants(path)) {
-                let set = out.entry(p.clone()).or_default();
-                set.extend(live.iter().map(|a| (*a).clone()));
+            stack.push(path);
+            while let Some(p) = stack.pop() {
+                let set = out.entry(p).or_default();
+                for a in &live {
+                    if !set.contains(a) {
+                        set.push(a);
+                    }
+                }
+                if let Some(kids) = children.get(p) {
+                    stack.extend(kids.iter().map(String::as_str));
+                }
             }
         }
     }
@@ -158,8 +172,10 @@ pub struct Snapshot {
     pub version: u64,
     anonymous: Grants,
     logged_in: Grants,
-    users: DashMap<String, Arc<Grants>>,
-    clients: DashMap<String, Arc<Grants>>,
+    users: DashMap<String, Arc<Grants>, foldhash::fast::RandomState>,
+    clients: DashMap<String, Arc<Grants>, foldhash::fast::RandomState>,
+    /// Direct children of every resource that has any, built on first use (mappings).
+    children: OnceLock<HashMap<String, Vec<String>>>,
 }
 
 impl Snapshot {
@@ -170,9 +186,22 @@ impl Snapshot {
             logged_in: Grants::of_group(&model, LOGGED_IN),
             model,
             version,
-            users: DashMap::new(),
-            clients: DashMap::new(),
+            users: DashMap::default(),
+            clients: DashMap::default(),
+            children: OnceLock::new(),
         }
+    }
+
+    fn children(&self) -> &HashMap<String, Vec<String>> {
+        self.children.get_or_init(|| {
+            let mut map: HashMap<String, Vec<String>> = HashMap::new();
+            for path in self.model.resources.keys() {
+                if let Some(parent) = crate::model::parent_path(path) {
+                    map.entry(parent.to_owned()).or_default().push(path.clone());
+                }
+            }
+            map
+        })
     }
 
     fn user_grants(&self, name: &str) -> Arc<Grants> {
@@ -258,21 +287,26 @@ impl Snapshot {
         who: &Principal,
         now: DateTime<Utc>,
     ) -> BTreeMap<String, BTreeSet<Action>> {
-        let mut out = BTreeMap::new();
+        let children = self.children();
+        let mut acc: HashMap<&str, Vec<&Action>> = HashMap::new();
+        let user;
+        let client;
         match who {
-            Principal::Anonymous => self.anonymous.collect_mapping(&self.model, now, &mut out),
+            Principal::Anonymous => self.anonymous.collect_mapping(children, now, &mut acc),
             Principal::User(u) | Principal::UserViaClient { user: u, .. } => {
-                self.anonymous.collect_mapping(&self.model, now, &mut out);
-                self.logged_in.collect_mapping(&self.model, now, &mut out);
-                self.user_grants(u)
-                    .collect_mapping(&self.model, now, &mut out);
+                self.anonymous.collect_mapping(children, now, &mut acc);
+                self.logged_in.collect_mapping(children, now, &mut acc);
+                user = self.user_grants(u);
+                user.collect_mapping(children, now, &mut acc);
             }
             Principal::Client(c) => {
-                self.client_grants(c)
-                    .collect_mapping(&self.model, now, &mut out)
+                client = self.client_grants(c);
+                client.collect_mapping(children, now, &mut acc);
             }
         }
-        out
+        acc.into_iter()
+            .map(|(p, actions)| (p.to_owned(), actions.into_iter().cloned().collect()))
+            .collect()
     }
 }
 

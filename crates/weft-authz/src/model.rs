@@ -524,16 +524,16 @@ impl Txn {
             self.ensure_parent(&path, create_parents)?;
             self.insert_resource(&path, input.description.clone().unwrap_or_default());
         }
-        if let Some(subs) = &input.subresources {
-            let mut listed = BTreeSet::new();
-            for sub in subs {
-                listed.insert(self.put_resource(&path, sub, false, merge)?);
-            }
-            if !merge {
-                for child in self.model.children(&path) {
-                    if !listed.contains(&child) {
-                        self.delete_resource(&child)?;
-                    }
+        // As arborist: without `merge`, the children become exactly those listed (none,
+        // when `subresources` is absent).
+        let mut listed = BTreeSet::new();
+        for sub in input.subresources.iter().flatten() {
+            listed.insert(self.put_resource(&path, sub, false, merge)?);
+        }
+        if !merge {
+            for child in self.model.children(&path) {
+                if !listed.contains(&child) {
+                    self.delete_resource(&child)?;
                 }
             }
         }

@@ -383,12 +383,27 @@ fn syntax_error(e: &serde_saphyr::Error) -> UsersyncError {
 
 // ----- parsing -----
 
+/// The parser's resource limits: a consortium's user.yaml (100,000 resources, tens of
+/// thousands of users) is far beyond the library's defaults for configuration files, and
+/// the file comes from the operator. Aliases stay limited (no billion laughs).
+fn yaml_options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_events: 200_000_000,
+            max_nodes: 100_000_000,
+            max_total_scalar_bytes: 1 << 30,
+        },
+    }
+}
+
 /// Read and check a user.yaml.
 pub fn parse(text: &str) -> Result<UserYaml, UsersyncError> {
-    let raw: RawFile = serde_saphyr::from_str(text).map_err(|e| syntax_error(&e))?;
+    let raw: RawFile =
+        serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| syntax_error(&e))?;
     // A second, untyped read finds what the typed one skipped; the typed read succeeded, so
     // this one can only fail on exotic keys, and then there is simply nothing to warn about.
-    let tree: Option<serde_json::Value> = serde_saphyr::from_str(text).ok();
+    let tree: Option<serde_json::Value> =
+        serde_saphyr::from_str_with_options(text, yaml_options()).ok();
     let empty = match &tree {
         Some(tree) => tree.as_object().is_none_or(serde_json::Map::is_empty),
         None => {

@@ -16,7 +16,9 @@ const USERS: [&str; 4] = ["u0", "U1", "u2", "u3"];
 const CLIENTS: [&str; 2] = ["c0", "c1"];
 
 fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).single().expect("valid date")
+    Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0)
+        .single()
+        .expect("valid date")
 }
 
 /// An expiry relative to t0: none, or some minutes before/after.
@@ -54,12 +56,18 @@ fn spec() -> impl Strategy<Value = Spec> {
         prop::collection::vec(prop::collection::vec(0u8..3, 1..4), 1..8),
         prop::collection::vec(prop::collection::vec((0u8..3, 0u8..3), 1..3), 1..4),
         prop::collection::vec(
-            (prop::collection::vec(any::<u8>(), 1..3), prop::collection::vec(any::<u8>(), 1..3)),
+            (
+                prop::collection::vec(any::<u8>(), 1..3),
+                prop::collection::vec(any::<u8>(), 1..3),
+            ),
             1..6,
         ),
         prop::collection::vec((0u8..4, any::<u8>(), any::<u8>()), 0..8),
         prop::collection::vec(
-            (prop::collection::vec((0u8..4, any::<u8>()), 0..3), prop::collection::vec(any::<u8>(), 0..3)),
+            (
+                prop::collection::vec((0u8..4, any::<u8>()), 0..3),
+                prop::collection::vec(any::<u8>(), 0..3),
+            ),
             0..3,
         ),
         prop::collection::vec(any::<u8>(), 0..2),
@@ -67,15 +75,17 @@ fn spec() -> impl Strategy<Value = Spec> {
         prop::collection::vec((0u8..2, prop::collection::vec(any::<u8>(), 0..3)), 0..2),
     )
         .prop_map(
-            |(resources, roles, policies, user_grants, groups, anonymous, logged_in, clients)| Spec {
-                resources,
-                roles,
-                policies,
-                user_grants,
-                groups,
-                anonymous,
-                logged_in,
-                clients,
+            |(resources, roles, policies, user_grants, groups, anonymous, logged_in, clients)| {
+                Spec {
+                    resources,
+                    roles,
+                    policies,
+                    user_grants,
+                    groups,
+                    anonymous,
+                    logged_in,
+                    clients,
+                }
             },
         )
 }
@@ -116,8 +126,14 @@ fn build(spec: &Spec) -> Model {
         let policy = Policy {
             id: format!("pol{i}"),
             description: String::new(),
-            role_ids: roles.iter().map(|r| format!("role{}", usize::from(*r) % nroles)).collect(),
-            resource_paths: res.iter().map(|r| paths[usize::from(*r) % paths.len()].clone()).collect(),
+            role_ids: roles
+                .iter()
+                .map(|r| format!("role{}", usize::from(*r) % nroles))
+                .collect(),
+            resource_paths: res
+                .iter()
+                .map(|r| paths[usize::from(*r) % paths.len()].clone())
+                .collect(),
         };
         t.create_policy(policy).expect("valid policy");
     }
@@ -142,7 +158,8 @@ fn build(spec: &Spec) -> Model {
     let anon: Vec<String> = spec.anonymous.iter().map(|p| pol(*p)).collect();
     t.put_group(ANONYMOUS, &[], &anon, None).expect("anonymous");
     let logged: Vec<String> = spec.logged_in.iter().map(|p| pol(*p)).collect();
-    t.put_group(LOGGED_IN, &[], &logged, None).expect("logged-in");
+    t.put_group(LOGGED_IN, &[], &logged, None)
+        .expect("logged-in");
     for (c, policies) in &spec.clients {
         let id = CLIENTS[usize::from(*c)];
         let policies: Vec<String> = policies.iter().map(|p| pol(*p)).collect();

@@ -359,6 +359,13 @@ admin_users = []
 
 /// A bare environment string as TOML: numbers and booleans typed, everything else a string.
 fn env_value(raw: &str) -> toml::Value {
+    // A TOML array or inline table: `WEFT_AUTHZ__ADMIN_USERS='["a@x.org", "b@x.org"]'`.
+    if raw.trim_start().starts_with(['[', '{'])
+        && let Ok(mut t) = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        && let Some(v) = t.remove("v")
+    {
+        return v;
+    }
     if let Ok(i) = raw.parse::<i64>() {
         return toml::Value::Integer(i);
     }
@@ -389,6 +396,18 @@ fn set_path(table: &mut toml::Table, path: &[&str], value: toml::Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn env_lists_are_toml_arrays() {
+        let c = Config::load(
+            None,
+            env(&[("WEFT_AUTHZ__ADMIN_USERS", r#"["a@x.org", "b@x.org"]"#)]),
+        )
+        .unwrap();
+        assert_eq!(c.authz.admin_users, vec!["a@x.org", "b@x.org"]);
+        let c = Config::load(None, env(&[("WEFT_INDEX__GUID_PREFIX", "[not toml")])).unwrap();
+        assert_eq!(c.index.guid_prefix, "[not toml");
+    }
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs

@@ -35,10 +35,14 @@ async fn seed(app: &TestApp) {
     .expect(201);
 }
 
+/// `auth/request` as gen3authz sends it: the token in the body, none for anonymous.
 async fn decide(app: &TestApp, token: Option<&str>, resource: &str, method: &str) -> bool {
-    let body = json!({"requests": [{"resource": resource, "action": {"service": "indexd", "method": method}}]});
+    let mut body = json!({"requests": [{"resource": resource, "action": {"service": "indexd", "method": method}}]});
+    if let Some(t) = token {
+        body["user"] = json!({"token": t});
+    }
     let r = app
-        .call(Method::POST, "/authz/auth/request", Some(body), token)
+        .call(Method::POST, "/authz/auth/request", Some(body), None)
         .await
         .expect(200);
     r["auth"].as_bool().expect("auth is a boolean")
@@ -281,7 +285,7 @@ async fn decisions_follow_grants_groups_and_expiry() {
     assert!(!decide(&app, Some(&alice), "/programs/P/projects/B", "read").await);
     assert!(!decide(&app, Some(&alice), "/programs/P/projects/A", "write").await);
     // Several requests: all must pass.
-    let both = json!({"requests": [
+    let both = json!({"user": {"token": alice}, "requests": [
         {"resource": "/programs/P/projects/A", "action": {"service": "x", "method": "read"}},
         {"resource": "/programs/P/projects/B", "action": {"service": "x", "method": "read"}}]});
     let r = app
@@ -765,11 +769,10 @@ async fn a_grant_on_one_instance_is_enforced_by_another_within_a_second() {
     let ask = |url: String, token: String| {
         let client = app.client.clone();
         async move {
-            let body = json!({"requests": [{"resource": "/programs/P/projects/A",
+            let body = json!({"user": {"token": token}, "requests": [{"resource": "/programs/P/projects/A",
                 "action": {"service": "indexd", "method": "read"}}]});
             let r: Value = client
                 .post(format!("{url}/authz/auth/request"))
-                .bearer_auth(token)
                 .json(&body)
                 .send()
                 .await
@@ -828,5 +831,78 @@ async fn a_grant_on_one_instance_is_enforced_by_another_within_a_second() {
     assert!(gone, "the other instance still allowed after the revoke");
     let _ = stop.send(());
     let _ = server.await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn arborist_edge_cases() {
+    let app = TestApp::start().await;
+    seed(&app).await;
+    app.grant("erin@x.org", "indexd", "read", "/programs/P")
+        .await;
+    let erin = app.token("erin@x.org");
+    // No `user` in the body is anonymous, whatever the Authorization header says.
+    let body = json!({"requests": [{"resource": "/programs/P", "action": {"service": "indexd", "method": "read"}}]});
+    let r = app
+        .call(
+            Method::POST,
+            "/authz/auth/request",
+            Some(body.clone()),
+            Some(&erin),
+        )
+        .await
+        .expect(200);
+    assert_eq!(r, json!({"auth": false}));
+    assert!(decide(&app, Some(&erin), "/programs/P", "read").await);
+    // No request at all is a 400; a forged token in the body a 401.
+    let r = app
+        .call(
+            Method::POST,
+            "/authz/auth/request",
+            Some(json!({"requests": []})),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    let forged = json!({"user": {"token": "x.y.z"}, "requests": body["requests"]});
+    let r = app
+        .call(Method::POST, "/authz/auth/request", Some(forged), None)
+        .await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    // `user.policies` restricts the decision to those policies the user holds.
+    app.grant("erin@x.org", "indexd", "write", "/programs/P")
+        .await;
+    let restricted = json!({"user": {"token": erin, "policies": ["indexd-read-.programs.P"]},
+        "requests": [{"resource": "/programs/P/projects/A", "action": {"service": "indexd", "method": "write"}}]});
+    let r = app
+        .call(Method::POST, "/authz/auth/request", Some(restricted), None)
+        .await
+        .expect(200);
+    assert_eq!(r, json!({"auth": false}));
+    // PUT without merge and without subresources: the children go, as in arborist.
+    app.root(
+        Method::PUT,
+        "/authz/resource/programs/P/projects",
+        Some(json!({"name": "A", "description": "d"})),
+    )
+    .await
+    .expect(201);
+    app.root(
+        Method::PUT,
+        "/authz/resource/programs/P",
+        Some(json!({"name": "projects", "description": "only"})),
+    )
+    .await
+    .expect(201);
+    let p = app
+        .root(Method::GET, "/authz/resource/programs/P/projects", None)
+        .await
+        .expect(200);
+    assert_eq!(p["subresources"], json!([]));
+    assert_eq!(p["description"], "only");
+    // A method a path does not serve: 405 with arborist's error body.
+    let r = app.root(Method::PATCH, "/authz/policy", None).await;
+    assert_eq!(r.status, 405, "{}", r.text);
+    assert_eq!(r.json["error"]["code"], 405);
     app.stop().await;
 }

@@ -170,6 +170,128 @@ async fn import_is_all_or_nothing_and_names_bad_lines() {
     let _ = child.wait();
 }
 
+/// A manifest of `n` good rows, guids 1 to `n`.
+fn manifest(n: u32) -> String {
+    let mut text = HEADER.to_owned();
+    for i in 1..=n {
+        text.push_str(&format!(
+            "{}\t{MD5}\t{i}\t/programs/p{} /programs\tp{}\ts3://b/{i} gs://c/{i}\tf{i}\n",
+            guid(i),
+            i % 7,
+            i % 3
+        ));
+    }
+    text
+}
+
+/// The SQLite file is in WAL mode (header bytes 18 and 19 are 2).
+fn in_wal_mode(data_dir: &Path) -> bool {
+    let header = std::fs::read(data_dir.join("weft.db")).unwrap();
+    header[18] == 2 && header[19] == 2
+}
+
+/// Imports large enough for the bulk path (indexes rebuilt; on SQLite the rollback journal
+/// instead of the WAL): a bad last row or a guid repeated at the very end imports nothing;
+/// `kill -9` in the middle of the load leaves nothing behind and a sound database.
+#[tokio::test]
+async fn large_import_is_all_or_nothing_even_when_killed() {
+    let cli = Cli::new().await;
+    let n = 60_000;
+    let good = manifest(n);
+    let bad = cli.write(
+        "bad.tsv",
+        &format!("{good}{}\t{MD5}\t-1\t\t\ts3://b/x\tx\n", guid(n + 1)),
+    );
+    let out = cli.run(&["index", "import", &bad, "--quiet"], "");
+    assert!(!out.status.success(), "{}", text(&out));
+    let msg = text(&out);
+    assert!(
+        msg.contains(&format!("bad.tsv:{}: size must be >= 0", n + 2)),
+        "{msg}"
+    );
+    assert!(msg.contains("nothing was imported"), "{msg}");
+    let twice = cli.write(
+        "twice.tsv",
+        &format!("{good}{}", &manifest(1)[HEADER.len()..]),
+    );
+    let out = cli.run(&["index", "import", &twice, "--quiet"], "");
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!(
+            "twice.tsv:{}: guid {} appears twice in the manifest",
+            n + 2,
+            guid(1)
+        )),
+        "{}",
+        text(&out)
+    );
+
+    // kill -9 while the records are being loaded
+    let good = cli.write("good.tsv", &good);
+    let mut child = cli
+        .command()
+        .args(["index", "import", &good, "--quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let journal = cli.dir.path().join("weft.db-journal");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while cli.db.is_none() && !journal.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // SQLite loads a large import into a fresh file with a rollback journal, not the WAL
+    assert!(cli.db.is_some() || journal.exists());
+    std::thread::sleep(Duration::from_millis(if cli.db.is_none() {
+        300
+    } else {
+        1500
+    }));
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        !status.success(),
+        "the import finished before the kill: {status:?}"
+    );
+
+    // nothing of it stayed: the same file imports whole
+    let out = cli.run(&["index", "import", &good, "--quiet"], "");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("imported {n} records")),
+        "{}",
+        text(&out)
+    );
+    if cli.db.is_none() {
+        assert!(!journal.exists());
+        assert!(in_wal_mode(cli.dir.path()));
+    }
+    let (mut server, url) = serve(&cli);
+    wait_healthy(&url).await;
+    let r: serde_json::Value = reqwest::get(format!("{url}/index/index/{}", guid(4321)))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["size"], 4321, "{r}");
+    assert_eq!(r["hashes"], serde_json::json!({"md5": MD5}));
+    assert_eq!(r["urls"], serde_json::json!(["s3://b/4321", "gs://c/4321"]));
+    assert_eq!(r["authz"], serde_json::json!(["/programs/p2", "/programs"]));
+    assert_eq!(r["acl"], serde_json::json!(["p1"]));
+    assert_eq!(r["file_name"], "f4321");
+    let found: serde_json::Value =
+        reqwest::get(format!("{url}/index/index/?url=gs://c/59999&limit=5"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(found["records"][0]["did"], guid(59_999), "{found}");
+    server.kill().unwrap();
+    let _ = server.wait();
+}
+
 #[tokio::test]
 async fn index_user_then_basic_auth_writes() {
     let cli = Cli::new().await;
@@ -419,11 +541,10 @@ async fn serve_loads_the_configured_user_yaml_and_honours_its_admin() {
         let client = client.clone();
         let url = url.clone();
         async move {
-            let body = serde_json::json!({"requests": [{"resource": "/programs/DEV/projects/test",
+            let body = serde_json::json!({"user": {"token": tok}, "requests": [{"resource": "/programs/DEV/projects/test",
                 "action": {"service": "indexd", "method": method}}]});
             let v: serde_json::Value = client
                 .post(format!("{url}/authz/auth/request"))
-                .bearer_auth(tok)
                 .json(&body)
                 .send()
                 .await
