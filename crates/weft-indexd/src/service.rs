@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use weft_config::IndexConfig;
 use weft_core::{WeftError, ids, time};
-use weft_store::{IndexRecord, IndexStore, Progress, StoreError};
+use weft_store::{ImportBatch, IndexRecord, IndexStore, Progress, StoreError};
 
 use crate::auth::{Authorized, Authorizer, Credentials};
 use crate::input::{
@@ -273,19 +273,21 @@ impl IndexService {
         self.insert(record, aliases).await
     }
 
-    /// Bulk import: every record validated already; all or nothing.
+    /// Bulk import: every record validated already; all or nothing. The records arrive on
+    /// `batches`, ideally in did order; the import commits only after exactly `expected`
+    /// records and no `Err` batch (see [`IndexStore::import`]).
     pub async fn import(
         &self,
-        records: Vec<IndexRecord>,
+        batches: std::sync::mpsc::Receiver<ImportBatch>,
+        expected: u64,
         progress: Option<Progress>,
     ) -> Result<u64, WeftError> {
-        Ok(self.store.create_many(records, progress).await?)
+        Ok(self.store.import(batches, expected, progress).await?)
     }
 
-    /// A record built from the columns of a Gen3 indexing manifest.
+    /// The body a Gen3 indexing manifest row stands for, validated as a create body is.
     #[allow(clippy::too_many_arguments)] // one argument per manifest column
-    pub fn manifest_record(
-        &self,
+    fn manifest_body(
         guid: Option<String>,
         hashes: BTreeMap<String, String>,
         size: i64,
@@ -293,7 +295,7 @@ impl IndexService {
         acl: Vec<String>,
         urls: Vec<String>,
         file_name: Option<String>,
-    ) -> Result<(IndexRecord, Vec<String>), WeftError> {
+    ) -> Result<CreateBody, WeftError> {
         let mut body = CreateBody {
             form: input::Form::Object,
             size,
@@ -313,6 +315,43 @@ impl IndexService {
             content_updated_date: None,
         };
         body.validate()?;
+        Ok(body)
+    }
+
+    /// Check the columns of a manifest row as [`Self::manifest_record`] does, without building
+    /// the record; returns the did the record will have (a fresh one when `guid` is `None`:
+    /// pass it to [`Self::manifest_record`] to build the record under it).
+    #[allow(clippy::too_many_arguments)] // one argument per manifest column
+    pub fn manifest_check(
+        &self,
+        guid: Option<String>,
+        hashes: BTreeMap<String, String>,
+        size: i64,
+        authz: Vec<String>,
+        acl: Vec<String>,
+        urls: Vec<String>,
+        file_name: Option<String>,
+    ) -> Result<String, WeftError> {
+        let body = Self::manifest_body(guid, hashes, size, authz, acl, urls, file_name)?;
+        Ok(match body.did {
+            Some(did) => did,
+            None => self.mint_did().0,
+        })
+    }
+
+    /// A record built from the columns of a Gen3 indexing manifest.
+    #[allow(clippy::too_many_arguments)] // one argument per manifest column
+    pub fn manifest_record(
+        &self,
+        guid: Option<String>,
+        hashes: BTreeMap<String, String>,
+        size: i64,
+        authz: Vec<String>,
+        acl: Vec<String>,
+        urls: Vec<String>,
+        file_name: Option<String>,
+    ) -> Result<(IndexRecord, Vec<String>), WeftError> {
+        let body = Self::manifest_body(guid, hashes, size, authz, acl, urls, file_name)?;
         Ok(self.record_from_create(body))
     }
 

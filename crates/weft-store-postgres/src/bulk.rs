@@ -16,14 +16,14 @@ use std::sync::LazyLock;
 
 use sqlx::postgres::PgConnection;
 use sqlx::{PgPool, Row};
-use weft_store::sql::{self, Param, RawRecord};
-use weft_store::{IndexRecord, Progress, StoreError, StoreResult};
+use weft_store::sql::{self, JsonColumns, SideRow};
+use weft_store::{ImportBatch, IndexRecord, Progress, StoreError, StoreResult};
 
 use crate::backend;
 use crate::index::{SIDE_INSERTS, write_error};
 
 /// Records per chunk: one `COPY` per table per chunk, then a progress report.
-const CHUNK: usize = 5_000;
+pub(crate) const CHUNK: usize = 5_000;
 /// Imports smaller than this always keep the indexes in place (small in tests, so that the
 /// contract suite's imports take the rebuilding path).
 const REBUILD_MIN_RECORDS: usize = if cfg!(test) { 20 } else { 50_000 };
@@ -54,47 +54,105 @@ fn copy_statement(portable: &str) -> String {
     format!("COPY {target} FROM STDIN")
 }
 
-/// One field in `COPY`'s text format: `\N` for NULL, backslash escapes otherwise.
-fn copy_field(buf: &mut Vec<u8>, p: &Param) {
-    match p {
-        Param::Null => buf.extend_from_slice(b"\\N"),
-        Param::Int(i) => buf.extend_from_slice(i.to_string().as_bytes()),
-        Param::Text(s) => {
-            for &b in s.as_bytes() {
-                match b {
-                    b'\\' => buf.extend_from_slice(b"\\\\"),
-                    b'\t' => buf.extend_from_slice(b"\\t"),
-                    b'\n' => buf.extend_from_slice(b"\\n"),
-                    b'\r' => buf.extend_from_slice(b"\\r"),
-                    _ => buf.push(b),
-                }
-            }
+/// One text field in `COPY`'s text format: backslash escapes.
+fn copy_text(buf: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    if !bytes
+        .iter()
+        .any(|b| matches!(b, b'\\' | b'\t' | b'\n' | b'\r'))
+    {
+        buf.extend_from_slice(bytes);
+        return;
+    }
+    for &b in bytes {
+        match b {
+            b'\\' => buf.extend_from_slice(b"\\\\"),
+            b'\t' => buf.extend_from_slice(b"\\t"),
+            b'\n' => buf.extend_from_slice(b"\\n"),
+            b'\r' => buf.extend_from_slice(b"\\r"),
+            _ => buf.push(b),
         }
     }
 }
 
-fn copy_row(buf: &mut Vec<u8>, params: &[Param]) {
-    for (i, p) in params.iter().enumerate() {
+/// One nullable text field: `\N` for NULL.
+fn copy_opt(buf: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => copy_text(buf, s),
+        None => buf.extend_from_slice(b"\\N"),
+    }
+}
+
+/// One row of text fields, tab-separated, newline-terminated.
+fn copy_row(buf: &mut Vec<u8>, fields: &[&str]) {
+    for (i, f) in fields.iter().enumerate() {
         if i > 0 {
             buf.push(b'\t');
         }
-        copy_field(buf, p);
+        copy_text(buf, f);
     }
     buf.push(b'\n');
 }
 
-/// The `COPY` data of a chunk of records: the record table, then each side table.
-fn copy_data(chunk: &[IndexRecord]) -> Vec<Vec<u8>> {
-    let mut data = vec![Vec::new(); TABLES.len()];
-    for r in chunk {
-        copy_row(&mut data[0], &RawRecord::params(r));
-        for (stmt, params) in sql::side_rows(r) {
-            if let Some(t) = SIDE_INSERTS.iter().position(|s| *s == stmt) {
-                copy_row(&mut data[t + 1], &params);
-            }
+/// Append a record's `COPY` rows: the record table's to `data[0]`, each side table's to the
+/// buffer after it (in [`SIDE_INSERTS`] order).
+fn copy_record(data: &mut [Vec<u8>], json: &mut JsonColumns, r: &IndexRecord) {
+    json.fill(r);
+    let buf = &mut data[0];
+    for (i, f) in [
+        Some(r.did.as_str()),
+        Some(&r.baseid),
+        Some(&r.rev),
+        r.form.as_deref(),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if i > 0 {
+            buf.push(b'\t');
         }
+        copy_opt(buf, f);
     }
-    data
+    buf.push(b'\t');
+    match r.size {
+        Some(n) => buf.extend_from_slice(n.to_string().as_bytes()),
+        None => buf.extend_from_slice(b"\\N"),
+    }
+    for f in [
+        r.file_name.as_deref(),
+        r.version.as_deref(),
+        r.uploader.as_deref(),
+        r.description.as_deref(),
+        Some(&r.created_date),
+        Some(&r.updated_date),
+        r.content_created_date.as_deref(),
+        r.content_updated_date.as_deref(),
+        Some(&json.urls),
+        Some(&json.urls_metadata),
+        Some(&json.acl),
+        Some(&json.authz),
+        Some(&json.hashes),
+        Some(&json.metadata),
+    ] {
+        buf.push(b'\t');
+        copy_opt(buf, f);
+    }
+    buf.push(b'\n');
+    let did = r.did.as_str();
+    let _ = sql::for_each_side_row::<()>(r, |row| {
+        let table = 1 + SIDE_INSERTS
+            .iter()
+            .position(|s| *s == row.statement())
+            .unwrap_or_default();
+        let buf = &mut data[table];
+        match &row {
+            SideRow::Hash(k, v) => copy_row(buf, &[did, k, v]),
+            SideRow::Url(v) | SideRow::Ace(v) | SideRow::Authz(v) => copy_row(buf, &[did, v]),
+            SideRow::Metadata(k, v) => copy_row(buf, &[did, k, v]),
+            SideRow::UrlMetadata(u, k, v) => copy_row(buf, &[did, u, k, v]),
+        }
+        Ok(())
+    });
 }
 
 /// An index or primary key dropped for the import, and how to build it again.
@@ -136,8 +194,8 @@ fn quote(ident: &str) -> String {
 }
 
 /// Whether the import is at least as large as the record table it goes into.
-async fn worth_rebuilding(conn: &mut PgConnection, records: usize) -> StoreResult<bool> {
-    if records < REBUILD_MIN_RECORDS {
+async fn worth_rebuilding(conn: &mut PgConnection, records: u64) -> StoreResult<bool> {
+    if records < REBUILD_MIN_RECORDS as u64 {
         return Ok(false);
     }
     let limit = i64::try_from(records).unwrap_or(i64::MAX);
@@ -208,14 +266,18 @@ async fn restore_indexes(conn: &mut PgConnection, saved: &[SavedIndex]) -> Store
     Ok(())
 }
 
-pub(crate) async fn create_many(
+/// Import `batches` in one transaction: all or nothing (see [`weft_store::IndexStore::import`]).
+pub(crate) async fn import<I>(
     pool: &PgPool,
-    records: Vec<IndexRecord>,
+    batches: I,
+    expected: u64,
     progress: Option<Progress>,
-) -> StoreResult<u64> {
-    let total = records.len() as u64;
+) -> StoreResult<u64>
+where
+    I: Iterator<Item = ImportBatch> + Send + 'static,
+{
     let mut tx = pool.begin().await.map_err(backend)?;
-    let rebuild = worth_rebuilding(&mut tx, records.len()).await?;
+    let rebuild = worth_rebuilding(&mut tx, expected).await?;
     let saved = if rebuild {
         drop_indexes(&mut tx).await?
     } else {
@@ -223,18 +285,41 @@ pub(crate) async fn create_many(
     };
     let mut done = 0u64;
     // The COPY data of the next chunks is made on a blocking thread while this one sends.
-    let (chunks_tx, mut chunks) = tokio::sync::mpsc::channel::<(usize, Vec<Vec<u8>>)>(2);
+    type Chunk = Result<(u64, Vec<Vec<u8>>), String>;
+    let (chunks_tx, mut chunks) = tokio::sync::mpsc::channel::<Chunk>(2);
     let producer = tokio::task::spawn_blocking(move || {
-        for chunk in records.chunks(CHUNK) {
-            if chunks_tx
-                .blocking_send((chunk.len(), copy_data(chunk)))
-                .is_err()
-            {
-                break; // the import failed and stopped listening
+        let mut json = JsonColumns::default();
+        let fresh = || vec![Vec::new(); TABLES.len()];
+        let mut data = fresh();
+        let mut n = 0u64;
+        for batch in batches {
+            let records = match batch {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = chunks_tx.blocking_send(Err(e));
+                    return;
+                }
+            };
+            for r in &records {
+                copy_record(&mut data, &mut json, r);
+                n += 1;
+                if n == CHUNK as u64 {
+                    if chunks_tx
+                        .blocking_send(Ok((n, std::mem::replace(&mut data, fresh()))))
+                        .is_err()
+                    {
+                        return; // the import failed and stopped listening
+                    }
+                    n = 0;
+                }
             }
         }
+        if n > 0 {
+            let _ = chunks_tx.blocking_send(Ok((n, data)));
+        }
     });
-    while let Some((n, data)) = chunks.recv().await {
+    while let Some(chunk) = chunks.recv().await {
+        let (n, data) = chunk.map_err(StoreError::Backend)?;
         // Records first: with their primary key in place, a taken did fails here, before
         // its side rows could clash.
         for (stmt, data) in COPY_STATEMENTS.iter().zip(data) {
@@ -247,16 +332,16 @@ pub(crate) async fn create_many(
                 .await
                 .map_err(|e| write_error(&e, None, None))?;
         }
-        done += n as u64;
+        done += n;
         if let Some(p) = &progress {
             p(done);
         }
     }
     // Never commit a partial import, whatever became of the producer.
     producer.await.map_err(backend)?;
-    if done != total {
+    if done != expected {
         return Err(StoreError::Backend(format!(
-            "bulk import stopped after {done} of {total} records"
+            "bulk import stopped after {done} of {expected} records"
         )));
     }
     restore_indexes(&mut tx, &saved).await?;
@@ -289,11 +374,15 @@ mod tests {
             return;
         };
         let store = PostgresStore::connect(db.url(), 2).await.unwrap();
+        // every index of the schema is compared, not only the ones rebuilt
         let before = schema(store.pool()).await;
-        // every index of the schema (bundles' two included), not only the ones rebuilt
-        assert_eq!(before.len(), 24, "{before:?}");
-        let pkeys = |s: &[(String, String)]| s.iter().filter(|(n, _)| n.ends_with("_pkey")).count();
-        assert_eq!(pkeys(&before), 11);
+        let records: Vec<&(String, String)> = before
+            .iter()
+            .filter(|(n, _)| n.starts_with("index_record"))
+            .collect();
+        assert_eq!(records.len(), 20, "{records:?}");
+        let pkeys = records.iter().filter(|(n, _)| n.ends_with("_pkey")).count();
+        assert_eq!(pkeys, 8);
 
         // into an empty table: rebuilt
         let first: Vec<IndexRecord> = (0..30).map(sample).collect();
@@ -346,15 +435,36 @@ mod tests {
     #[test]
     fn copy_text_is_escaped() {
         let mut buf = Vec::new();
-        copy_row(
-            &mut buf,
-            &[
-                Param::Text("a\tb\\c\nd\re".into()),
-                Param::Null,
-                Param::Int(-7),
-                Param::Text("\\N".into()),
-            ],
+        copy_row(&mut buf, &["a\tb\\c\nd\re", "plain", "\\N"]);
+        copy_opt(&mut buf, None);
+        assert_eq!(buf, b"a\\tb\\\\c\\nd\\re\tplain\t\\\\N\n\\N");
+    }
+
+    #[test]
+    fn copy_rows_match_the_portable_parameters() {
+        // The record row carries the 19 parameters of `INSERT_RECORD` in order, and every
+        // side row lands in its table's buffer.
+        let mut r = sample(3);
+        r.description = Some("tab\there".into());
+        let mut data = vec![Vec::new(); TABLES.len()];
+        copy_record(&mut data, &mut JsonColumns::default(), &r);
+        let expected: Vec<String> = weft_store::sql::RawRecord::params(&r)
+            .into_iter()
+            .map(|p| match p {
+                weft_store::sql::Param::Text(s) => s.replace('\t', "\\t"),
+                weft_store::sql::Param::Int(i) => i.to_string(),
+                weft_store::sql::Param::Null => "\\N".to_owned(),
+            })
+            .collect();
+        assert_eq!(
+            String::from_utf8(data[0].clone()).unwrap(),
+            expected.join("\t") + "\n"
         );
-        assert_eq!(buf, b"a\\tb\\\\c\\nd\\re\t\\N\t-7\t\\\\N\n");
+        let side = sql::side_rows(&r);
+        let copied: usize = data[1..]
+            .iter()
+            .map(|d| d.iter().filter(|b| **b == b'\n').count())
+            .sum();
+        assert_eq!(copied, side.len());
     }
 }

@@ -405,7 +405,18 @@ impl IndexStore for PostgresStore {
         records: Vec<IndexRecord>,
         progress: Option<Progress>,
     ) -> StoreResult<u64> {
-        crate::bulk::create_many(&self.pool, records, progress).await
+        let expected = records.len() as u64;
+        let batches = weft_store::import_batches(records, crate::bulk::CHUNK);
+        crate::bulk::import(&self.pool, batches, expected, progress).await
+    }
+
+    async fn import(
+        &self,
+        batches: std::sync::mpsc::Receiver<weft_store::ImportBatch>,
+        expected: u64,
+        progress: Option<Progress>,
+    ) -> StoreResult<u64> {
+        crate::bulk::import(&self.pool, batches.into_iter(), expected, progress).await
     }
 
     async fn get(&self, did: &str) -> StoreResult<Option<IndexRecord>> {

@@ -3,7 +3,9 @@
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row};
 use weft_store::sql::{self, Param, RawRecord};
-use weft_store::{IndexRecord, IndexStore, ListQuery, Progress, StoreError, StoreResult, UrlQuery};
+use weft_store::{
+    ImportBatch, IndexRecord, IndexStore, ListQuery, Progress, StoreError, StoreResult, UrlQuery,
+};
 
 use crate::{SqliteStore, backend, dialect, exec, to_value};
 
@@ -63,7 +65,7 @@ fn query_strings(conn: &Connection, sql: &str, params: &[Param]) -> StoreResult<
         .map_err(backend)
 }
 
-fn is_unique_violation(e: &rusqlite::Error) -> bool {
+pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(
         e,
         rusqlite::Error::SqliteFailure(f, _)
@@ -122,70 +124,6 @@ fn guarded_update(conn: &Connection, r: &IndexRecord, expected_rev: &str) -> Sto
     insert_side_rows(conn, r)
 }
 
-/// Page cache of a bulk load, in KiB.
-const BULK_CACHE_KIB: i64 = 1024 * 1024;
-
-fn insert_all(
-    conn: &Connection,
-    records: &[IndexRecord],
-    progress: Option<&Progress>,
-) -> StoreResult<u64> {
-    for (i, r) in records.iter().enumerate() {
-        insert_record(conn, r)?;
-        if let Some(p) = progress
-            && i % 10_000 == 9_999
-        {
-            p(i as u64 + 1);
-        }
-    }
-    if let Some(p) = progress {
-        p(records.len() as u64);
-    }
-    Ok(records.len() as u64)
-}
-
-/// Imports at least this large, and at least as large as the table, load without the
-/// secondary indexes and rebuild them afterwards (a sort is far cheaper than a million
-/// random B-tree inserts). All inside the caller's transaction: a failure restores them.
-const REBUILD_INDEXES_FROM: usize = 50_000;
-
-fn bulk_insert(
-    conn: &Connection,
-    records: &[IndexRecord],
-    progress: Option<&Progress>,
-) -> StoreResult<u64> {
-    let existing: i64 = conn
-        .query_row("SELECT COUNT(*) FROM index_record", [], |r| r.get(0))
-        .map_err(backend)?;
-    let rebuild = records.len() >= REBUILD_INDEXES_FROM
-        && i64::try_from(records.len()).unwrap_or(i64::MAX) >= existing;
-    if !rebuild {
-        return insert_all(conn, records, progress);
-    }
-    // The migration stays the one place index definitions are written: read them back.
-    let indexes: Vec<(String, String)> = {
-        let mut stmt = conn
-            .prepare(
-                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL \
-                 AND tbl_name LIKE 'index_record%'",
-            )
-            .map_err(backend)?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(backend)?;
-        rows.collect::<rusqlite::Result<_>>().map_err(backend)?
-    };
-    for (name, _) in &indexes {
-        conn.execute_batch(&format!("DROP INDEX \"{name}\""))
-            .map_err(backend)?;
-    }
-    let n = insert_all(conn, records, progress)?;
-    for (_, create) in &indexes {
-        conn.execute_batch(create).map_err(backend)?;
-    }
-    Ok(n)
-}
-
 fn record_exists(conn: &Connection, did: &str) -> StoreResult<()> {
     current_rev(conn, did)?
         .map(|_| ())
@@ -213,29 +151,37 @@ impl IndexStore for SqliteStore {
         let mut records = records;
         // In did order the clustered record table fills page by page instead of at random.
         records.sort_unstable_by(|a, b| a.did.cmp(&b.did));
-        let n = self
-            .write(move |conn| {
-                // A bulk load works on far more pages than the serving cache holds; let it keep
-                // them in memory for this transaction instead of spilling to the WAL.
-                let cache: i64 = conn
-                    .query_row("PRAGMA cache_size", [], |r| r.get(0))
-                    .map_err(backend)?;
-                conn.execute_batch(&format!("PRAGMA cache_size = -{BULK_CACHE_KIB}"))
-                    .map_err(backend)?;
-                let result = bulk_insert(conn, &records, progress.as_ref());
-                conn.execute_batch(&format!("PRAGMA cache_size = {cache}"))
-                    .map_err(backend)?;
-                result
-            })
-            .await?;
-        // The load went through the WAL; fold it into the database now rather than leave
-        // every later read searching a WAL as large as the data.
-        self.read(|conn| {
-            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-                .map_err(backend)
+        let expected = records.len() as u64;
+        // Readers stay open (this may run in a server): the load keeps to WAL mode.
+        self.write_alone(move |conn| {
+            let batches = weft_store::import_batches(records, 1024);
+            crate::bulk::import(conn, batches, expected, progress.as_ref(), false)
         })
-        .await?;
-        Ok(n)
+        .await
+    }
+
+    async fn import(
+        &self,
+        batches: std::sync::mpsc::Receiver<ImportBatch>,
+        expected: u64,
+        progress: Option<Progress>,
+    ) -> StoreResult<u64> {
+        let alone = self.park_readers()?;
+        let result = self
+            .write_alone(move |conn| {
+                crate::bulk::import(
+                    conn,
+                    batches.into_iter(),
+                    expected,
+                    progress.as_ref(),
+                    alone,
+                )
+            })
+            .await;
+        if alone {
+            self.unpark_readers()?;
+        }
+        result
     }
 
     async fn get(&self, did: &str) -> StoreResult<Option<IndexRecord>> {
@@ -469,6 +415,16 @@ mod tests {
         let store = SqliteStore::open(&dir.path().join("t.db"), 2).unwrap();
         let store = Arc::new(store);
         weft_store::test_suite::run_all(Arc::clone(&store) as Arc<dyn IndexStore>).await;
+        // the suite's last import left WAL mode for its load: it is back
+        let mode: String = store
+            .read(|c| {
+                c.query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                    .map_err(backend)
+            })
+            .await
+            .unwrap();
+        assert_eq!(mode, "wal");
+        assert!(!dir.path().join("t.db-journal").exists());
         weft_store::test_suite::run_authz(store).await;
     }
 

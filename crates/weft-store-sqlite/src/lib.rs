@@ -7,11 +7,12 @@
 //! This crate must not know about HTTP or services; it implements `weft-store` traits only.
 
 mod authz;
+mod bulk;
 mod bundle;
 mod index;
 mod migrate;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 
@@ -26,11 +27,22 @@ type Completion = Box<dyn FnOnce(Option<String>) + Send>;
 /// A unit of write work: runs inside a savepoint; `true` keeps its changes. Given no
 /// connection (the transaction could not start), it must not run and only reports.
 type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Completion) + Send>;
+/// Work the writer runs on its own, outside any group transaction (it manages its own).
+type AloneJob = Box<dyn FnOnce(&Connection) + Send>;
+
+/// What the writer thread is asked to do.
+enum Work {
+    Group(Job),
+    Alone(AloneJob),
+}
 
 /// Page cache sizes. The server's memory is mostly these (RSS target: < 150 MB at a million
 /// records, docs/benchmarks.md); the OS page cache holds the rest of the file.
 const WRITER_CACHE_KIB: i64 = 24 * 1024;
 const READER_CACHE_KIB: i64 = 10 * 1024;
+
+/// How long a connection waits for another process's lock before reporting busy.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Most jobs one group commit takes.
 const MAX_GROUP: usize = 1024;
@@ -42,9 +54,12 @@ pub struct SqliteStore {
 }
 
 struct Inner {
-    writer: Mutex<mpsc::Sender<Job>>,
+    writer: Mutex<mpsc::Sender<Work>>,
     readers: Mutex<Vec<Connection>>,
     readers_cv: Condvar,
+    /// The database file, and how many read connections the pool holds when all are idle.
+    path: PathBuf,
+    reader_count: usize,
 }
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
@@ -58,7 +73,7 @@ fn open(path: &Path, cache_kib: i64) -> rusqlite::Result<Connection> {
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
          PRAGMA temp_store = MEMORY; PRAGMA cache_size = -{cache_kib}; \
@@ -102,7 +117,8 @@ impl SqliteStore {
             .map(|_| open(path, READER_CACHE_KIB))
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(backend)?;
-        let (tx, rx) = mpsc::channel::<Job>();
+        let reader_count = pool.len();
+        let (tx, rx) = mpsc::channel::<Work>();
         std::thread::Builder::new()
             .name("weft-sqlite-writer".into())
             .spawn(move || writer_loop(&writer, &rx))
@@ -112,6 +128,8 @@ impl SqliteStore {
                 writer: Mutex::new(tx),
                 readers: Mutex::new(pool),
                 readers_cv: Condvar::new(),
+                path: path.to_owned(),
+                reader_count,
             }),
         })
     }
@@ -199,14 +217,56 @@ impl SqliteStore {
             });
             (keep, done)
         });
+        self.send(Work::Group(job))?;
+        rx.await
+            .map_err(|_| StoreError::Backend("the SQLite writer dropped a job".into()))?
+    }
+
+    /// Run `f` on the writer by itself, outside any transaction (`f` begins and ends its
+    /// own); other writes wait until it returns.
+    async fn write_alone<R, F>(&self, f: F) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.send(Work::Alone(Box::new(move |conn| {
+            let _ = tx.send(f(conn));
+        })))?;
+        rx.await
+            .map_err(|_| StoreError::Backend("the SQLite writer dropped a job".into()))?
+    }
+
+    fn send(&self, work: Work) -> StoreResult<()> {
         self.inner
             .writer
             .lock()
             .map_err(backend)?
-            .send(job)
-            .map_err(|_| StoreError::Backend("the SQLite writer has stopped".into()))?;
-        rx.await
-            .map_err(|_| StoreError::Backend("the SQLite writer dropped a job".into()))?
+            .send(work)
+            .map_err(|_| StoreError::Backend("the SQLite writer has stopped".into()))
+    }
+
+    /// Close every read connection, if none is in use, so that the writer's connection is
+    /// the process's only one (what leaving WAL mode requires). Reads wait until
+    /// [`Self::unpark_readers`]. `false` (nothing closed) when a read is in progress.
+    fn park_readers(&self) -> StoreResult<bool> {
+        let mut pool = self.inner.readers.lock().map_err(backend)?;
+        if pool.len() < self.inner.reader_count {
+            return Ok(false);
+        }
+        pool.clear();
+        Ok(true)
+    }
+
+    /// Open the read connections [`Self::park_readers`] closed.
+    fn unpark_readers(&self) -> StoreResult<()> {
+        let fresh = (0..self.inner.reader_count)
+            .map(|_| open(&self.inner.path, READER_CACHE_KIB))
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(backend)?;
+        self.inner.readers.lock().map_err(backend)?.extend(fresh);
+        self.inner.readers_cv.notify_all();
+        Ok(())
     }
 }
 
@@ -236,12 +296,32 @@ impl Drop for Lease<'_> {
     }
 }
 
-fn writer_loop(conn: &Connection, rx: &mpsc::Receiver<Job>) {
-    while let Ok(first) = rx.recv() {
+fn writer_loop(conn: &Connection, rx: &mpsc::Receiver<Work>) {
+    let mut next: Option<Work> = None;
+    loop {
+        let first = match next.take() {
+            Some(w) => w,
+            None => match rx.recv() {
+                Ok(w) => w,
+                Err(_) => return,
+            },
+        };
+        let first = match first {
+            Work::Alone(job) => {
+                job(conn);
+                continue;
+            }
+            Work::Group(job) => job,
+        };
         let mut jobs = vec![first];
         while jobs.len() < MAX_GROUP {
             match rx.try_recv() {
-                Ok(j) => jobs.push(j),
+                Ok(Work::Group(j)) => jobs.push(j),
+                Ok(alone) => {
+                    // after this group
+                    next = Some(alone);
+                    break;
+                }
                 Err(_) => break,
             }
         }

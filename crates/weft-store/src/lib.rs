@@ -49,6 +49,19 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// A progress callback for long operations: receives the count done so far.
 pub type Progress = std::sync::Arc<dyn Fn(u64) + Send + Sync>;
 
+/// One batch of a streamed bulk import ([`IndexStore::import`]); `Err` aborts the import
+/// with that message and nothing is kept.
+pub type ImportBatch = Result<Vec<IndexRecord>, String>;
+
+/// Records of [`IndexStore::create_many`] as the batches of a streamed import.
+pub fn import_batches(records: Vec<IndexRecord>, size: usize) -> impl Iterator<Item = ImportBatch> {
+    let mut records = records.into_iter();
+    std::iter::from_fn(move || {
+        let batch: Vec<IndexRecord> = records.by_ref().take(size.max(1)).collect();
+        (!batch.is_empty()).then_some(Ok(batch))
+    })
+}
+
 /// Storage of indexd bundles. A part of every [`IndexStore`] (a supertrait, so services
 /// holding an `Arc<dyn IndexStore>` reach it too); kept apart so backends implement it in
 /// its own module.
@@ -89,6 +102,19 @@ pub trait IndexStore: BundleStore + Send + Sync + 'static {
     async fn create_many(
         &self,
         records: Vec<IndexRecord>,
+        progress: Option<Progress>,
+    ) -> StoreResult<u64>;
+
+    /// Insert every record arriving on `batches` atomically: all or none. The import commits
+    /// only when the sender hung up after exactly `expected` records and no `Err` batch;
+    /// otherwise nothing is kept. Records should arrive in did order (backends that cluster
+    /// by did then fill their tables page by page). A backend may lock the index tables, or
+    /// the whole database, until it is done. `progress` is called now and then with the
+    /// number inserted so far.
+    async fn import(
+        &self,
+        batches: std::sync::mpsc::Receiver<ImportBatch>,
+        expected: u64,
         progress: Option<Progress>,
     ) -> StoreResult<u64>;
 

@@ -253,51 +253,122 @@ impl RawRecord {
     }
 }
 
+/// One side-table row of a record (its did aside), borrowed from the record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SideRow<'a> {
+    /// `(hash_type, hash_value)`
+    Hash(&'a str, &'a str),
+    Url(&'a str),
+    Ace(&'a str),
+    Authz(&'a str),
+    /// `(key, value)`
+    Metadata(&'a str, std::borrow::Cow<'a, str>),
+    /// `(url, key, value)`
+    UrlMetadata(&'a str, &'a str, std::borrow::Cow<'a, str>),
+}
+
+impl SideRow<'_> {
+    /// The portable `INSERT` of this row's table; its parameters are the did, then the
+    /// row's fields in order.
+    #[must_use]
+    pub fn statement(&self) -> &'static str {
+        match self {
+            Self::Hash(..) => INSERT_HASH,
+            Self::Url(_) => INSERT_URL,
+            Self::Ace(_) => INSERT_ACE,
+            Self::Authz(_) => INSERT_AUTHZ,
+            Self::Metadata(..) => INSERT_METADATA,
+            Self::UrlMetadata(..) => INSERT_URL_METADATA,
+        }
+    }
+}
+
+fn metadata_value(v: &Value) -> std::borrow::Cow<'_, str> {
+    match v {
+        Value::String(s) => std::borrow::Cow::Borrowed(s),
+        other => std::borrow::Cow::Owned(other.to_string()),
+    }
+}
+
+/// Every side-table row that makes a record queryable, table by table (hashes, URLs, ACEs,
+/// authz resources, metadata, URL metadata) and within a table in primary-key order, each
+/// value once. Bulk loads rely on that order: a record's rows append to each table.
+pub fn for_each_side_row<E>(
+    r: &IndexRecord,
+    mut f: impl FnMut(SideRow<'_>) -> Result<(), E>,
+) -> Result<(), E> {
+    for (kind, value) in &r.hashes {
+        f(SideRow::Hash(kind, value))?;
+    }
+    for url in r.urls.iter().collect::<BTreeSet<_>>() {
+        f(SideRow::Url(url))?;
+    }
+    for ace in r.acl.iter().collect::<BTreeSet<_>>() {
+        f(SideRow::Ace(ace))?;
+    }
+    for res in r.authz.iter().collect::<BTreeSet<_>>() {
+        f(SideRow::Authz(res))?;
+    }
+    for (k, v) in &r.metadata {
+        f(SideRow::Metadata(k, metadata_value(v)))?;
+    }
+    for (url, meta) in &r.urls_metadata {
+        for (k, v) in meta {
+            f(SideRow::UrlMetadata(url, k, metadata_value(v)))?;
+        }
+    }
+    Ok(())
+}
+
 /// The side-table rows that make a record queryable: `(statement, params)` pairs.
 #[must_use]
 pub fn side_rows(r: &IndexRecord) -> Vec<(&'static str, Vec<Param>)> {
     let did = || Param::from(r.did.as_str());
     let mut rows = Vec::new();
-    for (kind, value) in &r.hashes {
-        rows.push((
-            INSERT_HASH,
-            vec![did(), kind.as_str().into(), value.as_str().into()],
-        ));
-    }
-    let urls: BTreeSet<&String> = r.urls.iter().collect();
-    for url in &urls {
-        rows.push((INSERT_URL, vec![did(), url.as_str().into()]));
-    }
-    for ace in r.acl.iter().collect::<BTreeSet<_>>() {
-        rows.push((INSERT_ACE, vec![did(), ace.as_str().into()]));
-    }
-    for res in r.authz.iter().collect::<BTreeSet<_>>() {
-        rows.push((INSERT_AUTHZ, vec![did(), res.as_str().into()]));
-    }
-    for (k, v) in &r.metadata {
-        rows.push((
-            INSERT_METADATA,
-            vec![
-                did(),
-                k.as_str().into(),
-                IndexRecord::metadata_text(v).into(),
-            ],
-        ));
-    }
-    for (url, meta) in &r.urls_metadata {
-        for (k, v) in meta {
-            rows.push((
-                INSERT_URL_METADATA,
-                vec![
-                    did(),
-                    url.as_str().into(),
-                    k.as_str().into(),
-                    IndexRecord::metadata_text(v).into(),
-                ],
-            ));
-        }
-    }
+    let _ = for_each_side_row::<()>(r, |row| {
+        let params = match &row {
+            SideRow::Hash(k, v) => vec![did(), (*k).into(), (*v).into()],
+            SideRow::Url(v) | SideRow::Ace(v) | SideRow::Authz(v) => vec![did(), (*v).into()],
+            SideRow::Metadata(k, v) => vec![did(), (*k).into(), v.as_ref().into()],
+            SideRow::UrlMetadata(u, k, v) => {
+                vec![did(), (*u).into(), (*k).into(), v.as_ref().into()]
+            }
+        };
+        rows.push((row.statement(), params));
+        Ok(())
+    });
     rows
+}
+
+/// The six JSON collection columns of a record ([`INSERT_RECORD`]'s `$14`–`$19`), written
+/// into reusable buffers: what [`RawRecord::params`] binds, without allocating per record.
+#[derive(Debug, Default)]
+pub struct JsonColumns {
+    pub urls: String,
+    pub urls_metadata: String,
+    pub acl: String,
+    pub authz: String,
+    pub hashes: String,
+    pub metadata: String,
+}
+
+impl JsonColumns {
+    /// Serialize `r`'s collections, replacing the previous record's.
+    pub fn fill(&mut self, r: &IndexRecord) {
+        fn put<T: serde::Serialize>(buf: &mut String, v: &T) {
+            let mut bytes = std::mem::take(buf).into_bytes();
+            bytes.clear();
+            // Maps of strings and JSON values always serialize, and always to UTF-8.
+            let _ = serde_json::to_writer(&mut bytes, v);
+            *buf = String::from_utf8(bytes).unwrap_or_default();
+        }
+        put(&mut self.urls, &r.urls);
+        put(&mut self.urls_metadata, &r.urls_metadata);
+        put(&mut self.acl, &r.acl);
+        put(&mut self.authz, &r.authz);
+        put(&mut self.hashes, &r.hashes);
+        put(&mut self.metadata, &r.metadata);
+    }
 }
 
 /// `%text%` for LIKE, with `\` escaping the wildcards.

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use serde_json::json;
 
 use crate::{
-    BundleRecord, Checksum, EntryKind, IndexRecord, IndexStore, ListQuery, Negate, Page,
-    StoreError, UrlQuery,
+    BundleRecord, Checksum, EntryKind, ImportBatch, IndexRecord, IndexStore, ListQuery, Negate,
+    Page, StoreError, UrlQuery,
 };
 
 /// A complete record with deterministic contents derived from `n`.
@@ -70,6 +70,7 @@ pub async fn run_all(store: Arc<dyn IndexStore>) {
     atomic_bulk(&*store).await;
     bundles(&*store).await;
     stats_and_users(&*store).await;
+    streamed_import(&*store).await;
 }
 
 async fn create_and_get(s: &dyn IndexStore) {
@@ -507,6 +508,68 @@ async fn atomic_bulk(s: &dyn IndexStore) {
     let err = s.create_many(batch, None).await.unwrap_err();
     assert!(matches!(err, StoreError::AlreadyExists(_)), "{err:?}");
     assert_eq!(s.get(&sample(200).did).await.unwrap(), None);
+}
+
+/// A finished channel holding `batches`, as a bulk import's producer leaves it.
+fn feed(batches: Vec<ImportBatch>) -> std::sync::mpsc::Receiver<ImportBatch> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(batches.len());
+    for b in batches {
+        tx.send(b).unwrap();
+    }
+    rx
+}
+
+/// `import`, larger than the table (so it takes the rebuilding path where there is one):
+/// an aborted, short or clashing stream keeps nothing; a whole one keeps everything, and
+/// the store serves and writes afterwards. Runs last: it adds 40 records.
+async fn streamed_import(s: &dyn IndexStore) {
+    let records: Vec<IndexRecord> = (300..340).map(sample).collect();
+    let aborted = feed(vec![Ok(records[..20].to_vec()), Err("changed".into())]);
+    assert_eq!(
+        s.import(aborted, 40, None).await.unwrap_err(),
+        StoreError::Backend("changed".into())
+    );
+    let short = feed(vec![Ok(records[..20].to_vec())]);
+    let err = s.import(short, 40, None).await.unwrap_err();
+    assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+    let mut clash = records.clone();
+    clash.push(sample(100));
+    let err = s.import(feed(vec![Ok(clash)]), 41, None).await.unwrap_err();
+    assert!(matches!(err, StoreError::AlreadyExists(_)), "{err:?}");
+    assert_eq!(s.get(&sample(300).did).await.unwrap(), None);
+    assert_eq!(s.stats(None).await.unwrap().0, 30);
+
+    let seen = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = Arc::clone(&seen);
+    let progress: crate::Progress = Arc::new(move |n| {
+        counter.store(n, std::sync::atomic::Ordering::Relaxed);
+    });
+    let whole = feed(vec![Ok(records[..25].to_vec()), Ok(records[25..].to_vec())]);
+    assert_eq!(s.import(whole, 40, Some(progress)).await.unwrap(), 40);
+    assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), 40);
+    assert_eq!(s.get(&sample(333).did).await.unwrap(), Some(sample(333)));
+    let r = sample(317);
+    let by_hash = s
+        .list(ListQuery {
+            hashes: vec![("md5".into(), r.hashes["md5"].clone())],
+            limit: 10,
+            ..ListQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_hash, vec![r.clone()]);
+    let by_url = s
+        .list(ListQuery {
+            urls: r.urls.clone(),
+            limit: 10,
+            ..ListQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_url, vec![r]);
+    assert_eq!(s.stats(None).await.unwrap().0, 70);
+    s.create(sample(400), vec![]).await.unwrap();
+    assert_eq!(s.get(&sample(400).did).await.unwrap(), Some(sample(400)));
 }
 
 async fn stats_and_users(s: &dyn IndexStore) {

@@ -271,11 +271,33 @@ async fn index_import(
     let store = weft::open_store(config).await?;
     let service = weft::index_service(config, store);
     let started = Instant::now();
+    let bar = |len: u64, template: &str| {
+        let bar = if quiet {
+            indicatif::ProgressBar::hidden()
+        } else {
+            indicatif::ProgressBar::new(len)
+        };
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(template)
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    };
+    // First pass: check every row, keep only where each record is.
+    let size = std::fs::metadata(manifest).map_or(0, |m| m.len());
+    let checking = bar(
+        size,
+        "{bar:40} {bytes}/{total_bytes} checked ({bytes_per_sec}, eta {eta})",
+    );
     let path = manifest.to_owned();
     let svc = Arc::clone(&service);
-    let parsed = tokio::task::spawn_blocking(move || weft::import::parse_manifest(&svc, &path, 20))
-        .await??;
-    let records = match parsed {
+    let check_bar = checking.clone();
+    let checked = tokio::task::spawn_blocking(move || {
+        weft::import::check_manifest(&svc, &path, 20, &|n| check_bar.set_position(n))
+    })
+    .await??;
+    checking.finish_and_clear();
+    let rows = match checked {
         Ok(r) => r,
         Err(errors) => {
             for e in &errors {
@@ -288,32 +310,27 @@ async fn index_import(
             );
         }
     };
-    let total = records.len() as u64;
+    let total = rows.len() as u64;
     if !quiet {
         eprintln!(
-            "validated {total} records in {:.1} s",
+            "checked {total} records in {:.1} s",
             started.elapsed().as_secs_f64()
         );
     }
-    let bar = if quiet {
-        indicatif::ProgressBar::hidden()
-    } else {
-        indicatif::ProgressBar::new(total)
-    };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} records ({per_sec}, eta {eta})",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    let progress_bar = bar.clone();
+    // Second pass: build the records in did order on a blocking thread while the store
+    // inserts them; the bounded channel keeps a few batches in flight at most.
+    let importing = bar(total, "{bar:40} {pos}/{len} records ({per_sec}, eta {eta})");
+    let progress_bar = importing.clone();
     let progress: weft_store::Progress = Arc::new(move |n| progress_bar.set_position(n));
-    let records: Vec<_> = records.into_iter().map(|(r, _)| r).collect();
+    let (tx, rx) = std::sync::mpsc::sync_channel(4);
+    let svc = Arc::clone(&service);
+    let producer = tokio::task::spawn_blocking(move || rows.stream(&svc, &tx));
     let n = service
-        .import(records, Some(progress))
+        .import(rx, total, Some(progress))
         .await
         .map_err(|e| anyhow::anyhow!("import failed, nothing was imported: {e}"))?;
-    bar.finish_and_clear();
+    producer.await?;
+    importing.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
         "imported {n} records in {secs:.1} s ({:.0} records/s)",
