@@ -132,6 +132,16 @@ impl Grants {
         }
     }
 
+    /// The first expiry after `now` of any grant here.
+    fn next_expiry(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.by_path
+            .values()
+            .flatten()
+            .filter_map(|p| p.expires_at)
+            .filter(|e| *e > now)
+            .min()
+    }
+
     fn collect_mapping<'a>(
         &'a self,
         children: &'a HashMap<String, Vec<String>>,
@@ -176,7 +186,15 @@ pub struct Snapshot {
     clients: DashMap<String, Arc<Grants>, foldhash::fast::RandomState>,
     /// Direct children of every resource that has any, built on first use (mappings).
     children: OnceLock<HashMap<String, Vec<String>>>,
+    /// Mappings already computed, each valid until the first grant in it expires.
+    mappings: DashMap<Principal, Remembered, foldhash::fast::RandomState>,
 }
+
+/// `auth/mapping`: resource path → actions granted there.
+pub type Mapping = BTreeMap<String, BTreeSet<Action>>;
+
+/// A computed mapping and until when it holds (the first expiry of a grant in it).
+type Remembered = (Arc<Mapping>, Option<DateTime<Utc>>);
 
 impl Snapshot {
     #[must_use]
@@ -189,6 +207,7 @@ impl Snapshot {
             users: DashMap::default(),
             clients: DashMap::default(),
             children: OnceLock::new(),
+            mappings: DashMap::default(),
         }
     }
 
@@ -282,31 +301,65 @@ impl Snapshot {
     /// `auth/mapping`: every existing resource at or below a granted path, with the actions
     /// granted there.
     #[must_use]
-    pub fn mapping(
+    pub fn mapping(&self, who: &Principal, now: DateTime<Utc>) -> Arc<Mapping> {
+        if let Some(hit) = self.mappings.get(who)
+            && hit.1.is_none_or(|until| now < until)
+        {
+            return Arc::clone(&hit.0);
+        }
+        let (mapping, until) = self.compute_mapping(who, now);
+        let mapping = Arc::new(mapping);
+        if self.mappings.len() < MAPPINGS_MAX {
+            self.mappings
+                .insert(who.clone(), (Arc::clone(&mapping), until));
+        }
+        mapping
+    }
+
+    /// A mapping computed afresh (no memory), and the first moment a grant in it expires
+    /// (when it must be recomputed).
+    #[must_use]
+    pub fn compute_mapping(
         &self,
         who: &Principal,
         now: DateTime<Utc>,
-    ) -> BTreeMap<String, BTreeSet<Action>> {
+    ) -> (Mapping, Option<DateTime<Utc>>) {
         let children = self.children();
         let mut acc: HashMap<&str, Vec<&Action>> = HashMap::new();
+        let mut until = None;
         let user;
         let client;
-        match who {
-            Principal::Anonymous => self.anonymous.collect_mapping(children, now, &mut acc),
+        let sources: Vec<&Grants> = match who {
+            Principal::Anonymous => vec![&self.anonymous],
             Principal::User(u) | Principal::UserViaClient { user: u, .. } => {
-                self.anonymous.collect_mapping(children, now, &mut acc);
-                self.logged_in.collect_mapping(children, now, &mut acc);
                 user = self.user_grants(u);
-                user.collect_mapping(children, now, &mut acc);
+                vec![&self.anonymous, &self.logged_in, &*user]
             }
             Principal::Client(c) => {
                 client = self.client_grants(c);
-                client.collect_mapping(children, now, &mut acc);
+                vec![&*client]
             }
+        };
+        for g in sources {
+            g.collect_mapping(children, now, &mut acc);
+            until = earliest(until, g.next_expiry(now));
         }
-        acc.into_iter()
+        let mapping = acc
+            .into_iter()
             .map(|(p, actions)| (p.to_owned(), actions.into_iter().cloned().collect()))
-            .collect()
+            .collect();
+        (mapping, until)
+    }
+}
+
+/// Mappings remembered per snapshot at most (then computed every time).
+const MAPPINGS_MAX: usize = 10_000;
+
+fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
     }
 }
 

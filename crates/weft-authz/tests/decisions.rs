@@ -39,13 +39,17 @@ fn path(segs: &[u8]) -> String {
     p
 }
 
+/// A group's members `(user, expiry code)` and policies.
+type GroupSpec = (Vec<(u8, u8)>, Vec<u8>);
+
 #[derive(Debug, Clone)]
 struct Spec {
     resources: Vec<Vec<u8>>,
     roles: Vec<Vec<(u8, u8)>>,
     policies: Vec<(Vec<u8>, Vec<u8>)>,
     user_grants: Vec<(u8, u8, u8)>,
-    groups: Vec<(Vec<(u8, u8)>, Vec<u8>)>,
+    /// Per group: members (user, expiry code) and policies.
+    groups: Vec<GroupSpec>,
     anonymous: Vec<u8>,
     logged_in: Vec<u8>,
     clients: Vec<(u8, Vec<u8>)>,
@@ -216,12 +220,12 @@ proptest! {
             p => p,
         };
         let now = t0();
-        for (p, actions) in snap.mapping(&who, now) {
-            prop_assert!(model.resources.contains_key(&p), "{} is not a resource", p);
+        for (p, actions) in snap.mapping(&who, now).iter() {
+            prop_assert!(model.resources.contains_key(p), "{} is not a resource", p);
             for a in actions {
                 let s = if a.service == "*" { "any-service" } else { a.service.as_str() };
                 let m = if a.method == "*" { "any-method" } else { a.method.as_str() };
-                prop_assert!(naive_decide(&model, &who, &p, s, m, now), "{:?} {} {:?}", who, p, a);
+                prop_assert!(naive_decide(&model, &who, p, s, m, now), "{:?} {} {:?}", who, p, a);
             }
         }
     }
@@ -232,4 +236,48 @@ proptest! {
         let rows = model.rows().into_iter().map(|(k, key, b)| (k.as_str().to_owned(), key, b));
         prop_assert_eq!(Model::from_rows(rows).expect("rows parse"), model);
     }
+}
+
+#[test]
+fn remembered_mappings_drop_grants_when_they_expire() {
+    let mut t = Txn::new(Model::new());
+    let input = ResourceIn {
+        path: Some("/a/b".into()),
+        ..Default::default()
+    };
+    t.create_resource("/", &input, true).expect("resource");
+    t.create_role(Role {
+        id: "r".into(),
+        description: String::new(),
+        permissions: vec![Permission {
+            id: "p".into(),
+            description: String::new(),
+            action: Action {
+                service: "x".into(),
+                method: "r".into(),
+            },
+            constraints: Default::default(),
+        }],
+    })
+    .expect("role");
+    t.create_policy(Policy {
+        id: "pol".into(),
+        description: String::new(),
+        role_ids: vec!["r".into()],
+        resource_paths: vec!["/a".into()],
+    })
+    .expect("policy");
+    t.create_user("u", None).expect("user");
+    t.grant_user_policy("u", "pol", Some(t0() + Duration::minutes(1)), None)
+        .expect("grant");
+    let snap = Snapshot::new(t.model, 1);
+    let who = Principal::User("u".into());
+    let before = snap.mapping(&who, t0());
+    assert_eq!(
+        before.keys().cloned().collect::<Vec<_>>(),
+        vec!["/a".to_owned(), "/a/b".to_owned()]
+    );
+    // Asked again after the expiry: recomputed, not served from memory.
+    assert!(snap.mapping(&who, t0() + Duration::minutes(2)).is_empty());
+    assert!(!snap.decide(&who, "/a/b", "x", "r", t0() + Duration::minutes(2)));
 }

@@ -262,20 +262,10 @@ async fn read(
     s.authz.fresh().await
 }
 
-fn mapping_json(snap: &Snapshot, who: &Principal) -> Value {
-    let mut m = serde_json::Map::new();
-    for (path, actions) in snap.mapping(who, Utc::now()) {
-        m.insert(
-            path,
-            Value::Array(
-                actions
-                    .into_iter()
-                    .map(|a| json!({"service": a.service, "method": a.method}))
-                    .collect(),
-            ),
-        );
-    }
-    Value::Object(m)
+/// The mapping as JSON (`{"service","method"}` pairs, serialized straight from the cached
+/// mapping).
+fn mapping_response(snap: &Snapshot, who: &Principal) -> Response {
+    ok(&*snap.mapping(who, Utc::now()))
 }
 
 // ----- decisions -----
@@ -296,7 +286,7 @@ async fn mapping_get(State(s): State<SharedState>, headers: HeaderMap) -> Res {
         })?,
     };
     let snap = s.authz.fresh().await?;
-    Ok(ok(mapping_json(&snap, &who)))
+    Ok(mapping_response(&snap, &who))
 }
 
 #[derive(Deserialize)]
@@ -350,17 +340,18 @@ async fn mapping_post(
         s.authz.require_admin(&who, "user", "read").await?;
     }
     let snap = s.authz.fresh().await?;
-    Ok(ok(mapping_json(&snap, &target)))
+    Ok(mapping_response(&snap, &target))
 }
 
 fn resources_list(snap: &Snapshot, who: &Principal, tags: bool) -> Value {
-    let paths = snap.mapping(who, Utc::now()).into_keys();
+    let mapping = snap.mapping(who, Utc::now());
+    let paths = mapping.keys();
     let list: Vec<String> = if tags {
         paths
-            .filter_map(|p| snap.model.resources.get(&p).map(|r| r.tag.clone()))
+            .filter_map(|p| snap.model.resources.get(p).map(|r| r.tag.clone()))
             .collect()
     } else {
-        paths.collect()
+        paths.cloned().collect()
     };
     json!({"resources": list})
 }
@@ -1005,7 +996,7 @@ async fn user_resources(
     let tags = q.get("tags").is_some();
     let mapping = snap.mapping(&who, Utc::now());
     let list: Vec<String> = mapping
-        .into_iter()
+        .iter()
         .filter(|(_, actions)| match (service, method) {
             (Some(sv), Some(m)) => actions.iter().any(|a| a.covers(sv, m)),
             (Some(sv), None) => actions.iter().any(|a| a.service == "*" || a.service == sv),
@@ -1014,9 +1005,9 @@ async fn user_resources(
         })
         .filter_map(|(p, _)| {
             if tags {
-                snap.model.resources.get(&p).map(|r| r.tag.clone())
+                snap.model.resources.get(p).map(|r| r.tag.clone())
             } else {
-                Some(p)
+                Some(p.clone())
             }
         })
         .collect();

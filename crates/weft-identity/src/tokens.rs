@@ -5,11 +5,15 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use chrono::Utc;
+use dashmap::DashMap;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rsa::RsaPrivateKey;
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEnding};
 use serde::{Deserialize, Serialize};
 use weft_store::{IdentityStore, SigningKey, StoreError};
+
+/// How many verified tokens are remembered at most.
+const VERIFIED_MAX: usize = 100_000;
 
 /// The audience every weft token carries, as fence's do.
 pub const GEN3_AUDIENCE: &str = "gen3";
@@ -115,6 +119,8 @@ fn key_set(keys: &[SigningKey]) -> Result<KeySet, StoreError> {
 /// Issues and verifies tokens for one weft (one issuer).
 pub struct Tokens {
     store: Arc<dyn IdentityStore>,
+    /// Tokens whose signature checked out, until they expire.
+    verified: DashMap<Box<str>, Identity, foldhash::fast::RandomState>,
     keys: ArcSwap<KeySet>,
     issuer: String,
     reload: tokio::sync::Mutex<()>,
@@ -139,6 +145,7 @@ impl Tokens {
             keys = store.signing_keys().await?;
         }
         Ok(Arc::new(Self {
+            verified: DashMap::default(),
             keys: ArcSwap::from_pointee(key_set(&keys)?),
             store,
             issuer,
@@ -199,7 +206,36 @@ impl Tokens {
 
     /// Verify an access token: RS256 signature by a known key, issuer, audience, expiry,
     /// purpose `access`, and every scope in `required`.
+    ///
+    /// A token that verified once is remembered until it expires (access tokens cannot be
+    /// revoked, as in fence), so a client reusing its token pays for the RSA check once;
+    /// expiry and scopes are checked again on every use.
     pub async fn verify(&self, token: &str, required: &[&str]) -> Result<Identity, TokenError> {
+        let now = Utc::now().timestamp();
+        let id = match self.verified.get(token) {
+            Some(id) if id.claims.exp > now => id.clone(),
+            Some(_) => return Err(TokenError::Expired),
+            None => {
+                let id = self.verify_signature(token).await?;
+                if self.verified.len() >= VERIFIED_MAX {
+                    self.verified.retain(|_, v| v.claims.exp > now);
+                    if self.verified.len() >= VERIFIED_MAX {
+                        self.verified.clear();
+                    }
+                }
+                self.verified.insert(token.into(), id.clone());
+                id
+            }
+        };
+        for s in required {
+            if !id.claims.scope.iter().any(|c| c == s) {
+                return Err(TokenError::MissingScope((*s).to_owned()));
+            }
+        }
+        Ok(id)
+    }
+
+    async fn verify_signature(&self, token: &str) -> Result<Identity, TokenError> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))?;
         if header.alg != Algorithm::RS256 {
@@ -234,11 +270,6 @@ impl Tokens {
         let claims = data.claims;
         if claims.pur != "access" {
             return Err(TokenError::WrongPurpose(claims.pur));
-        }
-        for s in required {
-            if !claims.scope.iter().any(|c| c == s) {
-                return Err(TokenError::MissingScope((*s).to_owned()));
-            }
         }
         Ok(Identity {
             user: claims.context.user.as_ref().map(|u| u.name.clone()),
@@ -296,6 +327,20 @@ mod tests {
             t.verify(&tok, &["data"]).await.unwrap_err(),
             TokenError::MissingScope("data".into())
         );
+    }
+
+    #[tokio::test]
+    async fn remembered_tokens_still_expire_and_need_their_scopes() {
+        let (_d, t) = tokens().await;
+        let tok = t.issue_access("a", &["openid".into()], 1).unwrap();
+        assert!(t.verify(&tok, &["openid"]).await.is_ok());
+        // From the cache now: scopes still checked.
+        assert_eq!(
+            t.verify(&tok, &["data"]).await.unwrap_err(),
+            TokenError::MissingScope("data".into())
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        assert_eq!(t.verify(&tok, &[]).await.unwrap_err(), TokenError::Expired);
     }
 
     #[tokio::test]

@@ -68,7 +68,7 @@ impl AuthzStore for SqliteStore {
     }
 
     async fn authz_version(&self) -> StoreResult<u64> {
-        self.read_point(|conn| version(conn)).await
+        self.read_point(version).await
     }
 
     async fn authz_watch(&self) -> StoreResult<Option<tokio::sync::watch::Receiver<u64>>> {
