@@ -45,6 +45,7 @@ Storage: {backend}.</p>
 <table>
 <tr><td>Index (indexd API)</td><td><a href="/index/index/">/index/</a></td></tr>
 <tr><td>GA4GH DRS 1.5</td><td><a href="/ga4gh/drs/v1/service-info">/ga4gh/drs/v1/</a></td></tr>
+<tr><td>Policy engine (arborist API)</td><td><a href="/authz/health">/authz/</a></td></tr>
 </table>
 <h2>For people and programs</h2>
 <ul>

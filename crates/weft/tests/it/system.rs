@@ -20,6 +20,7 @@ async fn home_page_links_the_api() {
     assert!(r.text.contains(r#"href="/api/""#), "{}", r.text);
     assert!(r.text.contains(r#"href="/openapi.json""#), "{}", r.text);
     assert!(r.text.contains(&app.url), "base URL shown");
+    assert!(r.text.contains(r#"href="/authz/health""#), "{}", r.text);
     let backend = if app.postgres { "PostgreSQL" } else { "SQLite" };
     assert!(r.text.contains(backend));
     app.stop().await;
@@ -165,6 +166,62 @@ const ROUTES: &[(&str, &str)] = &[
         "post",
         "/ga4gh/drs/v1/objects/{object_id}/access/{access_id}",
     ),
+    ("get", "/authz"),
+    ("get", "/authz/health"),
+    ("get", "/authz/mapping"),
+    ("get", "/authz/resources"),
+    ("get", "/authz/auth/mapping"),
+    ("post", "/authz/auth/mapping"),
+    ("get", "/authz/auth/proxy"),
+    ("post", "/authz/auth/request"),
+    ("get", "/authz/auth/resources"),
+    ("post", "/authz/auth/resources"),
+    ("get", "/authz/policy"),
+    ("post", "/authz/policy"),
+    ("put", "/authz/policy"),
+    ("get", "/authz/policy/{id}"),
+    ("put", "/authz/policy/{id}"),
+    ("delete", "/authz/policy/{id}"),
+    ("put", "/authz/bulk/policy"),
+    ("get", "/authz/resource"),
+    ("post", "/authz/resource"),
+    ("put", "/authz/resource"),
+    ("get", "/authz/resource/tag/{tag}"),
+    ("get", "/authz/resource/{path}"),
+    ("post", "/authz/resource/{path}"),
+    ("put", "/authz/resource/{path}"),
+    ("delete", "/authz/resource/{path}"),
+    ("get", "/authz/role"),
+    ("post", "/authz/role"),
+    ("get", "/authz/role/{id}"),
+    ("put", "/authz/role/{id}"),
+    ("delete", "/authz/role/{id}"),
+    ("get", "/authz/user"),
+    ("post", "/authz/user"),
+    ("get", "/authz/user/{name}"),
+    ("patch", "/authz/user/{name}"),
+    ("delete", "/authz/user/{name}"),
+    ("post", "/authz/user/{name}/policy"),
+    ("delete", "/authz/user/{name}/policy"),
+    ("post", "/authz/user/{name}/bulk/policy"),
+    ("delete", "/authz/user/{name}/policy/{policy}"),
+    ("get", "/authz/user/{name}/resources"),
+    ("get", "/authz/client"),
+    ("post", "/authz/client"),
+    ("get", "/authz/client/{id}"),
+    ("delete", "/authz/client/{id}"),
+    ("post", "/authz/client/{id}/policy"),
+    ("delete", "/authz/client/{id}/policy"),
+    ("delete", "/authz/client/{id}/policy/{policy}"),
+    ("get", "/authz/group"),
+    ("post", "/authz/group"),
+    ("put", "/authz/group"),
+    ("get", "/authz/group/{name}"),
+    ("delete", "/authz/group/{name}"),
+    ("post", "/authz/group/{name}/user"),
+    ("delete", "/authz/group/{name}/user/{user}"),
+    ("post", "/authz/group/{name}/policy"),
+    ("delete", "/authz/group/{name}/policy/{policy}"),
 ];
 
 #[tokio::test]
@@ -221,7 +278,12 @@ async fn every_documented_route_is_served() {
             .replace("{object_id}", &ids.did)
             .replace("{id}", &ids.did)
             .replace("{alias}", "some-alias")
-            .replace("{access_id}", "s3");
+            .replace("{access_id}", "s3")
+            .replace("{path}", "programs/x")
+            .replace("{tag}", "some-tag")
+            .replace("{name}", "someone")
+            .replace("{user}", "someone")
+            .replace("{policy}", "some-policy");
         for method in ops.as_object().expect("operations").keys() {
             let m = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
             // Bodies that every write route rejects or ignores harmlessly.
@@ -244,6 +306,11 @@ async fn every_documented_route_is_served() {
                 r.json,
                 json!({"error": "not found"}),
                 "{method} {path} reached the fallback"
+            );
+            assert_ne!(
+                r.json,
+                json!({"error": {"message": "not found", "code": 404}}),
+                "{method} {path} reached the policy API's fallback"
             );
             assert!(r.status < 500, "{method} {path}: {} {}", r.status, r.text);
         }
