@@ -498,8 +498,12 @@ async fn auth_request(
         .and_then(|u| u.policies.clone())
         .filter(|p| !p.is_empty());
     let who = match input.user {
-        // As arborist: no `user` in the body is the anonymous user, whatever the header says.
-        None => Principal::Anonymous,
+        // No `user` in the body: the bearer token of the header, if any (arborist reads only
+        // the body and would decide as anonymous; gen3authz sends no header here).
+        None => match bearer(&headers) {
+            Some(t) => verify(&s, t, &["openid"]).await?,
+            None => Principal::Anonymous,
+        },
         Some(u) => match (
             u.token.filter(|t| !t.is_empty()),
             u.user_id.filter(|n| !n.is_empty()),

@@ -841,7 +841,7 @@ async fn arborist_edge_cases() {
     app.grant("erin@x.org", "indexd", "read", "/programs/P")
         .await;
     let erin = app.token("erin@x.org");
-    // No `user` in the body is anonymous, whatever the Authorization header says.
+    // No `user` in the body: the Authorization header's token decides; without one, anonymous.
     let body = json!({"requests": [{"resource": "/programs/P", "action": {"service": "indexd", "method": "read"}}]});
     let r = app
         .call(
@@ -849,6 +849,16 @@ async fn arborist_edge_cases() {
             "/authz/auth/request",
             Some(body.clone()),
             Some(&erin),
+        )
+        .await
+        .expect(200);
+    assert_eq!(r, json!({"auth": true}));
+    let r = app
+        .call(
+            Method::POST,
+            "/authz/auth/request",
+            Some(body.clone()),
+            None,
         )
         .await
         .expect(200);
