@@ -916,3 +916,200 @@ async fn arborist_edge_cases() {
     assert_eq!(r.json["error"]["code"], 405);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn remaining_endpoints_answer_as_arborist() {
+    let app = TestApp::start().await;
+    seed(&app).await;
+    app.root(
+        Method::POST,
+        "/authz/policy",
+        Some(json!({"id": "B-reader", "role_ids": ["reader"],
+        "resource_paths": ["/programs/P/projects/B"]})),
+    )
+    .await
+    .expect(201);
+    app.root(
+        Method::POST,
+        "/authz/user",
+        Some(json!({"name": "fay@x.org"})),
+    )
+    .await
+    .expect(201);
+    // Bulk grant, then resources by token (POST) and through the public alias (GET).
+    app.root(Method::POST, "/authz/user/fay@x.org/bulk/policy",
+        Some(json!([{"policy": "A-reader"}, {"policy": "B-reader", "expires_at": "2999-01-01T00:00:00Z"}])))
+        .await
+        .expect(204);
+    let fay = app.token("fay@x.org");
+    let r = app
+        .call(
+            Method::POST,
+            "/authz/auth/resources",
+            Some(json!({"user": {"token": fay}})),
+            None,
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        r["resources"],
+        json!(["/programs/P/projects/A", "/programs/P/projects/B"])
+    );
+    let r = app
+        .call(Method::GET, "/authz/resources", None, Some(&fay))
+        .await
+        .expect(200);
+    assert_eq!(
+        r["resources"],
+        json!(["/programs/P/projects/A", "/programs/P/projects/B"])
+    );
+    let tags = app
+        .call(Method::GET, "/authz/auth/resources?tags", None, Some(&fay))
+        .await
+        .expect(200);
+    assert_eq!(tags["resources"].as_array().unwrap().len(), 2);
+    assert!(!tags["resources"][0].as_str().unwrap().starts_with('/'));
+
+    // Decisions about another user by name: administration.
+    let by_name = json!({"user": {"user_id": "fay@x.org"}, "requests": [
+        {"resource": "/programs/P/projects/A", "action": {"service": "s", "method": "read"}}]});
+    let r = app
+        .call(
+            Method::POST,
+            "/authz/auth/request",
+            Some(by_name.clone()),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    let gus = app.token("gus@x.org");
+    let r = app
+        .call(
+            Method::POST,
+            "/authz/auth/request",
+            Some(by_name.clone()),
+            Some(&gus),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    let r = app
+        .root(Method::POST, "/authz/auth/request", Some(by_name))
+        .await
+        .expect(200);
+    assert_eq!(r, json!({"auth": true}));
+
+    // PUT /group overwrites members and policies; revoke a group policy.
+    app.root(
+        Method::PUT,
+        "/authz/group",
+        Some(json!({"name": "g", "users": ["fay@x.org"], "policies": ["A-reader"]})),
+    )
+    .await
+    .expect(201);
+    app.root(
+        Method::PUT,
+        "/authz/group",
+        Some(json!({"name": "g", "users": [], "policies": ["A-reader", "B-reader"]})),
+    )
+    .await
+    .expect(201);
+    let g = app
+        .root(Method::GET, "/authz/group/g", None)
+        .await
+        .expect(200);
+    assert_eq!(
+        g,
+        json!({"name": "g", "users": [], "policies": ["A-reader", "B-reader"]})
+    );
+    app.root(Method::DELETE, "/authz/group/g/policy/A-reader", None)
+        .await
+        .expect(204);
+    assert_eq!(
+        app.root(Method::GET, "/authz/group/g", None)
+            .await
+            .expect(200)["policies"],
+        json!(["B-reader"])
+    );
+    let r = app
+        .root(
+            Method::POST,
+            "/authz/group",
+            Some(json!({"name": "h", "users": ["nobody"], "policies": []})),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    app.root(Method::DELETE, "/authz/group/g", None)
+        .await
+        .expect(204);
+    assert_eq!(
+        app.root(Method::GET, "/authz/group/g", None).await.status,
+        404
+    );
+    let groups = app
+        .root(Method::GET, "/authz/group", None)
+        .await
+        .expect(200);
+    let names: Vec<&str> = groups["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["anonymous", "logged-in"]);
+
+    // A client's single policy revoke; rename a user (grants follow).
+    app.root(
+        Method::POST,
+        "/authz/client",
+        Some(json!({"clientID": "c", "policies": ["A-reader", "B-reader"]})),
+    )
+    .await
+    .expect(201);
+    app.root(Method::DELETE, "/authz/client/c/policy/A-reader", None)
+        .await
+        .expect(204);
+    assert_eq!(
+        app.root(Method::GET, "/authz/client", None)
+            .await
+            .expect(200)["clients"],
+        json!([{"clientID": "c", "policies": ["B-reader"]}])
+    );
+    app.root(
+        Method::PATCH,
+        "/authz/user/fay@x.org",
+        Some(json!({"name": "fay2@x.org"})),
+    )
+    .await
+    .expect(204);
+    assert_eq!(
+        app.root(Method::GET, "/authz/user/fay@x.org", None)
+            .await
+            .status,
+        404
+    );
+    let u = app
+        .root(Method::GET, "/authz/user/fay2@x.org", None)
+        .await
+        .expect(200);
+    assert_eq!(u["policies"].as_array().unwrap().len(), 2);
+    // Roles: PUT creates (201) then updates (200); a mismatched id is a 400.
+    let role = json!({"id": "rx", "permissions": [{"id": "p", "action": {"service": "s", "method": "m"}}]});
+    app.root(Method::PUT, "/authz/role/rx", Some(role.clone()))
+        .await
+        .expect(201);
+    let r = app
+        .root(Method::PUT, "/authz/role/rx", Some(role))
+        .await
+        .expect(200);
+    assert_eq!(r["updated"]["id"], "rx");
+    let r = app
+        .root(
+            Method::PUT,
+            "/authz/role/ry",
+            Some(json!({"id": "rz", "permissions": [
+        {"id": "p", "action": {"service": "s", "method": "m"}}]})),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    app.stop().await;
+}
