@@ -74,6 +74,28 @@ pub struct Config {
     /// A fence user.yaml applied at every start (as `weft usersync PATH` would).
     pub usersync: Option<PathBuf>,
     pub authz: AuthzConfig,
+    /// Where data objects live and how their signed URLs are made.
+    pub storage: StorageConfig,
+}
+
+/// Object storage behind fence's data endpoints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Directory of local objects (records' `file:///<key>` URLs). Default `<data_dir>/files`.
+    pub local_root: Option<PathBuf>,
+    /// Longest lifetime of a signed URL in seconds, and the default (fence's
+    /// `MAX_PRESIGNED_URL_TTL`). Default 3600.
+    pub max_presigned_url_ttl: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            local_root: None,
+            max_presigned_url_ttl: 3600,
+        }
+    }
 }
 
 /// The policy engine.
@@ -100,6 +122,7 @@ impl Default for Config {
             drs: DrsConfig::default(),
             usersync: None,
             authz: AuthzConfig::default(),
+            storage: StorageConfig::default(),
         }
     }
 }
@@ -198,6 +221,7 @@ const ENV_KEYS: &[&str] = &[
     "drs",
     "usersync",
     "authz",
+    "storage",
 ];
 
 impl Config {
@@ -267,6 +291,11 @@ impl Config {
         if self.max_body_bytes == 0 {
             return Err(ConfigError::Invalid("max_body_bytes must be > 0".into()));
         }
+        if self.storage.max_presigned_url_ttl == 0 {
+            return Err(ConfigError::Invalid(
+                "storage.max_presigned_url_ttl must be > 0".into(),
+            ));
+        }
         Ok(())
     }
 
@@ -291,6 +320,15 @@ impl Config {
             Some(p) => PathBuf::from(p.trim_start_matches("//")),
             None => self.data_dir.join("weft.db"),
         }
+    }
+
+    /// The directory local objects live in: `storage.local_root`, else `<data_dir>/files`.
+    #[must_use]
+    pub fn local_root(&self) -> PathBuf {
+        self.storage
+            .local_root
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("files"))
     }
 
     /// Whether PostgreSQL is configured.
@@ -355,6 +393,13 @@ max_bulk_request_length = 100
 # Users who may always administer the policy engine (service `arborist`), whatever the
 # policy set says. Give one a token with `weft token create --user NAME`.
 admin_users = []
+
+[storage]
+# Local objects: a record URL `file:///<key>` is the file <local_root>/<key>, served by weft
+# itself behind an HMAC-signed, expiring URL. Default: <data_dir>/files.
+# local_root = "/srv/weft/files"
+# Longest (and default) lifetime of a signed URL, in seconds (fence MAX_PRESIGNED_URL_TTL).
+max_presigned_url_ttl = 3600
 "#;
 
 /// A bare environment string as TOML: numbers and booleans typed, everything else a string.

@@ -126,7 +126,12 @@ async fn object_or_access(
                     "no access method \"{access_id}\""
                 )))
             })?;
-        let signed = s.access.access_url(&c, &r, url).await.map_err(drs_err)?;
+        let expires_in = crate::data::expires_in(&q).map_err(drs_err)?;
+        let signed = s
+            .access
+            .access_url(&c, &r, url, expires_in)
+            .await
+            .map_err(drs_err)?;
         return Ok(Json(json!({"url": signed})).into_response());
     }
     if let Some(id) = rest.strip_suffix("/access") {

@@ -6,6 +6,7 @@
 //! that names axum or tower-http.
 
 mod authz;
+mod data;
 mod drs;
 mod error;
 mod extract;
@@ -42,6 +43,8 @@ pub struct AppState {
     pub index: Arc<IndexService>,
     pub drs: DrsContext,
     pub access: Arc<dyn AccessSigner>,
+    /// Object stores and URL signing (fence's data endpoints).
+    pub blobs: Arc<weft_blob::Blobs>,
     pub metrics: Option<PrometheusHandle>,
     pub started: Instant,
     pub version: &'static str,
@@ -90,6 +93,7 @@ pub fn app(state: AppState) -> Router {
         .merge(system::router())
         .merge(index::router())
         .merge(drs::router())
+        .merge(data::router())
         .merge(openapi::router())
         .nest_service(
             "/authz",

@@ -318,6 +318,21 @@ doc!(
 );
 
 doc!(
+    data_download,
+    get,
+    "/user/data/download/{guid}",
+    "data",
+    "A signed URL for the record's object (fence): ?protocol=&expires_in=&redirect; 200 {url}"
+);
+doc!(
+    data_local,
+    get,
+    "/user/data/local/{key}",
+    "data",
+    "The bytes of a local object behind a signed URL (?expires=&sig=); Range supported"
+);
+
+doc!(
     authz_get,
     get,
     "/authz",
@@ -744,6 +759,8 @@ doc!(
         drs_object_options,
         drs_access,
         drs_access_post,
+        data_download,
+        data_local,
         authz_get,
         authz_get_health,
         authz_get_mapping,

@@ -5,6 +5,7 @@
 //! fence's claim layout, and [`Tokens::verify`], the one verifier every weft service uses.
 //! It must never decide what a verified identity may do: that is `weft-authz`.
 
+pub mod secret;
 mod tokens;
 
 pub use tokens::{Claims, ContextClaims, Identity, TokenError, Tokens, UserClaims};

@@ -216,7 +216,7 @@ impl DrsContext {
 }
 
 /// The seam where signed URLs plug in: turn a record's stored URL into one the caller may
-/// fetch. Identity and storage signing replace [`PassThroughAccess`] later.
+/// fetch, valid for `expires_in` seconds (capped; `None` for the longest allowed).
 #[async_trait::async_trait]
 pub trait AccessSigner: Send + Sync + 'static {
     async fn access_url(
@@ -224,6 +224,7 @@ pub trait AccessSigner: Send + Sync + 'static {
         credentials: &crate::Credentials,
         record: &IndexRecord,
         url: &str,
+        expires_in: Option<u64>,
     ) -> Result<String, weft_core::WeftError>;
 }
 
@@ -247,6 +248,7 @@ impl AccessSigner for PassThroughAccess {
         credentials: &crate::Credentials,
         record: &IndexRecord,
         url: &str,
+        _expires_in: Option<u64>,
     ) -> Result<String, weft_core::WeftError> {
         if !is_public(record) {
             self.authorizer

@@ -1,10 +1,11 @@
 //! The weft binary's library half: the composition root.
 //!
 //! It is the only place that picks concrete backends (SQLite or PostgreSQL, the policy
-//! authorizer, the pass-through access signer) from configuration and wires them into the
-//! services and the HTTP app. `main.rs` is the CLI on top; integration tests build the same
-//! app through [`build`].
+//! authorizer, the object stores and their URL signer) from configuration and wires them
+//! into the services and the HTTP app. `main.rs` is the CLI on top; integration tests build
+//! the same app through [`build`].
 
+pub mod access;
 pub mod authorizer;
 pub mod import;
 
@@ -16,7 +17,7 @@ use weft_authz::AuthzService;
 use weft_config::Config;
 use weft_http::AppState;
 use weft_identity::Tokens;
-use weft_indexd::drs::{DrsContext, PassThroughAccess};
+use weft_indexd::drs::DrsContext;
 use weft_indexd::{IndexService, IndexUserAuthorizer};
 use weft_store::{AuthzStore, IdentityStore, IndexStore};
 
@@ -218,12 +219,20 @@ pub async fn build(
         prefix: config.index.guid_prefix.clone(),
         bearer_issuer: format!("{base}/user"),
     };
+    let blobs =
+        Arc::new(access::blobs(&config.local_root(), &base, Arc::clone(&stores.identity)).await?);
+    let access = Arc::new(access::SignedAccess {
+        authorizer,
+        blobs: Arc::clone(&blobs),
+        max_ttl: config.storage.max_presigned_url_ttl,
+    });
     Ok(weft_http::app(AppState {
         authz,
         tokens,
         index,
         drs,
-        access: Arc::new(PassThroughAccess { authorizer }),
+        access,
+        blobs,
         metrics,
         started: Instant::now(),
         version: VERSION,

@@ -9,6 +9,7 @@ mod blank;
 mod bundles;
 mod cli;
 mod concurrency;
+mod data;
 mod drs;
 mod index_crud;
 mod listing;

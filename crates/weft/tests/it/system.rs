@@ -151,6 +151,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/index/_version"),
     ("get", "/index/_stats"),
     ("get", "/index/{id}"),
+    ("get", "/user/data/download/{guid}"),
+    ("get", "/user/data/local/{key}"),
     ("get", "/ga4gh/drs/v1/service-info"),
     ("get", "/ga4gh/drs/v1/objects"),
     ("post", "/ga4gh/drs/v1/objects"),

@@ -1,0 +1,218 @@
+//! fence's data endpoints under `/user/data/`: signed download URLs, and the bytes of local
+//! objects behind them.
+//!
+//! fence answers errors with HTML pages (clients look only at the status); weft answers
+//! `{"error": "..."}` with the same statuses.
+
+use std::ops::Range;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+use weft_blob::ObjectKey;
+use weft_core::WeftError;
+use weft_indexd::query::Params;
+
+use crate::SharedState;
+use crate::error::ApiError;
+use crate::extract::{Creds, Query};
+
+type Res = Result<Response, ApiError>;
+
+pub fn router() -> Router<SharedState> {
+    Router::new()
+        .route("/user/data/download/{*guid}", get(download))
+        .route("/user/data/local/{*key}", get(local))
+}
+
+/// fence's `expires_in`: absent, or a positive integer (the signer caps it).
+pub(crate) fn expires_in(q: &Params) -> Result<Option<u64>, WeftError> {
+    match q.get("expires_in") {
+        None => Ok(None),
+        Some(v) => match v.parse::<u64>() {
+            Ok(n) if n > 0 => Ok(Some(n)),
+            _ => Err(WeftError::invalid(format!(
+                "Requested expiry must be a positive integer; instead got {v}"
+            ))),
+        },
+    }
+}
+
+fn path<T>(p: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
+    p.map(|Path(v)| v)
+        .map_err(|e| WeftError::invalid(format!("malformed path: {e}")).into())
+}
+
+fn now() -> u64 {
+    u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0)
+}
+
+/// `GET /user/data/download/{guid}?protocol=&expires_in=&redirect`: `{"url": signed URL}`.
+async fn download(
+    State(s): State<SharedState>,
+    guid: Result<Path<String>, PathRejection>,
+    Creds(c): Creds,
+    query: Result<Query, ApiError>,
+) -> Res {
+    let guid = path(guid)?;
+    let Query(q) = query?;
+    let expires_in = expires_in(&q)?;
+    let protocol = q.get("protocol").filter(|p| !p.is_empty());
+    let record = s.index.get(&guid).await?;
+    let url = weft_blob::select_url(&record.urls, protocol)?;
+    let signed = s.access.access_url(&c, &record, url, expires_in).await?;
+    if q.has("redirect") {
+        // fence (flask.redirect) answers 302
+        let location = HeaderValue::from_str(&signed).map_err(WeftError::internal)?;
+        return Ok((StatusCode::FOUND, [(header::LOCATION, location)]).into_response());
+    }
+    Ok(Json(json!({"url": signed})).into_response())
+}
+
+/// What a `Range` header asks of an object of `size` bytes.
+#[derive(Debug, PartialEq, Eq)]
+enum Wanted {
+    All,
+    Part(Range<u64>),
+    Unsatisfiable,
+}
+
+/// One `bytes=` range (`a-b`, `a-`, `-n`); anything else (other units, several ranges, bad
+/// syntax) is ignored and the whole object served, as RFC 9110 allows.
+fn wanted(header: Option<&HeaderValue>, size: u64) -> Wanted {
+    let Some(spec) = header
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.trim().strip_prefix("bytes="))
+    else {
+        return Wanted::All;
+    };
+    if spec.contains(',') {
+        return Wanted::All;
+    }
+    let Some((first, last)) = spec.split_once('-') else {
+        return Wanted::All;
+    };
+    let (first, last) = (first.trim(), last.trim());
+    if first.is_empty() {
+        return match last.parse::<u64>() {
+            Ok(0) => Wanted::Unsatisfiable,
+            Ok(_) if size == 0 => Wanted::Unsatisfiable,
+            Ok(n) => Wanted::Part(size.saturating_sub(n)..size),
+            Err(_) => Wanted::All,
+        };
+    }
+    let Ok(start) = first.parse::<u64>() else {
+        return Wanted::All;
+    };
+    let end = if last.is_empty() {
+        size
+    } else {
+        match last.parse::<u64>() {
+            Ok(e) if e >= start => e.saturating_add(1).min(size),
+            _ => return Wanted::All,
+        }
+    };
+    if start >= size {
+        return Wanted::Unsatisfiable;
+    }
+    Wanted::Part(start..end)
+}
+
+/// `GET /user/data/local/{key}?expires=&sig=`: a local object's bytes, if the URL was signed
+/// by this commons and has not expired; `Range` supported.
+async fn local(
+    State(s): State<SharedState>,
+    key: Result<Path<String>, PathRejection>,
+    query: Result<Query, ApiError>,
+    headers: HeaderMap,
+) -> Res {
+    let key = ObjectKey::parse(&path(key)?).map_err(WeftError::from)?;
+    let Query(q) = query?;
+    let (Some(expires), Some(sig)) = (q.get("expires"), q.get("sig")) else {
+        return Err(WeftError::forbidden("a signed URL needs `expires` and `sig`").into());
+    };
+    let storage = s.blobs.local();
+    storage
+        .verify(&key, expires, sig, now())
+        .await
+        .map_err(WeftError::from)?;
+    let size = storage.size(&key).await.map_err(WeftError::from)?;
+    let (status, range) = match wanted(headers.get(header::RANGE), size) {
+        Wanted::All => (StatusCode::OK, None),
+        Wanted::Part(r) => (StatusCode::PARTIAL_CONTENT, Some(r)),
+        Wanted::Unsatisfiable => {
+            let mut resp = (
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                Json(
+                    json!({"error": format!("range not satisfiable: the object has {size} bytes")}),
+                ),
+            )
+                .into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                resp.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            return Ok(resp);
+        }
+    };
+    let object = storage.get(&key, range).await.map_err(WeftError::from)?;
+    let mut resp = Response::new(Body::from_stream(object.body));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    h.insert(
+        header::CONTENT_LENGTH,
+        HeaderValue::from(object.range.end - object.range.start),
+    );
+    if status == StatusCode::PARTIAL_CONTENT
+        && let Ok(v) = HeaderValue::from_str(&format!(
+            "bytes {}-{}/{}",
+            object.range.start,
+            object.range.end - 1,
+            object.size
+        ))
+    {
+        h.insert(header::CONTENT_RANGE, v);
+    }
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(h: &str, size: u64) -> Wanted {
+        wanted(Some(&HeaderValue::from_str(h).unwrap()), size)
+    }
+
+    #[test]
+    fn ranges() {
+        assert_eq!(wanted(None, 10), Wanted::All);
+        assert_eq!(w("bytes=2-5", 10), Wanted::Part(2..6));
+        assert_eq!(w("bytes=2-", 10), Wanted::Part(2..10));
+        assert_eq!(w("bytes=2-100", 10), Wanted::Part(2..10));
+        assert_eq!(w("bytes=-3", 10), Wanted::Part(7..10));
+        assert_eq!(w("bytes=-30", 10), Wanted::Part(0..10));
+        assert_eq!(w("bytes=10-", 10), Wanted::Unsatisfiable);
+        assert_eq!(w("bytes=10-20", 10), Wanted::Unsatisfiable);
+        assert_eq!(w("bytes=-0", 10), Wanted::Unsatisfiable);
+        assert_eq!(w("bytes=0-", 0), Wanted::Unsatisfiable);
+        assert_eq!(w("bytes=5-3", 10), Wanted::All);
+        assert_eq!(w("bytes=0-1,4-5", 10), Wanted::All);
+        assert_eq!(w("items=0-1", 10), Wanted::All);
+        assert_eq!(w("bytes=x-1", 10), Wanted::All);
+    }
+}
