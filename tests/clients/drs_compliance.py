@@ -84,9 +84,11 @@ def seed_objects(base_url, auth):
         ["https://weft-downloads.example.org/%s/reads.bam" % uuid.uuid4().hex],
         "reads.bam",
     )
+    # A second access method of another type: weft's local storage (`file:///<key>`),
+    # whose URLs weft signs itself; s3:// would need S3 credentials to presign.
     s3_did = seed(
         base_url, auth,
-        ["s3://weft-drs-bucket/%s/variants.vcf.gz" % uuid.uuid4().hex,
+        ["file:///drs-suite/%s/variants.vcf.gz" % uuid.uuid4().hex,
          "https://weft-downloads.example.org/%s/variants.vcf.gz" % uuid.uuid4().hex],
         "variants.vcf.gz",
     )

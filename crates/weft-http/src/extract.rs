@@ -81,7 +81,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Query {
     }
 }
 
-fn serde_urlencoded_pairs(q: &str) -> Result<Vec<(String, String)>, ApiError> {
+pub(crate) fn serde_urlencoded_pairs(q: &str) -> Result<Vec<(String, String)>, ApiError> {
     axum::extract::Query::<Vec<(String, String)>>::try_from_uri(
         &format!("/?{q}")
             .parse()

@@ -13,6 +13,7 @@ mod extract;
 mod index;
 pub mod openapi;
 mod system;
+mod user;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -94,6 +95,7 @@ pub fn app(state: AppState) -> Router {
         .merge(index::router())
         .merge(drs::router())
         .merge(data::router())
+        .merge(user::router())
         .merge(openapi::router())
         .nest_service(
             "/authz",

@@ -707,6 +707,105 @@ doc!(
     "Revoke a policy of a group"
 );
 
+doc!(
+    user_get_user_well_known_jwks,
+    get,
+    "/user/.well-known/jwks",
+    "user",
+    "Token verification keys (JWKS)"
+);
+doc!(
+    user_get_well_known_jwks,
+    get,
+    "/.well-known/jwks",
+    "user",
+    "Token verification keys (JWKS, root alias)"
+);
+doc!(
+    user_get_user_jwt_keys,
+    get,
+    "/user/jwt/keys",
+    "user",
+    "Token verification keys, fence's legacy [[kid, PEM]] form"
+);
+doc!(
+    user_get_user_well_known_openid_configuration,
+    get,
+    "/user/.well-known/openid-configuration",
+    "user",
+    "OpenID Connect discovery"
+);
+doc!(
+    user_get_well_known_openid_configuration,
+    get,
+    "/.well-known/openid-configuration",
+    "user",
+    "OpenID Connect discovery (root alias)"
+);
+doc!(
+    user_get_user_user,
+    get,
+    "/user/user",
+    "user",
+    "The token's user, with its authz mapping"
+);
+doc!(
+    user_get_user_credentials_api,
+    get,
+    "/user/credentials/api",
+    "user",
+    "The caller's API keys"
+);
+doc!(
+    user_post_user_credentials_api,
+    post,
+    "/user/credentials/api",
+    "user",
+    "Create an API key (credentials.json)"
+);
+doc!(
+    user_delete_user_credentials_api_jti,
+    delete,
+    "/user/credentials/api/{jti}",
+    "user",
+    "Revoke an API key"
+);
+doc!(
+    user_post_user_credentials_api_access_token,
+    post,
+    "/user/credentials/api/access_token",
+    "user",
+    "Exchange an API key for an access token"
+);
+doc!(
+    user_get_user_credentials_cdis,
+    get,
+    "/user/credentials/cdis",
+    "user",
+    "The caller's API keys (deprecated alias)"
+);
+doc!(
+    user_post_user_credentials_cdis,
+    post,
+    "/user/credentials/cdis",
+    "user",
+    "Create an API key (deprecated alias)"
+);
+doc!(
+    user_delete_user_credentials_cdis_jti,
+    delete,
+    "/user/credentials/cdis/{jti}",
+    "user",
+    "Revoke an API key (deprecated alias)"
+);
+doc!(
+    user_post_user_credentials_cdis_access_token,
+    post,
+    "/user/credentials/cdis/access_token",
+    "user",
+    "Exchange an API key for an access token (the SDK's path)"
+);
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -817,6 +916,20 @@ doc!(
         authz_delete_group_name_user_user,
         authz_post_group_name_policy,
         authz_delete_group_name_policy_policy,
+        user_get_user_well_known_jwks,
+        user_get_well_known_jwks,
+        user_get_user_jwt_keys,
+        user_get_user_well_known_openid_configuration,
+        user_get_well_known_openid_configuration,
+        user_get_user_user,
+        user_get_user_credentials_api,
+        user_post_user_credentials_api,
+        user_delete_user_credentials_api_jti,
+        user_post_user_credentials_api_access_token,
+        user_get_user_credentials_cdis,
+        user_post_user_credentials_cdis,
+        user_delete_user_credentials_cdis_jti,
+        user_post_user_credentials_cdis_access_token,
     )
 )]
 pub struct ApiDoc;

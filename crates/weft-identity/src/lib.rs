@@ -8,4 +8,4 @@
 pub mod secret;
 mod tokens;
 
-pub use tokens::{Claims, ContextClaims, Identity, TokenError, Tokens, UserClaims};
+pub use tokens::{Claims, ContextClaims, Identity, PublicKey, TokenError, Tokens, UserClaims};

@@ -4,11 +4,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use base64::Engine as _;
 use chrono::Utc;
 use dashmap::DashMap;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rsa::RsaPrivateKey;
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEnding};
+use rsa::traits::PublicKeyParts as _;
 use serde::{Deserialize, Serialize};
 use weft_store::{IdentityStore, SigningKey, StoreError};
 
@@ -25,6 +27,8 @@ pub enum TokenError {
     Expired,
     MissingScope(String),
     WrongPurpose(String),
+    /// An access token may not outlive the API key it comes from.
+    OutlivesKey,
 }
 
 impl std::fmt::Display for TokenError {
@@ -33,7 +37,10 @@ impl std::fmt::Display for TokenError {
             Self::Invalid(m) => write!(f, "invalid token: {m}"),
             Self::Expired => f.write_str("token expired"),
             Self::MissingScope(s) => write!(f, "token is missing the `{s}` scope"),
-            Self::WrongPurpose(p) => write!(f, "token purpose is `{p}`, not `access`"),
+            Self::WrongPurpose(p) => write!(f, "token purpose `{p}` is not accepted here"),
+            Self::OutlivesKey => f.write_str(
+                "Cannot issue an access token that would expire after the provided API key does",
+            ),
         }
     }
 }
@@ -91,11 +98,25 @@ struct KeySet {
     /// The newest key: it signs.
     signing: Option<(String, EncodingKey)>,
     verifying: HashMap<String, DecodingKey>,
+    /// Every key's public half, newest first, for JWKS and fence's `/jwt/keys`.
+    public: Vec<PublicKey>,
+}
+
+/// A verification key as weft publishes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicKey {
+    pub kid: String,
+    /// SubjectPublicKeyInfo PEM.
+    pub pem: String,
+    /// RSA modulus and exponent, base64url without padding (RFC 7518).
+    pub n: String,
+    pub e: String,
 }
 
 fn key_set(keys: &[SigningKey]) -> Result<KeySet, StoreError> {
     let mut verifying = HashMap::new();
     let mut signing = None;
+    let mut public = Vec::new();
     for k in keys {
         let private = RsaPrivateKey::from_pkcs8_pem(&k.private_pem).map_err(|e| {
             StoreError::Backend(format!("signing key {} is unreadable: {e}", k.kid))
@@ -107,13 +128,25 @@ fn key_set(keys: &[SigningKey]) -> Result<KeySet, StoreError> {
         let dec = DecodingKey::from_rsa_pem(public_pem.as_bytes())
             .map_err(|e| StoreError::Backend(e.to_string()))?;
         verifying.insert(k.kid.clone(), dec);
+        let public_key = private.to_public_key();
+        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        public.push(PublicKey {
+            kid: k.kid.clone(),
+            pem: public_pem.clone(),
+            n: b64(&public_key.n().to_bytes_be()),
+            e: b64(&public_key.e().to_bytes_be()),
+        });
         if signing.is_none() {
             let enc = EncodingKey::from_rsa_pem(k.private_pem.as_bytes())
                 .map_err(|e| StoreError::Backend(e.to_string()))?;
             signing = Some((k.kid.clone(), enc));
         }
     }
-    Ok(KeySet { signing, verifying })
+    Ok(KeySet {
+        signing,
+        verifying,
+        public,
+    })
 }
 
 /// Issues and verifies tokens for one weft (one issuer).
@@ -156,6 +189,101 @@ impl Tokens {
     #[must_use]
     pub fn issuer(&self) -> &str {
         &self.issuer
+    }
+
+    /// Every verification key, newest (the signing key) first.
+    #[must_use]
+    pub fn public_keys(&self) -> Vec<PublicKey> {
+        self.keys.load().public.clone()
+    }
+
+    /// An API key (`pur: api_key`) for `user`, stored so it can be listed and revoked.
+    /// Returns `(jwt, jti)`.
+    pub async fn issue_api_key(
+        &self,
+        user: &str,
+        scopes: &[String],
+        expires_in: i64,
+    ) -> Result<(String, String), TokenError> {
+        let now = Utc::now().timestamp();
+        let jti = uuid::Uuid::new_v4().to_string();
+        let claims = Claims {
+            iss: self.issuer.clone(),
+            sub: Some(user.to_owned()),
+            aud: vec![GEN3_AUDIENCE.to_owned(), self.issuer.clone()],
+            iat: now,
+            exp: now + expires_in,
+            jti: jti.clone(),
+            scope: scopes.to_vec(),
+            pur: "api_key".to_owned(),
+            azp: String::new(),
+            context: ContextClaims {
+                user: Some(UserClaims {
+                    name: user.to_owned(),
+                    is_admin: false,
+                }),
+            },
+        };
+        let jwt = self.sign(&claims)?;
+        self.store
+            .add_api_key(weft_store::ApiKey {
+                jti: jti.clone(),
+                username: user.to_owned(),
+                expires_at: claims.exp,
+                revoked: false,
+            })
+            .await
+            .map_err(|e| TokenError::Invalid(format!("storing the API key: {e}")))?;
+        Ok((jwt, jti))
+    }
+
+    /// A user's live API keys.
+    pub async fn api_keys(&self, user: &str) -> Result<Vec<weft_store::ApiKey>, StoreError> {
+        self.store.api_keys(user, Utc::now().timestamp()).await
+    }
+
+    /// Revoke one of a user's API keys; false if they have no such key.
+    pub async fn revoke_api_key(&self, user: &str, jti: &str) -> Result<bool, StoreError> {
+        self.store.revoke_api_key(user, jti).await
+    }
+
+    /// Verify an API key: signature, issuer, audience, expiry, purpose `api_key`, the `fence`
+    /// scope, and that it is stored and not revoked.
+    pub async fn verify_api_key(&self, api_key: &str) -> Result<Claims, TokenError> {
+        let claims = self.verify_claims(api_key).await?;
+        if claims.pur != "api_key" {
+            return Err(TokenError::WrongPurpose(claims.pur));
+        }
+        if !claims.scope.iter().any(|s| s == "fence") {
+            return Err(TokenError::MissingScope("fence".into()));
+        }
+        match self.store.api_key(&claims.jti).await {
+            Ok(Some(k)) if !k.revoked => Ok(claims),
+            Ok(_) => Err(TokenError::Invalid("the API key was revoked".into())),
+            Err(e) => Err(TokenError::Invalid(format!("looking up the API key: {e}"))),
+        }
+    }
+
+    /// fence's exchange: an access token for the API key's user and scopes, living at most
+    /// `expires_in` seconds and never past the API key.
+    pub async fn exchange_api_key(
+        &self,
+        api_key: &str,
+        expires_in: i64,
+    ) -> Result<String, TokenError> {
+        let claims = self.verify_api_key(api_key).await?;
+        let user = claims
+            .context
+            .user
+            .as_ref()
+            .map(|u| u.name.clone())
+            .or(claims.sub.clone())
+            .ok_or_else(|| TokenError::Invalid("the API key names no user".into()))?;
+        let now = Utc::now().timestamp();
+        if now + expires_in > claims.exp {
+            return Err(TokenError::OutlivesKey);
+        }
+        self.issue_access(&user, &claims.scope, expires_in)
     }
 
     /// An access token for `user` with `scopes`, valid for `expires_in` seconds.
@@ -236,6 +364,19 @@ impl Tokens {
     }
 
     async fn verify_signature(&self, token: &str) -> Result<Identity, TokenError> {
+        let claims = self.verify_claims(token).await?;
+        if claims.pur != "access" {
+            return Err(TokenError::WrongPurpose(claims.pur));
+        }
+        Ok(Identity {
+            user: claims.context.user.as_ref().map(|u| u.name.clone()),
+            client: Some(claims.azp.clone()).filter(|a| !a.is_empty()),
+            claims,
+        })
+    }
+
+    /// Signature by a known key, issuer, audience and expiry; any purpose.
+    async fn verify_claims(&self, token: &str) -> Result<Claims, TokenError> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))?;
         if header.alg != Algorithm::RS256 {
@@ -267,15 +408,7 @@ impl Tokens {
             jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
             _ => TokenError::Invalid(e.to_string()),
         })?;
-        let claims = data.claims;
-        if claims.pur != "access" {
-            return Err(TokenError::WrongPurpose(claims.pur));
-        }
-        Ok(Identity {
-            user: claims.context.user.as_ref().map(|u| u.name.clone()),
-            client: Some(claims.azp.clone()).filter(|a| !a.is_empty()),
-            claims,
-        })
+        Ok(data.claims)
     }
 }
 
@@ -302,7 +435,6 @@ pub fn generate_key() -> Result<SigningKey, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use base64::Engine as _;
 
     async fn tokens() -> (tempfile::TempDir, Arc<Tokens>) {
         let dir = tempfile::tempdir().unwrap();
@@ -326,6 +458,44 @@ mod tests {
         assert_eq!(
             t.verify(&tok, &["data"]).await.unwrap_err(),
             TokenError::MissingScope("data".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn api_keys_exchange_within_their_lifetime_until_revoked() {
+        let (_d, t) = tokens().await;
+        let scopes = vec!["openid".to_owned(), "fence".to_owned(), "data".to_owned()];
+        let (key, jti) = t.issue_api_key("kim", &scopes, 100).await.unwrap();
+        let access = t.exchange_api_key(&key, 50).await.unwrap();
+        let id = t.verify(&access, &["data"]).await.unwrap();
+        assert_eq!(id.user.as_deref(), Some("kim"));
+        assert_eq!(id.claims.scope, scopes);
+        assert_eq!(
+            t.exchange_api_key(&key, 3600).await.unwrap_err(),
+            TokenError::OutlivesKey
+        );
+        // An API key is not an access token, nor the other way round.
+        assert!(matches!(
+            t.verify(&key, &[]).await,
+            Err(TokenError::WrongPurpose(_))
+        ));
+        assert!(matches!(
+            t.exchange_api_key(&access, 10).await,
+            Err(TokenError::WrongPurpose(_))
+        ));
+        assert!(t.revoke_api_key("kim", &jti).await.unwrap());
+        assert!(matches!(
+            t.exchange_api_key(&key, 10).await,
+            Err(TokenError::Invalid(_))
+        ));
+        // Without the fence scope a key is refused.
+        let (weak, _) = t
+            .issue_api_key("kim", &["openid".to_owned()], 100)
+            .await
+            .unwrap();
+        assert_eq!(
+            t.exchange_api_key(&weak, 10).await.unwrap_err(),
+            TokenError::MissingScope("fence".into())
         );
     }
 

@@ -172,8 +172,67 @@ impl AuthzStore for PostgresStore {
     }
 }
 
+fn api_key_row(r: &sqlx::postgres::PgRow) -> Result<weft_store::ApiKey, sqlx::Error> {
+    Ok(weft_store::ApiKey {
+        jti: r.try_get(0)?,
+        username: r.try_get(1)?,
+        expires_at: r.try_get(2)?,
+        revoked: r.try_get(3)?,
+    })
+}
+
 #[async_trait]
 impl weft_store::IdentityStore for PostgresStore {
+    async fn add_api_key(&self, key: weft_store::ApiKey) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO api_key (jti, username, expires_at, revoked) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&key.jti)
+        .bind(&key.username)
+        .bind(key.expires_at)
+        .bind(key.revoked)
+        .execute(self.pool())
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn api_key(&self, jti: &str) -> StoreResult<Option<weft_store::ApiKey>> {
+        let row =
+            sqlx::query("SELECT jti, username, expires_at, revoked FROM api_key WHERE jti = $1")
+                .bind(jti)
+                .fetch_optional(self.pool())
+                .await
+                .map_err(backend)?;
+        row.as_ref().map(api_key_row).transpose().map_err(backend)
+    }
+
+    async fn api_keys(&self, username: &str, now: i64) -> StoreResult<Vec<weft_store::ApiKey>> {
+        let rows = sqlx::query(
+            "SELECT jti, username, expires_at, revoked FROM api_key \
+             WHERE username = $1 AND NOT revoked AND expires_at > $2 ORDER BY expires_at",
+        )
+        .bind(username)
+        .bind(now)
+        .fetch_all(self.pool())
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(api_key_row)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(backend)
+    }
+
+    async fn revoke_api_key(&self, username: &str, jti: &str) -> StoreResult<bool> {
+        let r = sqlx::query("UPDATE api_key SET revoked = TRUE WHERE jti = $1 AND username = $2")
+            .bind(jti)
+            .bind(username)
+            .execute(self.pool())
+            .await
+            .map_err(backend)?;
+        Ok(r.rows_affected() > 0)
+    }
+
     async fn signing_keys(&self) -> StoreResult<Vec<weft_store::SigningKey>> {
         let rows = sqlx::query(
             "SELECT kid, private_pem, created_at FROM signing_key \

@@ -635,6 +635,7 @@ mod tests {
         let store = PostgresStore::connect(db.url(), 4).await.unwrap();
         weft_store::test_suite::run_all(Arc::new(store.clone())).await;
         weft_store::test_suite::run_authz(Arc::new(store.clone())).await;
+        weft_store::test_suite::run_identity(Arc::new(store.clone())).await;
         store.pool().close().await;
         db.drop_database().await.unwrap();
     }

@@ -76,8 +76,73 @@ impl AuthzStore for SqliteStore {
     }
 }
 
+fn api_key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<weft_store::ApiKey> {
+    Ok(weft_store::ApiKey {
+        jti: r.get(0)?,
+        username: r.get(1)?,
+        expires_at: r.get(2)?,
+        revoked: r.get(3)?,
+    })
+}
+
 #[async_trait]
 impl weft_store::IdentityStore for SqliteStore {
+    async fn add_api_key(&self, key: weft_store::ApiKey) -> StoreResult<()> {
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO api_key (jti, username, expires_at, revoked) VALUES (?1, ?2, ?3, ?4)",
+                (&key.jti, &key.username, key.expires_at, key.revoked),
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn api_key(&self, jti: &str) -> StoreResult<Option<weft_store::ApiKey>> {
+        let jti = jti.to_owned();
+        self.read_point(move |conn| {
+            use rusqlite::OptionalExtension as _;
+            conn.prepare_cached(
+                "SELECT jti, username, expires_at, revoked FROM api_key WHERE jti = ?1",
+            )
+            .and_then(|mut s| s.query_row([&jti], api_key_row).optional())
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn api_keys(&self, username: &str, now: i64) -> StoreResult<Vec<weft_store::ApiKey>> {
+        let username = username.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT jti, username, expires_at, revoked FROM api_key \
+                     WHERE username = ?1 AND NOT revoked AND expires_at > ?2 ORDER BY expires_at",
+                )
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map((&username, now), api_key_row)
+                .map_err(backend)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn revoke_api_key(&self, username: &str, jti: &str) -> StoreResult<bool> {
+        let (username, jti) = (username.to_owned(), jti.to_owned());
+        self.write(move |conn| {
+            let n = conn
+                .execute(
+                    "UPDATE api_key SET revoked = TRUE WHERE jti = ?1 AND username = ?2",
+                    (&jti, &username),
+                )
+                .map_err(backend)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
     async fn signing_keys(&self) -> StoreResult<Vec<weft_store::SigningKey>> {
         self.read(|conn| {
             let mut stmt = conn

@@ -425,7 +425,9 @@ mod tests {
             .unwrap();
         assert_eq!(mode, "wal");
         assert!(!dir.path().join("t.db-journal").exists());
-        weft_store::test_suite::run_authz(store).await;
+        weft_store::test_suite::run_authz(Arc::clone(&store) as Arc<dyn weft_store::AuthzStore>)
+            .await;
+        weft_store::test_suite::run_identity(store).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

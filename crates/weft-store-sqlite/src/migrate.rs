@@ -15,6 +15,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "identity",
         include_str!("../migrations/0004_identity.sql"),
     ),
+    (
+        5,
+        "api_keys",
+        include_str!("../migrations/0005_api_keys.sql"),
+    ),
 ];
 
 pub(crate) fn apply(conn: &mut Connection) -> StoreResult<usize> {

@@ -22,8 +22,30 @@ impl std::fmt::Debug for SigningKey {
     }
 }
 
+/// An API key as stored: enough to list and revoke it (the key itself is a signed JWT the
+/// user keeps).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub jti: String,
+    pub username: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+    pub revoked: bool,
+}
+
 #[async_trait]
 pub trait IdentityStore: Send + Sync + 'static {
+    async fn add_api_key(&self, key: ApiKey) -> StoreResult<()>;
+
+    /// One API key by id, revoked or not.
+    async fn api_key(&self, jti: &str) -> StoreResult<Option<ApiKey>>;
+
+    /// A user's API keys that are neither revoked nor expired at `now`.
+    async fn api_keys(&self, username: &str, now: i64) -> StoreResult<Vec<ApiKey>>;
+
+    /// Revoke a user's key; false if the user has no such key.
+    async fn revoke_api_key(&self, username: &str, jti: &str) -> StoreResult<bool>;
+
     /// Every signing key, newest first.
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKey>>;
 

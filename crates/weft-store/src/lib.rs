@@ -15,7 +15,7 @@ pub mod test_suite;
 
 use async_trait::async_trait;
 pub use authz::{AuthzChange, AuthzRows, AuthzStore};
-pub use identity::{IdentityStore, SigningKey};
+pub use identity::{ApiKey, IdentityStore, SigningKey};
 pub use model::*;
 use weft_core::WeftError;
 

@@ -843,3 +843,73 @@ pub async fn run_authz(s: Arc<dyn crate::AuthzStore>) {
         )]
     );
 }
+
+/// The contract of [`crate::IdentityStore`]: signing keys newest first, API keys listed,
+/// looked up and revoked per user.
+pub async fn run_identity(s: Arc<dyn crate::IdentityStore>) {
+    use crate::{ApiKey, SigningKey};
+    assert!(s.signing_keys().await.unwrap().is_empty());
+    for (kid, at) in [
+        ("old", "2026-01-01T00:00:00.000000Z"),
+        ("new", "2026-06-01T00:00:00.000000Z"),
+    ] {
+        s.add_signing_key(SigningKey {
+            kid: kid.into(),
+            private_pem: format!("pem-{kid}"),
+            created_at: at.into(),
+        })
+        .await
+        .unwrap();
+    }
+    let kids: Vec<String> = s
+        .signing_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.kid)
+        .collect();
+    assert_eq!(kids, vec!["new", "old"]);
+    let dup = s
+        .add_signing_key(SigningKey {
+            kid: "new".into(),
+            private_pem: "x".into(),
+            created_at: "2027-01-01T00:00:00.000000Z".into(),
+        })
+        .await;
+    assert!(matches!(dup, Err(StoreError::AlreadyExists(_))), "{dup:?}");
+
+    let key = |jti: &str, user: &str, exp: i64| ApiKey {
+        jti: jti.into(),
+        username: user.into(),
+        expires_at: exp,
+        revoked: false,
+    };
+    s.add_api_key(key("k1", "ann", 2_000)).await.unwrap();
+    s.add_api_key(key("k2", "ann", 1_000)).await.unwrap();
+    s.add_api_key(key("k3", "bob", 2_000)).await.unwrap();
+    let live: Vec<String> = s
+        .api_keys("ann", 1_500)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.jti)
+        .collect();
+    assert_eq!(live, vec!["k1"], "expired keys are not listed");
+    assert!(
+        !s.revoke_api_key("bob", "k1").await.unwrap(),
+        "not bob's key"
+    );
+    assert!(s.revoke_api_key("ann", "k1").await.unwrap());
+    assert_eq!(
+        s.api_key("k1").await.unwrap().map(|k| k.revoked),
+        Some(true)
+    );
+    assert!(
+        s.api_keys("ann", 0)
+            .await
+            .unwrap()
+            .iter()
+            .all(|k| k.jti != "k1")
+    );
+    assert_eq!(s.api_key("nope").await.unwrap(), None);
+}

@@ -89,6 +89,33 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// API keys (fence's credentials.json), as fence-create makes them.
+    ApiKey {
+        #[command(subcommand)]
+        command: ApiKeyCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ApiKeyCommand {
+    /// Print a credentials.json (`api_key`, `key_id`) for a user; the gen3 SDK and
+    /// gen3-client exchange it for access tokens at /user/credentials/api/access_token.
+    Create {
+        /// The user name the key speaks for.
+        #[arg(long)]
+        user: String,
+        /// Scopes, comma-separated (fence and openid are always included).
+        #[arg(long, default_value = "openid,user,data,fence", value_delimiter = ',')]
+        scopes: Vec<String>,
+        /// Lifetime in seconds (default 30 days).
+        #[arg(long, default_value_t = 2_592_000)]
+        expires_in: i64,
+        /// Public URL of this weft (the key's issuer is <URL>/user) [default: http://<listen>].
+        #[arg(long, env = "WEFT_BASE_URL")]
+        base_url: Option<String>,
+        #[command(flatten)]
+        data: DataArgs,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -368,6 +395,34 @@ async fn token_create(
     Ok(())
 }
 
+async fn api_key_create(
+    config: &Config,
+    user: &str,
+    scopes: &[String],
+    expires_in: i64,
+) -> anyhow::Result<()> {
+    if expires_in <= 0 {
+        bail!("--expires-in must be positive");
+    }
+    let mut scopes = scopes.to_vec();
+    for s in ["fence", "openid"] {
+        if !scopes.iter().any(|x| x == s) {
+            scopes.push(s.to_owned());
+        }
+    }
+    let stores = weft::open_stores(config).await?;
+    let tokens = weft::tokens(config, &stores).await?;
+    let (api_key, key_id) = tokens
+        .issue_api_key(user, &scopes, expires_in)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "{}",
+        serde_json::json!({ "api_key": api_key, "key_id": key_id })
+    );
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -451,6 +506,23 @@ fn main() -> anyhow::Result<()> {
                 }
                 let config = Config::load_validated(config)?;
                 token_create(&config, &user, &scopes, expires_in).await
+            }
+            Command::ApiKey {
+                command:
+                    ApiKeyCommand::Create {
+                        user,
+                        scopes,
+                        expires_in,
+                        base_url,
+                        data,
+                    },
+            } => {
+                let mut config = load_config(&data)?;
+                if let Some(b) = base_url {
+                    config.base_url = Some(b);
+                }
+                let config = Config::load_validated(config)?;
+                api_key_create(&config, &user, &scopes, expires_in).await
             }
         }
     })

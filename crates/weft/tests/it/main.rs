@@ -17,4 +17,5 @@ mod misc;
 mod prefix;
 mod support;
 mod system;
+mod user;
 mod versions;

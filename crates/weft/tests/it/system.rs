@@ -87,7 +87,7 @@ async fn metrics_with_a_handle_count_requests_by_route() {
 #[tokio::test]
 async fn unknown_routes_are_json_404s() {
     let app = TestApp::start().await;
-    for path in ["/nope", "/ga4gh/nope", "/user/user", "/api-not"] {
+    for path in ["/nope", "/ga4gh/nope", "/user/nope", "/api-not"] {
         app.get(path).await.expect_error(404, "not found");
     }
     app.stop().await;
@@ -224,6 +224,20 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/authz/group/{name}/user/{user}"),
     ("post", "/authz/group/{name}/policy"),
     ("delete", "/authz/group/{name}/policy/{policy}"),
+    ("get", "/user/.well-known/jwks"),
+    ("get", "/.well-known/jwks"),
+    ("get", "/user/jwt/keys"),
+    ("get", "/user/.well-known/openid-configuration"),
+    ("get", "/.well-known/openid-configuration"),
+    ("get", "/user/user"),
+    ("get", "/user/credentials/api"),
+    ("post", "/user/credentials/api"),
+    ("delete", "/user/credentials/api/{jti}"),
+    ("post", "/user/credentials/api/access_token"),
+    ("get", "/user/credentials/cdis"),
+    ("post", "/user/credentials/cdis"),
+    ("delete", "/user/credentials/cdis/{jti}"),
+    ("post", "/user/credentials/cdis/access_token"),
 ];
 
 #[tokio::test]
@@ -285,7 +299,8 @@ async fn every_documented_route_is_served() {
             .replace("{tag}", "some-tag")
             .replace("{name}", "someone")
             .replace("{user}", "someone")
-            .replace("{policy}", "some-policy");
+            .replace("{policy}", "some-policy")
+            .replace("{jti}", "some-jti");
         for method in ops.as_object().expect("operations").keys() {
             let m = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
             // Bodies that every write route rejects or ignores harmlessly.
