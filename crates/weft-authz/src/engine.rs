@@ -434,17 +434,9 @@ pub fn naive_decide(
         service: &str,
         method: &str,
     ) -> bool {
-        policies.filter_map(|p| model.policies.get(p)).any(|pol| {
-            pol.resource_paths
-                .iter()
-                .any(|rp| crate::model::is_at_or_below(path, rp))
-                && pol
-                    .role_ids
-                    .iter()
-                    .filter_map(|r| model.roles.get(r))
-                    .flat_map(|r| &r.permissions)
-                    .any(|perm| perm.action.covers(service, method))
-        })
+        policies
+            .into_iter()
+            .any(|p| policy_allows(model, p, path, service, method))
     }
     let group_allows = |g: &str| {
         model

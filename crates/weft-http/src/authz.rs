@@ -24,7 +24,7 @@ use weft_identity::Identity;
 
 use crate::SharedState;
 use crate::error::ApiError;
-use crate::extract::{Body, Query};
+use crate::extract::{Body, Query, bearer};
 
 /// An error in arborist's shape.
 pub struct ArboristError(pub AuthzError);
@@ -187,18 +187,6 @@ fn parse<T: DeserializeOwned>(
     serde_json::from_slice(bytes).map_err(|e| {
         AuthzError::bad_request(format!("could not parse {what} from JSON: {e}")).into()
     })
-}
-
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let v = headers
-        .get(axum::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
-    let (scheme, rest) = v.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| rest.trim())
-        .filter(|t| !t.is_empty())
 }
 
 fn provider(headers: &HeaderMap) -> Option<String> {

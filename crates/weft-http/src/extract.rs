@@ -49,6 +49,16 @@ impl<S: Send + Sync> FromRequestParts<S> for Creds {
     }
 }
 
+/// The bearer token of the Authorization header (any case of `Bearer`), if there is one.
+pub(crate) fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let v = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, rest) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| rest.trim())
+        .filter(|t| !t.is_empty())
+}
+
 /// The raw request body; an over-limit body is a JSON 413, an unreadable one a JSON 400.
 pub struct Body(pub Bytes);
 

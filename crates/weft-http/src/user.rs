@@ -19,7 +19,7 @@ use weft_identity::{Identity, TokenError};
 
 use crate::SharedState;
 use crate::error::ApiError;
-use crate::extract::{Body, Query};
+use crate::extract::{Body, Query, bearer};
 
 type Res = Result<Response, ApiError>;
 
@@ -77,15 +77,6 @@ pub fn router() -> Router<SharedState> {
             );
     }
     r
-}
-
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, rest) = v.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| rest.trim())
-        .filter(|t| !t.is_empty())
 }
 
 /// The caller's verified token with `scopes`; 401 without one or with a bad one.

@@ -205,25 +205,8 @@ impl Tokens {
         scopes: &[String],
         expires_in: i64,
     ) -> Result<(String, String), TokenError> {
-        let now = Utc::now().timestamp();
-        let jti = uuid::Uuid::new_v4().to_string();
-        let claims = Claims {
-            iss: self.issuer.clone(),
-            sub: Some(user.to_owned()),
-            aud: vec![GEN3_AUDIENCE.to_owned(), self.issuer.clone()],
-            iat: now,
-            exp: now + expires_in,
-            jti: jti.clone(),
-            scope: scopes.to_vec(),
-            pur: "api_key".to_owned(),
-            azp: String::new(),
-            context: ContextClaims {
-                user: Some(UserClaims {
-                    name: user.to_owned(),
-                    is_admin: false,
-                }),
-            },
-        };
+        let claims = self.user_claims(user, scopes, expires_in, "api_key");
+        let jti = claims.jti.clone();
         let jwt = self.sign(&claims)?;
         self.store
             .add_api_key(weft_store::ApiKey {
@@ -293,8 +276,14 @@ impl Tokens {
         scopes: &[String],
         expires_in: i64,
     ) -> Result<String, TokenError> {
+        let claims = self.user_claims(user, scopes, expires_in, "access");
+        self.sign(&claims)
+    }
+
+    /// fence's claims for a token of `user` with purpose `pur`.
+    fn user_claims(&self, user: &str, scopes: &[String], expires_in: i64, pur: &str) -> Claims {
         let now = Utc::now().timestamp();
-        let claims = Claims {
+        Claims {
             iss: self.issuer.clone(),
             sub: Some(user.to_owned()),
             aud: vec![GEN3_AUDIENCE.to_owned(), self.issuer.clone()],
@@ -302,7 +291,7 @@ impl Tokens {
             exp: now + expires_in,
             jti: uuid::Uuid::new_v4().to_string(),
             scope: scopes.to_vec(),
-            pur: "access".to_owned(),
+            pur: pur.to_owned(),
             azp: String::new(),
             context: ContextClaims {
                 user: Some(UserClaims {
@@ -310,8 +299,7 @@ impl Tokens {
                     is_admin: false,
                 }),
             },
-        };
-        self.sign(&claims)
+        }
     }
 
     /// Sign arbitrary claims with the newest key.

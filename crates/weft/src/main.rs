@@ -201,6 +201,15 @@ fn load_config(data: &DataArgs) -> anyhow::Result<Config> {
     Ok(Config::load_validated(config)?)
 }
 
+/// The configuration with `--base-url` applied (tokens name their issuer by it).
+fn load_config_at(data: &DataArgs, base_url: Option<String>) -> anyhow::Result<Config> {
+    let mut config = load_config(data)?;
+    if let Some(b) = base_url {
+        config.base_url = Some(b);
+    }
+    Ok(Config::load_validated(config)?)
+}
+
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -500,11 +509,7 @@ fn main() -> anyhow::Result<()> {
                         data,
                     },
             } => {
-                let mut config = load_config(&data)?;
-                if let Some(b) = base_url {
-                    config.base_url = Some(b);
-                }
-                let config = Config::load_validated(config)?;
+                let config = load_config_at(&data, base_url)?;
                 token_create(&config, &user, &scopes, expires_in).await
             }
             Command::ApiKey {
@@ -517,11 +522,7 @@ fn main() -> anyhow::Result<()> {
                         data,
                     },
             } => {
-                let mut config = load_config(&data)?;
-                if let Some(b) = base_url {
-                    config.base_url = Some(b);
-                }
-                let config = Config::load_validated(config)?;
+                let config = load_config_at(&data, base_url)?;
                 api_key_create(&config, &user, &scopes, expires_in).await
             }
         }

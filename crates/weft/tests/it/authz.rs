@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{ROOT, TestApp, record};
+use crate::support::{ROOT, TestApp, auth_request, record};
 
 /// A small policy set: `/programs/P/projects/A` and `/B`, a reader role, a policy on A.
 async fn seed(app: &TestApp) {
@@ -769,18 +769,15 @@ async fn a_grant_on_one_instance_is_enforced_by_another_within_a_second() {
     let ask = |url: String, token: String| {
         let client = app.client.clone();
         async move {
-            let body = json!({"user": {"token": token}, "requests": [{"resource": "/programs/P/projects/A",
-                "action": {"service": "indexd", "method": "read"}}]});
-            let r: Value = client
-                .post(format!("{url}/authz/auth/request"))
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            r["auth"].as_bool().unwrap()
+            auth_request(
+                &client,
+                &url,
+                &token,
+                "/programs/P/projects/A",
+                "indexd",
+                "read",
+            )
+            .await
         }
     };
     assert!(!ask(twin_url.clone(), dave.clone()).await);

@@ -541,18 +541,15 @@ async fn serve_loads_the_configured_user_yaml_and_honours_its_admin() {
         let client = client.clone();
         let url = url.clone();
         async move {
-            let body = serde_json::json!({"user": {"token": tok}, "requests": [{"resource": "/programs/DEV/projects/test",
-                "action": {"service": "indexd", "method": method}}]});
-            let v: serde_json::Value = client
-                .post(format!("{url}/authz/auth/request"))
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            v["auth"].as_bool().unwrap()
+            crate::support::auth_request(
+                &client,
+                &url,
+                &tok,
+                "/programs/DEV/projects/test",
+                "indexd",
+                method,
+            )
+            .await
         }
     };
     assert!(decide(reader.clone(), "read").await);

@@ -42,6 +42,25 @@ pub struct Resp {
 }
 
 impl Resp {
+    /// Read a response completely.
+    pub async fn read(resp: reqwest::Response) -> Self {
+        let status = resp.status().as_u16();
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let text = resp.text().await.expect("reading the body");
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Self {
+            status,
+            content_type,
+            text,
+            json,
+        }
+    }
+
     /// Assert the status (showing the body on failure) and return the JSON body.
     #[track_caller]
     pub fn expect(self, status: u16) -> Value {
@@ -280,22 +299,7 @@ impl TestApp {
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
-        let resp = req.send().await.expect("request failed");
-        let status = resp.status().as_u16();
-        let content_type = resp
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        let text = resp.text().await.expect("reading the body");
-        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Resp {
-            status,
-            content_type,
-            text,
-            json,
-        }
+        Resp::read(req.send().await.expect("request failed")).await
     }
 
     /// A request to the policy API as the bootstrap admin.
@@ -358,22 +362,7 @@ impl TestApp {
             Auth::WrongPassword => req.basic_auth(ADMIN, Some("not-the-password")),
             Auth::Bearer => req.bearer_auth("some.jwt.token"),
         };
-        let resp = req.send().await.expect("request failed");
-        let status = resp.status().as_u16();
-        let content_type = resp
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        let text = resp.text().await.expect("reading the body");
-        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Resp {
-            status,
-            content_type,
-            text,
-            json,
-        }
+        Resp::read(req.send().await.expect("request failed")).await
     }
 
     /// Send raw bytes over a fresh TCP connection (for requests reqwest will not make);
@@ -635,4 +624,26 @@ fn dechunk(mut s: &str) -> String {
         s = rest[n..].trim_start_matches("\r\n");
     }
     out
+}
+
+/// `POST {url}/authz/auth/request` with `token` in the body for one (resource, service,
+/// method); the answer's `auth`.
+pub async fn auth_request(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    resource: &str,
+    service: &str,
+    method: &str,
+) -> bool {
+    let body = json!({"user": {"token": token}, "requests": [
+        {"resource": resource, "action": {"service": service, "method": method}}]});
+    let r = client
+        .post(format!("{url}/authz/auth/request"))
+        .json(&body)
+        .send()
+        .await
+        .expect("auth request");
+    let v = Resp::read(r).await.expect(200);
+    v["auth"].as_bool().expect("auth is a boolean")
 }
