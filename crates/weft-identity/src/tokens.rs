@@ -14,8 +14,9 @@ use rsa::traits::PublicKeyParts as _;
 use serde::{Deserialize, Serialize};
 use weft_store::{IdentityStore, SigningKey, StoreError};
 
-/// How many verified tokens are remembered at most.
-const VERIFIED_MAX: usize = 100_000;
+/// How many verified tokens are remembered at most (a token and its claims take about
+/// 1.5 KB, so at most ~15 MB).
+const VERIFIED_MAX: usize = 10_000;
 
 /// The audience every weft token carries, as fence's do.
 pub const GEN3_AUDIENCE: &str = "gen3";
