@@ -28,6 +28,20 @@ pub enum Principal {
     UserViaClient { user: String, client: String },
 }
 
+impl Principal {
+    /// Who a verified token speaks for: its user (`context.user.name`) and/or the OAuth
+    /// client it was issued to (`azp`); `None` when it names neither.
+    #[must_use]
+    pub fn of_token(user: Option<String>, client: Option<String>) -> Option<Self> {
+        match (user, client) {
+            (Some(user), Some(client)) => Some(Self::UserViaClient { user, client }),
+            (Some(user), None) => Some(Self::User(user)),
+            (None, Some(client)) => Some(Self::Client(client)),
+            (None, None) => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Perm {
     action: Action,

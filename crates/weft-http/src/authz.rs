@@ -199,17 +199,8 @@ fn provider(headers: &HeaderMap) -> Option<String> {
 
 /// The principal a verified token speaks for.
 fn principal_of(id: &Identity) -> Result<Principal, AuthzError> {
-    match (&id.user, &id.client) {
-        (Some(u), Some(c)) => Ok(Principal::UserViaClient {
-            user: u.clone(),
-            client: c.clone(),
-        }),
-        (Some(u), None) => Ok(Principal::User(u.clone())),
-        (None, Some(c)) => Ok(Principal::Client(c.clone())),
-        (None, None) => Err(AuthzError::forbidden(
-            "the token names neither a user nor a client",
-        )),
-    }
+    Principal::of_token(id.user.clone(), id.client.clone())
+        .ok_or_else(|| AuthzError::forbidden("the token names neither a user nor a client"))
 }
 
 async fn verify(s: &SharedState, token: &str, scopes: &[&str]) -> Result<Principal, AuthzError> {

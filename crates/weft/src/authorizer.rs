@@ -47,14 +47,11 @@ impl PolicyAuthorizer {
                     self.tokens.verify(token, &["openid"]).await.map_err(|e| {
                         WeftError::unauthenticated(format!("Permission denied. {e}"))
                     })?;
-                match (id.user, id.client) {
-                    (Some(user), Some(client)) => Ok(Principal::UserViaClient { user, client }),
-                    (Some(user), None) => Ok(Principal::User(user)),
-                    (None, Some(client)) => Ok(Principal::Client(client)),
-                    (None, None) => Err(WeftError::forbidden(
+                Principal::of_token(id.user, id.client).ok_or_else(|| {
+                    WeftError::forbidden(
                         "Permission denied: the token names neither a user nor a client",
-                    )),
-                }
+                    )
+                })
             }
             _ => Ok(Principal::Anonymous),
         }
