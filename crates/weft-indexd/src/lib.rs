@@ -16,4 +16,4 @@ pub mod query;
 pub mod service;
 
 pub use auth::{Authorized, Authorizer, Credentials, IndexUserAuthorizer};
-pub use service::IndexService;
+pub use service::{IndexService, ManifestRow};

@@ -87,6 +87,18 @@ fn union(a: &[String], b: &[String]) -> Vec<String> {
     dedup(a.iter().chain(b).cloned().collect())
 }
 
+/// The columns of one row of a Gen3 indexing manifest, as `weft index import` reads them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestRow {
+    pub guid: Option<String>,
+    pub hashes: BTreeMap<String, String>,
+    pub size: i64,
+    pub authz: Vec<String>,
+    pub acl: Vec<String>,
+    pub urls: Vec<String>,
+    pub file_name: Option<String>,
+}
+
 impl IndexService {
     #[must_use]
     pub fn new(
@@ -286,16 +298,16 @@ impl IndexService {
     }
 
     /// The body a Gen3 indexing manifest row stands for, validated as a create body is.
-    #[allow(clippy::too_many_arguments)] // one argument per manifest column
-    fn manifest_body(
-        guid: Option<String>,
-        hashes: BTreeMap<String, String>,
-        size: i64,
-        authz: Vec<String>,
-        acl: Vec<String>,
-        urls: Vec<String>,
-        file_name: Option<String>,
-    ) -> Result<CreateBody, WeftError> {
+    fn manifest_body(row: ManifestRow) -> Result<CreateBody, WeftError> {
+        let ManifestRow {
+            guid,
+            hashes,
+            size,
+            authz,
+            acl,
+            urls,
+            file_name,
+        } = row;
         let mut body = CreateBody {
             form: input::Form::Object,
             size,
@@ -321,18 +333,8 @@ impl IndexService {
     /// Check the columns of a manifest row as [`Self::manifest_record`] does, without building
     /// the record; returns the did the record will have (a fresh one when `guid` is `None`:
     /// pass it to [`Self::manifest_record`] to build the record under it).
-    #[allow(clippy::too_many_arguments)] // one argument per manifest column
-    pub fn manifest_check(
-        &self,
-        guid: Option<String>,
-        hashes: BTreeMap<String, String>,
-        size: i64,
-        authz: Vec<String>,
-        acl: Vec<String>,
-        urls: Vec<String>,
-        file_name: Option<String>,
-    ) -> Result<String, WeftError> {
-        let body = Self::manifest_body(guid, hashes, size, authz, acl, urls, file_name)?;
+    pub fn manifest_check(&self, row: ManifestRow) -> Result<String, WeftError> {
+        let body = Self::manifest_body(row)?;
         Ok(match body.did {
             Some(did) => did,
             None => self.mint_did().0,
@@ -340,18 +342,11 @@ impl IndexService {
     }
 
     /// A record built from the columns of a Gen3 indexing manifest.
-    #[allow(clippy::too_many_arguments)] // one argument per manifest column
     pub fn manifest_record(
         &self,
-        guid: Option<String>,
-        hashes: BTreeMap<String, String>,
-        size: i64,
-        authz: Vec<String>,
-        acl: Vec<String>,
-        urls: Vec<String>,
-        file_name: Option<String>,
+        row: ManifestRow,
     ) -> Result<(IndexRecord, Vec<String>), WeftError> {
-        let body = Self::manifest_body(guid, hashes, size, authz, acl, urls, file_name)?;
+        let body = Self::manifest_body(row)?;
         Ok(self.record_from_create(body))
     }
 

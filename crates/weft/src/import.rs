@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::SyncSender;
 
 use anyhow::Context as _;
-use weft_indexd::IndexService;
+use weft_indexd::{IndexService, ManifestRow};
 use weft_store::{ImportBatch, IndexRecord};
 
 /// Records per batch handed to the store.
@@ -104,23 +104,11 @@ fn cells<'a>(cols: &Columns, line: &'a [u8]) -> Result<[&'a str; 7], String> {
     Ok(out)
 }
 
-/// The arguments of [`IndexService::manifest_check`] and [`IndexService::manifest_record`]
-/// from a row's cells.
-struct Row {
-    guid: Option<String>,
-    hashes: BTreeMap<String, String>,
-    size: i64,
-    authz: Vec<String>,
-    acl: Vec<String>,
-    urls: Vec<String>,
-    file_name: Option<String>,
-}
-
-fn row(c: &[&str; 7]) -> Result<Row, String> {
+fn row(c: &[&str; 7]) -> Result<ManifestRow, String> {
     let size = c[SIZE]
         .parse()
         .map_err(|_| format!("size \"{}\" is not an integer", c[SIZE]))?;
-    Ok(Row {
+    Ok(ManifestRow {
         guid: Some(c[GUID].to_owned()).filter(|g| !g.is_empty()),
         hashes: BTreeMap::from([("md5".to_owned(), c[MD5].to_ascii_lowercase())]),
         size,
@@ -222,15 +210,10 @@ impl Manifest {
             return Err(format!("guid is no longer {did}"));
         }
         let (record, _aliases) = service
-            .manifest_record(
-                Some(did.to_owned()),
-                r.hashes,
-                r.size,
-                r.authz,
-                r.acl,
-                r.urls,
-                r.file_name,
-            )
+            .manifest_record(ManifestRow {
+                guid: Some(did.to_owned()),
+                ..r
+            })
             .map_err(|e| e.message)?;
         Ok(record)
     }
@@ -278,19 +261,9 @@ pub fn check_manifest(
         if text.is_empty() {
             continue;
         }
-        let checked = cells(&cols, text).and_then(|c| row(&c)).and_then(|r| {
-            service
-                .manifest_check(
-                    r.guid,
-                    r.hashes,
-                    r.size,
-                    r.authz,
-                    r.acl,
-                    r.urls,
-                    r.file_name,
-                )
-                .map_err(|e| e.message)
-        });
+        let checked = cells(&cols, text)
+            .and_then(|c| row(&c))
+            .and_then(|r| service.manifest_check(r).map_err(|e| e.message));
         match checked {
             Ok(did) => {
                 entries.push(Entry {
