@@ -427,7 +427,11 @@ mod tests {
         assert!(!dir.path().join("t.db-journal").exists());
         weft_store::test_suite::run_authz(Arc::clone(&store) as Arc<dyn weft_store::AuthzStore>)
             .await;
-        weft_store::test_suite::run_identity(store).await;
+        weft_store::test_suite::run_identity(
+            Arc::clone(&store) as Arc<dyn weft_store::IdentityStore>
+        )
+        .await;
+        weft_store::test_suite::run_oauth(store).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,6 +11,7 @@ mod bulk;
 mod bundle;
 mod index;
 mod migrate;
+mod oauth;
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;

@@ -20,6 +20,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "api_keys",
         include_str!("../migrations/0005_api_keys.sql"),
     ),
+    (6, "oauth", include_str!("../migrations/0006_oauth.sql")),
 ];
 
 pub(crate) fn apply(conn: &mut Connection) -> StoreResult<usize> {

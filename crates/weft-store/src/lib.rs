@@ -9,6 +9,7 @@
 pub mod authz;
 pub mod identity;
 pub mod model;
+pub mod oauth;
 pub mod sql;
 #[cfg(feature = "test-suite")]
 pub mod test_suite;
@@ -17,6 +18,7 @@ use async_trait::async_trait;
 pub use authz::{AuthzChange, AuthzRows, AuthzStore};
 pub use identity::{ApiKey, IdentityStore, SigningKey};
 pub use model::*;
+pub use oauth::{AuthCode, CodeRedemption, OAuthClient, OAuthStore, RefreshToken, Session};
 use weft_core::WeftError;
 
 /// What a backend can report. Everything else is the caller's business.

@@ -913,3 +913,143 @@ pub async fn run_identity(s: Arc<dyn crate::IdentityStore>) {
     );
     assert_eq!(s.api_key("nope").await.unwrap(), None);
 }
+
+/// The contract of [`crate::OAuthStore`]: clients unique by name, codes spent once (and
+/// atomically), refresh tokens revocable one by one or by the code they came from,
+/// sessions that expire, and a purge of what expired.
+pub async fn run_oauth(s: Arc<dyn crate::OAuthStore>) {
+    use crate::{AuthCode, CodeRedemption, OAuthClient, RefreshToken, Session};
+    let client = |id: &str, name: &str| OAuthClient {
+        client_id: id.into(),
+        name: name.into(),
+        secret_hash: Some("$argon2id$hash".into()),
+        redirect_uris: vec![
+            "https://app.example/cb".into(),
+            "http://127.0.0.1:9/cb".into(),
+        ],
+        allowed_scopes: vec!["openid".into(), "user".into()],
+        grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+        auto_approve: true,
+        owner: Some("ann".into()),
+        created_at: 1_000,
+    };
+    s.add_client(client("c1", "portal")).await.unwrap();
+    let mut public = client("c2", "notebook");
+    public.secret_hash = None;
+    public.owner = None;
+    public.auto_approve = false;
+    s.add_client(public.clone()).await.unwrap();
+    let dup = s.add_client(client("c3", "portal")).await;
+    assert!(matches!(dup, Err(StoreError::AlreadyExists(_))), "{dup:?}");
+    assert_eq!(s.client("c1").await.unwrap(), Some(client("c1", "portal")));
+    assert_eq!(s.client("c2").await.unwrap(), Some(public));
+    assert_eq!(s.client("c3").await.unwrap(), None);
+    let names: Vec<String> = s
+        .clients()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(names, vec!["notebook", "portal"]);
+
+    let code = |hash: &str, exp: i64| AuthCode {
+        code_hash: hash.into(),
+        client_id: "c1".into(),
+        username: "ann".into(),
+        redirect_uri: "https://app.example/cb".into(),
+        scopes: vec!["openid".into(), "user".into()],
+        nonce: Some("n-1".into()),
+        code_challenge: Some("abc".into()),
+        code_challenge_method: Some("S256".into()),
+        auth_time: 900,
+        expires_at: exp,
+    };
+    s.add_code(code("h1", 2_000)).await.unwrap();
+    assert_eq!(
+        s.redeem_code("h1").await.unwrap(),
+        CodeRedemption::Fresh(code("h1", 2_000))
+    );
+    assert_eq!(
+        s.redeem_code("h1").await.unwrap(),
+        CodeRedemption::Reused(code("h1", 2_000))
+    );
+    assert_eq!(
+        s.redeem_code("nope").await.unwrap(),
+        CodeRedemption::Unknown
+    );
+    // Concurrent redemptions: exactly one sees the code fresh.
+    s.add_code(code("h2", 2_000)).await.unwrap();
+    let (a, b) = tokio::join!(s.redeem_code("h2"), s.redeem_code("h2"));
+    let fresh = [a.unwrap(), b.unwrap()]
+        .iter()
+        .filter(|r| matches!(r, CodeRedemption::Fresh(_)))
+        .count();
+    assert_eq!(fresh, 1);
+
+    let refresh = |jti: &str, code: Option<&str>, exp: i64| RefreshToken {
+        jti: jti.into(),
+        username: "ann".into(),
+        client_id: "c1".into(),
+        code_hash: code.map(Into::into),
+        expires_at: exp,
+        revoked: false,
+    };
+    s.add_refresh_token(refresh("r1", Some("h1"), 5_000))
+        .await
+        .unwrap();
+    s.add_refresh_token(refresh("r2", Some("h1"), 5_000))
+        .await
+        .unwrap();
+    s.add_refresh_token(refresh("r3", None, 5_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.refresh_token("r3").await.unwrap(),
+        Some(refresh("r3", None, 5_000))
+    );
+    assert_eq!(s.revoke_refresh_tokens_of_code("h1").await.unwrap(), 2);
+    assert_eq!(
+        s.refresh_token("r1").await.unwrap().map(|t| t.revoked),
+        Some(true)
+    );
+    assert!(s.revoke_refresh_token("r3").await.unwrap());
+    assert!(!s.revoke_refresh_token("r9").await.unwrap());
+    assert_eq!(
+        s.refresh_token("r3").await.unwrap().map(|t| t.revoked),
+        Some(true)
+    );
+
+    let session = |id: &str, exp: i64| Session {
+        id_hash: id.into(),
+        username: "ann".into(),
+        idp: "weft-b".into(),
+        created_at: 1_000,
+        expires_at: exp,
+    };
+    s.add_session(session("s1", 3_000)).await.unwrap();
+    s.add_session(session("s2", 1_500)).await.unwrap();
+    assert_eq!(
+        s.session("s1", 2_000).await.unwrap(),
+        Some(session("s1", 3_000))
+    );
+    assert_eq!(s.session("s2", 2_000).await.unwrap(), None, "expired");
+    assert!(s.delete_session("s1").await.unwrap());
+    assert!(!s.delete_session("s1").await.unwrap());
+    assert_eq!(s.session("s1", 2_000).await.unwrap(), None);
+
+    // At 2,500: codes h1, h2 (exp 2,000) and session s2 (1,500) are gone; the refresh
+    // tokens (5,000) stay.
+    assert_eq!(s.purge_expired(2_500).await.unwrap(), 3);
+    assert_eq!(s.redeem_code("h1").await.unwrap(), CodeRedemption::Unknown);
+    assert!(s.refresh_token("r1").await.unwrap().is_some());
+
+    assert!(s.delete_client("portal").await.unwrap());
+    assert!(!s.delete_client("portal").await.unwrap());
+    assert_eq!(s.client("c1").await.unwrap(), None);
+    assert_eq!(
+        s.refresh_token("r1").await.unwrap(),
+        None,
+        "went with the client"
+    );
+}
