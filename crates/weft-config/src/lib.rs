@@ -76,6 +76,71 @@ pub struct Config {
     pub authz: AuthzConfig,
     /// Where data objects live and how their signed URLs are made.
     pub storage: StorageConfig,
+    /// How people log in: external OIDC providers, browser sessions.
+    pub login: LoginConfig,
+}
+
+/// Login through external OpenID Connect providers, and browser sessions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginConfig {
+    /// Seconds a browser session lasts (fence's `SESSION_LIFETIME`). Default 28800.
+    pub session_ttl: i64,
+    /// Seconds an access token from the OAuth2 token endpoint lives (fence's
+    /// `ACCESS_TOKEN_EXPIRES_IN`). Default 1200.
+    pub access_token_ttl: i64,
+    /// Seconds a refresh token lives (fence's `REFRESH_TOKEN_EXPIRES_IN`). Default 2592000.
+    pub refresh_token_ttl: i64,
+    /// Development only: `/user/login/mock` logs anyone in as this user, with no password
+    /// (fence's mock login). Never set it on a reachable server.
+    pub mock_user: Option<String>,
+    /// The provider `/user/oauth2/authorize` sends people to when they are not logged in.
+    /// Default: the only provider, or the first by name.
+    pub default_provider: Option<String>,
+    /// External OpenID Connect providers by name (the `{idp}` of `/user/login/{idp}`).
+    pub oidc: std::collections::BTreeMap<String, OidcProviderConfig>,
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        Self {
+            session_ttl: 28_800,
+            access_token_ttl: 1_200,
+            refresh_token_ttl: 2_592_000,
+            mock_user: None,
+            default_provider: None,
+            oidc: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
+/// One external OpenID Connect provider (another weft, Google, Keycloak, ...).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcProviderConfig {
+    /// The issuer URL; its `/.well-known/openid-configuration` is read at first use.
+    /// For a weft or fence: `<commons URL>/user`.
+    pub issuer: String,
+    pub client_id: String,
+    #[serde(default)]
+    pub client_secret: Option<Secret>,
+    /// Scopes asked for. Default `["openid", "email"]`.
+    #[serde(default = "default_oidc_scopes")]
+    pub scopes: Vec<String>,
+    /// The ID-token claim that names the user here. Default `email`.
+    #[serde(default = "default_username_claim")]
+    pub username_claim: String,
+    /// Shown on the login page. Default: the provider's name.
+    #[serde(default)]
+    pub display_name: Option<String>,
+}
+
+fn default_oidc_scopes() -> Vec<String> {
+    vec!["openid".to_owned(), "email".to_owned()]
+}
+
+fn default_username_claim() -> String {
+    "email".to_owned()
 }
 
 /// Object storage behind fence's data endpoints.
@@ -123,6 +188,7 @@ impl Default for Config {
             usersync: None,
             authz: AuthzConfig::default(),
             storage: StorageConfig::default(),
+            login: LoginConfig::default(),
         }
     }
 }
@@ -222,6 +288,7 @@ const ENV_KEYS: &[&str] = &[
     "usersync",
     "authz",
     "storage",
+    "login",
 ];
 
 impl Config {
@@ -290,6 +357,35 @@ impl Config {
         }
         if self.max_body_bytes == 0 {
             return Err(ConfigError::Invalid("max_body_bytes must be > 0".into()));
+        }
+        for (what, ttl) in [
+            ("session_ttl", self.login.session_ttl),
+            ("access_token_ttl", self.login.access_token_ttl),
+            ("refresh_token_ttl", self.login.refresh_token_ttl),
+        ] {
+            if ttl <= 0 {
+                return Err(ConfigError::Invalid(format!("login.{what} must be > 0")));
+            }
+        }
+        if let Some(p) = &self.login.default_provider
+            && !self.login.oidc.contains_key(p)
+            && !(p == "mock" && self.login.mock_user.is_some())
+        {
+            return Err(ConfigError::Invalid(format!(
+                "login.default_provider `{p}` is not a configured provider"
+            )));
+        }
+        for (name, p) in &self.login.oidc {
+            if name == "mock" {
+                return Err(ConfigError::Invalid(
+                    "login.oidc: `mock` is the name of the development login".into(),
+                ));
+            }
+            if !(p.issuer.starts_with("http://") || p.issuer.starts_with("https://")) {
+                return Err(ConfigError::Invalid(format!(
+                    "login.oidc.{name}.issuer must be an http(s) URL"
+                )));
+            }
         }
         if self.storage.max_presigned_url_ttl == 0 {
             return Err(ConfigError::Invalid(
@@ -400,6 +496,27 @@ admin_users = []
 # local_root = "/srv/weft/files"
 # Longest (and default) lifetime of a signed URL, in seconds (fence MAX_PRESIGNED_URL_TTL).
 max_presigned_url_ttl = 3600
+
+[login]
+# Seconds a browser session lasts (fence SESSION_LIFETIME).
+session_ttl = 28800
+# Lifetimes of tokens from /user/oauth2/token (fence ACCESS_TOKEN_EXPIRES_IN,
+# REFRESH_TOKEN_EXPIRES_IN).
+access_token_ttl = 1200
+refresh_token_ttl = 2592000
+# Development only: /user/login/mock logs anyone in as this user, without a password.
+# mock_user = "dev@example.org"
+# Where /user/oauth2/authorize sends people who are not logged in (default: the only or
+# first provider).
+# default_provider = "keycloak"
+# External OpenID Connect providers; users log in at /user/login/<name>. Register
+# <base_url>/user/login/<name>/login as the redirect URI at the provider.
+# [login.oidc.keycloak]
+# issuer = "https://idp.example.org/realms/research"
+# client_id = "weft"
+# client_secret = "..."
+# scopes = ["openid", "email"]
+# username_claim = "email"
 "#;
 
 /// A bare environment string as TOML: numbers and booleans typed, everything else a string.

@@ -3,8 +3,12 @@
 //! It owns the RS256 signing keys (kept in the store, generated on first start, rotated by
 //! adding a newer key: the newest signs, every stored key verifies), access tokens with
 //! fence's claim layout, and [`Tokens::verify`], the one verifier every weft service uses.
+//! [`oauth`] makes weft an OAuth2/OIDC provider (clients, codes, refresh tokens, browser
+//! sessions); [`login`] makes it an OIDC client of external providers.
 //! It must never decide what a verified identity may do: that is `weft-authz`.
 
+pub mod login;
+pub mod oauth;
 pub mod secret;
 mod tokens;
 

@@ -192,6 +192,18 @@ impl Tokens {
         &self.issuer
     }
 
+    /// Symmetric secrets for `purpose` derived from every stored signing key, newest (the
+    /// one to sign with) first: see [`crate::secret`].
+    pub async fn derived_secrets(&self, purpose: &str) -> Result<Vec<[u8; 32]>, StoreError> {
+        Ok(self
+            .store
+            .signing_keys()
+            .await?
+            .iter()
+            .map(|k| crate::secret::derived_secret(k, purpose))
+            .collect())
+    }
+
     /// Every verification key, newest (the signing key) first.
     #[must_use]
     pub fn public_keys(&self) -> Vec<PublicKey> {
@@ -206,7 +218,7 @@ impl Tokens {
         scopes: &[String],
         expires_in: i64,
     ) -> Result<(String, String), TokenError> {
-        let claims = self.user_claims(user, scopes, expires_in, "api_key");
+        let claims = self.claims(Some(user), None, scopes, expires_in, "api_key");
         let jti = claims.jti.clone();
         let jwt = self.sign(&claims)?;
         self.store
@@ -277,26 +289,37 @@ impl Tokens {
         scopes: &[String],
         expires_in: i64,
     ) -> Result<String, TokenError> {
-        let claims = self.user_claims(user, scopes, expires_in, "access");
+        let claims = self.claims(Some(user), None, scopes, expires_in, "access");
         self.sign(&claims)
     }
 
-    /// fence's claims for a token of `user` with purpose `pur`.
-    fn user_claims(&self, user: &str, scopes: &[String], expires_in: i64, pur: &str) -> Claims {
+    /// fence's claims for a token with purpose `pur`: for `user` (`sub`, `context.user`)
+    /// and/or issued to OAuth `client` (`azp`, and the client in `aud`).
+    #[must_use]
+    pub fn claims(
+        &self,
+        user: Option<&str>,
+        client: Option<&str>,
+        scopes: &[String],
+        expires_in: i64,
+        pur: &str,
+    ) -> Claims {
         let now = Utc::now().timestamp();
+        let mut aud = vec![GEN3_AUDIENCE.to_owned(), self.issuer.clone()];
+        aud.extend(client.map(str::to_owned));
         Claims {
             iss: self.issuer.clone(),
-            sub: Some(user.to_owned()),
-            aud: vec![GEN3_AUDIENCE.to_owned(), self.issuer.clone()],
+            sub: user.map(str::to_owned),
+            aud,
             iat: now,
             exp: now + expires_in,
             jti: uuid::Uuid::new_v4().to_string(),
             scope: scopes.to_vec(),
             pur: pur.to_owned(),
-            azp: String::new(),
+            azp: client.unwrap_or_default().to_owned(),
             context: ContextClaims {
-                user: Some(UserClaims {
-                    name: user.to_owned(),
+                user: user.map(|u| UserClaims {
+                    name: u.to_owned(),
                     is_admin: false,
                 }),
             },
@@ -305,6 +328,11 @@ impl Tokens {
 
     /// Sign arbitrary claims with the newest key.
     pub fn sign(&self, claims: &Claims) -> Result<String, TokenError> {
+        self.sign_value(claims)
+    }
+
+    /// Sign any serializable claim set (ID tokens have their own) with the newest key.
+    pub fn sign_value<T: Serialize>(&self, claims: &T) -> Result<String, TokenError> {
         let keys = self.keys.load();
         let Some((kid, key)) = &keys.signing else {
             return Err(TokenError::Invalid("no signing key".into()));
@@ -364,8 +392,9 @@ impl Tokens {
         })
     }
 
-    /// Signature by a known key, issuer, audience and expiry; any purpose.
-    async fn verify_claims(&self, token: &str) -> Result<Claims, TokenError> {
+    /// Signature by a known key, issuer, audience and expiry; any purpose. Callers check
+    /// the purpose (and, for API keys and refresh tokens, revocation).
+    pub async fn verify_claims(&self, token: &str) -> Result<Claims, TokenError> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))?;
         if header.alg != Algorithm::RS256 {
