@@ -11,6 +11,7 @@ mod drs;
 mod error;
 mod extract;
 mod index;
+mod oauth;
 pub mod openapi;
 mod system;
 mod user;
@@ -41,6 +42,10 @@ pub struct AppState {
     pub config: Config,
     pub authz: Arc<weft_authz::AuthzService>,
     pub tokens: Arc<weft_identity::Tokens>,
+    /// The OAuth2/OIDC provider: clients, codes, refresh tokens, browser sessions.
+    pub oauth: Arc<weft_identity::oauth::OAuth>,
+    /// External OIDC providers people log in through.
+    pub login: Arc<weft_identity::login::Login>,
     pub index: Arc<IndexService>,
     pub drs: DrsContext,
     pub access: Arc<dyn AccessSigner>,
@@ -96,6 +101,7 @@ pub fn app(state: AppState) -> Router {
         .merge(drs::router())
         .merge(data::router())
         .merge(user::router())
+        .merge(oauth::router())
         .merge(openapi::router())
         .nest_service(
             "/authz",

@@ -805,6 +805,62 @@ doc!(
     "user",
     "Exchange an API key for an access token (the SDK's path)"
 );
+doc!(
+    user_get_user_login,
+    get,
+    "/user/login",
+    "user",
+    "The login providers (fence's {default_provider, providers})"
+);
+doc!(
+    user_get_user_login_idp,
+    get,
+    "/user/login/{idp}",
+    "user",
+    "Log in through a provider (?redirect= where to go after)"
+);
+doc!(
+    user_get_user_login_idp_login,
+    get,
+    "/user/login/{idp}/login",
+    "user",
+    "The provider's callback: finishes the login, starts a session"
+);
+doc!(
+    user_get_user_logout,
+    get,
+    "/user/logout",
+    "user",
+    "End the browser session (?next= where to go after)"
+);
+doc!(
+    user_get_user_oauth2_authorize,
+    get,
+    "/user/oauth2/authorize",
+    "user",
+    "OAuth2/OIDC authorization request (code flow, PKCE)"
+);
+doc!(
+    user_post_user_oauth2_authorize,
+    post,
+    "/user/oauth2/authorize",
+    "user",
+    "OAuth2/OIDC authorization request, or the consent form's answer"
+);
+doc!(
+    user_post_user_oauth2_token,
+    post,
+    "/user/oauth2/token",
+    "user",
+    "OAuth2 token endpoint: authorization_code, refresh_token, client_credentials"
+);
+doc!(
+    user_post_user_oauth2_revoke,
+    post,
+    "/user/oauth2/revoke",
+    "user",
+    "Revoke a refresh token (RFC 7009)"
+);
 
 #[derive(OpenApi)]
 #[openapi(
@@ -930,6 +986,14 @@ doc!(
         user_post_user_credentials_cdis,
         user_delete_user_credentials_cdis_jti,
         user_post_user_credentials_cdis_access_token,
+        user_get_user_login,
+        user_get_user_login_idp,
+        user_get_user_login_idp_login,
+        user_get_user_logout,
+        user_get_user_oauth2_authorize,
+        user_post_user_oauth2_authorize,
+        user_post_user_oauth2_token,
+        user_post_user_oauth2_revoke,
     )
 )]
 pub struct ApiDoc;

@@ -79,14 +79,56 @@ pub fn router() -> Router<SharedState> {
     r
 }
 
-/// The caller's verified token with `scopes`; 401 without one or with a bad one.
+/// The caller's verified token with `scopes`, or their browser session (which has the
+/// session scopes, `credentials` included, as fence's); 401 without either or with a bad
+/// token.
+///
+/// A session is a cookie the browser sends by itself, so a request it authenticates that
+/// changes something must come from this weft's own pages: its `Origin` must be this
+/// weft's (cross-site request forgery).
 async fn caller(
     s: &SharedState,
     headers: &HeaderMap,
     scopes: &[&str],
 ) -> Result<Identity, ApiError> {
-    let token = bearer(headers)
-        .ok_or_else(|| WeftError::unauthenticated("Please log in: this needs an access token"))?;
+    caller_with(s, headers, scopes, false).await
+}
+
+async fn caller_with(
+    s: &SharedState,
+    headers: &HeaderMap,
+    scopes: &[&str],
+    changes: bool,
+) -> Result<Identity, ApiError> {
+    let Some(token) = bearer(headers) else {
+        if let Some((_, sess)) = crate::oauth::session(s, headers).await? {
+            if changes {
+                let ours = url::Url::parse(&s.config.public_base_url())
+                    .map(|u| u.origin().ascii_serialization())
+                    .map_err(WeftError::internal)?;
+                let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+                if origin != Some(ours.as_str()) {
+                    return Err(WeftError::forbidden(
+                        "a change made with a browser session must come from this commons' \
+                         own pages (Origin header)",
+                    )
+                    .into());
+                }
+            }
+            let id = s.oauth.session_identity(&sess);
+            if let Some(missing) = scopes
+                .iter()
+                .find(|sc| !id.claims.scope.iter().any(|c| c == *sc))
+            {
+                return Err(WeftError::forbidden(format!(
+                    "the session lacks the `{missing}` scope"
+                ))
+                .into());
+            }
+            return Ok(id);
+        }
+        return Err(WeftError::unauthenticated("Please log in: this needs an access token").into());
+    };
     match s.tokens.verify(token, scopes).await {
         Ok(id) => Ok(id),
         Err(e @ TokenError::MissingScope(_)) => Err(WeftError::forbidden(e.to_string()).into()),
@@ -129,10 +171,13 @@ async fn openid_configuration(State(s): State<SharedState>) -> Json<Value> {
         "registration_endpoint": null,
         "scopes_supported": USER_ALLOWED_SCOPES,
         "response_types_supported": ["code"],
-        "grant_types_supported": ["authorization_code"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "code_challenge_methods_supported": ["S256", "plain"],
+        "revocation_endpoint": format!("{iss}/oauth2/revoke"),
+        "end_session_endpoint": format!("{iss}/logout"),
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "claims_supported": ["aud", "sub", "iss", "exp", "jti", "auth_time", "azp", "scope", "nonce", "context"],
     }))
 }
@@ -242,7 +287,7 @@ async fn create_key(
     Query(q): Query,
     body: Result<Body, ApiError>,
 ) -> Res {
-    let id = caller(&s, &headers, &["credentials"]).await?;
+    let id = caller_with(&s, &headers, &["credentials"], true).await?;
     let Some(name) = id.user.clone() else {
         return Err(WeftError::forbidden("the token speaks for no user").into());
     };
@@ -301,7 +346,7 @@ async fn delete_key(
     headers: HeaderMap,
     Path(jti): Path<String>,
 ) -> Res {
-    let id = caller(&s, &headers, &["credentials"]).await?;
+    let id = caller_with(&s, &headers, &["credentials"], true).await?;
     let name = id.user.unwrap_or_default();
     if s.tokens
         .revoke_api_key(&name, &jti)

@@ -421,18 +421,19 @@ impl OAuth {
         Ok((client, uri))
     }
 
-    /// Check the rest of an authorization request (these errors go to the redirect URI).
+    /// Check the rest of an authorization request, whose parameters `param` looks up
+    /// (`response_type`, `scope`, `state`, `nonce`, `code_challenge`,
+    /// `code_challenge_method`). These errors go to the redirect URI.
     pub fn authorize_request(
         client: OAuthClient,
         redirect_uri: String,
-        response_type: Option<&str>,
-        scope: Option<&str>,
-        state: Option<String>,
-        nonce: Option<String>,
-        code_challenge: Option<String>,
-        code_challenge_method: Option<String>,
+        param: impl Fn(&str) -> Option<String>,
     ) -> Result<AuthorizeRequest, OAuthError> {
-        if response_type != Some("code") {
+        let scope = param("scope");
+        let (state, nonce) = (param("state"), param("nonce"));
+        let (code_challenge, code_challenge_method) =
+            (param("code_challenge"), param("code_challenge_method"));
+        if param("response_type").as_deref() != Some("code") {
             return Err(OAuthError::new(
                 "unsupported_response_type",
                 "only response_type=code is served",
@@ -443,7 +444,7 @@ impl OAuth {
                 "this client may not use the authorization_code grant",
             ));
         }
-        let scopes = requested_scopes(scope, &client)?;
+        let scopes = requested_scopes(scope.as_deref(), &client)?;
         let method = match (&code_challenge, code_challenge_method.as_deref()) {
             (None, Some(_)) => {
                 return Err(OAuthError::invalid_request(
@@ -514,7 +515,7 @@ impl OAuth {
         code: Option<&str>,
         redirect_uri: Option<&str>,
         code_verifier: Option<&str>,
-        profile: &UserProfile,
+        profile: &(dyn Fn(&str) -> UserProfile + Sync),
     ) -> Result<TokenResponse, OAuthError> {
         allow_grant(client, "authorization_code")?;
         let code = code.ok_or_else(|| OAuthError::invalid_request("code is required"))?;
@@ -567,7 +568,7 @@ impl OAuth {
         }
         let access = self.access_token(Some(&stored.username), client, &stored.scopes)?;
         let id_token = if stored.scopes.iter().any(|s| s == "openid") {
-            Some(self.id_token(&stored, client, &access, profile)?)
+            Some(self.id_token(&stored, client, &access, &profile(&stored.username))?)
         } else {
             None
         };

@@ -17,9 +17,11 @@ use weft_authz::AuthzService;
 use weft_config::Config;
 use weft_http::AppState;
 use weft_identity::Tokens;
+use weft_identity::login::Login;
+use weft_identity::oauth::OAuth;
 use weft_indexd::drs::DrsContext;
 use weft_indexd::{IndexService, IndexUserAuthorizer};
-use weft_store::{AuthzStore, IdentityStore, IndexStore};
+use weft_store::{AuthzStore, IdentityStore, IndexStore, OAuthStore};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub const COMMIT: &str = env!("WEFT_COMMIT");
@@ -39,15 +41,17 @@ pub struct Stores {
     pub index: Arc<dyn IndexStore>,
     pub authz: Arc<dyn AuthzStore>,
     pub identity: Arc<dyn IdentityStore>,
+    pub oauth: Arc<dyn OAuthStore>,
 }
 
 impl Stores {
-    fn of<S: IndexStore + AuthzStore + IdentityStore>(store: S) -> Self {
+    fn of<S: IndexStore + AuthzStore + IdentityStore + OAuthStore>(store: S) -> Self {
         let store = Arc::new(store);
         Self {
             index: Arc::clone(&store) as Arc<dyn IndexStore>,
             authz: Arc::clone(&store) as Arc<dyn AuthzStore>,
-            identity: store,
+            identity: Arc::clone(&store) as Arc<dyn IdentityStore>,
+            oauth: store,
         }
     }
 }
@@ -93,6 +97,16 @@ pub async fn tokens(config: &Config, stores: &Stores) -> anyhow::Result<Arc<Toke
     )
     .await
     .map_err(|e| anyhow::anyhow!("loading signing keys: {e}"))
+}
+
+/// The OAuth2 provider of this weft, with the configured token and session lifetimes.
+#[must_use]
+pub fn oauth(config: &Config, stores: &Stores, tokens: &Arc<Tokens>) -> Arc<OAuth> {
+    let mut oauth = OAuth::new(Arc::clone(&stores.oauth), Arc::clone(tokens));
+    oauth.access_ttl = config.login.access_token_ttl;
+    oauth.refresh_ttl = config.login.refresh_token_ttl;
+    oauth.session_ttl = config.login.session_ttl;
+    Arc::new(oauth)
 }
 
 /// Apply a user.yaml (fence's usersync format) in one transaction; returns the report.
@@ -195,6 +209,11 @@ pub async fn build(
         tracing::info!(file = %path.display(), "usersync: {}", report.summary());
     }
     let tokens = tokens(&config, &stores).await?;
+    let oauth = oauth(&config, &stores, &tokens);
+    let login = Arc::new(
+        Login::new(config.login.oidc.clone(), tokens.issuer().to_owned())
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+    );
     let store = Arc::clone(&stores.index);
     let authorizer: Arc<dyn weft_indexd::Authorizer> = Arc::new(authorizer::PolicyAuthorizer::new(
         IndexUserAuthorizer::new(Arc::clone(&store)),
@@ -229,6 +248,8 @@ pub async fn build(
     Ok(weft_http::app(AppState {
         authz,
         tokens,
+        oauth,
+        login,
         index,
         drs,
         access,

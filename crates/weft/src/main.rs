@@ -94,6 +94,54 @@ enum Command {
         #[command(subcommand)]
         command: ApiKeyCommand,
     },
+    /// OAuth2 clients of weft's OIDC provider (fence-create client-create/-list/-delete).
+    Client {
+        #[command(subcommand)]
+        command: ClientCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ClientCommand {
+    /// Register a client and print its `client_id` and `client_secret` as JSON. The secret
+    /// is shown once: only its hash is kept.
+    Create {
+        /// A unique name.
+        name: String,
+        /// Where codes may be sent (exact match); repeat for several.
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// Grant types, comma-separated: authorization_code, refresh_token,
+        /// client_credentials [default: authorization_code,refresh_token].
+        #[arg(long, value_delimiter = ',')]
+        grant_types: Vec<String>,
+        /// Scopes the client may ask for, comma-separated [default: fence's
+        /// CLIENT_ALLOWED_SCOPES: openid, user, data, google_*, ga4gh_passport_v1].
+        #[arg(long, value_delimiter = ',')]
+        scopes: Vec<String>,
+        /// Skip the consent page.
+        #[arg(long)]
+        auto_approve: bool,
+        /// A public client (a notebook, a command-line tool): no secret, PKCE required.
+        #[arg(long)]
+        public: bool,
+        /// The user who owns the client.
+        #[arg(long)]
+        owner: Option<String>,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Print every client as JSON, one per line (no secrets).
+    List {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Delete a client by name; its refresh tokens stop working.
+    Delete {
+        name: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -432,6 +480,70 @@ async fn api_key_create(
     Ok(())
 }
 
+async fn client_command(command: ClientCommand) -> anyhow::Result<()> {
+    let data = match &command {
+        ClientCommand::Create { data, .. }
+        | ClientCommand::List { data }
+        | ClientCommand::Delete { data, .. } => data.clone(),
+    };
+    let config = load_config(&data)?;
+    let stores = weft::open_stores(&config).await?;
+    let tokens = weft::tokens(&config, &stores).await?;
+    let oauth = weft::oauth(&config, &stores, &tokens);
+    match command {
+        ClientCommand::Create {
+            name,
+            redirect_uris,
+            grant_types,
+            scopes,
+            auto_approve,
+            public,
+            owner,
+            ..
+        } => {
+            let (client, secret) = oauth
+                .create_client(weft_identity::oauth::NewClient {
+                    name,
+                    redirect_uris,
+                    allowed_scopes: scopes,
+                    grant_types,
+                    auto_approve,
+                    public,
+                    owner,
+                })
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.description))?;
+            println!(
+                "{}",
+                serde_json::json!({"client_id": client.client_id, "client_secret": secret,
+                                   "name": client.name})
+            );
+        }
+        ClientCommand::List { .. } => {
+            for c in oauth.clients().await.map_err(|e| anyhow::anyhow!("{e}"))? {
+                println!(
+                    "{}",
+                    serde_json::json!({"client_id": c.client_id, "name": c.name,
+                        "public": c.secret_hash.is_none(), "redirect_uris": c.redirect_uris,
+                        "grant_types": c.grant_types, "scopes": c.allowed_scopes,
+                        "auto_approve": c.auto_approve, "owner": c.owner})
+                );
+            }
+        }
+        ClientCommand::Delete { name, .. } => {
+            if !oauth
+                .delete_client(&name)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+            {
+                bail!("no client named {name}");
+            }
+            eprintln!("client {name} deleted");
+        }
+    }
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -525,6 +637,7 @@ fn main() -> anyhow::Result<()> {
                 let config = load_config_at(&data, base_url)?;
                 api_key_create(&config, &user, &scopes, expires_in).await
             }
+            Command::Client { command } => client_command(command).await,
         }
     })
 }

@@ -14,6 +14,7 @@ mod drs;
 mod index_crud;
 mod listing;
 mod misc;
+mod oauth;
 mod prefix;
 mod support;
 mod system;

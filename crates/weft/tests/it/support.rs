@@ -156,6 +156,18 @@ impl TestApp {
         tweak: impl FnOnce(&mut Config),
         metrics: Option<weft_http::PrometheusHandleAlias>,
     ) -> Self {
+        Self::start_at("127.0.0.1", None, tweak, metrics).await
+    }
+
+    /// A server whose public URL names `host` (e.g. `localhost`, so two test servers on
+    /// one machine do not share browser cookies, which ignore ports), on `listener` if
+    /// given (to know its URL before it starts).
+    pub async fn start_at(
+        host: &str,
+        listener: Option<tokio::net::TcpListener>,
+        tweak: impl FnOnce(&mut Config),
+        metrics: Option<weft_http::PrometheusHandleAlias>,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = Config {
             data_dir: dir.path().to_owned(),
@@ -184,11 +196,14 @@ impl TestApp {
             .await
             .expect("storing the index user");
 
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("binding 127.0.0.1:0");
+        let listener = match listener {
+            Some(l) => l,
+            None => tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("binding 127.0.0.1:0"),
+        };
         let addr = listener.local_addr().expect("local addr");
-        let url = format!("http://{addr}");
+        let url = format!("http://{host}:{}", addr.port());
         config.listen = addr;
         config.base_url = Some(url.clone());
 
