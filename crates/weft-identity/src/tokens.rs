@@ -520,14 +520,16 @@ mod tests {
     #[tokio::test]
     async fn remembered_tokens_still_expire_and_need_their_scopes() {
         let (_d, t) = tokens().await;
-        let tok = t.issue_access("a", &["openid".into()], 1).unwrap();
+        // Two seconds: `exp` is whole seconds, so a one-second token issued late in a
+        // second may expire a moment later.
+        let tok = t.issue_access("a", &["openid".into()], 2).unwrap();
         assert!(t.verify(&tok, &["openid"]).await.is_ok());
         // From the cache now: scopes still checked.
         assert_eq!(
             t.verify(&tok, &["data"]).await.unwrap_err(),
             TokenError::MissingScope("data".into())
         );
-        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
         assert_eq!(t.verify(&tok, &[]).await.unwrap_err(), TokenError::Expired);
     }
 
