@@ -37,7 +37,12 @@ pub fn router() -> Router<SharedState> {
         .route("/user/data/multipart/upload", post(multipart_upload))
         .route("/user/data/multipart/complete", post(multipart_complete))
         .route("/user/data/local/{*key}", get(local).put(local_put))
-        .route("/user/data/{*guid}", delete(delete_file))
+        // only DELETE is served here; any other method on an unknown `/user/data/...` path
+        // is the usual 404, not a 405
+        .route(
+            "/user/data/{*guid}",
+            delete(delete_file).fallback(crate::error::not_found),
+        )
 }
 
 /// A JSON object body (fence: "wrong Content-Type; expected application/json" otherwise).
