@@ -229,6 +229,90 @@ impl Blobs {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn locations_and_presigned_urls() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = LocalStorage::open(
+            &dir.path().join("files"),
+            "http://h",
+            Arc::new(StaticKeys(vec![[1; 32]])),
+        )
+        .await
+        .unwrap();
+        let http = ReqwestConnector::new().unwrap();
+        let s3 = S3Settings {
+            region: "us-east-1".into(),
+            access_key_id: Some("AK".into()),
+            secret_access_key: Some("SK".into()),
+            ..S3Settings::default()
+        };
+        let az = AzureSettings {
+            account: "acct".into(),
+            access_key: Some("a2V5a2V5a2V5".into()),
+            ..AzureSettings::default()
+        };
+        let blobs = Blobs::new(local)
+            .with_bucket(Bucket::s3("bkt", &s3, &http).unwrap())
+            .with_bucket(Bucket::azure("box", &az, &http).unwrap());
+        let cloud = |url: &str| match blobs.locate(url).unwrap() {
+            Location::Cloud(b, key) => format!("{}://{}/{key}", b.scheme(), b.name()),
+            _ => panic!("{url} is not a cloud object"),
+        };
+        assert_eq!(cloud("s3://bkt/a/b.txt"), "s3://bkt/a/b.txt");
+        assert_eq!(cloud("az://box/c"), "az://box/c");
+        assert_eq!(
+            cloud("https://acct.blob.core.windows.net/box/d/e"),
+            "az://box/d/e"
+        );
+        assert!(matches!(
+            blobs.locate("https://acct.blob.core.windows.net/other/d"),
+            Ok(Location::External)
+        ));
+        assert!(matches!(blobs.locate("file:///k"), Ok(Location::Local(_))));
+        assert!(matches!(
+            blobs.locate("s3://other/k"),
+            Err(BlobError::NoCredentials(s)) if s == "s3"
+        ));
+        assert!(matches!(
+            blobs.locate("gs://b/k"),
+            Err(BlobError::NoCredentials(_))
+        ));
+        assert!(matches!(
+            blobs.locate("s3://bkt/"),
+            Err(BlobError::InvalidKey(_))
+        ));
+
+        // presigning makes no request: SigV4 query auth, an Azure SAS
+        let url = blobs
+            .signed_url("s3://bkt/a/b.txt", Duration::from_secs(60), 0)
+            .await
+            .unwrap();
+        assert!(
+            url.starts_with("https://bkt.s3.us-east-1.amazonaws.com/a/b.txt?"),
+            "{url}"
+        );
+        assert!(
+            url.contains("X-Amz-Expires=60") && url.contains("X-Amz-Signature="),
+            "{url}"
+        );
+        let url = blobs
+            .signed_url("az://box/c", Duration::from_secs(60), 0)
+            .await
+            .unwrap();
+        assert!(
+            url.starts_with("https://acct.blob.core.windows.net/box/c?"),
+            "{url}"
+        );
+        assert!(url.contains("sig=") && url.contains("sp=r"), "{url}");
+        let put = blobs
+            .bucket("s3", "bkt")
+            .unwrap()
+            .presign_put("g/f", Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert!(put.contains("X-Amz-Signature="), "{put}");
+    }
+
     #[test]
     fn url_selection() {
         let urls: Vec<String> = ["s3://b/k", "https://x/k", "file:///k"]

@@ -719,6 +719,131 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn grants_do_not_cross() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = storage(dir.path(), vec![[1; 32]]).await;
+        let key = ObjectKey::parse("g/f.bin").unwrap();
+        let param = |url: &str, name: &str| {
+            url.split_once('?')
+                .unwrap()
+                .1
+                .split('&')
+                .find_map(|p| p.strip_prefix(&format!("{name}=")).map(str::to_owned))
+                .unwrap()
+        };
+        let put = s.signed_put_url(&key, "g", 1000).unwrap();
+        assert!(put.starts_with("http://h:1/user/data/local/g/f.bin?expires=1000&guid=g&sig="));
+        let sig = param(&put, "sig");
+        let part = s.signed_part_url(&key, "ab", 2, 1000).unwrap();
+        let part_sig = param(&part, "sig");
+        let get_sig = param(&s.signed_url(&key, 1000).unwrap(), "sig");
+        let put_grant = Grant::Put { guid: "g" };
+        let part_grant = Grant::Part {
+            upload_id: "ab",
+            part: 2,
+        };
+        s.verify_grant(&put_grant, &key, "1000", &sig, 0)
+            .await
+            .unwrap();
+        s.verify_grant(&part_grant, &key, "1000", &part_sig, 0)
+            .await
+            .unwrap();
+        s.verify(&key, "1000", &get_sig, 0).await.unwrap();
+        let refused = |r: Result<(), BlobError>| matches!(r, Err(BlobError::BadSignature(_)));
+        // each signature grants only its own kind, record, upload and part
+        assert!(refused(s.verify(&key, "1000", &sig, 0).await));
+        assert!(refused(
+            s.verify_grant(&put_grant, &key, "1000", &get_sig, 0).await
+        ));
+        assert!(refused(
+            s.verify_grant(&put_grant, &key, "1000", &part_sig, 0).await
+        ));
+        let other_guid = Grant::Put { guid: "h" };
+        assert!(refused(
+            s.verify_grant(&other_guid, &key, "1000", &sig, 0).await
+        ));
+        let other_part = Grant::Part {
+            upload_id: "ab",
+            part: 3,
+        };
+        assert!(refused(
+            s.verify_grant(&other_part, &key, "1000", &part_sig, 0)
+                .await
+        ));
+    }
+
+    #[tokio::test]
+    async fn streamed_writes_and_multipart() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = storage(dir.path(), vec![[1; 32]]).await;
+        let key = ObjectKey::parse("g/whole.bin").unwrap();
+        let chunks = |parts: Vec<&'static [u8]>| {
+            futures::stream::iter(
+                parts
+                    .into_iter()
+                    .map(|p| Ok::<_, io::Error>(Bytes::from_static(p))),
+            )
+            .boxed()
+        };
+        let landed = s
+            .write_stream(&key, chunks(vec![b"hello, ", b"world"]))
+            .await
+            .unwrap();
+        assert_eq!(landed.size, 12);
+        assert_eq!(landed.md5, "e4d7f1b4ed2e42d15898f4b27b019da4");
+        assert_eq!(
+            std::fs::read(s.root().join("g/whole.bin")).unwrap(),
+            b"hello, world"
+        );
+        // a failing body leaves nothing behind
+        let failing = futures::stream::iter(vec![
+            Ok(Bytes::from_static(b"half")),
+            Err(io::Error::other("connection reset")),
+        ])
+        .boxed();
+        let broken = ObjectKey::parse("g/broken.bin").unwrap();
+        assert!(matches!(
+            s.write_stream(&broken, failing).await,
+            Err(BlobError::Invalid(_))
+        ));
+        assert!(!s.root().join("g/broken.bin").exists());
+
+        let key = ObjectKey::parse("g/parts.bin").unwrap();
+        let id = s.multipart_init(&key, "g").await.unwrap();
+        let one = s
+            .multipart_put_part(&key, &id, 1, chunks(vec![b"abc"]))
+            .await
+            .unwrap();
+        let two = s
+            .multipart_put_part(&key, &id, 2, chunks(vec![b"def"]))
+            .await
+            .unwrap();
+        let other = ObjectKey::parse("g/other.bin").unwrap();
+        assert!(
+            s.multipart_upload(&other, &id).await.is_err(),
+            "another key"
+        );
+        assert!(s.multipart_upload(&key, "../x").await.is_err(), "not an id");
+        let (landed, meta) = s
+            .multipart_complete(&key, &id, &[one.md5, format!("\"{}\"", two.md5)])
+            .await
+            .unwrap();
+        assert_eq!(meta.guid, "g");
+        assert_eq!(landed.size, 6);
+        assert_eq!(
+            std::fs::read(s.root().join("g/parts.bin")).unwrap(),
+            b"abcdef"
+        );
+        assert!(
+            s.multipart_upload(&key, &id).await.is_err(),
+            "gone once complete"
+        );
+        // nothing of the staging area is reachable as a key, and it is empty again
+        let staging = s.root().with_file_name(".files-uploads");
+        assert_eq!(std::fs::read_dir(staging).unwrap().count(), 0);
+    }
+
+    #[tokio::test]
     async fn ranges_and_missing_objects() {
         let dir = tempfile::tempdir().unwrap();
         let s = storage(dir.path(), vec![[1; 32]]).await;

@@ -649,6 +649,65 @@ mod tests {
     }
 
     #[test]
+    fn storage_buckets_from_file_and_env() {
+        let dir = std::env::temp_dir().join(format!("weft-config-storage-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("weft.toml");
+        std::fs::write(
+            &file,
+            "[storage]\ndata_upload_bucket = \"s3://up-load\"\n\
+             [storage.s3_buckets.up-load]\nregion = \"eu-west-1\"\n\
+             access_key_id = \"AK\"\nsecret_access_key = \"SK\"\n",
+        )
+        .unwrap();
+        let c = Config::load(
+            Some(&file),
+            env(&[(
+                "WEFT_STORAGE__AZURE_CONTAINERS",
+                r#"{ box = { account = "acct", access_key = "a2V5" } }"#,
+            )]),
+        )
+        .unwrap();
+        let b = &c.storage.s3_buckets["up-load"];
+        assert_eq!(b.region, "eu-west-1");
+        assert_eq!(format!("{:?}", b.secret_access_key), "Some(Secret(***))");
+        assert_eq!(c.storage.azure_containers["box"].account, "acct");
+        assert!(c.storage.knows_bucket("az://box"));
+        assert!(c.storage.knows_bucket("file"));
+        assert!(!c.storage.knows_bucket("gs://up-load"));
+
+        // an upload bucket that is not configured, an http endpoint without allow_http,
+        // half a key pair, an Azure container without account
+        for bad in [
+            vec![("WEFT_STORAGE__DATA_UPLOAD_BUCKET", "s3://nowhere")],
+            vec![(
+                "WEFT_STORAGE__S3_BUCKETS",
+                r#"{ b = { endpoint_url = "http://127.0.0.1:9000" } }"#,
+            )],
+            vec![(
+                "WEFT_STORAGE__S3_BUCKETS",
+                r#"{ b = { access_key_id = "x" } }"#,
+            )],
+            vec![("WEFT_STORAGE__AZURE_CONTAINERS", r#"{ c = { } }"#)],
+            vec![(
+                "WEFT_STORAGE__ALLOWED_DATA_UPLOAD_BUCKETS",
+                r#"["ftp://x"]"#,
+            )],
+        ] {
+            let err = Config::load(None, env(&bad)).unwrap_err();
+            assert!(matches!(err, ConfigError::Invalid(_)), "{bad:?}: {err}");
+        }
+        let ok = Config::load(
+            None,
+            env(&[(
+                "WEFT_STORAGE__S3_BUCKETS",
+                r#"{ b = { endpoint_url = "http://127.0.0.1:9000", allow_http = true } }"#,
+            )]),
+        );
+        assert!(ok.is_ok());
+    }
+
+    #[test]
     fn defaults() {
         let c = Config::load(None, env(&[])).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
