@@ -514,3 +514,38 @@ async fn local_multipart_upload_assembles_parts() {
     .expect_error(403, "");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_server_fills_landed_uploads_periodically() {
+    let app = TestApp::start_with(|c| c.storage.index_uploads_interval_secs = 1).await;
+    let v = app
+        .post_json(
+            "/index/index/blank/",
+            &json!({"file_name": "dropped.bin", "uploader": "u@x.org"}),
+        )
+        .await
+        .expect(201);
+    let did = v["did"].as_str().expect("did").to_owned();
+    // the object arrives by another way than weft's signed URL (a copy, a sync job)
+    let bytes = object(4096, 2);
+    let path = app
+        .config
+        .data_dir
+        .join("files")
+        .join(&did)
+        .join("dropped.bin");
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&path, &bytes).expect("write");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let doc = app.doc(&did).await;
+        if doc["size"] == 4096 {
+            assert_eq!(doc["hashes"]["md5"], md5_hex(&bytes));
+            assert_eq!(doc["urls"], json!([format!("file:///{did}/dropped.bin")]));
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not filled: {doc}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    app.stop().await;
+}
