@@ -31,6 +31,7 @@ type Res = Result<Response, ApiError>;
 pub fn router() -> Router<SharedState> {
     Router::new()
         .route("/user/data/download/{*guid}", get(download))
+        .route("/user/data/buckets", get(buckets))
         .route("/user/data/upload", post(upload))
         .route("/user/data/upload/{*guid}", get(upload_guid))
         .route("/user/data/multipart/init", post(multipart_init))
@@ -43,6 +44,29 @@ pub fn router() -> Router<SharedState> {
             "/user/data/{*guid}",
             delete(delete_file).fallback(crate::error::not_found),
         )
+}
+
+/// `GET /user/data/buckets`: the configured buckets without credentials, as fence:
+/// `{"S3_BUCKETS": {name: {region, endpoint_url?}}, "GS_BUCKETS": {name: {}}}`.
+async fn buckets(State(s): State<SharedState>) -> Res {
+    let storage = &s.config.storage;
+    let s3: serde_json::Map<String, serde_json::Value> = storage
+        .s3_buckets
+        .iter()
+        .map(|(name, b)| {
+            let mut v = json!({"region": b.region});
+            if let Some(e) = &b.endpoint_url {
+                v["endpoint_url"] = json!(e);
+            }
+            (name.clone(), v)
+        })
+        .collect();
+    let gs: serde_json::Map<String, serde_json::Value> = storage
+        .gs_buckets
+        .keys()
+        .map(|name| (name.clone(), json!({})))
+        .collect();
+    Ok(Json(json!({"S3_BUCKETS": s3, "GS_BUCKETS": gs})).into_response())
 }
 
 /// A JSON object body (fence: "wrong Content-Type; expected application/json" otherwise).

@@ -339,6 +339,13 @@ doc!(
     "Upload a local object behind a signed URL (?expires=&guid=&sig= fills the blank record; ?expires=&upload_id=&part=&sig= is one multipart part); 200 with ETag"
 );
 doc!(
+    data_buckets,
+    get,
+    "/user/data/buckets",
+    "data",
+    "The configured buckets without credentials (fence): {S3_BUCKETS: {name: {region, endpoint_url?}}, GS_BUCKETS: {name: {}}}"
+);
+doc!(
     data_upload,
     post,
     "/user/data/upload",
@@ -910,6 +917,7 @@ doc!(
         data_download,
         data_local,
         data_local_put,
+        data_buckets,
         data_upload,
         data_upload_guid,
         data_multipart_init,

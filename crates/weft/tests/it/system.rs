@@ -154,6 +154,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/user/data/download/{guid}"),
     ("get", "/user/data/local/{key}"),
     ("put", "/user/data/local/{key}"),
+    ("get", "/user/data/buckets"),
     ("post", "/user/data/upload"),
     ("get", "/user/data/upload/{guid}"),
     ("post", "/user/data/multipart/init"),

@@ -549,3 +549,31 @@ async fn the_server_fills_landed_uploads_periodically() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn buckets_are_listed_without_credentials() {
+    let app = TestApp::start_with(|c| {
+        c.storage.s3_buckets.insert(
+            "b1".into(),
+            weft_config::S3Bucket {
+                region: "eu-west-1".into(),
+                endpoint_url: Some("https://s3.example.org".into()),
+                access_key_id: Some(weft_config::Secret("AKIDSECRET".into())),
+                secret_access_key: Some(weft_config::Secret("TOPSECRET".into())),
+                ..weft_config::S3Bucket::default()
+            },
+        );
+        c.storage
+            .gs_buckets
+            .insert("g1".into(), weft_config::GsBucket::default());
+    })
+    .await;
+    let r = app.get("/user/data/buckets").await;
+    assert!(!r.text.contains("SECRET"), "{}", r.text);
+    assert_eq!(
+        r.expect(200),
+        json!({"S3_BUCKETS": {"b1": {"region": "eu-west-1", "endpoint_url": "https://s3.example.org"}},
+               "GS_BUCKETS": {"g1": {}}})
+    );
+    app.stop().await;
+}
