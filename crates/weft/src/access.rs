@@ -2,8 +2,9 @@
 //! `/user/data/download/{guid}` and DRS `/access/{access_id}`, on weft-blob's stores.
 //!
 //! The rules are fence's: a public record (see `weft_indexd::drs::is_public`) is readable
-//! by anyone, any other needs `fence` `read-storage` on every `authz` path (through the same
-//! `Authorizer` as the index service). The URL lives at most `storage.max_presigned_url_ttl`
+//! by anyone, a record without `authz` by its `uploader`, any other needs `fence`
+//! `read-storage` on every `authz` path (through the same `Authorizer` as the index
+//! service). The URL lives at most `storage.max_presigned_url_ttl`
 //! seconds, the default too.
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use weft_blob::{
 };
 use weft_config::{Config, Secret};
 use weft_core::WeftError;
+use weft_identity::Tokens;
 use weft_indexd::drs::{AccessSigner, is_public};
 use weft_indexd::{Authorizer, Credentials};
 use weft_store::{IdentityStore, IndexRecord};
@@ -108,9 +110,26 @@ pub async fn blobs(
 /// Checks the policy, then signs the record's URL.
 pub struct SignedAccess {
     pub authorizer: Arc<dyn Authorizer>,
+    /// To recognise a record's uploader (fence's legacy rule for records without `authz`).
+    pub tokens: Arc<Tokens>,
     pub blobs: Arc<Blobs>,
     /// Longest (and default) lifetime in seconds.
     pub max_ttl: u64,
+}
+
+impl SignedAccess {
+    /// fence's legacy rule: a record without `authz` is readable by its `uploader`.
+    async fn is_uploader(&self, credentials: &Credentials, record: &IndexRecord) -> bool {
+        let (true, Some(uploader), Credentials::Bearer(token)) =
+            (record.authz.is_empty(), &record.uploader, credentials)
+        else {
+            return false;
+        };
+        self.tokens
+            .verify(token, &[])
+            .await
+            .is_ok_and(|id| id.user.as_deref() == Some(uploader.as_str()))
+    }
 }
 
 #[async_trait]
@@ -122,7 +141,7 @@ impl AccessSigner for SignedAccess {
         url: &str,
         expires_in: Option<u64>,
     ) -> Result<String, WeftError> {
-        if !is_public(record) {
+        if !is_public(record) && !self.is_uploader(credentials, record).await {
             self.authorizer
                 .authorize(credentials, "fence", "read-storage", &record.authz)
                 .await?;

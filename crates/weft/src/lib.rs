@@ -279,6 +279,7 @@ pub async fn build(
     let blobs = Arc::new(access::blobs(&config, &base, Arc::clone(&stores.identity)).await?);
     let access = Arc::new(access::SignedAccess {
         authorizer: Arc::clone(&authorizer),
+        tokens: Arc::clone(&tokens),
         blobs: Arc::clone(&blobs),
         max_ttl: config.storage.max_presigned_url_ttl,
     });

@@ -244,6 +244,35 @@ async fn upload_without_authz_records_the_uploader() {
     assert_eq!(status, 200, "{text}");
     assert_eq!(app.doc(&guid).await["size"], 10);
 
+    // no authz: the uploader may download it (fence's legacy rule), nobody else
+    let v = app
+        .call(
+            Method::GET,
+            &format!("/user/data/download/{guid}"),
+            None,
+            Some(&token),
+        )
+        .await
+        .expect(200);
+    let (status, got) = get_bytes(&app, v["url"].as_str().expect("url")).await;
+    assert_eq!((status, got.as_slice()), (200, b"0123456789".as_slice()));
+    app.call(
+        Method::GET,
+        &format!("/user/data/download/{guid}"),
+        None,
+        Some(&other),
+    )
+    .await
+    .expect_error(403, "");
+    app.call(
+        Method::GET,
+        &format!("/user/data/download/{guid}"),
+        None,
+        None,
+    )
+    .await
+    .expect_error(401, "");
+
     // delete: someone else 403, the uploader 204, then record and object are gone
     app.call(
         Method::DELETE,
