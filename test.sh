@@ -5,10 +5,20 @@
 #   WEFT_TEST_DATABASE_URL   admin URL of the PostgreSQL leg
 #                            (default postgres://postgres@127.0.0.1:5432/postgres)
 #   WEFT_SKIP_CLIENTS=1      skip the Python client leg (it needs PyPI on first run)
+#   WEFT_SKIP_EMULATORS=1    do not start the S3/Azure/GCS emulators (their tests then skip,
+#                            or fail when CI is set)
+#   WEFT_TOOLS_DIR           where the emulators are installed (default /var/tmp/weft-tools)
 set -euo pipefail
 cd "$(dirname "$0")"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/weft-target}"
 PG_URL="${WEFT_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+
+if [ "${WEFT_SKIP_EMULATORS:-0}" != "1" ]; then
+  echo "==> object-store emulators (S3, Azure Blob, GCS) on loopback"
+  # shellcheck source=tests/emulators.sh
+  . tests/emulators.sh
+  start_emulators
+fi
 
 echo "==> tests on SQLite"
 env -u WEFT_TEST_DATABASE_URL cargo test --workspace --locked

@@ -49,6 +49,50 @@ const RELOAD_EVERY: Duration = Duration::from_secs(30);
 /// memory.
 const CHUNK: usize = 256 * 1024;
 const LABEL: &[u8] = b"weft-local-url-v1\n";
+const PUT_LABEL: &[u8] = b"weft-local-put-v1\n";
+const PART_LABEL: &[u8] = b"weft-local-part-v1\n";
+/// Query values in signed URLs: everything but unreserved characters is encoded.
+const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// What a signed local URL allows, each signed under its own label so that one kind can
+/// never be used as another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grant<'a> {
+    /// `GET` the object.
+    Get,
+    /// `PUT` the object of blank record `guid` (the upload fills the record).
+    Put { guid: &'a str },
+    /// `PUT` one part of a multipart upload.
+    Part { upload_id: &'a str, part: u32 },
+}
+
+impl Grant<'_> {
+    fn label(&self) -> &'static [u8] {
+        match self {
+            Self::Get => LABEL,
+            Self::Put { .. } => PUT_LABEL,
+            Self::Part { .. } => PART_LABEL,
+        }
+    }
+}
+
+/// An upload that landed: its size and MD5 (hex), computed while the bytes streamed in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Landed {
+    pub size: u64,
+    pub md5: String,
+}
+
+/// What `multipart_init` records about an upload, read back by parts and completion.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MultipartUpload {
+    pub key: String,
+    pub guid: String,
+}
 
 /// An object's bytes on their way out.
 pub struct Object {
@@ -64,11 +108,20 @@ pub struct LocalStorage {
     store: LocalFileSystem,
     /// Canonical.
     root: PathBuf,
+    /// Uploads in progress (temporary files, multipart parts); outside the root so that no
+    /// key reaches them.
+    staging: PathBuf,
     /// `<base URL>/user/data/local`.
     base: String,
     keys: ArcSwap<Vec<[u8; 32]>>,
     source: Arc<dyn KeySource>,
     reloaded: tokio::sync::Mutex<Instant>,
+}
+
+/// 128 random bits, hex.
+fn random_id() -> String {
+    let bytes: [u8; 16] = rand::random();
+    hex::encode(bytes)
 }
 
 fn storage_error(e: impl std::fmt::Display) -> BlobError {
@@ -95,9 +148,27 @@ impl LocalStorage {
         base_url: &str,
         source: Arc<dyn KeySource>,
     ) -> Result<Self, BlobError> {
+        let name = root
+            .file_name()
+            .map_or_else(|| "files".into(), |n| n.to_string_lossy().into_owned());
+        let staging = root.with_file_name(format!(".{name}-uploads"));
+        Self::open_with_staging(root, &staging, base_url, source).await
+    }
+
+    /// Local storage rooted at `root`, with uploads in progress under `staging` (best on
+    /// the same file system, so that a finished upload is renamed into place).
+    pub async fn open_with_staging(
+        root: &Path,
+        staging: &Path,
+        base_url: &str,
+        source: Arc<dyn KeySource>,
+    ) -> Result<Self, BlobError> {
         tokio::fs::create_dir_all(root)
             .await
             .map_err(|e| storage_error(format!("creating {}: {e}", root.display())))?;
+        tokio::fs::create_dir_all(staging)
+            .await
+            .map_err(|e| storage_error(format!("creating {}: {e}", staging.display())))?;
         let root = tokio::fs::canonicalize(root)
             .await
             .map_err(|e| storage_error(format!("{}: {e}", root.display())))?;
@@ -109,6 +180,7 @@ impl LocalStorage {
         Ok(Self {
             store,
             root,
+            staging: staging.to_owned(),
             base: format!("{}/user/data/local", base_url.trim_end_matches('/')),
             keys: ArcSwap::from_pointee(keys),
             source,
@@ -128,23 +200,49 @@ impl LocalStorage {
         &self.store
     }
 
-    fn mac(secret: &[u8; 32], key: &ObjectKey, expires: &str) -> Result<HmacSha256, BlobError> {
+    fn mac(
+        secret: &[u8; 32],
+        grant: &Grant<'_>,
+        key: &ObjectKey,
+        expires: &str,
+    ) -> Result<HmacSha256, BlobError> {
         let mut mac = HmacSha256::new_from_slice(secret).map_err(storage_error)?;
-        mac.update(LABEL);
+        mac.update(grant.label());
         mac.update(expires.as_bytes());
         mac.update(b"\n");
+        match grant {
+            Grant::Get => {}
+            Grant::Put { guid } => {
+                mac.update(guid.as_bytes());
+                mac.update(b"\n");
+            }
+            Grant::Part { upload_id, part } => {
+                mac.update(upload_id.as_bytes());
+                mac.update(b"\n");
+                mac.update(part.to_string().as_bytes());
+                mac.update(b"\n");
+            }
+        }
         mac.update(key.as_str().as_bytes());
         Ok(mac)
     }
 
-    /// The signed URL of `key`, valid until `expires` (unix seconds).
-    pub fn signed_url(&self, key: &ObjectKey, expires: u64) -> Result<String, BlobError> {
+    fn sign(&self, grant: &Grant<'_>, key: &ObjectKey, expires: &str) -> Result<String, BlobError> {
         let keys = self.keys.load();
         let secret = keys
             .first()
             .ok_or_else(|| storage_error("no key to sign local URLs with"))?;
+        Ok(hex::encode(
+            Self::mac(secret, grant, key, expires)?
+                .finalize()
+                .into_bytes(),
+        ))
+    }
+
+    /// The signed URL of `key`, valid until `expires` (unix seconds).
+    pub fn signed_url(&self, key: &ObjectKey, expires: u64) -> Result<String, BlobError> {
         let expires = expires.to_string();
-        let sig = hex::encode(Self::mac(secret, key, &expires)?.finalize().into_bytes());
+        let sig = self.sign(&Grant::Get, key, &expires)?;
         Ok(format!(
             "{}/{}?expires={expires}&sig={sig}",
             self.base,
@@ -152,16 +250,68 @@ impl LocalStorage {
         ))
     }
 
-    fn verifies(keys: &[[u8; 32]], key: &ObjectKey, expires: &str, sig: &[u8]) -> bool {
+    /// A signed URL to `PUT` the object `key` of record `guid`, valid until `expires`.
+    pub fn signed_put_url(
+        &self,
+        key: &ObjectKey,
+        guid: &str,
+        expires: u64,
+    ) -> Result<String, BlobError> {
+        let expires = expires.to_string();
+        let sig = self.sign(&Grant::Put { guid }, key, &expires)?;
+        let guid = percent_encoding::utf8_percent_encode(guid, QUERY_VALUE);
+        Ok(format!(
+            "{}/{}?expires={expires}&guid={guid}&sig={sig}",
+            self.base,
+            key.url_path()
+        ))
+    }
+
+    /// A signed URL to `PUT` part `part` of multipart upload `upload_id` of `key`.
+    pub fn signed_part_url(
+        &self,
+        key: &ObjectKey,
+        upload_id: &str,
+        part: u32,
+        expires: u64,
+    ) -> Result<String, BlobError> {
+        let expires = expires.to_string();
+        let sig = self.sign(&Grant::Part { upload_id, part }, key, &expires)?;
+        Ok(format!(
+            "{}/{}?expires={expires}&upload_id={upload_id}&part={part}&sig={sig}",
+            self.base,
+            key.url_path()
+        ))
+    }
+
+    fn verifies(
+        keys: &[[u8; 32]],
+        grant: &Grant<'_>,
+        key: &ObjectKey,
+        expires: &str,
+        sig: &[u8],
+    ) -> bool {
         keys.iter().any(|secret| {
-            Self::mac(secret, key, expires).is_ok_and(|m| m.verify_slice(sig).is_ok())
+            Self::mac(secret, grant, key, expires).is_ok_and(|m| m.verify_slice(sig).is_ok())
         })
     }
 
-    /// Check a signed URL's `expires` and `sig` for `key` at `now` (unix seconds); the
-    /// signature is compared in constant time.
+    /// Check a signed download URL's `expires` and `sig` for `key` at `now` (unix seconds);
+    /// the signature is compared in constant time.
     pub async fn verify(
         &self,
+        key: &ObjectKey,
+        expires: &str,
+        sig: &str,
+        now: u64,
+    ) -> Result<(), BlobError> {
+        self.verify_grant(&Grant::Get, key, expires, sig, now).await
+    }
+
+    /// Check a signed URL for what it grants (a download, an upload, a part upload).
+    pub async fn verify_grant(
+        &self,
+        grant: &Grant<'_>,
         key: &ObjectKey,
         expires: &str,
         sig: &str,
@@ -174,8 +324,8 @@ impl LocalStorage {
         let Ok(until) = expires.parse::<u64>() else {
             return refused("expires is not a unix time");
         };
-        if !Self::verifies(&self.keys.load(), key, expires, &sig)
-            && !self.reload_and_verify(key, expires, &sig).await?
+        if !Self::verifies(&self.keys.load(), grant, key, expires, &sig)
+            && !self.reload_and_verify(grant, key, expires, &sig).await?
         {
             return refused("signature mismatch");
         }
@@ -188,6 +338,7 @@ impl LocalStorage {
     /// Reload the keys (if not done lately) and verify again.
     async fn reload_and_verify(
         &self,
+        grant: &Grant<'_>,
         key: &ObjectKey,
         expires: &str,
         sig: &[u8],
@@ -201,7 +352,7 @@ impl LocalStorage {
         if keys.is_empty() {
             return Ok(false);
         }
-        let ok = Self::verifies(&keys, key, expires, sig);
+        let ok = Self::verifies(&keys, grant, key, expires, sig);
         self.keys.store(Arc::new(keys));
         Ok(ok)
     }
@@ -266,6 +417,217 @@ impl LocalStorage {
             GetResultPayload::Stream(s) => s.map_err(io::Error::other).boxed(),
         };
         Ok(Object { size, range, body })
+    }
+
+    /// Write `body` to a new staging file, hashing it on the way; returns the file.
+    async fn stage<E: std::fmt::Display>(
+        &self,
+        body: BoxStream<'_, Result<Bytes, E>>,
+    ) -> Result<(PathBuf, Landed), BlobError> {
+        let path = self.staging.join(format!("{}.tmp", random_id()));
+        match Self::write_hashed(&path, body).await {
+            Ok(landed) => Ok((path, landed)),
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&path).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn write_hashed<E: std::fmt::Display>(
+        path: &Path,
+        mut body: BoxStream<'_, Result<Bytes, E>>,
+    ) -> Result<Landed, BlobError> {
+        use md5::Digest as _;
+        use tokio::io::AsyncWriteExt as _;
+        let mut file = tokio::fs::File::create(path).await.map_err(storage_error)?;
+        let mut md5 = md5::Md5::new();
+        let mut size = 0u64;
+        while let Some(chunk) = body.next().await {
+            let chunk =
+                chunk.map_err(|e| BlobError::Invalid(format!("reading the upload: {e}")))?;
+            md5.update(&chunk);
+            size += chunk.len() as u64;
+            file.write_all(&chunk).await.map_err(storage_error)?;
+        }
+        file.sync_all().await.map_err(storage_error)?;
+        Ok(Landed {
+            size,
+            md5: hex::encode(md5.finalize()),
+        })
+    }
+
+    /// Move a finished staging file into place as `key`, refusing a key whose directory
+    /// resolves outside the root (a symlink).
+    async fn commit(&self, staged: &Path, key: &ObjectKey) -> Result<(), BlobError> {
+        let target = self
+            .store
+            .path_to_filesystem(&key.location())
+            .map_err(|e| map_store_error(key, e))?;
+        let parent = target.parent().ok_or_else(|| {
+            BlobError::InvalidKey(format!("invalid object key {:?}", key.as_str()))
+        })?;
+        tokio::fs::create_dir_all(parent)
+            .await
+            .map_err(storage_error)?;
+        let real = tokio::fs::canonicalize(parent)
+            .await
+            .map_err(storage_error)?;
+        if !real.starts_with(&self.root) {
+            tracing::warn!(
+                key = key.as_str(),
+                "upload target resolves outside the storage root"
+            );
+            return Err(BlobError::InvalidKey(format!(
+                "invalid object key {:?}",
+                key.as_str()
+            )));
+        }
+        if tokio::fs::rename(staged, &target).await.is_err() {
+            // another file system: copy, then drop the staged file
+            tokio::fs::copy(staged, &target)
+                .await
+                .map_err(storage_error)?;
+            let _ = tokio::fs::remove_file(staged).await;
+        }
+        Ok(())
+    }
+
+    /// Store the streamed `body` as `key` (replacing it once complete, never half-written);
+    /// returns its size and MD5.
+    pub async fn write_stream<E: std::fmt::Display>(
+        &self,
+        key: &ObjectKey,
+        body: BoxStream<'_, Result<Bytes, E>>,
+    ) -> Result<Landed, BlobError> {
+        let (staged, landed) = self.stage(body).await?;
+        if let Err(e) = self.commit(&staged, key).await {
+            let _ = tokio::fs::remove_file(&staged).await;
+            return Err(e);
+        }
+        Ok(landed)
+    }
+
+    fn upload_dir(&self, upload_id: &str) -> Result<PathBuf, BlobError> {
+        let ok = upload_id.len() == 32 && upload_id.bytes().all(|b| b.is_ascii_hexdigit());
+        if !ok {
+            return Err(BlobError::Invalid(format!(
+                "no multipart upload {upload_id:?}"
+            )));
+        }
+        Ok(self.staging.join(format!("multipart-{upload_id}")))
+    }
+
+    /// Start a multipart upload of `key` for record `guid`; returns its id.
+    pub async fn multipart_init(&self, key: &ObjectKey, guid: &str) -> Result<String, BlobError> {
+        let id = random_id();
+        let dir = self.upload_dir(&id)?;
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(storage_error)?;
+        let meta = MultipartUpload {
+            key: key.as_str().to_owned(),
+            guid: guid.to_owned(),
+        };
+        let json = serde_json::to_vec(&meta).map_err(storage_error)?;
+        tokio::fs::write(dir.join("upload.json"), json)
+            .await
+            .map_err(storage_error)?;
+        Ok(id)
+    }
+
+    /// The upload `upload_id`, which must be of `key`.
+    pub async fn multipart_upload(
+        &self,
+        key: &ObjectKey,
+        upload_id: &str,
+    ) -> Result<MultipartUpload, BlobError> {
+        let dir = self.upload_dir(upload_id)?;
+        let unknown =
+            || BlobError::Invalid(format!("no multipart upload {upload_id:?} of this key"));
+        let json = tokio::fs::read(dir.join("upload.json"))
+            .await
+            .map_err(|_| unknown())?;
+        let meta: MultipartUpload = serde_json::from_slice(&json).map_err(storage_error)?;
+        if meta.key != key.as_str() {
+            return Err(unknown());
+        }
+        Ok(meta)
+    }
+
+    /// Store part `part` of an upload; returns its size and MD5 (its ETag).
+    pub async fn multipart_put_part<E: std::fmt::Display>(
+        &self,
+        key: &ObjectKey,
+        upload_id: &str,
+        part: u32,
+        body: BoxStream<'_, Result<Bytes, E>>,
+    ) -> Result<Landed, BlobError> {
+        self.multipart_upload(key, upload_id).await?;
+        let dir = self.upload_dir(upload_id)?;
+        let (staged, landed) = self.stage(body).await?;
+        if let Err(e) = tokio::fs::rename(&staged, dir.join(format!("part-{part}"))).await {
+            let _ = tokio::fs::remove_file(&staged).await;
+            return Err(storage_error(e));
+        }
+        Ok(landed)
+    }
+
+    /// Assemble parts `1..=n` (whose MD5s must be `etags`, in order) into `key`; returns
+    /// the whole object's size and MD5 and the record the upload is for.
+    pub async fn multipart_complete(
+        &self,
+        key: &ObjectKey,
+        upload_id: &str,
+        etags: &[String],
+    ) -> Result<(Landed, MultipartUpload), BlobError> {
+        use md5::Digest as _;
+        let meta = self.multipart_upload(key, upload_id).await?;
+        let dir = self.upload_dir(upload_id)?;
+        let mut paths = Vec::with_capacity(etags.len());
+        for (i, etag) in etags.iter().enumerate() {
+            let path = dir.join(format!("part-{}", i + 1));
+            let mut md5 = md5::Md5::new();
+            let mut file = tokio::fs::File::open(&path)
+                .await
+                .map_err(|_| BlobError::Invalid(format!("part {} was not uploaded", i + 1)))?;
+            let mut buf = vec![0u8; CHUNK];
+            loop {
+                let n = file.read(&mut buf).await.map_err(storage_error)?;
+                if n == 0 {
+                    break;
+                }
+                md5.update(&buf[..n]);
+            }
+            if !etag
+                .trim_matches('"')
+                .eq_ignore_ascii_case(&hex::encode(md5.finalize()))
+            {
+                return Err(BlobError::Invalid(format!(
+                    "part {} has another ETag than {etag}",
+                    i + 1
+                )));
+            }
+            paths.push(path);
+        }
+        let parts = futures::stream::iter(paths)
+            .then(|p| async move {
+                let file = tokio::fs::File::open(p).await?;
+                Ok::<_, io::Error>(tokio_util::io::ReaderStream::with_capacity(file, CHUNK))
+            })
+            .try_flatten()
+            .boxed();
+        let landed = self.write_stream(key, parts).await?;
+        let _ = tokio::fs::remove_dir_all(&dir).await;
+        Ok((landed, meta))
+    }
+
+    /// Remove the object `key` (absent is fine).
+    pub async fn delete(&self, key: &ObjectKey) -> Result<(), BlobError> {
+        match self.store.delete(&key.location()).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(map_store_error(key, e)),
+        }
     }
 
     /// Store `bytes` as `key` (replacing it).
@@ -354,6 +716,131 @@ mod tests {
         assert!(refused(other_secret.verify(&key, &expires, &sig, 0).await));
         let rotated = storage(dir.path(), vec![[2; 32], [1; 32]]).await;
         rotated.verify(&key, &expires, &sig, 0).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn grants_do_not_cross() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = storage(dir.path(), vec![[1; 32]]).await;
+        let key = ObjectKey::parse("g/f.bin").unwrap();
+        let param = |url: &str, name: &str| {
+            url.split_once('?')
+                .unwrap()
+                .1
+                .split('&')
+                .find_map(|p| p.strip_prefix(&format!("{name}=")).map(str::to_owned))
+                .unwrap()
+        };
+        let put = s.signed_put_url(&key, "g", 1000).unwrap();
+        assert!(put.starts_with("http://h:1/user/data/local/g/f.bin?expires=1000&guid=g&sig="));
+        let sig = param(&put, "sig");
+        let part = s.signed_part_url(&key, "ab", 2, 1000).unwrap();
+        let part_sig = param(&part, "sig");
+        let get_sig = param(&s.signed_url(&key, 1000).unwrap(), "sig");
+        let put_grant = Grant::Put { guid: "g" };
+        let part_grant = Grant::Part {
+            upload_id: "ab",
+            part: 2,
+        };
+        s.verify_grant(&put_grant, &key, "1000", &sig, 0)
+            .await
+            .unwrap();
+        s.verify_grant(&part_grant, &key, "1000", &part_sig, 0)
+            .await
+            .unwrap();
+        s.verify(&key, "1000", &get_sig, 0).await.unwrap();
+        let refused = |r: Result<(), BlobError>| matches!(r, Err(BlobError::BadSignature(_)));
+        // each signature grants only its own kind, record, upload and part
+        assert!(refused(s.verify(&key, "1000", &sig, 0).await));
+        assert!(refused(
+            s.verify_grant(&put_grant, &key, "1000", &get_sig, 0).await
+        ));
+        assert!(refused(
+            s.verify_grant(&put_grant, &key, "1000", &part_sig, 0).await
+        ));
+        let other_guid = Grant::Put { guid: "h" };
+        assert!(refused(
+            s.verify_grant(&other_guid, &key, "1000", &sig, 0).await
+        ));
+        let other_part = Grant::Part {
+            upload_id: "ab",
+            part: 3,
+        };
+        assert!(refused(
+            s.verify_grant(&other_part, &key, "1000", &part_sig, 0)
+                .await
+        ));
+    }
+
+    #[tokio::test]
+    async fn streamed_writes_and_multipart() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = storage(dir.path(), vec![[1; 32]]).await;
+        let key = ObjectKey::parse("g/whole.bin").unwrap();
+        let chunks = |parts: Vec<&'static [u8]>| {
+            futures::stream::iter(
+                parts
+                    .into_iter()
+                    .map(|p| Ok::<_, io::Error>(Bytes::from_static(p))),
+            )
+            .boxed()
+        };
+        let landed = s
+            .write_stream(&key, chunks(vec![b"hello, ", b"world"]))
+            .await
+            .unwrap();
+        assert_eq!(landed.size, 12);
+        assert_eq!(landed.md5, "e4d7f1b4ed2e42d15898f4b27b019da4");
+        assert_eq!(
+            std::fs::read(s.root().join("g/whole.bin")).unwrap(),
+            b"hello, world"
+        );
+        // a failing body leaves nothing behind
+        let failing = futures::stream::iter(vec![
+            Ok(Bytes::from_static(b"half")),
+            Err(io::Error::other("connection reset")),
+        ])
+        .boxed();
+        let broken = ObjectKey::parse("g/broken.bin").unwrap();
+        assert!(matches!(
+            s.write_stream(&broken, failing).await,
+            Err(BlobError::Invalid(_))
+        ));
+        assert!(!s.root().join("g/broken.bin").exists());
+
+        let key = ObjectKey::parse("g/parts.bin").unwrap();
+        let id = s.multipart_init(&key, "g").await.unwrap();
+        let one = s
+            .multipart_put_part(&key, &id, 1, chunks(vec![b"abc"]))
+            .await
+            .unwrap();
+        let two = s
+            .multipart_put_part(&key, &id, 2, chunks(vec![b"def"]))
+            .await
+            .unwrap();
+        let other = ObjectKey::parse("g/other.bin").unwrap();
+        assert!(
+            s.multipart_upload(&other, &id).await.is_err(),
+            "another key"
+        );
+        assert!(s.multipart_upload(&key, "../x").await.is_err(), "not an id");
+        let (landed, meta) = s
+            .multipart_complete(&key, &id, &[one.md5, format!("\"{}\"", two.md5)])
+            .await
+            .unwrap();
+        assert_eq!(meta.guid, "g");
+        assert_eq!(landed.size, 6);
+        assert_eq!(
+            std::fs::read(s.root().join("g/parts.bin")).unwrap(),
+            b"abcdef"
+        );
+        assert!(
+            s.multipart_upload(&key, &id).await.is_err(),
+            "gone once complete"
+        );
+        // nothing of the staging area is reachable as a key, and it is empty again
+        let staging = s.root().with_file_name(".files-uploads");
+        assert_eq!(std::fs::read_dir(staging).unwrap().count(), 0);
     }
 
     #[tokio::test]

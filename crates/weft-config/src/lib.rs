@@ -6,6 +6,7 @@
 //! in [`Secret`], whose `Debug` never prints them. This crate reads the environment only
 //! through [`Config::load`]; nothing else in weft calls `std::env::var` for configuration.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -152,6 +153,23 @@ pub struct StorageConfig {
     /// Longest lifetime of a signed URL in seconds, and the default (fence's
     /// `MAX_PRESIGNED_URL_TTL`). Default 3600.
     pub max_presigned_url_ttl: u64,
+    /// Where `POST /user/data/upload` puts new objects (fence's `DATA_UPLOAD_BUCKET`):
+    /// `s3://BUCKET`, `gs://BUCKET` or `az://CONTAINER`, each configured below, or `file`
+    /// for local storage. Default: local storage.
+    pub data_upload_bucket: Option<String>,
+    /// Other buckets an upload may name with `bucket` (fence's `ALLOWED_DATA_UPLOAD_BUCKETS`),
+    /// spelled as `data_upload_bucket`.
+    pub allowed_data_upload_buckets: Vec<String>,
+    /// Seconds between two passes that fill blank records whose upload landed in a cloud
+    /// bucket (what `weft index-uploads` does once). 0: never (run the command instead).
+    pub index_uploads_interval_secs: u64,
+    /// S3 (or S3-compatible) buckets by name (fence's `S3_BUCKETS` + `AWS_CREDENTIALS`).
+    pub s3_buckets: BTreeMap<String, S3Bucket>,
+    /// Google Cloud Storage buckets by name (fence's `GS_BUCKETS`).
+    pub gs_buckets: BTreeMap<String, GsBucket>,
+    /// Azure Blob Storage containers by name (fence's `AZ_BLOB_CONTAINER_URL` +
+    /// `AZ_BLOB_CREDENTIALS`).
+    pub azure_containers: BTreeMap<String, AzureContainer>,
 }
 
 impl Default for StorageConfig {
@@ -159,7 +177,148 @@ impl Default for StorageConfig {
         Self {
             local_root: None,
             max_presigned_url_ttl: 3600,
+            data_upload_bucket: None,
+            allowed_data_upload_buckets: Vec::new(),
+            index_uploads_interval_secs: 0,
+            s3_buckets: BTreeMap::new(),
+            gs_buckets: BTreeMap::new(),
+            azure_containers: BTreeMap::new(),
         }
+    }
+}
+
+/// One S3 bucket: `s3://<name>/<key>` record URLs are signed with these credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct S3Bucket {
+    /// Default `us-east-1`.
+    pub region: String,
+    /// An S3-compatible endpoint (MinIO, Ceph, an emulator), e.g. `http://127.0.0.1:9000`.
+    /// Default: AWS.
+    pub endpoint_url: Option<String>,
+    /// Static credentials; without them the instance's role (IMDS, ECS, web identity) is used.
+    pub access_key_id: Option<Secret>,
+    pub secret_access_key: Option<Secret>,
+    pub session_token: Option<Secret>,
+    /// Address the bucket as `<endpoint>/<bucket>` (path style) rather than
+    /// `<bucket>.<endpoint>`. Default true with `endpoint_url`, false on AWS.
+    pub path_style: Option<bool>,
+    /// Allow a plain-HTTP endpoint (emulators). Default false.
+    pub allow_http: bool,
+}
+
+impl Default for S3Bucket {
+    fn default() -> Self {
+        Self {
+            region: "us-east-1".to_owned(),
+            endpoint_url: None,
+            access_key_id: None,
+            secret_access_key: None,
+            session_token: None,
+            path_style: None,
+            allow_http: false,
+        }
+    }
+}
+
+/// One GCS bucket: `gs://<name>/<key>` record URLs are signed (V4) with its service account.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GsBucket {
+    /// A service-account key file (JSON with `private_key` and `client_email`); signing
+    /// needs one. Default: application default credentials.
+    pub service_account_key: Option<PathBuf>,
+    /// Another endpoint than `https://storage.googleapis.com` (an emulator). Needs a
+    /// service-account key, whose OAuth exchange is then skipped.
+    pub endpoint_url: Option<String>,
+    /// Allow a plain-HTTP endpoint (emulators). Default false.
+    pub allow_http: bool,
+}
+
+/// One Azure Blob container: `az://<name>/<blob>` record URLs, and
+/// `https://<account>.blob.core.windows.net/<name>/<blob>` ones, are signed with a SAS.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AzureContainer {
+    /// The storage account.
+    pub account: String,
+    /// The account's access key (base64), which signs the SAS.
+    pub access_key: Option<Secret>,
+    /// The account's blob endpoint when it is not `https://<account>.blob.core.windows.net`
+    /// (Azurite: `http://127.0.0.1:10000/devstoreaccount1`).
+    pub endpoint_url: Option<String>,
+    /// Allow a plain-HTTP endpoint (emulators). Default false.
+    pub allow_http: bool,
+}
+
+impl StorageConfig {
+    /// Whether `bucket` (`s3://b`, `gs://b`, `az://c` or `file`) names a configured store.
+    #[must_use]
+    pub fn knows_bucket(&self, bucket: &str) -> bool {
+        match bucket.split_once("://") {
+            None => bucket == "file",
+            Some(("s3", b)) => self.s3_buckets.contains_key(b),
+            Some(("gs", b)) => self.gs_buckets.contains_key(b),
+            Some(("az", c)) => self.azure_containers.contains_key(c),
+            Some(_) => false,
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let buckets = self
+            .data_upload_bucket
+            .iter()
+            .chain(&self.allowed_data_upload_buckets);
+        for b in buckets {
+            if !self.knows_bucket(b) {
+                return Err(ConfigError::Invalid(format!(
+                    "storage upload bucket {b:?} is neither `file` nor a configured \
+                     s3://, gs:// or az:// bucket"
+                )));
+            }
+        }
+        let endpoints = self
+            .s3_buckets
+            .iter()
+            .map(|(n, b)| (n, b.endpoint_url.as_deref(), b.allow_http))
+            .chain(
+                self.gs_buckets
+                    .iter()
+                    .map(|(n, b)| (n, b.endpoint_url.as_deref(), b.allow_http)),
+            )
+            .chain(
+                self.azure_containers
+                    .iter()
+                    .map(|(n, b)| (n, b.endpoint_url.as_deref(), b.allow_http)),
+            );
+        for (name, endpoint, allow_http) in endpoints {
+            match endpoint {
+                Some(e) if e.starts_with("https://") => {}
+                Some(e) if e.starts_with("http://") && allow_http => {}
+                Some(e) => {
+                    return Err(ConfigError::Invalid(format!(
+                        "storage bucket {name}: endpoint_url {e:?} must be https:// \
+                         (or http:// with allow_http = true)"
+                    )));
+                }
+                None => {}
+            }
+        }
+        for (name, c) in &self.azure_containers {
+            if c.account.is_empty() {
+                return Err(ConfigError::Invalid(format!(
+                    "storage.azure_containers.{name}: account is required"
+                )));
+            }
+        }
+        for (name, b) in &self.s3_buckets {
+            if b.access_key_id.is_some() != b.secret_access_key.is_some() {
+                return Err(ConfigError::Invalid(format!(
+                    "storage.s3_buckets.{name}: access_key_id and secret_access_key go together"
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -387,6 +546,7 @@ impl Config {
                 )));
             }
         }
+        self.storage.validate()?;
         if self.storage.max_presigned_url_ttl == 0 {
             return Err(ConfigError::Invalid(
                 "storage.max_presigned_url_ttl must be > 0".into(),
@@ -496,6 +656,33 @@ admin_users = []
 # local_root = "/srv/weft/files"
 # Longest (and default) lifetime of a signed URL, in seconds (fence MAX_PRESIGNED_URL_TTL).
 max_presigned_url_ttl = 3600
+# Where POST /user/data/upload puts new objects (fence DATA_UPLOAD_BUCKET): "file" (local
+# storage) or "s3://NAME", "gs://NAME", "az://NAME" configured below. Default: local storage.
+# data_upload_bucket = "s3://my-upload-bucket"
+# Other buckets an upload may name (fence ALLOWED_DATA_UPLOAD_BUCKETS).
+allowed_data_upload_buckets = []
+# Seconds between passes filling blank records whose upload landed in a cloud bucket
+# (as `weft index-uploads`); 0 = never.
+index_uploads_interval_secs = 0
+
+# S3 buckets (fence S3_BUCKETS); record URLs s3://NAME/KEY are presigned with these.
+# [storage.s3_buckets.my-upload-bucket]
+# region = "us-east-1"
+# endpoint_url = "https://minio.example.org"   # S3-compatible stores; default AWS
+# access_key_id = "AKIA..."                    # default: the instance role
+# secret_access_key = "..."
+# path_style = true                            # default: true with endpoint_url
+# allow_http = false
+
+# Google Cloud Storage buckets (fence GS_BUCKETS); gs://NAME/KEY.
+# [storage.gs_buckets.my-gcs-bucket]
+# service_account_key = "/etc/weft/gcs-key.json"
+
+# Azure Blob containers (fence AZ_BLOB_CONTAINER_URL); az://NAME/BLOB and
+# https://ACCOUNT.blob.core.windows.net/NAME/BLOB.
+# [storage.azure_containers.my-container]
+# account = "mystorageaccount"
+# access_key = "base64..."
 
 [login]
 # Seconds a browser session lasts (fence SESSION_LIFETIME).
@@ -576,6 +763,65 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    #[test]
+    fn storage_buckets_from_file_and_env() {
+        let dir = std::env::temp_dir().join(format!("weft-config-storage-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("weft.toml");
+        std::fs::write(
+            &file,
+            "[storage]\ndata_upload_bucket = \"s3://up-load\"\n\
+             [storage.s3_buckets.up-load]\nregion = \"eu-west-1\"\n\
+             access_key_id = \"AK\"\nsecret_access_key = \"SK\"\n",
+        )
+        .unwrap();
+        let c = Config::load(
+            Some(&file),
+            env(&[(
+                "WEFT_STORAGE__AZURE_CONTAINERS",
+                r#"{ box = { account = "acct", access_key = "a2V5" } }"#,
+            )]),
+        )
+        .unwrap();
+        let b = &c.storage.s3_buckets["up-load"];
+        assert_eq!(b.region, "eu-west-1");
+        assert_eq!(format!("{:?}", b.secret_access_key), "Some(Secret(***))");
+        assert_eq!(c.storage.azure_containers["box"].account, "acct");
+        assert!(c.storage.knows_bucket("az://box"));
+        assert!(c.storage.knows_bucket("file"));
+        assert!(!c.storage.knows_bucket("gs://up-load"));
+
+        // an upload bucket that is not configured, an http endpoint without allow_http,
+        // half a key pair, an Azure container without account
+        for bad in [
+            vec![("WEFT_STORAGE__DATA_UPLOAD_BUCKET", "s3://nowhere")],
+            vec![(
+                "WEFT_STORAGE__S3_BUCKETS",
+                r#"{ b = { endpoint_url = "http://127.0.0.1:9000" } }"#,
+            )],
+            vec![(
+                "WEFT_STORAGE__S3_BUCKETS",
+                r#"{ b = { access_key_id = "x" } }"#,
+            )],
+            vec![("WEFT_STORAGE__AZURE_CONTAINERS", r#"{ c = { } }"#)],
+            vec![(
+                "WEFT_STORAGE__ALLOWED_DATA_UPLOAD_BUCKETS",
+                r#"["ftp://x"]"#,
+            )],
+        ] {
+            let err = Config::load(None, env(&bad)).unwrap_err();
+            assert!(matches!(err, ConfigError::Invalid(_)), "{bad:?}: {err}");
+        }
+        let ok = Config::load(
+            None,
+            env(&[(
+                "WEFT_STORAGE__S3_BUCKETS",
+                r#"{ b = { endpoint_url = "http://127.0.0.1:9000", allow_http = true } }"#,
+            )]),
+        );
+        assert!(ok.is_ok());
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! fence's data endpoints under `/user/data/`: signed download URLs, and the bytes of local
-//! objects behind them.
+//! fence's data endpoints under `/user/data/`: signed download and upload URLs (single and
+//! multipart), deletes, and the bytes of local objects behind weft's own signed URLs.
 //!
 //! fence answers errors with HTML pages (clients look only at the status); weft answers
 //! `{"error": "..."}` with the same statuses.
@@ -13,22 +13,267 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{delete, get, post};
+use futures::TryStreamExt as _;
+use serde::Deserialize;
 use serde_json::json;
-use weft_blob::ObjectKey;
+use weft_blob::{Grant, ObjectKey};
 use weft_core::WeftError;
 use weft_indexd::query::Params;
+use weft_indexd::upload::{LandedObject, Part, UploadRequest, body_expires_in};
 
 use crate::SharedState;
 use crate::error::ApiError;
-use crate::extract::{Creds, Query};
+use crate::extract::{Body as RawBody, Creds, Query};
 
 type Res = Result<Response, ApiError>;
 
 pub fn router() -> Router<SharedState> {
     Router::new()
         .route("/user/data/download/{*guid}", get(download))
-        .route("/user/data/local/{*key}", get(local))
+        .route("/user/data/buckets", get(buckets))
+        .route("/user/data/upload", post(upload))
+        .route("/user/data/upload/{*guid}", get(upload_guid))
+        .route("/user/data/multipart/init", post(multipart_init))
+        .route("/user/data/multipart/upload", post(multipart_upload))
+        .route("/user/data/multipart/complete", post(multipart_complete))
+        .route("/user/data/local/{*key}", get(local).put(local_put))
+        // only DELETE is served here; any other method on an unknown `/user/data/...` path
+        // is the usual 404, not a 405
+        .route(
+            "/user/data/{*guid}",
+            delete(delete_file).fallback(crate::error::not_found),
+        )
+}
+
+/// `GET /user/data/buckets`: the configured buckets without credentials, as fence:
+/// `{"S3_BUCKETS": {name: {region, endpoint_url?}}, "GS_BUCKETS": {name: {}}}`.
+async fn buckets(State(s): State<SharedState>) -> Res {
+    let storage = &s.config.storage;
+    let s3: serde_json::Map<String, serde_json::Value> = storage
+        .s3_buckets
+        .iter()
+        .map(|(name, b)| {
+            let mut v = json!({"region": b.region});
+            if let Some(e) = &b.endpoint_url {
+                v["endpoint_url"] = json!(e);
+            }
+            (name.clone(), v)
+        })
+        .collect();
+    let gs: serde_json::Map<String, serde_json::Value> = storage
+        .gs_buckets
+        .keys()
+        .map(|name| (name.clone(), json!({})))
+        .collect();
+    Ok(Json(json!({"S3_BUCKETS": s3, "GS_BUCKETS": gs})).into_response())
+}
+
+/// A JSON object body (fence: "wrong Content-Type; expected application/json" otherwise).
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    Ok(weft_indexd::input::parse(body)?)
+}
+
+/// `POST /user/data/upload`: 201 `{"guid", "url"}`.
+async fn upload(
+    State(s): State<SharedState>,
+    Creds(c): Creds,
+    body: Result<RawBody, ApiError>,
+) -> Res {
+    let req: UploadRequest = json_body(&body?.0)?;
+    let (guid, url) = s.uploads.upload(&c, req).await?;
+    Ok((StatusCode::CREATED, Json(json!({"guid": guid, "url": url}))).into_response())
+}
+
+/// `GET /user/data/upload/{guid}?file_name=&protocol=&bucket=&expires_in=`: `{"url"}`.
+async fn upload_guid(
+    State(s): State<SharedState>,
+    guid: Result<Path<String>, PathRejection>,
+    Creds(c): Creds,
+    query: Result<Query, ApiError>,
+) -> Res {
+    let guid = path(guid)?;
+    let Query(q) = query?;
+    let expires_in = expires_in(&q)?;
+    let nonempty = |k: &str| q.get(k).filter(|v| !v.is_empty());
+    let url = s
+        .uploads
+        .upload_url(
+            &c,
+            &guid,
+            nonempty("file_name"),
+            nonempty("protocol"),
+            nonempty("bucket"),
+            expires_in,
+        )
+        .await?;
+    Ok(Json(json!({"url": url})).into_response())
+}
+
+/// `POST /user/data/multipart/init`: 201 `{"guid", "uploadId"}`.
+async fn multipart_init(
+    State(s): State<SharedState>,
+    Creds(c): Creds,
+    body: Result<RawBody, ApiError>,
+) -> Res {
+    let req: UploadRequest = json_body(&body?.0)?;
+    let (guid, upload_id) = s.uploads.multipart_init(&c, req).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"guid": guid, "uploadId": upload_id})),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct PartRequest {
+    key: Option<String>,
+    #[serde(rename = "uploadId")]
+    upload_id: Option<String>,
+    #[serde(rename = "partNumber")]
+    part_number: Option<u32>,
+    #[serde(default)]
+    expires_in: Option<serde_json::Value>,
+    #[serde(default)]
+    bucket: Option<String>,
+}
+
+/// fence's message for missing arguments.
+fn missing(names: &[&str]) -> ApiError {
+    WeftError::invalid(format!("missing required arguments: {names:?}")).into()
+}
+
+/// `POST /user/data/multipart/upload`: `{"presigned_url"}` for one part.
+async fn multipart_upload(
+    State(s): State<SharedState>,
+    Creds(c): Creds,
+    body: Result<RawBody, ApiError>,
+) -> Res {
+    let req: PartRequest = json_body(&body?.0)?;
+    let expires_in = body_expires_in(req.expires_in.as_ref())?;
+    let (Some(key), Some(upload_id), Some(part)) = (&req.key, &req.upload_id, req.part_number)
+    else {
+        let mut names = vec![];
+        for (name, absent) in [
+            ("key", req.key.is_none()),
+            ("uploadId", req.upload_id.is_none()),
+            ("partNumber", req.part_number.is_none()),
+        ] {
+            if absent {
+                names.push(name);
+            }
+        }
+        return Err(missing(&names));
+    };
+    let url = s
+        .uploads
+        .multipart_part(&c, key, upload_id, part, req.bucket.as_deref(), expires_in)
+        .await?;
+    Ok(Json(json!({"presigned_url": url})).into_response())
+}
+
+#[derive(Deserialize)]
+struct CompleteRequest {
+    key: Option<String>,
+    #[serde(rename = "uploadId")]
+    upload_id: Option<String>,
+    parts: Option<Vec<Part>>,
+    #[serde(default)]
+    bucket: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)] // accepted as fence does, unused
+    expires_in: Option<serde_json::Value>,
+}
+
+/// `POST /user/data/multipart/complete`: `{"message": "OK"}`.
+async fn multipart_complete(
+    State(s): State<SharedState>,
+    Creds(c): Creds,
+    body: Result<RawBody, ApiError>,
+) -> Res {
+    let req: CompleteRequest = json_body(&body?.0)?;
+    let (Some(key), Some(upload_id), Some(parts)) = (req.key, req.upload_id, req.parts) else {
+        return Err(missing(&["key", "uploadId", "parts"]));
+    };
+    s.uploads
+        .multipart_complete(&c, &key, &upload_id, parts, req.bucket.as_deref())
+        .await?;
+    Ok(Json(json!({"message": "OK"})).into_response())
+}
+
+/// `DELETE /user/data/{guid}`: 204.
+async fn delete_file(
+    State(s): State<SharedState>,
+    guid: Result<Path<String>, PathRejection>,
+    Creds(c): Creds,
+) -> Res {
+    let guid = path(guid)?;
+    s.uploads.delete(&c, &guid).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `PUT /user/data/local/{key}?expires=&guid=&sig=` (an upload, which fills blank record
+/// `guid`) or `?expires=&upload_id=&part=&sig=` (one part of a multipart upload, answered
+/// with its `ETag`). The body streams to disk and is hashed on the way.
+async fn local_put(
+    State(s): State<SharedState>,
+    key: Result<Path<String>, PathRejection>,
+    query: Result<Query, ApiError>,
+    body: axum::body::Body,
+) -> Res {
+    let key = ObjectKey::parse(&path(key)?).map_err(WeftError::from)?;
+    let Query(q) = query?;
+    let (Some(expires), Some(sig)) = (q.get("expires"), q.get("sig")) else {
+        return Err(WeftError::forbidden("a signed URL needs `expires` and `sig`").into());
+    };
+    let storage = s.blobs.local();
+    let stream = body.into_data_stream().map_err(std::io::Error::other);
+    if let Some(guid) = q.get("guid") {
+        storage
+            .verify_grant(&Grant::Put { guid }, &key, expires, sig, now())
+            .await
+            .map_err(WeftError::from)?;
+        s.uploads.check_blank(guid).await?;
+        let landed = storage
+            .write_stream(&key, Box::pin(stream))
+            .await
+            .map_err(WeftError::from)?;
+        s.uploads
+            .landed(
+                guid,
+                LandedObject {
+                    url: key.file_url(),
+                    size: landed.size,
+                    md5: landed.md5.clone(),
+                },
+            )
+            .await?;
+        return Ok(etag_response(&landed.md5));
+    }
+    let (Some(upload_id), Some(part)) = (q.get("upload_id"), q.get("part")) else {
+        return Err(WeftError::forbidden("this URL does not allow uploads").into());
+    };
+    let Ok(part) = part.parse::<u32>() else {
+        return Err(WeftError::forbidden("part is not a number").into());
+    };
+    storage
+        .verify_grant(&Grant::Part { upload_id, part }, &key, expires, sig, now())
+        .await
+        .map_err(WeftError::from)?;
+    let landed = storage
+        .multipart_put_part(&key, upload_id, part, Box::pin(stream))
+        .await
+        .map_err(WeftError::from)?;
+    Ok(etag_response(&landed.md5))
+}
+
+/// 200 with the object's (or part's) MD5 as a quoted `ETag`, as S3 answers a `PUT`.
+fn etag_response(md5: &str) -> Response {
+    let mut resp = StatusCode::OK.into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{md5}\"")) {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
+    resp
 }
 
 /// fence's `expires_in`: absent, or a positive integer (the signer caps it).

@@ -49,6 +49,8 @@ pub struct AppState {
     pub index: Arc<IndexService>,
     pub drs: DrsContext,
     pub access: Arc<dyn AccessSigner>,
+    /// fence's upload flow (blank records, presigned PUT URLs, multipart, deletes).
+    pub uploads: Arc<dyn weft_indexd::upload::Uploads>,
     /// Object stores and URL signing (fence's data endpoints).
     pub blobs: Arc<weft_blob::Blobs>,
     pub metrics: Option<PrometheusHandle>,

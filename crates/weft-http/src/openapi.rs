@@ -331,6 +331,62 @@ doc!(
     "data",
     "The bytes of a local object behind a signed URL (?expires=&sig=); Range supported"
 );
+doc!(
+    data_local_put,
+    put,
+    "/user/data/local/{key}",
+    "data",
+    "Upload a local object behind a signed URL (?expires=&guid=&sig= fills the blank record; ?expires=&upload_id=&part=&sig= is one multipart part); 200 with ETag"
+);
+doc!(
+    data_buckets,
+    get,
+    "/user/data/buckets",
+    "data",
+    "The configured buckets without credentials (fence): {S3_BUCKETS: {name: {region, endpoint_url?}}, GS_BUCKETS: {name: {}}}"
+);
+doc!(
+    data_upload,
+    post,
+    "/user/data/upload",
+    "data",
+    "A blank record and a presigned PUT URL (fence): {file_name, authz?, guid?, protocol?, bucket?, expires_in?}; 201 {guid, url}"
+);
+doc!(
+    data_upload_guid,
+    get,
+    "/user/data/upload/{guid}",
+    "data",
+    "A presigned PUT URL for an existing record (fence): ?file_name=&protocol=&bucket=&expires_in=; 200 {url}"
+);
+doc!(
+    data_multipart_init,
+    post,
+    "/user/data/multipart/init",
+    "data",
+    "Start a multipart upload (fence): {file_name, guid?, bucket?}; 201 {guid, uploadId}"
+);
+doc!(
+    data_multipart_upload,
+    post,
+    "/user/data/multipart/upload",
+    "data",
+    "A presigned URL for one part (fence): {key, uploadId, partNumber}; 200 {presigned_url}"
+);
+doc!(
+    data_multipart_complete,
+    post,
+    "/user/data/multipart/complete",
+    "data",
+    "Finish a multipart upload (fence): {key, uploadId, parts: [{PartNumber, ETag}]}; 200 {message: OK}"
+);
+doc!(
+    data_delete,
+    delete,
+    "/user/data/{guid}",
+    "data",
+    "Delete the record's stored objects, then the record (fence); 204"
+);
 
 doc!(
     authz_get,
@@ -916,6 +972,14 @@ doc!(
         drs_access_post,
         data_download,
         data_local,
+        data_local_put,
+        data_buckets,
+        data_upload,
+        data_upload_guid,
+        data_multipart_init,
+        data_multipart_upload,
+        data_multipart_complete,
+        data_delete,
         authz_get,
         authz_get_health,
         authz_get_mapping,

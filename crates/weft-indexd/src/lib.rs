@@ -14,6 +14,7 @@ pub mod drs;
 pub mod input;
 pub mod query;
 pub mod service;
+pub mod upload;
 
 pub use auth::{Authorized, Authorizer, Credentials, IndexUserAuthorizer};
 pub use service::{IndexService, ManifestRow};

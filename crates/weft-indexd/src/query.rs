@@ -193,6 +193,7 @@ pub fn list_request(p: &Params) -> Result<ListRequest, WeftError> {
         page,
         limit: u32::try_from(limit).unwrap_or(100),
         size,
+        blank: false,
         file_name: opt(p.get("file_name")),
         version: opt(p.get("version")),
         uploader: opt(p.get("uploader")),

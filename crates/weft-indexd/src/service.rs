@@ -596,6 +596,81 @@ impl IndexService {
         Ok(ids)
     }
 
+    /// fence's upload: a new blank record for `uploader` / `authz`, after the caller (the
+    /// fence flow) checked its own permissions, which `_proof` stands for.
+    pub async fn upload_blank(
+        &self,
+        _proof: &Authorized,
+        uploader: Option<String>,
+        file_name: Option<String>,
+        authz: Vec<String>,
+    ) -> Result<Ids, WeftError> {
+        let (did, aliases) = self.mint_did();
+        let b = BlankBody {
+            did: None,
+            uploader,
+            file_name,
+            authz: None,
+        };
+        let record = Self::blank_record(did, ids::new_guid(), &b, dedup(authz), vec![]);
+        self.insert(record, aliases).await
+    }
+
+    /// An upload landed: fill blank record `did` with the object's size, MD5 and URL
+    /// (as `PUT /index/blank/{did}` would). A record filled already is a conflict.
+    pub async fn fill_blank(
+        &self,
+        _proof: &Authorized,
+        did: &str,
+        size: u64,
+        md5: &str,
+        url: &str,
+    ) -> Result<Ids, WeftError> {
+        let old = self.exact(did).await?;
+        if old.size.is_some() || !old.hashes.is_empty() {
+            return Err(WeftError::new(
+                weft_core::ErrorCode::AlreadyExists,
+                format!("record {did} already has an object"),
+            ));
+        }
+        let size = i64::try_from(size).map_err(|_| WeftError::invalid("object too large"))?;
+        let rev = old.rev.clone();
+        let mut new = old;
+        new.size = Some(size);
+        new.hashes = BTreeMap::from([("md5".to_owned(), md5.to_owned())]);
+        new.form = Some("object".to_owned());
+        new.urls = vec![url.to_owned()];
+        weft_store::sql::fill_urls_metadata(&new.urls, &mut new.urls_metadata);
+        new.rev = ids::new_rev();
+        new.updated_date = time::now_string();
+        let ids = Ids::of(&new);
+        self.store.update(new, rev).await?;
+        Ok(ids)
+    }
+
+    /// fence's `DELETE /data/{guid}`: remove the record, after the caller checked its own
+    /// permissions.
+    pub async fn delete_record(&self, _proof: &Authorized, did: &str) -> Result<(), WeftError> {
+        let old = self.exact(did).await?;
+        self.store.delete(did, &old.rev).await?;
+        Ok(())
+    }
+
+    /// Blank records (no size yet), oldest did first after `after`, at most `limit`.
+    pub async fn blank_records(
+        &self,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<IndexRecord>, WeftError> {
+        let q = weft_store::ListQuery {
+            blank: true,
+            limit,
+            page: after.map_or(weft_store::Page::First, weft_store::Page::After),
+            ..weft_store::ListQuery::default()
+        };
+        Ok(self.store.list(q).await?)
+    }
+
     /// `POST /bulk/documents`: exact dids only; missing ones are left out.
     pub async fn bulk_documents(&self, body: &[u8]) -> Result<Vec<IndexRecord>, WeftError> {
         let dids: Vec<String> = input::parse_json(body)

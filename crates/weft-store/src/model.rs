@@ -62,6 +62,8 @@ pub struct ListQuery {
     pub page: Page,
     pub limit: u32,
     pub size: Option<i64>,
+    /// Only blank records (no size yet: an upload not yet indexed).
+    pub blank: bool,
     pub file_name: Option<String>,
     pub version: Option<String>,
     pub uploader: Option<String>,

@@ -461,6 +461,9 @@ fn record_conditions(q: &ListQuery, sql: &mut Sql) {
         let p = sql.bind(Param::Int(size));
         cond(sql, format!("r.size = {p}"));
     }
+    if q.blank {
+        cond(sql, "r.size IS NULL".into());
+    }
     for (col, val) in [
         ("file_name", &q.file_name),
         ("version", &q.version),

@@ -71,6 +71,42 @@ pub async fn run_all(store: Arc<dyn IndexStore>) {
     bundles(&*store).await;
     stats_and_users(&*store).await;
     streamed_import(&*store).await;
+    blank_listing(&*store).await;
+}
+
+/// `ListQuery::blank`: records without a size (uploads not yet indexed), paged by did.
+async fn blank_listing(s: &dyn IndexStore) {
+    let blanks: Vec<IndexRecord> = (900..903)
+        .map(|n| {
+            let mut r = sample(n);
+            r.size = None;
+            r.hashes.clear();
+            r.urls.clear();
+            r.urls_metadata.clear();
+            r
+        })
+        .collect();
+    for r in &blanks {
+        s.create(r.clone(), vec![]).await.unwrap();
+    }
+    s.create(sample(903), vec![]).await.unwrap();
+    let q = |page: Page, limit: u32| ListQuery {
+        blank: true,
+        page,
+        limit,
+        ..ListQuery::default()
+    };
+    assert_eq!(
+        dids(&s.list(q(Page::First, 100)).await.unwrap()),
+        dids(&blanks)
+    );
+    let first = dids(&s.list(q(Page::First, 2)).await.unwrap());
+    assert_eq!(first, dids(&blanks[..2]));
+    let rest = s.list(q(Page::After(first[1].clone()), 2)).await.unwrap();
+    assert_eq!(dids(&rest), dids(&blanks[2..]));
+    for r in blanks.iter().chain([&sample(903)]) {
+        s.delete(&r.did, &r.rev).await.unwrap();
+    }
 }
 
 async fn create_and_get(s: &dyn IndexStore) {

@@ -2,17 +2,22 @@
 //! `/user/data/download/{guid}` and DRS `/access/{access_id}`, on weft-blob's stores.
 //!
 //! The rules are fence's: a public record (see `weft_indexd::drs::is_public`) is readable
-//! by anyone, any other needs `fence` `read-storage` on every `authz` path (through the same
-//! `Authorizer` as the index service). The URL lives at most `storage.max_presigned_url_ttl`
+//! by anyone, a record without `authz` by its `uploader`, any other needs `fence`
+//! `read-storage` on every `authz` path (through the same `Authorizer` as the index
+//! service). The URL lives at most `storage.max_presigned_url_ttl`
 //! seconds, the default too.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use weft_blob::{BlobError, Blobs, KeySource, LocalStorage};
+use weft_blob::{
+    AzureSettings, BlobError, Blobs, Bucket, GcsSettings, KeySource, LocalStorage,
+    ReqwestConnector, S3Settings,
+};
+use weft_config::{Config, Secret};
 use weft_core::WeftError;
+use weft_identity::Tokens;
 use weft_indexd::drs::{AccessSigner, is_public};
 use weft_indexd::{Authorizer, Credentials};
 use weft_store::{IdentityStore, IndexRecord};
@@ -41,25 +46,90 @@ impl KeySource for SigningKeySecrets {
     }
 }
 
-/// The object stores, as configured: local storage under `root`, URLs under `base_url`.
+/// The object stores, as configured: local storage under `config.local_root()` (uploads in
+/// progress under `<data_dir>/uploads`), URLs under `base_url`, and every configured S3, GCS
+/// and Azure bucket.
 pub async fn blobs(
-    root: &Path,
+    config: &Config,
     base_url: &str,
     identity: Arc<dyn IdentityStore>,
 ) -> anyhow::Result<Blobs> {
+    let root = config.local_root();
     let source = Arc::new(SigningKeySecrets { store: identity });
-    let local = LocalStorage::open(root, base_url, source)
+    let staging = config.data_dir.join("uploads");
+    let local = LocalStorage::open_with_staging(&root, &staging, base_url, source)
         .await
         .map_err(|e| anyhow::anyhow!("local storage {}: {e}", root.display()))?;
-    Ok(Blobs::new(local))
+    let mut blobs = Blobs::new(local);
+    let http = ReqwestConnector::new()?;
+    let expose = |s: &Option<Secret>| s.as_ref().map(|s| s.expose().to_owned());
+    for (name, b) in &config.storage.s3_buckets {
+        let settings = S3Settings {
+            region: b.region.clone(),
+            endpoint: b.endpoint_url.clone(),
+            access_key_id: expose(&b.access_key_id),
+            secret_access_key: expose(&b.secret_access_key),
+            session_token: expose(&b.session_token),
+            path_style: b.path_style.unwrap_or(b.endpoint_url.is_some()),
+            allow_http: b.allow_http,
+        };
+        let bucket = Bucket::s3(name, &settings, &http)
+            .map_err(|e| anyhow::anyhow!("storage.s3_buckets.{name}: {e}"))?;
+        blobs = blobs.with_bucket(bucket);
+    }
+    for (name, b) in &config.storage.gs_buckets {
+        let key = match &b.service_account_key {
+            Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+                anyhow::anyhow!("storage.gs_buckets.{name}: {}: {e}", path.display())
+            })?),
+            None => None,
+        };
+        let settings = GcsSettings {
+            service_account_key: key,
+            endpoint: b.endpoint_url.clone(),
+            allow_http: b.allow_http,
+        };
+        let bucket = Bucket::gcs(name, &settings, &http)
+            .map_err(|e| anyhow::anyhow!("storage.gs_buckets.{name}: {e}"))?;
+        blobs = blobs.with_bucket(bucket);
+    }
+    for (name, c) in &config.storage.azure_containers {
+        let settings = AzureSettings {
+            account: c.account.clone(),
+            access_key: expose(&c.access_key),
+            endpoint: c.endpoint_url.clone(),
+            allow_http: c.allow_http,
+        };
+        let bucket = Bucket::azure(name, &settings, &http)
+            .map_err(|e| anyhow::anyhow!("storage.azure_containers.{name}: {e}"))?;
+        blobs = blobs.with_bucket(bucket);
+    }
+    Ok(blobs)
 }
 
 /// Checks the policy, then signs the record's URL.
 pub struct SignedAccess {
     pub authorizer: Arc<dyn Authorizer>,
+    /// To recognise a record's uploader (fence's legacy rule for records without `authz`).
+    pub tokens: Arc<Tokens>,
     pub blobs: Arc<Blobs>,
     /// Longest (and default) lifetime in seconds.
     pub max_ttl: u64,
+}
+
+impl SignedAccess {
+    /// fence's legacy rule: a record without `authz` is readable by its `uploader`.
+    async fn is_uploader(&self, credentials: &Credentials, record: &IndexRecord) -> bool {
+        let (true, Some(uploader), Credentials::Bearer(token)) =
+            (record.authz.is_empty(), &record.uploader, credentials)
+        else {
+            return false;
+        };
+        self.tokens
+            .verify(token, &[])
+            .await
+            .is_ok_and(|id| id.user.as_deref() == Some(uploader.as_str()))
+    }
 }
 
 #[async_trait]
@@ -71,7 +141,7 @@ impl AccessSigner for SignedAccess {
         url: &str,
         expires_in: Option<u64>,
     ) -> Result<String, WeftError> {
-        if !is_public(record) {
+        if !is_public(record) && !self.is_uploader(credentials, record).await {
             self.authorizer
                 .authorize(credentials, "fence", "read-storage", &record.authz)
                 .await?;

@@ -8,9 +8,10 @@
 pub mod access;
 pub mod authorizer;
 pub mod import;
+pub mod upload;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use weft_authz::AuthzService;
@@ -196,6 +197,62 @@ fn dist(config: &Config) -> anyhow::Result<Option<weft_indexd::dist::Dist>> {
     ))
 }
 
+/// Where uploads may go: `storage.data_upload_bucket` (default local storage) first, then
+/// `storage.allowed_data_upload_buckets`.
+pub fn upload_targets(config: &Config) -> anyhow::Result<Vec<upload::Target>> {
+    let default = config
+        .storage
+        .data_upload_bucket
+        .clone()
+        .unwrap_or_else(|| "file".to_owned());
+    let mut targets = Vec::new();
+    for spelling in std::iter::once(&default).chain(&config.storage.allowed_data_upload_buckets) {
+        let t = upload::Target::parse(spelling)
+            .ok_or_else(|| anyhow::anyhow!("storage: {spelling:?} is not an upload bucket"))?;
+        if !targets.contains(&t) {
+            targets.push(t);
+        }
+    }
+    Ok(targets)
+}
+
+/// The blank-record filler every `interval`, for as long as the process runs.
+fn spawn_index_uploads(
+    index: Arc<IndexService>,
+    blobs: Arc<weft_blob::Blobs>,
+    targets: Vec<upload::Target>,
+    interval: Duration,
+) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match upload::index_uploads(&index, &blobs, &targets).await {
+                Ok(r) if r.filled > 0 || r.failed > 0 => {
+                    tracing::info!(filled = r.filled, failed = r.failed, "index-uploads");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!("index-uploads: {e}"),
+            }
+        }
+    });
+}
+
+/// Fill blank records whose uploads landed (what `weft index-uploads` runs once).
+pub async fn index_uploads_once(
+    config: &Config,
+    stores: &Stores,
+) -> anyhow::Result<upload::IndexReport> {
+    let base = config.public_base_url();
+    let index = index_service(config, Arc::clone(&stores.index));
+    let blobs = access::blobs(config, &base, Arc::clone(&stores.identity)).await?;
+    let targets = upload_targets(config)?;
+    upload::index_uploads(&index, &blobs, &targets)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
 /// The whole HTTP application over the stores: loads the policy set (applying the
 /// configured user.yaml first, if any) and the signing keys.
 pub async fn build(
@@ -238,12 +295,29 @@ pub async fn build(
         prefix: config.index.guid_prefix.clone(),
         bearer_issuer: format!("{base}/user"),
     };
-    let blobs =
-        Arc::new(access::blobs(&config.local_root(), &base, Arc::clone(&stores.identity)).await?);
+    let blobs = Arc::new(access::blobs(&config, &base, Arc::clone(&stores.identity)).await?);
     let access = Arc::new(access::SignedAccess {
-        authorizer,
+        authorizer: Arc::clone(&authorizer),
+        tokens: Arc::clone(&tokens),
         blobs: Arc::clone(&blobs),
         max_ttl: config.storage.max_presigned_url_ttl,
+    });
+    let targets = upload_targets(&config)?;
+    if config.storage.index_uploads_interval_secs > 0 {
+        spawn_index_uploads(
+            Arc::clone(&index),
+            Arc::clone(&blobs),
+            targets.clone(),
+            Duration::from_secs(config.storage.index_uploads_interval_secs),
+        );
+    }
+    let uploads = Arc::new(upload::FenceUploads {
+        index: Arc::clone(&index),
+        authorizer,
+        tokens: Arc::clone(&tokens),
+        blobs: Arc::clone(&blobs),
+        max_ttl: config.storage.max_presigned_url_ttl,
+        targets,
     });
     Ok(weft_http::app(AppState {
         authz,
@@ -253,6 +327,7 @@ pub async fn build(
         index,
         drs,
         access,
+        uploads,
         blobs,
         metrics,
         started: Instant::now(),

@@ -84,6 +84,13 @@ enum Command {
         #[command(flatten)]
         data: DataArgs,
     },
+    /// Fill blank index records whose uploads landed in an upload bucket: read each object
+    /// (streaming) for its size and MD5 and record its URL, as Gen3's bucket-event indexing
+    /// job does for fence. Prints how many were filled.
+    IndexUploads {
+        #[command(flatten)]
+        data: DataArgs,
+    },
     /// Access tokens, as fence-create makes them.
     Token {
         #[command(subcommand)]
@@ -434,6 +441,22 @@ async fn usersync(config: &Config, path: &std::path::Path) -> anyhow::Result<()>
     Ok(())
 }
 
+async fn index_uploads(config: &Config) -> anyhow::Result<()> {
+    let stores = weft::open_stores(config).await?;
+    let r = weft::index_uploads_once(config, &stores).await?;
+    println!(
+        "blank records: {}, filled: {}, not uploaded yet: {}, failed: {}",
+        r.blank, r.filled, r.pending, r.failed
+    );
+    if r.failed > 0 {
+        bail!(
+            "{} blank records could not be filled (see the log)",
+            r.failed
+        );
+    }
+    Ok(())
+}
+
 async fn token_create(
     config: &Config,
     user: &str,
@@ -610,6 +633,10 @@ fn main() -> anyhow::Result<()> {
             Command::Usersync { path, data } => {
                 let config = load_config(&data)?;
                 usersync(&config, &path).await
+            }
+            Command::IndexUploads { data } => {
+                let config = load_config(&data)?;
+                index_uploads(&config).await
             }
             Command::Token {
                 command:

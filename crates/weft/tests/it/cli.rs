@@ -566,3 +566,71 @@ fn nix_term(child: &std::process::Child) -> std::io::Result<std::process::ExitSt
         .args(["-TERM", &child.id().to_string()])
         .status()
 }
+
+#[tokio::test]
+async fn index_uploads_fills_blank_records_whose_object_landed() {
+    let cli = Cli::new().await;
+    let out = cli.run(&["index-user", "add", "ops", "--password-stdin"], "pw\n");
+    assert!(out.status.success(), "{}", text(&out));
+    let (mut child, url) = serve(&cli);
+    wait_healthy(&url).await;
+    let client = reqwest::Client::new();
+    let mut dids = vec![];
+    for name in ["landed.txt", "pending.txt"] {
+        let r = client
+            .post(format!("{url}/index/index/blank/"))
+            .basic_auth("ops", Some("pw"))
+            .json(&serde_json::json!({"file_name": name, "uploader": "u@x.org"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let v: serde_json::Value = r.json().await.unwrap();
+        dids.push(v["did"].as_str().unwrap().to_owned());
+    }
+    // the object of the first lands in local storage as {guid}/{file_name}
+    let object = cli
+        .dir
+        .path()
+        .join("files")
+        .join(&dids[0])
+        .join("landed.txt");
+    std::fs::create_dir_all(object.parent().unwrap()).unwrap();
+    std::fs::write(&object, b"hello, upload\n").unwrap();
+
+    let out = cli.run(&["index-uploads"], "");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("blank records: 2, filled: 1, not uploaded yet: 1, failed: 0"),
+        "{}",
+        text(&out)
+    );
+    let doc: serde_json::Value = reqwest::get(format!("{url}/index/index/{}", dids[0]))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["size"], 14, "{doc}");
+    assert_eq!(doc["hashes"]["md5"], md5_of(b"hello, upload\n"));
+    assert_eq!(
+        doc["urls"],
+        serde_json::json!([format!("file:///{}/landed.txt", dids[0])])
+    );
+    let out = cli.run(&["index-uploads"], "");
+    assert!(
+        text(&out).contains("blank records: 1, filled: 0, not uploaded yet: 1"),
+        "{}",
+        text(&out)
+    );
+    child.kill().unwrap();
+    let _ = child.wait();
+}
+
+fn md5_of(bytes: &[u8]) -> String {
+    use md5::Digest as _;
+    md5::Md5::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

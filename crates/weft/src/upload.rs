@@ -1,0 +1,595 @@
+//! fence's upload flow on weft's parts: the policy engine decides (fence's rules, below),
+//! the index service holds the blank records, `weft-blob` signs the URLs and reads the
+//! objects back.
+//!
+//! Who may do what, as fence:
+//! - `POST /user/data/upload`: a token with the `data` scope, and `fence` `create` and
+//!   `write-storage` on every `authz` path of the body, or (no `authz`) `fence`
+//!   `file_upload` on `/data_file`. The record's `uploader` is the token's user when no
+//!   `authz` is given (fence clears it otherwise).
+//! - `GET /user/data/upload/{guid}`: `fence` `write-storage` on the record's `authz`; a
+//!   record without `authz` needs the caller to be its `uploader` (one with `acl` `*` is
+//!   refused).
+//! - multipart: the `data` scope and `fence` `file_upload` on `/data_file`.
+//! - `DELETE /user/data/{guid}`: the `data` scope and `fence` `delete` on the record's
+//!   `authz`, or being its `uploader` when it has none.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use weft_blob::{Blobs, Bucket, Location, ObjectKey};
+use weft_core::{ErrorCode, WeftError};
+use weft_identity::{TokenError, Tokens};
+use weft_indexd::upload::{LandedObject, Part, UploadRequest, Uploads, body_expires_in};
+use weft_indexd::{Authorized, Authorizer, Credentials, IndexService};
+use weft_store::IndexRecord;
+
+/// Where uploads go: local storage or one configured bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Local,
+    /// `(scheme, bucket name)`.
+    Cloud(String, String),
+}
+
+impl Target {
+    /// `file`, `s3://b`, `gs://b`, `az://c`.
+    pub fn parse(spelling: &str) -> Option<Self> {
+        if spelling == "file" {
+            return Some(Self::Local);
+        }
+        let (scheme, name) = spelling.split_once("://")?;
+        let name = name.trim_end_matches('/');
+        (matches!(scheme, "s3" | "gs" | "az") && !name.is_empty() && !name.contains('/'))
+            .then(|| Self::Cloud(scheme.to_owned(), name.to_owned()))
+    }
+
+    fn scheme(&self) -> &str {
+        match self {
+            Self::Local => "file",
+            Self::Cloud(s, _) => s,
+        }
+    }
+
+    fn name(&self) -> &str {
+        match self {
+            Self::Local => "file",
+            Self::Cloud(_, n) => n,
+        }
+    }
+}
+
+const DATA_FILE: &str = "/data_file";
+
+pub struct FenceUploads {
+    pub index: Arc<IndexService>,
+    pub authorizer: Arc<dyn Authorizer>,
+    pub tokens: Arc<Tokens>,
+    pub blobs: Arc<Blobs>,
+    /// Longest (and default) lifetime of a signed URL, seconds.
+    pub max_ttl: u64,
+    /// The default upload target first, then the other allowed ones.
+    pub targets: Vec<Target>,
+}
+
+fn now() -> u64 {
+    u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0)
+}
+
+/// The proof a signed upload URL stands for (weft signed it after the policy check).
+fn signed_url_proof() -> Authorized {
+    Authorized::granted("signed-upload-url".to_owned(), "fence", "write-storage")
+}
+
+impl FenceUploads {
+    /// The token's user; the token must carry `scopes`.
+    async fn user(&self, creds: &Credentials, scopes: &[&str]) -> Result<String, WeftError> {
+        let Credentials::Bearer(token) = creds else {
+            return Err(WeftError::unauthenticated(
+                "Please provide an access token (Authorization: bearer ...)",
+            ));
+        };
+        match self.tokens.verify(token, scopes).await {
+            Ok(id) => id
+                .user
+                .ok_or_else(|| WeftError::forbidden("the token names no user")),
+            Err(e @ TokenError::MissingScope(_)) => Err(WeftError::forbidden(e.to_string())),
+            Err(e) => Err(WeftError::unauthenticated(e.to_string())),
+        }
+    }
+
+    fn ttl(&self, expires_in: Option<u64>) -> Duration {
+        Duration::from_secs(expires_in.unwrap_or(self.max_ttl).min(self.max_ttl))
+    }
+
+    /// The upload target for `protocol` and `bucket` (either may be absent): the default
+    /// one, or the first allowed one that matches both.
+    fn target(&self, protocol: Option<&str>, bucket: Option<&str>) -> Result<&Target, WeftError> {
+        if let Some(p) = protocol
+            && !["s3", "gs", "az", "file"].contains(&p)
+        {
+            return Err(WeftError::invalid(format!(
+                "The specified protocol {p} is not supported for uploads"
+            )));
+        }
+        self.targets
+            .iter()
+            .find(|t| {
+                protocol.is_none_or(|p| t.scheme() == p) && bucket.is_none_or(|b| t.name() == b)
+            })
+            .ok_or_else(|| {
+                WeftError::invalid(match (protocol, bucket) {
+                    (_, Some(b)) => format!("Bucket '{b}' is not configured for data upload"),
+                    (Some(p), None) => format!("no upload bucket is configured for protocol {p}"),
+                    (None, None) => "no upload bucket is configured".to_owned(),
+                })
+            })
+    }
+
+    fn bucket(&self, target: &Target) -> Result<Option<&Bucket>, WeftError> {
+        match target {
+            Target::Local => Ok(None),
+            Target::Cloud(s, n) => {
+                self.blobs.bucket(s, n).map(Some).ok_or_else(|| {
+                    WeftError::internal(format!("upload bucket {s}://{n} is not open"))
+                })
+            }
+        }
+    }
+
+    /// `{guid}/{file_name}`, checked (no traversal, no control characters, …).
+    fn key(guid: &str, file_name: &str) -> Result<ObjectKey, WeftError> {
+        if file_name.is_empty() || file_name.contains('/') {
+            return Err(WeftError::invalid(format!(
+                "file_name {file_name:?} must be a non-empty name without `/`"
+            )));
+        }
+        Ok(ObjectKey::parse(&format!("{guid}/{file_name}"))?)
+    }
+
+    /// A presigned PUT URL for `key` of record `guid` in `target`.
+    async fn put_url(
+        &self,
+        target: &Target,
+        key: &ObjectKey,
+        guid: &str,
+        ttl: Duration,
+    ) -> Result<String, WeftError> {
+        match self.bucket(target)? {
+            None => Ok(self.blobs.local().signed_put_url(
+                key,
+                guid,
+                now().saturating_add(ttl.as_secs()),
+            )?),
+            Some(b) => Ok(b.presign_put(key.as_str(), ttl).await?),
+        }
+    }
+
+    /// fence's check for uploading to an existing record.
+    async fn may_write(&self, creds: &Credentials, record: &IndexRecord) -> Result<(), WeftError> {
+        if !record.authz.is_empty() {
+            self.authorizer
+                .authorize(creds, "fence", "write-storage", &record.authz)
+                .await?;
+            return Ok(());
+        }
+        if record.acl.iter().any(|a| a == "*") {
+            return Err(WeftError::unauthenticated(
+                "Cannot upload on public files while using acl field",
+            ));
+        }
+        let user = self.user(creds, &[]).await?;
+        if record.uploader.as_deref() == Some(user.as_str()) {
+            Ok(())
+        } else {
+            Err(WeftError::forbidden(format!(
+                "You don't have access permission on this file: {}",
+                record.did
+            )))
+        }
+    }
+
+    async fn file_upload(&self, creds: &Credentials) -> Result<String, WeftError> {
+        let user = self.user(creds, &["data"]).await?;
+        self.authorizer
+            .authorize(creds, "fence", "file_upload", &[DATA_FILE.to_owned()])
+            .await?;
+        Ok(user)
+    }
+
+    /// The new blank record (or the existing `guid`) an upload goes to.
+    async fn upload_record(
+        &self,
+        creds: &Credentials,
+        proof: &Authorized,
+        guid: Option<&str>,
+        uploader: Option<String>,
+        file_name: &str,
+        authz: Vec<String>,
+    ) -> Result<String, WeftError> {
+        match guid {
+            Some(g) => {
+                let record = self.index.get(g).await?;
+                self.may_write(creds, &record).await?;
+                Ok(record.did)
+            }
+            None => Ok(self
+                .index
+                .upload_blank(proof, uploader, Some(file_name.to_owned()), authz)
+                .await?
+                .did),
+        }
+    }
+
+    fn parts_in_order(mut parts: Vec<Part>) -> Result<Vec<String>, WeftError> {
+        if parts.is_empty() {
+            return Err(WeftError::invalid("parts must not be empty"));
+        }
+        parts.sort_by_key(|p| p.part_number);
+        for (i, p) in parts.iter().enumerate() {
+            if u32::try_from(i + 1).ok() != Some(p.part_number) {
+                return Err(WeftError::invalid(
+                    "parts must be numbered 1, 2, … without gaps or repeats",
+                ));
+            }
+        }
+        Ok(parts.into_iter().map(|p| p.etag).collect())
+    }
+}
+
+fn part_number(part: u32) -> Result<u32, WeftError> {
+    if (1..=10_000).contains(&part) {
+        Ok(part)
+    } else {
+        Err(WeftError::invalid("partNumber must be between 1 and 10000"))
+    }
+}
+
+#[async_trait]
+impl Uploads for FenceUploads {
+    async fn upload(
+        &self,
+        creds: &Credentials,
+        req: UploadRequest,
+    ) -> Result<(String, String), WeftError> {
+        let user = self.user(creds, &["data"]).await?;
+        let Some(file_name) = req.file_name.as_deref() else {
+            return Err(WeftError::invalid("missing required argument `file_name`"));
+        };
+        Self::key("00000000-0000-0000-0000-000000000000", file_name)?;
+        let ttl = self.ttl(body_expires_in(req.expires_in.as_ref())?);
+        let target = self
+            .target(req.protocol.as_deref(), req.bucket.as_deref())?
+            .clone();
+        let authz = req.authz.clone().unwrap_or_default();
+        let proof = if authz.is_empty() {
+            self.authorizer
+                .authorize(creds, "fence", "file_upload", &[DATA_FILE.to_owned()])
+                .await?
+        } else {
+            self.authorizer
+                .authorize(creds, "fence", "create", &authz)
+                .await?;
+            self.authorizer
+                .authorize(creds, "fence", "write-storage", &authz)
+                .await?
+        };
+        // fence clears the uploader when authz is given
+        let uploader = authz.is_empty().then_some(user);
+        let guid = self
+            .upload_record(
+                creds,
+                &proof,
+                req.guid.as_deref(),
+                uploader,
+                file_name,
+                authz,
+            )
+            .await?;
+        let key = Self::key(&guid, file_name)?;
+        let url = self.put_url(&target, &key, &guid, ttl).await?;
+        Ok((guid, url))
+    }
+
+    async fn upload_url(
+        &self,
+        creds: &Credentials,
+        guid: &str,
+        file_name: Option<&str>,
+        protocol: Option<&str>,
+        bucket: Option<&str>,
+        expires_in: Option<u64>,
+    ) -> Result<String, WeftError> {
+        let target = self.target(protocol, bucket)?.clone();
+        let record = self.index.get(guid).await?;
+        self.may_write(creds, &record).await?;
+        let default_name = record.did.replace('/', "_");
+        let key = Self::key(&record.did, file_name.unwrap_or(&default_name))?;
+        self.put_url(&target, &key, &record.did, self.ttl(expires_in))
+            .await
+    }
+
+    async fn multipart_init(
+        &self,
+        creds: &Credentials,
+        req: UploadRequest,
+    ) -> Result<(String, String), WeftError> {
+        let user = self.file_upload(creds).await?;
+        let Some(file_name) = req.file_name.as_deref() else {
+            return Err(WeftError::invalid("missing required argument `file_name`"));
+        };
+        Self::key("00000000-0000-0000-0000-000000000000", file_name)?;
+        body_expires_in(req.expires_in.as_ref())?;
+        let target = self.target(None, req.bucket.as_deref())?.clone();
+        let bucket = self.bucket(&target)?;
+        if let Some(b) = bucket
+            && b.scheme() != "s3"
+        {
+            return Err(WeftError::invalid(format!(
+                "multipart uploads are served for s3 and local storage, not {}",
+                b.scheme()
+            )));
+        }
+        let proof = Authorized::granted(user.clone(), "fence", "file_upload");
+        let guid = self
+            .upload_record(
+                creds,
+                &proof,
+                req.guid.as_deref(),
+                Some(user),
+                file_name,
+                vec![],
+            )
+            .await?;
+        let key = Self::key(&guid, file_name)?;
+        let upload_id = match bucket {
+            None => self.blobs.local().multipart_init(&key, &guid).await?,
+            Some(b) => b.multipart_init(key.as_str()).await?,
+        };
+        Ok((guid, upload_id))
+    }
+
+    async fn multipart_part(
+        &self,
+        creds: &Credentials,
+        key: &str,
+        upload_id: &str,
+        part: u32,
+        bucket: Option<&str>,
+        expires_in: Option<u64>,
+    ) -> Result<String, WeftError> {
+        self.file_upload(creds).await?;
+        let key = ObjectKey::parse(key)?;
+        let part = part_number(part)?;
+        let ttl = self.ttl(expires_in);
+        let target = self.target(None, bucket)?.clone();
+        match self.bucket(&target)? {
+            None => {
+                let local = self.blobs.local();
+                local.multipart_upload(&key, upload_id).await?;
+                Ok(local.signed_part_url(
+                    &key,
+                    upload_id,
+                    part,
+                    now().saturating_add(ttl.as_secs()),
+                )?)
+            }
+            Some(b) => Ok(b
+                .multipart_part_url(key.as_str(), upload_id, part, ttl)
+                .await?),
+        }
+    }
+
+    async fn multipart_complete(
+        &self,
+        creds: &Credentials,
+        key: &str,
+        upload_id: &str,
+        parts: Vec<Part>,
+        bucket: Option<&str>,
+    ) -> Result<(), WeftError> {
+        self.file_upload(creds).await?;
+        let key = ObjectKey::parse(key)?;
+        let etags = Self::parts_in_order(parts)?;
+        let target = self.target(None, bucket)?.clone();
+        match self.bucket(&target)? {
+            None => {
+                let local = self.blobs.local();
+                let meta = local.multipart_upload(&key, upload_id).await?;
+                self.check_blank(&meta.guid).await?;
+                let (landed, meta) = local.multipart_complete(&key, upload_id, &etags).await?;
+                self.landed(
+                    &meta.guid,
+                    LandedObject {
+                        url: key.file_url(),
+                        size: landed.size,
+                        md5: landed.md5,
+                    },
+                )
+                .await
+            }
+            Some(b) => Ok(b.multipart_complete(key.as_str(), upload_id, etags).await?),
+        }
+    }
+
+    async fn delete(&self, creds: &Credentials, guid: &str) -> Result<(), WeftError> {
+        let user = self.user(creds, &["data"]).await?;
+        let record = self.index.get(guid).await?;
+        let proof = if record.authz.is_empty() {
+            if record.uploader.as_deref() != Some(user.as_str()) {
+                return Err(WeftError::forbidden(
+                    "You cannot delete this file because the uploader field indicates it \
+                     does not belong to you.",
+                ));
+            }
+            Authorized::granted(user, "fence", "delete")
+        } else {
+            self.authorizer
+                .authorize(creds, "fence", "delete", &record.authz)
+                .await
+                .map_err(|e| match e.code {
+                    ErrorCode::Forbidden => WeftError::forbidden(
+                        "You do not have arborist permissions to delete this file.",
+                    ),
+                    _ => e,
+                })?
+        };
+        // every location must be reachable before anything is deleted
+        for url in &record.urls {
+            self.blobs.locate(url)?;
+        }
+        for url in &record.urls {
+            self.blobs.delete(url).await?;
+        }
+        self.index.delete_record(&proof, &record.did).await
+    }
+
+    async fn check_blank(&self, guid: &str) -> Result<(), WeftError> {
+        let record = self.index.get(guid).await?;
+        if record.size.is_some() || !record.hashes.is_empty() {
+            return Err(WeftError::new(
+                ErrorCode::AlreadyExists,
+                format!("record {guid} already has an object"),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn landed(&self, guid: &str, object: LandedObject) -> Result<(), WeftError> {
+        self.index
+            .fill_blank(
+                &signed_url_proof(),
+                guid,
+                object.size,
+                &object.md5,
+                &object.url,
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+/// What one pass of [`index_uploads`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct IndexReport {
+    /// Blank records looked at.
+    pub blank: usize,
+    /// Records filled.
+    pub filled: usize,
+    /// Records whose object is not (yet) there.
+    pub pending: usize,
+    /// Records that could not be filled (errors logged).
+    pub failed: usize,
+}
+
+/// Fill every blank record whose uploaded object is in one of the upload `targets`: read
+/// the object (streaming) for its size and MD5, then fill the record with its URL. The
+/// object is `{guid}/{file_name}` in the first target that holds it.
+pub async fn index_uploads(
+    index: &IndexService,
+    blobs: &Blobs,
+    targets: &[Target],
+) -> Result<IndexReport, WeftError> {
+    let mut report = IndexReport::default();
+    let mut after = None;
+    loop {
+        let page = index.blank_records(after.clone(), 500).await?;
+        let Some(last) = page.last() else {
+            break;
+        };
+        after = Some(last.did.clone());
+        for record in &page {
+            report.blank += 1;
+            match index_one(index, blobs, targets, record).await {
+                Ok(true) => report.filled += 1,
+                Ok(false) => report.pending += 1,
+                Err(e) => {
+                    tracing::warn!(did = %record.did, "index-uploads: {e}");
+                    report.failed += 1;
+                }
+            }
+        }
+    }
+    Ok(report)
+}
+
+async fn index_one(
+    index: &IndexService,
+    blobs: &Blobs,
+    targets: &[Target],
+    record: &IndexRecord,
+) -> Result<bool, WeftError> {
+    let Some(file_name) = record.file_name.as_deref() else {
+        return Ok(false);
+    };
+    let Ok(key) = FenceUploads::key(&record.did, file_name) else {
+        return Ok(false);
+    };
+    for target in targets {
+        let url = match target {
+            Target::Local => key.file_url(),
+            Target::Cloud(s, n) => format!("{s}://{n}/{}", key.as_str()),
+        };
+        if !matches!(
+            blobs.locate(&url),
+            Ok(Location::Local(_) | Location::Cloud(..))
+        ) {
+            continue;
+        }
+        match blobs.checksum(&url).await {
+            Ok(landed) => {
+                index
+                    .fill_blank(
+                        &signed_url_proof(),
+                        &record.did,
+                        landed.size,
+                        &landed.md5,
+                        &url,
+                    )
+                    .await?;
+                tracing::info!(did = %record.did, %url, size = landed.size, "indexed upload");
+                return Ok(true);
+            }
+            Err(weft_blob::BlobError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets() {
+        assert_eq!(Target::parse("file"), Some(Target::Local));
+        assert_eq!(
+            Target::parse("s3://b"),
+            Some(Target::Cloud("s3".into(), "b".into()))
+        );
+        assert_eq!(
+            Target::parse("az://c/"),
+            Some(Target::Cloud("az".into(), "c".into()))
+        );
+        assert_eq!(Target::parse("s3://"), None);
+        assert_eq!(Target::parse("s3://b/k"), None);
+        assert_eq!(Target::parse("ftp://b"), None);
+    }
+
+    #[test]
+    fn part_order() {
+        let p = |n: u32| Part {
+            part_number: n,
+            etag: format!("e{n}"),
+        };
+        assert_eq!(
+            FenceUploads::parts_in_order(vec![p(2), p(1)]).unwrap(),
+            vec!["e1", "e2"]
+        );
+        assert!(FenceUploads::parts_in_order(vec![p(1), p(3)]).is_err());
+        assert!(FenceUploads::parts_in_order(vec![p(1), p(1)]).is_err());
+        assert!(FenceUploads::parts_in_order(vec![]).is_err());
+    }
+}
