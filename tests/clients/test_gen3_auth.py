@@ -6,6 +6,7 @@ run.sh exports WEFT_URL, WEFT_BIN, WEFT_CLIENTS_DATA_DIR and
 WEFT_AUTHZ_ADMIN_TOKEN (a bootstrap admin of the policy engine).
 """
 
+import base64
 import json
 import os
 import subprocess
@@ -91,3 +92,36 @@ def test_a_revoked_key_no_longer_exchanges(credentials):
     with pytest.raises(Gen3AuthError) as e:
         get_access_token_with_key(creds)
     assert "401" in str(e.value) or "revoked" in str(e.value), str(e.value)
+
+
+def test_gen3auth_with_oidc_client_credentials(credentials):
+    """An OIDC client from `weft client create --grant-types client_credentials`: the SDK
+    gets its own tokens at /user/oauth2/token, and the policy engine judges the client by
+    the policies the client was given (arborist's clients)."""
+    out = subprocess.run(
+        [os.environ["WEFT_BIN"], "client", "create", "sdk-robot-" + SFX,
+         "--grant-types", "client_credentials",
+         "--data-dir", os.environ["WEFT_CLIENTS_DATA_DIR"]],
+        check=True, capture_output=True, text=True)
+    client = json.loads(out.stdout)
+    assert client["client_secret"]
+    admin("POST", "/client", {"clientID": client["client_id"], "policies": ["sdk-writes-" + SFX]})
+
+    auth = Gen3Auth(endpoint=BASE, client_credentials=(client["client_id"], client["client_secret"]))
+    token = auth.get_access_token()
+    claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+    assert claims["azp"] == client["client_id"]
+    assert "user" not in claims["context"]
+    assert sorted(claims["scope"]) == ["data", "openid", "user"]
+
+    index = Gen3Index(auth_provider=auth)
+    rec = index.create_record(hashes={"md5": "00112233445566778899aabbccddeeff"}, size=3,
+                              urls=["s3://sdk-bucket/robot-%s" % SFX], authz=[PROJECT])
+    assert index.get_record(rec["did"])["authz"] == [PROJECT]
+    with pytest.raises(requests.HTTPError) as e:
+        index.create_record(hashes={"md5": "ffeeddccbbaa99887766554433221100"}, size=1,
+                            urls=["s3://sdk-bucket/robot-denied"], authz=["/programs/elsewhere"])
+    assert e.value.response.status_code == 403
+
+    with pytest.raises(Exception):
+        Gen3Auth(endpoint=BASE, client_credentials=(client["client_id"], "wrong")).get_access_token()
