@@ -4,11 +4,14 @@
 --   KEYS_FILE      one fixed-width key per line (dids.txt or md5s.txt from gen_manifest.py)
 --   PATH_PREFIX    e.g. /index/index/  or  /index/index/?hash=md5:
 --   PATH_SUFFIX    e.g. &limit=10 (optional)
+--   BENCH_AUTH     optional Authorization header value
 local C = dofile(os.getenv("BENCH_LUA_DIR") .. "/common.lua")
 
 local keys
 local prefix = C.env("PATH_PREFIX")
 local suffix = os.getenv("PATH_SUFFIX") or ""
+local headers = {}
+if os.getenv("BENCH_AUTH") then headers["Authorization"] = os.getenv("BENCH_AUTH") end
 
 setup = C.setup
 done = C.done
@@ -19,5 +22,5 @@ function init(args)
 end
 
 function request()
-  return wrk.format("GET", prefix .. keys:random() .. suffix)
+  return wrk.format("GET", prefix .. keys:random() .. suffix, headers)
 end

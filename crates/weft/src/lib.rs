@@ -239,6 +239,22 @@ fn spawn_index_uploads(
     });
 }
 
+/// Forget expired authorization codes, sessions and refresh tokens every hour.
+fn spawn_oauth_purge(oauth: Arc<OAuth>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match oauth.purge_expired().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(rows = n, "purged expired codes, sessions and refresh tokens"),
+                Err(e) => tracing::warn!("purging expired OAuth state: {e}"),
+            }
+        }
+    });
+}
+
 /// Fill blank records whose uploads landed (what `weft index-uploads` runs once).
 pub async fn index_uploads_once(
     config: &Config,
@@ -267,6 +283,7 @@ pub async fn build(
     }
     let tokens = tokens(&config, &stores).await?;
     let oauth = oauth(&config, &stores, &tokens);
+    spawn_oauth_purge(Arc::clone(&oauth));
     let login = Arc::new(
         Login::new(config.login.oidc.clone(), tokens.issuer().to_owned())
             .map_err(|e| anyhow::anyhow!("{e}"))?,
