@@ -61,7 +61,7 @@ pub(crate) fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 fn set_cookie(resp: &mut Response, c: &Cookie<'_>) {
-    if let Ok(v) = HeaderValue::from_str(&c.encoded().to_string()) {
+    if let Ok(v) = HeaderValue::from_str(&c.to_string()) {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
 }
