@@ -192,6 +192,20 @@ impl Tokens {
         &self.issuer
     }
 
+    /// Key rotation: generate a new signing key and make it the one that signs. Older keys
+    /// stay and keep verifying what they signed (remove them from the database once their
+    /// tokens and API keys have expired). Other instances pick the new key up when they
+    /// meet its `kid`. Returns the new `kid`.
+    pub async fn rotate(&self) -> Result<String, StoreError> {
+        let key = tokio::task::spawn_blocking(generate_key)
+            .await
+            .map_err(|e| StoreError::Backend(e.to_string()))??;
+        let kid = key.kid.clone();
+        self.store.add_signing_key(key).await?;
+        self.reload_keys().await?;
+        Ok(kid)
+    }
+
     /// Symmetric secrets for `purpose` derived from every stored signing key, newest (the
     /// one to sign with) first: see [`crate::secret`].
     pub async fn derived_secrets(&self, purpose: &str) -> Result<Vec<[u8; 32]>, StoreError> {
@@ -531,6 +545,44 @@ mod tests {
         );
         tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
         assert_eq!(t.verify(&tok, &[]).await.unwrap_err(), TokenError::Expired);
+    }
+
+    #[tokio::test]
+    async fn rotated_keys_sign_new_tokens_and_old_ones_still_verify() {
+        let (_d, t) = tokens().await;
+        let old = t.issue_access("a", &["openid".into()], 60).unwrap();
+        let old_kid = jsonwebtoken::decode_header(&old).unwrap().kid.unwrap();
+        let kid = t.rotate().await.unwrap();
+        assert_ne!(kid, old_kid);
+        let new = t.issue_access("a", &["openid".into()], 60).unwrap();
+        assert_eq!(
+            jsonwebtoken::decode_header(&new).unwrap().kid,
+            Some(kid.clone())
+        );
+        assert!(t.verify(&old, &[]).await.is_ok());
+        assert!(t.verify(&new, &[]).await.is_ok());
+        let kids: Vec<String> = t.public_keys().into_iter().map(|k| k.kid).collect();
+        assert_eq!(kids.len(), 2);
+        assert_eq!(kids[0], kid, "the signing key is listed first");
+    }
+
+    #[tokio::test]
+    async fn wrong_audience_or_issuer_fails() {
+        let (_d, t) = tokens().await;
+        let mut claims = t.claims(Some("a"), None, &["openid".into()], 60, "access");
+        claims.aud = vec!["another-service".into()];
+        let wrong_aud = t.sign(&claims).unwrap();
+        assert!(matches!(
+            t.verify(&wrong_aud, &[]).await,
+            Err(TokenError::Invalid(m)) if m.contains("Audience") || m.contains("audience")
+        ));
+        let mut claims = t.claims(Some("a"), None, &["openid".into()], 60, "access");
+        claims.iss = "http://another.commons/user".into();
+        let wrong_iss = t.sign(&claims).unwrap();
+        assert!(matches!(
+            t.verify(&wrong_iss, &[]).await,
+            Err(TokenError::Invalid(m)) if m.contains("ssuer")
+        ));
     }
 
     #[tokio::test]

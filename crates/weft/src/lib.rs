@@ -248,7 +248,10 @@ fn spawn_oauth_purge(oauth: Arc<OAuth>) {
             tick.tick().await;
             match oauth.purge_expired().await {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(rows = n, "purged expired codes, sessions and refresh tokens"),
+                Ok(n) => tracing::info!(
+                    rows = n,
+                    "purged expired codes, sessions and refresh tokens"
+                ),
                 Err(e) => tracing::warn!("purging expired OAuth state: {e}"),
             }
         }

@@ -101,10 +101,30 @@ enum Command {
         #[command(subcommand)]
         command: ApiKeyCommand,
     },
+    /// Token signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// OAuth2 clients of weft's OIDC provider (fence-create client-create/-list/-delete).
     Client {
         #[command(subcommand)]
         command: ClientCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCommand {
+    /// Generate a new signing key and sign with it from now on (printing its `kid`). Older
+    /// keys keep verifying what they signed; every instance picks the new key up.
+    Rotate {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// List the key ids, the signing one first.
+    List {
+        #[command(flatten)]
+        data: DataArgs,
     },
 }
 
@@ -665,6 +685,21 @@ fn main() -> anyhow::Result<()> {
                 api_key_create(&config, &user, &scopes, expires_in).await
             }
             Command::Client { command } => client_command(command).await,
+            Command::Keys { command } => {
+                let (KeysCommand::Rotate { data } | KeysCommand::List { data }) = &command;
+                let config = load_config(data)?;
+                let stores = weft::open_stores(&config).await?;
+                let tokens = weft::tokens(&config, &stores).await?;
+                if matches!(command, KeysCommand::Rotate { .. }) {
+                    let kid = tokens.rotate().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                    println!("{kid}");
+                } else {
+                    for k in tokens.public_keys() {
+                        println!("{}", k.kid);
+                    }
+                }
+                Ok(())
+            }
         }
     })
 }

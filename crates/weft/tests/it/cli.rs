@@ -634,3 +634,85 @@ fn md5_of(bytes: &[u8]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+#[tokio::test]
+async fn keys_rotate_and_oauth_clients_from_the_command_line() {
+    let cli = Cli::new().await;
+    let kids = |cli: &Cli| -> Vec<String> {
+        let o = cli.run(&["keys", "list"], "");
+        assert!(o.status.success(), "{}", text(&o));
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+    let before = kids(&cli);
+    assert_eq!(before.len(), 1, "the first key is made on first use");
+    let o = cli.run(&["keys", "rotate"], "");
+    assert!(o.status.success(), "{}", text(&o));
+    let new = String::from_utf8_lossy(&o.stdout).trim().to_owned();
+    assert_eq!(
+        kids(&cli),
+        vec![new, before[0].clone()],
+        "the new key signs"
+    );
+
+    let o = cli.run(
+        &[
+            "client",
+            "create",
+            "cli-app",
+            "--redirect-uri",
+            "https://app.example/cb",
+            "--auto-approve",
+        ],
+        "",
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let created: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(created["name"], "cli-app");
+    assert_eq!(created["client_secret"].as_str().map(str::len), Some(55));
+    let dup = cli.run(
+        &[
+            "client",
+            "create",
+            "cli-app",
+            "--redirect-uri",
+            "https://x.example/cb",
+        ],
+        "",
+    );
+    assert!(!dup.status.success());
+    assert!(text(&dup).contains("already exists"), "{}", text(&dup));
+    let bad = cli.run(
+        &[
+            "client",
+            "create",
+            "bad",
+            "--redirect-uri",
+            "javascript:alert(1)",
+        ],
+        "",
+    );
+    assert!(!bad.status.success());
+    let o = cli.run(&["client", "list"], "");
+    let listed: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(listed["client_id"], created["client_id"]);
+    assert!(
+        listed.get("client_secret").is_none(),
+        "secrets are never listed"
+    );
+    assert!(
+        cli.run(&["client", "delete", "cli-app"], "")
+            .status
+            .success()
+    );
+    assert!(
+        !cli.run(&["client", "delete", "cli-app"], "")
+            .status
+            .success()
+    );
+    if let Some(db) = cli.db {
+        db.drop_database().await.unwrap();
+    }
+}
