@@ -5,6 +5,7 @@
 //! which only an [`Authorizer`] hands out, so a forgotten check does not compile.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -88,6 +89,12 @@ pub struct IndexUserAuthorizer {
     store: Arc<dyn IndexStore>,
     /// sha256(username NUL password) -> when argon2 last accepted it.
     verified: Mutex<HashMap<[u8; 32], Instant>>,
+    /// Held while argon2 runs: one verification at a time. Each holds about 19 MiB and tens
+    /// of milliseconds of CPU, and a burst of requests with the same new credentials (a client
+    /// opening many connections) needs only the first: the others find it remembered.
+    verifying: tokio::sync::Mutex<()>,
+    /// How many times argon2 ran.
+    verifications: AtomicU64,
 }
 
 impl IndexUserAuthorizer {
@@ -96,7 +103,21 @@ impl IndexUserAuthorizer {
         Self {
             store,
             verified: Mutex::new(HashMap::new()),
+            verifying: tokio::sync::Mutex::new(()),
+            verifications: AtomicU64::new(0),
         }
+    }
+
+    /// How many passwords argon2 has verified (remembered ones are not verified again).
+    #[must_use]
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
+    }
+
+    fn remembered(&self, key: &[u8; 32]) -> bool {
+        self.verified
+            .lock()
+            .is_ok_and(|cache| cache.get(key).is_some_and(|t| t.elapsed() < VERIFIED_TTL))
     }
 
     fn cache_key(username: &str, password: &str) -> [u8; 32] {
@@ -110,15 +131,22 @@ impl IndexUserAuthorizer {
     /// Whether the basic-auth pair matches a stored index user.
     pub async fn check_password(&self, username: &str, password: &str) -> Result<bool, WeftError> {
         let key = Self::cache_key(username, password);
-        if let Ok(cache) = self.verified.lock()
-            && cache.get(&key).is_some_and(|t| t.elapsed() < VERIFIED_TTL)
-        {
+        if self.remembered(&key) {
             return Ok(true);
         }
         let Some(stored) = self.store.index_user_hash(username).await? else {
             return Ok(false);
         };
-        let ok = verify_password(password, &stored);
+        let _turn = self.verifying.lock().await;
+        if self.remembered(&key) {
+            return Ok(true);
+        }
+        self.verifications.fetch_add(1, Ordering::Relaxed);
+        // Off the async workers: the requests they serve meanwhile are not held up.
+        let password = password.to_owned();
+        let ok = tokio::task::spawn_blocking(move || verify_password(&password, &stored))
+            .await
+            .map_err(WeftError::internal)?;
         if ok && let Ok(mut cache) = self.verified.lock() {
             if cache.len() >= VERIFIED_MAX {
                 cache.clear();
@@ -184,6 +212,34 @@ mod tests {
         assert!(!verify_password("s3cret!", &h));
         assert!(!verify_password("s3cret", "not a hash"));
         assert_ne!(h, hash_password("s3cret").unwrap(), "salts must differ");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_burst_of_new_credentials_runs_argon2_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = weft_store_sqlite::SqliteStore::open(&dir.path().join("a.db"), 2).unwrap();
+        store
+            .put_index_user("u", &hash_password("pw").unwrap())
+            .await
+            .unwrap();
+        let auth = Arc::new(IndexUserAuthorizer::new(Arc::new(store)));
+        let checks: Vec<_> = (0..16)
+            .map(|i| {
+                let auth = Arc::clone(&auth);
+                let password = if i == 15 { "wrong" } else { "pw" };
+                tokio::spawn(async move { auth.check_password("u", password).await })
+            })
+            .collect();
+        let mut accepted = 0;
+        for c in checks {
+            accepted += usize::from(c.await.unwrap().unwrap());
+        }
+        assert_eq!(accepted, 15);
+        // one run for the right password, one for the wrong one (never remembered)
+        assert_eq!(auth.verifications(), 2);
+        assert!(auth.check_password("u", "pw").await.unwrap());
+        assert!(!auth.check_password("nobody", "pw").await.unwrap());
+        assert_eq!(auth.verifications(), 2);
     }
 
     #[test]

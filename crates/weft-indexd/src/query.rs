@@ -120,6 +120,102 @@ pub struct ListRequest {
     pub echo: serde_json::Map<String, Value>,
 }
 
+/// A listing that only looks records up by one checksum (`hash=type:value`, and `limit` or
+/// not): what Gen3 clients send most. It is served without the general filter machinery;
+/// its response is the same.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HashLookup {
+    pub kind: String,
+    pub value: String,
+    pub limit: u32,
+}
+
+impl HashLookup {
+    /// `Some` when `p` is exactly such a lookup and valid. Anything else (another parameter,
+    /// a repeated one, an invalid value) is left to [`list_request`], which also reports the
+    /// errors.
+    #[must_use]
+    pub fn of(p: &Params) -> Option<Self> {
+        let (mut hash, mut limit) = (None, None);
+        for (k, v) in &p.0 {
+            let slot = match k.as_str() {
+                "hash" => &mut hash,
+                "limit" => &mut limit,
+                _ => return None,
+            };
+            if slot.replace(v.as_str()).is_some() {
+                return None;
+            }
+        }
+        let (kind, value) = hash?.split_once(':')?;
+        if is_valid_hash(kind, value) != Some(true) {
+            return None;
+        }
+        let limit = match limit {
+            None => 100,
+            Some(l) => l.parse::<u32>().ok().filter(|l| *l <= 1024)?,
+        };
+        Some(Self {
+            kind: kind.to_owned(),
+            value: value.to_owned(),
+            limit,
+        })
+    }
+
+    /// The store query: what [`list_request`] builds for the same parameters.
+    #[must_use]
+    pub fn query(&self) -> ListQuery {
+        ListQuery {
+            limit: self.limit,
+            hashes: vec![(self.kind.clone(), self.value.clone())],
+            ..ListQuery::default()
+        }
+    }
+}
+
+/// The filters a listing echoes back, as indexd does: parsed by [`list_request`], or a
+/// [`HashLookup`]'s, written without building the map.
+#[derive(Debug, Clone)]
+pub enum Echo {
+    Filters(serde_json::Map<String, Value>),
+    Hash(HashLookup),
+}
+
+impl serde::Serialize for Echo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        /// `{kind: value}`
+        struct One<'a>(&'a str, &'a str);
+        impl serde::Serialize for One<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry(self.0, self.1)?;
+                m.end()
+            }
+        }
+        let h = match self {
+            Self::Filters(map) => return map.serialize(s),
+            Self::Hash(h) => h,
+        };
+        let none = Option::<()>::None;
+        let nothing: [(); 0] = [];
+        // The keys and order of `list_request`'s echo.
+        let mut m = s.serialize_map(Some(13))?;
+        m.serialize_entry("ids", &none)?;
+        m.serialize_entry("limit", &h.limit)?;
+        for key in ["start", "page", "size", "file_name", "version"] {
+            m.serialize_entry(key, &none)?;
+        }
+        m.serialize_entry("urls", &nothing)?;
+        m.serialize_entry("acl", &none)?;
+        m.serialize_entry("authz", &none)?;
+        m.serialize_entry("hashes", &One(&h.kind, &h.value))?;
+        m.serialize_entry("metadata", &serde_json::Map::new())?;
+        m.serialize_entry("urls_metadata", &none)?;
+        m.end()
+    }
+}
+
 /// Parse `GET /index/` parameters.
 pub fn list_request(p: &Params) -> Result<ListRequest, WeftError> {
     let ids = p
@@ -395,6 +491,48 @@ pub fn urls_metadata_query(p: &Params) -> Result<(UrlQuery, Vec<String>), WeftEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The lookup by hash reads exactly what the general parser reads, and echoes the same.
+    #[test]
+    fn hash_lookups_match_the_general_listing() {
+        let md5 = "0123456789abcdef0123456789abcdef";
+        let hash = format!("md5:{md5}");
+        for q in [
+            vec![("hash", hash.as_str())],
+            vec![("hash", hash.as_str()), ("limit", "10")],
+            vec![("limit", "0"), ("hash", hash.as_str())],
+            vec![("hash", hash.as_str()), ("limit", "1024")],
+            vec![("hash", hash.as_str()), ("limit", "+7")],
+        ] {
+            let p = params(&q);
+            let fast = HashLookup::of(&p).unwrap();
+            let general = list_request(&p).unwrap();
+            assert_eq!(fast.query(), general.query, "{q:?}");
+            assert_eq!(general.form, ListForm::Objects);
+            assert_eq!(
+                serde_json::to_string(&Echo::Hash(fast)).unwrap(),
+                serde_json::to_string(&general.echo).unwrap(),
+                "{q:?}"
+            );
+        }
+        // anything else takes the general path (which reports the errors)
+        for q in [
+            vec![],
+            vec![("limit", "10")],
+            vec![("hash", hash.as_str()), ("hash", hash.as_str())],
+            vec![("hash", hash.as_str()), ("limit", "1"), ("limit", "2")],
+            vec![("hash", hash.as_str()), ("start", "x")],
+            vec![("hash", hash.as_str()), ("limit", "1025")],
+            vec![("hash", hash.as_str()), ("limit", "-1")],
+            vec![("hash", hash.as_str()), ("limit", "ten")],
+            vec![("hash", "md5:ABC")],
+            vec![("hash", "md7:0123456789abcdef0123456789abcdef")],
+            vec![("hash", md5)],
+            vec![("hash", hash.as_str()), ("form", "object")],
+        ] {
+            assert_eq!(HashLookup::of(&params(&q)), None, "{q:?}");
+        }
+    }
 
     fn params(q: &[(&str, &str)]) -> Params {
         Params(

@@ -43,7 +43,7 @@ impl Ids {
 #[derive(Debug, Serialize)]
 pub struct Listing {
     #[serde(flatten)]
-    pub echo: serde_json::Map<String, Value>,
+    pub echo: query::Echo,
     pub records: ListedRecords,
 }
 
@@ -685,6 +685,13 @@ impl IndexService {
 
     /// `GET /index/`: the listing envelope with the filters echoed.
     pub async fn list(&self, params: &Params) -> Result<Listing, WeftError> {
+        if let Some(lookup) = query::HashLookup::of(params) {
+            let rows = self.store.list_raw(lookup.query()).await?;
+            return Ok(Listing {
+                echo: query::Echo::Hash(lookup),
+                records: ListedRecords::Rows(rows),
+            });
+        }
         let req = query::list_request(params)?;
         let records = match req.form {
             // Stored rows straight to JSON: no decoding of the collections (the listing and
@@ -702,7 +709,7 @@ impl IndexService {
             ),
         };
         Ok(Listing {
-            echo: req.echo,
+            echo: query::Echo::Filters(req.echo),
             records,
         })
     }

@@ -452,6 +452,35 @@ mod tests {
     }
 
     #[test]
+    fn hash_lookups_are_served_in_index_order_without_a_sort() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.db");
+        SqliteStore::migrate(&path).unwrap();
+        let conn = crate::open(&path, 2048).unwrap();
+        for page in [weft_store::Page::First, weft_store::Page::After("x".into())] {
+            let stmt = sql::list(&ListQuery {
+                limit: 10,
+                page,
+                hashes: vec![("md5".into(), "0".repeat(32))],
+                ..ListQuery::default()
+            });
+            let mut explain = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {}", dialect(&stmt.text)))
+                .unwrap();
+            let plan: Vec<String> = explain
+                .query_map(
+                    rusqlite::params_from_iter(stmt.params.iter().map(to_value)),
+                    |r| r.get(3),
+                )
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            assert!(plan[0].contains("index_record_hash_value_idx"), "{plan:?}");
+            assert!(plan.iter().all(|p| !p.contains("TEMP B-TREE")), "{plan:?}");
+        }
+    }
+
+    #[test]
     fn migrations_are_idempotent() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.db");

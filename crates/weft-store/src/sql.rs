@@ -396,10 +396,17 @@ fn select_records(sql: &mut Sql) {
 #[must_use]
 pub fn list(q: &ListQuery) -> Sql {
     let mut sql = Sql::new("");
+    // The did the rows are ordered and paged by. Driven from the hash index, it is the hash
+    // row's: that index holds (hash_value, hash_type, did), so its matches come out in did
+    // order and SQLite needs no temporary B-tree to sort them (`r.did` is the same value, but
+    // the planner sorts by it: an ephemeral table per lookup, about a tenth of a hash GET's
+    // instructions).
+    let mut key = "r.did";
     match q.hashes.split_first() {
         // The common lookup by checksum drives from the hash index with a join: cheaper than
         // materializing an `IN (subquery)` for one matching row.
         Some(((kind, value), rest)) => {
+            key = "h.did";
             let (a, b) = (sql.bind(kind.as_str()), sql.bind(value.as_str()));
             let _ = write!(
                 sql.text,
@@ -418,18 +425,18 @@ pub fn list(q: &ListQuery) -> Sql {
         }
     }
     if q.ids.is_some() {
-        sql.text.push_str(" ORDER BY r.did");
+        let _ = write!(sql.text, " ORDER BY {key}");
         return sql;
     }
     match &q.page {
         Page::First => {
             let l = sql.bind(Param::Int(i64::from(q.limit)));
-            let _ = write!(sql.text, " ORDER BY r.did LIMIT {l}");
+            let _ = write!(sql.text, " ORDER BY {key} LIMIT {l}");
         }
         Page::After(start) => {
             let s = sql.bind(start.as_str());
             let l = sql.bind(Param::Int(i64::from(q.limit)));
-            let _ = write!(sql.text, " AND r.did > {s} ORDER BY r.did LIMIT {l}");
+            let _ = write!(sql.text, " AND {key} > {s} ORDER BY {key} LIMIT {l}");
         }
         Page::Number(page) => {
             let l = sql.bind(Param::Int(i64::from(q.limit)));
@@ -873,7 +880,7 @@ mod tests {
         );
         assert!(sql.text.contains("r.file_name <> $3"));
         assert!(
-            sql.text.ends_with("AND r.did > $4 ORDER BY r.did LIMIT $5"),
+            sql.text.ends_with("AND h.did > $4 ORDER BY h.did LIMIT $5"),
             "{}",
             sql.text
         );

@@ -325,6 +325,9 @@ async fn shutdown_signal() {
 async fn serve(mut config: Config) -> anyhow::Result<()> {
     init_tracing(config.log_format);
     let metrics = weft_http::install_metrics();
+    if let Some(handle) = &metrics {
+        tokio::spawn(weft_http::metrics_upkeep(handle.clone()));
+    }
     let stores = weft::open_stores(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
