@@ -587,6 +587,31 @@ fn client_credentials(
     Ok((id, p.owned("client_secret")))
 }
 
+/// A client's request parameters: the query's, then the form body's.
+fn client_params(
+    q: weft_indexd::query::Params,
+    headers: &HeaderMap,
+    body: Result<Body, ApiError>,
+) -> Result<Params, OAuthError> {
+    let mut pairs = q.0;
+    let form = body
+        .and_then(|b| form_pairs(headers, &b.0))
+        .map_err(|e| OAuthError::invalid_request(e.error.message))?;
+    pairs.extend(form);
+    Ok(Params(pairs))
+}
+
+/// The client the request authenticates as (HTTP Basic, or the form's client_id and
+/// client_secret).
+async fn authenticated_client(
+    s: &SharedState,
+    headers: &HeaderMap,
+    p: &Params,
+) -> Result<weft_store::OAuthClient, OAuthError> {
+    let (id, secret) = client_credentials(headers, p)?;
+    s.oauth.authenticate_client(&id, secret.as_deref()).await
+}
+
 /// `POST /user/oauth2/token`: the authorization-code, refresh-token and
 /// client-credentials grants. Parameters from the form body, and from the query (the gen3
 /// SDK sends `grant_type` and `scope` of the client-credentials grant there).
@@ -596,17 +621,12 @@ async fn token(
     Query(q): Query,
     body: Result<Body, ApiError>,
 ) -> Res {
-    let mut pairs = q.0;
-    match body.and_then(|b| form_pairs(&headers, &b.0)) {
-        Ok(f) => pairs.extend(f),
-        Err(e) => {
-            return Ok(oauth_error(&OAuthError::invalid_request(e.error.message)));
-        }
-    }
-    let p = Params(pairs);
+    let p = match client_params(q, &headers, body) {
+        Ok(p) => p,
+        Err(e) => return Ok(oauth_error(&e)),
+    };
     let result = async {
-        let (id, secret) = client_credentials(&headers, &p)?;
-        let client = s.oauth.authenticate_client(&id, secret.as_deref()).await?;
+        let client = authenticated_client(&s, &headers, &p).await?;
         match p.get("grant_type") {
             Some("authorization_code") => {
                 let snap =
@@ -661,15 +681,12 @@ async fn revoke(
     Query(q): Query,
     body: Result<Body, ApiError>,
 ) -> Res {
-    let mut pairs = q.0;
-    match body.and_then(|b| form_pairs(&headers, &b.0)) {
-        Ok(f) => pairs.extend(f),
-        Err(e) => return Ok(oauth_error(&OAuthError::invalid_request(e.error.message))),
-    }
-    let p = Params(pairs);
+    let p = match client_params(q, &headers, body) {
+        Ok(p) => p,
+        Err(e) => return Ok(oauth_error(&e)),
+    };
     let result = async {
-        let (id, secret) = client_credentials(&headers, &p)?;
-        let client = s.oauth.authenticate_client(&id, secret.as_deref()).await?;
+        let client = authenticated_client(&s, &headers, &p).await?;
         let token = p
             .get("token")
             .ok_or_else(|| OAuthError::invalid_request("token is required"))?;

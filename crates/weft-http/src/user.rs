@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use weft_authz::Principal;
 use weft_core::WeftError;
+use weft_identity::oauth::USER_ALLOWED_SCOPES;
 use weft_identity::{Identity, TokenError};
 
 use crate::SharedState;
@@ -23,18 +24,6 @@ use crate::extract::{Body, Query, bearer};
 
 type Res = Result<Response, ApiError>;
 
-/// Scopes a user's token may carry (fence `USER_ALLOWED_SCOPES`).
-const USER_ALLOWED_SCOPES: [&str; 9] = [
-    "fence",
-    "openid",
-    "user",
-    "data",
-    "admin",
-    "google_credentials",
-    "google_service_account",
-    "google_link",
-    "ga4gh_passport_v1",
-];
 /// Longest access token from an API key, and the default (fence `MAX_ACCESS_TOKEN_TTL`).
 const MAX_ACCESS_TOKEN_TTL: i64 = 3600;
 /// Longest API key, and the default (fence `MAX_API_KEY_TTL`).
