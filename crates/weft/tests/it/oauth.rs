@@ -92,6 +92,16 @@ async fn mock_login(app: &TestApp, b: &reqwest::Client) {
     assert_eq!(r.status(), 200);
 }
 
+/// A provider with `new` registered and a browser logged in there; returns the client's
+/// id and secret too.
+async fn logged_in_with(new: NewClient) -> (TestApp, String, Option<String>, reqwest::Client) {
+    let app = provider().await;
+    let (id, secret) = register(&app, new).await;
+    let b = browser();
+    mock_login(&app, &b).await;
+    (app, id, secret, b)
+}
+
 /// Run the authorization request; returns the code sent to the redirect URI.
 async fn authorize(app: &TestApp, b: &reqwest::Client, params: &[(&str, &str)]) -> String {
     let r = b
@@ -266,12 +276,9 @@ async fn authorization_code_with_pkce_then_refresh_and_revoke() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replayed_code_is_refused_and_revokes_its_refresh_token() {
-    let app = provider().await;
     let cb = "https://app.example/cb";
-    let (id, secret) = register(&app, new_client("replay", cb)).await;
+    let (app, id, secret, b) = logged_in_with(new_client("replay", cb)).await;
     let secret = secret.unwrap();
-    let b = browser();
-    mock_login(&app, &b).await;
     let code = authorize(
         &app,
         &b,
@@ -338,14 +345,11 @@ async fn a_replayed_code_is_refused_and_revokes_its_refresh_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn public_clients_must_use_pkce() {
-    let app = provider().await;
     let cb = "http://localhost:7/cb";
     let mut c = new_client("notebook", cb);
     c.public = true;
-    let (id, secret) = register(&app, c).await;
+    let (app, id, secret, b) = logged_in_with(c).await;
     assert_eq!(secret, None);
-    let b = browser();
-    mock_login(&app, &b).await;
     // Without a challenge: the error goes back to the (registered) redirect URI.
     let r = b
         .get(format!("{}/user/oauth2/authorize", app.url))
@@ -450,11 +454,8 @@ async fn client_credentials_as_the_gen3_sdk_asks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_open_redirects() {
-    let app = provider().await;
     let cb = "https://app.example/cb";
-    let (id, _) = register(&app, new_client("portal", cb)).await;
-    let b = browser();
-    mock_login(&app, &b).await;
+    let (app, id, _, b) = logged_in_with(new_client("portal", cb)).await;
     // An unregistered redirect URI is answered here, never followed.
     for evil in [
         "https://evil.example/cb",
@@ -523,13 +524,10 @@ async fn no_open_redirects() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consent_page_and_its_form() {
-    let app = provider().await;
     let cb = "https://app.example/cb";
     let mut c = new_client("asks-first", cb);
     c.auto_approve = false;
-    let (id, _) = register(&app, c).await;
-    let b = browser();
-    mock_login(&app, &b).await;
+    let (app, id, _, b) = logged_in_with(c).await;
     let params = [
         ("client_id", id.as_str()),
         ("response_type", "code"),
