@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub mod hub;
+pub use hub::HubConfig;
+
 /// A value that must not appear in logs.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -79,6 +82,8 @@ pub struct Config {
     pub storage: StorageConfig,
     /// How people log in: external OIDC providers, browser sessions.
     pub login: LoginConfig,
+    /// The data hub (aggregate metadata service): enabled when it lists commons.
+    pub hub: HubConfig,
 }
 
 /// Login through external OpenID Connect providers, and browser sessions.
@@ -348,6 +353,7 @@ impl Default for Config {
             authz: AuthzConfig::default(),
             storage: StorageConfig::default(),
             login: LoginConfig::default(),
+            hub: HubConfig::default(),
         }
     }
 }
@@ -448,6 +454,7 @@ const ENV_KEYS: &[&str] = &[
     "authz",
     "storage",
     "login",
+    "hub",
 ];
 
 impl Config {
@@ -547,6 +554,7 @@ impl Config {
             }
         }
         self.storage.validate()?;
+        self.hub.validate()?;
         if self.storage.max_presigned_url_ttl == 0 {
             return Err(ConfigError::Invalid(
                 "storage.max_presigned_url_ttl must be > 0".into(),
@@ -704,6 +712,29 @@ refresh_token_ttl = 2592000
 # client_secret = "..."
 # scopes = ["openid", "email"]
 # username_claim = "email"
+
+[hub]
+# The data hub (aggregate metadata service, /mds/aggregate/...), on when it lists commons.
+# Aggregate MDS's own JSON configuration file (configuration, gen3_commons, adapter_commons):
+# config_file = "examples/mesh/hub.json"
+# Seconds between two pulls of each commons.
+sync_interval_secs = 3600
+# First retry of a failed pull after this many seconds, doubling up to sync_interval_secs.
+retry_min_secs = 5
+# Seconds one page request to a commons may take.
+request_timeout_secs = 60
+# Discovery search index directory, rebuilt at start. Default: <data_dir>/hub-search.
+# search_dir = "/var/lib/weft/hub-search"
+# Commons inline, in the same format as the JSON file (docs/compat/hub.md):
+# [hub.gen3_commons.commons-a]
+# mds_url = "http://127.0.0.1:8081"
+# commons_url = "127.0.0.1:8081"
+# drs_prefixes = ["dg.AAAA"]     # weft: GUID prefixes this commons owns
+# [hub.adapter_commons.commons-b]
+# mds_url = "http://127.0.0.1:8082"
+# commons_url = "127.0.0.1:8082"
+# adapter = "gen3"
+# field_mappings = { full_name = "path:study_title", commons = "Commons B" }
 "#;
 
 /// A bare environment string as TOML: numbers and booleans typed, everything else a string.

@@ -110,10 +110,65 @@ async fn resolve_record(
 async fn object_or_access(
     State(s): State<SharedState>,
     Path(rest): Path<String>,
+    uri: axum::http::Uri,
+    creds: Creds,
+    query: Result<Query, ApiError>,
+) -> Res {
+    match object_or_access_here(&s, &rest, creds, query).await {
+        Err(e) if e.error.code == weft_core::ErrorCode::NotFound => {
+            match peer_redirect(&s, &rest, uri.query()).await {
+                Some(r) => Ok(r),
+                None => Err(e),
+            }
+        }
+        other => other,
+    }
+}
+
+/// An object this service does not hold but a peer (indexd `DIST`, or a hub's commons)
+/// does: `307` to the same request there, as Gen3's distributed resolution sends clients
+/// to the owning commons.
+async fn peer_redirect(s: &SharedState, rest: &str, query: Option<&str>) -> Option<Response> {
+    let dist = s.index.dist()?;
+    let rest = rest.trim_end_matches('/');
+    let (raw, tail) = match rest.rsplit_once("/access") {
+        Some((id, access)) if access.is_empty() || access.starts_with('/') => {
+            (id, &rest[id.len()..])
+        }
+        _ => (rest, ""),
+    };
+    let id = object_id(raw);
+    let mut candidates = vec![id.clone()];
+    if let Some((prefix, accession)) = id.split_once(':') {
+        candidates.push(format!("{prefix}/{accession}"));
+    }
+    for c in candidates {
+        if let Some(base) = dist.locate(&c).await {
+            let mut url = format!("{base}ga4gh/drs/v1/objects/{id}{tail}");
+            if let Some(q) = query.filter(|q| !q.is_empty()) {
+                url.push('?');
+                url.push_str(q);
+            }
+            return Some(
+                (
+                    axum::http::StatusCode::TEMPORARY_REDIRECT,
+                    [(axum::http::header::LOCATION, url)],
+                )
+                    .into_response(),
+            );
+        }
+    }
+    None
+}
+
+async fn object_or_access_here(
+    s: &SharedState,
+    rest: &str,
     Creds(c): Creds,
     query: Result<Query, ApiError>,
 ) -> Res {
     let Query(q) = on_drs(query)?;
+    let s = s.clone();
     let rest = rest.trim_end_matches('/');
     if let Some((id, access_id)) = rest.rsplit_once("/access/") {
         let r = resolve_record(&s, id, access_id).await?;

@@ -1,6 +1,6 @@
 //! weft-http: every HTTP route weft serves, and how errors look on each API surface.
 //!
-//! One `router` per service module (`index`, `drs`, `system`), merged by [`app`] under the
+//! One `router` per service module (`index`, `drs`, `system`, `hub`, ...), merged by [`app`] under the
 //! public paths a Gen3 commons exposes behind its reverse proxy. Handlers parse the request,
 //! call a service crate, and render; they hold no business rules. This is the only crate
 //! that names axum or tower-http.
@@ -10,6 +10,7 @@ mod data;
 mod drs;
 mod error;
 mod extract;
+mod hub;
 mod index;
 mod oauth;
 pub mod openapi;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub uploads: Arc<dyn weft_indexd::upload::Uploads>,
     /// Object stores and URL signing (fence's data endpoints).
     pub blobs: Arc<weft_blob::Blobs>,
+    /// The data hub (aggregate MDS), when the configuration lists commons.
+    pub hub: Option<Arc<weft_hub::HubService>>,
     pub metrics: Option<PrometheusHandle>,
     pub started: Instant,
     pub version: &'static str,
@@ -120,6 +123,7 @@ pub fn app(state: AppState) -> Router {
         .merge(data::router())
         .merge(user::router())
         .merge(oauth::router())
+        .merge(hub::router())
         .merge(openapi::router())
         .nest_service(
             "/authz",

@@ -55,28 +55,46 @@ impl Dist {
         hit.into_iter().map(|(e, _)| e).collect()
     }
 
-    /// The first remote document for `id`, tagged with `from_index_service`.
-    pub async fn resolve(&self, id: &str) -> Option<Value> {
+    /// The first remote that holds `id`, with its document.
+    async fn find(&self, id: &str) -> Option<(&DistEntry, Value)> {
         for e in self.ordered(id) {
             if e.kind != "indexd" {
                 continue;
             }
             match self.remote.fetch(&e.host, id).await {
-                Ok(Some(mut doc)) => {
-                    if let Value::Object(m) = &mut doc {
-                        m.insert(
-                            "from_index_service".into(),
-                            serde_json::json!({"host": e.host, "name": e.name}),
-                        );
-                    }
-                    return Some(doc);
-                }
+                Ok(Some(doc)) => return Some((e, doc)),
                 Ok(None) => {}
                 Err(err) => tracing::warn!(remote = %e.host, error = %err, "dist lookup failed"),
             }
         }
         None
     }
+
+    /// The first remote document for `id`, tagged with `from_index_service`.
+    pub async fn resolve(&self, id: &str) -> Option<Value> {
+        let (e, mut doc) = self.find(id).await?;
+        if let Value::Object(m) = &mut doc {
+            m.insert(
+                "from_index_service".into(),
+                serde_json::json!({"host": e.host, "name": e.name}),
+            );
+        }
+        Some(doc)
+    }
+
+    /// The base URL (ending in `/`) of the commons that holds `id`, for DRS requests this
+    /// service cannot answer itself: the remote's `host` without its `index/` tail.
+    pub async fn locate(&self, id: &str) -> Option<String> {
+        let (e, _) = self.find(id).await?;
+        Some(commons_base(&e.host))
+    }
+}
+
+/// `https://x.org/index/` → `https://x.org/`.
+fn commons_base(host: &str) -> String {
+    let trimmed = host.trim_end_matches('/');
+    let base = trimmed.strip_suffix("/index").unwrap_or(trimmed);
+    format!("{base}/")
 }
 
 #[cfg(test)]
@@ -129,6 +147,9 @@ mod tests {
         assert_eq!(doc["from_index_service"]["name"], "B");
         assert_eq!(*fake.asked.lock().unwrap(), vec!["http://b/index/"]);
         assert!(dist.resolve("dg.C/1").await.is_none());
+        assert_eq!(dist.locate("dg.B/9").await.as_deref(), Some("http://b/"));
+        assert_eq!(dist.locate("dg.C/9").await, None);
+        assert_eq!(commons_base("https://x.org/a/index"), "https://x.org/a/");
         assert!(Dist::new(&[entry("X", "h", "(")], fake).is_err());
     }
 }

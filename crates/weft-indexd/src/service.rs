@@ -115,6 +115,12 @@ impl IndexService {
         }
     }
 
+    /// The remote index services of distributed resolution, if configured.
+    #[must_use]
+    pub fn dist(&self) -> Option<&crate::dist::Dist> {
+        self.dist.as_ref()
+    }
+
     /// Enable distributed resolution through `dist` for the global resolver.
     #[must_use]
     pub fn with_dist(mut self, dist: crate::dist::Dist) -> Self {

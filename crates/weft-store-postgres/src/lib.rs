@@ -14,6 +14,7 @@
 mod authz;
 mod bulk;
 mod bundle;
+mod hub;
 mod index;
 mod oauth;
 #[cfg(any(test, feature = "testing"))]

@@ -9,6 +9,7 @@
 mod authz;
 mod bulk;
 mod bundle;
+mod hub;
 mod index;
 mod migrate;
 mod oauth;

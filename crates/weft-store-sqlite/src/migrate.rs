@@ -21,6 +21,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0005_api_keys.sql"),
     ),
     (6, "oauth", include_str!("../migrations/0006_oauth.sql")),
+    (8, "hub", include_str!("../migrations/0008_hub.sql")),
 ];
 
 pub(crate) fn apply(conn: &mut Connection) -> StoreResult<usize> {

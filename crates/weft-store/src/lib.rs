@@ -1,12 +1,14 @@
 //! weft-store: what every storage backend must provide, and nothing about how.
 //!
-//! It owns the repository traits ([`IndexStore`] and its part [`BundleStore`]), the row models
+//! It owns the repository traits ([`IndexStore`] and its part [`BundleStore`], and one per
+//! service: [`AuthzStore`], [`IdentityStore`], [`OAuthStore`], [`HubStore`]), the row models
 //! they exchange ([`IndexRecord`], [`BundleRecord`], [`ListQuery`]), the portable SQL both SQL
 //! backends share ([`sql`]), and — behind the `test-suite` feature — the contract tests every
 //! backend must pass.
 //! It must never name a database driver: only `weft-store-*` crates do.
 
 pub mod authz;
+pub mod hub;
 pub mod identity;
 pub mod model;
 pub mod oauth;
@@ -16,6 +18,7 @@ pub mod test_suite;
 
 use async_trait::async_trait;
 pub use authz::{AuthzChange, AuthzRows, AuthzStore};
+pub use hub::{HubCommons, HubPull, HubScope, HubStore, HubStudy};
 pub use identity::{ApiKey, IdentityStore, SigningKey};
 pub use model::*;
 pub use oauth::{AuthCode, CodeRedemption, OAuthClient, OAuthStore, RefreshToken, Session};

@@ -1089,3 +1089,168 @@ pub async fn run_oauth(s: Arc<dyn crate::OAuthStore>) {
         "went with the client"
     );
 }
+
+/// The contract of [`crate::HubStore`]: a commons' studies replaced whole (generation
+/// bumped, info and summary kept with them), failures recorded without touching the last
+/// good copy, listings paged in (commons, guid) order per scope, lookups by GUID, and a
+/// commons forgotten with its studies.
+pub async fn run_hub(s: Arc<dyn crate::HubStore>) {
+    use crate::{HubPull, HubScope, HubStudy};
+    let study = |commons: &str, name: &str, n: u32| HubStudy {
+        commons: commons.into(),
+        guid: format!("g{n:05}"),
+        commons_name: name.into(),
+        doc: format!(r#"{{"gen3_discovery":{{"n":{n},"commons_name":"{name}"}}}}"#),
+    };
+    let pull = |commons: &str, at: i64| HubPull {
+        commons: commons.into(),
+        info: format!(r#"{{"commons_url":"{commons}.org"}}"#),
+        summary: r#"{"Data Type":{"WGS":2}}"#.into(),
+        at,
+    };
+    assert!(s.hub_commons().await.unwrap().is_empty());
+    assert_eq!(s.hub_count(HubScope::All).await.unwrap(), 0);
+
+    // a failure before any good pull: a status row, no studies
+    s.record_hub_failure("b", 5, "connection refused")
+        .await
+        .unwrap();
+    let a_studies: Vec<HubStudy> = (0..5).map(|n| study("a", "A", n)).collect();
+    let g = s
+        .replace_hub_studies(pull("a", 10), a_studies.clone())
+        .await
+        .unwrap();
+    assert_eq!(g, 1);
+    let b_studies: Vec<HubStudy> = (3..6).map(|n| study("b", "Bee", n)).collect();
+    assert_eq!(
+        s.replace_hub_studies(pull("b", 11), b_studies.clone())
+            .await
+            .unwrap(),
+        1
+    );
+    let commons = s.hub_commons().await.unwrap();
+    assert_eq!(commons.len(), 2);
+    assert_eq!(commons[0].name, "a");
+    assert_eq!(commons[0].info, r#"{"commons_url":"a.org"}"#);
+    assert_eq!(commons[0].summary, r#"{"Data Type":{"WGS":2}}"#);
+    assert_eq!(commons[0].study_count, 5);
+    assert_eq!(commons[0].last_success, Some(10));
+    assert_eq!(commons[1].name, "b");
+    assert_eq!(commons[1].last_error, None);
+    assert_eq!(commons[1].failures, 0);
+    assert_eq!(commons[1].generation, 1);
+
+    // listings: all, by commons, by commons_name; paged in (commons, guid) order
+    assert_eq!(s.hub_count(HubScope::All).await.unwrap(), 8);
+    let all = s.hub_studies(HubScope::All, 100, 0).await.unwrap();
+    let mut expected = a_studies.clone();
+    expected.extend(b_studies.clone());
+    assert_eq!(all, expected);
+    let page = s.hub_studies(HubScope::All, 3, 4).await.unwrap();
+    assert_eq!(page, expected[4..7].to_vec());
+    let bee = HubScope::CommonsName("Bee".into());
+    assert_eq!(s.hub_count(bee.clone()).await.unwrap(), 3);
+    assert_eq!(
+        s.hub_studies(bee, 10, 1).await.unwrap(),
+        b_studies[1..].to_vec()
+    );
+    assert_eq!(
+        s.hub_studies(HubScope::Commons("a".into()), 2, 0)
+            .await
+            .unwrap(),
+        a_studies[..2].to_vec()
+    );
+    assert_eq!(
+        s.hub_count(HubScope::Commons("zz".into())).await.unwrap(),
+        0
+    );
+
+    // by GUID: g003 is in both commons; the first by commons name wins
+    assert_eq!(
+        s.hub_study("g00003").await.unwrap(),
+        Some(study("a", "A", 3))
+    );
+    assert_eq!(
+        s.hub_study("g00005").await.unwrap(),
+        Some(study("b", "Bee", 5))
+    );
+    assert_eq!(s.hub_study("nope").await.unwrap(), None);
+
+    // a failure keeps the last good copy and counts up
+    s.record_hub_failure("a", 20, "HTTP 500").await.unwrap();
+    s.record_hub_failure("a", 25, "not JSON").await.unwrap();
+    let a = &s.hub_commons().await.unwrap()[0];
+    assert_eq!(a.last_error.as_deref(), Some("not JSON"));
+    assert_eq!(a.failures, 2);
+    assert_eq!(a.last_attempt, Some(25));
+    assert_eq!(a.last_success, Some(10));
+    assert_eq!(a.study_count, 5);
+    assert_eq!(a.info, r#"{"commons_url":"a.org"}"#);
+    assert_eq!(s.hub_count(HubScope::Commons("a".into())).await.unwrap(), 5);
+
+    // a replacement is whole: old GUIDs go, the error clears, the generation moves on
+    let fresh = vec![study("a", "A", 7)];
+    assert_eq!(
+        s.replace_hub_studies(pull("a", 30), fresh.clone())
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        s.hub_studies(HubScope::Commons("a".into()), 10, 0)
+            .await
+            .unwrap(),
+        fresh
+    );
+    let a = &s.hub_commons().await.unwrap()[0];
+    assert_eq!((a.failures, a.last_error.clone()), (0, None));
+    assert_eq!(s.hub_study("g00000").await.unwrap(), None);
+    assert_eq!(
+        s.hub_study("g00003").await.unwrap(),
+        Some(study("b", "Bee", 3))
+    );
+
+    // a replacement that fails (a GUID twice in one commons) changes nothing
+    let dup = s
+        .replace_hub_studies(pull("a", 40), vec![study("a", "A", 8), study("a", "A", 8)])
+        .await;
+    assert!(dup.is_err(), "{dup:?}");
+    assert_eq!(
+        s.hub_studies(HubScope::Commons("a".into()), 10, 0)
+            .await
+            .unwrap(),
+        fresh
+    );
+    assert_eq!(s.hub_commons().await.unwrap()[0].generation, 2);
+
+    // an empty pull empties the commons
+    s.replace_hub_studies(pull("b", 50), vec![]).await.unwrap();
+    assert_eq!(s.hub_count(HubScope::Commons("b".into())).await.unwrap(), 0);
+
+    // forgetting a commons takes its studies
+    assert!(s.remove_hub_commons("a").await.unwrap());
+    assert!(!s.remove_hub_commons("a").await.unwrap());
+    assert_eq!(s.hub_count(HubScope::All).await.unwrap(), 0);
+    let names: Vec<String> = s
+        .hub_commons()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(names, vec!["b"]);
+
+    // many studies in one replacement
+    let many: Vec<HubStudy> = (0..2500).map(|n| study("c", "C", n)).collect();
+    s.replace_hub_studies(pull("c", 60), many).await.unwrap();
+    assert_eq!(
+        s.hub_count(HubScope::Commons("c".into())).await.unwrap(),
+        2500
+    );
+    let last = s
+        .hub_studies(HubScope::Commons("c".into()), 10, 2495)
+        .await
+        .unwrap();
+    assert_eq!(last.len(), 5);
+    assert_eq!(last[4].guid, "g02499");
+}

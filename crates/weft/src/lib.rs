@@ -22,7 +22,7 @@ use weft_identity::login::Login;
 use weft_identity::oauth::OAuth;
 use weft_indexd::drs::DrsContext;
 use weft_indexd::{IndexService, IndexUserAuthorizer};
-use weft_store::{AuthzStore, IdentityStore, IndexStore, OAuthStore};
+use weft_store::{AuthzStore, HubStore, IdentityStore, IndexStore, OAuthStore};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub const COMMIT: &str = env!("WEFT_COMMIT");
@@ -43,16 +43,62 @@ pub struct Stores {
     pub authz: Arc<dyn AuthzStore>,
     pub identity: Arc<dyn IdentityStore>,
     pub oauth: Arc<dyn OAuthStore>,
+    pub hub: Arc<dyn HubStore>,
 }
 
 impl Stores {
-    fn of<S: IndexStore + AuthzStore + IdentityStore + OAuthStore>(store: S) -> Self {
+    fn of<S: IndexStore + AuthzStore + IdentityStore + OAuthStore + HubStore>(store: S) -> Self {
         let store = Arc::new(store);
         Self {
             index: Arc::clone(&store) as Arc<dyn IndexStore>,
             authz: Arc::clone(&store) as Arc<dyn AuthzStore>,
             identity: Arc::clone(&store) as Arc<dyn IdentityStore>,
-            oauth: store,
+            oauth: Arc::clone(&store) as Arc<dyn OAuthStore>,
+            hub: store,
+        }
+    }
+}
+
+/// The data hub of the configuration (`None` when it lists no commons), its search index
+/// rebuilt from the store in `hub.search_dir` (default `<data_dir>/hub-search`).
+pub async fn hub_service(
+    config: &Config,
+    stores: &Stores,
+) -> anyhow::Result<Option<Arc<weft_hub::HubService>>> {
+    let dir = config
+        .hub
+        .search_dir
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("hub-search"));
+    weft_hub::HubService::open(&config.hub, Arc::clone(&stores.hub), Some(&dir))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Pull every configured commons once (what `weft hub sync` does), without a search index:
+/// a running hub re-indexes what changed within seconds.
+pub async fn hub_sync(
+    config: &Config,
+    stores: &Stores,
+    only: Option<&str>,
+) -> anyhow::Result<Vec<weft_hub::service::SyncOutcome>> {
+    let hub = weft_hub::HubService::open_without_search(&config.hub, Arc::clone(&stores.hub))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .ok_or_else(|| {
+            anyhow::anyhow!("no hub is configured: the [hub] section lists no commons")
+        })?;
+    match only {
+        None => Ok(hub.sync_all().await),
+        Some(name) => {
+            if !hub.specs().iter().any(|s| s.name == name) {
+                anyhow::bail!("no commons {name:?} is configured");
+            }
+            let result = hub.sync_one(name).await.map_err(|e| e.to_string());
+            Ok(vec![weft_hub::service::SyncOutcome {
+                commons: name.to_owned(),
+                result,
+            }])
         }
     }
 }
@@ -182,8 +228,16 @@ impl weft_indexd::dist::RemoteIndex for HttpRemoteIndex {
     }
 }
 
-fn dist(config: &Config) -> anyhow::Result<Option<weft_indexd::dist::Dist>> {
-    if config.index.dist.is_empty() {
+/// Distributed resolution: `index.dist`, plus a hub's commons that declare DRS prefixes.
+fn dist(
+    config: &Config,
+    hub: Option<&weft_hub::HubService>,
+) -> anyhow::Result<Option<weft_indexd::dist::Dist>> {
+    let mut entries = config.index.dist.clone();
+    if let Some(h) = hub {
+        entries.extend(h.dist_entries());
+    }
+    if entries.is_empty() {
         return Ok(None);
     }
     let client = reqwest::Client::builder()
@@ -192,8 +246,7 @@ fn dist(config: &Config) -> anyhow::Result<Option<weft_indexd::dist::Dist>> {
         .build()?;
     let remote = Arc::new(HttpRemoteIndex { client });
     Ok(Some(
-        weft_indexd::dist::Dist::new(&config.index.dist, remote)
-            .map_err(|e| anyhow::anyhow!("{e}"))?,
+        weft_indexd::dist::Dist::new(&entries, remote).map_err(|e| anyhow::anyhow!("{e}"))?,
     ))
 }
 
@@ -297,8 +350,12 @@ pub async fn build(
         Arc::clone(&authz),
         Arc::clone(&tokens),
     ));
+    let hub = hub_service(&config, &stores).await?;
+    if let Some(h) = &hub {
+        h.spawn();
+    }
     let mut service = IndexService::new(Arc::clone(&store), Arc::clone(&authorizer), &config.index);
-    if let Some(d) = dist(&config)? {
+    if let Some(d) = dist(&config, hub.as_deref())? {
         service = service.with_dist(d);
     }
     let index = Arc::new(service);
@@ -349,6 +406,7 @@ pub async fn build(
         access,
         uploads,
         blobs,
+        hub,
         metrics,
         started: Instant::now(),
         version: VERSION,

@@ -111,6 +111,25 @@ enum Command {
         #[command(subcommand)]
         command: ClientCommand,
     },
+    /// The data hub (aggregate metadata service).
+    Hub {
+        #[command(subcommand)]
+        command: HubCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum HubCommand {
+    /// Pull every configured commons now (or one), normalize and store its studies, as
+    /// aggregate MDS's populate job does. A commons that fails keeps its last good copy;
+    /// the command fails if any did. A running hub re-indexes the new copies by itself.
+    Sync {
+        /// Only this commons (its name in the configuration).
+        #[arg(long)]
+        commons: Option<String>,
+        #[command(flatten)]
+        data: DataArgs,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -480,6 +499,25 @@ async fn index_uploads(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn hub_sync(config: &Config, only: Option<&str>) -> anyhow::Result<()> {
+    let stores = weft::open_stores(config).await?;
+    let outcomes = weft::hub_sync(config, &stores, only).await?;
+    let mut failed = 0;
+    for o in &outcomes {
+        match &o.result {
+            Ok(n) => println!("{}: {n} studies", o.commons),
+            Err(e) => {
+                failed += 1;
+                println!("{}: failed, last good copy kept: {e}", o.commons);
+            }
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} commons could not be pulled", outcomes.len());
+    }
+    Ok(())
+}
+
 async fn token_create(
     config: &Config,
     user: &str,
@@ -688,6 +726,12 @@ fn main() -> anyhow::Result<()> {
                 api_key_create(&config, &user, &scopes, expires_in).await
             }
             Command::Client { command } => client_command(command).await,
+            Command::Hub {
+                command: HubCommand::Sync { commons, data },
+            } => {
+                let config = load_config(&data)?;
+                hub_sync(&config, commons.as_deref()).await
+            }
             Command::Keys { command } => {
                 let (KeysCommand::Rotate { data } | KeysCommand::List { data }) = &command;
                 let config = load_config(data)?;

@@ -1,0 +1,645 @@
+//! The data hub: a weft pulling real weft commons (seeded through their MDS API), serving
+//! aggregate MDS's endpoints and the discovery search; a commons that is down or answers
+//! garbage; DRS GUIDs of a member commons resolved through the hub.
+
+#![allow(clippy::unwrap_used)] // test helpers: a failure should panic with its cause
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use weft_config::HubConfig;
+
+use crate::support::{MD5, TestApp};
+
+/// The MDS admin of every commons in these tests.
+const CURATOR: &str = "curator@weft.test";
+
+/// A study as `gen3 discovery publish` writes it.
+pub fn study(title: &str, short: &str, tags: &[(&str, &str)], subjects: i64) -> Value {
+    let tags: Vec<Value> = tags
+        .iter()
+        .map(|(c, n)| json!({"category": c, "name": n}))
+        .collect();
+    json!({"_guid_type": "discovery_metadata",
+           "gen3_discovery": {"full_name": title, "short_name": short, "tags": tags,
+                              "_subjects_count": subjects,
+                              "__manifest": [{"file_name": "a.txt"}, {"file_name": "b.txt"}]}})
+}
+
+/// Store metadata records in a commons through its MDS admin API.
+pub async fn seed(app: &TestApp, records: &[(&str, Value)]) {
+    app.grant(CURATOR, "mds_gateway", "access", "/mds_gateway")
+        .await;
+    let token = app.token(CURATOR);
+    for (guid, data) in records {
+        let r = app
+            .call(
+                Method::POST,
+                &format!("/mds-admin/metadata/{guid}?overwrite=True"),
+                Some(data.clone()),
+                Some(&token),
+            )
+            .await;
+        assert!(
+            r.status == 201 || r.status == 200,
+            "seeding {guid}: {}",
+            r.text
+        );
+    }
+}
+
+/// Poll the hub's status until `ok` holds for it (20 s at most).
+pub async fn wait_status(hub: &TestApp, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+    let start = Instant::now();
+    loop {
+        let s = hub.get("/mds/aggregate/status").await;
+        if s.status == 200 && ok(&s.json) {
+            return s.json;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "hub never reached: {what}; last status {}",
+            s.text
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn hub_config(v: Value) -> HubConfig {
+    serde_json::from_value(v).unwrap()
+}
+
+fn synced(names: &'static [&'static str]) -> impl Fn(&Value) -> bool {
+    move |s: &Value| {
+        names
+            .iter()
+            .all(|n| s["commons"][n]["status"] == "ok" && s["indexed_studies"].as_u64().is_some())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the MDS API (/mds-admin/metadata) from main"]
+async fn aggregate_endpoints_over_two_real_commons() {
+    let a = TestApp::start().await;
+    let b = TestApp::start().await;
+    seed(
+        &a,
+        &[
+            (
+                "a-1",
+                study(
+                    "Heart Failure Cohort",
+                    "HFC",
+                    &[("Data Type", "WGS"), ("Program", "Cardio")],
+                    120,
+                ),
+            ),
+            (
+                "a-2",
+                study("Lung Imaging Atlas", "LIA", &[("Data Type", "Imaging")], 40),
+            ),
+            // not discovery metadata: not pulled
+            (
+                "a-x",
+                json!({"_guid_type": "other", "gen3_discovery": {"full_name": "Hidden"}}),
+            ),
+        ],
+    )
+    .await;
+    seed(
+        &b,
+        &[
+            ("b-1", json!({"_guid_type": "discovery_metadata",
+                           "gen3_discovery": {"study_title": "<b>Heart</b> Development Study",
+                                              "n": "7", "tags": [{"category": "Data Type", "name": "WGS"}],
+                                              "contact": "pi@b.org"}})),
+        ],
+    )
+    .await;
+    let (a_url, b_url, b_host) = (a.url.clone(), b.url.clone(), b.host());
+    let hub = TestApp::start_with(move |c| {
+        c.hub = hub_config(json!({
+            "sync_interval_secs": 3600,
+            "retry_min_secs": 1,
+            "configuration": {"schema": {
+                "_subjects_count": {"type": "integer"},
+                "year": {"default": "not_set"},
+                "tags": {"type": "array"}}},
+            "gen3_commons": {"commons-a": {"mds_url": a_url, "commons_url": "a.example",
+                                           "drs_prefixes": ["dg.AAAA"]}},
+            "adapter_commons": {"commons-b": {
+                "mds_url": format!("{b_url}/"), "commons_url": "b.example", "adapter": "gen3",
+                "commons_name": "Commons B", "keep_original_fields": false,
+                "global_field_filters": ["strip_html"],
+                "field_mappings": {"full_name": "path:study_title", "_subjects_count": "path:n",
+                                   "tags": "path:tags", "year": "path:year",
+                                   "contact": {"path": "contact", "filters": ["strip_email"]},
+                                   "commons": "B"}}}
+        }));
+    })
+    .await;
+    let status = wait_status(
+        &hub,
+        "both commons synced",
+        synced(&["commons-a", "commons-b"]),
+    )
+    .await;
+    assert_eq!(status["commons"]["commons-a"]["studies"], 2);
+    assert_eq!(status["commons"]["commons-b"]["studies"], 1);
+    assert_eq!(status["commons"]["commons-b"]["commons_name"], "Commons B");
+    assert_eq!(status["commons"]["commons-a"]["last_error"], Value::Null);
+    assert!(
+        status["commons"]["commons-a"]["last_success"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
+    assert_eq!(
+        status["commons"]["commons-a"]["drs_prefixes"],
+        json!(["dg.AAAA"])
+    );
+    let _ = b_host;
+
+    // commons: most studies first
+    let c = hub.get("/mds/aggregate/commons").await.expect(200);
+    assert_eq!(c, json!({"commons": ["commons-a", "Commons B"]}));
+
+    // metadata: grouped by commons_name, a list of {guid: doc}; unknown params ignored
+    let m = hub
+        .get("/mds/aggregate/metadata?data=True&_guid_type=discovery_metadata&limit=10")
+        .await
+        .expect(200);
+    let a_list = m["commons-a"].as_array().unwrap();
+    assert_eq!(a_list.len(), 2);
+    assert_eq!(
+        a_list[0]["a-1"]["gen3_discovery"]["full_name"],
+        "Heart Failure Cohort"
+    );
+    assert_eq!(
+        a_list[0]["a-1"]["gen3_discovery"]["commons_name"],
+        "commons-a"
+    );
+    assert_eq!(a_list[1]["a-2"]["gen3_discovery"]["short_name"], "LIA");
+    let b_doc = &m["Commons B"][0]["b-1"]["gen3_discovery"];
+    assert_eq!(
+        *b_doc,
+        json!({"full_name": "Heart Development Study", "_subjects_count": 7,
+               "tags": [{"category": "Data Type", "name": "WGS"}], "year": "not_set",
+               "contact": "", "commons": "B", "commons_name": "Commons B"})
+    );
+    assert_eq!(m.as_object().unwrap().len(), 2);
+
+    // pagination, offset, counts, flatten
+    let p = hub
+        .get("/mds/aggregate/metadata?limit=2&offset=1&pagination=true&counts=__manifest,tags")
+        .await
+        .expect(200);
+    assert_eq!(
+        p["pagination"],
+        json!({"hits": 3, "offset": 1, "pageSize": 2, "pages": 2})
+    );
+    assert_eq!(
+        p["results"]["commons-a"][0]["a-2"]["gen3_discovery"]["__manifest"],
+        2
+    );
+    assert_eq!(
+        p["results"]["commons-a"][0]["a-2"]["gen3_discovery"]["tags"],
+        1
+    );
+    assert_eq!(
+        p["results"]["Commons B"][0]["b-1"]["gen3_discovery"]["tags"],
+        1
+    );
+    let f = hub
+        .get("/mds/aggregate/metadata?flatten=True&pagination=True&limit=5")
+        .await
+        .expect(200);
+    let flat = f["results"].as_array().unwrap();
+    assert_eq!(flat.len(), 3);
+    assert!(flat[2]["b-1"]["gen3_discovery"].is_object());
+    // flatten without pagination: the bare list
+    let bare = hub
+        .get("/mds/aggregate/metadata?flatten=true")
+        .await
+        .expect(200);
+    assert_eq!(bare.as_array().unwrap().len(), 3);
+    let bad = hub.get("/mds/aggregate/metadata?limit=ten").await;
+    assert_eq!(bad.status, 422, "{}", bad.text);
+    assert_eq!(bad.json["detail"][0]["loc"], json!(["query", "limit"]));
+
+    // per commons, its info, by GUID
+    let named = hub
+        .get("/mds/aggregate/metadata/Commons%20B")
+        .await
+        .expect(200);
+    assert_eq!(named.as_array().unwrap().len(), 1);
+    assert_eq!(
+        named[0]["gen3_discovery"]["full_name"],
+        "Heart Development Study"
+    );
+    let missing = hub.get("/mds/aggregate/metadata/nope").await.expect(404);
+    assert_eq!(
+        missing,
+        json!({"detail": {"message": "no common exists with the given: nope", "code": 404}})
+    );
+    let info = hub
+        .get("/mds/aggregate/metadata/commons-a/info")
+        .await
+        .expect(200);
+    assert_eq!(info, json!({"commons_url": "a.example"}));
+    hub.get("/mds/aggregate/metadata/nope/info")
+        .await
+        .expect(404);
+    let by_guid = hub
+        .get("/mds/aggregate/metadata/guid/a-2")
+        .await
+        .expect(200);
+    assert_eq!(by_guid["gen3_discovery"]["full_name"], "Lung Imaging Atlas");
+    let none = hub
+        .get("/mds/aggregate/metadata/guid/a-x")
+        .await
+        .expect(404);
+    assert_eq!(
+        none["detail"]["message"],
+        "no entry exists with the given guid: a-x"
+    );
+
+    // tags across commons
+    let tags = hub.get("/mds/aggregate/tags").await.expect(200);
+    assert_eq!(
+        tags,
+        json!({"Data Type": {"total": 3, "names": [{"WGS": 2, "Imaging": 1}]},
+               "Program": {"total": 1, "names": [{"Cardio": 1}]}})
+    );
+
+    // info: the schema, a DRS prefix, a commons
+    let schema = hub.get("/mds/aggregate/info/schema").await.expect(200);
+    assert_eq!(
+        schema["year"],
+        json!({"type": "string", "description": "", "default": "not_set"})
+    );
+    assert_eq!(
+        schema["_subjects_count"],
+        json!({"type": "integer", "description": ""})
+    );
+    let prefix = hub.get("/mds/aggregate/info/dg.AAAA").await.expect(200);
+    assert_eq!(
+        prefix,
+        json!({"host": a.host(), "name": "commons-a", "type": "indexd"})
+    );
+    assert_eq!(
+        hub.get("/mds/aggregate/info/commons-b").await.expect(200),
+        json!({"commons_url": "b.example"})
+    );
+    let unknown = hub.get("/mds/aggregate/info/dg.ZZZZ").await.expect(404);
+    assert_eq!(
+        unknown["detail"]["message"],
+        "information for dg.ZZZZ not found"
+    );
+
+    // discovery search: full text over both commons, facets, filters
+    let s = hub.get("/mds/aggregate/search?q=heart").await.expect(200);
+    assert_eq!(s["total"], 2);
+    let mut guids: Vec<&str> = s["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["guid"].as_str().unwrap())
+        .collect();
+    guids.sort_unstable();
+    assert_eq!(guids, ["a-1", "b-1"]);
+    assert!(s["hits"][0]["score"].as_f64().unwrap() > 0.0);
+    assert_eq!(
+        s["facets"]["commons"],
+        json!({"Commons B": 1, "commons-a": 1})
+    );
+    assert_eq!(s["facets"]["tags"]["Data Type"], json!({"WGS": 2}));
+    let tagged = hub
+        .get("/mds/aggregate/search?tag=Data%20Type:WGS&commons=commons-a")
+        .await
+        .expect(200);
+    assert_eq!(tagged["total"], 1);
+    assert_eq!(tagged["hits"][0]["guid"], "a-1");
+    assert_eq!(
+        tagged["hits"][0]["doc"]["gen3_discovery"]["short_name"],
+        "HFC"
+    );
+    let field = hub
+        .get("/mds/aggregate/search?q=short_name:lia")
+        .await
+        .expect(200);
+    assert_eq!(field["hits"][0]["guid"], "a-2");
+    let page = hub
+        .get("/mds/aggregate/search?limit=1&offset=2")
+        .await
+        .expect(200);
+    assert_eq!(
+        (
+            page["total"].as_u64(),
+            page["hits"].as_array().unwrap().len()
+        ),
+        (Some(3), 1)
+    );
+    for bad in [
+        "q=heart%20AND%20(",
+        "tag=NoColon",
+        "limit=-1",
+        "offset=x",
+        "limit=5000",
+    ] {
+        let r = hub.get(&format!("/mds/aggregate/search?{bad}")).await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.text);
+        assert!(r.json["detail"]["message"].is_string(), "{bad}: {}", r.text);
+    }
+
+    hub.stop().await;
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_hub_the_aggregate_routes_are_404() {
+    let app = TestApp::start().await;
+    for path in [
+        "/mds/aggregate/commons",
+        "/mds/aggregate/metadata",
+        "/mds/aggregate/tags",
+        "/mds/aggregate/status",
+        "/mds/aggregate/search?q=x",
+    ] {
+        let r = app.get(path).await;
+        assert_eq!(r.status, 404, "{path}");
+        assert_eq!(r.json["detail"]["code"], 404, "{path}");
+    }
+    app.stop().await;
+}
+
+/// How the stand-in commons answers `/mds/metadata`.
+const GOOD: u8 = 0;
+const GARBAGE: u8 = 1;
+const ERROR: u8 = 2;
+const NOT_AN_OBJECT: u8 = 3;
+const GOOD_V2: u8 = 4;
+
+/// A stand-in commons for what a real weft never does: answer garbage. It pages like MDS.
+async fn flaky_commons(mode: Arc<AtomicU8>) -> (String, tokio::task::JoinHandle<()>) {
+    use axum::extract::Query;
+    use axum::response::IntoResponse;
+    let app = axum::Router::new().route(
+        "/mds/metadata",
+        axum::routing::get(
+            move |Query(q): Query<std::collections::HashMap<String, String>>| {
+                let mode = mode.load(Ordering::SeqCst);
+                async move {
+                    let limit: usize = q.get("limit").and_then(|l| l.parse().ok()).unwrap_or(10);
+                    let offset: usize = q.get("offset").and_then(|l| l.parse().ok()).unwrap_or(0);
+                    let n = if mode == GOOD_V2 { 3 } else { 5 };
+                    let all: serde_json::Map<String, Value> = (0..n)
+                        .map(|i| {
+                            let title = if mode == GOOD_V2 {
+                                "Renewed"
+                            } else {
+                                "Original"
+                            };
+                            (
+                                format!("f-{i}"),
+                                study(&format!("{title} {i}"), "F", &[("Data Type", "WGS")], i),
+                            )
+                        })
+                        .collect();
+                    match mode {
+                        GARBAGE => "<html>oops".into_response(),
+                        ERROR => (axum::http::StatusCode::BAD_GATEWAY, "down").into_response(),
+                        NOT_AN_OBJECT => axum::Json(json!(["f-0"])).into_response(),
+                        _ => {
+                            let page: serde_json::Map<String, Value> =
+                                all.into_iter().skip(offset).take(limit).collect();
+                            axum::Json(Value::Object(page)).into_response()
+                        }
+                    }
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (url, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the MDS API (/mds-admin/metadata) from main"]
+async fn a_commons_that_fails_keeps_its_last_good_copy() {
+    let mode = Arc::new(AtomicU8::new(GOOD));
+    let (flaky_url, flaky) = flaky_commons(Arc::clone(&mode)).await;
+    let real = TestApp::start().await;
+    seed(&real, &[("r-1", study("Real Study", "RS", &[], 1))]).await;
+    let real_url = real.url.clone();
+    let hub = TestApp::start_with(move |c| {
+        c.hub = hub_config(json!({
+            "sync_interval_secs": 1,
+            "retry_min_secs": 1,
+            "adapter_commons": {"flaky": {"mds_url": flaky_url, "commons_url": "flaky.example",
+                                          "adapter": "gen3", "config": {"batchSize": 2}}},
+            "gen3_commons": {"real": {"mds_url": real_url, "commons_url": "real.example"}}
+        }));
+    })
+    .await;
+    wait_status(&hub, "first good pull", synced(&["flaky", "real"])).await;
+    let all = hub
+        .get("/mds/aggregate/metadata?limit=100")
+        .await
+        .expect(200);
+    assert_eq!(
+        all["flaky"].as_array().unwrap().len(),
+        5,
+        "paged in 2s: {all}"
+    );
+
+    // each kind of failure: reported, last good copy kept, searchable still
+    for (m, needle) in [
+        (GARBAGE, "not JSON"),
+        (ERROR, "HTTP 502"),
+        (NOT_AN_OBJECT, "expected a JSON object"),
+    ] {
+        mode.store(m, Ordering::SeqCst);
+        let s = wait_status(&hub, needle, |s| {
+            s["commons"]["flaky"]["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains(needle))
+        })
+        .await;
+        let f = &s["commons"]["flaky"];
+        assert_eq!(f["status"], "error");
+        assert_eq!(f["studies"], 5);
+        assert!(f["consecutive_failures"].as_i64().unwrap() >= 1);
+        assert!(
+            f["last_error"]
+                .as_str()
+                .unwrap()
+                .contains("/mds/metadata?data=True")
+        );
+        assert_eq!(s["commons"]["real"]["status"], "ok");
+        let kept = hub.get("/mds/aggregate/metadata/flaky").await.expect(200);
+        assert_eq!(kept.as_array().unwrap().len(), 5);
+        assert_eq!(kept[0]["gen3_discovery"]["full_name"], "Original 0");
+        let found = hub
+            .get("/mds/aggregate/search?q=original")
+            .await
+            .expect(200);
+        assert_eq!(found["total"], 5);
+    }
+
+    // a commons that is down: the same
+    real.stop().await;
+    let s = wait_status(&hub, "real commons down", |s| {
+        s["commons"]["real"]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("cannot connect"))
+    })
+    .await;
+    assert_eq!(s["commons"]["real"]["studies"], 1);
+    hub.get("/mds/aggregate/metadata/guid/r-1")
+        .await
+        .expect(200);
+
+    // back with new data: replaced whole, error cleared
+    mode.store(GOOD_V2, Ordering::SeqCst);
+    let s = wait_status(&hub, "flaky recovered", |s| {
+        s["commons"]["flaky"]["status"] == "ok" && s["commons"]["flaky"]["studies"] == 3
+    })
+    .await;
+    assert_eq!(s["commons"]["flaky"]["consecutive_failures"], 0);
+    let start = Instant::now();
+    loop {
+        let r = hub.get("/mds/aggregate/search?q=renewed").await.expect(200);
+        if r["total"] == 3 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "search never caught up: {r}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        hub.get("/mds/aggregate/search?q=original")
+            .await
+            .expect(200)["total"],
+        0
+    );
+    hub.get("/mds/aggregate/metadata/guid/f-4")
+        .await
+        .expect(404);
+    hub.stop().await;
+    flaky.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drs_guids_of_a_member_commons_resolve_through_the_hub() {
+    let a = TestApp::start_with(|c| c.index.guid_prefix = "dg.AAAA/".into()).await;
+    let ids = a
+        .create(
+            json!({"hashes": {"md5": MD5}, "size": 3, "urls": ["s3://bucket/x"],
+                       "authz": ["/open"], "file_name": "x.txt"}),
+        )
+        .await;
+    let did = ids.did.clone();
+    assert!(did.starts_with("dg.AAAA/"), "{did}");
+    let uuid = did.trim_start_matches("dg.AAAA/").to_owned();
+    let a_url = a.url.clone();
+    let hub = TestApp::start_with(move |c| {
+        c.hub = hub_config(json!({
+            "gen3_commons": {"commons-a": {"mds_url": a_url, "commons_url": "a.example",
+                                           "drs_prefixes": ["dg.AAAA"]}}
+        }));
+    })
+    .await;
+    let no_redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for (form, expected_path) in [
+        (did.clone(), did.clone()),
+        (format!("dg.AAAA:{uuid}"), format!("dg.AAAA:{uuid}")),
+        (format!("drs://{}/{did}", a.host()), did.clone()),
+    ] {
+        let r = no_redirect
+            .get(format!("{}/ga4gh/drs/v1/objects/{form}", hub.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 307, "{form}");
+        assert_eq!(
+            r.headers()["location"].to_str().unwrap(),
+            format!("{}/ga4gh/drs/v1/objects/{expected_path}", a.url),
+            "{form}"
+        );
+        // followed, it is the commons' own object
+        let obj: Value = hub
+            .client
+            .get(format!("{}/ga4gh/drs/v1/objects/{form}", hub.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(obj["id"], did, "{form}: {obj}");
+        assert_eq!(obj["size"], 3);
+    }
+    // the access path and query travel along
+    let r = no_redirect
+        .get(format!(
+            "{}/ga4gh/drs/v1/objects/{did}/access/s3?expires_in=60",
+            hub.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 307);
+    assert_eq!(
+        r.headers()["location"].to_str().unwrap(),
+        format!(
+            "{}/ga4gh/drs/v1/objects/{did}/access/s3?expires_in=60",
+            a.url
+        )
+    );
+    // a GUID nobody holds: the DRS 404
+    let r = hub
+        .get("/ga4gh/drs/v1/objects/dg.AAAA/00000000-0000-0000-0000-000000000000")
+        .await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json["status_code"], 404);
+    hub.get("/ga4gh/drs/v1/objects/dg.ZZZZ/1").await.expect(404);
+
+    // a plain commons with indexd DIST peers resolves them the same way
+    let peer = a.url.clone();
+    let b = TestApp::start_with(move |c| {
+        c.index.dist = vec![weft_config::DistEntry {
+            name: "A".into(),
+            host: format!("{peer}/index/"),
+            hints: vec![],
+            kind: "indexd".into(),
+        }];
+    })
+    .await;
+    let r = no_redirect
+        .get(format!("{}/ga4gh/drs/v1/objects/{did}", b.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 307);
+    assert_eq!(
+        r.headers()["location"].to_str().unwrap(),
+        format!("{}/ga4gh/drs/v1/objects/{did}", a.url)
+    );
+    b.stop().await;
+    hub.stop().await;
+    a.stop().await;
+}
