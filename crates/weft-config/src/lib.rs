@@ -79,6 +79,32 @@ pub struct Config {
     pub storage: StorageConfig,
     /// How people log in: external OIDC providers, browser sessions.
     pub login: LoginConfig,
+    /// The metadata service (MDS API).
+    pub mds: MdsConfig,
+}
+
+/// The metadata service (Gen3 MDS API, under `/mds/` and `/mds-admin/`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MdsConfig {
+    /// Queries and reads need `mds_gateway` `access` on `/mds_metadata_queries` (MDS's
+    /// `FORCE_AUTHZ_CHECK_FOR_METADATA_QUERIES`). Default off: metadata is public.
+    pub force_authz_for_queries: bool,
+    /// Most records one query returns (MDS's `METADATA_QUERY_RESULTS_LIMIT`). Default 2000.
+    pub query_results_limit: u32,
+    /// Key paths indexed at every start, so equality filters on them do not scan
+    /// (more can be added with `POST /mds-admin/metadata_index/{path}`). Default `["_guid_type"]`.
+    pub indexed_paths: Vec<String>,
+}
+
+impl Default for MdsConfig {
+    fn default() -> Self {
+        Self {
+            force_authz_for_queries: false,
+            query_results_limit: 2000,
+            indexed_paths: vec!["_guid_type".to_owned()],
+        }
+    }
 }
 
 /// Login through external OpenID Connect providers, and browser sessions.
@@ -348,6 +374,7 @@ impl Default for Config {
             authz: AuthzConfig::default(),
             storage: StorageConfig::default(),
             login: LoginConfig::default(),
+            mds: MdsConfig::default(),
         }
     }
 }
@@ -448,6 +475,7 @@ const ENV_KEYS: &[&str] = &[
     "authz",
     "storage",
     "login",
+    "mds",
 ];
 
 impl Config {
@@ -704,6 +732,15 @@ refresh_token_ttl = 2592000
 # client_secret = "..."
 # scopes = ["openid", "email"]
 # username_claim = "email"
+
+[mds]
+# Reads and queries of /mds/metadata need `mds_gateway` `access` on /mds_metadata_queries
+# (MDS FORCE_AUTHZ_CHECK_FOR_METADATA_QUERIES). Writes always need it on /mds_gateway.
+force_authz_for_queries = false
+# Most records one query returns (MDS METADATA_QUERY_RESULTS_LIMIT).
+query_results_limit = 2000
+# Key paths indexed at every start, so equality filters on them do not scan.
+indexed_paths = ["_guid_type"]
 "#;
 
 /// A bare environment string as TOML: numbers and booleans typed, everything else a string.

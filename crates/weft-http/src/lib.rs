@@ -11,6 +11,7 @@ mod drs;
 mod error;
 mod extract;
 mod index;
+mod mds;
 mod oauth;
 pub mod openapi;
 mod system;
@@ -47,6 +48,8 @@ pub struct AppState {
     /// External OIDC providers people log in through.
     pub login: Arc<weft_identity::login::Login>,
     pub index: Arc<IndexService>,
+    /// The metadata service (MDS API).
+    pub mds: Arc<weft_mds::MetadataService>,
     pub drs: DrsContext,
     pub access: Arc<dyn AccessSigner>,
     /// fence's upload flow (blank records, presigned PUT URLs, multipart, deletes).
@@ -116,6 +119,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(system::router())
         .merge(index::router())
+        .merge(mds::router())
         .merge(drs::router())
         .merge(data::router())
         .merge(user::router())

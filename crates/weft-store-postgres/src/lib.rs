@@ -15,6 +15,7 @@ mod authz;
 mod bulk;
 mod bundle;
 mod index;
+mod metadata;
 mod oauth;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -431,7 +431,9 @@ mod tests {
             Arc::clone(&store) as Arc<dyn weft_store::IdentityStore>
         )
         .await;
-        weft_store::test_suite::run_oauth(store).await;
+        weft_store::test_suite::run_oauth(Arc::clone(&store) as Arc<dyn weft_store::OAuthStore>)
+            .await;
+        weft_store::test_suite::run_metadata(store).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

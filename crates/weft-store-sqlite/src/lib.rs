@@ -10,6 +10,7 @@ mod authz;
 mod bulk;
 mod bundle;
 mod index;
+mod metadata;
 mod migrate;
 mod oauth;
 

@@ -8,6 +8,7 @@
 
 pub mod authz;
 pub mod identity;
+pub mod metadata;
 pub mod model;
 pub mod oauth;
 pub mod sql;
@@ -17,6 +18,10 @@ pub mod test_suite;
 use async_trait::async_trait;
 pub use authz::{AuthzChange, AuthzRows, AuthzStore};
 pub use identity::{ApiKey, IdentityStore, SigningKey};
+pub use metadata::{
+    AliasMode, BatchOutcome, FieldPath, FilterValue, MetadataFilter, MetadataQuery, MetadataStore,
+    RawJson, Written,
+};
 pub use model::*;
 pub use oauth::{AuthCode, CodeRedemption, OAuthClient, OAuthStore, RefreshToken, Session};
 use weft_core::WeftError;

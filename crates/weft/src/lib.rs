@@ -22,7 +22,7 @@ use weft_identity::login::Login;
 use weft_identity::oauth::OAuth;
 use weft_indexd::drs::DrsContext;
 use weft_indexd::{IndexService, IndexUserAuthorizer};
-use weft_store::{AuthzStore, IdentityStore, IndexStore, OAuthStore};
+use weft_store::{AuthzStore, IdentityStore, IndexStore, MetadataStore, OAuthStore};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub const COMMIT: &str = env!("WEFT_COMMIT");
@@ -43,16 +43,20 @@ pub struct Stores {
     pub authz: Arc<dyn AuthzStore>,
     pub identity: Arc<dyn IdentityStore>,
     pub oauth: Arc<dyn OAuthStore>,
+    pub metadata: Arc<dyn MetadataStore>,
 }
 
 impl Stores {
-    fn of<S: IndexStore + AuthzStore + IdentityStore + OAuthStore>(store: S) -> Self {
+    fn of<S: IndexStore + AuthzStore + IdentityStore + OAuthStore + MetadataStore>(
+        store: S,
+    ) -> Self {
         let store = Arc::new(store);
         Self {
             index: Arc::clone(&store) as Arc<dyn IndexStore>,
             authz: Arc::clone(&store) as Arc<dyn AuthzStore>,
             identity: Arc::clone(&store) as Arc<dyn IdentityStore>,
-            oauth: store,
+            oauth: Arc::clone(&store) as Arc<dyn OAuthStore>,
+            metadata: store,
         }
     }
 }
@@ -297,6 +301,14 @@ pub async fn build(
         Arc::clone(&authz),
         Arc::clone(&tokens),
     ));
+    let mds = Arc::new(weft_mds::MetadataService::new(
+        Arc::clone(&stores.metadata),
+        Arc::clone(&authorizer),
+        config.mds.clone(),
+    ));
+    mds.ensure_indexes()
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the metadata indexes: {}", e.message))?;
     let mut service = IndexService::new(Arc::clone(&store), Arc::clone(&authorizer), &config.index);
     if let Some(d) = dist(&config)? {
         service = service.with_dist(d);
@@ -345,6 +357,7 @@ pub async fn build(
         oauth,
         login,
         index,
+        mds,
         drs,
         access,
         uploads,

@@ -14,6 +14,7 @@ mod data;
 mod drs;
 mod index_crud;
 mod listing;
+mod mds;
 mod misc;
 mod oauth;
 mod prefix;
