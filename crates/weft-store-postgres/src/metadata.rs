@@ -76,6 +76,54 @@ async fn aliases_of(exec: impl sqlx::PgExecutor<'_>, guid: &str) -> StoreResult<
         .map_err(backend)
 }
 
+/// The SQL of a metadata query and its parameters, in order.
+fn query_sql(query: &MetadataQuery) -> (String, Vec<String>) {
+    let mut sql = String::from(if query.with_data {
+        "SELECT guid, data::text FROM metadata"
+    } else {
+        "SELECT guid, NULL::text FROM metadata"
+    });
+    let mut params: Vec<String> = Vec::new();
+    for (i, filter) in query.filters.iter().enumerate() {
+        sql.push_str(if i == 0 { " WHERE " } else { " AND " });
+        let mut alternatives = Vec::new();
+        let texts: Vec<&String> = filter
+            .values
+            .iter()
+            .filter_map(|v| match v {
+                FilterValue::Text(t) => Some(t),
+                FilterValue::Present => None,
+            })
+            .collect();
+        if !texts.is_empty() {
+            let first = params.len() + 1;
+            let marks: Vec<String> = (first..first + texts.len())
+                .map(|n| format!("${n}"))
+                .collect();
+            alternatives.push(format!(
+                "{} IN ({})",
+                text_at(&filter.path),
+                marks.join(", ")
+            ));
+            params.extend(texts.into_iter().cloned());
+        }
+        if filter.values.contains(&FilterValue::Present) {
+            alternatives.push(format!(
+                "(data #> {}) IS NOT NULL",
+                path_literal(&filter.path)
+            ));
+        }
+        sql.push('(');
+        sql.push_str(&alternatives.join(" OR "));
+        sql.push(')');
+    }
+    sql.push_str(&format!(
+        " ORDER BY guid LIMIT {} OFFSET {}",
+        query.limit, query.offset
+    ));
+    (sql, params)
+}
+
 #[async_trait]
 impl MetadataStore for PostgresStore {
     async fn metadata(&self, guid: &str) -> StoreResult<Option<RawJson>> {
@@ -172,49 +220,7 @@ impl MetadataStore for PostgresStore {
         &self,
         query: MetadataQuery,
     ) -> StoreResult<Vec<(String, Option<RawJson>)>> {
-        let mut sql = String::from(if query.with_data {
-            "SELECT guid, data::text FROM metadata"
-        } else {
-            "SELECT guid, NULL::text FROM metadata"
-        });
-        let mut params: Vec<String> = Vec::new();
-        for (i, filter) in query.filters.iter().enumerate() {
-            sql.push_str(if i == 0 { " WHERE " } else { " AND " });
-            let mut alternatives = Vec::new();
-            let texts: Vec<&String> = filter
-                .values
-                .iter()
-                .filter_map(|v| match v {
-                    FilterValue::Text(t) => Some(t),
-                    FilterValue::Present => None,
-                })
-                .collect();
-            if !texts.is_empty() {
-                let first = params.len() + 1;
-                let marks: Vec<String> = (first..first + texts.len())
-                    .map(|n| format!("${n}"))
-                    .collect();
-                alternatives.push(format!(
-                    "{} IN ({})",
-                    text_at(&filter.path),
-                    marks.join(", ")
-                ));
-                params.extend(texts.into_iter().cloned());
-            }
-            if filter.values.contains(&FilterValue::Present) {
-                alternatives.push(format!(
-                    "(data #> {}) IS NOT NULL",
-                    path_literal(&filter.path)
-                ));
-            }
-            sql.push('(');
-            sql.push_str(&alternatives.join(" OR "));
-            sql.push(')');
-        }
-        sql.push_str(&format!(
-            " ORDER BY guid LIMIT {} OFFSET {}",
-            query.limit, query.offset
-        ));
+        let (sql, params) = query_sql(&query);
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for p in params {
             q = q.bind(p);
@@ -367,5 +373,67 @@ impl MetadataStore for PostgresStore {
             .await
             .map_err(backend)?;
         commit(tx).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use weft_store::{MetadataFilter, MetadataStore as _};
+
+    use super::*;
+    use crate::testing::TempDatabase;
+
+    /// An equality filter on an indexed path is answered from the index, not by a scan.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn indexed_filters_use_the_index() {
+        let Some(db) = TempDatabase::from_env().await.unwrap() else {
+            return;
+        };
+        let store = Arc::new(PostgresStore::connect(db.url(), 2).await.unwrap());
+        let path = FieldPath::parse("gen3_discovery.project").unwrap();
+        store.create_metadata_index(path.clone()).await.unwrap();
+        let rows = (0..5000)
+            .map(|n| {
+                let doc = serde_json::json!({"gen3_discovery": {"project": format!("P{n}")}});
+                (
+                    format!("g{n:05}"),
+                    serde_json::value::to_raw_value(&doc).unwrap(),
+                )
+            })
+            .collect();
+        let authz = serde_json::value::to_raw_value(&serde_json::json!({})).unwrap();
+        store.put_metadata_batch(rows, authz, false).await.unwrap();
+        sqlx::query("ANALYZE metadata")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let query = MetadataQuery {
+            filters: vec![MetadataFilter {
+                path,
+                values: vec![FilterValue::Text("P42".into())],
+            }],
+            limit: 100,
+            offset: 0,
+            with_data: true,
+        };
+        let (sql, params) = query_sql(&query);
+        let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("EXPLAIN {sql}")));
+        for p in params {
+            q = q.bind(p);
+        }
+        let plan: Vec<String> = q.fetch_all(store.pool()).await.unwrap();
+        let plan = plan.join("\n");
+        assert!(
+            plan.contains("metadata_path_idx_"),
+            "the plan scans: {plan}"
+        );
+        assert!(!plan.contains("Seq Scan"), "the plan scans: {plan}");
+        let found = store.query_metadata(query).await.unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].0, "g00042");
+        store.pool().close().await;
+        db.drop_database().await.unwrap();
     }
 }

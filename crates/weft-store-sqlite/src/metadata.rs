@@ -87,6 +87,47 @@ fn put(
     Ok(Some(Written::Updated))
 }
 
+/// The SQL of a metadata query and its parameters, in order.
+fn query_sql(query: &MetadataQuery) -> (String, Vec<String>) {
+    let mut sql = String::from(if query.with_data {
+        "SELECT guid, data FROM metadata"
+    } else {
+        "SELECT guid, NULL FROM metadata"
+    });
+    let mut params: Vec<String> = Vec::new();
+    for (i, filter) in query.filters.iter().enumerate() {
+        sql.push_str(if i == 0 { " WHERE " } else { " AND " });
+        let texts: Vec<&String> = filter
+            .values
+            .iter()
+            .filter_map(|v| match v {
+                FilterValue::Text(t) => Some(t),
+                FilterValue::Present => None,
+            })
+            .collect();
+        let mut alternatives = Vec::new();
+        if !texts.is_empty() {
+            let marks = vec!["?"; texts.len()].join(", ");
+            alternatives.push(format!("{} IN ({marks})", text_at(&filter.path)));
+            params.extend(texts.into_iter().cloned());
+        }
+        if filter.values.contains(&FilterValue::Present) {
+            alternatives.push(format!(
+                "json_type(data, {}) IS NOT NULL",
+                json_path(&filter.path)
+            ));
+        }
+        sql.push('(');
+        sql.push_str(&alternatives.join(" OR "));
+        sql.push(')');
+    }
+    sql.push_str(&format!(
+        " ORDER BY guid LIMIT {} OFFSET {}",
+        query.limit, query.offset
+    ));
+    (sql, params)
+}
+
 #[async_trait]
 impl MetadataStore for SqliteStore {
     async fn metadata(&self, guid: &str) -> StoreResult<Option<RawJson>> {
@@ -195,44 +236,7 @@ impl MetadataStore for SqliteStore {
         query: MetadataQuery,
     ) -> StoreResult<Vec<(String, Option<RawJson>)>> {
         self.read(move |conn| {
-            let mut sql = String::from(if query.with_data {
-                "SELECT guid, data FROM metadata"
-            } else {
-                "SELECT guid, NULL FROM metadata"
-            });
-            let mut params: Vec<String> = Vec::new();
-            for (i, filter) in query.filters.iter().enumerate() {
-                sql.push_str(if i == 0 { " WHERE " } else { " AND " });
-                let expr = text_at(&filter.path);
-                let texts: Vec<&String> = filter
-                    .values
-                    .iter()
-                    .filter_map(|v| match v {
-                        FilterValue::Text(t) => Some(t),
-                        FilterValue::Present => None,
-                    })
-                    .collect();
-                let present = filter.values.contains(&FilterValue::Present);
-                let mut alternatives = Vec::new();
-                if !texts.is_empty() {
-                    let marks = vec!["?"; texts.len()].join(", ");
-                    alternatives.push(format!("{expr} IN ({marks})"));
-                    params.extend(texts.into_iter().cloned());
-                }
-                if present {
-                    alternatives.push(format!(
-                        "json_type(data, {}) IS NOT NULL",
-                        json_path(&filter.path)
-                    ));
-                }
-                sql.push('(');
-                sql.push_str(&alternatives.join(" OR "));
-                sql.push(')');
-            }
-            sql.push_str(&format!(
-                " ORDER BY guid LIMIT {} OFFSET {}",
-                query.limit, query.offset
-            ));
+            let (sql, params) = query_sql(&query);
             let mut stmt = conn.prepare_cached(&sql).map_err(backend)?;
             let rows = stmt
                 .query_map(params_from_iter(params.iter()), |r| {
@@ -382,5 +386,55 @@ impl MetadataStore for SqliteStore {
                 .map_err(backend)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use weft_store::{MetadataFilter, MetadataStore as _};
+
+    use super::*;
+
+    /// An equality filter on an indexed path is answered from the index, not by a scan.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn indexed_filters_use_the_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(&dir.path().join("m.db"), 1).unwrap());
+        let path = FieldPath::parse("gen3_discovery.project").unwrap();
+        store.create_metadata_index(path.clone()).await.unwrap();
+        let query = MetadataQuery {
+            filters: vec![MetadataFilter {
+                path,
+                values: vec![FilterValue::Text("P1".into())],
+            }],
+            limit: 100,
+            offset: 0,
+            with_data: true,
+        };
+        let (sql, params) = query_sql(&query);
+        let plan: Vec<String> = store
+            .read(move |conn| {
+                // A statement that runs reloads the schema this connection caches (the
+                // index was made on the writer's connection); EXPLAIN alone would not.
+                conn.query_row("SELECT COUNT(*) FROM metadata", [], |r| r.get::<_, i64>(0))
+                    .map_err(backend)?;
+                let mut stmt = conn
+                    .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                    .map_err(backend)?;
+                let rows = stmt
+                    .query_map(params_from_iter(params.iter()), |r| r.get::<_, String>(3))
+                    .map_err(backend)?;
+                rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
+            })
+            .await
+            .unwrap();
+        let plan = plan.join("; ");
+        assert!(
+            plan.contains("USING INDEX metadata_path_idx_"),
+            "the plan scans: {plan}"
+        );
+        assert!(!plan.contains("TEMP B-TREE"), "the plan sorts: {plan}");
     }
 }
