@@ -50,6 +50,8 @@ pub struct AppState {
     pub index: Arc<IndexService>,
     /// The metadata service (MDS API).
     pub mds: Arc<weft_mds::MetadataService>,
+    /// MDS's objects API (index record and metadata together).
+    pub objects: Arc<weft_mds::objects::Objects>,
     pub drs: DrsContext,
     pub access: Arc<dyn AccessSigner>,
     /// fence's upload flow (blank records, presigned PUT URLs, multipart, deletes).

@@ -21,8 +21,9 @@ use crate::extract::{Body, Creds, Query};
 
 type Res = Result<Response, ApiError>;
 
-/// Where MDS is mounted: reads and writes under both, as the SDK uses them.
-pub const PREFIXES: [&str; 2] = ["/mds", "/mds-admin"];
+/// Where MDS is mounted: reads and writes under both, as the SDK uses them; and at the
+/// root, where the SDK looks when its endpoint is `http://localhost...` (a bare MDS).
+pub const PREFIXES: [&str; 3] = ["/mds", "/mds-admin", ""];
 
 pub fn router() -> Router<SharedState> {
     let mut r = Router::new();
@@ -39,9 +40,23 @@ pub fn router() -> Router<SharedState> {
             .route(
                 &format!("{p}/metadata_index/{{*path}}"),
                 axum::routing::post(index_create).delete(index_drop),
+            );
+        r = r
+            .route(&format!("{p}/objects"), axum::routing::post(object_upload))
+            .route(
+                &format!("{p}/objects/upload"),
+                axum::routing::post(object_upload),
             )
-            .route(&format!("{p}/_status"), get(status))
-            .route(&format!("{p}/version"), get(version));
+            .route(
+                &format!("{p}/objects/{{*rest}}"),
+                get(object_get).post(object_version).delete(object_delete),
+            );
+        if !p.is_empty() {
+            // weft's own `/_status` stays at the root.
+            r = r
+                .route(&format!("{p}/_status"), get(status))
+                .route(&format!("{p}/version"), get(version));
+        }
     }
     r
 }
@@ -226,6 +241,86 @@ async fn delete(State(s): State<SharedState>, Creds(c): Creds, Path(rest): Path<
             Ok(StatusCode::NO_CONTENT.into_response())
         }
     }
+}
+
+/// What a path under `/objects/` addresses.
+#[derive(Debug, PartialEq, Eq)]
+enum ObjectTarget<'a> {
+    Object(&'a str),
+    Latest(&'a str),
+    Download(&'a str),
+}
+
+fn object_target(rest: &str) -> ObjectTarget<'_> {
+    if let Some(guid) = rest.strip_suffix("/latest") {
+        return ObjectTarget::Latest(guid);
+    }
+    if let Some(guid) = rest.strip_suffix("/download") {
+        return ObjectTarget::Download(guid);
+    }
+    ObjectTarget::Object(rest)
+}
+
+async fn object_upload(State(s): State<SharedState>, Creds(c): Creds, Body(body): Body) -> Res {
+    let out = s.objects.upload(&c, &body).await.map_err(mds)?;
+    json_response(StatusCode::CREATED, &out)
+}
+
+async fn object_version(
+    State(s): State<SharedState>,
+    Creds(c): Creds,
+    Path(rest): Path<String>,
+    Body(body): Body,
+) -> Res {
+    let ObjectTarget::Object(id) = object_target(&rest) else {
+        return Err(mds(WeftError::not_found("Not Found")));
+    };
+    let out = s.objects.new_version(&c, id, &body).await.map_err(mds)?;
+    json_response(StatusCode::CREATED, &out)
+}
+
+async fn object_get(
+    State(s): State<SharedState>,
+    Creds(c): Creds,
+    Path(rest): Path<String>,
+) -> Res {
+    match object_target(&rest) {
+        ObjectTarget::Object(id) => json_response(
+            StatusCode::OK,
+            &s.objects.get(&c, id, false).await.map_err(mds)?,
+        ),
+        ObjectTarget::Latest(id) => json_response(
+            StatusCode::OK,
+            &s.objects.get(&c, id, true).await.map_err(mds)?,
+        ),
+        ObjectTarget::Download(id) => {
+            let url = s.objects.download(&c, id).await.map_err(mds)?;
+            json_response(StatusCode::OK, &json!({"url": url}))
+        }
+    }
+}
+
+async fn object_delete(
+    State(s): State<SharedState>,
+    Creds(c): Creds,
+    Query(q): Query,
+    Path(rest): Path<String>,
+) -> Res {
+    let ObjectTarget::Object(id) = object_target(&rest) else {
+        return Err(mds(WeftError::not_found("Not Found")));
+    };
+    // The flag takes no value, as in MDS.
+    let delete_files = match q.0.iter().find(|(k, _)| k == "delete_file_locations") {
+        None => false,
+        Some((_, v)) if v.is_empty() => true,
+        Some(_) => {
+            return Err(mds(WeftError::invalid(
+                "delete_file_locations takes no value",
+            )));
+        }
+    };
+    s.objects.delete(&c, id, delete_files).await.map_err(mds)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn index_list(State(s): State<SharedState>, Creds(c): Creds) -> Res {

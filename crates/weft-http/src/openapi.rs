@@ -1031,6 +1031,56 @@ doc!(
     "Metadata service version (a JSON string)"
 );
 
+doc!(
+    mds_objects_create,
+    post,
+    "/mds/objects",
+    "mds",
+    "Same as /mds/objects/upload (the path the gen3 SDK's Gen3Object uses)"
+);
+doc!(
+    mds_objects_upload,
+    post,
+    "/mds/objects/upload",
+    "mds",
+    "A blank index record with an upload URL, its aliases and metadata ({file_name, authz: {version: 0, resource_paths}, aliases?, metadata?}); 201"
+);
+doc!(
+    mds_object_get,
+    get,
+    "/mds/objects/{guid}",
+    "mds",
+    "{record, metadata}: the index record and the metadata of a GUID or alias"
+);
+doc!(
+    mds_object_version,
+    post,
+    "/mds/objects/{guid}",
+    "mds",
+    "A new blank version of an object with an upload URL; 201"
+);
+doc!(
+    mds_object_delete,
+    delete,
+    "/mds/objects/{guid}",
+    "mds",
+    "Delete the index record (?delete_file_locations: and its files) and the metadata; 204"
+);
+doc!(
+    mds_object_latest,
+    get,
+    "/mds/objects/{guid}/latest",
+    "mds",
+    "{record, metadata} of the latest version"
+);
+doc!(
+    mds_object_download,
+    get,
+    "/mds/objects/{guid}/download",
+    "mds",
+    "{url}: a signed download URL (fence's /data/download)"
+);
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -1187,6 +1237,13 @@ doc!(
         mds_index_drop,
         mds_status,
         mds_version,
+        mds_objects_create,
+        mds_objects_upload,
+        mds_object_get,
+        mds_object_version,
+        mds_object_delete,
+        mds_object_latest,
+        mds_object_download,
     )
 )]
 pub struct ApiDoc;

@@ -6,6 +6,10 @@
 //! policy engine's `mds_gateway` `access` on `/mds_gateway`, which is what Gen3's gateway
 //! checks on `/mds-admin/`; weft checks the caller's own token instead of swapping in a
 //! shared admin password. Reads are open unless configured otherwise.
+//!
+//! The objects API (an index record and its metadata together) is in [`objects`].
+
+pub mod objects;
 
 use std::sync::Arc;
 

@@ -351,6 +351,12 @@ pub async fn build(
         max_ttl: config.storage.max_presigned_url_ttl,
         targets,
     });
+    let objects = Arc::new(weft_mds::objects::Objects {
+        mds: Arc::clone(&mds),
+        index: Arc::clone(&index),
+        uploads: Arc::clone(&uploads) as Arc<dyn weft_indexd::upload::Uploads>,
+        access: Arc::clone(&access) as Arc<dyn weft_indexd::drs::AccessSigner>,
+    });
     Ok(weft_http::app(AppState {
         authz,
         tokens,
@@ -358,6 +364,7 @@ pub async fn build(
         login,
         index,
         mds,
+        objects,
         drs,
         access,
         uploads,

@@ -17,6 +17,7 @@ mod listing;
 mod mds;
 mod misc;
 mod oauth;
+mod objects;
 mod prefix;
 mod support;
 mod system;

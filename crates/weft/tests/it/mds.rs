@@ -62,8 +62,8 @@ async fn create_get_update_delete_with_mds_status_codes() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    // reads are open, and the same on /mds and /mds-admin
-    for prefix in ["/mds", "/mds-admin"] {
+    // reads are open, and the same on /mds, /mds-admin and the root (a bare MDS's paths)
+    for prefix in ["/mds", "/mds-admin", ""] {
         let r = app.get(&format!("{prefix}/metadata/dg.1/a")).await;
         assert_eq!(r.status, 200, "{}", r.text);
         assert_eq!(r.json, json!({"x": 1, "y": {"z": 2}}));

@@ -270,6 +270,13 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/mds/metadata_index/{path}"),
     ("get", "/mds/_status"),
     ("get", "/mds/version"),
+    ("post", "/mds/objects"),
+    ("post", "/mds/objects/upload"),
+    ("get", "/mds/objects/{guid}"),
+    ("post", "/mds/objects/{guid}"),
+    ("delete", "/mds/objects/{guid}"),
+    ("get", "/mds/objects/{guid}/latest"),
+    ("get", "/mds/objects/{guid}/download"),
 ];
 
 #[tokio::test]
