@@ -2185,7 +2185,13 @@ users:
         }
         assert!(allowed(m, &admin, "/data_file", "fence", "file_upload"));
         assert!(allowed(m, &admin, "/mds_gateway", "mds_gateway", "access"));
-        assert!(!allowed(m, &reader, "/mds_gateway", "mds_gateway", "access"));
+        assert!(!allowed(
+            m,
+            &reader,
+            "/mds_gateway",
+            "mds_gateway",
+            "access"
+        ));
         assert!(allowed(
             m,
             &admin,

@@ -65,6 +65,11 @@ fn mds(e: WeftError) -> ApiError {
     ApiError::mds(e)
 }
 
+/// An extractor's rejection (unreadable body or query, body over the limit) in MDS's shape.
+fn restyle(e: ApiError) -> ApiError {
+    ApiError::mds(e.error)
+}
+
 /// A stored JSON document as the response body.
 fn raw_json(status: StatusCode, raw: RawJson) -> Response {
     let text: Box<str> = raw.into();
@@ -113,7 +118,8 @@ fn target(rest: &str) -> Target<'_> {
     Target::Record(rest)
 }
 
-async fn query(State(s): State<SharedState>, Creds(c): Creds, Query(q): Query) -> Res {
+async fn query(State(s): State<SharedState>, Creds(c): Creds, q: Result<Query, ApiError>) -> Res {
+    let Query(q) = q.map_err(restyle)?;
     match s.mds.query(&c, &q.0).await.map_err(mds)? {
         QueryResult::Guids(guids) => json_response(StatusCode::OK, &guids),
         QueryResult::Data(rows) => json_response(StatusCode::OK, &DataMap(&rows)),
@@ -123,9 +129,11 @@ async fn query(State(s): State<SharedState>, Creds(c): Creds, Query(q): Query) -
 async fn batch_create(
     State(s): State<SharedState>,
     Creds(c): Creds,
-    Query(q): Query,
-    Body(body): Body,
+    q: Result<Query, ApiError>,
+    body: Result<Body, ApiError>,
 ) -> Res {
+    let Query(q) = q.map_err(restyle)?;
+    let Body(body) = body.map_err(restyle)?;
     let overwrite = bool_param(&q.0, "overwrite", true).map_err(mds)?;
     let report = s
         .mds
@@ -160,10 +168,12 @@ async fn read(State(s): State<SharedState>, Creds(c): Creds, Path(rest): Path<St
 async fn create(
     State(s): State<SharedState>,
     Creds(c): Creds,
-    Query(q): Query,
+    q: Result<Query, ApiError>,
     Path(rest): Path<String>,
-    Body(body): Body,
+    body: Result<Body, ApiError>,
 ) -> Res {
+    let Query(q) = q.map_err(restyle)?;
+    let Body(body) = body.map_err(restyle)?;
     match target(&rest) {
         Target::Record(guid) => {
             let overwrite = bool_param(&q.0, "overwrite", false).map_err(mds)?;
@@ -196,10 +206,12 @@ async fn create(
 async fn update(
     State(s): State<SharedState>,
     Creds(c): Creds,
-    Query(q): Query,
+    q: Result<Query, ApiError>,
     Path(rest): Path<String>,
-    Body(body): Body,
+    body: Result<Body, ApiError>,
 ) -> Res {
+    let Query(q) = q.map_err(restyle)?;
+    let Body(body) = body.map_err(restyle)?;
     let merge = bool_param(&q.0, "merge", false).map_err(mds)?;
     match target(&rest) {
         Target::Record(guid) => Ok(raw_json(
@@ -261,7 +273,12 @@ fn object_target(rest: &str) -> ObjectTarget<'_> {
     ObjectTarget::Object(rest)
 }
 
-async fn object_upload(State(s): State<SharedState>, Creds(c): Creds, Body(body): Body) -> Res {
+async fn object_upload(
+    State(s): State<SharedState>,
+    Creds(c): Creds,
+    body: Result<Body, ApiError>,
+) -> Res {
+    let Body(body) = body.map_err(restyle)?;
     let out = s.objects.upload(&c, &body).await.map_err(mds)?;
     json_response(StatusCode::CREATED, &out)
 }
@@ -270,8 +287,9 @@ async fn object_version(
     State(s): State<SharedState>,
     Creds(c): Creds,
     Path(rest): Path<String>,
-    Body(body): Body,
+    body: Result<Body, ApiError>,
 ) -> Res {
+    let Body(body) = body.map_err(restyle)?;
     let ObjectTarget::Object(id) = object_target(&rest) else {
         return Err(mds(WeftError::not_found("Not Found")));
     };
@@ -303,9 +321,10 @@ async fn object_get(
 async fn object_delete(
     State(s): State<SharedState>,
     Creds(c): Creds,
-    Query(q): Query,
+    q: Result<Query, ApiError>,
     Path(rest): Path<String>,
 ) -> Res {
+    let Query(q) = q.map_err(restyle)?;
     let ObjectTarget::Object(id) = object_target(&rest) else {
         return Err(mds(WeftError::not_found("Not Found")));
     };

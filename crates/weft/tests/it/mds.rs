@@ -640,3 +640,36 @@ async fn status_and_version() {
     assert_eq!(r.json, json!(env!("CARGO_PKG_VERSION")));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_and_nothing_is_written() {
+    let app = TestApp::start_with(|c| c.max_body_bytes = 4096).await;
+    app.grant(WRITER, "mds_gateway", "access", "/mds_gateway")
+        .await;
+    let t = app.token(WRITER);
+    let big = json!({"blob": "x".repeat(8192)});
+    let r = app
+        .call(
+            Method::POST,
+            "/mds-admin/metadata/big",
+            Some(big.clone()),
+            Some(&t),
+        )
+        .await;
+    assert_eq!(r.status, 413, "{}", r.text);
+    assert!(
+        r.json["detail"]
+            .as_str()
+            .unwrap()
+            .contains("larger than the configured limit"),
+        "{}",
+        r.text
+    );
+    let batch = json!([{"guid": "a", "data": {}}, {"guid": "b", "data": big}]);
+    let r = app
+        .call(Method::POST, "/mds-admin/metadata", Some(batch), Some(&t))
+        .await;
+    assert_eq!(r.status, 413, "{}", r.text);
+    assert_eq!(app.get("/mds/metadata").await.json, json!([]));
+    app.stop().await;
+}
