@@ -192,7 +192,7 @@ EOF
 export PYTHONDONTWRITEBYTECODE=1
 log "gen3 SDK tests (pytest, $GEN3_VENV)"
 (cd "$HERE" && GEN3SDK_MAX_RETRIES=1 "$GEN3_VENV/bin/python" -m pytest -p no:cacheprovider \
-   -v -rfE --tb=short --junitxml "$WORK/junit.xml" test_gen3_index.py test_gen3_auth.py test_gen3_file.py)
+   -v -rfE --tb=short --junitxml "$WORK/junit.xml" test_gen3_index.py test_gen3_auth.py test_gen3_file.py test_gen3_metadata.py)
 PYTEST_RC=$?
 
 read -r PY_PASSED PY_FAILED PY_XFAILED < <(junit_counts "$WORK/junit.xml")

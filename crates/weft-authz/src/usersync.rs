@@ -2184,6 +2184,14 @@ users:
             assert!(!allowed(m, &reader, project, service, method));
         }
         assert!(allowed(m, &admin, "/data_file", "fence", "file_upload"));
+        assert!(allowed(m, &admin, "/mds_gateway", "mds_gateway", "access"));
+        assert!(!allowed(
+            m,
+            &reader,
+            "/mds_gateway",
+            "mds_gateway",
+            "access"
+        ));
         assert!(allowed(
             m,
             &admin,

@@ -84,6 +84,32 @@ pub struct Config {
     pub login: LoginConfig,
     /// The data hub (aggregate metadata service): enabled when it lists commons.
     pub hub: HubConfig,
+    /// The metadata service (MDS API).
+    pub mds: MdsConfig,
+}
+
+/// The metadata service (Gen3 MDS API, under `/mds/` and `/mds-admin/`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MdsConfig {
+    /// Queries and reads need `mds_gateway` `access` on `/mds_metadata_queries` (MDS's
+    /// `FORCE_AUTHZ_CHECK_FOR_METADATA_QUERIES`). Default off: metadata is public.
+    pub force_authz_for_queries: bool,
+    /// Most records one query returns (MDS's `METADATA_QUERY_RESULTS_LIMIT`). Default 2000.
+    pub query_results_limit: u32,
+    /// Key paths indexed at every start, so equality filters on them do not scan
+    /// (more can be added with `POST /mds-admin/metadata_index/{path}`). Default `["_guid_type"]`.
+    pub indexed_paths: Vec<String>,
+}
+
+impl Default for MdsConfig {
+    fn default() -> Self {
+        Self {
+            force_authz_for_queries: false,
+            query_results_limit: 2000,
+            indexed_paths: vec!["_guid_type".to_owned()],
+        }
+    }
 }
 
 /// Login through external OpenID Connect providers, and browser sessions.
@@ -354,6 +380,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             login: LoginConfig::default(),
             hub: HubConfig::default(),
+            mds: MdsConfig::default(),
         }
     }
 }
@@ -455,6 +482,7 @@ const ENV_KEYS: &[&str] = &[
     "storage",
     "login",
     "hub",
+    "mds",
 ];
 
 impl Config {
@@ -735,6 +763,14 @@ request_timeout_secs = 60
 # commons_url = "127.0.0.1:8082"
 # adapter = "gen3"
 # field_mappings = { full_name = "path:study_title", commons = "Commons B" }
+[mds]
+# Reads and queries of /mds/metadata need `mds_gateway` `access` on /mds_metadata_queries
+# (MDS FORCE_AUTHZ_CHECK_FOR_METADATA_QUERIES). Writes always need it on /mds_gateway.
+force_authz_for_queries = false
+# Most records one query returns (MDS METADATA_QUERY_RESULTS_LIMIT).
+query_results_limit = 2000
+# Key paths indexed at every start, so equality filters on them do not scan.
+indexed_paths = ["_guid_type"]
 "#;
 
 /// A bare environment string as TOML: numbers and booleans typed, everything else a string.

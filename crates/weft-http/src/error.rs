@@ -1,4 +1,5 @@
-//! Error rendering per API surface: indexd `{"error": msg}`, DRS `{"msg", "status_code"}`.
+//! Error rendering per API surface: indexd `{"error": msg}`, DRS `{"msg", "status_code"}`,
+//! MDS `{"detail": msg}`.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -13,6 +14,8 @@ pub enum Surface {
     Indexd,
     /// GA4GH DRS: `{"msg": "...", "status_code": n}`.
     Drs,
+    /// The metadata service (FastAPI): `{"detail": "..."}`.
+    Mds,
 }
 
 /// An error on its way to the client.
@@ -28,6 +31,16 @@ impl ApiError {
         Self {
             error,
             surface: Surface::Drs,
+        }
+    }
+}
+
+impl ApiError {
+    #[must_use]
+    pub fn mds(error: WeftError) -> Self {
+        Self {
+            error,
+            surface: Surface::Mds,
         }
     }
 }
@@ -52,6 +65,7 @@ impl IntoResponse for ApiError {
         let body = match self.surface {
             Surface::Indexd => json!({"error": self.error.message}),
             Surface::Drs => json!({"msg": self.error.message, "status_code": status.as_u16()}),
+            Surface::Mds => json!({"detail": self.error.message}),
         };
         (status, Json(body)).into_response()
     }

@@ -19,15 +19,23 @@ use weft_hub::{HubError, HubService, SearchRequest};
 use crate::SharedState;
 use crate::extract::serde_urlencoded_pairs;
 
+/// Under the gateway's `/mds` prefix, and at the root as a bare MDS serves them.
 pub fn router() -> Router<SharedState> {
-    Router::new()
-        .route("/mds/aggregate/commons", get(commons))
-        .route("/mds/aggregate/metadata", get(metadata))
-        .route("/mds/aggregate/metadata/{*rest}", get(metadata_rest))
-        .route("/mds/aggregate/tags", get(tags))
-        .route("/mds/aggregate/info/{*what}", get(info))
-        .route("/mds/aggregate/status", get(status))
-        .route("/mds/aggregate/search", get(search))
+    let mut r = Router::new();
+    for p in ["/mds", ""] {
+        r = r
+            .route(&format!("{p}/aggregate/commons"), get(commons))
+            .route(&format!("{p}/aggregate/metadata"), get(metadata))
+            .route(
+                &format!("{p}/aggregate/metadata/{{*rest}}"),
+                get(metadata_rest),
+            )
+            .route(&format!("{p}/aggregate/tags"), get(tags))
+            .route(&format!("{p}/aggregate/info/{{*what}}"), get(info))
+            .route(&format!("{p}/aggregate/status"), get(status))
+            .route(&format!("{p}/aggregate/search"), get(search));
+    }
+    r
 }
 
 /// An error answer: a status and its JSON body.

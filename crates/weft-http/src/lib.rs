@@ -12,6 +12,7 @@ mod error;
 mod extract;
 mod hub;
 mod index;
+mod mds;
 mod oauth;
 pub mod openapi;
 mod system;
@@ -48,6 +49,10 @@ pub struct AppState {
     /// External OIDC providers people log in through.
     pub login: Arc<weft_identity::login::Login>,
     pub index: Arc<IndexService>,
+    /// The metadata service (MDS API).
+    pub mds: Arc<weft_mds::MetadataService>,
+    /// MDS's objects API (index record and metadata together).
+    pub objects: Arc<weft_mds::objects::Objects>,
     pub drs: DrsContext,
     pub access: Arc<dyn AccessSigner>,
     /// fence's upload flow (blank records, presigned PUT URLs, multipart, deletes).
@@ -119,6 +124,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(system::router())
         .merge(index::router())
+        .merge(mds::router())
         .merge(drs::router())
         .merge(data::router())
         .merge(user::router())

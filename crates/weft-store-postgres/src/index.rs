@@ -668,6 +668,7 @@ mod tests {
         weft_store::test_suite::run_identity(Arc::new(store.clone())).await;
         weft_store::test_suite::run_oauth(Arc::new(store.clone())).await;
         weft_store::test_suite::run_hub(Arc::new(store.clone())).await;
+        weft_store::test_suite::run_metadata(Arc::new(store.clone())).await;
         store.pool().close().await;
         db.drop_database().await.unwrap();
     }

@@ -16,6 +16,7 @@ mod bulk;
 mod bundle;
 mod hub;
 mod index;
+mod metadata;
 mod oauth;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

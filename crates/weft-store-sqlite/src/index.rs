@@ -433,7 +433,8 @@ mod tests {
         .await;
         weft_store::test_suite::run_oauth(Arc::clone(&store) as Arc<dyn weft_store::OAuthStore>)
             .await;
-        weft_store::test_suite::run_hub(store).await;
+        weft_store::test_suite::run_hub(Arc::clone(&store) as Arc<dyn weft_store::HubStore>).await;
+        weft_store::test_suite::run_metadata(store).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

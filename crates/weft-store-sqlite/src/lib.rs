@@ -11,6 +11,7 @@ mod bulk;
 mod bundle;
 mod hub;
 mod index;
+mod metadata;
 mod migrate;
 mod oauth;
 

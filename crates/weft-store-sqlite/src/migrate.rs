@@ -21,6 +21,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0005_api_keys.sql"),
     ),
     (6, "oauth", include_str!("../migrations/0006_oauth.sql")),
+    (
+        7,
+        "metadata",
+        include_str!("../migrations/0007_metadata.sql"),
+    ),
     (8, "hub", include_str!("../migrations/0008_hub.sql")),
 ];
 

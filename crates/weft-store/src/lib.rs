@@ -10,6 +10,7 @@
 pub mod authz;
 pub mod hub;
 pub mod identity;
+pub mod metadata;
 pub mod model;
 pub mod oauth;
 pub mod sql;
@@ -20,6 +21,10 @@ use async_trait::async_trait;
 pub use authz::{AuthzChange, AuthzRows, AuthzStore};
 pub use hub::{HubCommons, HubPull, HubScope, HubStore, HubStudy};
 pub use identity::{ApiKey, IdentityStore, SigningKey};
+pub use metadata::{
+    AliasMode, BatchOutcome, FieldPath, FilterValue, MetadataFilter, MetadataQuery, MetadataStore,
+    RawJson, Written,
+};
 pub use model::*;
 pub use oauth::{AuthCode, CodeRedemption, OAuthClient, OAuthStore, RefreshToken, Session};
 use weft_core::WeftError;

@@ -1254,3 +1254,282 @@ pub async fn run_hub(s: Arc<dyn crate::HubStore>) {
     assert_eq!(last.len(), 5);
     assert_eq!(last[4].guid, "g02499");
 }
+
+/// Filters of a query in [`run_metadata`]: dotted path and accepted values.
+type Filters<'a> = Vec<(&'a str, Vec<crate::FilterValue>)>;
+
+/// The [`crate::MetadataStore`] contract: records, overwrite and merge, queries on nested
+/// paths compared as text, aliases, and path indexes (which must not change results).
+pub async fn run_metadata(s: Arc<dyn crate::MetadataStore>) {
+    use crate::{
+        AliasMode, FieldPath, FilterValue, MetadataFilter, MetadataQuery, RawJson, Written,
+    };
+    let raw = |v: serde_json::Value| -> RawJson { serde_json::value::to_raw_value(&v).unwrap() };
+    let val = |r: &RawJson| -> serde_json::Value { serde_json::from_str(r.get()).unwrap() };
+    let open = || raw(json!({"version": 0, "_resource_paths": ["/open"]}));
+
+    // create, conflict, overwrite (keeps authz), get
+    let w = s
+        .put_metadata("g1", raw(json!({"a": {"b": 3}, "t": "x"})), open(), false)
+        .await
+        .unwrap();
+    assert_eq!(w, Written::Created);
+    let dup = s
+        .put_metadata("g1", raw(json!({"z": 1})), open(), false)
+        .await;
+    assert!(
+        matches!(dup, Err(StoreError::AlreadyExists(ref m)) if m == "Conflict: g1"),
+        "{dup:?}"
+    );
+    let w = s
+        .put_metadata(
+            "g1",
+            raw(json!({"a": {"b": 3, "c": "3"}, "t": "x", "n": null})),
+            raw(json!({"version": 0, "_resource_paths": ["/other"]})),
+            true,
+        )
+        .await
+        .unwrap();
+    assert_eq!(w, Written::Updated);
+    assert_eq!(
+        val(&s.metadata_authz("g1").await.unwrap().unwrap()),
+        json!({"version": 0, "_resource_paths": ["/open"]})
+    );
+    assert_eq!(
+        val(&s.metadata("g1").await.unwrap().unwrap()),
+        json!({"a": {"b": 3, "c": "3"}, "t": "x", "n": null})
+    );
+    assert!(s.metadata("nope").await.unwrap().is_none());
+    assert!(s.metadata_authz("nope").await.unwrap().is_none());
+
+    // batch: created, updated, conflict, all in input order
+    let batch = |ov| {
+        vec![
+            (
+                "g2".to_owned(),
+                raw(json!({"a": {"b": "3"}, "t": "y", "k": true})),
+            ),
+            ("g1".to_owned(), raw(json!({"a": {"b": 33}, "t": "x"}))),
+            (
+                "dg.1/g3".to_owned(),
+                raw(json!({"a": {"b": 4}, "t": "*", "l": [1, 2]})),
+            ),
+        ]
+        .into_iter()
+        .filter(move |(g, _)| ov || g != "g1")
+        .collect::<Vec<_>>()
+    };
+    let out = s
+        .put_metadata_batch(batch(false), open(), false)
+        .await
+        .unwrap();
+    assert_eq!(out.created, ["g2", "dg.1/g3"]);
+    assert!(out.updated.is_empty() && out.conflict.is_empty());
+    let out = s
+        .put_metadata_batch(batch(true), open(), false)
+        .await
+        .unwrap();
+    assert!(out.created.is_empty() && out.updated.is_empty());
+    assert_eq!(out.conflict, ["g2", "g1", "dg.1/g3"]);
+    let out = s
+        .put_metadata_batch(batch(true), open(), true)
+        .await
+        .unwrap();
+    assert_eq!(out.updated, ["g2", "g1", "dg.1/g3"]);
+    assert_eq!(
+        val(&s.metadata("g1").await.unwrap().unwrap()),
+        json!({"a": {"b": 33}, "t": "x"})
+    );
+
+    // queries: text comparison, OR within a key, AND across keys, presence, paging
+    let q = |filters: Filters<'_>, limit: u32, offset: u64| MetadataQuery {
+        filters: filters
+            .into_iter()
+            .map(|(p, values)| MetadataFilter {
+                path: FieldPath::parse(p).unwrap(),
+                values,
+            })
+            .collect(),
+        limit,
+        offset,
+        with_data: false,
+    };
+    let text = |t: &str| FilterValue::Text(t.to_owned());
+    let guids = |rows: Vec<(String, Option<RawJson>)>| -> Vec<String> {
+        rows.into_iter().map(|(g, _)| g).collect()
+    };
+    let cases: Vec<(Filters<'_>, Vec<&str>)> = vec![
+        (vec![], vec!["dg.1/g3", "g1", "g2"]),
+        (vec![("a.b", vec![text("3")])], vec!["g2"]),
+        (
+            vec![("a.b", vec![text("33"), text("4")])],
+            vec!["dg.1/g3", "g1"],
+        ),
+        (
+            vec![("a.b", vec![text("3"), text("33")]), ("t", vec![text("x")])],
+            vec!["g1"],
+        ),
+        (vec![("t", vec![text("*")])], vec!["dg.1/g3"]),
+        (vec![("k", vec![text("true")])], vec!["g2"]),
+        (vec![("k", vec![FilterValue::Present])], vec!["g2"]),
+        (
+            vec![("a", vec![FilterValue::Present])],
+            vec!["dg.1/g3", "g1", "g2"],
+        ),
+        (vec![("a.b.c", vec![FilterValue::Present])], vec![]),
+        (vec![("missing", vec![text("3")])], vec![]),
+        (
+            vec![("l", vec![text("[1,2]"), text("[1, 2]")])],
+            vec!["dg.1/g3"],
+        ),
+    ];
+    for indexed in [false, true] {
+        if indexed {
+            for p in ["a.b", "t"] {
+                s.create_metadata_index(FieldPath::parse(p).unwrap())
+                    .await
+                    .unwrap();
+            }
+        }
+        for (filters, want) in &cases {
+            let got = guids(s.query_metadata(q(filters.clone(), 10, 0)).await.unwrap());
+            assert_eq!(got, *want, "indexed {indexed}: {filters:?}");
+        }
+    }
+    let page = guids(s.query_metadata(q(vec![], 2, 1)).await.unwrap());
+    assert_eq!(page, ["g1", "g2"]);
+    let mut with = q(vec![("t", vec![text("y")])], 10, 0);
+    with.with_data = true;
+    let rows = s.query_metadata(with).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        val(rows[0].1.as_ref().unwrap()),
+        json!({"a": {"b": "3"}, "t": "y", "k": true})
+    );
+    assert!(
+        s.query_metadata(q(vec![], 10, 0)).await.unwrap()[0]
+            .1
+            .is_none()
+    );
+
+    // index paths
+    let paths: Vec<String> = s
+        .metadata_index_paths()
+        .await
+        .unwrap()
+        .iter()
+        .map(FieldPath::dotted)
+        .collect();
+    assert_eq!(paths, ["a.b", "t"]);
+    let again = s
+        .create_metadata_index(FieldPath::parse("t").unwrap())
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::AlreadyExists(_))),
+        "{again:?}"
+    );
+    s.drop_metadata_index(FieldPath::parse("t").unwrap())
+        .await
+        .unwrap();
+    let gone = s.drop_metadata_index(FieldPath::parse("t").unwrap()).await;
+    assert_eq!(gone, Err(StoreError::NotFound));
+    assert_eq!(s.metadata_index_paths().await.unwrap().len(), 1);
+
+    // update: replace and shallow merge
+    let new = s
+        .update_metadata("g2", raw(json!({"a": {"z": 1}, "u": 2})), true)
+        .await
+        .unwrap();
+    assert_eq!(
+        val(&new),
+        json!({"a": {"z": 1}, "t": "y", "k": true, "u": 2})
+    );
+    let new = s
+        .update_metadata("g2", raw(json!({"only": 1})), false)
+        .await
+        .unwrap();
+    assert_eq!(val(&new), json!({"only": 1}));
+    assert_eq!(
+        val(&s.metadata("g2").await.unwrap().unwrap()),
+        json!({"only": 1})
+    );
+    let missing = s.update_metadata("nope", raw(json!({})), true).await;
+    assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
+
+    // aliases
+    let set = s
+        .set_metadata_aliases("g1", vec!["b".into(), "a".into()], AliasMode::Create)
+        .await
+        .unwrap();
+    assert_eq!(set, ["a", "b"]);
+    let twice = s
+        .set_metadata_aliases("g1", vec!["c".into()], AliasMode::Create)
+        .await;
+    assert!(
+        matches!(twice, Err(StoreError::AlreadyExists(_))),
+        "{twice:?}"
+    );
+    let taken = s
+        .set_metadata_aliases("g2", vec!["x".into(), "a".into()], AliasMode::Merge)
+        .await;
+    assert!(
+        matches!(taken, Err(StoreError::AlreadyExists(ref m)) if m.contains("g1")),
+        "{taken:?}"
+    );
+    assert!(
+        s.metadata_aliases("g2").await.unwrap().is_empty(),
+        "nothing kept"
+    );
+    let unknown = s
+        .set_metadata_aliases("nope", vec!["y".into()], AliasMode::Merge)
+        .await;
+    assert_eq!(unknown, Err(StoreError::NotFound));
+    let merged = s
+        .set_metadata_aliases("g1", vec!["c".into()], AliasMode::Merge)
+        .await
+        .unwrap();
+    assert_eq!(merged, ["a", "b", "c"]);
+    let replaced = s
+        .set_metadata_aliases("g1", vec!["c".into(), "d".into()], AliasMode::Replace)
+        .await
+        .unwrap();
+    assert_eq!(replaced, ["c", "d"]);
+    assert_eq!(
+        val(&s.metadata("d").await.unwrap().unwrap()),
+        json!({"a": {"b": 33}, "t": "x"}),
+        "an alias resolves to its record"
+    );
+    assert!(s.metadata("a").await.unwrap().is_none());
+    s.delete_metadata_alias("g1", "c").await.unwrap();
+    assert_eq!(
+        s.delete_metadata_alias("g1", "c").await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(s.metadata_aliases("g1").await.unwrap(), ["d"]);
+    s.delete_metadata_aliases("g1").await.unwrap();
+    assert_eq!(
+        s.delete_metadata_aliases("g1").await,
+        Err(StoreError::NotFound)
+    );
+
+    // delete returns the data and takes the aliases along
+    s.set_metadata_aliases("g1", vec!["e".into()], AliasMode::Create)
+        .await
+        .unwrap();
+    let old = s.delete_metadata("g1").await.unwrap();
+    assert_eq!(val(&old), json!({"a": {"b": 33}, "t": "x"}));
+    assert!(s.metadata("g1").await.unwrap().is_none());
+    assert!(s.metadata("e").await.unwrap().is_none());
+    assert!(matches!(
+        s.delete_metadata("g1").await,
+        Err(StoreError::NotFound)
+    ));
+    let reuse = s
+        .put_metadata("g9", raw(json!({})), open(), false)
+        .await
+        .unwrap();
+    assert_eq!(reuse, Written::Created);
+    s.set_metadata_aliases("g9", vec!["e".into()], AliasMode::Create)
+        .await
+        .unwrap();
+}

@@ -22,7 +22,7 @@ use weft_identity::login::Login;
 use weft_identity::oauth::OAuth;
 use weft_indexd::drs::DrsContext;
 use weft_indexd::{IndexService, IndexUserAuthorizer};
-use weft_store::{AuthzStore, HubStore, IdentityStore, IndexStore, OAuthStore};
+use weft_store::{AuthzStore, HubStore, IdentityStore, IndexStore, MetadataStore, OAuthStore};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub const COMMIT: &str = env!("WEFT_COMMIT");
@@ -43,17 +43,21 @@ pub struct Stores {
     pub authz: Arc<dyn AuthzStore>,
     pub identity: Arc<dyn IdentityStore>,
     pub oauth: Arc<dyn OAuthStore>,
+    pub metadata: Arc<dyn MetadataStore>,
     pub hub: Arc<dyn HubStore>,
 }
 
 impl Stores {
-    fn of<S: IndexStore + AuthzStore + IdentityStore + OAuthStore + HubStore>(store: S) -> Self {
+    fn of<S: IndexStore + AuthzStore + IdentityStore + OAuthStore + MetadataStore + HubStore>(
+        store: S,
+    ) -> Self {
         let store = Arc::new(store);
         Self {
             index: Arc::clone(&store) as Arc<dyn IndexStore>,
             authz: Arc::clone(&store) as Arc<dyn AuthzStore>,
             identity: Arc::clone(&store) as Arc<dyn IdentityStore>,
             oauth: Arc::clone(&store) as Arc<dyn OAuthStore>,
+            metadata: Arc::clone(&store) as Arc<dyn MetadataStore>,
             hub: store,
         }
     }
@@ -354,6 +358,14 @@ pub async fn build(
     if let Some(h) = &hub {
         h.spawn();
     }
+    let mds = Arc::new(weft_mds::MetadataService::new(
+        Arc::clone(&stores.metadata),
+        Arc::clone(&authorizer),
+        config.mds.clone(),
+    ));
+    mds.ensure_indexes()
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the metadata indexes: {}", e.message))?;
     let mut service = IndexService::new(Arc::clone(&store), Arc::clone(&authorizer), &config.index);
     if let Some(d) = dist(&config, hub.as_deref())? {
         service = service.with_dist(d);
@@ -396,12 +408,20 @@ pub async fn build(
         max_ttl: config.storage.max_presigned_url_ttl,
         targets,
     });
+    let objects = Arc::new(weft_mds::objects::Objects {
+        mds: Arc::clone(&mds),
+        index: Arc::clone(&index),
+        uploads: Arc::clone(&uploads) as Arc<dyn weft_indexd::upload::Uploads>,
+        access: Arc::clone(&access) as Arc<dyn weft_indexd::drs::AccessSigner>,
+    });
     Ok(weft_http::app(AppState {
         authz,
         tokens,
         oauth,
         login,
         index,
+        mds,
+        objects,
         drs,
         access,
         uploads,

@@ -410,7 +410,7 @@ fn help_config_and_migrate() {
     let migrate = run(&["migrate"]);
     assert!(migrate.status.success(), "{}", text(&migrate));
     assert!(
-        text(&migrate).contains("7 migration(s) applied"),
+        text(&migrate).contains("8 migration(s) applied"),
         "{}",
         text(&migrate)
     );

@@ -74,14 +74,17 @@ fn hub_config(v: Value) -> HubConfig {
 
 fn synced(names: &'static [&'static str]) -> impl Fn(&Value) -> bool {
     move |s: &Value| {
-        names
-            .iter()
-            .all(|n| s["commons"][n]["status"] == "ok" && s["indexed_studies"].as_u64().is_some())
+        let all_ok = names.iter().all(|n| s["commons"][n]["status"] == "ok");
+        // and the search index caught up with the stored copies
+        let stored: u64 = s["commons"]
+            .as_object()
+            .map(|m| m.values().filter_map(|c| c["studies"].as_u64()).sum())
+            .unwrap_or(0);
+        all_ok && s["indexed_studies"].as_u64() == Some(stored)
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the MDS API (/mds-admin/metadata) from main"]
 async fn aggregate_endpoints_over_two_real_commons() {
     let a = TestApp::start().await;
     let b = TestApp::start().await;
@@ -166,6 +169,12 @@ async fn aggregate_endpoints_over_two_real_commons() {
     // commons: most studies first
     let c = hub.get("/mds/aggregate/commons").await.expect(200);
     assert_eq!(c, json!({"commons": ["commons-a", "Commons B"]}));
+    // also where a bare MDS serves it, and MDS's status says aggregation is on
+    assert_eq!(hub.get("/aggregate/commons").await.expect(200), c);
+    assert_eq!(
+        hub.get("/mds/_status").await.expect(200)["aggregate_metadata_enabled"],
+        true
+    );
 
     // metadata: grouped by commons_name, a list of {guid: doc}; unknown params ignored
     let m = hub
@@ -374,6 +383,10 @@ async fn without_a_hub_the_aggregate_routes_are_404() {
         assert_eq!(r.status, 404, "{path}");
         assert_eq!(r.json["detail"]["code"], 404, "{path}");
     }
+    assert_eq!(
+        app.get("/mds/_status").await.expect(200)["aggregate_metadata_enabled"],
+        false
+    );
     app.stop().await;
 }
 
@@ -433,7 +446,6 @@ async fn flaky_commons(mode: Arc<AtomicU8>) -> (String, tokio::task::JoinHandle<
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the MDS API (/mds-admin/metadata) from main"]
 async fn a_commons_that_fails_keeps_its_last_good_copy() {
     let mode = Arc::new(AtomicU8::new(GOOD));
     let (flaky_url, flaky) = flaky_commons(Arc::clone(&mode)).await;

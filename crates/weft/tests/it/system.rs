@@ -254,6 +254,29 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/user/credentials/cdis"),
     ("delete", "/user/credentials/cdis/{jti}"),
     ("post", "/user/credentials/cdis/access_token"),
+    ("get", "/mds/metadata"),
+    ("post", "/mds/metadata"),
+    ("get", "/mds/metadata/{guid}"),
+    ("post", "/mds/metadata/{guid}"),
+    ("put", "/mds/metadata/{guid}"),
+    ("delete", "/mds/metadata/{guid}"),
+    ("get", "/mds/metadata/{guid}/aliases"),
+    ("post", "/mds/metadata/{guid}/aliases"),
+    ("put", "/mds/metadata/{guid}/aliases"),
+    ("delete", "/mds/metadata/{guid}/aliases"),
+    ("delete", "/mds/metadata/{guid}/aliases/{alias}"),
+    ("get", "/mds/metadata_index"),
+    ("post", "/mds/metadata_index/{path}"),
+    ("delete", "/mds/metadata_index/{path}"),
+    ("get", "/mds/_status"),
+    ("get", "/mds/version"),
+    ("post", "/mds/objects"),
+    ("post", "/mds/objects/upload"),
+    ("get", "/mds/objects/{guid}"),
+    ("post", "/mds/objects/{guid}"),
+    ("delete", "/mds/objects/{guid}"),
+    ("get", "/mds/objects/{guid}/latest"),
+    ("get", "/mds/objects/{guid}/download"),
 ];
 
 #[tokio::test]
@@ -316,7 +339,8 @@ async fn every_documented_route_is_served() {
             .replace("{name}", "someone")
             .replace("{user}", "someone")
             .replace("{policy}", "some-policy")
-            .replace("{jti}", "some-jti");
+            .replace("{jti}", "some-jti")
+            .replace("{guid}", "some-guid");
         for method in ops.as_object().expect("operations").keys() {
             let m = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
             // Bodies that every write route rejects or ignores harmlessly.
