@@ -1081,6 +1081,69 @@ doc!(
     "{url}: a signed download URL (fence's /data/download)"
 );
 
+doc!(
+    hub_commons,
+    get,
+    "/mds/aggregate/commons",
+    "hub",
+    "{commons: [names]}: the commons the hub holds studies of"
+);
+doc!(
+    hub_metadata,
+    get,
+    "/mds/aggregate/metadata",
+    "hub",
+    "Aggregated studies by commons ({commons: [{guid: doc}]}); limit, offset, counts, flatten, pagination"
+);
+doc!(
+    hub_commons_metadata,
+    get,
+    "/mds/aggregate/metadata/{name}",
+    "hub",
+    "Every study of one commons ([doc])"
+);
+doc!(
+    hub_commons_info,
+    get,
+    "/mds/aggregate/metadata/{name}/info",
+    "hub",
+    "A commons' info ({commons_url})"
+);
+doc!(
+    hub_study,
+    get,
+    "/mds/aggregate/metadata/guid/{guid}",
+    "hub",
+    "One aggregated study by GUID"
+);
+doc!(
+    hub_tags,
+    get,
+    "/mds/aggregate/tags",
+    "hub",
+    "Tag counts across commons ({category: {total, names: [{name: n}]}})"
+);
+doc!(
+    hub_info,
+    get,
+    "/mds/aggregate/info/{what}",
+    "hub",
+    "schema, aggregations, a commons' info, or a DRS prefix's {host, name, type}"
+);
+doc!(
+    hub_status,
+    get,
+    "/mds/aggregate/status",
+    "hub",
+    "weft: each commons' sync state (last success, last error, studies, next attempt)"
+);
+doc!(
+    hub_search,
+    get,
+    "/mds/aggregate/search",
+    "hub",
+    "weft: discovery search (q, tag=Category:Name, commons, limit, offset) with facet counts"
+);
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -1244,6 +1307,15 @@ doc!(
         mds_object_delete,
         mds_object_latest,
         mds_object_download,
+        hub_commons,
+        hub_metadata,
+        hub_commons_metadata,
+        hub_commons_info,
+        hub_study,
+        hub_tags,
+        hub_info,
+        hub_status,
+        hub_search,
     )
 )]
 pub struct ApiDoc;

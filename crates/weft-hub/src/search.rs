@@ -115,6 +115,19 @@ impl SearchIndex {
         let index = match dir {
             Some(dir) => {
                 if dir.exists() {
+                    // never clear a directory that holds something other than an index
+                    let foreign = std::fs::read_dir(dir)
+                        .map_err(|e| HubError::Internal(format!("{}: {e}", dir.display())))?
+                        .next()
+                        .is_some()
+                        && !dir.join("meta.json").exists();
+                    if foreign {
+                        return Err(HubError::Config(format!(
+                            "hub.search_dir {} is not empty and holds no search index; \
+                             refusing to clear it",
+                            dir.display()
+                        )));
+                    }
                     std::fs::remove_dir_all(dir).map_err(|e| {
                         HubError::Internal(format!("clearing {}: {e}", dir.display()))
                     })?;
@@ -464,5 +477,24 @@ mod tests {
             })
             .unwrap_err();
         assert!(matches!(e, HubError::BadQuery(_)));
+    }
+
+    #[test]
+    fn refuses_to_clear_a_foreign_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("precious.txt"), "x").unwrap();
+        let e = SearchIndex::create(Some(dir.path())).err().unwrap();
+        assert!(
+            matches!(e, HubError::Config(ref m) if m.contains("refusing")),
+            "{e:?}"
+        );
+        assert!(dir.path().join("precious.txt").exists());
+        // an index directory is cleared and made anew
+        let idx = dir.path().join("idx");
+        let first = SearchIndex::create(Some(&idx)).unwrap();
+        add(&first, "a", "A", &[("a1", study("One", &[], 1))]);
+        drop(first);
+        let second = SearchIndex::create(Some(&idx)).unwrap();
+        assert!(second.is_empty());
     }
 }

@@ -655,3 +655,56 @@ async fn drs_guids_of_a_member_commons_resolve_through_the_hub() {
     hub.stop().await;
     a.stop().await;
 }
+
+/// A bad hub configuration stops `weft serve` and `weft hub sync` with a message naming it.
+#[test]
+fn bad_hub_configuration_is_a_startup_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("weft.toml");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_weft"))
+            .args(args)
+            .env_remove("WEFT_DATABASE_URL")
+            .env("WEFT_DATA_DIR", dir.path())
+            .env("WEFT_CONFIG", &config)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    for (toml, needle) in [
+        (
+            "[hub.adapter_commons.X]\nmds_url = \"http://127.0.0.1:9\"\ncommons_url = \"x\"\n\
+             adapter = \"icpsr\"\n",
+            "weft serves only the `gen3` adapter",
+        ),
+        (
+            "[hub.adapter_commons.X]\nmds_url = \"http://127.0.0.1:9\"\ncommons_url = \"x\"\n\
+             adapter = \"gen3\"\nfield_mappings = { a = { path = \"x\", filters = [\"shout\"] } }\n",
+            "unknown field filter \"shout\"",
+        ),
+        (
+            "[hub]\nconfig_file = \"/nonexistent/agg.json\"\n",
+            "cannot read config file",
+        ),
+    ] {
+        std::fs::write(&config, toml).unwrap();
+        for args in [
+            &["serve", "--listen", "127.0.0.1:0"][..],
+            &["hub", "sync"][..],
+        ] {
+            let (ok, text) = run(args);
+            assert!(!ok, "{args:?} accepted {toml}");
+            assert!(text.contains(needle), "{args:?}: {text}");
+        }
+    }
+    // no hub configured: `hub sync` says so
+    std::fs::write(&config, "").unwrap();
+    let (ok, text) = run(&["hub", "sync"]);
+    assert!(!ok);
+    assert!(text.contains("lists no commons"), "{text}");
+}

@@ -277,6 +277,15 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/mds/objects/{guid}"),
     ("get", "/mds/objects/{guid}/latest"),
     ("get", "/mds/objects/{guid}/download"),
+    ("get", "/mds/aggregate/commons"),
+    ("get", "/mds/aggregate/metadata"),
+    ("get", "/mds/aggregate/metadata/{name}"),
+    ("get", "/mds/aggregate/metadata/{name}/info"),
+    ("get", "/mds/aggregate/metadata/guid/{guid}"),
+    ("get", "/mds/aggregate/tags"),
+    ("get", "/mds/aggregate/info/{what}"),
+    ("get", "/mds/aggregate/status"),
+    ("get", "/mds/aggregate/search"),
 ];
 
 #[tokio::test]
