@@ -86,6 +86,11 @@ fn json_response(status: StatusCode, value: &impl Serialize) -> Res {
     Ok((status, [(CONTENT_TYPE, "application/json")], body).into_response())
 }
 
+/// `{"guid", "aliases"}`, as MDS answers every aliases route.
+fn aliases_response(status: StatusCode, guid: &str, aliases: &[String]) -> Res {
+    json_response(status, &json!({"guid": guid, "aliases": aliases}))
+}
+
 /// `{guid: data, ...}` in GUID order, written without re-parsing the stored documents.
 struct DataMap<'a>(&'a [(String, RawJson)]);
 
@@ -159,7 +164,7 @@ async fn read(State(s): State<SharedState>, Creds(c): Creds, Path(rest): Path<St
         )),
         Target::Aliases(guid) => {
             let aliases = s.mds.aliases(&c, guid).await.map_err(mds)?;
-            json_response(StatusCode::OK, &json!({"guid": guid, "aliases": aliases}))
+            aliases_response(StatusCode::OK, guid, &aliases)
         }
         Target::Alias(..) => Err(mds(WeftError::not_found("Not Found"))),
     }
@@ -194,10 +199,7 @@ async fn create(
                 .set_aliases(&c, guid, &body, AliasMode::Create)
                 .await
                 .map_err(mds)?;
-            json_response(
-                StatusCode::CREATED,
-                &json!({"guid": guid, "aliases": aliases}),
-            )
+            aliases_response(StatusCode::CREATED, guid, &aliases)
         }
         Target::Alias(..) => Err(mds(WeftError::not_found("Not Found"))),
     }
@@ -229,10 +231,7 @@ async fn update(
                 .set_aliases(&c, guid, &body, mode)
                 .await
                 .map_err(mds)?;
-            json_response(
-                StatusCode::CREATED,
-                &json!({"guid": guid, "aliases": aliases}),
-            )
+            aliases_response(StatusCode::CREATED, guid, &aliases)
         }
         Target::Alias(..) => Err(mds(WeftError::not_found("Not Found"))),
     }

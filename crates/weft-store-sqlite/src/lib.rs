@@ -60,6 +60,11 @@ struct Inner {
     writer: Mutex<mpsc::Sender<Work>>,
     readers: Mutex<Vec<Connection>>,
     readers_cv: Condvar,
+    /// One permit per read connection: a long read waits for one here, on the async side,
+    /// before it takes a blocking thread. Without this, every waiting read held a blocking
+    /// thread of its own (64 under 64 concurrent queries), each with its own allocator heap:
+    /// RSS grew by hundreds of MiB (docs/benchmarks.md, metadata service).
+    read_permits: Arc<tokio::sync::Semaphore>,
     /// The database file, and how many read connections the pool holds when all are idle.
     path: PathBuf,
     reader_count: usize,
@@ -131,6 +136,7 @@ impl SqliteStore {
                 writer: Mutex::new(tx),
                 readers: Mutex::new(pool),
                 readers_cv: Condvar::new(),
+                read_permits: Arc::new(tokio::sync::Semaphore::new(reader_count)),
                 path: path.to_owned(),
                 reader_count,
             }),
@@ -160,7 +166,12 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
     {
         let inner = Arc::clone(&self.inner);
+        let permit = Arc::clone(&inner.read_permits)
+            .acquire_owned()
+            .await
+            .map_err(backend)?;
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let conn = {
                 let mut pool = inner.readers.lock().map_err(backend)?;
                 loop {

@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::TestApp;
+use crate::support::{Resp, TestApp};
 
 const WRITER: &str = "curator@weft.test";
 
@@ -359,6 +359,12 @@ async fn batch_create_overwrites_by_default_and_reports_conflicts_and_bad_input(
     app.stop().await;
 }
 
+/// Send `{"aliases": list}` to an aliases path.
+async fn aliases(app: &TestApp, method: Method, path: &str, list: Value, t: Option<&str>) -> Resp {
+    app.call(method, path, Some(json!({"aliases": list})), t)
+        .await
+}
+
 #[tokio::test]
 async fn aliases_resolve_and_follow_mds_rules() {
     let (app, t) = app_with_writer().await;
@@ -379,14 +385,14 @@ async fn aliases_resolve_and_follow_mds_rules() {
     )
     .await
     .expect(201);
-    let r = app
-        .call(
-            Method::POST,
-            "/mds-admin/metadata/dg.1/g/aliases",
-            Some(json!({"aliases": ["b", "a"]})),
-            t,
-        )
-        .await;
+    let r = aliases(
+        &app,
+        Method::POST,
+        "/mds-admin/metadata/dg.1/g/aliases",
+        json!(["b", "a"]),
+        t,
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.json, json!({"guid": "dg.1/g", "aliases": ["a", "b"]}));
     // an alias reads as its record
@@ -396,52 +402,52 @@ async fn aliases_resolve_and_follow_mds_rules() {
         json!({"guid": "dg.1/g", "aliases": ["a", "b"]})
     );
     // POST again: 409 (use PUT); an alias of another record: 409; unknown GUID: 404
-    let r = app
-        .call(
-            Method::POST,
-            "/mds-admin/metadata/dg.1/g/aliases",
-            Some(json!({"aliases": ["c"]})),
-            t,
-        )
-        .await;
+    let r = aliases(
+        &app,
+        Method::POST,
+        "/mds-admin/metadata/dg.1/g/aliases",
+        json!(["c"]),
+        t,
+    )
+    .await;
     assert_eq!(r.status, 409, "{}", r.text);
-    let r = app
-        .call(
-            Method::PUT,
-            "/mds-admin/metadata/h/aliases?merge=true",
-            Some(json!({"aliases": ["a"]})),
-            t,
-        )
-        .await;
+    let r = aliases(
+        &app,
+        Method::PUT,
+        "/mds-admin/metadata/h/aliases?merge=true",
+        json!(["a"]),
+        t,
+    )
+    .await;
     assert_eq!(r.status, 409, "{}", r.text);
-    let r = app
-        .call(
-            Method::PUT,
-            "/mds-admin/metadata/nope/aliases",
-            Some(json!({"aliases": ["z"]})),
-            t,
-        )
-        .await;
+    let r = aliases(
+        &app,
+        Method::PUT,
+        "/mds-admin/metadata/nope/aliases",
+        json!(["z"]),
+        t,
+    )
+    .await;
     assert_eq!(r.status, 404, "{}", r.text);
     // PUT merge adds, PUT without merge replaces (201, as MDS answers)
-    let r = app
-        .call(
-            Method::PUT,
-            "/mds-admin/metadata/dg.1/g/aliases?merge=true",
-            Some(json!({"aliases": ["c"]})),
-            t,
-        )
-        .await;
+    let r = aliases(
+        &app,
+        Method::PUT,
+        "/mds-admin/metadata/dg.1/g/aliases?merge=true",
+        json!(["c"]),
+        t,
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.json["aliases"], json!(["a", "b", "c"]));
-    let r = app
-        .call(
-            Method::PUT,
-            "/mds-admin/metadata/dg.1/g/aliases",
-            Some(json!({"aliases": ["c", "dg.2/d"]})),
-            t,
-        )
-        .await;
+    let r = aliases(
+        &app,
+        Method::PUT,
+        "/mds-admin/metadata/dg.1/g/aliases",
+        json!(["c", "dg.2/d"]),
+        t,
+    )
+    .await;
     assert_eq!(r.json["aliases"], json!(["c", "dg.2/d"]));
     // delete one (an alias may hold a slash), then all
     let r = app
