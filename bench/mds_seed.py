@@ -2,7 +2,7 @@
 """Seed weft's metadata service for bench/mds.sh: N records of about 1 KB each, posted in
 batches to /mds-admin/metadata (one transaction per batch), from a few threads.
 
-    mds_seed.py BASE_URL TOKEN N OUT_DIR [--batch 1000] [--threads 2]
+    mds_seed.py BASE_URL TOKEN N OUT_DIR [--batch 1000] [--threads 2] [--prefix dg.MDS0]
 
 Writes OUT_DIR/guids.txt (fixed-width GUIDs, one per line, for wrk's random_get.lua) and
 OUT_DIR/codes.txt (the values of gen3_discovery.project.code: N/100 of them, so each
@@ -21,8 +21,11 @@ WORDS = ("genome cohort sequencing imaging clinical biospecimen longitudinal ped
          "serum methylation proteomic survey").split()
 
 
+PREFIX = "dg.MDS0"
+
+
 def guid(n):
-    return "dg.MDS0/00000000-0000-4000-8000-%012d" % n
+    return "%s/00000000-0000-4000-8000-%012d" % (PREFIX, n)
 
 
 def code(n, groups):
@@ -59,7 +62,10 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--prefix", default=PREFIX, help="GUID prefix (default dg.MDS0)")
     a = ap.parse_args()
+    global PREFIX
+    PREFIX = a.prefix
     groups = max(1, a.n // 100)
     with open(a.out + "/guids.txt", "w") as f:
         for n in range(a.n):
