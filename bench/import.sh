@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Time `weft index import` of the bench manifest on one backend, with the CPU split:
-# weft's user+sys (from /usr/bin/time -v), and on PostgreSQL the CPU of every postgres
-# process (the import's backend, the checkpointer, the WAL writer, parallel index-build
-# workers), polled while the import runs so that exiting processes are still counted.
+# weft's user+sys (from /usr/bin/time -v), and on PostgreSQL the CPU of the postgres
+# processes working for the import (pg_cpu_s: its backends and their parallel index-build
+# workers; pg_shared_cpu_s: checkpointer, WAL writer, background writer, which also serve
+# other databases), polled while the import runs so that exiting processes are counted.
+# Other sessions' backends on the same server are left out (they count as "other").
 #
 #   bench/import.sh sqlite|postgres
 #
@@ -48,11 +50,24 @@ case $BACKEND in
   *) echo "unknown backend $BACKEND" >&2; exit 2 ;;
 esac
 
-pg_ticks() { # utime+stime of every postgres process, one "pid ticks" line each
-  local p
-  for p in $(pgrep -x postgres 2>/dev/null; pgrep -f '^postgres: ' 2>/dev/null); do
-    awk -v p="$p" '{ sub(/^.*\) /, ""); print p, $12 + $13 }' "/proc/$p/stat" 2>/dev/null || true
-  done | sort -u
+pg_ticks() { # "pid ticks kind" for the postgres processes working for $PG_DB (kind "own":
+  # its backends and their parallel workers) or for every database ("shared": checkpointer,
+  # WAL writer, background writer); other sessions' backends are left out
+  ps -e -o pid=,args= | awk -v db="$PG_DB" '
+    $2 ~ /^postgres:/ {
+      args = $0; sub(/^ *[0-9]+ /, "", args)
+      if (index(args, " " db " ")) own[$1] = 1
+      else if (match(args, /parallel worker for PID [0-9]+/)) {
+        w = substr(args, RSTART, RLENGTH); sub(/.* /, "", w); worker[$1] = w
+      } else if (args ~ /checkpointer|walwriter|background writer/) shared[$1] = 1
+    }
+    END {
+      for (p in own) print p, "own"
+      for (p in worker) if (worker[p] in own) print p, "own"
+      for (p in shared) print p, "shared"
+    }' | while read -r p kind; do
+    awk -v p="$p" -v k="$kind" '{ sub(/^.*\) /, ""); print p, $12 + $13, k }' "/proc/$p/stat" 2>/dev/null || true
+  done
 }
 busy_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4; exit }' /proc/stat; }
 
@@ -82,19 +97,24 @@ wait "$SAMPLER" || true
 
 # postgres CPU: per pid, the last reading less the first (pids first seen later count
 # from zero: they started during the import)
-PG_TICKS=$(awk '$1 == "R" { r++; next }
-  !($1 in first) { first[$1] = $2; round[$1] = r }
-  { last[$1] = $2 }
-  END { for (p in last) s += last[p] - (round[p] == 1 ? first[p] : 0); print s + 0 }' "$SAMPLES")
-[ "$BACKEND" = postgres ] || PG_TICKS=0
+pg_sum() {
+  awk -v kind="$1" '$1 == "R" { r++; next }
+    $3 != kind { next }
+    !($1 in first) { first[$1] = $2; round[$1] = r }
+    { last[$1] = $2 }
+    END { for (p in last) s += last[p] - (round[p] == 1 ? first[p] : 0); print s + 0 }' "$SAMPLES"
+}
+PG_TICKS=$(pg_sum own)
+PG_SHARED=$(pg_sum shared)
+[ "$BACKEND" = postgres ] || { PG_TICKS=0; PG_SHARED=0; }
 T=$BENCH_WORK/time-$BACKEND.txt
 USER_S=$(awk -F': ' '/User time/ { print $2 }' "$T")
 SYS_S=$(awk -F': ' '/System time/ { print $2 }' "$T")
 RSS_KB=$(awk -F': ' '/Maximum resident/ { print $2 }' "$T")
-awk -v t0="$T0" -v t1="$T1" -v n="$RECORDS" -v u="$USER_S" -v s="$SYS_S" -v pg="$PG_TICKS" \
+awk -v t0="$T0" -v t1="$T1" -v n="$RECORDS" -v u="$USER_S" -v s="$SYS_S" -v pg="$PG_TICKS" -v pgs="$PG_SHARED" \
   -v m=$((M1 - M0)) -v hz="$HZ" -v rss="$RSS_KB" -v lb="$LOAD_BEFORE" -v la="$LOAD_AFTER" \
   -v be="$BACKEND" 'BEGIN {
-    w = t1 - t0; pgs = pg / hz; other = m / hz - u - s - pgs; if (other < 0) other = 0
-    printf "IMPORT backend=%s records=%d wall_s=%.2f records_per_s=%.0f weft_user_s=%.2f weft_sys_s=%.2f pg_cpu_s=%.2f other_cpu_s=%.2f peak_rss_mib=%.0f load_before=\"%s\" load_after=\"%s\"\n",
-      be, n, w, n / w, u, s, pgs, other, rss / 1024, lb, la }'
+    w = t1 - t0; own = pg / hz; sh = pgs / hz; other = m / hz - u - s - own - sh; if (other < 0) other = 0
+    printf "IMPORT backend=%s records=%d wall_s=%.2f records_per_s=%.0f weft_user_s=%.2f weft_sys_s=%.2f pg_cpu_s=%.2f pg_shared_cpu_s=%.2f other_cpu_s=%.2f peak_rss_mib=%.0f load_before=\"%s\" load_after=\"%s\"\n",
+      be, n, w, n / w, u, s, own, sh, other, rss / 1024, lb, la }'
 grep -v '^$' "$BENCH_WORK/import-$BACKEND.log" | tail -40 >&2 || true
