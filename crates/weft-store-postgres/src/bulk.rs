@@ -1,5 +1,6 @@
 //! Bulk import (`IndexStore::create_many`): all records in one transaction, loaded with
-//! `COPY … FROM STDIN` a chunk at a time.
+//! `COPY … FROM STDIN (FORMAT binary)` a chunk at a time (the backend reads each field by
+//! its length instead of scanning text for tabs and escapes; docs/benchmarks.md).
 //!
 //! Keeping the indexes up to date row by row is what a bulk import spends its time on (about
 //! twenty B-tree insertions per record, on one backend, so one core). When the import is at
@@ -51,73 +52,104 @@ const TABLES: [&str; 7] = [
 fn copy_statement(portable: &str) -> String {
     let head = portable.split_once(" VALUES ").map_or(portable, |(h, _)| h);
     let target = head.strip_prefix("INSERT INTO ").unwrap_or(head);
-    format!("COPY {target} FROM STDIN")
+    format!("COPY {target} FROM STDIN WITH (FORMAT binary)")
 }
 
-/// One text field in `COPY`'s text format: backslash escapes.
-fn copy_text(buf: &mut Vec<u8>, s: &str) {
-    let bytes = s.as_bytes();
-    if !bytes
-        .iter()
-        .any(|b| matches!(b, b'\\' | b'\t' | b'\n' | b'\r'))
-    {
-        buf.extend_from_slice(bytes);
-        return;
+/// The start of every binary `COPY` stream: the signature, no flags, no header extension.
+const COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+/// The end of a binary `COPY` stream: a tuple with -1 fields.
+const COPY_TRAILER: [u8; 2] = (-1i16).to_be_bytes();
+/// PostgreSQL's largest field value; longer ones cannot be loaded at all.
+const MAX_FIELD: usize = 1 << 30;
+
+/// One `COPY … (FORMAT binary)` stream per table: the backend reads each field by its length
+/// instead of scanning text for delimiters and escapes (docs/benchmarks.md).
+struct CopyData {
+    tables: Vec<Vec<u8>>,
+    /// Rows per table, so tables without rows in a chunk are not sent.
+    rows: Vec<usize>,
+}
+
+impl CopyData {
+    fn new() -> Self {
+        Self {
+            tables: vec![COPY_HEADER.to_vec(); TABLES.len()],
+            rows: vec![0; TABLES.len()],
+        }
     }
-    for &b in bytes {
-        match b {
-            b'\\' => buf.extend_from_slice(b"\\\\"),
-            b'\t' => buf.extend_from_slice(b"\\t"),
-            b'\n' => buf.extend_from_slice(b"\\n"),
-            b'\r' => buf.extend_from_slice(b"\\r"),
-            _ => buf.push(b),
+
+    /// Start a row of `fields` fields in table `t`.
+    fn row(&mut self, t: usize, fields: i16) -> &mut Vec<u8> {
+        self.rows[t] += 1;
+        let buf = &mut self.tables[t];
+        buf.extend_from_slice(&fields.to_be_bytes());
+        buf
+    }
+
+    /// The streams of the tables that got rows, each with its trailer, in table order.
+    fn finish(self) -> Vec<(usize, Vec<u8>)> {
+        self.tables
+            .into_iter()
+            .zip(self.rows)
+            .enumerate()
+            .filter(|(_, (_, rows))| *rows > 0)
+            .map(|(t, (mut buf, _))| {
+                buf.extend_from_slice(&COPY_TRAILER);
+                (t, buf)
+            })
+            .collect()
+    }
+}
+
+/// One field: its length, then its bytes; -1 for NULL.
+fn field(buf: &mut Vec<u8>, value: Option<&[u8]>) -> Result<(), String> {
+    match value {
+        Some(v) if v.len() < MAX_FIELD => {
+            // MAX_FIELD fits an i32
+            buf.extend_from_slice(&i32::try_from(v.len()).unwrap_or(i32::MAX).to_be_bytes());
+            buf.extend_from_slice(v);
+            Ok(())
+        }
+        Some(v) => Err(format!(
+            "a value of {} bytes is larger than PostgreSQL can store",
+            v.len()
+        )),
+        None => {
+            buf.extend_from_slice(&(-1i32).to_be_bytes());
+            Ok(())
         }
     }
 }
 
-/// One nullable text field: `\N` for NULL.
-fn copy_opt(buf: &mut Vec<u8>, s: Option<&str>) {
-    match s {
-        Some(s) => copy_text(buf, s),
-        None => buf.extend_from_slice(b"\\N"),
-    }
+fn text(buf: &mut Vec<u8>, value: Option<&str>) -> Result<(), String> {
+    field(buf, value.map(str::as_bytes))
 }
 
-/// One row of text fields, tab-separated, newline-terminated.
-fn copy_row(buf: &mut Vec<u8>, fields: &[&str]) {
-    for (i, f) in fields.iter().enumerate() {
-        if i > 0 {
-            buf.push(b'\t');
-        }
-        copy_text(buf, f);
-    }
-    buf.push(b'\n');
+/// A row of text fields.
+fn text_row(buf: &mut Vec<u8>, fields: &[&str]) -> Result<(), String> {
+    fields.iter().try_for_each(|f| text(buf, Some(f)))
 }
 
-/// Append a record's `COPY` rows: the record table's to `data[0]`, each side table's to the
-/// buffer after it (in [`SIDE_INSERTS`] order).
-fn copy_record(data: &mut [Vec<u8>], json: &mut JsonColumns, r: &IndexRecord) {
+/// Append a record's `COPY` rows: the record table's, then each side row to its table's
+/// stream (in [`SIDE_INSERTS`] order).
+fn copy_record(data: &mut CopyData, json: &mut JsonColumns, r: &IndexRecord) -> Result<(), String> {
     json.fill(r);
-    let buf = &mut data[0];
-    for (i, f) in [
+    let buf = data.row(0, 19);
+    for f in [
         Some(r.did.as_str()),
         Some(&r.baseid),
         Some(&r.rev),
         r.form.as_deref(),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        if i > 0 {
-            buf.push(b'\t');
-        }
-        copy_opt(buf, f);
+    ] {
+        text(buf, f)?;
     }
-    buf.push(b'\t');
-    match r.size {
-        Some(n) => buf.extend_from_slice(n.to_string().as_bytes()),
-        None => buf.extend_from_slice(b"\\N"),
-    }
+    field(
+        buf,
+        r.size
+            .map(i64::to_be_bytes)
+            .as_ref()
+            .map(<[u8; 8]>::as_slice),
+    )?;
     for f in [
         r.file_name.as_deref(),
         r.version.as_deref(),
@@ -134,25 +166,23 @@ fn copy_record(data: &mut [Vec<u8>], json: &mut JsonColumns, r: &IndexRecord) {
         Some(&json.hashes),
         Some(&json.metadata),
     ] {
-        buf.push(b'\t');
-        copy_opt(buf, f);
+        text(buf, f)?;
     }
-    buf.push(b'\n');
     let did = r.did.as_str();
-    let _ = sql::for_each_side_row::<()>(r, |row| {
+    sql::for_each_side_row(r, |row| {
         let table = 1 + SIDE_INSERTS
             .iter()
             .position(|s| *s == row.statement())
             .unwrap_or_default();
-        let buf = &mut data[table];
         match &row {
-            SideRow::Hash(k, v) => copy_row(buf, &[did, k, v]),
-            SideRow::Url(v) | SideRow::Ace(v) | SideRow::Authz(v) => copy_row(buf, &[did, v]),
-            SideRow::Metadata(k, v) => copy_row(buf, &[did, k, v]),
-            SideRow::UrlMetadata(u, k, v) => copy_row(buf, &[did, u, k, v]),
+            SideRow::Hash(k, v) => text_row(data.row(table, 3), &[did, k, v]),
+            SideRow::Url(v) | SideRow::Ace(v) | SideRow::Authz(v) => {
+                text_row(data.row(table, 2), &[did, v])
+            }
+            SideRow::Metadata(k, v) => text_row(data.row(table, 3), &[did, k, v]),
+            SideRow::UrlMetadata(u, k, v) => text_row(data.row(table, 4), &[did, u, k, v]),
         }
-        Ok(())
-    });
+    })
 }
 
 /// An index or primary key dropped for the import, and how to build it again.
@@ -258,10 +288,16 @@ async fn restore_indexes(conn: &mut PgConnection, saved: &[SavedIndex]) -> Store
         .await
         .map_err(backend)?;
     for index in saved {
+        let started = std::time::Instant::now();
         sqlx::query(sqlx::AssertSqlSafe(index.create_sql()))
             .execute(&mut *conn)
             .await
             .map_err(|e| write_error(&e, None, None))?;
+        tracing::debug!(
+            index = index.name.as_str(),
+            secs = started.elapsed().as_secs_f64(),
+            "postgres import: index rebuilt"
+        );
     }
     Ok(())
 }
@@ -276,6 +312,7 @@ pub(crate) async fn import<I>(
 where
     I: Iterator<Item = ImportBatch> + Send + 'static,
 {
+    let started = std::time::Instant::now();
     let mut tx = pool.begin().await.map_err(backend)?;
     let rebuild = worth_rebuilding(&mut tx, expected).await?;
     let saved = if rebuild {
@@ -285,12 +322,11 @@ where
     };
     let mut done = 0u64;
     // The COPY data of the next chunks is made on a blocking thread while this one sends.
-    type Chunk = Result<(u64, Vec<Vec<u8>>), String>;
+    type Chunk = Result<(u64, Vec<(usize, Vec<u8>)>), String>;
     let (chunks_tx, mut chunks) = tokio::sync::mpsc::channel::<Chunk>(2);
     let producer = tokio::task::spawn_blocking(move || {
         let mut json = JsonColumns::default();
-        let fresh = || vec![Vec::new(); TABLES.len()];
-        let mut data = fresh();
+        let mut data = CopyData::new();
         let mut n = 0u64;
         for batch in batches {
             let records = match batch {
@@ -301,13 +337,14 @@ where
                 }
             };
             for r in &records {
-                copy_record(&mut data, &mut json, r);
+                if let Err(e) = copy_record(&mut data, &mut json, r) {
+                    let _ = chunks_tx.blocking_send(Err(format!("record {}: {e}", r.did)));
+                    return;
+                }
                 n += 1;
                 if n == CHUNK as u64 {
-                    if chunks_tx
-                        .blocking_send(Ok((n, std::mem::replace(&mut data, fresh()))))
-                        .is_err()
-                    {
+                    let full = std::mem::replace(&mut data, CopyData::new());
+                    if chunks_tx.blocking_send(Ok((n, full.finish()))).is_err() {
                         return; // the import failed and stopped listening
                     }
                     n = 0;
@@ -315,18 +352,18 @@ where
             }
         }
         if n > 0 {
-            let _ = chunks_tx.blocking_send(Ok((n, data)));
+            let _ = chunks_tx.blocking_send(Ok((n, data.finish())));
         }
     });
     while let Some(chunk) = chunks.recv().await {
         let (n, data) = chunk.map_err(StoreError::Backend)?;
         // Records first: with their primary key in place, a taken did fails here, before
         // its side rows could clash.
-        for (stmt, data) in COPY_STATEMENTS.iter().zip(data) {
-            if data.is_empty() {
-                continue;
-            }
-            let mut copy = tx.copy_in_raw(stmt).await.map_err(backend)?;
+        for (table, data) in data {
+            let mut copy = tx
+                .copy_in_raw(&COPY_STATEMENTS[table])
+                .await
+                .map_err(backend)?;
             copy.send(data).await.map_err(backend)?;
             copy.finish()
                 .await
@@ -344,8 +381,18 @@ where
             "bulk import stopped after {done} of {expected} records"
         )));
     }
+    tracing::debug!(
+        records = done,
+        secs = started.elapsed().as_secs_f64(),
+        "postgres import: rows loaded"
+    );
     restore_indexes(&mut tx, &saved).await?;
+    let started = std::time::Instant::now();
     tx.commit().await.map_err(backend)?;
+    tracing::debug!(
+        secs = started.elapsed().as_secs_f64(),
+        "postgres import: committed"
+    );
     Ok(done)
 }
 
@@ -423,7 +470,7 @@ mod tests {
     fn copy_targets_follow_the_portable_columns() {
         assert_eq!(
             COPY_STATEMENTS[1],
-            "COPY index_record_hash (did, hash_type, hash_value) FROM STDIN"
+            "COPY index_record_hash (did, hash_type, hash_value) FROM STDIN WITH (FORMAT binary)"
         );
         assert!(COPY_STATEMENTS[0].starts_with("COPY index_record (did, baseid, rev,"));
         assert_eq!(COPY_STATEMENTS.len(), TABLES.len());
@@ -432,39 +479,79 @@ mod tests {
         }
     }
 
-    #[test]
-    fn copy_text_is_escaped() {
-        let mut buf = Vec::new();
-        copy_row(&mut buf, &["a\tb\\c\nd\re", "plain", "\\N"]);
-        copy_opt(&mut buf, None);
-        assert_eq!(buf, b"a\\tb\\\\c\\nd\\re\tplain\t\\\\N\n\\N");
+    /// The rows of one binary `COPY` stream, as their fields (`None` for NULL).
+    fn decode(stream: &[u8]) -> Vec<Vec<Option<Vec<u8>>>> {
+        let mut rest = stream.strip_prefix(COPY_HEADER).expect("header");
+        let mut take = |n: usize| {
+            let (head, tail) = rest.split_at(n);
+            rest = tail;
+            head.to_vec()
+        };
+        let mut rows = Vec::new();
+        loop {
+            let fields = i16::from_be_bytes(take(2).try_into().unwrap());
+            if fields == -1 {
+                break;
+            }
+            let row = (0..fields)
+                .map(|_| {
+                    let len = i32::from_be_bytes(take(4).try_into().unwrap());
+                    usize::try_from(len).ok().map(&mut take)
+                })
+                .collect();
+            rows.push(row);
+        }
+        assert!(rest.is_empty(), "bytes after the trailer");
+        rows
     }
 
     #[test]
     fn copy_rows_match_the_portable_parameters() {
-        // The record row carries the 19 parameters of `INSERT_RECORD` in order, and every
-        // side row lands in its table's buffer.
+        // The record row carries the 19 parameters of `INSERT_RECORD` in order, bytes as
+        // they are (no escaping in the binary format), and every side row lands in its
+        // table's stream with the same fields as its portable insert.
         let mut r = sample(3);
-        r.description = Some("tab\there".into());
-        let mut data = vec![Vec::new(); TABLES.len()];
-        copy_record(&mut data, &mut JsonColumns::default(), &r);
-        let expected: Vec<String> = weft_store::sql::RawRecord::params(&r)
+        r.description = Some("tab\there\\N".into());
+        r.version = None;
+        let mut data = CopyData::new();
+        copy_record(&mut data, &mut JsonColumns::default(), &r).unwrap();
+        copy_record(&mut data, &mut JsonColumns::default(), &sample(4)).unwrap();
+        let streams = data.finish();
+        assert_eq!(streams[0].0, 0);
+        let records = decode(&streams[0].1);
+        assert_eq!(records.len(), 2);
+        let expected: Vec<Option<Vec<u8>>> = weft_store::sql::RawRecord::params(&r)
             .into_iter()
             .map(|p| match p {
-                weft_store::sql::Param::Text(s) => s.replace('\t', "\\t"),
-                weft_store::sql::Param::Int(i) => i.to_string(),
-                weft_store::sql::Param::Null => "\\N".to_owned(),
+                weft_store::sql::Param::Text(s) => Some(s.into_bytes()),
+                weft_store::sql::Param::Int(i) => Some(i.to_be_bytes().to_vec()),
+                weft_store::sql::Param::Null => None,
             })
             .collect();
-        assert_eq!(
-            String::from_utf8(data[0].clone()).unwrap(),
-            expected.join("\t") + "\n"
-        );
-        let side = sql::side_rows(&r);
-        let copied: usize = data[1..]
+        assert_eq!(records[0], expected);
+        let mut side: Vec<(&str, Vec<Option<Vec<u8>>>)> = Vec::new();
+        for (table, stream) in &streams[1..] {
+            for row in decode(stream) {
+                side.push((SIDE_INSERTS[table - 1], row));
+            }
+        }
+        let mut expected: Vec<(&str, Vec<Option<Vec<u8>>>)> = [sample(3), sample(4)]
             .iter()
-            .map(|d| d.iter().filter(|b| **b == b'\n').count())
-            .sum();
-        assert_eq!(copied, side.len());
+            .flat_map(sql::side_rows)
+            .map(|(stmt, params)| {
+                let fields = params
+                    .into_iter()
+                    .map(|p| match p {
+                        weft_store::sql::Param::Text(s) => Some(s.into_bytes()),
+                        other => panic!("side rows are text: {other:?}"),
+                    })
+                    .collect();
+                (stmt, fields)
+            })
+            .collect();
+        // the streams group rows by table; side_rows lists them by record
+        let order = |s: &str| SIDE_INSERTS.iter().position(|x| *x == s);
+        expected.sort_by_key(|(stmt, _)| order(stmt));
+        assert_eq!(side, expected);
     }
 }

@@ -6,7 +6,8 @@
 //! random order are dropped and built again afterwards (a sort is far cheaper than a million
 //! random B-tree inserts); the definitions are read back from the schema, so the migration
 //! stays the one place they are written. Everything happens inside the one transaction: a
-//! failure anywhere restores them.
+//! failure anywhere restores them. Rows go in through multi-row `INSERT`s ([`Insert`]): one
+//! statement per row would reopen its cursors and seek from the root every time.
 //!
 //! Journal: in WAL mode every page of the load is written twice, to the WAL and then by the
 //! checkpoint into the database. When the import rebuilds indexes and this process holds the
@@ -16,7 +17,9 @@
 //! killed import leaves a hot journal that the next connection rolls back, restoring the
 //! file as it was (its original length included). Afterwards the database goes back to WAL.
 
-use rusqlite::{CachedStatement, Connection, params};
+use std::fmt::Write as _;
+
+use rusqlite::{CachedStatement, Connection, Statement};
 use weft_store::sql::{self, JsonColumns, SideRow};
 use weft_store::{ImportBatch, IndexRecord, Progress, StoreError, StoreResult};
 
@@ -32,6 +35,10 @@ const BULK_CACHE_KIB: i64 = 64 * 1024;
 /// tests, so that the contract suite's imports take the rebuilding path.)
 const REBUILD_INDEXES_FROM: u64 = if cfg!(test) { 20 } else { 50_000 };
 
+/// Helper threads SQLite's sorter may use for the index rebuilds (the machine the import
+/// was measured on has two cores; docs/benchmarks.md).
+const SORT_THREADS: i64 = 2;
+
 /// Report progress after this many records.
 const REPORT_EVERY: u64 = 10_000;
 
@@ -46,80 +53,210 @@ const KEPT_INDEXES: [&str; 5] = [
     "index_record_authz_resource_idx",
 ];
 
-/// Prepared inserts for one record and its side rows, reused for every record.
+/// Record rows per multi-row `INSERT` (19 parameters each).
+const RECORD_ROWS: usize = 64;
+/// Side-table rows per multi-row `INSERT`.
+const SIDE_ROWS: usize = 256;
+
+/// `INSERT INTO t (columns) VALUES (…), (…), …` with `rows` rows, from a portable one-row
+/// insert; returns the statement and the parameters per row.
+fn multi_row(portable: &str, rows: usize) -> (String, usize) {
+    let (head, values) = portable.split_once(" VALUES ").unwrap_or((portable, ""));
+    let columns = values.matches('$').count();
+    let mut sql = format!("{head} VALUES ");
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for c in 0..columns {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            let _ = write!(sql, "?{}", r * columns + c + 1);
+        }
+        sql.push(')');
+    }
+    (sql, columns)
+}
+
+/// One table's inserts: `rows` rows per statement, and the remainder one at a time.
+///
+/// A statement per row costs more than the row: every execution opens its B-tree cursors
+/// again and seeks from the root, where one statement over many rows keeps the cursor on
+/// the last page and appends (measured in docs/benchmarks.md).
+struct Insert<'c> {
+    one: CachedStatement<'c>,
+    many: CachedStatement<'c>,
+    rows: usize,
+    columns: usize,
+}
+
+impl<'c> Insert<'c> {
+    fn new(conn: &'c Connection, portable: &str, rows: usize) -> StoreResult<Self> {
+        let (many, columns) = multi_row(portable, rows);
+        Ok(Self {
+            one: conn.prepare_cached(&dialect(portable)).map_err(backend)?,
+            many: conn.prepare_cached(&many).map_err(backend)?,
+            rows,
+            columns,
+        })
+    }
+
+    /// Insert `items`, binding each through `bind(statement, first parameter, item)`.
+    /// On an error of a multi-row statement (which SQLite undoes as a whole) its rows are
+    /// inserted again one at a time, so the error names the row that caused it.
+    fn insert<T>(
+        &mut self,
+        items: &[T],
+        bind: impl Fn(&mut Statement<'_>, usize, &T) -> rusqlite::Result<()>,
+        error: impl Fn(rusqlite::Error, &T) -> StoreError,
+    ) -> StoreResult<()> {
+        for chunk in items.chunks(self.rows) {
+            if chunk.len() == self.rows {
+                let done = chunk
+                    .iter()
+                    .enumerate()
+                    .try_for_each(|(i, item)| bind(&mut self.many, i * self.columns + 1, item))
+                    .and_then(|()| self.many.raw_execute());
+                if done.is_ok() {
+                    continue;
+                }
+            }
+            for item in chunk {
+                bind(&mut self.one, 1, item)
+                    .and_then(|()| self.one.raw_execute())
+                    .map_err(|e| error(e, item))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Bind a record's 19 columns from parameter `at` on.
+fn bind_record(
+    stmt: &mut Statement<'_>,
+    at: usize,
+    (r, j): &(&IndexRecord, &JsonColumns),
+) -> rusqlite::Result<()> {
+    let texts: [Option<&str>; 4] = [
+        Some(&r.did),
+        Some(&r.baseid),
+        Some(&r.rev),
+        r.form.as_deref(),
+    ];
+    for (i, t) in texts.into_iter().enumerate() {
+        stmt.raw_bind_parameter(at + i, t)?;
+    }
+    stmt.raw_bind_parameter(at + 4, r.size)?;
+    let texts: [Option<&str>; 14] = [
+        r.file_name.as_deref(),
+        r.version.as_deref(),
+        r.uploader.as_deref(),
+        r.description.as_deref(),
+        Some(&r.created_date),
+        Some(&r.updated_date),
+        r.content_created_date.as_deref(),
+        r.content_updated_date.as_deref(),
+        Some(&j.urls),
+        Some(&j.urls_metadata),
+        Some(&j.acl),
+        Some(&j.authz),
+        Some(&j.hashes),
+        Some(&j.metadata),
+    ];
+    for (i, t) in texts.into_iter().enumerate() {
+        stmt.raw_bind_parameter(at + 5 + i, t)?;
+    }
+    Ok(())
+}
+
+/// Bind a side row (its did first) from parameter `at` on.
+fn bind_side(
+    stmt: &mut Statement<'_>,
+    at: usize,
+    (did, row): &(&str, SideRow<'_>),
+) -> rusqlite::Result<()> {
+    stmt.raw_bind_parameter(at, did)?;
+    match row {
+        SideRow::Hash(k, v) => {
+            stmt.raw_bind_parameter(at + 1, k)?;
+            stmt.raw_bind_parameter(at + 2, v)
+        }
+        SideRow::Url(v) | SideRow::Ace(v) | SideRow::Authz(v) => stmt.raw_bind_parameter(at + 1, v),
+        SideRow::Metadata(k, v) => {
+            stmt.raw_bind_parameter(at + 1, k)?;
+            stmt.raw_bind_parameter(at + 2, v.as_ref())
+        }
+        SideRow::UrlMetadata(u, k, v) => {
+            stmt.raw_bind_parameter(at + 1, u)?;
+            stmt.raw_bind_parameter(at + 2, k)?;
+            stmt.raw_bind_parameter(at + 3, v.as_ref())
+        }
+    }
+}
+
+/// The side tables in [`SideRow`] order (hashes, URLs, ACEs, authz, metadata, URL metadata).
+const SIDE_TABLES: [&str; 6] = [
+    sql::INSERT_HASH,
+    sql::INSERT_URL,
+    sql::INSERT_ACE,
+    sql::INSERT_AUTHZ,
+    sql::INSERT_METADATA,
+    sql::INSERT_URL_METADATA,
+];
+
+/// Prepared inserts for records and their side rows, reused for every batch.
 struct Inserter<'c> {
-    record: CachedStatement<'c>,
-    hash: CachedStatement<'c>,
-    url: CachedStatement<'c>,
-    ace: CachedStatement<'c>,
-    authz: CachedStatement<'c>,
-    metadata: CachedStatement<'c>,
-    url_metadata: CachedStatement<'c>,
-    json: JsonColumns,
+    record: Insert<'c>,
+    side: Vec<Insert<'c>>,
+    /// JSON collections of the batch's records, buffers reused from batch to batch.
+    json: Vec<JsonColumns>,
 }
 
 impl<'c> Inserter<'c> {
     fn new(conn: &'c Connection) -> StoreResult<Self> {
-        let prepare = |s: &str| conn.prepare_cached(&dialect(s)).map_err(backend);
         Ok(Self {
-            record: prepare(sql::INSERT_RECORD)?,
-            hash: prepare(sql::INSERT_HASH)?,
-            url: prepare(sql::INSERT_URL)?,
-            ace: prepare(sql::INSERT_ACE)?,
-            authz: prepare(sql::INSERT_AUTHZ)?,
-            metadata: prepare(sql::INSERT_METADATA)?,
-            url_metadata: prepare(sql::INSERT_URL_METADATA)?,
-            json: JsonColumns::default(),
+            record: Insert::new(conn, sql::INSERT_RECORD, RECORD_ROWS)?,
+            side: SIDE_TABLES
+                .iter()
+                .map(|s| Insert::new(conn, s, SIDE_ROWS))
+                .collect::<StoreResult<_>>()?,
+            json: Vec::new(),
         })
     }
 
-    fn insert(&mut self, r: &IndexRecord) -> StoreResult<()> {
-        self.json.fill(r);
-        let j = &self.json;
-        self.record
-            .execute(params![
-                r.did,
-                r.baseid,
-                r.rev,
-                r.form,
-                r.size,
-                r.file_name,
-                r.version,
-                r.uploader,
-                r.description,
-                r.created_date,
-                r.updated_date,
-                r.content_created_date,
-                r.content_updated_date,
-                j.urls,
-                j.urls_metadata,
-                j.acl,
-                j.authz,
-                j.hashes,
-                j.metadata,
-            ])
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    StoreError::AlreadyExists(format!("did \"{}\" already exists", r.did))
-                } else {
-                    backend(e)
-                }
-            })?;
-        let did = r.did.as_str();
-        sql::for_each_side_row(r, |row| {
-            match row {
-                SideRow::Hash(k, v) => self.hash.execute(params![did, k, v]),
-                SideRow::Url(u) => self.url.execute(params![did, u]),
-                SideRow::Ace(a) => self.ace.execute(params![did, a]),
-                SideRow::Authz(a) => self.authz.execute(params![did, a]),
-                SideRow::Metadata(k, v) => self.metadata.execute(params![did, k, v.as_ref()]),
-                SideRow::UrlMetadata(u, k, v) => {
-                    self.url_metadata.execute(params![did, u, k, v.as_ref()])
-                }
+    /// Insert a batch of records (in did order): their rows, then each side table's rows.
+    fn insert(&mut self, records: &[IndexRecord]) -> StoreResult<()> {
+        if self.json.len() < records.len() {
+            self.json.resize_with(records.len(), JsonColumns::default);
+        }
+        for (r, j) in records.iter().zip(&mut self.json) {
+            j.fill(r);
+        }
+        let rows: Vec<(&IndexRecord, &JsonColumns)> = records.iter().zip(&self.json).collect();
+        self.record.insert(&rows, bind_record, |e, (r, _)| {
+            if is_unique_violation(&e) {
+                StoreError::AlreadyExists(format!("did \"{}\" already exists", r.did))
+            } else {
+                backend(e)
             }
-            .map(drop)
-            .map_err(backend)
-        })
+        })?;
+        let mut side: [Vec<(&str, SideRow<'_>)>; 6] = Default::default();
+        for r in records {
+            let _ = sql::for_each_side_row::<()>(r, |row| {
+                let table = SIDE_TABLES
+                    .iter()
+                    .position(|s| *s == row.statement())
+                    .unwrap_or_default();
+                side[table].push((r.did.as_str(), row));
+                Ok(())
+            });
+        }
+        for (insert, rows) in self.side.iter_mut().zip(&side) {
+            insert.insert(rows, bind_side, |e, _| backend(e))?;
+        }
+        Ok(())
     }
 }
 
@@ -177,14 +314,13 @@ fn load(
     } else {
         Vec::new()
     };
+    let started = std::time::Instant::now();
     let mut inserter = Inserter::new(conn)?;
     let mut done = 0u64;
     let mut next_report = REPORT_EVERY;
     for batch in batches {
         let batch = batch.map_err(StoreError::Backend)?;
-        for r in &batch {
-            inserter.insert(r)?;
-        }
+        inserter.insert(&batch)?;
         done += batch.len() as u64;
         if let Some(p) = progress
             && done >= next_report
@@ -199,8 +335,32 @@ fn load(
             "bulk import stopped after {done} of {expected} records"
         )));
     }
-    for create in &dropped {
-        conn.execute_batch(create).map_err(backend)?;
+    tracing::debug!(
+        records = done,
+        secs = started.elapsed().as_secs_f64(),
+        "sqlite import: rows loaded"
+    );
+    if !dropped.is_empty() {
+        // The loading thread is done: SQLite's sorter may use the other cores for the
+        // rebuilds' sorts (the B-trees are still written by this thread).
+        let threads: i64 = conn
+            .query_row("PRAGMA threads", [], |r| r.get(0))
+            .map_err(backend)?;
+        conn.execute_batch(&format!("PRAGMA threads = {SORT_THREADS}"))
+            .map_err(backend)?;
+        let rebuilt = dropped.iter().try_for_each(|create| {
+            let started = std::time::Instant::now();
+            conn.execute_batch(create).map_err(backend)?;
+            tracing::debug!(
+                index = create.as_str(),
+                secs = started.elapsed().as_secs_f64(),
+                "sqlite import: index rebuilt"
+            );
+            Ok(())
+        });
+        conn.execute_batch(&format!("PRAGMA threads = {threads}"))
+            .map_err(backend)?;
+        rebuilt?;
     }
     if let Some(p) = progress {
         p(done);
@@ -257,10 +417,15 @@ pub(crate) fn import(
     });
     let result = conn.execute_batch(&setup).map_err(backend).and_then(|()| {
         let loaded = load(conn, batches, expected, progress, rebuild);
+        let started = std::time::Instant::now();
         let ended = match &loaded {
             Ok(_) => conn.execute_batch("COMMIT"),
             Err(_) => conn.execute_batch("ROLLBACK"),
         };
+        tracing::debug!(
+            secs = started.elapsed().as_secs_f64(),
+            "sqlite import: transaction ended"
+        );
         match ended {
             Err(e) => {
                 let _ = conn.execute_batch("ROLLBACK");
@@ -288,4 +453,27 @@ pub(crate) fn import(
             .map_err(backend)?;
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multi_row_inserts_number_every_parameter() {
+        assert_eq!(
+            multi_row(sql::INSERT_URL, 3),
+            (
+                "INSERT INTO index_record_url (did, url) VALUES (?1, ?2), (?3, ?4), (?5, ?6)"
+                    .to_owned(),
+                2
+            )
+        );
+        let (record, columns) = multi_row(sql::INSERT_RECORD, RECORD_ROWS);
+        assert_eq!(columns, 19);
+        assert!(
+            record.ends_with(&format!(", ?{})", 19 * RECORD_ROWS)),
+            "{record}"
+        );
+    }
 }

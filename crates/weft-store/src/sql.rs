@@ -293,9 +293,9 @@ fn metadata_value(v: &Value) -> std::borrow::Cow<'_, str> {
 /// Every side-table row that makes a record queryable, table by table (hashes, URLs, ACEs,
 /// authz resources, metadata, URL metadata) and within a table in primary-key order, each
 /// value once. Bulk loads rely on that order: a record's rows append to each table.
-pub fn for_each_side_row<E>(
-    r: &IndexRecord,
-    mut f: impl FnMut(SideRow<'_>) -> Result<(), E>,
+pub fn for_each_side_row<'a, E>(
+    r: &'a IndexRecord,
+    mut f: impl FnMut(SideRow<'a>) -> Result<(), E>,
 ) -> Result<(), E> {
     for (kind, value) in &r.hashes {
         f(SideRow::Hash(kind, value))?;

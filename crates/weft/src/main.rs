@@ -401,6 +401,10 @@ async fn index_import(
     manifest: &std::path::Path,
     quiet: bool,
 ) -> anyhow::Result<()> {
+    if std::env::var_os("RUST_LOG").is_some() {
+        // the stores time the phases of a bulk load at debug level (docs/benchmarks.md)
+        init_tracing(config.log_format);
+    }
     let store = weft::open_store(config).await?;
     let service = weft::index_service(config, store);
     let started = Instant::now();
