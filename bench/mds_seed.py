@@ -55,6 +55,7 @@ def record(n, groups):
 
 
 def main():
+    global PREFIX
     ap = argparse.ArgumentParser()
     ap.add_argument("base")
     ap.add_argument("token")
@@ -64,7 +65,6 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--prefix", default=PREFIX, help="GUID prefix (default dg.MDS0)")
     a = ap.parse_args()
-    global PREFIX
     PREFIX = a.prefix
     groups = max(1, a.n // 100)
     with open(a.out + "/guids.txt", "w") as f:

@@ -83,8 +83,8 @@ pub struct SearchResult {
 pub struct IndexDoc<'a> {
     pub guid: &'a str,
     pub commons_name: &'a str,
-    /// The stored document (`{"gen3_discovery": ..}`) and its JSON text.
-    pub doc: &'a Value,
+    /// The stored document (`{"gen3_discovery": ..}`) as JSON text; parsed one document at
+    /// a time while indexing, so a rebuild never holds a whole commons as parsed trees.
     pub text: &'a str,
 }
 
@@ -167,7 +167,8 @@ impl SearchIndex {
             doc.add_text(f.guid, d.guid);
             doc.add_text(f.commons, commons);
             doc.add_text(f.commons_name, d.commons_name);
-            let study = d.doc.get(STUDY_FIELD).cloned().unwrap_or(Value::Null);
+            let parsed: Value = serde_json::from_str(d.text).unwrap_or(Value::Null);
+            let study = parsed.get(STUDY_FIELD).cloned().unwrap_or(Value::Null);
             let mut text = String::new();
             collect_text(&study, &mut text);
             doc.add_text(f.text, &text);
@@ -348,10 +349,9 @@ mod tests {
         let items: Vec<IndexDoc<'_>> = docs
             .iter()
             .zip(&texts)
-            .map(|((g, d), t)| IndexDoc {
+            .map(|((g, _), t)| IndexDoc {
                 guid: g,
                 commons_name: name,
-                doc: d,
                 text: t,
             })
             .collect();

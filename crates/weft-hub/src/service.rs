@@ -241,17 +241,11 @@ impl HubService {
             let search = Arc::clone(search);
             let name = c.name.clone();
             tokio::task::spawn_blocking(move || {
-                let docs: Vec<Value> = studies
-                    .iter()
-                    .map(|s| serde_json::from_str(&s.doc).unwrap_or(Value::Null))
-                    .collect();
                 let items: Vec<IndexDoc<'_>> = studies
                     .iter()
-                    .zip(&docs)
-                    .map(|(s, d)| IndexDoc {
+                    .map(|s| IndexDoc {
                         guid: &s.guid,
                         commons_name: &s.commons_name,
-                        doc: d,
                         text: &s.doc,
                     })
                     .collect();
