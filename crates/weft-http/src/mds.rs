@@ -73,12 +73,12 @@ fn restyle(e: ApiError) -> ApiError {
 /// A stored JSON document as the response body.
 fn raw_json(status: StatusCode, raw: RawJson) -> Response {
     let text: Box<str> = raw.into();
-    (
-        status,
-        [(CONTENT_TYPE, "application/json")],
-        String::from(text),
-    )
-        .into_response()
+    json_text(status, String::from(text))
+}
+
+/// JSON text (a stored document) as the response body, as it is.
+fn json_text(status: StatusCode, text: String) -> Response {
+    (status, [(CONTENT_TYPE, "application/json")], text).into_response()
 }
 
 fn json_response(status: StatusCode, value: &impl Serialize) -> Res {
@@ -158,7 +158,7 @@ async fn batch_create(
 
 async fn read(State(s): State<SharedState>, Creds(c): Creds, Path(rest): Path<String>) -> Res {
     match target(&rest) {
-        Target::Record(guid) => Ok(raw_json(
+        Target::Record(guid) => Ok(json_text(
             StatusCode::OK,
             s.mds.get(&c, guid).await.map_err(mds)?,
         )),

@@ -236,8 +236,8 @@ impl MetadataService {
             .map(|_| ())
     }
 
-    /// `GET /metadata/{guid}`: the record's data, found by GUID or alias.
-    pub async fn get(&self, creds: &Credentials, guid: &str) -> Result<RawJson, WeftError> {
+    /// `GET /metadata/{guid}`: the record's data (stored JSON text), found by GUID or alias.
+    pub async fn get(&self, creds: &Credentials, guid: &str) -> Result<String, WeftError> {
         self.require_reader(creds).await?;
         self.store
             .metadata(guid)

@@ -236,7 +236,7 @@ impl Objects {
         };
         let guid = record.get("did").and_then(Value::as_str).unwrap_or(id);
         let metadata = match self.mds.store().metadata(guid).await? {
-            Some(m) => serde_json::from_str(m.get()).map_err(WeftError::internal)?,
+            Some(m) => serde_json::from_str(&m).map_err(WeftError::internal)?,
             None => json!({}),
         };
         if record == json!({}) && metadata == json!({}) {

@@ -126,7 +126,7 @@ fn query_sql(query: &MetadataQuery) -> (String, Vec<String>) {
 
 #[async_trait]
 impl MetadataStore for PostgresStore {
-    async fn metadata(&self, guid: &str) -> StoreResult<Option<RawJson>> {
+    async fn metadata(&self, guid: &str) -> StoreResult<Option<String>> {
         let text: Option<String> = sqlx::query_scalar(
             "SELECT data::text FROM metadata WHERE guid = $1 \
              UNION ALL \
@@ -138,7 +138,7 @@ impl MetadataStore for PostgresStore {
         .fetch_optional(self.pool())
         .await
         .map_err(backend)?;
-        text.map(raw).transpose()
+        Ok(text)
     }
 
     async fn metadata_authz(&self, guid: &str) -> StoreResult<Option<RawJson>> {

@@ -130,7 +130,7 @@ fn query_sql(query: &MetadataQuery) -> (String, Vec<String>) {
 
 #[async_trait]
 impl MetadataStore for SqliteStore {
-    async fn metadata(&self, guid: &str) -> StoreResult<Option<RawJson>> {
+    async fn metadata(&self, guid: &str) -> StoreResult<Option<String>> {
         let guid = guid.to_owned();
         self.read_point(move |conn| {
             let text = match data_of(conn, &guid)? {
@@ -143,7 +143,7 @@ impl MetadataStore for SqliteStore {
                     .and_then(|mut s| s.query_row([&guid], |r| r.get(0)).optional())
                     .map_err(backend)?,
             };
-            text.map(raw).transpose()
+            Ok(text)
         })
         .await
     }

@@ -106,8 +106,9 @@ pub enum AliasMode {
 #[async_trait]
 pub trait MetadataStore: Send + Sync + 'static {
     /// The metadata of `guid`, or, when no record has that GUID, of the record `guid` is an
-    /// alias of.
-    async fn metadata(&self, guid: &str) -> StoreResult<Option<RawJson>>;
+    /// alias of: the stored JSON text, as it is (written by this store from a validated
+    /// object, so the hot read path hands it to the response without parsing it again).
+    async fn metadata(&self, guid: &str) -> StoreResult<Option<String>>;
 
     /// The authz document kept beside a record's metadata (never part of its metadata).
     async fn metadata_authz(&self, guid: &str) -> StoreResult<Option<RawJson>>;

@@ -1270,6 +1270,7 @@ pub async fn run_metadata(s: Arc<dyn crate::MetadataStore>) {
     };
     let raw = |v: serde_json::Value| -> RawJson { serde_json::value::to_raw_value(&v).unwrap() };
     let val = |r: &RawJson| -> serde_json::Value { serde_json::from_str(r.get()).unwrap() };
+    let parsed = |t: &str| -> serde_json::Value { serde_json::from_str(t).unwrap() };
     let open = || raw(json!({"version": 0, "_resource_paths": ["/open"]}));
 
     // create, conflict, overwrite (keeps authz), get
@@ -1300,7 +1301,7 @@ pub async fn run_metadata(s: Arc<dyn crate::MetadataStore>) {
         json!({"version": 0, "_resource_paths": ["/open"]})
     );
     assert_eq!(
-        val(&s.metadata("g1").await.unwrap().unwrap()),
+        parsed(&s.metadata("g1").await.unwrap().unwrap()),
         json!({"a": {"b": 3, "c": "3"}, "t": "x", "n": null})
     );
     assert!(s.metadata("nope").await.unwrap().is_none());
@@ -1341,7 +1342,7 @@ pub async fn run_metadata(s: Arc<dyn crate::MetadataStore>) {
         .unwrap();
     assert_eq!(out.updated, ["g2", "g1", "dg.1/g3"]);
     assert_eq!(
-        val(&s.metadata("g1").await.unwrap().unwrap()),
+        parsed(&s.metadata("g1").await.unwrap().unwrap()),
         json!({"a": {"b": 33}, "t": "x"})
     );
 
@@ -1454,7 +1455,7 @@ pub async fn run_metadata(s: Arc<dyn crate::MetadataStore>) {
         .unwrap();
     assert_eq!(val(&new), json!({"only": 1}));
     assert_eq!(
-        val(&s.metadata("g2").await.unwrap().unwrap()),
+        parsed(&s.metadata("g2").await.unwrap().unwrap()),
         json!({"only": 1})
     );
     let missing = s.update_metadata("nope", raw(json!({})), true).await;
@@ -1499,7 +1500,7 @@ pub async fn run_metadata(s: Arc<dyn crate::MetadataStore>) {
         .unwrap();
     assert_eq!(replaced, ["c", "d"]);
     assert_eq!(
-        val(&s.metadata("d").await.unwrap().unwrap()),
+        parsed(&s.metadata("d").await.unwrap().unwrap()),
         json!({"a": {"b": 33}, "t": "x"}),
         "an alias resolves to its record"
     );
