@@ -99,22 +99,8 @@ sample=$(head -1 "$WORK/codes.txt")
 n=$(curl -sf "$BASE/mds/metadata?$INDEXED=$sample&limit=100&data=true" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 [ "$n" = 100 ] || die "the query for $sample returned $n records, not 100"
 
-# run_wrk LABEL CONC SCRIPT URL [VAR=VALUE ...]: rps, p50 us, p99 us, non-2xx
-run_wrk() {
-  local label=$1 conc=$2 script=$3 url=$4; shift 4
-  local out="$WORK/wrk-$label-c$conc.txt"
-  local t=$THREADS; [ "$conc" -lt "$t" ] && t=$conc
-  env "$@" wrk -t"$t" -c"$conc" -d"$DURATION" --timeout 30s --latency \
-    -s "$BENCH_LUA_DIR/$script" "$url" >"$out" 2>&1 || { cat "$out" >&2; die "wrk failed"; }
-  local line; line=$(grep WRK_RESULT "$out")
-  printf '%s\t%s\t%s\t%s\n' \
-    "$(sed -E 's/.* rps=([0-9.]+).*/\1/' <<<"$line")" \
-    "$(sed -E 's/.* p50_us=([0-9]+).*/\1/' <<<"$line")" \
-    "$(sed -E 's/.* p99_us=([0-9]+).*/\1/' <<<"$line")" \
-    "$(sed -E 's/.* err_status=([0-9]+).*/\1/' <<<"$line")"
-}
-ms() { python3 -c "print(f'{$1/1000:.2f}')"; }
-pct() { python3 -c "print(f'{100*$1/$2:.0f}%')"; }
+# shellcheck source=bench/wrk_lib.sh
+. "$HERE/wrk_lib.sh"
 
 echo
 echo "## weft metadata service benchmark ($BACKEND, $(date -u +%Y-%m-%dT%H:%MZ), git $(git -C "$ROOT" rev-parse --short HEAD), load $(cut -d' ' -f1-3 /proc/loadavg))"
