@@ -248,12 +248,9 @@ impl Objects {
     /// `GET /objects/{guid}/download`: a signed URL, as fence's `/data/download/{guid}`.
     pub async fn download(&self, creds: &Credentials, id: &str) -> Result<String, WeftError> {
         let record = self.index.get(id).await?;
-        let url = record
-            .urls
-            .first()
-            .ok_or_else(|| WeftError::not_found(format!("{id} has no storage location")))?
-            .clone();
-        self.access.access_url(creds, &record, &url, None).await
+        // The location fence's /data/download picks when no protocol is asked for.
+        let url = weft_blob::select_url(&record.urls, None)?;
+        self.access.access_url(creds, &record, url, None).await
     }
 
     /// `DELETE /objects/{guid}[?delete_file_locations]`: the index record (and with the
