@@ -31,6 +31,8 @@ unset WEFT_DATABASE_URL WEFT_DATA_DIR
 
 log() { printf '== %s\n' "$*" >&2; }
 die() { printf 'hub.sh: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=bench/wrk_lib.sh
+. "$HERE/wrk_lib.sh"
 command -v wrk >/dev/null || die "wrk not found"
 [ -x "$WEFT_BIN" ] || die "no weft binary at $WEFT_BIN (cargo build --release)"
 rm -rf "$WORK"
@@ -38,23 +40,7 @@ mkdir -p "$WORK"
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
 
-cat >"$WORK/user.yaml" <<YAML
-authz:
-  resources:
-  - name: mds_gateway
-  roles:
-  - id: mds_admin
-    permissions:
-    - id: mds_access
-      action: {service: mds_gateway, method: access}
-  policies:
-  - id: metadata_admin
-    role_ids: [mds_admin]
-    resource_paths: [/mds_gateway]
-users:
-  $USER_NAME:
-    policies: [metadata_admin]
-YAML
+write_curator_yaml "$WORK/user.yaml" "$USER_NAME"
 
 wait_up() { for _ in $(seq 1 600); do curl -sf -o /dev/null "$1/_version" && return 0; sleep 0.1; done; die "$1 did not start"; }
 
@@ -120,8 +106,6 @@ with open(sys.argv[1], "w") as f:
         f.write(w.ljust(14, "+") + "\n")
 PY
 
-# shellcheck source=bench/wrk_lib.sh
-. "$HERE/wrk_lib.sh"
 
 echo
 echo "## weft data hub benchmark (SQLite, $(date -u +%Y-%m-%dT%H:%MZ), git $(git -C "$ROOT" rev-parse --short HEAD), load $(cut -d' ' -f1-3 /proc/loadavg))"

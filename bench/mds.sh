@@ -36,6 +36,8 @@ INDEXED=gen3_discovery.project.code
 
 log() { printf '== %s\n' "$*" >&2; }
 die() { printf 'mds.sh: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=bench/wrk_lib.sh
+. "$HERE/wrk_lib.sh"
 command -v wrk >/dev/null || die "wrk not found"
 [ -x "$WEFT_BIN" ] || die "no weft binary at $WEFT_BIN (cargo build --release)"
 
@@ -53,23 +55,7 @@ fi
 mkdir -p "$DATA"
 [ "$BACKEND" = postgres ] && export WEFT_DATABASE_URL="$PG_URL_BASE/$PG_DB"
 
-cat >"$WORK/user.yaml" <<YAML
-authz:
-  resources:
-  - name: mds_gateway
-  roles:
-  - id: mds_admin
-    permissions:
-    - id: mds_access
-      action: {service: mds_gateway, method: access}
-  policies:
-  - id: metadata_admin
-    role_ids: [mds_admin]
-    resource_paths: [/mds_gateway]
-users:
-  $USER_NAME:
-    policies: [metadata_admin]
-YAML
+write_curator_yaml "$WORK/user.yaml" "$USER_NAME"
 "$WEFT_BIN" usersync "$WORK/user.yaml" >/dev/null
 
 RUST_LOG=warn "$WEFT_BIN" serve --listen "127.0.0.1:$PORT" >"$WORK/serve.log" 2>&1 &
@@ -99,8 +85,6 @@ sample=$(head -1 "$WORK/codes.txt")
 n=$(curl -sf "$BASE/mds/metadata?$INDEXED=$sample&limit=100&data=true" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 [ "$n" = 100 ] || die "the query for $sample returned $n records, not 100"
 
-# shellcheck source=bench/wrk_lib.sh
-. "$HERE/wrk_lib.sh"
 
 echo
 echo "## weft metadata service benchmark ($BACKEND, $(date -u +%Y-%m-%dT%H:%MZ), git $(git -C "$ROOT" rev-parse --short HEAD), load $(cut -d' ' -f1-3 /proc/loadavg))"
