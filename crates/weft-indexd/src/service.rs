@@ -47,14 +47,50 @@ pub struct Listing {
     pub records: ListedRecords,
 }
 
+impl Listing {
+    /// The listing's JSON: what serializing it writes, with records already written as JSON
+    /// text ([`ListedRecords::Json`]) copied in as they are.
+    #[must_use]
+    pub fn to_json(&self) -> Vec<u8> {
+        let ListedRecords::Json(records) = &self.records else {
+            return serde_json::to_vec(self).unwrap_or_default();
+        };
+        // The echo is a JSON object: reopen it before its closing brace.
+        let mut out = serde_json::to_vec(&self.echo).unwrap_or_default();
+        out.pop();
+        if out.len() > 1 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"records\":");
+        out.extend_from_slice(records);
+        out.push(b'}');
+        out
+    }
+}
+
 /// Records of a listing in whichever form they were fetched; all serialize to indexd's
 /// documents.
-#[derive(Debug, Serialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 pub enum ListedRecords {
-    Rows(Vec<weft_store::sql::RawRecord>),
+    /// The JSON text of the array of records, written by the store from its rows.
+    Json(Vec<u8>),
     Records(Vec<IndexRecord>),
     Documents(Vec<Value>),
+}
+
+impl Serialize for ListedRecords {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Json(text) => {
+                let text = std::str::from_utf8(text).map_err(serde::ser::Error::custom)?;
+                serde_json::value::RawValue::from_string(text.to_owned())
+                    .map_err(serde::ser::Error::custom)?
+                    .serialize(s)
+            }
+            Self::Records(records) => records.serialize(s),
+            Self::Documents(documents) => documents.serialize(s),
+        }
+    }
 }
 
 /// The resource fallback indexd checks for blank records without authz.
@@ -692,10 +728,10 @@ impl IndexService {
     /// `GET /index/`: the listing envelope with the filters echoed.
     pub async fn list(&self, params: &Params) -> Result<Listing, WeftError> {
         if let Some(lookup) = query::HashLookup::of(params) {
-            let rows = self.store.list_raw(lookup.query()).await?;
+            let records = self.store.list_json(lookup.query()).await?;
             return Ok(Listing {
                 echo: query::Echo::Hash(lookup),
-                records: ListedRecords::Rows(rows),
+                records: ListedRecords::Json(records),
             });
         }
         let req = query::list_request(params)?;
@@ -703,7 +739,7 @@ impl IndexService {
             // Stored rows straight to JSON: no decoding of the collections (the listing and
             // lookup-by-hash hot path). `ids` need the prefix retry of `list_query`.
             ListForm::Objects if req.query.ids.is_none() => {
-                ListedRecords::Rows(self.store.list_raw(req.query).await?)
+                ListedRecords::Json(self.store.list_json(req.query).await?)
             }
             ListForm::Objects => ListedRecords::Records(self.list_query(req.query).await?),
             form => ListedRecords::Documents(
@@ -912,5 +948,42 @@ impl IndexService {
         };
         let (count, size) = self.store.stats(before).await?;
         Ok(json!({"fileCount": count, "totalFileSize": size}))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listings_write_what_they_serialize_to() {
+        let records = br#"[{"did":"a"},{"did":"b"}]"#.to_vec();
+        let mut filters = serde_json::Map::new();
+        filters.insert("limit".into(), json!(2));
+        filters.insert("hashes".into(), json!({"md5": "x"}));
+        for echo in [filters, serde_json::Map::new()] {
+            for records in [
+                ListedRecords::Json(records.clone()),
+                ListedRecords::Json(b"[]".to_vec()),
+                ListedRecords::Documents(vec![json!({"did": "c"})]),
+            ] {
+                let listing = Listing {
+                    echo: query::Echo::Filters(echo.clone()),
+                    records,
+                };
+                let written = listing.to_json();
+                assert_eq!(written, serde_json::to_vec(&listing).unwrap());
+                let value: Value = serde_json::from_slice(&written).unwrap();
+                assert_eq!(value.as_object().unwrap().len(), echo.len() + 1);
+            }
+        }
+        let listing = Listing {
+            echo: query::Echo::Filters(serde_json::Map::new()),
+            records: ListedRecords::Json(records),
+        };
+        assert_eq!(
+            listing.to_json(),
+            br#"{"records":[{"did":"a"},{"did":"b"}]}"#.to_vec()
+        );
     }
 }

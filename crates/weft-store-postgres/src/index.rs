@@ -9,12 +9,14 @@
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
+use futures::TryStreamExt as _;
 use sqlx::postgres::{PgArguments, PgConnection, PgRow};
 use sqlx::query::Query;
 use sqlx::{Postgres, Row, SqlSafeStr};
-use weft_store::sql::{self, Param, RawRecord};
+use weft_store::sql::{self, JsonArray, Param, RawRecord, RecordRef};
 use weft_store::{IndexRecord, IndexStore, ListQuery, Progress, StoreError, StoreResult, UrlQuery};
 
+use crate::point::PointReads;
 use crate::{Bind, PostgresStore, backend, unique_violation};
 
 /// Dids per statement in `get_many`.
@@ -218,10 +220,37 @@ fn portable(text: impl SqlSafeStr, params: Vec<Param>) -> Query<'static, Postgre
 /// A record row. The columns are read without sqlx's per-value type check: their types are
 /// the migration's (BIGINT `size`, TEXT the rest), and the check was a seventh of a listing's
 /// instructions in weft (docs/benchmarks.md). A wrong type still fails to decode.
-fn raw(row: &PgRow) -> Result<RawRecord, sqlx::Error> {
+pub(crate) fn raw(row: &PgRow) -> Result<RawRecord, sqlx::Error> {
     let text = |i: usize| row.try_get_unchecked::<String, _>(i);
     let opt = |i: usize| row.try_get_unchecked::<Option<String>, _>(i);
     Ok(RawRecord {
+        did: text(0)?,
+        baseid: text(1)?,
+        rev: text(2)?,
+        form: opt(3)?,
+        size: row.try_get_unchecked(4)?,
+        file_name: opt(5)?,
+        version: opt(6)?,
+        uploader: opt(7)?,
+        description: opt(8)?,
+        created_date: text(9)?,
+        updated_date: text(10)?,
+        content_created_date: opt(11)?,
+        content_updated_date: opt(12)?,
+        urls: text(13)?,
+        urls_metadata: text(14)?,
+        acl: text(15)?,
+        authz: text(16)?,
+        hashes: text(17)?,
+        metadata: text(18)?,
+    })
+}
+
+/// The row borrowed from its buffer ([`raw`] without copies).
+fn borrowed(row: &PgRow) -> Result<RecordRef<'_>, sqlx::Error> {
+    let text = |i: usize| row.try_get_unchecked::<&str, _>(i);
+    let opt = |i: usize| row.try_get_unchecked::<Option<&str>, _>(i);
+    Ok(RecordRef {
         did: text(0)?,
         baseid: text(1)?,
         rev: text(2)?,
@@ -403,6 +432,21 @@ impl PostgresStore {
             .map_err(backend)
     }
 
+    /// The record `did`, read by the coalescing dispatcher ([`crate::point`]), or directly
+    /// when the dispatcher's runtime is gone.
+    async fn point_read(&self, did: &str) -> StoreResult<Option<RawRecord>> {
+        let reads = self
+            .point_reads
+            .get_or_init(|| PointReads::start(self.pool.clone()));
+        if let Some(answer) = reads.get(did).await {
+            return answer;
+        }
+        Ok(self
+            .fetch_raw(sql::SELECT_BY_DID, vec![Param::from(did)])
+            .await?
+            .pop())
+    }
+
     async fn fetch_strings(&self, text: &'static str, param: &str) -> StoreResult<Vec<String>> {
         sqlx::query_scalar(text)
             .bind(param)
@@ -450,12 +494,9 @@ impl IndexStore for PostgresStore {
     }
 
     async fn get(&self, did: &str) -> StoreResult<Option<IndexRecord>> {
-        let row = sqlx::query(sql::SELECT_BY_DID)
-            .bind(did)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
-        row.map(|r| raw(&r).map_err(backend)?.into_record())
+        self.point_read(did)
+            .await?
+            .map(RawRecord::into_record)
             .transpose()
     }
 
@@ -518,11 +559,19 @@ impl IndexStore for PostgresStore {
             .await
     }
 
+    async fn list_json(&self, query: ListQuery) -> StoreResult<Vec<u8>> {
+        // Each row is written as it arrives, while PostgreSQL still sends the next ones.
+        let stmt = sql::list(&query);
+        let mut rows = portable(sqlx::AssertSqlSafe(stmt.text), stmt.params).fetch(&self.pool);
+        let mut array = JsonArray::new();
+        while let Some(row) = rows.try_next().await.map_err(backend)? {
+            array.push(&borrowed(&row).map_err(backend)?);
+        }
+        Ok(array.finish())
+    }
+
     async fn get_raw(&self, did: &str) -> StoreResult<Option<RawRecord>> {
-        Ok(self
-            .fetch_raw(sql::SELECT_BY_DID, vec![Param::from(did)])
-            .await?
-            .pop())
+        self.point_read(did).await
     }
 
     async fn query_urls(&self, query: UrlQuery) -> StoreResult<Vec<IndexRecord>> {
@@ -781,6 +830,47 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(store.get(&bare.did).await.unwrap(), Some(unsized_again));
+        store.pool().close().await;
+        db.drop_database().await.unwrap();
+    }
+
+    /// Lookups coalesced into shared statements each get their own record: the same did
+    /// asked many times at once, missing dids, and a write acknowledged before a read.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn coalesced_lookups_answer_each_asker() {
+        let Some(db) = TempDatabase::from_env().await.unwrap() else {
+            return;
+        };
+        let store = PostgresStore::connect(db.url(), 4).await.unwrap();
+        let records: Vec<IndexRecord> = (0..40).map(sample).collect();
+        store.create_many(records, None).await.unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..600_u32 {
+            let s = store.clone();
+            tasks.push(tokio::spawn(async move {
+                // 0..40 exist; 40..50 do not; the first ten dids are asked most often
+                let n = if i % 3 == 0 { i % 10 } else { i % 50 };
+                let did = sample(n).did;
+                let got = if i % 2 == 0 {
+                    s.get(&did).await.unwrap()
+                } else {
+                    s.get_raw(&did)
+                        .await
+                        .unwrap()
+                        .map(|r| r.into_record().unwrap())
+                };
+                (n, got)
+            }));
+        }
+        for t in tasks {
+            let (n, got) = t.await.unwrap();
+            assert_eq!(got, (n < 40).then(|| sample(n)), "record {n}");
+        }
+        // read-your-writes: a create acknowledged before the lookup is seen by it
+        for n in 100..120 {
+            store.create(sample(n), vec![]).await.unwrap();
+            assert_eq!(store.get(&sample(n).did).await.unwrap(), Some(sample(n)));
+        }
         store.pool().close().await;
         db.drop_database().await.unwrap();
     }

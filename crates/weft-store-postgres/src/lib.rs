@@ -18,6 +18,7 @@ mod hub;
 mod index;
 mod metadata;
 mod oauth;
+mod point;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
@@ -41,6 +42,8 @@ pub struct PostgresStore {
     pool: PgPool,
     /// The `LISTEN weft_authz` follower, started on first use.
     authz_watch: std::sync::Arc<tokio::sync::OnceCell<tokio::sync::watch::Receiver<u64>>>,
+    /// The coalescing lookups by did (`point`), started on first use.
+    point_reads: std::sync::Arc<std::sync::OnceLock<point::PointReads>>,
 }
 
 impl PostgresStore {
@@ -55,6 +58,7 @@ impl PostgresStore {
         Ok(Self {
             pool,
             authz_watch: std::sync::Arc::default(),
+            point_reads: std::sync::Arc::default(),
         })
     }
 

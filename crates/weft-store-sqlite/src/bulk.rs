@@ -1,7 +1,8 @@
 //! Bulk import (`IndexStore::import` and `create_many`): all records in one transaction.
 //!
 //! The writer runs an import by itself, outside the group commits. Records arrive in did
-//! order, so the clustered (`WITHOUT ROWID`) tables fill page by page. When the import is
+//! order, so the record table's rowids, its did index and the clustered (`WITHOUT ROWID`)
+//! side tables fill page by page. When the import is
 //! at least as large as the table it goes into, the secondary indexes whose keys arrive in
 //! random order are dropped and built again afterwards (a sort is far cheaper than a million
 //! random B-tree inserts); the definitions are read back from the schema, so the migration

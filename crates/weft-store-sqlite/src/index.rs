@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row};
-use weft_store::sql::{self, Param, RawRecord};
+use weft_store::sql::{self, JsonArray, Param, RawRecord, RecordRef};
 use weft_store::{
     ImportBatch, IndexRecord, IndexStore, ListQuery, Progress, StoreError, StoreResult, UrlQuery,
 };
@@ -31,6 +31,47 @@ fn raw(row: &Row<'_>) -> rusqlite::Result<RawRecord> {
         hashes: row.get(17)?,
         metadata: row.get(18)?,
     })
+}
+
+/// The row borrowed from the statement: no copies of its text.
+fn borrowed<'r>(row: &'r Row<'_>) -> rusqlite::Result<RecordRef<'r>> {
+    let text = |i: usize| -> rusqlite::Result<&'r str> { Ok(row.get_ref(i)?.as_str()?) };
+    let opt =
+        |i: usize| -> rusqlite::Result<Option<&'r str>> { Ok(row.get_ref(i)?.as_str_or_null()?) };
+    Ok(RecordRef {
+        did: text(0)?,
+        baseid: text(1)?,
+        rev: text(2)?,
+        form: opt(3)?,
+        size: row.get(4)?,
+        file_name: opt(5)?,
+        version: opt(6)?,
+        uploader: opt(7)?,
+        description: opt(8)?,
+        created_date: text(9)?,
+        updated_date: text(10)?,
+        content_created_date: opt(11)?,
+        content_updated_date: opt(12)?,
+        urls: text(13)?,
+        urls_metadata: text(14)?,
+        acl: text(15)?,
+        authz: text(16)?,
+        hashes: text(17)?,
+        metadata: text(18)?,
+    })
+}
+
+/// The rows of a record query as the JSON text of an array, each written as it is read.
+fn query_json(conn: &Connection, sql: &str, params: &[Param]) -> StoreResult<Vec<u8>> {
+    let mut stmt = conn.prepare_cached(&dialect(sql)).map_err(backend)?;
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(params.iter().map(to_value)))
+        .map_err(backend)?;
+    let mut array = JsonArray::new();
+    while let Some(row) = rows.next().map_err(backend)? {
+        array.push(&borrowed(row).map_err(backend)?);
+    }
+    Ok(array.finish())
 }
 
 fn query_raw(conn: &Connection, sql: &str, params: &[Param]) -> StoreResult<Vec<RawRecord>> {
@@ -128,6 +169,26 @@ fn record_exists(conn: &Connection, did: &str) -> StoreResult<()> {
     current_rev(conn, did)?
         .map(|_| ())
         .ok_or(StoreError::NotFound)
+}
+
+impl SqliteStore {
+    /// Run the listing statement of `query` through `f`: on the point-read path when an
+    /// index on an exact value drives it (those answer in microseconds), else as a long read.
+    async fn read_listing<T: Send + 'static>(
+        &self,
+        query: ListQuery,
+        f: fn(&Connection, &sql::Sql) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let selective = query.ids.as_ref().is_some_and(|ids| ids.len() <= 100)
+            || !query.hashes.is_empty()
+            || !query.urls.is_empty();
+        let run = move |conn: &Connection| f(conn, &sql::list(&query));
+        if selective {
+            self.read_point(run).await
+        } else {
+            self.read(run).await
+        }
+    }
 }
 
 #[async_trait]
@@ -268,19 +329,34 @@ impl IndexStore for SqliteStore {
     }
 
     async fn list_raw(&self, query: ListQuery) -> StoreResult<Vec<RawRecord>> {
-        // Lookups driven by an index on an exact value answer in microseconds.
-        let selective = query.ids.as_ref().is_some_and(|ids| ids.len() <= 100)
-            || !query.hashes.is_empty()
-            || !query.urls.is_empty();
-        let f = move |conn: &Connection| {
-            let stmt = sql::list(&query);
+        self.read_listing(query, |conn, stmt| {
             query_raw(conn, &stmt.text, &stmt.params)
-        };
-        if selective {
-            self.read_point(f).await
-        } else {
-            self.read(f).await
-        }
+        })
+        .await
+    }
+
+    async fn list_json(&self, query: ListQuery) -> StoreResult<Vec<u8>> {
+        self.read_listing(query, |conn, stmt| {
+            query_json(conn, &stmt.text, &stmt.params)
+        })
+        .await
+    }
+
+    async fn get_json(&self, did: &str) -> StoreResult<Option<Vec<u8>>> {
+        let did = did.to_owned();
+        self.read_point(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&dialect(sql::SELECT_BY_DID))
+                .map_err(backend)?;
+            let mut rows = stmt.query([&did]).map_err(backend)?;
+            let Some(row) = rows.next().map_err(backend)? else {
+                return Ok(None);
+            };
+            let mut out = Vec::with_capacity(1024);
+            borrowed(row).map_err(backend)?.write_json(&mut out);
+            Ok(Some(out))
+        })
+        .await
     }
 
     async fn get_raw(&self, did: &str) -> StoreResult<Option<RawRecord>> {

@@ -27,6 +27,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0007_metadata.sql"),
     ),
     (8, "hub", include_str!("../migrations/0008_hub.sql")),
+    (
+        10,
+        "record_rowid",
+        include_str!("../migrations/0010_record_rowid.sql"),
+    ),
 ];
 
 pub(crate) fn apply(conn: &mut Connection) -> StoreResult<usize> {

@@ -156,6 +156,21 @@ pub trait IndexStore: BundleStore + Send + Sync + 'static {
     /// [`Self::get`] as a stored row.
     async fn get_raw(&self, did: &str) -> StoreResult<Option<sql::RawRecord>>;
 
+    /// [`Self::list`] as the JSON text of an array of records, written from the stored rows
+    /// ([`sql::RecordRef::write_json`]): a listing's body without building records.
+    async fn list_json(&self, query: ListQuery) -> StoreResult<Vec<u8>> {
+        let mut array = sql::JsonArray::new();
+        for row in self.list_raw(query).await? {
+            array.push(&row.borrowed());
+        }
+        Ok(array.finish())
+    }
+
+    /// [`Self::get`] as the record's JSON text, written from the stored row.
+    async fn get_json(&self, did: &str) -> StoreResult<Option<Vec<u8>>> {
+        Ok(self.get_raw(did).await?.map(|row| row.to_json()))
+    }
+
     /// `(did, urls)` pairs for the URL query endpoint, ordered by did.
     async fn query_urls(&self, query: UrlQuery) -> StoreResult<Vec<IndexRecord>>;
 

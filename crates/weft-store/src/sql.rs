@@ -201,7 +201,141 @@ impl serde::Serialize for RawRecord {
     }
 }
 
+/// A stored record row borrowed from the driver's row buffer: a [`RawRecord`] that owns
+/// nothing, for writing a row straight into a response body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    pub did: &'a str,
+    pub baseid: &'a str,
+    pub rev: &'a str,
+    pub form: Option<&'a str>,
+    pub size: Option<i64>,
+    pub file_name: Option<&'a str>,
+    pub version: Option<&'a str>,
+    pub uploader: Option<&'a str>,
+    pub description: Option<&'a str>,
+    pub created_date: &'a str,
+    pub updated_date: &'a str,
+    pub content_created_date: Option<&'a str>,
+    pub content_updated_date: Option<&'a str>,
+    pub urls: &'a str,
+    pub urls_metadata: &'a str,
+    pub acl: &'a str,
+    pub authz: &'a str,
+    pub hashes: &'a str,
+    pub metadata: &'a str,
+}
+
+impl RecordRef<'_> {
+    /// Append the record's JSON to `out`: the keys, order and bytes of the [`RawRecord`]'s
+    /// (and so the [`IndexRecord`]'s) serialization. The stored JSON collections are copied
+    /// as they are, without parsing them again: weft wrote them, compact, from the same
+    /// types.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        fn value<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, key: &str, v: &T) {
+            out.extend_from_slice(key.as_bytes());
+            // Strings, integers and nulls into a Vec: serde_json cannot fail on them.
+            let _ = serde_json::to_writer(&mut *out, v);
+        }
+        fn stored(out: &mut Vec<u8>, key: &str, json: &str) {
+            out.extend_from_slice(key.as_bytes());
+            out.extend_from_slice(json.as_bytes());
+        }
+        value(out, "{\"did\":", self.did);
+        value(out, ",\"baseid\":", self.baseid);
+        value(out, ",\"rev\":", self.rev);
+        value(out, ",\"form\":", &self.form);
+        value(out, ",\"size\":", &self.size);
+        value(out, ",\"file_name\":", &self.file_name);
+        value(out, ",\"version\":", &self.version);
+        value(out, ",\"uploader\":", &self.uploader);
+        value(out, ",\"description\":", &self.description);
+        stored(out, ",\"urls\":", self.urls);
+        stored(out, ",\"urls_metadata\":", self.urls_metadata);
+        stored(out, ",\"acl\":", self.acl);
+        stored(out, ",\"authz\":", self.authz);
+        stored(out, ",\"hashes\":", self.hashes);
+        stored(out, ",\"metadata\":", self.metadata);
+        value(out, ",\"created_date\":", self.created_date);
+        value(out, ",\"updated_date\":", self.updated_date);
+        value(
+            out,
+            ",\"content_created_date\":",
+            &self.content_created_date,
+        );
+        value(
+            out,
+            ",\"content_updated_date\":",
+            &self.content_updated_date,
+        );
+        out.push(b'}');
+    }
+}
+
+/// Writes records into the JSON text of an array, `[{…},{…}]`, one at a time.
+#[derive(Debug, Default)]
+pub struct JsonArray {
+    out: Vec<u8>,
+}
+
+impl JsonArray {
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Append one record.
+    pub fn push(&mut self, record: &RecordRef<'_>) {
+        self.out.push(if self.out.is_empty() { b'[' } else { b',' });
+        record.write_json(&mut self.out);
+    }
+
+    /// The array's text.
+    #[must_use]
+    pub fn finish(mut self) -> Vec<u8> {
+        if self.out.is_empty() {
+            self.out.push(b'[');
+        }
+        self.out.push(b']');
+        self.out
+    }
+}
+
 impl RawRecord {
+    /// The row, borrowed.
+    #[must_use]
+    pub fn borrowed(&self) -> RecordRef<'_> {
+        RecordRef {
+            did: &self.did,
+            baseid: &self.baseid,
+            rev: &self.rev,
+            form: self.form.as_deref(),
+            size: self.size,
+            file_name: self.file_name.as_deref(),
+            version: self.version.as_deref(),
+            uploader: self.uploader.as_deref(),
+            description: self.description.as_deref(),
+            created_date: &self.created_date,
+            updated_date: &self.updated_date,
+            content_created_date: self.content_created_date.as_deref(),
+            content_updated_date: self.content_updated_date.as_deref(),
+            urls: &self.urls,
+            urls_metadata: &self.urls_metadata,
+            acl: &self.acl,
+            authz: &self.authz,
+            hashes: &self.hashes,
+            metadata: &self.metadata,
+        }
+    }
+
+    /// The record's JSON ([`RecordRef::write_json`]).
+    #[must_use]
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(1024);
+        self.borrowed().write_json(&mut out);
+        out
+    }
+
     pub fn into_record(self) -> Result<IndexRecord, StoreError> {
         Ok(IndexRecord {
             urls: json("urls", &self.urls)?,
@@ -841,6 +975,61 @@ pub fn fill_urls_metadata(urls: &[String], meta: &mut BTreeMap<String, Map<Strin
 mod tests {
     use super::*;
     use crate::model::Negate;
+
+    /// The row a backend would hold for `r`.
+    fn stored(r: &IndexRecord) -> RawRecord {
+        RawRecord {
+            did: r.did.clone(),
+            baseid: r.baseid.clone(),
+            rev: r.rev.clone(),
+            form: r.form.clone(),
+            size: r.size,
+            file_name: r.file_name.clone(),
+            version: r.version.clone(),
+            uploader: r.uploader.clone(),
+            description: r.description.clone(),
+            created_date: r.created_date.clone(),
+            updated_date: r.updated_date.clone(),
+            content_created_date: r.content_created_date.clone(),
+            content_updated_date: r.content_updated_date.clone(),
+            urls: to_json(&r.urls),
+            urls_metadata: to_json(&r.urls_metadata),
+            acl: to_json(&r.acl),
+            authz: to_json(&r.authz),
+            hashes: to_json(&r.hashes),
+            metadata: to_json(&r.metadata),
+        }
+    }
+
+    #[test]
+    fn rows_are_written_as_records_serialize() {
+        let mut odd = crate::test_suite::sample(7);
+        odd.form = None;
+        odd.size = Some(-1);
+        odd.file_name = Some("a \"quoted\"\n\tname \u{e9}\u{1} \\ /".into());
+        odd.description = None;
+        odd.content_created_date = Some("2024-01-02T00:00:00.000000".into());
+        odd.urls_metadata.insert(
+            "s3://b/\"k\"".into(),
+            serde_json::json!({"k\u{7f}": "\u{2028}"})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        );
+        odd.metadata
+            .insert("n".into(), serde_json::json!({"x": [1, 2.5, null]}));
+        for r in [crate::test_suite::sample(1), odd] {
+            let row = stored(&r);
+            assert_eq!(row.to_json(), serde_json::to_vec(&r).unwrap());
+            assert_eq!(row.to_json(), serde_json::to_vec(&row).unwrap());
+        }
+        let mut array = JsonArray::new();
+        assert_eq!(JsonArray::new().finish(), b"[]");
+        let (a, b) = (crate::test_suite::sample(1), crate::test_suite::sample(2));
+        array.push(&stored(&a).borrowed());
+        array.push(&stored(&b).borrowed());
+        assert_eq!(array.finish(), serde_json::to_vec(&[&a, &b]).unwrap());
+    }
 
     #[test]
     fn placeholders_are_numbered_in_bind_order() {

@@ -132,6 +132,27 @@ async fn create_and_get(s: &dyn IndexStore) {
         serde_json::to_value(&listed).unwrap(),
         serde_json::json!([r])
     );
+    // and so does the JSON written straight from the row, byte for byte
+    let json = s.get_json(&r.did).await.unwrap().unwrap();
+    assert_eq!(json, serde_json::to_vec(&r).unwrap());
+    assert_eq!(s.get_json("missing").await.unwrap(), None);
+    let listed = s
+        .list_json(ListQuery {
+            limit: 10,
+            ..ListQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed, serde_json::to_vec(&[&r]).unwrap());
+    let none = s
+        .list_json(ListQuery {
+            limit: 10,
+            file_name: Some("no such file".into()),
+            ..ListQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(none, b"[]");
     s.ping().await.unwrap();
 }
 
