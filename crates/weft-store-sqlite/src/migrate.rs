@@ -27,6 +27,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0007_metadata.sql"),
     ),
     (8, "hub", include_str!("../migrations/0008_hub.sql")),
+    (
+        9,
+        "side_keys",
+        include_str!("../migrations/0009_side_keys.sql"),
+    ),
 ];
 
 pub(crate) fn apply(conn: &mut Connection) -> StoreResult<usize> {
