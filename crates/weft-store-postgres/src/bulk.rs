@@ -17,6 +17,7 @@ use std::sync::LazyLock;
 
 use sqlx::postgres::PgConnection;
 use sqlx::{PgPool, Row};
+use weft_store::held::{HeldSideRows, KEYED_TABLES};
 use weft_store::sql::{self, JsonColumns, SideRow};
 use weft_store::{ImportBatch, IndexRecord, Progress, StoreError, StoreResult};
 
@@ -30,13 +31,32 @@ pub(crate) const CHUNK: usize = 5_000;
 const REBUILD_MIN_RECORDS: usize = if cfg!(test) { 20 } else { 50_000 };
 
 /// `COPY t (columns) FROM STDIN` for the record table, then the side tables in
-/// [`SIDE_INSERTS`] order, from the portable `INSERT INTO t (columns) VALUES (…)`.
+/// [`SIDE_INSERTS`] order, from the portable `INSERT INTO t (columns) VALUES (…)`; then
+/// (from [`KEYED_COPY`] on) the side tables again with their columns in primary-key order,
+/// for the rows a rebuilding import held back ([`KEYED_TABLES`]).
 static COPY_STATEMENTS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    let keyed = KEYED_TABLES.iter().map(|(table, columns)| {
+        format!(
+            "COPY {table} ({}) FROM STDIN WITH (FORMAT binary)",
+            columns.join(", ")
+        )
+    });
     std::iter::once(sql::INSERT_RECORD)
         .chain(SIDE_INSERTS)
         .map(copy_statement)
+        .chain(keyed)
         .collect()
 });
+
+/// Where the held rows' `COPY` statements start in [`COPY_STATEMENTS`].
+const KEYED_COPY: usize = 7;
+
+/// Most bytes of side rows a rebuilding import holds back before it sends them (sorted) and
+/// starts holding again; 7 million bench side rows take about 430 MiB.
+const HELD_LIMIT: usize = 1 << 30;
+
+/// Held side rows per `COPY` chunk.
+const HELD_CHUNK: usize = 50_000;
 
 /// The tables a bulk import writes, record table first.
 const TABLES: [&str; 7] = [
@@ -130,8 +150,32 @@ fn text_row(buf: &mut Vec<u8>, fields: &[&str]) -> Result<(), String> {
     fields.iter().try_for_each(|f| text(buf, Some(f)))
 }
 
-/// Append a record's `COPY` rows: the record table's, then each side row to its table's
-/// stream (in [`SIDE_INSERTS`] order).
+/// The `COPY` streams of the rows `held` holds (sorted), table by table, [`HELD_CHUNK`] rows
+/// at a time, each handed to `send` as `(index in COPY_STATEMENTS, stream)` as soon as it
+/// is made; `Ok(false)` when `send` refuses one.
+fn held_chunks(
+    held: &HeldSideRows,
+    mut send: impl FnMut((usize, Vec<u8>)) -> bool,
+) -> Result<bool, String> {
+    for (t, (_, columns)) in KEYED_TABLES.iter().enumerate() {
+        for rows in held.rows(t).chunks(HELD_CHUNK) {
+            let mut buf = COPY_HEADER.to_vec();
+            let width = i16::try_from(columns.len()).unwrap_or(i16::MAX);
+            for row in rows {
+                let (fields, n) = held.fields(t, *row);
+                buf.extend_from_slice(&width.to_be_bytes());
+                text_row(&mut buf, &fields[..n])?;
+            }
+            buf.extend_from_slice(&COPY_TRAILER);
+            if !send((KEYED_COPY + t, buf)) {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// Append a record's row to the record table's `COPY` stream.
 fn copy_record(data: &mut CopyData, json: &mut JsonColumns, r: &IndexRecord) -> Result<(), String> {
     json.fill(r);
     let buf = data.row(0, 19);
@@ -168,6 +212,11 @@ fn copy_record(data: &mut CopyData, json: &mut JsonColumns, r: &IndexRecord) -> 
     ] {
         text(buf, f)?;
     }
+    Ok(())
+}
+
+/// Append a record's side rows, each to its table's stream (in [`SIDE_INSERTS`] order).
+fn copy_side_rows(data: &mut CopyData, r: &IndexRecord) -> Result<(), String> {
     let did = r.did.as_str();
     sql::for_each_side_row(r, |row| {
         let table = 1 + SIDE_INSERTS
@@ -324,9 +373,27 @@ where
     // The COPY data of the next chunks is made on a blocking thread while this one sends.
     type Chunk = Result<(u64, Vec<(usize, Vec<u8>)>), String>;
     let (chunks_tx, mut chunks) = tokio::sync::mpsc::channel::<Chunk>(2);
+    // A rebuilding import holds the side rows back and sends them last, sorted by each
+    // table's primary key: the key is then built from rows already in its order.
+    let hold = rebuild;
     let producer = tokio::task::spawn_blocking(move || {
         let mut json = JsonColumns::default();
         let mut data = CopyData::new();
+        let mut held = HeldSideRows::default();
+        let send_held = |held: &mut HeldSideRows| -> bool {
+            let started = std::time::Instant::now();
+            held.sort();
+            tracing::debug!(
+                secs = started.elapsed().as_secs_f64(),
+                "postgres import: side rows sorted"
+            );
+            let sent = held_chunks(held, |c| chunks_tx.blocking_send(Ok((0, vec![c]))).is_ok());
+            *held = HeldSideRows::default();
+            sent.unwrap_or_else(|e| {
+                let _ = chunks_tx.blocking_send(Err(e));
+                false
+            })
+        };
         let mut n = 0u64;
         for batch in batches {
             let records = match batch {
@@ -337,7 +404,20 @@ where
                 }
             };
             for r in &records {
-                if let Err(e) = copy_record(&mut data, &mut json, r) {
+                let copied = copy_record(&mut data, &mut json, r).and_then(|()| {
+                    if !hold {
+                        return copy_side_rows(&mut data, r);
+                    }
+                    if !held.hold(r, HELD_LIMIT) {
+                        // full: send what is held (sorted) and hold again; no key or foreign
+                        // key is checked before the rebuild, so the order of tables is free
+                        if !send_held(&mut held) || !held.hold(r, HELD_LIMIT) {
+                            return Err("side rows too large to import".to_owned());
+                        }
+                    }
+                    Ok(())
+                });
+                if let Err(e) = copied {
                     let _ = chunks_tx.blocking_send(Err(format!("record {}: {e}", r.did)));
                     return;
                 }
@@ -351,8 +431,11 @@ where
                 }
             }
         }
-        if n > 0 {
-            let _ = chunks_tx.blocking_send(Ok((n, data.finish())));
+        if n > 0 && chunks_tx.blocking_send(Ok((n, data.finish()))).is_err() {
+            return;
+        }
+        if !held.is_empty() {
+            send_held(&mut held);
         }
     });
     while let Some(chunk) = chunks.recv().await {
@@ -370,7 +453,7 @@ where
                 .map_err(|e| write_error(&e, None, None))?;
         }
         done += n;
-        if let Some(p) = &progress {
+        if let Some(p) = progress.as_ref().filter(|_| n > 0) {
             p(done);
         }
     }
@@ -427,7 +510,7 @@ mod tests {
             .iter()
             .filter(|(n, _)| n.starts_with("index_record"))
             .collect();
-        assert_eq!(records.len(), 20, "{records:?}");
+        assert_eq!(records.len(), 13, "{records:?}");
         let pkeys = records.iter().filter(|(n, _)| n.ends_with("_pkey")).count();
         assert_eq!(pkeys, 8);
 
@@ -473,7 +556,12 @@ mod tests {
             "COPY index_record_hash (did, hash_type, hash_value) FROM STDIN WITH (FORMAT binary)"
         );
         assert!(COPY_STATEMENTS[0].starts_with("COPY index_record (did, baseid, rev,"));
-        assert_eq!(COPY_STATEMENTS.len(), TABLES.len());
+        assert_eq!(COPY_STATEMENTS.len(), TABLES.len() + KEYED_TABLES.len());
+        assert_eq!(KEYED_COPY, TABLES.len());
+        assert_eq!(
+            COPY_STATEMENTS[KEYED_COPY + 1],
+            "COPY index_record_url (url, did) FROM STDIN WITH (FORMAT binary)"
+        );
         for (stmt, table) in COPY_STATEMENTS.iter().zip(TABLES) {
             assert!(stmt.starts_with(&format!("COPY {table} (")), "{stmt}");
         }
@@ -515,7 +603,9 @@ mod tests {
         r.version = None;
         let mut data = CopyData::new();
         copy_record(&mut data, &mut JsonColumns::default(), &r).unwrap();
+        copy_side_rows(&mut data, &r).unwrap();
         copy_record(&mut data, &mut JsonColumns::default(), &sample(4)).unwrap();
+        copy_side_rows(&mut data, &sample(4)).unwrap();
         let streams = data.finish();
         assert_eq!(streams[0].0, 0);
         let records = decode(&streams[0].1);

@@ -42,14 +42,10 @@ struct Statements {
     /// Records, their side rows and aliases: the parameters of [`Columns::bind_all`]. The
     /// record insert is the main statement, the others `WITH` clauses.
     create: String,
-    /// Side rows only: [`Columns::bind_side`].
-    insert_side: String,
-    /// Every side row of `$1`.
-    delete_side: String,
-    /// Every side row and alias of `$1`.
-    delete_side_and_aliases: String,
     /// [`sql::SELECT_REV`], locking the row until the transaction ends.
     lock_rev: String,
+    /// [`sql::SELECT_BY_DID`], locking the row until the transaction ends.
+    lock_record: String,
 }
 
 static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| {
@@ -64,21 +60,10 @@ static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| {
     create.push(alias);
     create.push(record);
 
-    let mut n = 1;
-    let side_only: Vec<String> = SIDE_INSERTS
-        .iter()
-        .map(|s| unnest_insert(s, &mut n, None))
-        .collect();
-
-    let deletes: Vec<String> = sql::DELETE_SIDE_ROWS.map(str::to_owned).to_vec();
-    let mut with_aliases = deletes.clone();
-    with_aliases.push(sql::DELETE_ALIASES.to_owned());
     Statements {
         create: with_clauses(create),
-        insert_side: with_clauses(side_only),
-        delete_side: with_clauses(deletes),
-        delete_side_and_aliases: with_clauses(with_aliases),
         lock_rev: format!("{} FOR UPDATE", sql::SELECT_REV),
+        lock_record: format!("{} FOR UPDATE", sql::SELECT_BY_DID),
     }
 });
 
@@ -112,6 +97,32 @@ fn with_clauses(mut parts: Vec<String>) -> String {
         .map(|(i, p)| format!("w{i} AS ({p})"))
         .collect();
     format!("WITH {} {main}", clauses.join(", "))
+}
+
+/// Portable statements run as one (a `WITH` clause each but the last), their placeholders
+/// renumbered to follow one another; `None` when there are none.
+fn combined(statements: Vec<(&str, Vec<Param>)>) -> Option<(String, Vec<Param>)> {
+    let mut parts = Vec::with_capacity(statements.len());
+    let mut all = Vec::new();
+    for (text, params) in statements {
+        let offset = all.len();
+        let mut out = String::with_capacity(text.len() + 8);
+        let mut rest = text;
+        while let Some(at) = rest.find('$') {
+            out.push_str(&rest[..=at]);
+            rest = &rest[at + 1..];
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            match rest[..digits].parse::<usize>() {
+                Ok(n) => out.push_str(&(n + offset).to_string()),
+                Err(_) => out.push_str(&rest[..digits]),
+            }
+            rest = &rest[digits..];
+        }
+        out.push_str(rest);
+        parts.push(out);
+        all.extend(params);
+    }
+    (!parts.is_empty()).then(|| (with_clauses(parts), all))
 }
 
 /// The rows of a record (and its aliases) as column arrays, ready to bind to the `UNNEST`
@@ -353,14 +364,39 @@ async fn guard_failure(conn: &mut PgConnection, did: &str) -> StoreError {
     }
 }
 
-async fn insert_side_rows(conn: &mut PgConnection, r: &IndexRecord) -> StoreResult<()> {
-    let mut columns = Columns::new();
-    columns.push_side(r);
-    columns
-        .bind_side(sqlx::query(STATEMENTS.insert_side.as_str()))
-        .execute(conn)
+/// The stored record `did` at revision `rev`, its row locked until the transaction ends:
+/// `NotFound` or `RevisionMismatch` otherwise.
+async fn lock_stored(conn: &mut PgConnection, did: &str, rev: &str) -> StoreResult<IndexRecord> {
+    let row = sqlx::query(STATEMENTS.lock_record.as_str())
+        .bind(did)
+        .fetch_optional(&mut *conn)
         .await
-        .map_err(|e| write_error(&e, Some(&r.did), None))?;
+        .map_err(backend)?;
+    match row {
+        None => Err(StoreError::NotFound),
+        Some(row) => {
+            let old = raw(&row).map_err(backend)?;
+            if old.rev == rev {
+                old.into_record()
+            } else {
+                Err(StoreError::RevisionMismatch)
+            }
+        }
+    }
+}
+
+/// Run `statements` (portable) as one statement.
+async fn run_combined(
+    conn: &mut PgConnection,
+    statements: Vec<(&str, Vec<Param>)>,
+    did: &str,
+) -> StoreResult<()> {
+    if let Some((text, params)) = combined(statements) {
+        portable(sqlx::AssertSqlSafe(text), params)
+            .execute(conn)
+            .await
+            .map_err(|e| write_error(&e, Some(did), None))?;
+    }
     Ok(())
 }
 
@@ -369,6 +405,9 @@ async fn guarded_update(
     r: &IndexRecord,
     expected_rev: &str,
 ) -> StoreResult<()> {
+    // The old side rows are found from the old record's columns (the side tables are keyed
+    // by value); its row stays locked until the transaction ends.
+    let old = lock_stored(conn, &r.did, expected_rev).await?;
     let mut params = RawRecord::params(r);
     params.push(expected_rev.into());
     let changed = portable(sql::UPDATE_RECORD, params)
@@ -379,12 +418,7 @@ async fn guarded_update(
     if changed == 0 {
         return Err(guard_failure(conn, &r.did).await);
     }
-    sqlx::query(STATEMENTS.delete_side.as_str())
-        .bind(r.did.as_str())
-        .execute(&mut *conn)
-        .await
-        .map_err(backend)?;
-    insert_side_rows(conn, r).await
+    run_combined(conn, sql::side_row_changes(Some(&old), Some(r)), &r.did).await
 }
 
 /// The record exists; its row stays locked until the transaction ends, so it cannot be
@@ -531,19 +565,14 @@ impl IndexStore for PostgresStore {
 
     async fn delete(&self, did: &str, expected_rev: &str) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        let changed = portable(sql::DELETE_RECORD, vec![did.into(), expected_rev.into()])
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?
-            .rows_affected();
-        if changed == 0 {
-            return Err(guard_failure(&mut tx, did).await);
-        }
-        sqlx::query(STATEMENTS.delete_side_and_aliases.as_str())
-            .bind(did)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        let old = lock_stored(&mut tx, did, expected_rev).await?;
+        let mut statements = vec![(
+            sql::DELETE_RECORD,
+            vec![Param::from(did), Param::from(expected_rev)],
+        )];
+        statements.extend(sql::side_row_changes(Some(&old), None));
+        statements.push((sql::DELETE_ALIASES, vec![Param::from(did)]));
+        run_combined(&mut tx, statements, did).await?;
         tx.commit().await.map_err(backend)
     }
 
@@ -699,11 +728,18 @@ mod tests {
         assert!(create.contains("$5::bigint[], $6::text[]"), "{create}");
         assert!(STATEMENTS.create.contains("$37::text[]"));
         assert!(!STATEMENTS.create.contains("$38"));
-        assert!(
-            STATEMENTS
-                .delete_side_and_aliases
-                .ends_with("DELETE FROM index_record_alias WHERE did = $1")
+        let (text, params) = combined(vec![
+            (sql::DELETE_URL, vec!["d".into(), "u".into()]),
+            (sql::DELETE_ALIASES, vec!["d".into()]),
+        ])
+        .unwrap();
+        assert_eq!(
+            text,
+            "WITH w0 AS (DELETE FROM index_record_url WHERE url = $2 AND did = $1) \
+             DELETE FROM index_record_alias WHERE did = $3"
         );
+        assert_eq!(params, vec![Param::from("d"), "u".into(), "d".into()]);
+        assert_eq!(combined(vec![]), None);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -30,6 +30,5 @@ DROP TABLE index_record;
 ALTER TABLE index_record_0010 RENAME TO index_record;
 CREATE INDEX index_record_baseid_idx ON index_record (baseid, created_date);
 CREATE INDEX index_record_updated_idx ON index_record (updated_date, did);
-CREATE INDEX index_record_created_idx ON index_record (created_date);
 CREATE INDEX index_record_size_idx ON index_record (size);
 CREATE INDEX index_record_file_name_idx ON index_record (file_name);

@@ -6,8 +6,10 @@
 //! at least as large as the table it goes into, the secondary indexes whose keys arrive in
 //! random order are dropped and built again afterwards (a sort is far cheaper than a million
 //! random B-tree inserts); the definitions are read back from the schema, so the migration
-//! stays the one place they are written. Everything happens inside the one transaction: a
-//! failure anywhere restores them. Rows go in through multi-row `INSERT`s ([`Insert`]): one
+//! stays the one place they are written. The side tables are keyed `(value…, did)`: such a
+//! load holds their rows back ([`HeldSideRows`]), sorts them by that key once the records are
+//! in, and appends them. Everything happens inside the one transaction: a failure anywhere restores
+//! the indexes. Rows go in through multi-row `INSERT`s ([`Insert`]): one
 //! statement per row would reopen its cursors and seek from the root every time.
 //!
 //! Journal: in WAL mode every page of the load is written twice, to the WAL and then by the
@@ -21,6 +23,7 @@
 use std::fmt::Write as _;
 
 use rusqlite::{CachedStatement, Connection, Statement};
+use weft_store::held::{HeldSideRows, KEYED_TABLES};
 use weft_store::sql::{self, JsonColumns, SideRow};
 use weft_store::{ImportBatch, IndexRecord, Progress, StoreError, StoreResult};
 
@@ -44,15 +47,13 @@ const SORT_THREADS: i64 = 2;
 const REPORT_EVERY: u64 = 10_000;
 
 /// Secondary indexes a rebuilding load keeps in place: records are built in did order by
-/// the importer, so their creation dates and (time-ordered) base ids grow with the did and
-/// these keys append; ACEs and authz resources are few, and within one the did grows.
-const KEPT_INDEXES: [&str; 5] = [
-    "index_record_baseid_idx",
-    "index_record_updated_idx",
-    "index_record_created_idx",
-    "index_record_ace_ace_idx",
-    "index_record_authz_resource_idx",
-];
+/// the importer, so their update dates and (time-ordered) base ids grow with the did and
+/// these keys append.
+const KEPT_INDEXES: [&str; 2] = ["index_record_baseid_idx", "index_record_updated_idx"];
+
+/// Most bytes of side rows a rebuilding load holds back before it inserts them (sorted) and
+/// starts holding again; 7 million bench side rows take about 430 MiB.
+const HELD_LIMIT: usize = 1 << 30;
 
 /// Record rows per multi-row `INSERT` (19 parameters each).
 const RECORD_ROWS: usize = 64;
@@ -207,16 +208,76 @@ const SIDE_TABLES: [&str; 6] = [
     sql::INSERT_URL_METADATA,
 ];
 
+/// The inserts of held side rows: [`KEYED_TABLES`], columns in primary-key order.
+fn keyed_insert((table, columns): (&str, &[&str])) -> String {
+    let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
+    format!(
+        "INSERT INTO {table} ({}) VALUES ({})",
+        columns.join(", "),
+        placeholders.join(", ")
+    )
+}
+
+/// Insert the rows `held` holds, sorted, through `inserts` ([`keyed_insert`] of each table).
+fn insert_held(held: &HeldSideRows, inserts: &mut [Insert<'_>]) -> StoreResult<()> {
+    for (t, insert) in inserts.iter_mut().enumerate() {
+        let started = std::time::Instant::now();
+        insert.insert(
+            held.rows(t),
+            |stmt, at, row| {
+                let (fields, n) = held.fields(t, *row);
+                for (i, f) in fields[..n].iter().enumerate() {
+                    stmt.raw_bind_parameter(at + i, f)?;
+                }
+                Ok(())
+            },
+            |e, _| backend(e),
+        )?;
+        tracing::debug!(
+            table = KEYED_TABLES[t].0,
+            rows = held.rows(t).len(),
+            secs = started.elapsed().as_secs_f64(),
+            "sqlite import: side table loaded"
+        );
+    }
+    Ok(())
+}
+
+/// Sort the rows `held` holds, insert them, and hold nothing any more.
+fn flush_held(held: &mut HeldSideRows, inserts: &mut [Insert<'_>]) -> StoreResult<()> {
+    let started = std::time::Instant::now();
+    held.sort();
+    tracing::debug!(
+        secs = started.elapsed().as_secs_f64(),
+        "sqlite import: side rows sorted"
+    );
+    insert_held(held, inserts)?;
+    *held = HeldSideRows::default();
+    Ok(())
+}
+
 /// Prepared inserts for records and their side rows, reused for every batch.
 struct Inserter<'c> {
     record: Insert<'c>,
     side: Vec<Insert<'c>>,
     /// JSON collections of the batch's records, buffers reused from batch to batch.
     json: Vec<JsonColumns>,
+    /// A rebuilding load's side rows, held back ([`HeldSideRows`]) with the inserts that
+    /// will write them; `None`: inserted per batch.
+    held: Option<(HeldSideRows, Vec<Insert<'c>>)>,
 }
 
 impl<'c> Inserter<'c> {
-    fn new(conn: &'c Connection) -> StoreResult<Self> {
+    fn new(conn: &'c Connection, hold: bool) -> StoreResult<Self> {
+        let held = if hold {
+            let inserts = KEYED_TABLES
+                .iter()
+                .map(|t| Insert::new(conn, &keyed_insert(*t), SIDE_ROWS))
+                .collect::<StoreResult<_>>()?;
+            Some((HeldSideRows::default(), inserts))
+        } else {
+            None
+        };
         Ok(Self {
             record: Insert::new(conn, sql::INSERT_RECORD, RECORD_ROWS)?,
             side: SIDE_TABLES
@@ -224,7 +285,16 @@ impl<'c> Inserter<'c> {
                 .map(|s| Insert::new(conn, s, SIDE_ROWS))
                 .collect::<StoreResult<_>>()?,
             json: Vec::new(),
+            held,
         })
+    }
+
+    /// Insert every side row still held back.
+    fn finish(&mut self) -> StoreResult<()> {
+        match &mut self.held {
+            Some((held, inserts)) if !held.is_empty() => flush_held(held, inserts),
+            _ => Ok(()),
+        }
     }
 
     /// Insert a batch of records (in did order): their rows, then each side table's rows.
@@ -243,6 +313,20 @@ impl<'c> Inserter<'c> {
                 backend(e)
             }
         })?;
+        if let Some((held, inserts)) = &mut self.held {
+            for r in records {
+                if !held.hold(r, HELD_LIMIT) {
+                    flush_held(held, inserts)?;
+                    if !held.hold(r, HELD_LIMIT) {
+                        return Err(StoreError::Backend(format!(
+                            "record {}: side rows too large to import",
+                            r.did
+                        )));
+                    }
+                }
+            }
+            return Ok(());
+        }
         let mut side: [Vec<(&str, SideRow<'_>)>; 6] = Default::default();
         for r in records {
             let _ = sql::for_each_side_row::<()>(r, |row| {
@@ -316,7 +400,7 @@ fn load(
         Vec::new()
     };
     let started = std::time::Instant::now();
-    let mut inserter = Inserter::new(conn)?;
+    let mut inserter = Inserter::new(conn, rebuild)?;
     let mut done = 0u64;
     let mut next_report = REPORT_EVERY;
     for batch in batches {
@@ -330,7 +414,6 @@ fn load(
             next_report = done + REPORT_EVERY;
         }
     }
-    drop(inserter);
     if done != expected {
         return Err(StoreError::Backend(format!(
             "bulk import stopped after {done} of {expected} records"
@@ -339,7 +422,13 @@ fn load(
     tracing::debug!(
         records = done,
         secs = started.elapsed().as_secs_f64(),
-        "sqlite import: rows loaded"
+        "sqlite import: records loaded"
+    );
+    inserter.finish()?;
+    drop(inserter);
+    tracing::debug!(
+        secs = started.elapsed().as_secs_f64(),
+        "sqlite import: side rows loaded"
     );
     if !dropped.is_empty() {
         // The loading thread is done: SQLite's sorter may use the other cores for the

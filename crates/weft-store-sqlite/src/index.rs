@@ -149,20 +149,47 @@ fn current_rev(conn: &Connection, did: &str) -> StoreResult<Option<String>> {
         .map_err(backend)
 }
 
+/// The stored record `did`, if any.
+fn stored(conn: &Connection, did: &str) -> StoreResult<Option<IndexRecord>> {
+    conn.prepare_cached(&dialect(sql::SELECT_BY_DID))
+        .and_then(|mut s| s.query_row([did], raw).optional())
+        .map_err(backend)?
+        .map(RawRecord::into_record)
+        .transpose()
+}
+
+/// The stored record `did` at revision `rev`: `NotFound` or `RevisionMismatch` otherwise.
+fn stored_at(conn: &Connection, did: &str, rev: &str) -> StoreResult<IndexRecord> {
+    match stored(conn, did)? {
+        None => Err(StoreError::NotFound),
+        Some(old) if old.rev != rev => Err(StoreError::RevisionMismatch),
+        Some(old) => Ok(old),
+    }
+}
+
+/// Apply [`sql::side_row_changes`] of replacing `old` by `new`.
+fn change_side_rows(
+    conn: &Connection,
+    old: Option<&IndexRecord>,
+    new: Option<&IndexRecord>,
+) -> StoreResult<()> {
+    for (stmt, params) in sql::side_row_changes(old, new) {
+        exec(conn, stmt, &params).map_err(backend)?;
+    }
+    Ok(())
+}
+
 fn guarded_update(conn: &Connection, r: &IndexRecord, expected_rev: &str) -> StoreResult<()> {
+    // The old side rows are found from the old record's columns (the side tables are keyed
+    // by value); the writer's transaction keeps it as read until the update.
+    let old = stored_at(conn, &r.did, expected_rev)?;
     let mut params = RawRecord::params(r);
     params.push(expected_rev.into());
     let changed = exec(conn, sql::UPDATE_RECORD, &params).map_err(backend)?;
     if changed == 0 {
-        return Err(match current_rev(conn, &r.did)? {
-            None => StoreError::NotFound,
-            Some(_) => StoreError::RevisionMismatch,
-        });
+        return Err(StoreError::RevisionMismatch);
     }
-    for stmt in sql::DELETE_SIDE_ROWS {
-        exec(conn, stmt, &[r.did.as_str().into()]).map_err(backend)?;
-    }
-    insert_side_rows(conn, r)
+    change_side_rows(conn, Some(&old), Some(r))
 }
 
 fn record_exists(conn: &Connection, did: &str) -> StoreResult<()> {
@@ -304,17 +331,14 @@ impl IndexStore for SqliteStore {
     async fn delete(&self, did: &str, expected_rev: &str) -> StoreResult<()> {
         let (did, rev) = (did.to_owned(), expected_rev.to_owned());
         self.write(move |conn| {
+            let old = stored_at(conn, &did, &rev)?;
             let changed = exec(conn, sql::DELETE_RECORD, &[did.as_str().into(), rev.into()])
                 .map_err(backend)?;
             if changed == 0 {
-                return Err(match current_rev(conn, &did)? {
-                    None => StoreError::NotFound,
-                    Some(_) => StoreError::RevisionMismatch,
-                });
+                return Err(StoreError::RevisionMismatch);
             }
-            for stmt in sql::DELETE_SIDE_ROWS.iter().chain([&sql::DELETE_ALIASES]) {
-                exec(conn, stmt, &[did.as_str().into()]).map_err(backend)?;
-            }
+            change_side_rows(conn, Some(&old), None)?;
+            exec(conn, sql::DELETE_ALIASES, &[did.as_str().into()]).map_err(backend)?;
             Ok(())
         })
         .await
@@ -554,7 +578,11 @@ mod tests {
                 .unwrap()
                 .collect::<rusqlite::Result<_>>()
                 .unwrap();
-            assert!(plan[0].contains("index_record_hash_value_idx"), "{plan:?}");
+            // the hash table's own key, (hash_value, hash_type, did)
+            assert!(
+                plan[0].starts_with("SEARCH h USING PRIMARY KEY (hash_value=? AND hash_type=?"),
+                "{plan:?}"
+            );
             assert!(plan.iter().all(|p| !p.contains("TEMP B-TREE")), "{plan:?}");
         }
     }

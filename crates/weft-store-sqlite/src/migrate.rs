@@ -28,6 +28,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (8, "hub", include_str!("../migrations/0008_hub.sql")),
     (
+        9,
+        "side_keys",
+        include_str!("../migrations/0009_side_keys.sql"),
+    ),
+    (
         10,
         "record_rowid",
         include_str!("../migrations/0010_record_rowid.sql"),

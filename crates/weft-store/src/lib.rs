@@ -8,6 +8,7 @@
 //! It must never name a database driver: only `weft-store-*` crates do.
 
 pub mod authz;
+pub mod held;
 pub mod hub;
 pub mod identity;
 pub mod metadata;

@@ -93,16 +93,9 @@ pub const UPDATE_RECORD: &str = "UPDATE index_record SET baseid = $2, rev = $3, 
 pub const SELECT_REV: &str = "SELECT rev FROM index_record WHERE did = $1";
 pub const DELETE_RECORD: &str = "DELETE FROM index_record WHERE did = $1 AND rev = $2";
 
-/// Side tables keyed by did, emptied before a record's side rows are rewritten.
-pub const DELETE_SIDE_ROWS: [&str; 6] = [
-    "DELETE FROM index_record_hash WHERE did = $1",
-    "DELETE FROM index_record_url WHERE did = $1",
-    "DELETE FROM index_record_ace WHERE did = $1",
-    "DELETE FROM index_record_authz WHERE did = $1",
-    "DELETE FROM index_record_metadata WHERE did = $1",
-    "DELETE FROM index_record_url_metadata WHERE did = $1",
-];
-
+/// The side tables are keyed by what queries look up, `(value…, did)` (migration 0009): a
+/// record's side rows are found from its own JSON columns ([`for_each_side_row`]), and
+/// removed one by one with these statements. Parameters as in the matching `INSERT_*`.
 pub const INSERT_HASH: &str =
     "INSERT INTO index_record_hash (did, hash_type, hash_value) VALUES ($1, $2, $3)";
 pub const INSERT_URL: &str = "INSERT INTO index_record_url (did, url) VALUES ($1, $2)";
@@ -112,6 +105,16 @@ pub const INSERT_METADATA: &str =
     "INSERT INTO index_record_metadata (did, key, value) VALUES ($1, $2, $3)";
 pub const INSERT_URL_METADATA: &str =
     "INSERT INTO index_record_url_metadata (did, url, key, value) VALUES ($1, $2, $3, $4)";
+
+pub const DELETE_HASH: &str =
+    "DELETE FROM index_record_hash WHERE hash_value = $3 AND hash_type = $2 AND did = $1";
+pub const DELETE_URL: &str = "DELETE FROM index_record_url WHERE url = $2 AND did = $1";
+pub const DELETE_ACE: &str = "DELETE FROM index_record_ace WHERE ace = $2 AND did = $1";
+pub const DELETE_AUTHZ: &str = "DELETE FROM index_record_authz WHERE resource = $2 AND did = $1";
+pub const DELETE_METADATA: &str =
+    "DELETE FROM index_record_metadata WHERE key = $2 AND value = $3 AND did = $1";
+pub const DELETE_URL_METADATA: &str = "DELETE FROM index_record_url_metadata \
+     WHERE key = $3 AND value = $4 AND url = $2 AND did = $1";
 
 pub const SELECT_ALIASES: &str = "SELECT name FROM index_record_alias WHERE did = $1 ORDER BY name";
 pub const SELECT_ALIAS_TARGET: &str = "SELECT did FROM index_record_alias WHERE name = $1";
@@ -415,6 +418,30 @@ impl SideRow<'_> {
             Self::UrlMetadata(..) => INSERT_URL_METADATA,
         }
     }
+
+    /// The portable `DELETE` of this row, parameters as for [`Self::statement`].
+    #[must_use]
+    pub fn delete_statement(&self) -> &'static str {
+        match self {
+            Self::Hash(..) => DELETE_HASH,
+            Self::Url(_) => DELETE_URL,
+            Self::Ace(_) => DELETE_ACE,
+            Self::Authz(_) => DELETE_AUTHZ,
+            Self::Metadata(..) => DELETE_METADATA,
+            Self::UrlMetadata(..) => DELETE_URL_METADATA,
+        }
+    }
+
+    /// The row's fields after the did, in [`Self::statement`]'s parameter order.
+    #[must_use]
+    pub fn fields(&self) -> Vec<&str> {
+        match self {
+            Self::Hash(k, v) => vec![k, v],
+            Self::Url(v) | Self::Ace(v) | Self::Authz(v) => vec![v],
+            Self::Metadata(k, v) => vec![k, v.as_ref()],
+            Self::UrlMetadata(u, k, v) => vec![u, k, v.as_ref()],
+        }
+    }
 }
 
 fn metadata_value(v: &Value) -> std::borrow::Cow<'_, str> {
@@ -454,24 +481,56 @@ pub fn for_each_side_row<'a, E>(
     Ok(())
 }
 
+/// The parameters of a side row's statements: the did, then the row's fields.
+fn side_params(did: &str, row: &SideRow<'_>) -> Vec<Param> {
+    std::iter::once(did)
+        .chain(row.fields())
+        .map(Param::from)
+        .collect()
+}
+
 /// The side-table rows that make a record queryable: `(statement, params)` pairs.
 #[must_use]
 pub fn side_rows(r: &IndexRecord) -> Vec<(&'static str, Vec<Param>)> {
-    let did = || Param::from(r.did.as_str());
     let mut rows = Vec::new();
     let _ = for_each_side_row::<()>(r, |row| {
-        let params = match &row {
-            SideRow::Hash(k, v) => vec![did(), (*k).into(), (*v).into()],
-            SideRow::Url(v) | SideRow::Ace(v) | SideRow::Authz(v) => vec![did(), (*v).into()],
-            SideRow::Metadata(k, v) => vec![did(), (*k).into(), v.as_ref().into()],
-            SideRow::UrlMetadata(u, k, v) => {
-                vec![did(), (*u).into(), (*k).into(), v.as_ref().into()]
-            }
-        };
-        rows.push((row.statement(), params));
+        rows.push((row.statement(), side_params(&r.did, &row)));
         Ok(())
     });
     rows
+}
+
+/// What replacing record `old` by `new` (the same did) changes in the side tables: the
+/// `DELETE`s of the rows only `old` has, then the `INSERT`s of the rows only `new` has, as
+/// `(statement, params)` pairs. Rows both have stay as they are.
+#[must_use]
+pub fn side_row_changes(
+    old: Option<&IndexRecord>,
+    new: Option<&IndexRecord>,
+) -> Vec<(&'static str, Vec<Param>)> {
+    fn rows(r: Option<&IndexRecord>) -> Vec<SideRow<'_>> {
+        let mut rows = Vec::new();
+        if let Some(r) = r {
+            let _ = for_each_side_row::<()>(r, |row| {
+                rows.push(row);
+                Ok(())
+            });
+        }
+        rows
+    }
+    let (before, after) = (rows(old), rows(new));
+    let mut changes = Vec::new();
+    if let Some(old) = old {
+        for row in before.iter().filter(|row| !after.contains(row)) {
+            changes.push((row.delete_statement(), side_params(&old.did, row)));
+        }
+    }
+    if let Some(new) = new {
+        for row in after.iter().filter(|row| !before.contains(row)) {
+            changes.push((row.statement(), side_params(&new.did, row)));
+        }
+    }
+    changes
 }
 
 /// The six JSON collection columns of a record ([`INSERT_RECORD`]'s `$14`–`$19`), written
@@ -622,15 +681,14 @@ fn record_conditions(q: &ListQuery, sql: &mut Sql) {
             format!("r.did IN (SELECT did FROM index_record_url WHERE url = {p})"),
         );
     }
-    for (table, col, list) in [
-        ("index_record_ace", "ace", &q.acl),
-        ("index_record_authz", "resource", &q.authz),
+    for (table, col, column, list) in [
+        ("index_record_ace", "ace", "acl", &q.acl),
+        ("index_record_authz", "resource", "authz", &q.authz),
     ] {
         match list {
-            Some(items) if items.is_empty() => cond(
-                sql,
-                format!("NOT EXISTS (SELECT 1 FROM {table} x WHERE x.did = r.did)"),
-            ),
+            // No side rows: the record's own list is empty (it is stored as JSON text, and
+            // an empty list always as `[]`).
+            Some(items) if items.is_empty() => cond(sql, format!("r.{column} = '[]'")),
             Some(items) => {
                 for item in items {
                     let p = sql.bind(item.as_str());
@@ -1063,10 +1121,7 @@ mod tests {
             "{}",
             two.text
         );
-        assert!(
-            sql.text
-                .contains("NOT EXISTS (SELECT 1 FROM index_record_ace")
-        );
+        assert!(sql.text.contains("AND r.acl = '[]'"));
         assert!(sql.text.contains("r.file_name <> $3"));
         assert!(
             sql.text.ends_with("AND h.did > $4 ORDER BY h.did LIMIT $5"),

@@ -185,6 +185,8 @@ async fn update_and_delete(s: &dyn IndexStore) {
     r.urls = vec!["gs://b/new".into()];
     r.urls_metadata = BTreeMap::from([("gs://b/new".to_owned(), serde_json::Map::new())]);
     r.file_name = None;
+    r.acl = vec![];
+    r.metadata.insert("kind".into(), json!("changed"));
     assert_eq!(
         s.update(r.clone(), "ffffffff".into()).await.unwrap_err(),
         StoreError::RevisionMismatch
@@ -216,6 +218,39 @@ async fn update_and_delete(s: &dyn IndexStore) {
         .await
         .unwrap();
     assert!(gone.is_empty());
+    let by =
+        |q: ListQuery| async move { dids(&s.list(ListQuery { limit: 100, ..q }).await.unwrap()) };
+    // no ACEs any more: found by "acl=", not by its old ACE; metadata by its new value only
+    assert!(
+        by(ListQuery {
+            acl: Some(vec![]),
+            ..ListQuery::default()
+        })
+        .await
+        .contains(&r.did)
+    );
+    assert!(
+        !by(ListQuery {
+            acl: Some(vec!["*".into()]),
+            ..ListQuery::default()
+        })
+        .await
+        .contains(&r.did)
+    );
+    assert!(
+        !by(ListQuery {
+            authz: Some(vec![]),
+            ..ListQuery::default()
+        })
+        .await
+        .contains(&r.did)
+    );
+    let kind = |v: &str| ListQuery {
+        metadata: vec![("kind".into(), v.into())],
+        ..ListQuery::default()
+    };
+    assert_eq!(by(kind("changed")).await, vec![r.did.clone()]);
+    assert!(!by(kind("odd")).await.contains(&r.did));
 
     assert_eq!(
         s.delete(&r.did, "00000000").await.unwrap_err(),
@@ -227,6 +262,17 @@ async fn update_and_delete(s: &dyn IndexStore) {
     );
     s.delete(&r.did, &r.rev).await.unwrap();
     assert_eq!(s.get(&r.did).await.unwrap(), None);
+    // its side rows went with it: nothing finds it, and the did can be created again
+    let md5 = ListQuery {
+        hashes: vec![("md5".into(), r.hashes["md5"].clone())],
+        ..ListQuery::default()
+    };
+    assert!(by(md5.clone()).await.is_empty());
+    assert!(by(kind("changed")).await.is_empty());
+    s.create(r.clone(), vec![]).await.unwrap();
+    assert_eq!(by(md5.clone()).await, vec![r.did.clone()]);
+    s.delete(&r.did, &r.rev).await.unwrap();
+    assert!(by(md5).await.is_empty());
     // record 2 and its alias go too
     let r2 = sample(2);
     s.delete(&r2.did, &r2.rev).await.unwrap();
