@@ -232,29 +232,7 @@ fn portable(text: impl SqlSafeStr, params: Vec<Param>) -> Query<'static, Postgre
 /// the migration's (BIGINT `size`, TEXT the rest), and the check was a seventh of a listing's
 /// instructions in weft (docs/benchmarks.md). A wrong type still fails to decode.
 pub(crate) fn raw(row: &PgRow) -> Result<RawRecord, sqlx::Error> {
-    let text = |i: usize| row.try_get_unchecked::<String, _>(i);
-    let opt = |i: usize| row.try_get_unchecked::<Option<String>, _>(i);
-    Ok(RawRecord {
-        did: text(0)?,
-        baseid: text(1)?,
-        rev: text(2)?,
-        form: opt(3)?,
-        size: row.try_get_unchecked(4)?,
-        file_name: opt(5)?,
-        version: opt(6)?,
-        uploader: opt(7)?,
-        description: opt(8)?,
-        created_date: text(9)?,
-        updated_date: text(10)?,
-        content_created_date: opt(11)?,
-        content_updated_date: opt(12)?,
-        urls: text(13)?,
-        urls_metadata: text(14)?,
-        acl: text(15)?,
-        authz: text(16)?,
-        hashes: text(17)?,
-        metadata: text(18)?,
-    })
+    borrowed(row).map(|r| r.to_raw())
 }
 
 /// The row borrowed from its buffer ([`raw`] without copies).

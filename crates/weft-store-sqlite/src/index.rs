@@ -10,27 +10,7 @@ use weft_store::{
 use crate::{SqliteStore, backend, dialect, exec, to_value};
 
 fn raw(row: &Row<'_>) -> rusqlite::Result<RawRecord> {
-    Ok(RawRecord {
-        did: row.get(0)?,
-        baseid: row.get(1)?,
-        rev: row.get(2)?,
-        form: row.get(3)?,
-        size: row.get(4)?,
-        file_name: row.get(5)?,
-        version: row.get(6)?,
-        uploader: row.get(7)?,
-        description: row.get(8)?,
-        created_date: row.get(9)?,
-        updated_date: row.get(10)?,
-        content_created_date: row.get(11)?,
-        content_updated_date: row.get(12)?,
-        urls: row.get(13)?,
-        urls_metadata: row.get(14)?,
-        acl: row.get(15)?,
-        authz: row.get(16)?,
-        hashes: row.get(17)?,
-        metadata: row.get(18)?,
-    })
+    borrowed(row).map(|r| r.to_raw())
 }
 
 /// The row borrowed from the statement: no copies of its text.

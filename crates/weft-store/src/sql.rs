@@ -275,6 +275,35 @@ impl RecordRef<'_> {
     }
 }
 
+impl RecordRef<'_> {
+    /// The row, owned.
+    #[must_use]
+    pub fn to_raw(&self) -> RawRecord {
+        let owned = |v: Option<&str>| v.map(str::to_owned);
+        RawRecord {
+            did: self.did.to_owned(),
+            baseid: self.baseid.to_owned(),
+            rev: self.rev.to_owned(),
+            form: owned(self.form),
+            size: self.size,
+            file_name: owned(self.file_name),
+            version: owned(self.version),
+            uploader: owned(self.uploader),
+            description: owned(self.description),
+            created_date: self.created_date.to_owned(),
+            updated_date: self.updated_date.to_owned(),
+            content_created_date: owned(self.content_created_date),
+            content_updated_date: owned(self.content_updated_date),
+            urls: self.urls.to_owned(),
+            urls_metadata: self.urls_metadata.to_owned(),
+            acl: self.acl.to_owned(),
+            authz: self.authz.to_owned(),
+            hashes: self.hashes.to_owned(),
+            metadata: self.metadata.to_owned(),
+        }
+    }
+}
+
 /// Writes records into the JSON text of an array, `[{…},{…}]`, one at a time.
 #[derive(Debug, Default)]
 pub struct JsonArray {
@@ -1080,6 +1109,7 @@ mod tests {
             let row = stored(&r);
             assert_eq!(row.to_json(), serde_json::to_vec(&r).unwrap());
             assert_eq!(row.to_json(), serde_json::to_vec(&row).unwrap());
+            assert_eq!(row.borrowed().to_raw(), row);
         }
         let mut array = JsonArray::new();
         assert_eq!(JsonArray::new().finish(), b"[]");
