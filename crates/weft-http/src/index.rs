@@ -98,18 +98,6 @@ fn ok<T: serde::Serialize>(v: &T) -> Response {
     json_ok(StatusCode::OK, v)
 }
 
-/// A 200 with a JSON body written already.
-fn ok_written(json: Vec<u8>) -> Response {
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            axum::http::HeaderValue::from_static("application/json"),
-        )],
-        json,
-    )
-        .into_response()
-}
-
 fn wrong_method() -> ApiError {
     WeftError::new(
         weft_core::ErrorCode::InvalidInput,
@@ -119,7 +107,10 @@ fn wrong_method() -> ApiError {
 }
 
 async fn list(State(s): State<SharedState>, Query(q): Query) -> Res {
-    Ok(ok_written(s.index.list(&q).await?.to_json()))
+    Ok(crate::json_text(
+        StatusCode::OK,
+        s.index.list(&q).await?.to_json(),
+    ))
 }
 
 async fn create(State(s): State<SharedState>, Creds(c): Creds, Body(b): Body) -> Res {
@@ -154,7 +145,7 @@ async fn record_get(
                 .await
                 .map_err(WeftError::from)?
             {
-                return Ok(ok_written(json));
+                return Ok(crate::json_text(StatusCode::OK, json));
             }
             record_or_bundle(&s, id).await
         }
@@ -252,7 +243,10 @@ async fn bundle_list(State(s): State<SharedState>, Query(mut q): Query) -> Res {
         q.0.retain(|(k, _)| k != "form");
         q.0.push(("form".to_owned(), "bundle".to_owned()));
     }
-    Ok(ok_written(s.index.list(&q).await?.to_json()))
+    Ok(crate::json_text(
+        StatusCode::OK,
+        s.index.list(&q).await?.to_json(),
+    ))
 }
 
 /// `POST /bundle/`: `{bundle_id, name, contents}`, `contents` being (as in indexd) the JSON

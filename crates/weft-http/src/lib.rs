@@ -116,6 +116,21 @@ async fn record_metrics(State(state): State<SharedState>, req: Request, next: Ne
     resp
 }
 
+/// JSON text written already (a stored document, a listing written from rows) as the
+/// response body, as it is.
+pub(crate) fn json_text(
+    status: axum::http::StatusCode,
+    body: impl Into<axum::body::Body>,
+) -> Response {
+    use axum::response::IntoResponse as _;
+    (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body.into(),
+    )
+        .into_response()
+}
+
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
     let state = Arc::new(state);

@@ -15,9 +15,9 @@ use weft_core::WeftError;
 use weft_mds::{QueryResult, bool_param};
 use weft_store::{AliasMode, RawJson, Written};
 
-use crate::SharedState;
 use crate::error::ApiError;
 use crate::extract::{Body, Creds, Query};
+use crate::{SharedState, json_text};
 
 type Res = Result<Response, ApiError>;
 
@@ -74,11 +74,6 @@ fn restyle(e: ApiError) -> ApiError {
 fn raw_json(status: StatusCode, raw: RawJson) -> Response {
     let text: Box<str> = raw.into();
     json_text(status, String::from(text))
-}
-
-/// JSON text (a stored document) as the response body, as it is.
-fn json_text(status: StatusCode, text: String) -> Response {
-    (status, [(CONTENT_TYPE, "application/json")], text).into_response()
 }
 
 fn json_response(status: StatusCode, value: &impl Serialize) -> Res {
