@@ -1,5 +1,6 @@
 //! Timestamps as Gen3 writes them: naive UTC ISO-8601 with microseconds, no offset.
 
+use chrono::format::{Item, StrftimeItems};
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 /// The wire and storage format, e.g. `2020-04-23T21:42:36.506404`. It sorts as text.
@@ -11,10 +12,19 @@ pub fn now_string() -> String {
     format_utc(Utc::now())
 }
 
+/// [`FORMAT`], parsed once: a bulk import formats a date per record.
+static FORMAT_ITEMS: std::sync::LazyLock<Vec<Item<'static>>> = std::sync::LazyLock::new(|| {
+    StrftimeItems::new(FORMAT)
+        .parse_to_owned()
+        .unwrap_or_default()
+});
+
 /// Format a UTC instant.
 #[must_use]
 pub fn format_utc(t: DateTime<Utc>) -> String {
-    t.naive_utc().format(FORMAT).to_string()
+    t.naive_utc()
+        .format_with_items(FORMAT_ITEMS.iter())
+        .to_string()
 }
 
 /// Parse an ISO-8601 date-time as indexd accepts it (RFC 3339 with offset, or naive,
@@ -126,6 +136,22 @@ mod tests {
         assert_eq!(to_rfc3339("not a date"), "not a date");
         let now = now_string();
         assert_eq!(now.len(), 26, "{now}");
+        // the format parsed once writes what chrono's format string does
+        for t in [
+            Utc::now(),
+            DateTime::from_timestamp(0, 0).unwrap_or_default(),
+            DateTime::from_timestamp(253_402_300_799, 999_999_999).unwrap_or_default(),
+        ] {
+            assert_eq!(
+                format_utc(t),
+                t.naive_utc().format(FORMAT).to_string(),
+                "{t:?}"
+            );
+        }
+        assert_eq!(
+            format_utc(DateTime::from_timestamp(1_587_678_156, 506_404_000).unwrap_or_default()),
+            "2020-04-23T21:42:36.506404"
+        );
     }
 
     /// The shortcut answers exactly what chrono's parse and format do.

@@ -150,29 +150,46 @@ fn text_row(buf: &mut Vec<u8>, fields: &[&str]) -> Result<(), String> {
     fields.iter().try_for_each(|f| text(buf, Some(f)))
 }
 
-/// The `COPY` streams of the rows `held` holds (sorted), table by table, [`HELD_CHUNK`] rows
-/// at a time, each handed to `send` as `(index in COPY_STATEMENTS, stream)` as soon as it
-/// is made; `Ok(false)` when `send` refuses one.
+/// Sort the rows `held` holds and make their `COPY` streams, a table as soon as its sort is
+/// done, [`HELD_CHUNK`] rows at a time, each handed to `send` as `(index in
+/// COPY_STATEMENTS, stream)` as soon as it is made; `Ok(false)` when `send` refuses one.
+/// Afterwards nothing is held.
 fn held_chunks(
-    held: &HeldSideRows,
+    held: &mut HeldSideRows,
     mut send: impl FnMut((usize, Vec<u8>)) -> bool,
 ) -> Result<bool, String> {
-    for (t, (_, columns)) in KEYED_TABLES.iter().enumerate() {
-        for rows in held.rows(t).chunks(HELD_CHUNK) {
-            let mut buf = COPY_HEADER.to_vec();
-            let width = i16::try_from(columns.len()).unwrap_or(i16::MAX);
-            for row in rows {
-                let (fields, n) = held.fields(t, *row);
-                buf.extend_from_slice(&width.to_be_bytes());
-                text_row(&mut buf, &fields[..n])?;
+    let started = std::time::Instant::now();
+    let sent = held.sort_each(
+        || Ok(()),
+        |sorted| {
+            let t = sorted.table();
+            tracing::debug!(
+                table = KEYED_TABLES[t].0,
+                ready_after = started.elapsed().as_secs_f64(),
+                "postgres import: side rows sorted"
+            );
+            let width = i16::try_from(KEYED_TABLES[t].1.len()).unwrap_or(i16::MAX);
+            for rows in sorted.rows().chunks(HELD_CHUNK) {
+                let mut buf = COPY_HEADER.to_vec();
+                for row in rows {
+                    let (fields, n) = sorted.fields(*row);
+                    buf.extend_from_slice(&width.to_be_bytes());
+                    text_row(&mut buf, &fields[..n]).map_err(Some)?;
+                }
+                buf.extend_from_slice(&COPY_TRAILER);
+                if !send((KEYED_COPY + t, buf)) {
+                    return Err(None);
+                }
             }
-            buf.extend_from_slice(&COPY_TRAILER);
-            if !send((KEYED_COPY + t, buf)) {
-                return Ok(false);
-            }
-        }
+            Ok(())
+        },
+    );
+    *held = HeldSideRows::default();
+    match sent {
+        Ok(()) => Ok(true),
+        Err(None) => Ok(false),
+        Err(Some(e)) => Err(e),
     }
-    Ok(true)
 }
 
 /// Append a record's row to the record table's `COPY` stream.
@@ -381,14 +398,7 @@ where
         let mut data = CopyData::new();
         let mut held = HeldSideRows::default();
         let send_held = |held: &mut HeldSideRows| -> bool {
-            let started = std::time::Instant::now();
-            held.sort();
-            tracing::debug!(
-                secs = started.elapsed().as_secs_f64(),
-                "postgres import: side rows sorted"
-            );
             let sent = held_chunks(held, |c| chunks_tx.blocking_send(Ok((0, vec![c]))).is_ok());
-            *held = HeldSideRows::default();
             sent.unwrap_or_else(|e| {
                 let _ = chunks_tx.blocking_send(Err(e));
                 false

@@ -218,14 +218,26 @@ fn keyed_insert((table, columns): (&str, &[&str])) -> String {
     )
 }
 
-/// Insert the rows `held` holds, sorted, through `inserts` ([`keyed_insert`] of each table).
-fn insert_held(held: &HeldSideRows, inserts: &mut [Insert<'_>]) -> StoreResult<()> {
-    for (t, insert) in inserts.iter_mut().enumerate() {
-        let started = std::time::Instant::now();
+/// Sort the rows `held` holds and insert them through `inserts` ([`keyed_insert`] of each
+/// table), a table as soon as its sort is done; `meanwhile` runs first, while the sorts
+/// run. Afterwards nothing is held.
+fn flush_held(
+    held: &mut HeldSideRows,
+    inserts: &mut [Insert<'_>],
+    meanwhile: impl FnOnce() -> StoreResult<()>,
+) -> StoreResult<()> {
+    let started = std::time::Instant::now();
+    held.sort_each(meanwhile, |sorted| {
+        let t = sorted.table();
+        let Some(insert) = inserts.get_mut(t) else {
+            return Ok(());
+        };
+        let waited = started.elapsed().as_secs_f64();
+        let loading = std::time::Instant::now();
         insert.insert(
-            held.rows(t),
+            sorted.rows(),
             |stmt, at, row| {
-                let (fields, n) = held.fields(t, *row);
+                let (fields, n) = sorted.fields(*row);
                 for (i, f) in fields[..n].iter().enumerate() {
                     stmt.raw_bind_parameter(at + i, f)?;
                 }
@@ -235,23 +247,13 @@ fn insert_held(held: &HeldSideRows, inserts: &mut [Insert<'_>]) -> StoreResult<(
         )?;
         tracing::debug!(
             table = KEYED_TABLES[t].0,
-            rows = held.rows(t).len(),
-            secs = started.elapsed().as_secs_f64(),
+            rows = sorted.rows().len(),
+            ready_after = waited,
+            secs = loading.elapsed().as_secs_f64(),
             "sqlite import: side table loaded"
         );
-    }
-    Ok(())
-}
-
-/// Sort the rows `held` holds, insert them, and hold nothing any more.
-fn flush_held(held: &mut HeldSideRows, inserts: &mut [Insert<'_>]) -> StoreResult<()> {
-    let started = std::time::Instant::now();
-    held.sort();
-    tracing::debug!(
-        secs = started.elapsed().as_secs_f64(),
-        "sqlite import: side rows sorted"
-    );
-    insert_held(held, inserts)?;
+        Ok(())
+    })?;
     *held = HeldSideRows::default();
     Ok(())
 }
@@ -260,21 +262,20 @@ fn flush_held(held: &mut HeldSideRows, inserts: &mut [Insert<'_>]) -> StoreResul
 struct Inserter<'c> {
     record: Insert<'c>,
     side: Vec<Insert<'c>>,
-    /// JSON collections of the batch's records, buffers reused from batch to batch.
-    json: Vec<JsonColumns>,
-    /// A rebuilding load's side rows, held back ([`HeldSideRows`]) with the inserts that
-    /// will write them; `None`: inserted per batch.
-    held: Option<(HeldSideRows, Vec<Insert<'c>>)>,
+    /// A rebuilding load's inserts of held side rows ([`keyed_insert`] of each table);
+    /// `None`: side rows are inserted with their batch.
+    held: Option<Vec<Insert<'c>>>,
 }
 
 impl<'c> Inserter<'c> {
     fn new(conn: &'c Connection, hold: bool) -> StoreResult<Self> {
         let held = if hold {
-            let inserts = KEYED_TABLES
-                .iter()
-                .map(|t| Insert::new(conn, &keyed_insert(*t), SIDE_ROWS))
-                .collect::<StoreResult<_>>()?;
-            Some((HeldSideRows::default(), inserts))
+            Some(
+                KEYED_TABLES
+                    .iter()
+                    .map(|t| Insert::new(conn, &keyed_insert(*t), SIDE_ROWS))
+                    .collect::<StoreResult<_>>()?,
+            )
         } else {
             None
         };
@@ -284,28 +285,28 @@ impl<'c> Inserter<'c> {
                 .iter()
                 .map(|s| Insert::new(conn, s, SIDE_ROWS))
                 .collect::<StoreResult<_>>()?,
-            json: Vec::new(),
             held,
         })
     }
 
-    /// Insert every side row still held back.
-    fn finish(&mut self) -> StoreResult<()> {
+    /// Insert the side rows of `held` (sorted first); `meanwhile` runs while they are
+    /// sorted (or at once, when nothing is held).
+    fn flush(
+        &mut self,
+        held: &mut HeldSideRows,
+        meanwhile: impl FnOnce() -> StoreResult<()>,
+    ) -> StoreResult<()> {
         match &mut self.held {
-            Some((held, inserts)) if !held.is_empty() => flush_held(held, inserts),
-            _ => Ok(()),
+            Some(inserts) if !held.is_empty() => flush_held(held, inserts, meanwhile),
+            _ => meanwhile(),
         }
     }
 
-    /// Insert a batch of records (in did order): their rows, then each side table's rows.
-    fn insert(&mut self, records: &[IndexRecord]) -> StoreResult<()> {
-        if self.json.len() < records.len() {
-            self.json.resize_with(records.len(), JsonColumns::default);
-        }
-        for (r, j) in records.iter().zip(&mut self.json) {
-            j.fill(r);
-        }
-        let rows: Vec<(&IndexRecord, &JsonColumns)> = records.iter().zip(&self.json).collect();
+    /// Insert a prepared batch (records in did order): their rows, then, unless the load
+    /// holds them back, each side table's rows.
+    fn insert(&mut self, batch: &Prepared) -> StoreResult<()> {
+        let rows: Vec<(&IndexRecord, &JsonColumns)> =
+            batch.records.iter().zip(&batch.json).collect();
         self.record.insert(&rows, bind_record, |e, (r, _)| {
             if is_unique_violation(&e) {
                 StoreError::AlreadyExists(format!("did \"{}\" already exists", r.did))
@@ -313,22 +314,11 @@ impl<'c> Inserter<'c> {
                 backend(e)
             }
         })?;
-        if let Some((held, inserts)) = &mut self.held {
-            for r in records {
-                if !held.hold(r, HELD_LIMIT) {
-                    flush_held(held, inserts)?;
-                    if !held.hold(r, HELD_LIMIT) {
-                        return Err(StoreError::Backend(format!(
-                            "record {}: side rows too large to import",
-                            r.did
-                        )));
-                    }
-                }
-            }
+        if self.held.is_some() {
             return Ok(());
         }
         let mut side: [Vec<(&str, SideRow<'_>)>; 6] = Default::default();
-        for r in records {
+        for r in &batch.records {
             let _ = sql::for_each_side_row::<()>(r, |row| {
                 let table = SIDE_TABLES
                     .iter()
@@ -343,6 +333,72 @@ impl<'c> Inserter<'c> {
         }
         Ok(())
     }
+}
+
+/// A batch of records made ready for the writer on the preparing thread: the records
+/// and their JSON collections.
+struct Prepared {
+    records: Vec<IndexRecord>,
+    json: Vec<JsonColumns>,
+}
+
+/// What the preparing thread hands the writer.
+enum Ready {
+    Batch(Prepared),
+    /// Side rows held back up to [`HELD_LIMIT`]: to be inserted now, before more are held.
+    Full(HeldSideRows),
+    Failed(String),
+}
+
+/// The preparing thread of a load: serializes each batch's JSON collections and (`hold`)
+/// holds its side rows back, so that the writer's thread only inserts; it also drops the
+/// batches the writer sends back. Returns the side rows still held at the end.
+fn prepare(
+    batches: impl Iterator<Item = ImportBatch>,
+    hold: bool,
+    ready: &std::sync::mpsc::SyncSender<Ready>,
+    used: &std::sync::mpsc::Receiver<Prepared>,
+) -> HeldSideRows {
+    let mut held = HeldSideRows::default();
+    let mut spare: Vec<Vec<JsonColumns>> = Vec::new();
+    for batch in batches {
+        // records are freed here, their JSON buffers used again
+        spare.extend(used.try_iter().map(|p| p.json));
+        let records = match batch {
+            Ok(records) => records,
+            Err(e) => {
+                let _ = ready.send(Ready::Failed(e));
+                break;
+            }
+        };
+        let mut json = spare.pop().unwrap_or_default();
+        json.resize_with(records.len(), JsonColumns::default);
+        for (r, j) in records.iter().zip(&mut json) {
+            j.fill(r);
+        }
+        if hold {
+            for r in &records {
+                if held.hold(r, HELD_LIMIT) {
+                    continue;
+                }
+                let full = std::mem::take(&mut held);
+                if ready.send(Ready::Full(full)).is_err() {
+                    return held;
+                }
+                if !held.hold(r, HELD_LIMIT) {
+                    let _ = ready.send(Ready::Failed(format!(
+                        "record {}: side rows too large to import",
+                        r.did
+                    )));
+                    return held;
+                }
+            }
+        }
+        if ready.send(Ready::Batch(Prepared { records, json })).is_err() {
+            break; // the writer failed and stopped listening
+        }
+    }
+    held
 }
 
 /// Whether the record table holds at most `n` records.
@@ -386,10 +442,41 @@ fn drop_indexes(conn: &Connection) -> StoreResult<Vec<String>> {
     Ok(dropped)
 }
 
+/// Create the indexes `dropped` (their `CREATE INDEX` statements) again.
+fn rebuild_indexes(conn: &Connection, dropped: &[String]) -> StoreResult<()> {
+    if dropped.is_empty() {
+        return Ok(());
+    }
+    // SQLite's sorter may use helper threads for the rebuilds' sorts (the B-trees are
+    // still written by this thread).
+    let threads: i64 = conn
+        .query_row("PRAGMA threads", [], |r| r.get(0))
+        .map_err(backend)?;
+    conn.execute_batch(&format!("PRAGMA threads = {SORT_THREADS}"))
+        .map_err(backend)?;
+    let rebuilt = dropped.iter().try_for_each(|create| {
+        let started = std::time::Instant::now();
+        conn.execute_batch(create).map_err(backend)?;
+        tracing::debug!(
+            index = create.as_str(),
+            secs = started.elapsed().as_secs_f64(),
+            "sqlite import: index rebuilt"
+        );
+        Ok(())
+    });
+    conn.execute_batch(&format!("PRAGMA threads = {threads}"))
+        .map_err(backend)?;
+    rebuilt
+}
+
 /// Insert every record of `batches` into the open transaction.
+///
+/// Two threads: a preparing one ([`prepare`]) and this one, the writer, which only binds
+/// and inserts (SQLite has one writer per database, so its thread is the import's critical
+/// path).
 fn load(
     conn: &Connection,
-    batches: impl Iterator<Item = ImportBatch>,
+    batches: impl Iterator<Item = ImportBatch> + Send,
     expected: u64,
     progress: Option<&Progress>,
     rebuild: bool,
@@ -403,17 +490,35 @@ fn load(
     let mut inserter = Inserter::new(conn, rebuild)?;
     let mut done = 0u64;
     let mut next_report = REPORT_EVERY;
-    for batch in batches {
-        let batch = batch.map_err(StoreError::Backend)?;
-        inserter.insert(&batch)?;
-        done += batch.len() as u64;
-        if let Some(p) = progress
-            && done >= next_report
-        {
-            p(done);
-            next_report = done + REPORT_EVERY;
+    let mut held = std::thread::scope(|scope| {
+        let (ready_tx, ready) = std::sync::mpsc::sync_channel(2);
+        let (used, used_rx) = std::sync::mpsc::channel();
+        let preparer = std::thread::Builder::new()
+            .name("weft-import-prep".to_owned())
+            .spawn_scoped(scope, move || prepare(batches, rebuild, &ready_tx, &used_rx))
+            .map_err(|e| StoreError::Backend(format!("cannot start the import: {e}")))?;
+        for message in &ready {
+            match message {
+                Ready::Batch(batch) => {
+                    inserter.insert(&batch)?;
+                    done += batch.records.len() as u64;
+                    let _ = used.send(batch);
+                }
+                Ready::Full(mut full) => inserter.flush(&mut full, || Ok(()))?,
+                Ready::Failed(e) => return Err(StoreError::Backend(e)),
+            }
+            if let Some(p) = progress
+                && done >= next_report
+            {
+                p(done);
+                next_report = done + REPORT_EVERY;
+            }
         }
-    }
+        drop(ready);
+        preparer
+            .join()
+            .map_err(|_| StoreError::Backend("the import's preparing thread failed".to_owned()))
+    })?;
     if done != expected {
         return Err(StoreError::Backend(format!(
             "bulk import stopped after {done} of {expected} records"
@@ -424,34 +529,14 @@ fn load(
         secs = started.elapsed().as_secs_f64(),
         "sqlite import: records loaded"
     );
-    inserter.finish()?;
+    // While the side rows are sorted (on threads of their own), this thread builds the
+    // dropped indexes again; then it appends each table's rows as soon as they are sorted.
+    inserter.flush(&mut held, || rebuild_indexes(conn, &dropped))?;
     drop(inserter);
     tracing::debug!(
         secs = started.elapsed().as_secs_f64(),
-        "sqlite import: side rows loaded"
+        "sqlite import: side rows loaded, indexes rebuilt"
     );
-    if !dropped.is_empty() {
-        // The loading thread is done: SQLite's sorter may use the other cores for the
-        // rebuilds' sorts (the B-trees are still written by this thread).
-        let threads: i64 = conn
-            .query_row("PRAGMA threads", [], |r| r.get(0))
-            .map_err(backend)?;
-        conn.execute_batch(&format!("PRAGMA threads = {SORT_THREADS}"))
-            .map_err(backend)?;
-        let rebuilt = dropped.iter().try_for_each(|create| {
-            let started = std::time::Instant::now();
-            conn.execute_batch(create).map_err(backend)?;
-            tracing::debug!(
-                index = create.as_str(),
-                secs = started.elapsed().as_secs_f64(),
-                "sqlite import: index rebuilt"
-            );
-            Ok(())
-        });
-        conn.execute_batch(&format!("PRAGMA threads = {threads}"))
-            .map_err(backend)?;
-        rebuilt?;
-    }
     if let Some(p) = progress {
         p(done);
     }
@@ -484,15 +569,54 @@ fn leave_wal(conn: &Connection) -> StoreResult<bool> {
     }
 }
 
+/// How often a load in rollback-journal mode has the pages it wrote so far flushed to disk.
+const WRITEBACK_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Run `work` while a thread of its own flushes `file`'s written pages to disk every
+/// [`WRITEBACK_EVERY`]. A rebuilding load writes the whole database (1.5 GB for a million
+/// bench records) and the kernel starts writing dirty pages back only after 30 s or a
+/// tenth of the memory: without this, all of them wait for the commit's `fsync`, with the
+/// disk idle until then. An early flush changes nothing SQLite relies on: it only makes
+/// pages durable sooner, which a rollback of a hot journal undoes like any other.
+fn with_writeback<T>(file: Option<&std::fs::File>, work: impl FnOnce() -> T) -> T {
+    let Some(file) = file else {
+        return work();
+    };
+    std::thread::scope(|scope| {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let flusher = std::thread::Builder::new()
+            .name("weft-import-sync".to_owned())
+            .spawn_scoped(scope, move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(WRITEBACK_EVERY)
+                {
+                    if let Err(e) = file.sync_data() {
+                        tracing::debug!(error = %e, "sqlite import: early flush failed");
+                        break;
+                    }
+                }
+            });
+        let out = work();
+        drop(stop);
+        if let Ok(flusher) = flusher {
+            let _ = flusher.join();
+        }
+        out
+    })
+}
+
 /// Import `batches` (at most one transaction's worth: all or nothing) on the writer's
 /// connection, outside any transaction. `alone`: no other connection of this process has the
-/// database open, so the load may leave WAL mode (see the module documentation).
+/// database open, so the load may leave WAL mode (see the module documentation);
+/// `writeback`: the database file, for a load in rollback-journal mode to flush as it goes
+/// ([`with_writeback`]). It is never closed here: see `Inner::writeback`.
 pub(crate) fn import(
     conn: &Connection,
-    batches: impl Iterator<Item = ImportBatch>,
+    batches: impl Iterator<Item = ImportBatch> + Send,
     expected: u64,
     progress: Option<&Progress>,
     alone: bool,
+    writeback: Option<&std::fs::File>,
 ) -> StoreResult<u64> {
     let rebuild = expected >= REBUILD_INDEXES_FROM && at_most(conn, expected)?;
     let rollback_journal = rebuild && alone && leave_wal(conn)?;
@@ -506,7 +630,10 @@ pub(crate) fn import(
         "BEGIN IMMEDIATE"
     });
     let result = conn.execute_batch(&setup).map_err(backend).and_then(|()| {
-        let loaded = load(conn, batches, expected, progress, rebuild);
+        let flushed = if rollback_journal { writeback } else { None };
+        let loaded = with_writeback(flushed, || {
+            load(conn, batches, expected, progress, rebuild)
+        });
         let started = std::time::Instant::now();
         let ended = match &loaded {
             Ok(_) => conn.execute_batch("COMMIT"),

@@ -223,7 +223,7 @@ impl IndexStore for SqliteStore {
         // Readers stay open (this may run in a server): the load keeps to WAL mode.
         self.write_alone(move |conn| {
             let batches = weft_store::import_batches(records, 1024);
-            crate::bulk::import(conn, batches, expected, progress.as_ref(), false)
+            crate::bulk::import(conn, batches, expected, progress.as_ref(), false, None)
         })
         .await
     }
@@ -235,6 +235,7 @@ impl IndexStore for SqliteStore {
         progress: Option<Progress>,
     ) -> StoreResult<u64> {
         let alone = self.park_readers()?;
+        let writeback = if alone { self.writeback_file() } else { None };
         let result = self
             .write_alone(move |conn| {
                 crate::bulk::import(
@@ -243,6 +244,7 @@ impl IndexStore for SqliteStore {
                     expected,
                     progress.as_ref(),
                     alone,
+                    writeback.as_deref(),
                 )
             })
             .await;

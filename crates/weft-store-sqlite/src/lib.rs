@@ -68,6 +68,11 @@ struct Inner {
     /// The database file, and how many read connections the pool holds when all are idle.
     path: PathBuf,
     reader_count: usize,
+    /// The database file opened once more, for bulk loads to flush their pages to disk
+    /// while they run (`bulk::import`); opened by the first such load. It stays open as long
+    /// as the store: closing any descriptor of the file would drop every POSIX lock this
+    /// process holds on it, SQLite's included.
+    writeback: std::sync::OnceLock<Option<Arc<std::fs::File>>>,
 }
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
@@ -139,6 +144,7 @@ impl SqliteStore {
                 read_permits: Arc::new(tokio::sync::Semaphore::new(reader_count)),
                 path: path.to_owned(),
                 reader_count,
+                writeback: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -270,6 +276,14 @@ impl SqliteStore {
         }
         pool.clear();
         Ok(true)
+    }
+
+    /// The database file, opened for [`Inner::writeback`] (`None` if it cannot be opened).
+    fn writeback_file(&self) -> Option<Arc<std::fs::File>> {
+        self.inner
+            .writeback
+            .get_or_init(|| std::fs::File::open(&self.inner.path).ok().map(Arc::new))
+            .clone()
     }
 
     /// Open the read connections [`Self::park_readers`] closed.

@@ -56,13 +56,7 @@ fn fields_at(data: &[u8], start: u32, n: usize) -> [&[u8]; 3] {
     let mut out: [&[u8]; 3] = [&[], &[], &[]];
     let mut at = start as usize;
     for f in out.iter_mut().take(n) {
-        let len_bytes: [u8; 4] = data
-            .get(at..at + 4)
-            .and_then(|b| b.try_into().ok())
-            .unwrap_or_default();
-        let len = u32::from_le_bytes(len_bytes) as usize;
-        *f = data.get(at + 4..at + 4 + len).unwrap_or_default();
-        at += 4 + len;
+        (*f, at) = field_at(data, at);
     }
     out
 }
@@ -138,47 +132,95 @@ impl HeldSideRows {
         true
     }
 
-    /// Sort every table's rows by its primary key: the fields in order, then the did (the
-    /// records came in did order, so their position stands for it). Text compares bytewise,
-    /// as SQLite's `BINARY` and PostgreSQL's `"C"` collations do. The tables are sorted on
-    /// threads of their own, at the same time.
-    pub fn sort(&mut self) {
+    /// Sort every table's rows by its primary key, each table on a thread of its own, and
+    /// hand each table to `each` (on the calling thread) as soon as it is sorted, in the
+    /// order the sorts finish. `meanwhile` runs on the calling thread first, while the sorts
+    /// run: a load does its other work there (SQLite rebuilds the record indexes) instead
+    /// of waiting for the slowest sort. The first error, of `meanwhile` or of `each`, ends
+    /// the work and is returned (after the sorts already started have finished).
+    ///
+    /// The key is the fields in order, then the did (the records came in did order, so
+    /// their position stands for it). Text compares bytewise, as SQLite's `BINARY` and
+    /// PostgreSQL's `"C"` collations do.
+    pub fn sort_each<E>(
+        &mut self,
+        meanwhile: impl FnOnce() -> Result<(), E>,
+        mut each: impl FnMut(Sorted<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let Self {
+            dids,
+            did_starts,
+            tables,
+            ..
+        } = self;
+        let (dids, did_starts) = (dids.as_str(), did_starts.as_slice());
         std::thread::scope(|scope| {
-            for (table, n) in self.tables.iter_mut().zip(FIELDS) {
-                if table.rows.len() > 1 {
-                    scope.spawn(move || {
-                        // rows are held in did order: a stable sort by the fields keeps it
-                        // among equal fields (and runs of them cost little to merge)
-                        let data = &table.data;
-                        table.rows.sort_by(|a, b| {
-                            fields_at(data, a.start, n).cmp(&fields_at(data, b.start, n))
-                        });
-                    });
+            let (tx, rx) = std::sync::mpsc::channel();
+            for (t, (table, n)) in tables.iter_mut().zip(FIELDS).enumerate() {
+                if table.rows.is_empty() {
+                    continue;
                 }
+                let tx = tx.clone();
+                scope.spawn(move || {
+                    // rows are held in did order: a stable sort by the fields keeps it
+                    // among equal fields (and runs of them cost little to merge)
+                    let data = &table.data;
+                    table
+                        .rows
+                        .sort_by(|a, b| compare_fields(data, a.start, b.start, n));
+                    let table: &HeldTable = table;
+                    let _ = tx.send((t, table));
+                });
             }
-        });
+            drop(tx);
+            meanwhile()?;
+            for (table, held) in rx {
+                each(Sorted {
+                    table,
+                    held,
+                    dids,
+                    did_starts,
+                })?;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// One held table, sorted by its primary key ([`HeldSideRows::sort_each`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Sorted<'a> {
+    table: usize,
+    held: &'a HeldTable,
+    dids: &'a str,
+    did_starts: &'a [usize],
+}
+
+impl Sorted<'_> {
+    /// The table: its index in [`KEYED_TABLES`].
+    #[must_use]
+    pub fn table(&self) -> usize {
+        self.table
     }
 
-    /// The rows of table `t` ([`KEYED_TABLES`] order), sorted once [`Self::sort`] ran.
+    /// The rows, in key order.
     #[must_use]
-    pub fn rows(&self, t: usize) -> &[HeldRow] {
-        self.tables.get(t).map_or(&[], |table| &table.rows)
+    pub fn rows(&self) -> &[HeldRow] {
+        &self.held.rows
     }
 
-    /// The fields of `row` of table `t` in key order, then its did: as many as
-    /// [`KEYED_TABLES`] names columns for the table.
+    /// The fields of `row` in key order, then its did: as many as [`KEYED_TABLES`] names
+    /// columns for the table.
     #[must_use]
-    pub fn fields(&self, t: usize, row: HeldRow) -> ([&str; 4], usize) {
+    pub fn fields(&self, row: HeldRow) -> ([&str; 4], usize) {
         let mut out = [""; 4];
-        let n = FIELDS.get(t).copied().unwrap_or(0);
-        if let Some(table) = self.tables.get(t) {
-            for (o, f) in out
-                .iter_mut()
-                .zip(&fields_at(&table.data, row.start, n)[..n])
-            {
-                // the bytes of a &str, cut at the lengths written with them
-                *o = std::str::from_utf8(f).unwrap_or_default();
-            }
+        let n = FIELDS.get(self.table).copied().unwrap_or(0);
+        for (o, f) in out
+            .iter_mut()
+            .zip(&fields_at(&self.held.data, row.start, n)[..n])
+        {
+            // the bytes of a &str, cut at the lengths written with them
+            *o = std::str::from_utf8(f).unwrap_or_default();
         }
         out[n] = self.did(row.seq);
         (out, n + 1)
@@ -194,6 +236,31 @@ impl HeldSideRows {
             .unwrap_or(self.dids.len());
         self.dids.get(start..end).unwrap_or_default()
     }
+}
+
+/// The field at `at` of `data` (its length, `u32` little endian, then its bytes) and where
+/// the next one starts.
+fn field_at(data: &[u8], at: usize) -> (&[u8], usize) {
+    let len_bytes: [u8; 4] = data
+        .get(at..at + 4)
+        .and_then(|b| b.try_into().ok())
+        .unwrap_or_default();
+    let len = u32::from_le_bytes(len_bytes) as usize;
+    (data.get(at + 4..at + 4 + len).unwrap_or_default(), at + 4 + len)
+}
+
+/// The rows at `a` and `b` of `data`, `n` fields each, compared field by field.
+fn compare_fields(data: &[u8], a: u32, b: u32, n: usize) -> std::cmp::Ordering {
+    let (mut a, mut b) = (a as usize, b as usize);
+    for _ in 0..n {
+        let (x, next_a) = field_at(data, a);
+        let (y, next_b) = field_at(data, b);
+        match x.cmp(y) {
+            std::cmp::Ordering::Equal => (a, b) = (next_a, next_b),
+            other => return other,
+        }
+    }
+    std::cmp::Ordering::Equal
 }
 
 #[cfg(all(test, feature = "test-suite"))]
@@ -213,16 +280,30 @@ mod tests {
         for r in &records {
             assert!(held.hold(r, usize::MAX));
         }
-        held.sort();
-        let table = |t: usize| -> Vec<Vec<String>> {
-            held.rows(t)
-                .iter()
-                .map(|row| {
-                    let (f, n) = held.fields(t, *row);
-                    f[..n].iter().map(|s| (*s).to_owned()).collect()
-                })
-                .collect()
-        };
+        let mut tables: Vec<Option<Vec<Vec<String>>>> = vec![None; KEYED_TABLES.len()];
+        let mut ran = false;
+        held.sort_each(
+            || {
+                ran = true;
+                Ok::<(), ()>(())
+            },
+            |sorted| {
+                let rows = sorted
+                    .rows()
+                    .iter()
+                    .map(|row| {
+                        let (f, n) = sorted.fields(*row);
+                        f[..n].iter().map(|s| (*s).to_owned()).collect()
+                    })
+                    .collect();
+                assert!(tables[sorted.table()].replace(rows).is_none());
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert!(ran);
+        // tables without rows are not handed out
+        let table = |t: usize| -> Vec<Vec<String>> { tables[t].clone().unwrap_or_default() };
         // every table: the rows for_each_side_row gives, sorted by (fields in key order, did)
         for (t, (name, columns)) in KEYED_TABLES.iter().enumerate() {
             let mut expected: Vec<Vec<String>> = Vec::new();
@@ -242,6 +323,7 @@ mod tests {
             }
             expected.sort();
             assert_eq!(table(t), expected, "{name}");
+            assert_eq!(tables[t].is_some(), !expected.is_empty(), "{name}");
             assert!(expected.iter().all(|row| row.len() == columns.len()));
         }
         assert_eq!(
@@ -253,6 +335,32 @@ mod tests {
         let mut small = HeldSideRows::default();
         assert!(small.hold(&records[0], 1));
         assert!(!small.hold(&records[1], 1));
-        assert_eq!(small.rows(1).len(), 1);
+        let mut urls = 0;
+        small
+            .sort_each(
+                || Ok::<(), ()>(()),
+                |sorted| {
+                    if sorted.table() == 1 {
+                        urls = sorted.rows().len();
+                    }
+                    Ok(())
+                },
+            )
+            .unwrap();
+        assert_eq!(urls, 1);
+        // an error of `meanwhile` or `each` ends the work and is returned
+        assert_eq!(small.sort_each(|| Err("meanwhile"), |_| Ok(())), Err("meanwhile"));
+        let mut calls = 0;
+        assert_eq!(
+            small.sort_each(
+                || Ok(()),
+                |_| {
+                    calls += 1;
+                    Err("each")
+                }
+            ),
+            Err("each")
+        );
+        assert_eq!(calls, 1);
     }
 }

@@ -9,9 +9,10 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufRead as _, BufReader};
+use std::io::{BufRead as _, BufReader, Read as _, Seek as _, SeekFrom};
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::SyncSender;
 
 use anyhow::Context as _;
@@ -219,31 +220,47 @@ impl Manifest {
     }
 }
 
-/// Check every row of the manifest at `path`: either the [`Manifest`] to import, or the
-/// first `max_errors` problems in line order (bad rows, guids that appear twice).
-/// `progress` gets the number of bytes read so far, now and then.
-pub fn check_manifest(
+/// What one thread found in its part of a manifest ([`check_part`]). Lines count from the
+/// part's first line (1); `dids` and `entries` are as in [`Manifest`].
+struct Part {
+    dids: String,
+    entries: Vec<Entry>,
+    errors: Vec<RowError>,
+    /// Lines read; all of the part's unless it stopped at `max_errors` errors.
+    lines: u64,
+}
+
+/// Manifests smaller than this are checked by one thread. (Small in tests, so that the
+/// unit tests check in parts.)
+const PARALLEL_FROM: u64 = if cfg!(test) { 1 } else { 4 << 20 };
+
+/// Check the rows from byte `start` of the file (the start of a line) to byte `end`; stop
+/// after `max_errors` bad rows. Adds the bytes read to `read`; `progress`, if given, gets
+/// `read`'s total now and then.
+#[allow(clippy::too_many_arguments)]
+fn check_part(
     service: &IndexService,
     path: &Path,
+    cols: &Columns,
+    start: u64,
+    end: u64,
     max_errors: usize,
-    progress: &dyn Fn(u64),
-) -> anyhow::Result<Result<Manifest, Vec<RowError>>> {
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut reader = BufReader::with_capacity(1 << 20, file);
-    let mut buf = Vec::new();
-    reader
-        .read_until(b'\n', &mut buf)
+    read: &AtomicU64,
+    progress: Option<&dyn Fn(u64)>,
+) -> anyhow::Result<Part> {
+    let mut file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    file.seek(SeekFrom::Start(start))
         .with_context(|| format!("cannot read {}", path.display()))?;
-    let header = trim_eol(&buf);
-    let header = header.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(header);
-    let header = std::str::from_utf8(header).context("manifest line 1: invalid UTF-8")?;
-    let cols = columns(header)?;
-    let mut offset = buf.len() as u64;
-    let mut line = 1u64;
-    let mut dids = String::new();
-    let mut entries = Vec::new();
-    let mut errors = Vec::new();
-    while errors.len() < max_errors {
+    let mut reader = BufReader::with_capacity(1 << 20, file.take(end - start));
+    let mut buf = Vec::new();
+    let mut part = Part {
+        dids: String::new(),
+        entries: Vec::new(),
+        errors: Vec::new(),
+        lines: 0,
+    };
+    let mut offset = start;
+    while part.errors.len() < max_errors {
         buf.clear();
         let n = reader
             .read_until(b'\n', &mut buf)
@@ -251,40 +268,159 @@ pub fn check_manifest(
         if n == 0 {
             break;
         }
-        line += 1;
+        part.lines += 1;
+        let line = part.lines;
         let at = offset;
         offset += n as u64;
         if line.is_multiple_of(65_536) {
-            progress(offset);
+            let total = read.fetch_add(offset - at, Ordering::Relaxed) + (offset - at);
+            if let Some(p) = progress {
+                p(total);
+            }
+        } else {
+            read.fetch_add(n as u64, Ordering::Relaxed);
         }
         let text = trim_eol(&buf);
         if text.is_empty() {
             continue;
         }
-        let checked = cells(&cols, text)
+        let checked = cells(cols, text)
             .and_then(|c| row(&c))
             .and_then(|r| service.manifest_check(r).map_err(|e| e.message));
         match checked {
             Ok(did) => {
-                entries.push(Entry {
-                    did_start: dids.len(),
+                part.entries.push(Entry {
+                    did_start: part.dids.len(),
                     did_len: did.len(),
                     offset: at,
                     len: n,
                     line,
                 });
-                dids.push_str(&did);
+                part.dids.push_str(&did);
             }
-            Err(message) => errors.push(RowError { line, message }),
+            Err(message) => part.errors.push(RowError { line, message }),
         }
     }
-    progress(offset);
+    Ok(part)
+}
+
+/// Where the first line starting at or after byte `at` of `file` starts (`size` if none).
+fn line_start(file: &File, at: u64, size: u64) -> std::io::Result<u64> {
+    let mut pos = at.saturating_sub(1);
+    let mut buf = vec![0u8; 64 << 10];
+    while pos < size {
+        let n = file.read_at(&mut buf, pos)?;
+        if n == 0 {
+            break;
+        }
+        if let Some(i) = buf[..n].iter().position(|b| *b == b'\n') {
+            return Ok(pos + i as u64 + 1);
+        }
+        pos += n as u64;
+    }
+    Ok(size)
+}
+
+/// Check every row of the manifest at `path`: either the [`Manifest`] to import, or the
+/// first `max_errors` problems in line order (bad rows, guids that appear twice).
+/// `progress` gets the number of bytes read so far, now and then. A large manifest is
+/// checked in parts, a thread per core.
+pub fn check_manifest(
+    service: &IndexService,
+    path: &Path,
+    max_errors: usize,
+    progress: &dyn Fn(u64),
+) -> anyhow::Result<Result<Manifest, Vec<RowError>>> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let size = file
+        .metadata()
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .len();
+    let mut reader = BufReader::with_capacity(64 << 10, &file);
+    let mut buf = Vec::new();
+    reader
+        .read_until(b'\n', &mut buf)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let body = buf.len() as u64;
+    let header = trim_eol(&buf);
+    let header = header.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(header);
+    let header = std::str::from_utf8(header).context("manifest line 1: invalid UTF-8")?;
+    let cols = columns(header)?;
+    // the parts: [cuts[i], cuts[i + 1]), each starting at a line
+    let threads = if size - body >= PARALLEL_FROM {
+        std::thread::available_parallelism().map_or(2, |n| usize::from(n).clamp(2, 8))
+    } else {
+        1
+    };
+    let mut cuts = vec![body];
+    for i in 1..threads as u64 {
+        let at = body + (size - body) * i / threads as u64;
+        let cut = line_start(&file, at, size)
+            .with_context(|| format!("cannot read {}", path.display()))?
+            .max(*cuts.last().unwrap_or(&body));
+        cuts.push(cut);
+    }
+    cuts.push(size);
+    let read = AtomicU64::new(body);
+    let parts: Vec<anyhow::Result<Part>> = std::thread::scope(|scope| {
+        let (cols, read) = (&cols, &read);
+        let others: Vec<_> = cuts
+            .windows(2)
+            .skip(1)
+            .map(|w| {
+                let (start, end) = (w[0], w[1]);
+                scope.spawn(move || {
+                    check_part(service, path, cols, start, end, max_errors, read, None)
+                })
+            })
+            .collect();
+        let first = check_part(
+            service,
+            path,
+            cols,
+            cuts[0],
+            cuts[1],
+            max_errors,
+            read,
+            Some(progress),
+        );
+        std::iter::once(first)
+            .chain(others.into_iter().map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a manifest check failed")))
+            }))
+            .collect()
+    });
+    progress(read.load(Ordering::Relaxed));
+    // Put the parts together: lines and dids continue where the previous part's ended. A
+    // part that stopped at max_errors errors ends the report: every later error comes after.
     let mut manifest = Manifest {
         path: path.to_owned(),
         cols,
-        dids,
-        entries,
+        dids: String::new(),
+        entries: Vec::new(),
     };
+    let mut errors = Vec::new();
+    let mut lines_before = 1u64;
+    for part in parts {
+        let part = part?;
+        let full = part.errors.len() >= max_errors;
+        let dids_before = manifest.dids.len();
+        manifest.dids.push_str(&part.dids);
+        manifest.entries.extend(part.entries.into_iter().map(|e| Entry {
+            did_start: e.did_start + dids_before,
+            line: e.line + lines_before,
+            ..e
+        }));
+        errors.extend(part.errors.into_iter().map(|e| RowError {
+            line: e.line + lines_before,
+            message: e.message,
+        }));
+        lines_before += part.lines;
+        if full {
+            break;
+        }
+    }
     let did_of = |e: &Entry| &manifest.dids[e.did_start..e.did_start + e.did_len];
     let mut entries = std::mem::take(&mut manifest.entries);
     entries.sort_unstable_by(|a, b| did_of(a).cmp(did_of(b)).then(a.line.cmp(&b.line)));
@@ -312,6 +448,8 @@ pub fn check_manifest(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     #[test]
@@ -320,6 +458,60 @@ mod tests {
         assert_eq!(values("['s3://x', 'gs://y']"), vec!["s3://x", "gs://y"]);
         assert_eq!(values("a,b"), vec!["a", "b"]);
         assert!(values("").is_empty());
+    }
+
+    /// A manifest checked in parts reports lines and duplicates as one read would.
+    #[test]
+    fn parts_number_lines_across_the_whole_file() {
+        const MD5: &str = "8b9942cf415384b27cadf1f4d2d682e5";
+        let guid = |i: u32| format!("00000000-0000-4000-8000-{i:012}");
+        let dir = tempfile::tempdir().unwrap();
+        let store = weft_store_sqlite::SqliteStore::open(&dir.path().join("t.db"), 1).unwrap();
+        let service = crate::index_service(&weft_config::Config::default(), Arc::new(store));
+        let write = |name: &str, bad: &[(u32, &str)]| {
+            let mut text = "guid\tmd5\tsize\tauthz\tacl\turl\tfile_name\n".to_owned();
+            for i in 1..=200u32 {
+                let row = bad.iter().find(|(at, _)| *at == i).map_or_else(
+                    || format!("{}\t{MD5}\t{i}\t/programs/p\tp\ts3://b/{i}\tf{i}\n", guid(i)),
+                    |(_, row)| (*row).to_owned(),
+                );
+                text.push_str(&row);
+            }
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        let check = |path: &Path, max| {
+            check_manifest(&service, path, max, &|_| {}).unwrap()
+        };
+
+        let good = write("good.tsv", &[]);
+        let manifest = check(&good, 20).unwrap();
+        assert_eq!(manifest.len(), 200);
+        for (i, e) in manifest.entries.iter().enumerate() {
+            let n = u32::try_from(i).unwrap() + 1;
+            assert_eq!((manifest.did(e), e.line), (guid(n).as_str(), u64::from(n) + 1));
+        }
+
+        let dup = format!("{}\t{MD5}\t1\t\t\ts3://b/x\tx\n", guid(10));
+        let bad = write(
+            "bad.tsv",
+            &[
+                (50, &format!("{}\t{MD5}\t-1\t\t\ts3://b/x\tx\n", guid(50))),
+                (150, &format!("{}\tnot-md5\t1\t\t\ts3://b/x\tx\n", guid(150))),
+                (190, &dup),
+            ],
+        );
+        let lines = |max| -> Vec<u64> { check(&bad, max).unwrap_err().iter().map(|e| e.line).collect() };
+        assert_eq!(lines(20), vec![51, 151, 191]);
+        assert_eq!(lines(2), vec![51, 151]);
+        assert_eq!(lines(1), vec![51]);
+        let errors = check(&bad, 20).unwrap_err();
+        assert!(errors[0].message.contains("size"), "{errors:?}");
+        assert_eq!(
+            errors[2].message,
+            format!("guid {} appears twice in the manifest", guid(10))
+        );
     }
 
     #[test]
