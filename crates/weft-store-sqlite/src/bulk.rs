@@ -394,7 +394,10 @@ fn prepare(
                 }
             }
         }
-        if ready.send(Ready::Batch(Prepared { records, json })).is_err() {
+        if ready
+            .send(Ready::Batch(Prepared { records, json }))
+            .is_err()
+        {
             break; // the writer failed and stopped listening
         }
     }
@@ -495,7 +498,9 @@ fn load(
         let (used, used_rx) = std::sync::mpsc::channel();
         let preparer = std::thread::Builder::new()
             .name("weft-import-prep".to_owned())
-            .spawn_scoped(scope, move || prepare(batches, rebuild, &ready_tx, &used_rx))
+            .spawn_scoped(scope, move || {
+                prepare(batches, rebuild, &ready_tx, &used_rx)
+            })
             .map_err(|e| StoreError::Backend(format!("cannot start the import: {e}")))?;
         for message in &ready {
             match message {
@@ -631,9 +636,7 @@ pub(crate) fn import(
     });
     let result = conn.execute_batch(&setup).map_err(backend).and_then(|()| {
         let flushed = if rollback_journal { writeback } else { None };
-        let loaded = with_writeback(flushed, || {
-            load(conn, batches, expected, progress, rebuild)
-        });
+        let loaded = with_writeback(flushed, || load(conn, batches, expected, progress, rebuild));
         let started = std::time::Instant::now();
         let ended = match &loaded {
             Ok(_) => conn.execute_batch("COMMIT"),

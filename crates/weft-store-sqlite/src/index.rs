@@ -519,6 +519,40 @@ mod tests {
         weft_store::test_suite::run_metadata(store).await;
     }
 
+    /// Commits leave their pages in the WAL; the checkpointer thread, not the writer,
+    /// copies them into the database file (the writer's own threshold is far away).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_checkpointer_folds_the_wal_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let store = SqliteStore::open(&path, 1).unwrap();
+        let before = std::fs::metadata(&path).unwrap().len();
+        for n in 0..300 {
+            store
+                .create(weft_store::test_suite::sample(n), vec![])
+                .await
+                .unwrap();
+        }
+        let wal = std::fs::metadata(dir.path().join("c.db-wal"))
+            .unwrap()
+            .len();
+        assert!(wal > 100 * 4096, "the commits went to the WAL: {wal} bytes");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::fs::metadata(&path).unwrap().len() <= before {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the database file stayed at {before} bytes"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let got = store
+            .get(&weft_store::test_suite::sample(299).did)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.size, weft_store::test_suite::sample(299).size);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn like_is_case_sensitive_as_on_postgres() {
         let dir = tempfile::tempdir().unwrap();

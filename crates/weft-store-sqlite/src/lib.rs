@@ -3,7 +3,9 @@
 //! One writer thread owns the only writing connection and commits in groups: it takes every
 //! job waiting in its queue, runs each inside its own savepoint, and commits them together,
 //! so concurrent single-record writes share one fsync. Reads run on a small pool of read
-//! connections via `spawn_blocking`, in WAL mode, never blocking the writer.
+//! connections via `spawn_blocking`, in WAL mode, never blocking the writer. A checkpointer
+//! thread with a connection of its own folds the WAL back into the database file, so that
+//! the writer does not stop for a checkpoint's copy and `fsync` in the middle of a commit.
 //! This crate must not know about HTTP or services; it implements `weft-store` traits only.
 
 mod authz;
@@ -43,9 +45,14 @@ enum Work {
 /// records, docs/benchmarks.md); the OS page cache holds the rest of the file.
 const WRITER_CACHE_KIB: i64 = 24 * 1024;
 const READER_CACHE_KIB: i64 = 10 * 1024;
+/// The checkpointer reads no table: its cache stays small.
+const CHECKPOINTER_CACHE_KIB: i64 = 512;
 
 /// How long a connection waits for another process's lock before reporting busy.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How often the checkpointer thread folds new WAL frames back into the database.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Most jobs one group commit takes.
 const MAX_GROUP: usize = 1024;
@@ -68,6 +75,10 @@ struct Inner {
     /// The database file, and how many read connections the pool holds when all are idle.
     path: PathBuf,
     reader_count: usize,
+    /// The checkpointer thread's connection (`None` while a bulk load needs the database
+    /// to itself, see [`SqliteStore::park_readers`]); dropping the store stops the thread.
+    checkpointer: Arc<Mutex<Option<Connection>>>,
+    _stop_checkpointer: Mutex<mpsc::Sender<()>>,
     /// The database file opened once more, for bulk loads to flush their pages to disk
     /// while they run (`bulk::import`); opened by the first such load. It stays open as long
     /// as the store: closing any descriptor of the file would drop every POSIX lock this
@@ -115,8 +126,8 @@ impl SqliteStore {
             })?;
         }
         let mut writer = open(path, WRITER_CACHE_KIB).map_err(backend)?;
-        // Checkpoint the WAL back into the database every ~64 MiB instead of every 4 MiB:
-        // under a steady write load each checkpoint costs an fsync of the database file.
+        // The checkpointer thread folds the WAL back; the writer checkpoints by itself only
+        // if that falls behind by ~64 MiB (then with little left to copy).
         writer
             .execute_batch("PRAGMA wal_autocheckpoint = 16384")
             .map_err(backend)?;
@@ -136,6 +147,15 @@ impl SqliteStore {
             .name("weft-sqlite-writer".into())
             .spawn(move || writer_loop(&writer, &rx))
             .map_err(backend)?;
+        let checkpointer = Arc::new(Mutex::new(Some(
+            open(path, CHECKPOINTER_CACHE_KIB).map_err(backend)?,
+        )));
+        let (stop_checkpointer, stop) = mpsc::channel::<()>();
+        let conn = Arc::clone(&checkpointer);
+        std::thread::Builder::new()
+            .name("weft-sqlite-ckpt".into())
+            .spawn(move || checkpointer_loop(&conn, &stop))
+            .map_err(backend)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 writer: Mutex::new(tx),
@@ -144,6 +164,8 @@ impl SqliteStore {
                 read_permits: Arc::new(tokio::sync::Semaphore::new(reader_count)),
                 path: path.to_owned(),
                 reader_count,
+                checkpointer,
+                _stop_checkpointer: Mutex::new(stop_checkpointer),
                 writeback: std::sync::OnceLock::new(),
             }),
         })
@@ -275,6 +297,7 @@ impl SqliteStore {
             return Ok(false);
         }
         pool.clear();
+        *self.inner.checkpointer.lock().map_err(backend)? = None;
         Ok(true)
     }
 
@@ -294,6 +317,8 @@ impl SqliteStore {
             .map_err(backend)?;
         self.inner.readers.lock().map_err(backend)?.extend(fresh);
         self.inner.readers_cv.notify_all();
+        *self.inner.checkpointer.lock().map_err(backend)? =
+            Some(open(&self.inner.path, CHECKPOINTER_CACHE_KIB).map_err(backend)?);
         Ok(())
     }
 }
@@ -320,6 +345,23 @@ impl Drop for Lease<'_> {
         {
             pool.push(conn);
             self.inner.readers_cv.notify_one();
+        }
+    }
+}
+
+/// Every [`CHECKPOINT_EVERY`], fold the WAL frames written since the last time back into
+/// the database with a passive checkpoint: it waits for no reader or writer, and runs the
+/// copy and its `fsync`s here instead of in a commit of the writer. Ends when the store is
+/// dropped (`stop` disconnects).
+fn checkpointer_loop(conn: &Mutex<Option<Connection>>, stop: &mpsc::Receiver<()>) {
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        let Ok(guard) = conn.lock() else {
+            return;
+        };
+        if let Some(conn) = guard.as_ref()
+            && let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+        {
+            tracing::debug!(error = %e, "sqlite: background checkpoint failed");
         }
     }
 }

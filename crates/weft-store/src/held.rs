@@ -246,7 +246,10 @@ fn field_at(data: &[u8], at: usize) -> (&[u8], usize) {
         .and_then(|b| b.try_into().ok())
         .unwrap_or_default();
     let len = u32::from_le_bytes(len_bytes) as usize;
-    (data.get(at + 4..at + 4 + len).unwrap_or_default(), at + 4 + len)
+    (
+        data.get(at + 4..at + 4 + len).unwrap_or_default(),
+        at + 4 + len,
+    )
 }
 
 /// The rows at `a` and `b` of `data`, `n` fields each, compared field by field.
@@ -349,7 +352,10 @@ mod tests {
             .unwrap();
         assert_eq!(urls, 1);
         // an error of `meanwhile` or `each` ends the work and is returned
-        assert_eq!(small.sort_each(|| Err("meanwhile"), |_| Ok(())), Err("meanwhile"));
+        assert_eq!(
+            small.sort_each(|| Err("meanwhile"), |_| Ok(())),
+            Err("meanwhile")
+        );
         let mut calls = 0;
         assert_eq!(
             small.sort_each(

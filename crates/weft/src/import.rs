@@ -407,11 +407,13 @@ pub fn check_manifest(
         let full = part.errors.len() >= max_errors;
         let dids_before = manifest.dids.len();
         manifest.dids.push_str(&part.dids);
-        manifest.entries.extend(part.entries.into_iter().map(|e| Entry {
-            did_start: e.did_start + dids_before,
-            line: e.line + lines_before,
-            ..e
-        }));
+        manifest
+            .entries
+            .extend(part.entries.into_iter().map(|e| Entry {
+                did_start: e.did_start + dids_before,
+                line: e.line + lines_before,
+                ..e
+            }));
         errors.extend(part.errors.into_iter().map(|e| RowError {
             line: e.line + lines_before,
             message: e.message,
@@ -472,7 +474,12 @@ mod tests {
             let mut text = "guid\tmd5\tsize\tauthz\tacl\turl\tfile_name\n".to_owned();
             for i in 1..=200u32 {
                 let row = bad.iter().find(|(at, _)| *at == i).map_or_else(
-                    || format!("{}\t{MD5}\t{i}\t/programs/p\tp\ts3://b/{i}\tf{i}\n", guid(i)),
+                    || {
+                        format!(
+                            "{}\t{MD5}\t{i}\t/programs/p\tp\ts3://b/{i}\tf{i}\n",
+                            guid(i)
+                        )
+                    },
                     |(_, row)| (*row).to_owned(),
                 );
                 text.push_str(&row);
@@ -481,16 +488,17 @@ mod tests {
             std::fs::write(&path, text).unwrap();
             path
         };
-        let check = |path: &Path, max| {
-            check_manifest(&service, path, max, &|_| {}).unwrap()
-        };
+        let check = |path: &Path, max| check_manifest(&service, path, max, &|_| {}).unwrap();
 
         let good = write("good.tsv", &[]);
         let manifest = check(&good, 20).unwrap();
         assert_eq!(manifest.len(), 200);
         for (i, e) in manifest.entries.iter().enumerate() {
             let n = u32::try_from(i).unwrap() + 1;
-            assert_eq!((manifest.did(e), e.line), (guid(n).as_str(), u64::from(n) + 1));
+            assert_eq!(
+                (manifest.did(e), e.line),
+                (guid(n).as_str(), u64::from(n) + 1)
+            );
         }
 
         let dup = format!("{}\t{MD5}\t1\t\t\ts3://b/x\tx\n", guid(10));
@@ -498,11 +506,20 @@ mod tests {
             "bad.tsv",
             &[
                 (50, &format!("{}\t{MD5}\t-1\t\t\ts3://b/x\tx\n", guid(50))),
-                (150, &format!("{}\tnot-md5\t1\t\t\ts3://b/x\tx\n", guid(150))),
+                (
+                    150,
+                    &format!("{}\tnot-md5\t1\t\t\ts3://b/x\tx\n", guid(150)),
+                ),
                 (190, &dup),
             ],
         );
-        let lines = |max| -> Vec<u64> { check(&bad, max).unwrap_err().iter().map(|e| e.line).collect() };
+        let lines = |max| -> Vec<u64> {
+            check(&bad, max)
+                .unwrap_err()
+                .iter()
+                .map(|e| e.line)
+                .collect()
+        };
         assert_eq!(lines(20), vec![51, 151, 191]);
         assert_eq!(lines(2), vec![51, 151]);
         assert_eq!(lines(1), vec![51]);
