@@ -346,7 +346,7 @@ struct Prepared {
 enum Ready {
     Batch(Prepared),
     /// Side rows held back up to [`HELD_LIMIT`]: to be inserted now, before more are held.
-    Full(HeldSideRows),
+    Full(Box<HeldSideRows>),
     Failed(String),
 }
 
@@ -382,7 +382,7 @@ fn prepare(
                     continue;
                 }
                 let full = std::mem::take(&mut held);
-                if ready.send(Ready::Full(full)).is_err() {
+                if ready.send(Ready::Full(Box::new(full))).is_err() {
                     return held;
                 }
                 if !held.hold(r, HELD_LIMIT) {
