@@ -78,7 +78,7 @@ struct Inner {
     /// The checkpointer thread's connection (`None` while a bulk load needs the database
     /// to itself, see [`SqliteStore::park_readers`]); dropping the store stops the thread.
     checkpointer: Arc<Mutex<Option<Connection>>>,
-    _stop_checkpointer: Mutex<mpsc::Sender<()>>,
+    _stop_checkpointer: mpsc::Sender<()>,
     /// The database file opened once more, for bulk loads to flush their pages to disk
     /// while they run (`bulk::import`); opened by the first such load. It stays open as long
     /// as the store: closing any descriptor of the file would drop every POSIX lock this
@@ -165,7 +165,7 @@ impl SqliteStore {
                 path: path.to_owned(),
                 reader_count,
                 checkpointer,
-                _stop_checkpointer: Mutex::new(stop_checkpointer),
+                _stop_checkpointer: stop_checkpointer,
                 writeback: std::sync::OnceLock::new(),
             }),
         })

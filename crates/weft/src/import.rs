@@ -272,13 +272,9 @@ fn check_part(
         let line = part.lines;
         let at = offset;
         offset += n as u64;
-        if line.is_multiple_of(65_536) {
-            let total = read.fetch_add(offset - at, Ordering::Relaxed) + (offset - at);
-            if let Some(p) = progress {
-                p(total);
-            }
-        } else {
-            read.fetch_add(n as u64, Ordering::Relaxed);
+        let total = read.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+        if let Some(p) = progress.filter(|_| line.is_multiple_of(65_536)) {
+            p(total);
         }
         let text = trim_eol(&buf);
         if text.is_empty() {
