@@ -56,9 +56,6 @@ const KEYED_COPY: usize = 7;
 /// that the contract suite's imports insert what they hold several times over.)
 const HELD_LIMIT: usize = if cfg!(test) { 4096 } else { 1 << 30 };
 
-/// Held side rows per `COPY` chunk.
-const HELD_CHUNK: usize = 50_000;
-
 /// The tables a bulk import writes, record table first.
 const TABLES: [&str; 7] = [
     "index_record",
@@ -152,7 +149,7 @@ fn text_row(buf: &mut Vec<u8>, fields: &[&str]) -> Result<(), String> {
 }
 
 /// Sort the rows `held` holds and make their `COPY` streams, a table as soon as its sort is
-/// done, [`HELD_CHUNK`] rows at a time, each handed to `send` as `(index in
+/// done, a [`weft_store::held::SortedChunk`] at a time, each handed to `send` as `(index in
 /// COPY_STATEMENTS, stream)` as soon as it is made; `Ok(false)` when `send` refuses one.
 /// Afterwards nothing is held.
 fn held_chunks(
@@ -170,10 +167,10 @@ fn held_chunks(
                 "postgres import: side rows sorted"
             );
             let width = i16::try_from(KEYED_TABLES[t].1.len()).unwrap_or(i16::MAX);
-            for rows in sorted.rows().chunks(HELD_CHUNK) {
+            for chunk in sorted.chunks() {
                 let mut buf = COPY_HEADER.to_vec();
-                for row in rows {
-                    let (fields, n) = sorted.fields(*row);
+                for row in chunk.rows() {
+                    let (fields, n) = chunk.fields(*row);
                     buf.extend_from_slice(&width.to_be_bytes());
                     text_row(&mut buf, &fields[..n]).map_err(Some)?;
                 }

@@ -23,7 +23,7 @@
 use std::fmt::Write as _;
 
 use rusqlite::{CachedStatement, Connection, Statement};
-use weft_store::held::{HeldSideRows, KEYED_TABLES};
+use weft_store::held::{HeldSideRows, KEYED_TABLES, SORTED_CHUNK};
 use weft_store::sql::{self, JsonColumns, SideRow};
 use weft_store::{ImportBatch, IndexRecord, Progress, StoreError, StoreResult};
 
@@ -58,8 +58,10 @@ const HELD_LIMIT: usize = if cfg!(test) { 4096 } else { 1 << 30 };
 
 /// Record rows per multi-row `INSERT` (19 parameters each).
 const RECORD_ROWS: usize = 64;
-/// Side-table rows per multi-row `INSERT`.
+/// Side-table rows per multi-row `INSERT`. It divides [`SORTED_CHUNK`], so that held rows,
+/// which come in chunks of that many, all go in through multi-row statements.
 const SIDE_ROWS: usize = 256;
+const _: () = assert!(SORTED_CHUNK.is_multiple_of(SIDE_ROWS));
 
 /// `INSERT INTO t (columns) VALUES (…), (…), …` with `rows` rows, from a portable one-row
 /// insert; returns the statement and the parameters per row.
@@ -235,20 +237,24 @@ fn flush_held(
         };
         let waited = started.elapsed().as_secs_f64();
         let loading = std::time::Instant::now();
-        insert.insert(
-            sorted.rows(),
-            |stmt, at, row| {
-                let (fields, n) = sorted.fields(*row);
-                for (i, f) in fields[..n].iter().enumerate() {
-                    stmt.raw_bind_parameter(at + i, f)?;
-                }
-                Ok(())
-            },
-            |e, _| backend(e),
-        )?;
+        let mut rows = 0;
+        for chunk in sorted.chunks() {
+            insert.insert(
+                chunk.rows(),
+                |stmt, at, row| {
+                    let (fields, n) = chunk.fields(*row);
+                    for (i, f) in fields[..n].iter().enumerate() {
+                        stmt.raw_bind_parameter(at + i, f)?;
+                    }
+                    Ok(())
+                },
+                |e, _| backend(e),
+            )?;
+            rows += chunk.rows().len();
+        }
         tracing::debug!(
             table = KEYED_TABLES[t].0,
-            rows = sorted.rows().len(),
+            rows,
             ready_after = waited,
             secs = loading.elapsed().as_secs_f64(),
             "sqlite import: side table loaded"

@@ -3,7 +3,7 @@
 //! Every side table is keyed `(value…, did)` (migration 0009), so the rows of records made
 //! in did order land all over its B-tree; sorted by that key, they append. A load holds a
 //! record's side rows here ([`HeldSideRows::hold`]), sorts them once the records are in
-//! ([`HeldSideRows::sort`]) and writes each table's rows in order. Records must be held in
+//! ([`HeldSideRows::sort_each`]) and writes each table's rows in order. Records must be held in
 //! did order: a row's did is stood for by its record's position.
 
 use crate::model::IndexRecord;
@@ -38,7 +38,7 @@ fn keyed<'r>(row: &'r SideRow<'_>) -> (usize, [&'r str; 3]) {
 
 /// One held row: where its fields start in its table's data, and its record's position.
 #[derive(Debug, Clone, Copy)]
-pub struct HeldRow {
+struct HeldRow {
     start: u32,
     seq: u32,
 }
@@ -141,11 +141,16 @@ impl HeldSideRows {
     ///
     /// The key is the fields in order, then the did (the records came in did order, so
     /// their position stands for it). Text compares bytewise, as SQLite's `BINARY` and
-    /// PostgreSQL's `"C"` collations do.
+    /// PostgreSQL's `"C"` collations do. Each table's thread then copies its rows, dids
+    /// included, in key order into chunks of [`SORTED_CHUNK`] rows while the caller takes
+    /// the chunks before ([`Sorted::chunks`]): the caller reads each chunk front to back
+    /// instead of reading rows at random places of all that is held (cache misses that cost
+    /// the SQLite writer about an eighth of its time while it appended them), and only a
+    /// few chunks per table exist at a time.
     pub fn sort_each<E>(
         &mut self,
         meanwhile: impl FnOnce() -> Result<(), E>,
-        mut each: impl FnMut(Sorted<'_>) -> Result<(), E>,
+        mut each: impl FnMut(Sorted) -> Result<(), E>,
     ) -> Result<(), E> {
         let Self {
             dids,
@@ -154,6 +159,12 @@ impl HeldSideRows {
             ..
         } = self;
         let (dids, did_starts) = (dids.as_str(), did_starts.as_slice());
+        let did = |seq: u32| {
+            let i = seq as usize;
+            let start = did_starts.get(i).copied().unwrap_or_default();
+            let end = did_starts.get(i + 1).copied().unwrap_or(dids.len());
+            dids.get(start..end).unwrap_or_default()
+        };
         std::thread::scope(|scope| {
             let (tx, rx) = std::sync::mpsc::channel();
             for (t, (table, n)) in tables.iter_mut().zip(FIELDS).enumerate() {
@@ -164,77 +175,118 @@ impl HeldSideRows {
                 scope.spawn(move || {
                     // rows are held in did order: a stable sort by the fields keeps it
                     // among equal fields (and runs of them cost little to merge)
-                    let data = &table.data;
-                    table
-                        .rows
-                        .sort_by(|a, b| compare_fields(data, a.start, b.start, n));
-                    let table: &HeldTable = table;
-                    let _ = tx.send((t, table));
+                    let data = std::mem::take(&mut table.data);
+                    let mut rows = std::mem::take(&mut table.rows);
+                    rows.sort_by(|a, b| compare_fields(&data, a.start, b.start, n));
+                    let (chunks, taken) = std::sync::mpsc::sync_channel(1);
+                    if tx.send(Sorted { table: t, taken }).is_err() {
+                        return; // the caller stopped
+                    }
+                    for rows in rows.chunks(SORTED_CHUNK) {
+                        if chunks.send(SortedChunk::pack(n, &data, rows, did)).is_err() {
+                            return; // the caller stopped taking this table
+                        }
+                    }
                 });
             }
             drop(tx);
             meanwhile()?;
-            for (table, held) in rx {
-                each(Sorted {
-                    table,
-                    held,
-                    dids,
-                    did_starts,
-                })?;
+            for sorted in rx {
+                each(sorted)?;
             }
             Ok(())
         })
     }
 }
 
-/// One held table, sorted by its primary key ([`HeldSideRows::sort_each`]).
-#[derive(Debug, Clone, Copy)]
-pub struct Sorted<'a> {
+/// Rows per [`SortedChunk`]. (Small in tests, so that the tests take several.)
+pub const SORTED_CHUNK: usize = if cfg!(test) { 2 } else { 16_384 };
+
+/// One held table, sorted by its primary key ([`HeldSideRows::sort_each`]): its rows come
+/// in chunks, in key order.
+#[derive(Debug)]
+pub struct Sorted {
     table: usize,
-    held: &'a HeldTable,
-    dids: &'a str,
-    did_starts: &'a [usize],
+    taken: std::sync::mpsc::Receiver<SortedChunk>,
 }
 
-impl Sorted<'_> {
+impl Sorted {
     /// The table: its index in [`KEYED_TABLES`].
     #[must_use]
     pub fn table(&self) -> usize {
         self.table
     }
 
+    /// The table's rows, [`SORTED_CHUNK`] at a time (the last chunk may hold fewer), each
+    /// chunk made while the one before is used.
+    pub fn chunks(&self) -> impl Iterator<Item = SortedChunk> + '_ {
+        self.taken.iter()
+    }
+}
+
+/// Consecutive rows of a [`Sorted`] table: their fields and dids one after another in one
+/// text.
+#[derive(Debug)]
+pub struct SortedChunk {
+    /// Fields per row, the did included.
+    width: usize,
+    text: String,
+    /// Where each field of each row ends in `text` (`width` per row).
+    ends: Vec<usize>,
+    rows: Vec<SortedRow>,
+}
+
+/// A row of a [`SortedChunk`]: its position there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SortedRow(u32);
+
+impl SortedChunk {
+    /// Copy `rows` (`n` fields each in `data`) in their order, each with its did.
+    fn pack<'d>(n: usize, data: &[u8], rows: &[HeldRow], did: impl Fn(u32) -> &'d str) -> Self {
+        let width = n + 1;
+        let mut text = String::new();
+        let mut ends = Vec::with_capacity(rows.len() * width);
+        for row in rows {
+            for f in &fields_at(data, row.start, n)[..n] {
+                // the bytes of a &str, cut at the lengths written with them
+                text.push_str(std::str::from_utf8(f).unwrap_or_default());
+                ends.push(text.len());
+            }
+            text.push_str(did(row.seq));
+            ends.push(text.len());
+        }
+        let count = u32::try_from(rows.len()).unwrap_or(u32::MAX);
+        Self {
+            width,
+            text,
+            ends,
+            rows: (0..count).map(SortedRow).collect(),
+        }
+    }
+
     /// The rows, in key order.
     #[must_use]
-    pub fn rows(&self) -> &[HeldRow] {
-        &self.held.rows
+    pub fn rows(&self) -> &[SortedRow] {
+        &self.rows
     }
 
     /// The fields of `row` in key order, then its did: as many as [`KEYED_TABLES`] names
     /// columns for the table.
     #[must_use]
-    pub fn fields(&self, row: HeldRow) -> ([&str; 4], usize) {
+    pub fn fields(&self, row: SortedRow) -> ([&str; 4], usize) {
         let mut out = [""; 4];
-        let n = FIELDS.get(self.table).copied().unwrap_or(0);
-        for (o, f) in out
-            .iter_mut()
-            .zip(&fields_at(&self.held.data, row.start, n)[..n])
-        {
-            // the bytes of a &str, cut at the lengths written with them
-            *o = std::str::from_utf8(f).unwrap_or_default();
-        }
-        out[n] = self.did(row.seq);
-        (out, n + 1)
-    }
-
-    fn did(&self, seq: u32) -> &str {
-        let i = seq as usize;
-        let start = self.did_starts.get(i).copied().unwrap_or_default();
-        let end = self
-            .did_starts
-            .get(i + 1)
+        let first = row.0 as usize * self.width;
+        let mut start = first
+            .checked_sub(1)
+            .and_then(|i| self.ends.get(i))
             .copied()
-            .unwrap_or(self.dids.len());
-        self.dids.get(start..end).unwrap_or_default()
+            .unwrap_or_default();
+        let ends = self.ends.get(first..first + self.width).unwrap_or_default();
+        for (o, &end) in out.iter_mut().zip(ends) {
+            *o = self.text.get(start..end).unwrap_or_default();
+            start = end;
+        }
+        (out, ends.len())
     }
 }
 
@@ -292,11 +344,17 @@ mod tests {
             },
             |sorted| {
                 let rows = sorted
-                    .rows()
-                    .iter()
-                    .map(|row| {
-                        let (f, n) = sorted.fields(*row);
-                        f[..n].iter().map(|s| (*s).to_owned()).collect()
+                    .chunks()
+                    .flat_map(|chunk| {
+                        let rows: Vec<Vec<String>> = chunk
+                            .rows()
+                            .iter()
+                            .map(|row| {
+                                let (f, n) = chunk.fields(*row);
+                                f[..n].iter().map(|s| (*s).to_owned()).collect()
+                            })
+                            .collect();
+                        rows
                     })
                     .collect();
                 assert!(tables[sorted.table()].replace(rows).is_none());
@@ -344,7 +402,7 @@ mod tests {
                 || Ok::<(), ()>(()),
                 |sorted| {
                     if sorted.table() == 1 {
-                        urls = sorted.rows().len();
+                        urls = sorted.chunks().map(|c| c.rows().len()).sum();
                     }
                     Ok(())
                 },
