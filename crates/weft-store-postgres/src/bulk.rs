@@ -157,7 +157,7 @@ fn held_chunks(
     mut send: impl FnMut((usize, Vec<u8>)) -> bool,
 ) -> Result<bool, String> {
     let started = std::time::Instant::now();
-    let sent = held.sort_each(
+    let sent = std::mem::take(held).sort_each(
         || Ok(()),
         |sorted| {
             let t = sorted.table();
@@ -182,7 +182,6 @@ fn held_chunks(
             Ok(())
         },
     );
-    *held = HeldSideRows::default();
     match sent {
         Ok(()) => Ok(true),
         Err(None) => Ok(false),

@@ -230,7 +230,7 @@ fn flush_held(
     meanwhile: impl FnOnce() -> StoreResult<()>,
 ) -> StoreResult<()> {
     let started = std::time::Instant::now();
-    held.sort_each(meanwhile, |sorted| {
+    std::mem::take(held).sort_each(meanwhile, |sorted| {
         let t = sorted.table();
         let Some(insert) = inserts.get_mut(t) else {
             return Ok(());
@@ -260,9 +260,7 @@ fn flush_held(
             "sqlite import: side table loaded"
         );
         Ok(())
-    })?;
-    *held = HeldSideRows::default();
-    Ok(())
+    })
 }
 
 /// Prepared inserts for records and their side rows, reused for every batch.

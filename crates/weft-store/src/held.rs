@@ -137,7 +137,8 @@ impl HeldSideRows {
     /// order the sorts finish. `meanwhile` runs on the calling thread first, while the sorts
     /// run: a load does its other work there (SQLite rebuilds the record indexes) instead
     /// of waiting for the slowest sort. The first error, of `meanwhile` or of `each`, ends
-    /// the work and is returned (after the sorts already started have finished).
+    /// the work and is returned (after the sorts already started have finished). The rows
+    /// are used up either way.
     ///
     /// The key is the fields in order, then the did (the records came in did order, so
     /// their position stands for it). Text compares bytewise, as SQLite's `BINARY` and
@@ -148,7 +149,7 @@ impl HeldSideRows {
     /// the SQLite writer about an eighth of its time while it appended them), and only a
     /// few chunks per table exist at a time.
     pub fn sort_each<E>(
-        &mut self,
+        self,
         meanwhile: impl FnOnce() -> Result<(), E>,
         mut each: impl FnMut(Sorted) -> Result<(), E>,
     ) -> Result<(), E> {
@@ -167,7 +168,7 @@ impl HeldSideRows {
         };
         std::thread::scope(|scope| {
             let (tx, rx) = std::sync::mpsc::channel();
-            for (t, (table, n)) in tables.iter_mut().zip(FIELDS).enumerate() {
+            for (t, (table, n)) in tables.into_iter().zip(FIELDS).enumerate() {
                 if table.rows.is_empty() {
                     continue;
                 }
@@ -175,8 +176,7 @@ impl HeldSideRows {
                 scope.spawn(move || {
                     // rows are held in did order: a stable sort by the fields keeps it
                     // among equal fields (and runs of them cost little to merge)
-                    let data = std::mem::take(&mut table.data);
-                    let mut rows = std::mem::take(&mut table.rows);
+                    let HeldTable { data, mut rows } = table;
                     rows.sort_by(|a, b| compare_fields(&data, a.start, b.start, n));
                     let (chunks, taken) = std::sync::mpsc::sync_channel(1);
                     if tx.send(Sorted { table: t, taken }).is_err() {
@@ -410,13 +410,18 @@ mod tests {
             .unwrap();
         assert_eq!(urls, 1);
         // an error of `meanwhile` or `each` ends the work and is returned
+        let held = || {
+            let mut held = HeldSideRows::default();
+            assert!(records.iter().all(|r| held.hold(r, usize::MAX)));
+            held
+        };
         assert_eq!(
-            small.sort_each(|| Err("meanwhile"), |_| Ok(())),
+            held().sort_each(|| Err("meanwhile"), |_| Ok(())),
             Err("meanwhile")
         );
         let mut calls = 0;
         assert_eq!(
-            small.sort_each(
+            held().sort_each(
                 || Ok(()),
                 |_| {
                     calls += 1;
