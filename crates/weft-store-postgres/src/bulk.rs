@@ -151,13 +151,13 @@ fn text_row(buf: &mut Vec<u8>, fields: &[&str]) -> Result<(), String> {
 /// Sort the rows `held` holds and make their `COPY` streams, a table as soon as its sort is
 /// done, a [`weft_store::held::SortedChunk`] at a time, each handed to `send` as `(index in
 /// COPY_STATEMENTS, stream)` as soon as it is made; `Ok(false)` when `send` refuses one.
-/// Afterwards nothing is held.
+/// The rows are used up either way.
 fn held_chunks(
-    held: &mut HeldSideRows,
+    held: HeldSideRows,
     mut send: impl FnMut((usize, Vec<u8>)) -> bool,
 ) -> Result<bool, String> {
     let started = std::time::Instant::now();
-    let sent = std::mem::take(held).sort_each(
+    let sent = held.sort_each(
         || Ok(()),
         |sorted| {
             let t = sorted.table();
@@ -395,7 +395,9 @@ where
         let mut data = CopyData::new();
         let mut held = HeldSideRows::default();
         let send_held = |held: &mut HeldSideRows| -> bool {
-            let sent = held_chunks(held, |c| chunks_tx.blocking_send(Ok((0, vec![c]))).is_ok());
+            let sent = held_chunks(std::mem::take(held), |c| {
+                chunks_tx.blocking_send(Ok((0, vec![c]))).is_ok()
+            });
             sent.unwrap_or_else(|e| {
                 let _ = chunks_tx.blocking_send(Err(e));
                 false

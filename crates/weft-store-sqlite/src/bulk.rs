@@ -223,14 +223,14 @@ fn keyed_insert((table, columns): (&str, &[&str])) -> String {
 
 /// Sort the rows `held` holds and insert them through `inserts` ([`keyed_insert`] of each
 /// table), a table as soon as its sort is done; `meanwhile` runs first, while the sorts
-/// run. Afterwards nothing is held.
+/// run. The rows are used up either way.
 fn flush_held(
-    held: &mut HeldSideRows,
+    held: HeldSideRows,
     inserts: &mut [Insert<'_>],
     meanwhile: impl FnOnce() -> StoreResult<()>,
 ) -> StoreResult<()> {
     let started = std::time::Instant::now();
-    std::mem::take(held).sort_each(meanwhile, |sorted| {
+    held.sort_each(meanwhile, |sorted| {
         let t = sorted.table();
         let Some(insert) = inserts.get_mut(t) else {
             return Ok(());
@@ -298,7 +298,7 @@ impl<'c> Inserter<'c> {
     /// sorted (or at once, when nothing is held).
     fn flush(
         &mut self,
-        held: &mut HeldSideRows,
+        held: HeldSideRows,
         meanwhile: impl FnOnce() -> StoreResult<()>,
     ) -> StoreResult<()> {
         match &mut self.held {
@@ -504,7 +504,7 @@ fn load(
     let mut inserter = Inserter::new(conn, rebuild)?;
     let mut done = 0u64;
     let mut next_report = REPORT_EVERY;
-    let mut held = std::thread::scope(|scope| {
+    let held = std::thread::scope(|scope| {
         let (ready_tx, ready) = std::sync::mpsc::sync_channel(2);
         let (used, used_rx) = std::sync::mpsc::channel();
         let preparer = std::thread::Builder::new()
@@ -520,7 +520,7 @@ fn load(
                     done += batch.records.len() as u64;
                     let _ = used.send(batch);
                 }
-                Ready::Full(mut full) => inserter.flush(&mut full, || Ok(()))?,
+                Ready::Full(full) => inserter.flush(*full, || Ok(()))?,
                 Ready::Failed(e) => return Err(StoreError::Backend(e)),
             }
             if let Some(p) = progress
@@ -547,7 +547,7 @@ fn load(
     );
     // While the side rows are sorted (on threads of their own), this thread builds the
     // dropped indexes again; then it appends each table's rows as soon as they are sorted.
-    inserter.flush(&mut held, || rebuild_indexes(conn, &dropped))?;
+    inserter.flush(held, || rebuild_indexes(conn, &dropped))?;
     drop(inserter);
     tracing::debug!(
         secs = started.elapsed().as_secs_f64(),
