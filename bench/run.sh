@@ -70,6 +70,7 @@ SAMPLER_PID=
 BACKEND=
 DATA=
 WEFT_ENV=()
+METRICS_TOKEN=bench-metrics-token-$$
 
 cleanup() {
   if [ -n "${SERVER_PID:-}" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
@@ -92,6 +93,8 @@ set_backend_env() {
   else
     WEFT_ENV=(-u WEFT_DATABASE_URL)
   fi
+  # /metrics is served on the public port only to this token (metrics.token)
+  WEFT_ENV+=("WEFT_METRICS__TOKEN=$METRICS_TOKEN")
 }
 
 psql_admin() { PGOPTIONS='-c client_min_messages=warning' psql -v ON_ERROR_STOP=1 -q -X -h 127.0.0.1 -U postgres -d postgres "$@"; }
@@ -278,9 +281,9 @@ wrk_once() {
   fi
 }
 
-check() { # check DESCRIPTION URLPATH EXPECT_SUBSTRING
+check() { # check DESCRIPTION URLPATH EXPECT_SUBSTRING [CURL_ARGS...]
   local body code
-  body=$(curl -s -w '\n%{http_code}' "$BASE$2") || true
+  body=$(curl -s -w '\n%{http_code}' "${@:4}" "$BASE$2") || true
   code=${body##*$'\n'}
   body=${body%$'\n'*}
   if [ "$code" = 200 ] && grep -qF -- "$3" <<<"$body"; then
@@ -366,7 +369,7 @@ run_backend() {
   check "GET by hash" "/index/index/?hash=md5:$FIRST_MD5&limit=$HASH_LIMIT" "$FIRST_DID"
   check "DRS object" "/ga4gh/drs/v1/objects/$FIRST_DID" "$FIRST_DID"
   check "listing" "/index/index/?limit=2" "did"
-  check "metrics" "/metrics" "#"
+  check "metrics" "/metrics" "#" -H "authorization: bearer $METRICS_TOKEN"
 
   log "warm-up: random GET by did, c=16, $WARMUP"
   env BENCH_LUA_DIR="$BENCH_LUA_DIR" KEYS_FILE="$MAN_DIR/dids.txt" PATH_PREFIX=/index/index/ \
@@ -401,7 +404,7 @@ run_backend() {
     run_wrk write "POST create" "$c" post_create.lua /index/index/ BENCH_AUTH="$auth"
   done
 
-  curl -s "$BASE/metrics" >"$LOGS/$BACKEND-metrics.txt" || true
+  curl -s -H "authorization: bearer $METRICS_TOKEN" "$BASE/metrics" >"$LOGS/$BACKEND-metrics.txt" || true
   local hwm
   hwm=$(proc_field "$SERVER_PID" VmHWM)
   stop_server

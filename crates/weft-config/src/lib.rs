@@ -86,6 +86,21 @@ pub struct Config {
     pub hub: HubConfig,
     /// The metadata service (MDS API).
     pub mds: MdsConfig,
+    /// Where Prometheus metrics are served.
+    pub metrics: MetricsConfig,
+}
+
+/// Where `/metrics` (Prometheus text format) is served. Both unset by default: the public
+/// port answers `/metrics` with 404 and no other listener is opened.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// A listener of its own for `/metrics`, off the public port (e.g. `127.0.0.1:9464`),
+    /// for a scraper on the same host or network. Default unset.
+    pub listen: Option<SocketAddr>,
+    /// A bearer token that opens `/metrics` on the public port
+    /// (`Authorization: Bearer <token>`). Default unset.
+    pub token: Option<Secret>,
 }
 
 /// The metadata service (Gen3 MDS API, under `/mds/` and `/mds-admin/`).
@@ -381,6 +396,7 @@ impl Default for Config {
             login: LoginConfig::default(),
             hub: HubConfig::default(),
             mds: MdsConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -483,6 +499,7 @@ const ENV_KEYS: &[&str] = &[
     "login",
     "hub",
     "mds",
+    "metrics",
 ];
 
 impl Config {
@@ -583,6 +600,13 @@ impl Config {
         }
         self.storage.validate()?;
         self.hub.validate()?;
+        if let Some(t) = &self.metrics.token
+            && t.expose().trim().len() < 16
+        {
+            return Err(ConfigError::Invalid(
+                "metrics.token must be at least 16 characters".into(),
+            ));
+        }
         if self.storage.max_presigned_url_ttl == 0 {
             return Err(ConfigError::Invalid(
                 "storage.max_presigned_url_ttl must be > 0".into(),
@@ -771,6 +795,13 @@ force_authz_for_queries = false
 query_results_limit = 2000
 # Key paths indexed at every start, so equality filters on them do not scan.
 indexed_paths = ["_guid_type"]
+
+[metrics]
+# Prometheus metrics are not served on the public port unless a token is set here.
+# A listener of its own for /metrics, off the public port:
+# listen = "127.0.0.1:9464"
+# Or open /metrics on the public port to `Authorization: Bearer <token>` (16+ characters):
+# token = "..."
 "#;
 
 /// A bare environment string as TOML: numbers and booleans typed, everything else a string.

@@ -176,14 +176,41 @@ fn ok(v: impl serde::Serialize) -> Response {
     Json(v).into_response()
 }
 
+/// A JSON object body as `T`. serde would also read a struct from a JSON array (its fields
+/// in order, so `[]` is a struct with every optional field unset): arborist's bodies are
+/// objects, and anything else is refused here.
 fn parse<T: DeserializeOwned>(
     body: &Result<Body, ApiError>,
     what: &str,
+) -> Result<T, ArboristError> {
+    parse_json(body, what, b'{', "an object")
+}
+
+/// A JSON array body as `T` (lists of policies or grants).
+fn parse_list<T: DeserializeOwned>(
+    body: &Result<Body, ApiError>,
+    what: &str,
+) -> Result<T, ArboristError> {
+    parse_json(body, what, b'[', "a list")
+}
+
+fn parse_json<T: DeserializeOwned>(
+    body: &Result<Body, ApiError>,
+    what: &str,
+    opening: u8,
+    shape: &str,
 ) -> Result<T, ArboristError> {
     let bytes = match body {
         Ok(b) => &b.0,
         Err(e) => return Err(AuthzError::from(e.error.clone()).into()),
     };
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    if first.is_some_and(|b| b != opening) {
+        return Err(AuthzError::bad_request(format!(
+            "could not parse {what} from JSON: expected {shape}"
+        ))
+        .into());
+    }
     serde_json::from_slice(bytes).map_err(|e| {
         AuthzError::bad_request(format!("could not parse {what} from JSON: {e}")).into()
     })
@@ -469,7 +496,25 @@ async fn auth_request(
         if r.action.method.is_empty() {
             return Err(AuthzError::bad_request("auth request missing `method` argument").into());
         }
-        let _ = &r.constraints;
+        // arborist reads `constraints` and then decides as if they were absent; weft
+        // refuses them rather than answer a question it was not asked (docs/compat/authz.md).
+        match &r.constraints {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(c)) if c.is_empty() => {}
+            Some(Value::Object(_)) => {
+                return Err(AuthzError::bad_request(
+                    "auth request `constraints` are not supported: permissions are decided \
+                     without them, so a request that names any is refused",
+                )
+                .into());
+            }
+            Some(_) => {
+                return Err(AuthzError::bad_request(
+                    "auth request `constraints` must be an object of strings",
+                )
+                .into());
+            }
+        }
     }
     let restrict = input
         .user
@@ -627,7 +672,7 @@ async fn policy_bulk(
     body: Result<Body, ApiError>,
 ) -> Res {
     admin(&s, &headers, "policy", "update").await?;
-    let input: Vec<PolicyIn> = parse(&body, "policies")?;
+    let input: Vec<PolicyIn> = parse_list(&body, "policies")?;
     let updated = s
         .authz
         .change(|t| {
@@ -916,7 +961,7 @@ async fn user_grant_bulk(
     body: Result<Body, ApiError>,
 ) -> Res {
     admin(&s, &headers, "user", "update").await?;
-    let input: Vec<GrantIn> = parse(&body, "policy grants")?;
+    let input: Vec<GrantIn> = parse_list(&body, "policy grants")?;
     let grants = input
         .iter()
         .map(|g| {

@@ -38,6 +38,7 @@ use weft_indexd::IndexService;
 use weft_indexd::drs::{AccessSigner, DrsContext};
 
 pub use error::{ApiError, Surface};
+pub use system::metrics_app;
 
 /// Everything handlers need, shared by all requests.
 pub struct AppState {

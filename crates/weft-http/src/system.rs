@@ -3,10 +3,12 @@
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
+use subtle::ConstantTimeEq as _;
 
 use crate::SharedState;
 
@@ -46,15 +48,23 @@ Storage: {backend}.</p>
 <tr><td>Index (indexd API)</td><td><a href="/index/index/">/index/</a></td></tr>
 <tr><td>GA4GH DRS 1.5</td><td><a href="/ga4gh/drs/v1/service-info">/ga4gh/drs/v1/</a></td></tr>
 <tr><td>Policy engine (arborist API)</td><td><a href="/authz/health">/authz/</a></td></tr>
-</table>
+<tr><td>Identity and data access (fence API)</td><td><a href="/user/.well-known/openid-configuration">/user/</a></td></tr>
+<tr><td>Metadata service (MDS API)</td><td><a href="/mds/_status">/mds/</a></td></tr>
+{hub}</table>
 <h2>For people and programs</h2>
 <ul>
 <li><a href="/api/">API browser</a> (OpenAPI: <a href="/openapi.json">/openapi.json</a>)</li>
-<li><a href="/_status">Health</a>, <a href="/_version">version</a>, <a href="/metrics">metrics</a></li>
+<li><a href="/_status">Health</a>, <a href="/_version">version</a></li>
 <li>Documentation: <code>README.md</code> and <code>docs/</code> in the weft repository.</li>
 </ul>
 </body></html>"#,
         version = escape(s.version),
+        hub = if s.hub.is_some() {
+            "<tr><td>Data hub (aggregate MDS, discovery search)</td>\
+             <td><a href=\"/mds/aggregate/commons\">/mds/aggregate/</a></td></tr>\n"
+        } else {
+            "<tr><td>Data hub (aggregate MDS)</td><td>not configured here (<code>[hub]</code>)</td></tr>\n"
+        },
     ))
 }
 
@@ -76,17 +86,57 @@ async fn version(State(s): State<SharedState>) -> Json<serde_json::Value> {
     Json(json!({"version": s.version, "commit": s.commit}))
 }
 
-async fn metrics(State(s): State<SharedState>) -> Response {
-    match &s.metrics {
-        Some(h) => (
-            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-            h.render(),
-        )
-            .into_response(),
-        None => (
+/// `/metrics` on the public port: only with the configured bearer token
+/// (`metrics.token`); without one the port does not serve metrics at all (a scraper uses the
+/// listener of `metrics.listen`, [`metrics_app`]).
+async fn metrics(State(s): State<SharedState>, headers: HeaderMap) -> Response {
+    let Some(handle) = &s.metrics else {
+        return error(StatusCode::NOT_FOUND, "metrics are not enabled");
+    };
+    let Some(token) = &s.config.metrics.token else {
+        return error(
             StatusCode::NOT_FOUND,
-            Json(json!({"error": "metrics are not enabled"})),
-        )
-            .into_response(),
+            "metrics are not served on this port (see metrics.listen and metrics.token)",
+        );
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.split_once(' ')
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        })
+        .map(|(_, t)| t.trim());
+    match presented {
+        Some(t) if bool::from(t.as_bytes().ct_eq(token.expose().as_bytes())) => render(handle),
+        Some(_) => error(StatusCode::UNAUTHORIZED, "the metrics token does not match"),
+        None => error(
+            StatusCode::UNAUTHORIZED,
+            "metrics need `Authorization: Bearer <metrics.token>`",
+        ),
     }
+}
+
+fn render(handle: &PrometheusHandle) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        handle.render(),
+    )
+        .into_response()
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "error": message }))).into_response()
+}
+
+/// The application of the metrics listener (`metrics.listen`): `/metrics`, open to whoever
+/// reaches that address, and nothing else.
+pub fn metrics_app(handle: PrometheusHandle) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let handle = handle.clone();
+            async move { render(&handle) }
+        }),
+    )
 }

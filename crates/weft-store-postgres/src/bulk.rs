@@ -509,7 +509,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn rebuilding_imports_restore_every_index_and_stay_atomic() {
-        let Some(db) = TempDatabase::from_env().await.unwrap() else {
+        let Some(db) = TempDatabase::for_postgres_only_test().await.unwrap() else {
             return;
         };
         let store = PostgresStore::connect(db.url(), 2).await.unwrap();

@@ -720,26 +720,23 @@ mod tests {
         assert_eq!(combined(vec![]), None);
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn contract_suite() {
-        let Some(db) = TempDatabase::from_env().await.unwrap() else {
-            return;
-        };
+    /// A fresh database and store for each contract case; `None` (skip) only where
+    /// [`TempDatabase::for_postgres_only_test`] allows it.
+    async fn fresh() -> Option<(TempDatabase, Arc<PostgresStore>)> {
+        let db = TempDatabase::for_postgres_only_test().await.unwrap()?;
         let store = PostgresStore::connect(db.url(), 4).await.unwrap();
-        weft_store::test_suite::run_all(Arc::new(store.clone())).await;
-        weft_store::test_suite::run_authz(Arc::new(store.clone())).await;
-        weft_store::test_suite::run_identity(Arc::new(store.clone())).await;
-        weft_store::test_suite::run_oauth(Arc::new(store.clone())).await;
-        weft_store::test_suite::run_hub(Arc::new(store.clone())).await;
-        weft_store::test_suite::run_metadata(Arc::new(store.clone())).await;
-        store.pool().close().await;
-        db.drop_database().await.unwrap();
+        Some((db, Arc::new(store)))
+    }
+
+    mod contract {
+        use super::fresh;
+        weft_store::contract_tests!(fresh);
     }
 
     /// Rows read without the type check are the rows read with it (NULLs included).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn unchecked_rows_read_as_checked_ones() {
-        let Some(db) = TempDatabase::from_env().await.unwrap() else {
+        let Some(db) = TempDatabase::for_postgres_only_test().await.unwrap() else {
             return;
         };
         let store = PostgresStore::connect(db.url(), 2).await.unwrap();
@@ -766,7 +763,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn migrations_are_idempotent() {
-        let Some(db) = TempDatabase::from_env().await.unwrap() else {
+        let Some(db) = TempDatabase::for_postgres_only_test().await.unwrap() else {
             return;
         };
         assert_eq!(
@@ -779,7 +776,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_creates_and_conflicts() {
-        let Some(db) = TempDatabase::from_env().await.unwrap() else {
+        let Some(db) = TempDatabase::for_postgres_only_test().await.unwrap() else {
             return;
         };
         let store = PostgresStore::connect(db.url(), 8).await.unwrap();
@@ -852,7 +849,7 @@ mod tests {
     /// asked many times at once, missing dids, and a write acknowledged before a read.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn coalesced_lookups_answer_each_asker() {
-        let Some(db) = TempDatabase::from_env().await.unwrap() else {
+        let Some(db) = TempDatabase::for_postgres_only_test().await.unwrap() else {
             return;
         };
         let store = PostgresStore::connect(db.url(), 4).await.unwrap();
@@ -891,7 +888,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn bulk_import_reports_progress_per_chunk() {
-        let Some(db) = TempDatabase::from_env().await.unwrap() else {
+        let Some(db) = TempDatabase::for_postgres_only_test().await.unwrap() else {
             return;
         };
         let store = PostgresStore::connect(db.url(), 2).await.unwrap();
@@ -927,7 +924,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "a benchmark; run by hand"]
     async fn bulk_import_rate() {
-        let Some(db) = TempDatabase::from_env().await.unwrap() else {
+        let Some(db) = TempDatabase::for_postgres_only_test().await.unwrap() else {
             return;
         };
         let n: u32 = std::env::var("WEFT_BENCH_RECORDS")

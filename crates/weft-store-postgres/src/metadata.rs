@@ -388,7 +388,7 @@ mod tests {
     /// An equality filter on an indexed path is answered from the index, not by a scan.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn indexed_filters_use_the_index() {
-        let Some(db) = TempDatabase::from_env().await.unwrap() else {
+        let Some(db) = TempDatabase::for_postgres_only_test().await.unwrap() else {
             return;
         };
         let store = Arc::new(PostgresStore::connect(db.url(), 2).await.unwrap());

@@ -491,13 +491,24 @@ mod tests {
 
     use super::*;
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn contract_suite() {
+    /// A fresh store in a temporary directory, for each contract case.
+    async fn fresh() -> Option<(tempfile::TempDir, Arc<SqliteStore>)> {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("t.db"), 2).unwrap();
-        let store = Arc::new(store);
-        weft_store::test_suite::run_all(Arc::clone(&store) as Arc<dyn IndexStore>).await;
-        // the suite's last import left WAL mode for its load: it is back
+        Some((dir, Arc::new(store)))
+    }
+
+    mod contract {
+        use super::fresh;
+        weft_store::contract_tests!(fresh);
+    }
+
+    /// A bulk import loads in rollback-journal mode; afterwards the database is back in WAL
+    /// mode with no journal left behind.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_import_leaves_wal_mode_behind() {
+        let (dir, store) = fresh().await.unwrap();
+        weft_store::test_suite::index_case("streamed_import", &*store).await;
         let mode: String = store
             .read(|c| {
                 c.query_row("PRAGMA journal_mode", [], |r| r.get(0))
@@ -507,16 +518,6 @@ mod tests {
             .unwrap();
         assert_eq!(mode, "wal");
         assert!(!dir.path().join("t.db-journal").exists());
-        weft_store::test_suite::run_authz(Arc::clone(&store) as Arc<dyn weft_store::AuthzStore>)
-            .await;
-        weft_store::test_suite::run_identity(
-            Arc::clone(&store) as Arc<dyn weft_store::IdentityStore>
-        )
-        .await;
-        weft_store::test_suite::run_oauth(Arc::clone(&store) as Arc<dyn weft_store::OAuthStore>)
-            .await;
-        weft_store::test_suite::run_hub(Arc::clone(&store) as Arc<dyn weft_store::HubStore>).await;
-        weft_store::test_suite::run_metadata(store).await;
     }
 
     /// Commits leave their pages in the WAL; the checkpointer thread, not the writer,

@@ -362,10 +362,34 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         "weft {} serving",
         weft::VERSION
     );
+    let metrics_listener = match config.metrics.listen {
+        Some(addr) => {
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (metrics.listen)"))?;
+            tracing::info!(listen = %l.local_addr()?, "metrics served");
+            Some(l)
+        }
+        None => None,
+    };
+    let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+    if let (Some(l), Some(handle)) = (metrics_listener, metrics.clone()) {
+        tokio::spawn(async move {
+            let served = axum::serve(l, weft_http::metrics_app(handle))
+                .with_graceful_shutdown(async {
+                    let _ = metrics_stopped.await;
+                })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "the metrics listener failed");
+            }
+        });
+    }
     let app = weft::build(config, stores, metrics).await?;
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    let _ = stop_metrics.send(());
     tracing::info!("stopped");
     Ok(())
 }

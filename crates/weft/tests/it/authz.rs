@@ -5,6 +5,15 @@ use serde_json::{Value, json};
 
 use crate::support::{ROOT, TestApp, auth_request, record};
 
+/// An arborist error: `{"error": {"message", "code"}}` with this status, its message
+/// containing `needle`.
+fn arborist_error(r: &crate::support::Resp, status: u16, needle: &str) {
+    assert_eq!(r.status, status, "{}", r.text);
+    assert_eq!(r.json["error"]["code"], status, "{}", r.text);
+    let message = r.json["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains(needle), "{needle:?} not in {}", r.text);
+}
+
 /// A small policy set: `/programs/P/projects/A` and `/B`, a reader role, a policy on A.
 async fn seed(app: &TestApp) {
     app.root(
@@ -306,6 +315,37 @@ async fn decisions_follow_grants_groups_and_expiry() {
         .await
         .expect(200);
     assert_eq!(r, json!({"auth": true}));
+    // Constraints: empty ones are what arborist's own clients send; others are refused
+    // rather than ignored.
+    let with = |c: Value| {
+        json!({"user": {"token": alice}, "requests": [{"resource": "/programs/P/projects/A",
+            "action": {"service": "x", "method": "read"}, "constraints": c}]})
+    };
+    for empty in [json!({}), Value::Null] {
+        let r = app
+            .call(Method::POST, "/authz/auth/request", Some(with(empty)), None)
+            .await
+            .expect(200);
+        assert_eq!(r, json!({"auth": true}));
+    }
+    let r = app
+        .call(
+            Method::POST,
+            "/authz/auth/request",
+            Some(with(json!({"site": "x"}))),
+            None,
+        )
+        .await;
+    arborist_error(&r, 400, "`constraints` are not supported");
+    let r = app
+        .call(
+            Method::POST,
+            "/authz/auth/request",
+            Some(with(json!(["site"]))),
+            None,
+        )
+        .await;
+    arborist_error(&r, 400, "`constraints` must be an object");
     // Tags name resources too.
     let tag = app
         .root(Method::GET, "/authz/resource/programs/P/projects/A", None)
@@ -556,6 +596,21 @@ async fn proxy_clients_and_user_admin() {
             .expect(200)["email"],
         "c@x.org"
     );
+    // A body that is not an object is refused, not read as "change nothing".
+    for body in [json!([]), json!(["x"]), json!("c@x.org")] {
+        let r = app
+            .root(Method::PATCH, "/authz/user/carol@x.org", Some(body))
+            .await;
+        arborist_error(
+            &r,
+            400,
+            "could not parse user from JSON: expected an object",
+        );
+    }
+    let r = app
+        .root(Method::POST, "/authz/policy", Some(json!([])))
+        .await;
+    arborist_error(&r, 400, "expected an object");
     assert_eq!(
         app.root(
             Method::POST,

@@ -292,6 +292,43 @@ async fn large_import_is_all_or_nothing_even_when_killed() {
     let _ = server.wait();
 }
 
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn metrics_listen_serves_metrics_off_the_public_port() {
+    let cli = Cli::new().await;
+    let (port, metrics_port) = (free_port(), free_port());
+    let mut child = cli
+        .command()
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("WEFT_METRICS__LISTEN", format!("127.0.0.1:{metrics_port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    wait_healthy(&url).await;
+    let public = reqwest::get(format!("{url}/metrics")).await.unwrap();
+    assert_eq!(public.status(), 404);
+    let scraped = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .await
+        .unwrap();
+    assert_eq!(scraped.status(), 200);
+    let text = scraped.text().await.unwrap();
+    assert!(text.contains("weft_http_requests_total"), "{text}");
+    assert!(text.contains(r#"route="/index/_status""#), "{text}");
+    // nothing else is served there
+    let other = reqwest::get(format!("http://127.0.0.1:{metrics_port}/index/index/"))
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 404);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 #[tokio::test]
 async fn index_user_then_basic_auth_writes() {
     let cli = Cli::new().await;

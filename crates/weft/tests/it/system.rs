@@ -21,6 +21,25 @@ async fn home_page_links_the_api() {
     assert!(r.text.contains(r#"href="/openapi.json""#), "{}", r.text);
     assert!(r.text.contains(&app.url), "base URL shown");
     assert!(r.text.contains(r#"href="/authz/health""#), "{}", r.text);
+    // every service is listed, the hub as not configured here
+    for link in [
+        r#"href="/index/index/""#,
+        r#"href="/ga4gh/drs/v1/service-info""#,
+        r#"href="/user/.well-known/openid-configuration""#,
+        r#"href="/mds/_status""#,
+    ] {
+        assert!(r.text.contains(link), "{link}: {}", r.text);
+        let path = link.trim_start_matches("href=\"").trim_end_matches('"');
+        assert_eq!(app.get(path).await.status, 200, "{path}");
+    }
+    assert!(
+        r.text
+            .contains("Data hub (aggregate MDS)</td><td>not configured here")
+    );
+    assert!(
+        !r.text.contains(r#"href="/metrics""#),
+        "metrics are not public"
+    );
     let backend = if app.postgres { "PostgreSQL" } else { "SQLite" };
     assert!(r.text.contains(backend));
     app.stop().await;
@@ -59,14 +78,57 @@ async fn metrics_are_off_without_a_handle() {
     app.stop().await;
 }
 
+/// The recorder is process-global: installed once, shared by the tests that need it.
+fn metrics_handle() -> weft_http::PrometheusHandleAlias {
+    static HANDLE: std::sync::OnceLock<weft_http::PrometheusHandleAlias> =
+        std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| weft_http::install_metrics().expect("the first install in this process"))
+        .clone()
+}
+
+#[tokio::test]
+async fn metrics_are_not_on_the_public_port_without_a_token() {
+    let app = TestApp::start_full(|_| {}, Some(metrics_handle())).await;
+    app.get("/metrics").await.expect_error(
+        404,
+        "metrics are not served on this port (see metrics.listen and metrics.token)",
+    );
+    let with_some_token = app
+        .client
+        .get(format!("{}/metrics", app.url))
+        .bearer_auth("anything-at-all-0123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_some_token.status(), 404);
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn metrics_with_a_handle_count_requests_by_route() {
-    // The recorder is process-global; this is the only test that installs it.
-    let handle = weft_http::install_metrics().expect("first metrics install in this process");
-    let app = TestApp::start_full(|_| {}, Some(handle)).await;
+    let handle = metrics_handle();
+    const TOKEN: &str = "metrics-token-0123456789";
+    let app = TestApp::start_full(
+        |c| c.metrics.token = Some(weft_config::Secret(TOKEN.to_owned())),
+        Some(handle),
+    )
+    .await;
     app.get("/index/index/").await.expect(200);
     app.get("/index/index/no-such-thing").await.expect(404);
-    let r = app.get("/metrics").await;
+    // the public port serves metrics only to the configured token
+    app.get("/metrics")
+        .await
+        .expect_error(401, "metrics need `Authorization: Bearer <metrics.token>`");
+    let scrape = |token: &'static str| {
+        app.client
+            .get(format!("{}/metrics", app.url))
+            .bearer_auth(token)
+            .send()
+    };
+    let wrong = scrape("metrics-token-9876543210").await.unwrap();
+    assert_eq!(wrong.status(), 401);
+    let r = crate::support::Resp::read(scrape(TOKEN).await.unwrap()).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert!(
         r.content_type.starts_with("text/plain"),
