@@ -21,7 +21,9 @@ use std::time::Duration;
 use weft_core::{ErrorCode, WeftError};
 
 pub use key::ObjectKey;
-pub use local::{Grant, KeySource, Landed, LocalStorage, MultipartUpload, Object, StaticKeys};
+pub use local::{
+    Grant, KeySource, Landed, LocalStorage, MultipartUpload, Object, Staged, StaticKeys,
+};
 pub use remote::{AzureSettings, Bucket, GcsSettings, ReqwestConnector, S3Settings};
 
 /// What can go wrong reaching an object.

@@ -103,6 +103,78 @@ pub struct Object {
     pub body: BoxStream<'static, io::Result<Bytes>>,
 }
 
+/// A file in the staging area, removed when dropped unless kept.
+struct StagedFile(PathBuf);
+
+impl StagedFile {
+    /// The file was moved away: nothing to remove.
+    fn keep(mut self) {
+        self.0 = PathBuf::new();
+    }
+}
+
+impl Drop for StagedFile {
+    fn drop(&mut self) {
+        // a plain unlink: quick, and it must happen even when the async caller is dropped
+        if !self.0.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+}
+
+/// An upload whose bytes are all in the staging area but not yet visible under its key:
+/// [`publish`](Staged::publish) moves it into place; dropping it removes the staged bytes,
+/// so an upload that loses (its record was filled by another) leaves nothing behind.
+pub struct Staged {
+    file: StagedFile,
+    /// Where the object goes (its directory exists and is inside the root).
+    target: PathBuf,
+    /// The multipart upload whose parts this was assembled from, removed once published.
+    upload_dir: Option<PathBuf>,
+    landed: Landed,
+}
+
+impl std::fmt::Debug for Staged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Staged")
+            .field("staged", &self.file.0)
+            .field("target", &self.target)
+            .field("landed", &self.landed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Staged {
+    /// The staged bytes' size and MD5.
+    #[must_use]
+    pub fn landed(&self) -> &Landed {
+        &self.landed
+    }
+
+    /// Move the staged bytes into place under their key (replacing what was there at once:
+    /// a rename within one file system); returns their size and MD5.
+    pub async fn publish(self) -> Result<Landed, BlobError> {
+        let Self {
+            file,
+            target,
+            upload_dir,
+            landed,
+        } = self;
+        if tokio::fs::rename(&file.0, &target).await.is_err() {
+            // another file system: copy (the file is removed when `file` drops)
+            tokio::fs::copy(&file.0, &target)
+                .await
+                .map_err(storage_error)?;
+        } else {
+            file.keep();
+        }
+        if let Some(dir) = upload_dir {
+            let _ = tokio::fs::remove_dir_all(&dir).await;
+        }
+        Ok(landed)
+    }
+}
+
 /// The local object store and its URL signer.
 pub struct LocalStorage {
     store: LocalFileSystem,
@@ -419,19 +491,15 @@ impl LocalStorage {
         Ok(Object { size, range, body })
     }
 
-    /// Write `body` to a new staging file, hashing it on the way; returns the file.
+    /// Write `body` to a new staging file, hashing it on the way; returns the file (removed
+    /// again when the [`Staged`] is dropped unpublished).
     async fn stage<E: std::fmt::Display>(
         &self,
         body: BoxStream<'_, Result<Bytes, E>>,
-    ) -> Result<(PathBuf, Landed), BlobError> {
-        let path = self.staging.join(format!("{}.tmp", random_id()));
-        match Self::write_hashed(&path, body).await {
-            Ok(landed) => Ok((path, landed)),
-            Err(e) => {
-                let _ = tokio::fs::remove_file(&path).await;
-                Err(e)
-            }
-        }
+    ) -> Result<(StagedFile, Landed), BlobError> {
+        let file = StagedFile(self.staging.join(format!("{}.tmp", random_id())));
+        let landed = Self::write_hashed(&file.0, body).await?;
+        Ok((file, landed))
     }
 
     async fn write_hashed<E: std::fmt::Display>(
@@ -457,9 +525,9 @@ impl LocalStorage {
         })
     }
 
-    /// Move a finished staging file into place as `key`, refusing a key whose directory
-    /// resolves outside the root (a symlink).
-    async fn commit(&self, staged: &Path, key: &ObjectKey) -> Result<(), BlobError> {
+    /// Where `key` lives on disk, its directory created; a key whose directory resolves
+    /// outside the root (a symlink) is refused.
+    async fn target(&self, key: &ObjectKey) -> Result<PathBuf, BlobError> {
         let target = self
             .store
             .path_to_filesystem(&key.location())
@@ -483,14 +551,25 @@ impl LocalStorage {
                 key.as_str()
             )));
         }
-        if tokio::fs::rename(staged, &target).await.is_err() {
-            // another file system: copy, then drop the staged file
-            tokio::fs::copy(staged, &target)
-                .await
-                .map_err(storage_error)?;
-            let _ = tokio::fs::remove_file(staged).await;
-        }
-        Ok(())
+        Ok(target)
+    }
+
+    /// Stream `body` to the staging area as the next version of `key`, hashing it on the
+    /// way; nothing is visible under `key` until the result is [published](Staged::publish),
+    /// and dropping it unpublished removes the staged bytes.
+    pub async fn stage_stream<E: std::fmt::Display>(
+        &self,
+        key: &ObjectKey,
+        body: BoxStream<'_, Result<Bytes, E>>,
+    ) -> Result<Staged, BlobError> {
+        let target = self.target(key).await?;
+        let (file, landed) = self.stage(body).await?;
+        Ok(Staged {
+            file,
+            target,
+            upload_dir: None,
+            landed,
+        })
     }
 
     /// Store the streamed `body` as `key` (replacing it once complete, never half-written);
@@ -500,12 +579,7 @@ impl LocalStorage {
         key: &ObjectKey,
         body: BoxStream<'_, Result<Bytes, E>>,
     ) -> Result<Landed, BlobError> {
-        let (staged, landed) = self.stage(body).await?;
-        if let Err(e) = self.commit(&staged, key).await {
-            let _ = tokio::fs::remove_file(&staged).await;
-            return Err(e);
-        }
-        Ok(landed)
+        self.stage_stream(key, body).await?.publish().await
     }
 
     fn upload_dir(&self, upload_id: &str) -> Result<PathBuf, BlobError> {
@@ -566,25 +640,34 @@ impl LocalStorage {
         self.multipart_upload(key, upload_id).await?;
         let dir = self.upload_dir(upload_id)?;
         let (staged, landed) = self.stage(body).await?;
-        if let Err(e) = tokio::fs::rename(&staged, dir.join(format!("part-{part}"))).await {
-            let _ = tokio::fs::remove_file(&staged).await;
-            return Err(storage_error(e));
+        match tokio::fs::rename(&staged.0, dir.join(format!("part-{part}"))).await {
+            Ok(()) => {
+                staged.keep();
+                Ok(landed)
+            }
+            // completed (or never started) while the part streamed in
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(BlobError::Invalid(format!(
+                "no multipart upload {upload_id:?} of this key"
+            ))),
+            Err(e) => Err(storage_error(e)),
         }
-        Ok(landed)
     }
 
-    /// Assemble parts `1..=n` (whose MD5s must be `etags`, in order) into `key`; returns
-    /// the whole object's size and MD5 and the record the upload is for.
-    pub async fn multipart_complete(
+    /// Assemble parts `1..=n` (whose MD5s must be `etags`, in order) into the next version
+    /// of `key`, staged as [`LocalStorage::stage_stream`] does: nothing is visible until it is
+    /// published, which also ends the upload. Returns it with the record the upload is for.
+    /// Each part is read from the file whose MD5 was checked, even if the part is uploaded
+    /// again meanwhile.
+    pub async fn multipart_stage(
         &self,
         key: &ObjectKey,
         upload_id: &str,
         etags: &[String],
-    ) -> Result<(Landed, MultipartUpload), BlobError> {
+    ) -> Result<(Staged, MultipartUpload), BlobError> {
         use md5::Digest as _;
         let meta = self.multipart_upload(key, upload_id).await?;
         let dir = self.upload_dir(upload_id)?;
-        let mut paths = Vec::with_capacity(etags.len());
+        let mut files = Vec::with_capacity(etags.len());
         for (i, etag) in etags.iter().enumerate() {
             let path = dir.join(format!("part-{}", i + 1));
             let mut md5 = md5::Md5::new();
@@ -608,18 +691,41 @@ impl LocalStorage {
                     i + 1
                 )));
             }
-            paths.push(path);
+            file.seek(io::SeekFrom::Start(0))
+                .await
+                .map_err(storage_error)?;
+            files.push(file);
         }
-        let parts = futures::stream::iter(paths)
-            .then(|p| async move {
-                let file = tokio::fs::File::open(p).await?;
-                Ok::<_, io::Error>(tokio_util::io::ReaderStream::with_capacity(file, CHUNK))
-            })
-            .try_flatten()
+        let parts = futures::stream::iter(files)
+            .map(|f| tokio_util::io::ReaderStream::with_capacity(f, CHUNK))
+            .flatten()
             .boxed();
-        let landed = self.write_stream(key, parts).await?;
-        let _ = tokio::fs::remove_dir_all(&dir).await;
-        Ok((landed, meta))
+        let mut staged = self.stage_stream(key, parts).await?;
+        staged.upload_dir = Some(dir);
+        Ok((staged, meta))
+    }
+
+    /// Assemble and publish a multipart upload at once (see
+    /// [`LocalStorage::multipart_stage`]); returns the object's size and MD5 and the record
+    /// the upload is for.
+    pub async fn multipart_complete(
+        &self,
+        key: &ObjectKey,
+        upload_id: &str,
+        etags: &[String],
+    ) -> Result<(Landed, MultipartUpload), BlobError> {
+        let (staged, meta) = self.multipart_stage(key, upload_id, etags).await?;
+        Ok((staged.publish().await?, meta))
+    }
+
+    /// Drop multipart upload `upload_id` and its parts (absent is fine).
+    pub async fn multipart_abort(&self, upload_id: &str) -> Result<(), BlobError> {
+        let dir = self.upload_dir(upload_id)?;
+        match tokio::fs::remove_dir_all(&dir).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(storage_error(e)),
+        }
     }
 
     /// Remove the object `key` (absent is fine).

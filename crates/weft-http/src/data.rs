@@ -20,7 +20,7 @@ use serde_json::json;
 use weft_blob::{Grant, ObjectKey};
 use weft_core::WeftError;
 use weft_indexd::query::Params;
-use weft_indexd::upload::{LandedObject, Part, UploadRequest, body_expires_in};
+use weft_indexd::upload::{LandedObject, Part, Publish, UploadRequest, body_expires_in};
 
 use crate::SharedState;
 use crate::error::ApiError;
@@ -195,9 +195,16 @@ async fn multipart_complete(
     let (Some(key), Some(upload_id), Some(parts)) = (req.key, req.upload_id, req.parts) else {
         return Err(missing(&["key", "uploadId", "parts"]));
     };
-    s.uploads
-        .multipart_complete(&c, &key, &upload_id, parts, req.bucket.as_deref())
-        .await?;
+    // run to the end even if the client goes away meanwhile (a record filled must get its
+    // object)
+    let uploads = s.uploads.clone();
+    tokio::spawn(async move {
+        uploads
+            .multipart_complete(&c, &key, &upload_id, parts, req.bucket.as_deref())
+            .await
+    })
+    .await
+    .map_err(WeftError::internal)??;
     Ok(Json(json!({"message": "OK"})).into_response())
 }
 
@@ -234,21 +241,28 @@ async fn local_put(
             .await
             .map_err(WeftError::from)?;
         s.uploads.check_blank(guid).await?;
-        let landed = storage
-            .write_stream(&key, Box::pin(stream))
+        let staged = storage
+            .stage_stream(&key, Box::pin(stream))
             .await
             .map_err(WeftError::from)?;
-        s.uploads
-            .landed(
-                guid,
-                LandedObject {
-                    url: key.file_url(),
-                    size: landed.size,
-                    md5: landed.md5.clone(),
-                },
-            )
-            .await?;
-        return Ok(etag_response(&landed.md5));
+        let md5 = staged.landed().md5.clone();
+        let object = LandedObject {
+            url: key.file_url(),
+            size: staged.landed().size,
+            md5: md5.clone(),
+        };
+        let publish: Publish = Box::pin(async move {
+            staged.publish().await?;
+            Ok(())
+        });
+        // filling the record and publishing the object run to the end even if the client
+        // goes away meanwhile (a record filled must get its object)
+        let uploads = s.uploads.clone();
+        let guid = guid.to_owned();
+        tokio::spawn(async move { uploads.landed(&guid, object, publish).await })
+            .await
+            .map_err(WeftError::internal)??;
+        return Ok(etag_response(&md5));
     }
     let (Some(upload_id), Some(part)) = (q.get("upload_id"), q.get("part")) else {
         return Err(WeftError::forbidden("this URL does not allow uploads").into());
@@ -328,45 +342,27 @@ enum Wanted {
     Unsatisfiable,
 }
 
-/// One `bytes=` range (`a-b`, `a-`, `-n`); anything else (other units, several ranges, bad
-/// syntax) is ignored and the whole object served, as RFC 9110 allows.
+/// One `bytes=` range (`a-b`, `a-`, `-n`), parsed by `http-range-header`; anything else
+/// (other units, several ranges, bad syntax) is ignored and the whole object served, as RFC
+/// 9110 allows.
 fn wanted(header: Option<&HeaderValue>, size: u64) -> Wanted {
-    let Some(spec) = header
+    use http_range_header::RangeUnsatisfiableError;
+    let Some(parsed) = header
         .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.trim().strip_prefix("bytes="))
+        .and_then(|h| http_range_header::parse_range_header(h.trim()).ok())
     else {
         return Wanted::All;
     };
-    if spec.contains(',') {
+    if parsed.len() != 1 {
         return Wanted::All;
     }
-    let Some((first, last)) = spec.split_once('-') else {
-        return Wanted::All;
-    };
-    let (first, last) = (first.trim(), last.trim());
-    if first.is_empty() {
-        return match last.parse::<u64>() {
-            Ok(0) => Wanted::Unsatisfiable,
-            Ok(_) if size == 0 => Wanted::Unsatisfiable,
-            Ok(n) => Wanted::Part(size.saturating_sub(n)..size),
-            Err(_) => Wanted::All,
-        };
+    match parsed.validate(size) {
+        Ok(ranges) => ranges.first().map_or(Wanted::Unsatisfiable, |r| {
+            Wanted::Part(*r.start()..r.end().saturating_add(1))
+        }),
+        Err(RangeUnsatisfiableError::Unsatisfiable) => Wanted::Unsatisfiable,
+        Err(_) => Wanted::All,
     }
-    let Ok(start) = first.parse::<u64>() else {
-        return Wanted::All;
-    };
-    let end = if last.is_empty() {
-        size
-    } else {
-        match last.parse::<u64>() {
-            Ok(e) if e >= start => e.saturating_add(1).min(size),
-            _ => return Wanted::All,
-        }
-    };
-    if start >= size {
-        return Wanted::Unsatisfiable;
-    }
-    Wanted::Part(start..end)
 }
 
 /// `GET /user/data/local/{key}?expires=&sig=`: a local object's bytes, if the URL was signed
@@ -459,5 +455,34 @@ mod tests {
         assert_eq!(w("bytes=0-1,4-5", 10), Wanted::All);
         assert_eq!(w("items=0-1", 10), Wanted::All);
         assert_eq!(w("bytes=x-1", 10), Wanted::All);
+        assert_eq!(w("bytes= 2-5", 10), Wanted::Part(2..6));
+        assert_eq!(w("bytes=-5", 0), Wanted::Unsatisfiable);
+        assert_eq!(w("bytes=9-9", 10), Wanted::Part(9..10));
+    }
+
+    /// Malformed ranges are ignored: the whole object, 200, never a 4xx or a panic.
+    #[test]
+    fn malformed_ranges_serve_everything() {
+        for h in [
+            "bytes=",
+            "bytes=-",
+            "bytes=1-2-3",
+            "bytes=+1-2",
+            "bytes=1--2",
+            "bytes=a",
+            "bytes=,",
+            "bytes",
+            "",
+            "0-1",
+            "bytes=0-1,",
+            "bytes=5-3,",
+        ] {
+            assert_eq!(w(h, 10), Wanted::All, "{h:?}");
+        }
+        // a number past u64 asks for bytes no object has
+        assert_eq!(
+            w("bytes=99999999999999999999999-", 10),
+            Wanted::Unsatisfiable
+        );
     }
 }

@@ -4,7 +4,6 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use base64::Engine as _;
 use weft_core::{ErrorCode, WeftError};
 use weft_indexd::Credentials;
 use weft_indexd::query::Params;
@@ -29,17 +28,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Creds {
         let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
         let rest = rest.trim();
         let creds = if scheme.eq_ignore_ascii_case("basic") {
-            base64::engine::general_purpose::STANDARD
-                .decode(rest)
-                .ok()
-                .and_then(|raw| String::from_utf8(raw).ok())
-                .and_then(|s| {
-                    s.split_once(':').map(|(u, p)| Credentials::Basic {
-                        username: u.to_owned(),
-                        password: p.to_owned(),
-                    })
+            parts
+                .headers
+                .get(AUTHORIZATION)
+                .and_then(basic)
+                .map_or(Credentials::None, |(username, password)| {
+                    Credentials::Basic { username, password }
                 })
-                .unwrap_or(Credentials::None)
         } else if scheme.eq_ignore_ascii_case("bearer") && !rest.is_empty() {
             Credentials::Bearer(rest.to_owned())
         } else {
@@ -47,6 +42,15 @@ impl<S: Send + Sync> FromRequestParts<S> for Creds {
         };
         Ok(Self(creds))
     }
+}
+
+/// The user name and password of an `Authorization: Basic` value (parsed by `headers`:
+/// base64, UTF-8, split at the first `:`); `None` if it is not one or is malformed.
+pub(crate) fn basic(value: &axum::http::HeaderValue) -> Option<(String, String)> {
+    use headers::Header as _;
+    use headers::authorization::{Authorization, Basic};
+    let auth = Authorization::<Basic>::decode(&mut std::iter::once(value)).ok()?;
+    Some((auth.username().to_owned(), auth.password().to_owned()))
 }
 
 /// The bearer token of the Authorization header (any case of `Bearer`), if there is one.

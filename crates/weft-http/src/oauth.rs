@@ -16,7 +16,7 @@ use axum::routing::get;
 use cookie::{Cookie, SameSite};
 use serde_json::{Value, json};
 use weft_core::WeftError;
-use weft_identity::login::LoginError;
+use weft_identity::login::{LOGIN_COOKIE, LoginError};
 use weft_identity::oauth::{OAuth, OAuthError, UserProfile, secret_hash};
 
 use crate::SharedState;
@@ -25,8 +25,6 @@ use crate::extract::{Body, Query};
 
 /// The browser session cookie.
 pub const SESSION_COOKIE: &str = "weft_session";
-/// The cookie that carries an external login from start to callback.
-const LOGIN_COOKIE: &str = "weft_login";
 /// What the login-state HMAC keys are derived for (see `weft_identity::secret`).
 const LOGIN_STATE_PURPOSE: &str = "login-state";
 /// The development login's provider id.
@@ -559,19 +557,12 @@ fn client_credentials(
     headers: &HeaderMap,
     p: &Params,
 ) -> Result<(String, Option<String>), OAuthError> {
-    use base64::Engine as _;
-    if let Some(v) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        && let Some((scheme, rest)) = v.split_once(' ')
+    if let Some(v) = headers.get(header::AUTHORIZATION)
+        && let Some((scheme, _)) = v.to_str().ok().and_then(|v| v.split_once(' '))
         && scheme.eq_ignore_ascii_case("basic")
     {
         let bad = || OAuthError::invalid_client("malformed Basic credentials");
-        let raw = base64::engine::general_purpose::STANDARD
-            .decode(rest.trim())
-            .map_err(|_| bad())?;
-        let text = String::from_utf8(raw).map_err(|_| bad())?;
-        let (id, secret) = text.split_once(':').ok_or_else(bad)?;
+        let (id, secret) = crate::extract::basic(v).ok_or_else(bad)?;
         let decode = |x: &str| {
             crate::extract::serde_urlencoded_pairs(&format!("v={x}"))
                 .ok()
@@ -579,7 +570,7 @@ fn client_credentials(
                 .map(|(_, v)| v)
                 .ok_or_else(bad)
         };
-        return Ok((decode(id)?, Some(decode(secret)?)));
+        return Ok((decode(&id)?, Some(decode(&secret)?)));
     }
     let id = p
         .owned("client_id")

@@ -472,13 +472,19 @@ pub struct CommonsSpec {
     pub drs_hostname: String,
 }
 
+/// The `host[:port]` of `url` (the port only when not the scheme's default), parsed by
+/// `url` (re-exported by reqwest); the URL itself if it does not parse.
 fn host_of(url: &str) -> String {
-    url.split_once("://")
-        .map_or(url, |(_, r)| r)
-        .split('/')
-        .next()
-        .unwrap_or_default()
-        .to_owned()
+    reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| {
+            let host = u.host_str()?.to_owned();
+            Some(match u.port() {
+                Some(port) => format!("{host}:{port}"),
+                None => host,
+            })
+        })
+        .unwrap_or_else(|| url.to_owned())
 }
 
 impl CommonsSpec {

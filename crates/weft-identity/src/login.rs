@@ -2,26 +2,27 @@
 //! weft or fence, Keycloak, Google, ...) with the authorization-code flow, PKCE (S256), and
 //! state and nonce checks, through the `openidconnect` crate.
 //!
-//! The flow's state lives in the browser, in a cookie weft signs (HMAC-SHA256 with a key
-//! derived from the token signing keys), so any weft instance on the same database can
+//! The flow's state lives in the browser, in a cookie weft signs (the `cookie` crate's signed
+//! jar: HMAC-SHA256 of the value, with a key derived from the token signing
+//! keys), so any weft instance on the same database can
 //! finish a login another started, and nothing is stored for logins never finished.
 
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use chrono::Utc;
-use hmac::{Hmac, Mac};
+use cookie::{Cookie, CookieJar, Key};
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
     AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge,
     PkceCodeVerifier, RedirectUrl, Scope, TokenResponse as _,
 };
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 use tokio::sync::RwLock;
 use weft_config::OidcProviderConfig;
 
-type HmacSha256 = Hmac<Sha256>;
+/// The cookie that carries a login from start to callback.
+pub const LOGIN_COOKIE: &str = "weft_login";
 
 /// Seconds a login may take from start to callback.
 const LOGIN_TTL: i64 = 600;
@@ -322,31 +323,28 @@ fn b64() -> base64::engine::GeneralPurpose {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
 }
 
+/// The value of the signed [`LOGIN_COOKIE`] carrying `state` (base64url JSON, signed).
 fn seal(state: &LoginState, key: &[u8; 32]) -> String {
     let body = b64().encode(serde_json::to_vec(state).unwrap_or_default());
-    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
-    mac.update(body.as_bytes());
-    format!("{body}.{}", b64().encode(mac.finalize().into_bytes()))
+    let mut jar = CookieJar::new();
+    jar.signed_mut(&Key::derive_from(key))
+        .add(Cookie::new(LOGIN_COOKIE, body));
+    jar.get(LOGIN_COOKIE)
+        .map(|c| c.value().to_owned())
+        .unwrap_or_default()
 }
 
+/// The login state of a [`LOGIN_COOKIE`] value, if one of `keys` signed it.
 fn open(cookie: &str, keys: &[[u8; 32]]) -> Result<LoginState, LoginError> {
     let bad = |m: &str| LoginError::BadState(m.to_owned());
-    let (body, sig) = cookie
-        .split_once('.')
-        .ok_or_else(|| bad("malformed login cookie"))?;
-    let sig = b64()
-        .decode(sig)
-        .map_err(|_| bad("malformed login cookie"))?;
-    let signed = keys.iter().any(|k| {
-        let mut mac = HmacSha256::new_from_slice(k).expect("HMAC takes any key length");
-        mac.update(body.as_bytes());
-        mac.verify_slice(&sig).is_ok()
-    });
-    if !signed {
-        return Err(bad("the login cookie's signature does not verify"));
-    }
+    let mut jar = CookieJar::new();
+    jar.add_original(Cookie::new(LOGIN_COOKIE, cookie.to_owned()));
+    let verified = keys
+        .iter()
+        .find_map(|k| jar.signed(&Key::derive_from(k)).get(LOGIN_COOKIE))
+        .ok_or_else(|| bad("the login cookie's signature does not verify"))?;
     let json = b64()
-        .decode(body)
+        .decode(verified.value())
         .map_err(|_| bad("malformed login cookie"))?;
     serde_json::from_slice(&json).map_err(|_| bad("malformed login cookie"))
 }
@@ -374,18 +372,22 @@ mod tests {
             open(&sealed, &[[2; 32]]),
             Err(LoginError::BadState(_))
         ));
-        // A changed body under the old signature fails.
-        let (_, sig) = sealed.split_once('.').unwrap();
+        // A changed body under the old signature fails (the signed jar's value is the
+        // base64 MAC, 44 characters, then the body).
+        let (sig, _) = sealed.split_at(44);
         let mut other = state();
         other.after = Some("https://evil.example/".into());
-        let forged = format!(
-            "{}.{sig}",
-            b64().encode(serde_json::to_vec(&other).unwrap())
-        );
+        let forged = format!("{sig}{}", b64().encode(serde_json::to_vec(&other).unwrap()));
         assert!(matches!(
             open(&forged, &[[1; 32]]),
             Err(LoginError::BadState(_))
         ));
+        // The cookie value is plain cookie octets.
+        assert!(
+            sealed
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !b",;\\\"".contains(&b))
+        );
         assert!(open("garbage", &[[1; 32]]).is_err());
     }
 }

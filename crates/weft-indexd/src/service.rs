@@ -662,31 +662,70 @@ impl IndexService {
     /// (as `PUT /index/blank/{did}` would). A record filled already is a conflict.
     pub async fn fill_blank(
         &self,
-        _proof: &Authorized,
+        proof: &Authorized,
         did: &str,
         size: u64,
         md5: &str,
         url: &str,
     ) -> Result<Ids, WeftError> {
-        let old = self.exact(did).await?;
-        if old.size.is_some() || !old.hashes.is_empty() {
-            return Err(WeftError::new(
-                weft_core::ErrorCode::AlreadyExists,
-                format!("record {did} already has an object"),
-            ));
-        }
+        self.fill_blank_then(proof, did, size, md5, url, async { Ok(()) })
+            .await
+    }
+
+    /// As [`IndexService::fill_blank`], for an upload whose bytes are staged but not yet
+    /// visible: the filling decides between uploads racing for one record (the store's
+    /// revision check lets exactly one fill it; a loser gets 409 and `publish` is dropped
+    /// unrun), then `publish` makes the object visible. If publishing fails, the record is
+    /// put back as it was (unless changed meanwhile) and the error returned.
+    pub async fn fill_blank_then<F>(
+        &self,
+        _proof: &Authorized,
+        did: &str,
+        size: u64,
+        md5: &str,
+        url: &str,
+        publish: F,
+    ) -> Result<Ids, WeftError>
+    where
+        F: Future<Output = Result<(), WeftError>> + Send,
+    {
         let size = i64::try_from(size).map_err(|_| WeftError::invalid("object too large"))?;
-        let rev = old.rev.clone();
-        let mut new = old;
-        new.size = Some(size);
-        new.hashes = BTreeMap::from([("md5".to_owned(), md5.to_owned())]);
-        new.form = Some("object".to_owned());
-        new.urls = vec![url.to_owned()];
-        weft_store::sql::fill_urls_metadata(&new.urls, &mut new.urls_metadata);
-        new.rev = ids::new_rev();
-        new.updated_date = time::now_string();
-        let ids = Ids::of(&new);
-        self.store.update(new, rev).await?;
+        // a blank record may change meanwhile (its rev with it) without being filled: retry
+        // while it is still blank
+        let mut tries = 0;
+        let (old, ids) = loop {
+            tries += 1;
+            let old = self.exact(did).await?;
+            if old.size.is_some() || !old.hashes.is_empty() {
+                return Err(WeftError::new(
+                    weft_core::ErrorCode::AlreadyExists,
+                    format!("record {did} already has an object"),
+                ));
+            }
+            let mut new = old.clone();
+            new.size = Some(size);
+            new.hashes = BTreeMap::from([("md5".to_owned(), md5.to_owned())]);
+            new.form = Some("object".to_owned());
+            new.urls = vec![url.to_owned()];
+            weft_store::sql::fill_urls_metadata(&new.urls, &mut new.urls_metadata);
+            new.rev = ids::new_rev();
+            new.updated_date = time::now_string();
+            let ids = Ids::of(&new);
+            match self.store.update(new, old.rev.clone()).await {
+                Ok(()) => break (old, ids),
+                Err(StoreError::RevisionMismatch) if tries < 5 => {}
+                Err(e) => return Err(e.into()),
+            }
+        };
+        if let Err(e) = publish.await {
+            let mut back = old;
+            back.rev = ids::new_rev();
+            back.updated_date = time::now_string();
+            if let Err(undo) = self.store.update(back, ids.rev.clone()).await {
+                tracing::error!(%did, "an upload failed to land and its record stays filled: {undo}");
+            }
+            return Err(e);
+        }
         Ok(ids)
     }
 

@@ -2,6 +2,8 @@
 //! and calls [`Uploads`]; the binary implements it on the policy engine, the token verifier,
 //! this crate's [`IndexService`](crate::IndexService) (blank records) and the object stores.
 
+use std::pin::Pin;
+
 use async_trait::async_trait;
 use serde::Deserialize;
 use weft_core::WeftError;
@@ -36,6 +38,9 @@ pub struct Part {
     #[serde(rename = "ETag")]
     pub etag: String,
 }
+
+/// Makes a staged upload visible (see [`Uploads::landed`]).
+pub type Publish = Pin<Box<dyn Future<Output = Result<(), WeftError>> + Send + 'static>>;
 
 /// A finished upload: the record is filled with these.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,8 +105,16 @@ pub trait Uploads: Send + Sync + 'static {
     /// Before a signed local upload for `guid` is accepted: the record must still be blank.
     async fn check_blank(&self, guid: &str) -> Result<(), WeftError>;
 
-    /// A signed local upload landed: fill record `guid`.
-    async fn landed(&self, guid: &str, object: LandedObject) -> Result<(), WeftError>;
+    /// A signed local upload is staged: fill record `guid` (this decides between uploads
+    /// racing for it; a loser gets 409 and `publish` is dropped unrun, which removes its
+    /// bytes), then `publish` it (make the object visible). A failed publish leaves the
+    /// record blank.
+    async fn landed(
+        &self,
+        guid: &str,
+        object: LandedObject,
+        publish: Publish,
+    ) -> Result<(), WeftError>;
 }
 
 /// fence's `expires_in` in a JSON body: absent/null, or a positive integer (number or

@@ -372,13 +372,7 @@ pub async fn build(
     }
     let index = Arc::new(service);
     let base = config.public_base_url();
-    let hostname = base
-        .split_once("://")
-        .map_or(base.as_str(), |(_, h)| h)
-        .split('/')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+    let hostname = authority(&base)?;
     let drs = DrsContext {
         hostname,
         prefix: config.index.guid_prefix.clone(),
@@ -433,4 +427,44 @@ pub async fn build(
         commit: COMMIT,
         config,
     }))
+}
+
+/// The `host[:port]` of `url` (the port only when not the scheme's default), parsed by `url`:
+/// the DRS hostname of this commons.
+fn authority(url: &str) -> anyhow::Result<String> {
+    let parsed = url::Url::parse(url).map_err(|e| anyhow::anyhow!("base URL `{url}`: {e}"))?;
+    let host = parsed
+        .host_str()
+        .ok_or_else(|| anyhow::anyhow!("base URL `{url}` names no host"))?;
+    Ok(match parsed.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod authority_tests {
+    use super::authority;
+
+    #[test]
+    fn authorities() {
+        assert_eq!(
+            authority("http://127.0.0.1:8080").unwrap(),
+            "127.0.0.1:8080"
+        );
+        assert_eq!(
+            authority("https://Commons.Example.org/").unwrap(),
+            "commons.example.org"
+        );
+        assert_eq!(
+            authority("https://c.example.org:443/base").unwrap(),
+            "c.example.org"
+        );
+        assert_eq!(
+            authority("https://u:p@c.example.org:8443").unwrap(),
+            "c.example.org:8443"
+        );
+        assert_eq!(authority("http://[::1]:9/").unwrap(), "[::1]:9");
+        assert!(authority("not a url").is_err());
+    }
 }

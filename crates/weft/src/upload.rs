@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use weft_blob::{Blobs, Bucket, Location, ObjectKey};
 use weft_core::{ErrorCode, WeftError};
 use weft_identity::{TokenError, Tokens};
-use weft_indexd::upload::{LandedObject, Part, UploadRequest, Uploads, body_expires_in};
+use weft_indexd::upload::{LandedObject, Part, Publish, UploadRequest, Uploads, body_expires_in};
 use weft_indexd::{Authorized, Authorizer, Credentials, IndexService};
 use weft_store::IndexRecord;
 
@@ -238,6 +238,14 @@ impl FenceUploads {
     }
 }
 
+/// Publishing `staged` (the `publish` of [`Uploads::landed`]).
+fn publish(staged: weft_blob::Staged) -> Publish {
+    Box::pin(async move {
+        staged.publish().await?;
+        Ok(())
+    })
+}
+
 fn part_number(part: u32) -> Result<u32, WeftError> {
     if (1..=10_000).contains(&part) {
         Ok(part)
@@ -398,16 +406,18 @@ impl Uploads for FenceUploads {
                 let local = self.blobs.local();
                 let meta = local.multipart_upload(&key, upload_id).await?;
                 self.check_blank(&meta.guid).await?;
-                let (landed, meta) = local.multipart_complete(&key, upload_id, &etags).await?;
-                self.landed(
-                    &meta.guid,
-                    LandedObject {
-                        url: key.file_url(),
-                        size: landed.size,
-                        md5: landed.md5,
-                    },
-                )
-                .await
+                let (staged, meta) = local.multipart_stage(&key, upload_id, &etags).await?;
+                let object = LandedObject {
+                    url: key.file_url(),
+                    size: staged.landed().size,
+                    md5: staged.landed().md5.clone(),
+                };
+                let result = self.landed(&meta.guid, object, publish(staged)).await;
+                if result.as_ref().is_err_and(|e| e.code.http_status() == 409) {
+                    // the record has its object: this upload can never land
+                    local.multipart_abort(upload_id).await?;
+                }
+                result
             }
             Some(b) => Ok(b.multipart_complete(key.as_str(), upload_id, etags).await?),
         }
@@ -456,14 +466,20 @@ impl Uploads for FenceUploads {
         Ok(())
     }
 
-    async fn landed(&self, guid: &str, object: LandedObject) -> Result<(), WeftError> {
+    async fn landed(
+        &self,
+        guid: &str,
+        object: LandedObject,
+        publish: Publish,
+    ) -> Result<(), WeftError> {
         self.index
-            .fill_blank(
+            .fill_blank_then(
                 &signed_url_proof(),
                 guid,
                 object.size,
                 &object.md5,
                 &object.url,
+                publish,
             )
             .await?;
         Ok(())

@@ -606,3 +606,266 @@ async fn buckets_are_listed_without_credentials() {
     );
     app.stop().await;
 }
+
+/// A PUT to `url` whose body the test feeds chunk by chunk (dropping the sender ends it);
+/// the task answers the status and the body.
+fn streaming_put(
+    app: &TestApp,
+    url: &str,
+) -> (
+    tokio::sync::mpsc::Sender<Vec<u8>>,
+    tokio::task::JoinHandle<(u16, String)>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(1);
+    let body = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|chunk| (Ok::<_, std::io::Error>(chunk), rx))
+    });
+    let req = app.client.put(url).body(reqwest::Body::wrap_stream(body));
+    let task = tokio::spawn(async move {
+        let r = req.send().await.expect("PUT");
+        let status = r.status().as_u16();
+        (status, r.text().await.expect("body"))
+    });
+    (tx, task)
+}
+
+/// The files in the upload staging area.
+fn staged(app: &TestApp) -> Vec<String> {
+    std::fs::read_dir(app.config.data_dir.join("uploads"))
+        .map(|d| {
+            d.map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Wait until `n` uploads are streaming into the staging area (so each passed the record
+/// check before any finished).
+async fn until_staged(app: &TestApp, n: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while staged(app).iter().filter(|f| f.ends_with(".tmp")).count() < n {
+        assert!(std::time::Instant::now() < deadline, "{:?}", staged(app));
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// The record's object, downloaded through fence's endpoint, matches the record: its size,
+/// its MD5; returns the bytes.
+async fn download_matches_record(app: &TestApp, token: &str, guid: &str) -> Vec<u8> {
+    let doc = app.doc(guid).await;
+    let v = app
+        .call(
+            Method::GET,
+            &format!("/user/data/download/{guid}"),
+            None,
+            Some(token),
+        )
+        .await
+        .expect(200);
+    let (status, got) = get_bytes(app, v["url"].as_str().expect("url")).await;
+    assert_eq!(status, 200);
+    assert_eq!(doc["size"], got.len(), "{doc}");
+    assert_eq!(doc["hashes"]["md5"], md5_hex(&got), "{doc}");
+    got
+}
+
+/// A new blank record of `user` and its signed PUT URL.
+async fn new_upload(app: &TestApp, token: &str, file_name: &str) -> (String, String) {
+    let v = app
+        .call(
+            Method::POST,
+            "/user/data/upload",
+            Some(json!({"file_name": file_name})),
+            Some(token),
+        )
+        .await
+        .expect(201);
+    (
+        v["guid"].as_str().expect("guid").to_owned(),
+        v["url"].as_str().expect("url").to_owned(),
+    )
+}
+
+/// A loser's answer: 409 with a JSON error body.
+fn assert_conflict(status: u16, text: &str) {
+    assert_eq!(status, 409, "{text}");
+    let v: Value = serde_json::from_str(text).expect("a JSON body");
+    assert!(
+        v["error"].as_str().is_some_and(|e| e.contains("object")),
+        "{v}"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_second_put_leaves_the_first_object() {
+    let app = TestApp::start().await;
+    app.grant("race@x.org", "fence", "file_upload", "/data_file")
+        .await;
+    let token = app.token("race@x.org");
+    let (guid, url) = new_upload(&app, &token, "r.bin").await;
+    let first = object(600_000, 5);
+    let second = object(400_000, 6);
+    // both start while the record is blank; the first ends first
+    let (a, a_done) = streaming_put(&app, &url);
+    a.send(first[..300_000].to_vec()).await.expect("send");
+    let (b, b_done) = streaming_put(&app, &url);
+    b.send(second[..200_000].to_vec()).await.expect("send");
+    until_staged(&app, 2).await;
+    a.send(first[300_000..].to_vec()).await.expect("send");
+    drop(a);
+    let (status, text) = a_done.await.expect("first PUT");
+    assert_eq!(status, 200, "{text}");
+    b.send(second[200_000..].to_vec()).await.expect("send");
+    drop(b);
+    let (status, text) = b_done.await.expect("second PUT");
+    assert_conflict(status, &text);
+
+    let doc = app.doc(&guid).await;
+    assert_eq!(doc["size"], 600_000, "{doc}");
+    assert_eq!(doc["hashes"]["md5"], md5_hex(&first));
+    assert_eq!(download_matches_record(&app, &token, &guid).await, first);
+    assert_eq!(
+        std::fs::read(app.config.data_dir.join("files").join(&guid).join("r.bin")).expect("object"),
+        first
+    );
+    assert!(staged(&app).is_empty(), "the loser's bytes are removed");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_puts_one_wins_and_the_object_matches_its_record() {
+    let app = TestApp::start().await;
+    app.grant("race@x.org", "fence", "file_upload", "/data_file")
+        .await;
+    let token = app.token("race@x.org");
+    for round in 0..6u8 {
+        let (guid, url) = new_upload(&app, &token, "c.bin").await;
+        let bodies = [
+            object(500_000 + usize::from(round), round),
+            object(300_000, round + 100),
+        ];
+        let (a, a_done) = streaming_put(&app, &url);
+        let (b, b_done) = streaming_put(&app, &url);
+        // both stream at once, chunk by chunk, and end together
+        for i in 0..5 {
+            for (tx, body) in [(&a, &bodies[0]), (&b, &bodies[1])] {
+                let n = body.len().div_ceil(5);
+                let chunk = body[(i * n).min(body.len())..((i + 1) * n).min(body.len())].to_vec();
+                tx.send(chunk).await.expect("send");
+            }
+        }
+        until_staged(&app, 2).await;
+        drop((a, b));
+        let (ra, rb) = tokio::join!(a_done, b_done);
+        let answers = [ra.expect("PUT a"), rb.expect("PUT b")];
+        let winners: Vec<usize> = (0..2).filter(|&i| answers[i].0 == 200).collect();
+        assert_eq!(winners.len(), 1, "round {round}: {answers:?}");
+        let (winner, loser) = (winners[0], 1 - winners[0]);
+        assert_conflict(answers[loser].0, &answers[loser].1);
+        let doc = app.doc(&guid).await;
+        assert_eq!(
+            doc["hashes"]["md5"],
+            md5_hex(&bodies[winner]),
+            "round {round}"
+        );
+        assert_eq!(
+            download_matches_record(&app, &token, &guid).await,
+            bodies[winner],
+            "round {round}"
+        );
+        assert!(staged(&app).is_empty(), "round {round}: {:?}", staged(&app));
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_multipart_completes_one_wins() {
+    let app = TestApp::start().await;
+    app.grant("mp@x.org", "fence", "file_upload", "/data_file")
+        .await;
+    let token = app.token("mp@x.org");
+    for round in 0..4u8 {
+        // two multipart uploads to one record
+        let mut guid = None::<String>;
+        let mut uploads = vec![];
+        for which in 0..2u8 {
+            let mut body = json!({"file_name": "m.bin"});
+            if let Some(g) = &guid {
+                body["guid"] = json!(g);
+            }
+            let v = app
+                .call(
+                    Method::POST,
+                    "/user/data/multipart/init",
+                    Some(body),
+                    Some(&token),
+                )
+                .await
+                .expect(201);
+            let g = v["guid"].as_str().expect("guid").to_owned();
+            assert_eq!(guid.get_or_insert_with(|| g.clone()), &g);
+            let upload_id = v["uploadId"].as_str().expect("uploadId").to_owned();
+            let parts = [
+                object(300_000, round * 2 + which),
+                object(1000 + usize::from(which), 7),
+            ];
+            let mut etags = vec![];
+            for (i, bytes) in parts.iter().enumerate() {
+                let v = app
+                    .call(
+                        Method::POST,
+                        "/user/data/multipart/upload",
+                        Some(json!({"key": format!("{g}/m.bin"), "uploadId": upload_id, "partNumber": i + 1})),
+                        Some(&token),
+                    )
+                    .await
+                    .expect(200);
+                let (status, etag, text) = put(
+                    &app,
+                    v["presigned_url"].as_str().expect("url"),
+                    bytes.clone(),
+                    &[],
+                )
+                .await;
+                assert_eq!(status, 200, "{text}");
+                etags.push(json!({"PartNumber": i + 1, "ETag": etag}));
+            }
+            uploads.push((upload_id, etags, parts.concat()));
+        }
+        let guid = guid.expect("guid");
+        let complete = |(upload_id, etags, _): &(String, Vec<Value>, Vec<u8>)| {
+            let body =
+                json!({"key": format!("{guid}/m.bin"), "uploadId": upload_id, "parts": etags});
+            let req = app
+                .client
+                .post(format!("{}/user/data/multipart/complete", app.url))
+                .bearer_auth(&token)
+                .json(&body);
+            async move {
+                let r = req.send().await.expect("complete");
+                (r.status().as_u16(), r.text().await.expect("body"))
+            }
+        };
+        let (ra, rb) = tokio::join!(complete(&uploads[0]), complete(&uploads[1]));
+        let answers = [ra, rb];
+        let winners: Vec<usize> = (0..2).filter(|&i| answers[i].0 == 200).collect();
+        assert_eq!(winners.len(), 1, "round {round}: {answers:?}");
+        let (winner, loser) = (winners[0], 1 - winners[0]);
+        assert_conflict(answers[loser].0, &answers[loser].1);
+        let doc = app.doc(&guid).await;
+        assert_eq!(
+            doc["hashes"]["md5"],
+            md5_hex(&uploads[winner].2),
+            "round {round}"
+        );
+        assert_eq!(
+            download_matches_record(&app, &token, &guid).await,
+            uploads[winner].2,
+            "round {round}"
+        );
+        assert!(staged(&app).is_empty(), "round {round}: {:?}", staged(&app));
+    }
+    app.stop().await;
+}
