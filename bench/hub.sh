@@ -8,9 +8,10 @@
 #      (target p99 < 50 ms), with wrk on the same 2 cores.
 #
 #   bench/hub.sh            (SQLite everywhere)
+#   SYNC_ONLY=1 bench/hub.sh  (step 1 only: the sync's time and peak RSS; no wrk needed)
 #
-# Knobs: STUDIES (200000), DURATION (10s), CONCURRENCY ("16 64"), THREADS (2), PORT (18100:
-# hub; +1, +2 the commons), BENCH_WORK (/var/tmp/weft-bench), WEFT_BIN.
+# Knobs: STUDIES (200000), SYNC_ONLY (0), DURATION (10s), CONCURRENCY ("16 64"), THREADS (2),
+# PORT (18100: hub; +1, +2 the commons), BENCH_WORK (/var/tmp/weft-bench), WEFT_BIN.
 # Results: stdout; raw output in $BENCH_WORK/hub/.
 set -euo pipefail
 
@@ -33,7 +34,8 @@ log() { printf '== %s\n' "$*" >&2; }
 die() { printf 'hub.sh: %s\n' "$*" >&2; exit 1; }
 # shellcheck source=bench/wrk_lib.sh
 . "$HERE/wrk_lib.sh"
-command -v wrk >/dev/null || die "wrk not found"
+SYNC_ONLY=${SYNC_ONLY:-0}
+[ "$SYNC_ONLY" = 1 ] || command -v wrk >/dev/null || die "wrk not found"
 [ -x "$WEFT_BIN" ] || die "no weft binary at $WEFT_BIN (cargo build --release)"
 rm -rf "$WORK"
 mkdir -p "$WORK"
@@ -78,6 +80,10 @@ end=$(date +%s.%N)
 SYNC_SECS=$(python3 -c "print(f'{$end - $start:.1f}')")
 SYNC_RSS=$(awk -F': ' '/Maximum resident/{printf "%.0f MiB", $2/1024}' "$WORK/sync.time")
 log "sync: $SYNC_SECS s ($(tr '\n' ';' <"$WORK/sync.txt"))"
+if [ "$SYNC_ONLY" = 1 ]; then
+  echo "$STUDIES studies from two commons (git $(git -C "$ROOT" rev-parse --short HEAD), load $(cut -d' ' -f1-3 /proc/loadavg)): \`weft hub sync\` $SYNC_SECS s, peak RSS $SYNC_RSS"
+  exit 0
+fi
 
 start=$(date +%s.%N)
 RUST_LOG=warn "$WEFT_BIN" serve --config "$WORK/hub.toml" --data-dir "$WORK/hub" --listen "127.0.0.1:$PORT" \

@@ -32,6 +32,15 @@ pub struct HubConfig {
     pub retry_min_secs: u64,
     /// Seconds one page request to a commons may take. Default 60.
     pub request_timeout_secs: u64,
+    /// Largest body of one page a commons may answer, in bytes; a longer one (or one that
+    /// never ends) fails that commons' pull. Default 67108864 (64 MiB).
+    pub max_page_bytes: u64,
+    /// Most bytes of page bodies one pull of a commons may read, all pages together; past
+    /// it the pull fails. Default 2147483648 (2 GiB).
+    pub max_pull_bytes: u64,
+    /// Most distinct records one pull of a commons may bring; past it the pull fails.
+    /// Default 1000000.
+    pub max_pull_records: u64,
     /// Directory of the discovery search index (rebuilt from the database at every start).
     /// Default `<data_dir>/hub-search`.
     pub search_dir: Option<PathBuf>,
@@ -50,6 +59,9 @@ impl Default for HubConfig {
             sync_interval_secs: 3600,
             retry_min_secs: 5,
             request_timeout_secs: 60,
+            max_page_bytes: 64 << 20,
+            max_pull_bytes: 2 << 30,
+            max_pull_records: 1_000_000,
             search_dir: None,
             configuration: AggConfiguration::default(),
             gen3_commons: BTreeMap::new(),
@@ -268,6 +280,15 @@ impl HubConfig {
         }
         if self.request_timeout_secs == 0 {
             return Err(invalid("hub.request_timeout_secs must be > 0"));
+        }
+        for (key, v) in [
+            ("max_page_bytes", self.max_page_bytes),
+            ("max_pull_bytes", self.max_pull_bytes),
+            ("max_pull_records", self.max_pull_records),
+        ] {
+            if v == 0 {
+                return Err(invalid(format!("hub.{key} must be > 0")));
+            }
         }
         self.effective().map(drop)
     }

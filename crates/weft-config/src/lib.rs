@@ -775,6 +775,11 @@ sync_interval_secs = 3600
 retry_min_secs = 5
 # Seconds one page request to a commons may take.
 request_timeout_secs = 60
+# Largest page body a commons may answer (bytes); a longer or endless one fails its pull.
+max_page_bytes = 67108864
+# Most page bytes, and most distinct records, one pull of a commons may bring.
+max_pull_bytes = 2147483648
+max_pull_records = 1000000
 # Discovery search index directory, rebuilt at start. Default: <data_dir>/hub-search.
 # search_dir = "/var/lib/weft/hub-search"
 # Commons inline, in the same format as the JSON file (docs/compat/hub.md):

@@ -116,7 +116,7 @@ async fn object_or_access(
 ) -> Res {
     match object_or_access_here(&s, &rest, creds, query).await {
         Err(e) if e.error.code == weft_core::ErrorCode::NotFound => {
-            match peer_redirect(&s, &rest, uri.query()).await {
+            match peer_redirect(&s, &rest, uri.query()).await? {
                 Some(r) => Ok(r),
                 None => Err(e),
             }
@@ -127,9 +127,16 @@ async fn object_or_access(
 
 /// An object this service does not hold but a peer (indexd `DIST`, or a hub's commons)
 /// does: `307` to the same request there, as Gen3's distributed resolution sends clients
-/// to the owning commons.
-async fn peer_redirect(s: &SharedState, rest: &str, query: Option<&str>) -> Option<Response> {
-    let dist = s.index.dist()?;
+/// to the owning commons. `None` when every peer answered and none holds it; a 503 when
+/// none that answered holds it and some could not be reached.
+async fn peer_redirect(
+    s: &SharedState,
+    rest: &str,
+    query: Option<&str>,
+) -> Result<Option<Response>, ApiError> {
+    let Some(dist) = s.index.dist() else {
+        return Ok(None);
+    };
     let rest = rest.trim_end_matches('/');
     let (raw, tail) = match rest.rsplit_once("/access") {
         Some((id, access)) if access.is_empty() || access.starts_with('/') => {
@@ -142,23 +149,30 @@ async fn peer_redirect(s: &SharedState, rest: &str, query: Option<&str>) -> Opti
     if let Some((prefix, accession)) = id.split_once(':') {
         candidates.push(format!("{prefix}/{accession}"));
     }
+    let mut unreachable = None;
     for c in candidates {
-        if let Some(base) = dist.locate(&c).await {
-            let mut url = format!("{base}ga4gh/drs/v1/objects/{id}{tail}");
-            if let Some(q) = query.filter(|q| !q.is_empty()) {
-                url.push('?');
-                url.push_str(q);
+        let base = match dist.locate(&c).await {
+            Ok(Some(base)) => base,
+            Ok(None) => continue,
+            Err(e) => {
+                unreachable.get_or_insert(e);
+                continue;
             }
-            return Some(
-                (
-                    axum::http::StatusCode::TEMPORARY_REDIRECT,
-                    [(axum::http::header::LOCATION, url)],
-                )
-                    .into_response(),
-            );
+        };
+        let mut url = format!("{base}ga4gh/drs/v1/objects/{id}{tail}");
+        if let Some(q) = query.filter(|q| !q.is_empty()) {
+            url.push('?');
+            url.push_str(q);
         }
+        return Ok(Some(
+            (
+                axum::http::StatusCode::TEMPORARY_REDIRECT,
+                [(axum::http::header::LOCATION, url)],
+            )
+                .into_response(),
+        ));
     }
-    None
+    unreachable.map_or(Ok(None), |e| Err(drs_err(e)))
 }
 
 async fn object_or_access_here(

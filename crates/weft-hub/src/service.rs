@@ -1,7 +1,7 @@
 //! The hub service: syncing commons (on demand and on a schedule with backoff), keeping the
 //! search index in step with the store, and the answers of aggregate MDS's endpoints.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, hash_map};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,7 +12,7 @@ use weft_store::{HubCommons, HubPull, HubScope, HubStore, HubStudy};
 
 use crate::HubError;
 use crate::mapping::{self, CommonsSpec, STUDY_FIELD, Schema, TagCounts};
-use crate::pull::Puller;
+use crate::pull::{Limits, PageSink, Puller};
 use crate::search::{IndexDoc, SearchIndex, SearchRequest, SearchResult};
 
 /// The largest page `/mds/aggregate/metadata` serves (Elasticsearch's default result
@@ -96,7 +96,10 @@ impl HubService {
             return Ok(None);
         }
         let (specs, schema) = mapping::specs(&file)?;
-        let puller = Puller::new(Duration::from_secs(config.request_timeout_secs))?;
+        let puller = Puller::new(
+            Duration::from_secs(config.request_timeout_secs),
+            Limits::of(config),
+        )?;
         let search = match search_dir {
             None => None,
             Some(dir) => {
@@ -166,25 +169,9 @@ impl HubService {
     }
 
     async fn pull_and_store(&self, spec: &CommonsSpec, at: i64) -> Result<usize, HubError> {
-        let records = self.puller.pull(spec).await?;
-        let spec_owned = spec.clone();
-        let schema = self.schema.clone();
-        let (studies, summary) = tokio::task::spawn_blocking(move || {
-            let normalized = mapping::normalize(&spec_owned, &schema, records);
-            let summary = mapping::tag_summary(normalized.iter().map(|n| &n.doc));
-            let studies: Vec<HubStudy> = normalized
-                .into_iter()
-                .map(|n| HubStudy {
-                    commons: spec_owned.name.clone(),
-                    guid: n.guid,
-                    commons_name: spec_owned.commons_name.clone(),
-                    doc: n.doc.to_string(),
-                })
-                .collect();
-            (studies, summary)
-        })
-        .await
-        .map_err(|e| HubError::Internal(e.to_string()))?;
+        let mut studies = Studies::new(spec, &self.schema);
+        self.puller.pull(spec, &mut studies).await?;
+        let (studies, summary) = studies.finish().await?;
         let n = studies.len();
         let pull = HubPull {
             commons: spec.name.clone(),
@@ -542,6 +529,117 @@ impl HubService {
         tokio::task::spawn_blocking(move || search.search(&req))
             .await
             .map_err(|e| HubError::Internal(e.to_string()))?
+    }
+}
+
+/// One commons' studies as its pages come in: each page normalized on its own (off the
+/// async runtime) and kept only as the stored text, so a pull holds one raw page at a time.
+///
+/// A GUID keeps the place of its first appearance and the record of its last, as one map of
+/// every page's records would (a later copy dropped by `select_field` drops the study).
+struct Studies {
+    spec: Arc<CommonsSpec>,
+    schema: Arc<Schema>,
+    /// One slot per distinct GUID pulled; `None` where normalization dropped the record.
+    slots: Vec<Option<HubStudy>>,
+    /// Each pulled GUID's slot.
+    slot_of: HashMap<String, usize>,
+    /// The tag summary of the studies so far (recounted at the end when a GUID came twice).
+    summary: BTreeMap<String, TagCounts>,
+    repeated: bool,
+}
+
+impl Studies {
+    fn new(spec: &CommonsSpec, schema: &Schema) -> Self {
+        Self {
+            spec: Arc::new(spec.clone()),
+            schema: Arc::new(schema.clone()),
+            slots: Vec::new(),
+            slot_of: HashMap::new(),
+            summary: BTreeMap::new(),
+            repeated: false,
+        }
+    }
+
+    async fn add(&mut self, page: Map<String, Value>) -> Result<u64, HubError> {
+        let guids: Vec<String> = page.keys().cloned().collect();
+        let (spec, schema) = (Arc::clone(&self.spec), Arc::clone(&self.schema));
+        let (normalized, summary) = tokio::task::spawn_blocking(move || {
+            let normalized = mapping::normalize(&spec, &schema, page);
+            let summary = mapping::tag_summary(normalized.iter().map(|n| &n.doc));
+            let studies: Vec<HubStudy> = normalized
+                .into_iter()
+                .map(|n| HubStudy {
+                    commons: spec.name.clone(),
+                    guid: n.guid,
+                    commons_name: spec.commons_name.clone(),
+                    doc: n.doc.to_string(),
+                })
+                .collect();
+            (studies, summary)
+        })
+        .await
+        .map_err(|e| HubError::Internal(e.to_string()))?;
+        for guid in guids {
+            match self.slot_of.entry(guid) {
+                hash_map::Entry::Vacant(v) => {
+                    v.insert(self.slots.len());
+                    self.slots.push(None);
+                }
+                hash_map::Entry::Occupied(o) => {
+                    self.repeated = true;
+                    self.slots[*o.get()] = None;
+                }
+            }
+        }
+        for study in normalized {
+            if let Some(&i) = self.slot_of.get(&study.guid) {
+                self.slots[i] = Some(study);
+            }
+        }
+        if !self.repeated {
+            merge_tags(&mut self.summary, summary);
+        }
+        Ok(self.slots.len() as u64)
+    }
+
+    /// The studies to store, and their tag summary.
+    async fn finish(self) -> Result<(Vec<HubStudy>, BTreeMap<String, TagCounts>), HubError> {
+        let studies: Vec<HubStudy> = self.slots.into_iter().flatten().collect();
+        if !self.repeated {
+            return Ok((studies, self.summary));
+        }
+        // a GUID came twice: count the kept copies again, one parsed document at a time
+        tokio::task::spawn_blocking(move || {
+            let mut summary = BTreeMap::new();
+            for s in &studies {
+                let doc = serde_json::from_str::<Value>(&s.doc).unwrap_or(Value::Null);
+                merge_tags(&mut summary, mapping::tag_summary([&doc]));
+            }
+            (studies, summary)
+        })
+        .await
+        .map_err(|e| HubError::Internal(e.to_string()))
+    }
+}
+
+/// Add one tag summary to another.
+fn merge_tags(into: &mut BTreeMap<String, TagCounts>, more: BTreeMap<String, TagCounts>) {
+    for (category, counts) in more {
+        let total = into.entry(category).or_default();
+        total.total += counts.total;
+        for (name, n) in counts.names {
+            *total.names.entry(name).or_default() += n;
+        }
+    }
+}
+
+impl PageSink for Studies {
+    fn take(
+        &mut self,
+        page: Map<String, Value>,
+    ) -> futures::future::BoxFuture<'_, Result<u64, HubError>> {
+        Box::pin(self.add(page))
     }
 }
 

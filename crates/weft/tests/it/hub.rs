@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)] // test helpers: a failure should panic with its cause
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
@@ -707,4 +707,306 @@ fn bad_hub_configuration_is_a_startup_error() {
     let (ok, text) = run(&["hub", "sync"]);
     assert!(!ok);
     assert!(text.contains("lists no commons"), "{text}");
+}
+
+/// How the hostile stand-in commons answers `/mds/metadata`.
+const HOSTILE_GOOD: u8 = 0;
+/// A page whose body never ends.
+const ENDLESS: u8 = 1;
+/// Full pages of new records, for ever.
+const PAGES_FOREVER: u8 = 2;
+/// Full pages of new, large records, for ever.
+const LARGE_PAGES_FOREVER: u8 = 3;
+/// `302` to another server.
+const REDIRECT_AWAY: u8 = 4;
+/// `502` for everything, `/index/...` included.
+const BROKEN: u8 = 5;
+
+/// A stand-in commons that answers what a real weft never does: endless bodies, endless
+/// pages, redirects elsewhere. `/moved/mds/metadata` redirects to `/mds/metadata` on the
+/// same server. The most bytes one endless answer got out is kept in `sent_max`.
+struct Hostile {
+    url: String,
+    mode: Arc<AtomicU8>,
+    sent_max: Arc<AtomicU64>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+async fn hostile_commons(mode: u8, away: &str) -> Hostile {
+    use axum::extract::Query;
+    use axum::response::IntoResponse;
+    type Params = Query<std::collections::HashMap<String, String>>;
+    let mode = Arc::new(AtomicU8::new(mode));
+    let sent_max = Arc::new(AtomicU64::new(0));
+    let (m, sent, away) = (Arc::clone(&mode), Arc::clone(&sent_max), away.to_owned());
+    let metadata = move |Query(q): Params, uri: axum::http::Uri| {
+        let (mode, sent, away) = (m.load(Ordering::SeqCst), Arc::clone(&sent), away.clone());
+        async move {
+            let limit: usize = q.get("limit").and_then(|l| l.parse().ok()).unwrap_or(10);
+            let offset: usize = q.get("offset").and_then(|l| l.parse().ok()).unwrap_or(0);
+            let record = |i: usize, pad: usize| {
+                let mut s = study(&format!("Original {i}"), "H", &[("Data Type", "WGS")], 1);
+                s["gen3_discovery"]["pad"] = json!("p".repeat(pad));
+                (format!("h-{i}"), s)
+            };
+            match mode {
+                ENDLESS => {
+                    let mut out = 0_u64;
+                    let head = axum::body::Bytes::from_static(
+                        br#"{"h-0": {"gen3_discovery": {"full_name": ""#,
+                    );
+                    let chunk = axum::body::Bytes::from("a".repeat(64 << 10));
+                    let chunks = std::iter::once(head)
+                        .chain(std::iter::repeat(chunk))
+                        .map(move |c| {
+                            out += c.len() as u64;
+                            sent.fetch_max(out, Ordering::SeqCst);
+                            Ok::<_, std::convert::Infallible>(c)
+                        });
+                    axum::body::Body::from_stream(futures::stream::iter(chunks)).into_response()
+                }
+                PAGES_FOREVER | LARGE_PAGES_FOREVER => {
+                    let pad = if mode == PAGES_FOREVER { 0 } else { 20_000 };
+                    let page: serde_json::Map<String, Value> =
+                        (offset..offset + limit).map(|i| record(i, pad)).collect();
+                    axum::Json(Value::Object(page)).into_response()
+                }
+                REDIRECT_AWAY => (
+                    axum::http::StatusCode::FOUND,
+                    [("location", format!("{away}{uri}"))],
+                )
+                    .into_response(),
+                BROKEN => (axum::http::StatusCode::BAD_GATEWAY, "down").into_response(),
+                _ => {
+                    let page: serde_json::Map<String, Value> =
+                        (0..5).map(|i| record(i, 0)).skip(offset).take(limit).collect();
+                    axum::Json(Value::Object(page)).into_response()
+                }
+            }
+        }
+    };
+    let m = Arc::clone(&mode);
+    let app = axum::Router::new()
+        .route("/mds/metadata", axum::routing::get(metadata))
+        .route(
+            "/moved/mds/metadata",
+            axum::routing::get(|uri: axum::http::Uri| async move {
+                let query = uri.query().unwrap_or_default();
+                (
+                    axum::http::StatusCode::TEMPORARY_REDIRECT,
+                    [("location", format!("/mds/metadata?{query}"))],
+                )
+            }),
+        )
+        .fallback(move || {
+            let broken = m.load(Ordering::SeqCst) == BROKEN;
+            async move {
+                if broken {
+                    (axum::http::StatusCode::BAD_GATEWAY, "down")
+                } else {
+                    (axum::http::StatusCode::NOT_FOUND, "no")
+                }
+            }
+        });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    Hostile {
+        url,
+        mode,
+        sent_max,
+        server,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commons_over_its_limits_fails_alone_and_keeps_its_copy() {
+    let hostile = hostile_commons(HOSTILE_GOOD, "").await;
+    let real = TestApp::start().await;
+    seed(&real, &[("r-1", study("Real Study", "RS", &[], 1))]).await;
+    let (hostile_url, real_url) = (hostile.url.clone(), real.url.clone());
+    let hub = TestApp::start_with(move |c| {
+        c.hub = hub_config(json!({
+            "sync_interval_secs": 1,
+            "retry_min_secs": 1,
+            "max_page_bytes": 65_536,
+            "max_pull_bytes": 200_000,
+            "max_pull_records": 20,
+            "adapter_commons": {"hostile": {"mds_url": hostile_url, "commons_url": "h.example",
+                                            "adapter": "gen3", "config": {"batchSize": 2}}},
+            "gen3_commons": {"real": {"mds_url": real_url, "commons_url": "real.example"}}
+        }));
+    })
+    .await;
+    wait_status(&hub, "first good pull", synced(&["hostile", "real"])).await;
+    assert_eq!(
+        hub.get("/mds/aggregate/metadata/hostile")
+            .await
+            .expect(200)
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
+
+    for (m, needle) in [
+        (
+            ENDLESS,
+            "the page is larger than hub.max_page_bytes (65536 bytes)",
+        ),
+        (
+            PAGES_FOREVER,
+            "the pull brought more than hub.max_pull_records (20) records",
+        ),
+        (
+            LARGE_PAGES_FOREVER,
+            "the pull read more than hub.max_pull_bytes (200000 bytes)",
+        ),
+    ] {
+        hostile.mode.store(m, Ordering::SeqCst);
+        let s = wait_status(&hub, needle, |s| {
+            s["commons"]["hostile"]["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains(needle))
+        })
+        .await;
+        let h = &s["commons"]["hostile"];
+        assert_eq!(h["status"], "error", "{needle}");
+        assert_eq!(h["studies"], 5, "{needle}");
+        assert!(
+            h["last_error"]
+                .as_str()
+                .unwrap()
+                .contains("/mds/metadata?data=True"),
+            "{h}"
+        );
+        // the other commons syncs on
+        assert_eq!(s["commons"]["real"]["status"], "ok");
+        assert_eq!(s["commons"]["real"]["studies"], 1);
+        // the previous copy is what is served
+        let kept = hub.get("/mds/aggregate/metadata/hostile").await.expect(200);
+        assert_eq!(kept.as_array().unwrap().len(), 5, "{needle}");
+        assert_eq!(kept[0]["gen3_discovery"]["full_name"], "Original 0");
+        assert_eq!(kept[0]["gen3_discovery"]["pad"], "");
+    }
+    // the endless body was abandoned soon after the limit: what the stand-in got out of one
+    // answer is the limit plus what the loopback socket buffers hold, not gigabytes
+    let sent = hostile.sent_max.load(Ordering::SeqCst);
+    assert!(sent > 65_536, "{sent}");
+    assert!(sent < 32 << 20, "the hub read {sent} bytes of an endless page");
+    hub.stop().await;
+    real.stop().await;
+    hostile.server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_are_followed_only_within_one_host() {
+    // the other host: it must never be asked
+    let asked = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&asked);
+    let elsewhere = axum::Router::new().fallback(move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async { axum::Json(json!({})) }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let elsewhere_url = format!("http://{}", listener.local_addr().unwrap());
+    let elsewhere_server = tokio::spawn(async move {
+        axum::serve(listener, elsewhere).await.unwrap();
+    });
+    let away = hostile_commons(REDIRECT_AWAY, &elsewhere_url).await;
+    let moved = hostile_commons(HOSTILE_GOOD, "").await;
+    let (away_url, moved_url) = (away.url.clone(), format!("{}/moved", moved.url));
+    let hub = TestApp::start_with(move |c| {
+        c.hub = hub_config(json!({
+            "sync_interval_secs": 3600,
+            "retry_min_secs": 1,
+            "gen3_commons": {
+                "away": {"mds_url": away_url, "commons_url": "away.example"},
+                "moved": {"mds_url": moved_url, "commons_url": "moved.example"}}
+        }));
+    })
+    .await;
+    let s = wait_status(&hub, "away refused, moved synced", |s| {
+        s["commons"]["moved"]["status"] == "ok"
+            && s["commons"]["away"]["last_error"].as_str().is_some()
+    })
+    .await;
+    // a redirect within the commons' own origin is followed
+    assert_eq!(s["commons"]["moved"]["studies"], 5);
+    hub.get("/mds/aggregate/metadata/guid/h-4")
+        .await
+        .expect(200);
+    // one to another port of the same address is not
+    let error = s["commons"]["away"]["last_error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!(
+            "HTTP 302 Found: refused a redirect to another host ({elsewhere_url})"
+        )),
+        "{error}"
+    );
+    assert!(error.contains(&format!("GET {}/mds/metadata?data=True", away.url)));
+    assert_eq!(s["commons"]["away"]["status"], "error");
+    assert_eq!(s["commons"]["away"]["studies"], 0);
+    assert_eq!(asked.load(Ordering::SeqCst), 0, "the other host was asked");
+    hub.stop().await;
+    away.server.abort();
+    moved.server.abort();
+    elsewhere_server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drs_through_the_hub_when_the_owning_commons_is_unreachable() {
+    let a = TestApp::start_with(|c| c.index.guid_prefix = "dg.AAAA/".into()).await;
+    let broken = hostile_commons(BROKEN, "").await;
+    // a port nothing listens on
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let (a_url, broken_url) = (a.url.clone(), broken.url.clone());
+    let hub = TestApp::start_with(move |c| {
+        c.hub = hub_config(json!({
+            "gen3_commons": {
+                "commons-a": {"mds_url": a_url, "commons_url": "a.example",
+                              "drs_prefixes": ["dg.AAAA"]},
+                "down": {"mds_url": closed, "commons_url": "down.example",
+                         "drs_prefixes": ["dg.DOWN"]},
+                "broken": {"mds_url": broken_url, "commons_url": "broken.example",
+                           "drs_prefixes": ["dg.FIVE"]}}
+        }));
+    })
+    .await;
+    for (id, name) in [
+        ("dg.DOWN/00000000-0000-0000-0000-000000000001", "down"),
+        ("dg.FIVE/00000000-0000-0000-0000-000000000001", "broken"),
+        ("dg.FIVE:00000000-0000-0000-0000-000000000001", "broken"),
+    ] {
+        for path in [
+            format!("/ga4gh/drs/v1/objects/{id}"),
+            format!("/ga4gh/drs/v1/objects/{id}/access/s3"),
+        ] {
+            let r = hub.get(&path).await;
+            assert_eq!(r.status, 503, "{path}: {}", r.text);
+            assert_eq!(r.json["status_code"], 503, "{path}");
+            assert!(
+                r.json["msg"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with(&format!("could not be reached: {name}")),
+                "{path}: {}",
+                r.text
+            );
+        }
+    }
+    // the owning commons answered that it has no such id: 404 still, though others are down
+    let r = hub
+        .get("/ga4gh/drs/v1/objects/dg.AAAA/00000000-0000-0000-0000-000000000000")
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    assert_eq!(r.json["status_code"], 404);
+    hub.stop().await;
+    a.stop().await;
+    broken.server.abort();
 }
