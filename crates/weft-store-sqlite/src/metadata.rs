@@ -445,7 +445,10 @@ mod tests {
     /// the same text as on JSON text.
     async fn assert_served_as_written(store: &SqliteStore, docs: &[(String, String)]) {
         for (guid, text) in docs {
-            assert_eq!(store.metadata(guid).await.unwrap().as_deref(), Some(text.as_str()));
+            assert_eq!(
+                store.metadata(guid).await.unwrap().as_deref(),
+                Some(text.as_str())
+            );
         }
         let all = MetadataQuery {
             filters: vec![],
@@ -522,7 +525,10 @@ mod tests {
         let want = t.replace(r#""t":true"#, r#""t":false"#);
         let want = format!("{},\"new\":1e+300}}", &want[..want.len() - 1]);
         assert_eq!(merged.get(), want);
-        assert_eq!(store.metadata(g).await.unwrap().as_deref(), Some(want.as_str()));
+        assert_eq!(
+            store.metadata(g).await.unwrap().as_deref(),
+            Some(want.as_str())
+        );
         let deleted = store.delete_metadata(g).await.unwrap();
         assert_eq!(deleted.get(), want);
         assert_eq!(column_types(&store).await, ["blob"; 3]);
