@@ -3,12 +3,18 @@
 batches to /mds-admin/metadata (one transaction per batch), from a few threads.
 
     mds_seed.py BASE_URL TOKEN N OUT_DIR [--batch 1000] [--threads 2] [--prefix dg.MDS0]
+                [--path /mds-admin/metadata] [--basic USER:PASS]
+
+--path and --basic seed another metadata service the same way (bench/mds_vs.sh): Gen3's own
+takes the same batch body at POST /metadata at its root, with HTTP basic auth for the logins
+in its ADMIN_LOGINS setting (TOKEN is then ignored).
 
 Writes OUT_DIR/guids.txt (fixed-width GUIDs, one per line, for wrk's random_get.lua) and
 OUT_DIR/codes.txt (the values of gen3_discovery.project.code: N/100 of them, so each
 matches 100 records). Prints records/s on stdout. Deterministic: record n is always the same.
 """
 import argparse
+import base64
 import http.client
 import json
 import sys
@@ -64,9 +70,15 @@ def main():
     ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--prefix", default=PREFIX, help="GUID prefix (default dg.MDS0)")
+    ap.add_argument("--path", default="/mds-admin/metadata", help="the batch write path")
+    ap.add_argument("--basic", help="USER:PASS for HTTP basic auth instead of the token")
     a = ap.parse_args()
     PREFIX = a.prefix
     groups = max(1, a.n // 100)
+    if a.basic:
+        auth = "Basic " + base64.b64encode(a.basic.encode()).decode()
+    else:
+        auth = "bearer " + a.token
     with open(a.out + "/guids.txt", "w") as f:
         for n in range(a.n):
             f.write(guid(n) + "\n")
@@ -89,9 +101,8 @@ def main():
                 s = starts.pop(0)
             body = json.dumps([{"guid": guid(n), "data": record(n, groups)}
                                for n in range(s, min(s + a.batch, a.n))])
-            conn.request("POST", "/mds-admin/metadata?overwrite=false", body,
-                         {"Authorization": "bearer " + a.token,
-                          "Content-Type": "application/json"})
+            conn.request("POST", a.path + "?overwrite=false", body,
+                         {"Authorization": auth, "Content-Type": "application/json"})
             r = conn.getresponse()
             out = r.read()
             if r.status != 201:

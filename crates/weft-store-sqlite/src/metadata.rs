@@ -1,4 +1,9 @@
-//! `MetadataStore` on SQLite: metadata as JSON text, key-path indexes as expression indexes.
+//! `MetadataStore` on SQLite: metadata as JSONB, key-path indexes as expression indexes.
+//!
+//! Documents are stored in SQLite's binary JSON (`jsonb()` on write, migration 0011), so a
+//! filter on a path without an index walks each row's stored tree instead of parsing its
+//! text again; reads render the text with `json()`, which gives back exactly the compact
+//! text that was written (key order, number and string spellings are kept in JSONB).
 //!
 //! A filter compares the value at a path *as text*, as MDS does on PostgreSQL (`#>>`):
 //! strings without quotes, other values as their JSON text, JSON `null` as no value. The
@@ -46,7 +51,7 @@ fn not_found() -> StoreError {
 }
 
 fn data_of(conn: &Connection, guid: &str) -> StoreResult<Option<String>> {
-    conn.prepare_cached("SELECT data FROM metadata WHERE guid = ?1")
+    conn.prepare_cached("SELECT json(data) FROM metadata WHERE guid = ?1")
         .and_then(|mut s| s.query_row([guid], |r| r.get(0)).optional())
         .map_err(backend)
 }
@@ -70,7 +75,7 @@ fn put(
 ) -> StoreResult<Option<Written>> {
     let inserted = conn
         .prepare_cached(
-            "INSERT INTO metadata (guid, data, authz) VALUES (?1, ?2, ?3) \
+            "INSERT INTO metadata (guid, data, authz) VALUES (?1, jsonb(?2), ?3) \
              ON CONFLICT (guid) DO NOTHING",
         )
         .and_then(|mut s| s.execute((guid, data, authz)))
@@ -81,7 +86,7 @@ fn put(
     if !overwrite {
         return Ok(None);
     }
-    conn.prepare_cached("UPDATE metadata SET data = ?2 WHERE guid = ?1")
+    conn.prepare_cached("UPDATE metadata SET data = jsonb(?2) WHERE guid = ?1")
         .and_then(|mut s| s.execute((guid, data)))
         .map_err(backend)?;
     Ok(Some(Written::Updated))
@@ -90,7 +95,7 @@ fn put(
 /// The SQL of a metadata query and its parameters, in order.
 fn query_sql(query: &MetadataQuery) -> (String, Vec<String>) {
     let mut sql = String::from(if query.with_data {
-        "SELECT guid, data FROM metadata"
+        "SELECT guid, json(data) FROM metadata"
     } else {
         "SELECT guid, NULL FROM metadata"
     });
@@ -137,7 +142,7 @@ impl MetadataStore for SqliteStore {
                 Some(t) => Some(t),
                 None => conn
                     .prepare_cached(
-                        "SELECT m.data FROM metadata_alias a JOIN metadata m ON m.guid = a.guid \
+                        "SELECT json(m.data) FROM metadata_alias a JOIN metadata m ON m.guid = a.guid \
                          WHERE a.alias = ?1",
                     )
                     .and_then(|mut s| s.query_row([&guid], |r| r.get(0)).optional())
@@ -211,7 +216,7 @@ impl MetadataStore for SqliteStore {
             } else {
                 data
             };
-            conn.prepare_cached("UPDATE metadata SET data = ?2 WHERE guid = ?1")
+            conn.prepare_cached("UPDATE metadata SET data = jsonb(?2) WHERE guid = ?1")
                 .and_then(|mut s| s.execute((&guid, new.get())))
                 .map_err(backend)?;
             Ok(new)
@@ -393,9 +398,186 @@ impl MetadataStore for SqliteStore {
 mod tests {
     use std::sync::Arc;
 
+    use serde_json::json;
     use weft_store::{MetadataFilter, MetadataStore as _};
 
     use super::*;
+
+    /// Documents as the service writes them (serde_json's compact text, keys in input order),
+    /// with the spellings JSONB must keep: float forms, integers past i64, escapes, non-ASCII.
+    fn awkward_docs() -> Vec<(String, String)> {
+        let docs = [
+            json!({"z": 1, "a": {"b": "v0", "y": [1.5, -0.0, 1e20, 1e-7, 0.1]}, "e": {}, "l": []}),
+            json!({"a": {"b": "v1"}, "big": u64::MAX, "neg": i64::MIN, "max": f64::MAX,
+                   "tiny": 5e-324, "n": null, "t": true}),
+            json!({"a": {"b": "q\"b\\s/\n\t\u{1}\u{7f}\u{2028}é😀"}, "k\"ey": "x"}),
+            json!({"a": {"b": 3}, "nested": {"deep": {"deeper": [{"x": [[]]}, "s"]}}}),
+        ];
+        docs.iter()
+            .enumerate()
+            .map(|(n, d)| (format!("g{n}"), serde_json::to_string(d).unwrap()))
+            .collect()
+    }
+
+    fn raw_of(text: &str) -> RawJson {
+        RawValue::from_string(text.to_owned()).unwrap()
+    }
+
+    fn open_authz() -> RawJson {
+        raw_of(r#"{"version":0,"_resource_paths":["/open"]}"#)
+    }
+
+    async fn column_types(store: &SqliteStore) -> Vec<String> {
+        store
+            .read(|conn| {
+                let mut stmt = conn
+                    .prepare("SELECT typeof(data) FROM metadata ORDER BY guid")
+                    .map_err(backend)?;
+                let rows = stmt.query_map([], |r| r.get(0)).map_err(backend)?;
+                rows.collect::<rusqlite::Result<Vec<String>>>()
+                    .map_err(backend)
+            })
+            .await
+            .unwrap()
+    }
+
+    /// Every way a document is read gives back the bytes written, and filters on JSONB compare
+    /// the same text as on JSON text.
+    async fn assert_served_as_written(store: &SqliteStore, docs: &[(String, String)]) {
+        for (guid, text) in docs {
+            assert_eq!(
+                store.metadata(guid).await.unwrap().as_deref(),
+                Some(text.as_str())
+            );
+        }
+        let all = MetadataQuery {
+            filters: vec![],
+            limit: 100,
+            offset: 0,
+            with_data: true,
+        };
+        let rows = store.query_metadata(all).await.unwrap();
+        let served: Vec<(String, String)> = rows
+            .into_iter()
+            .map(|(g, d)| (g, d.unwrap().get().to_owned()))
+            .collect();
+        assert_eq!(served, docs);
+        let filter = |path: &str, value: &str| MetadataQuery {
+            filters: vec![MetadataFilter {
+                path: FieldPath::parse(path).unwrap(),
+                values: vec![FilterValue::Text(value.to_owned())],
+            }],
+            limit: 100,
+            offset: 0,
+            with_data: false,
+        };
+        for (path, value, want) in [
+            ("a.b", "v1", vec!["g1"]),
+            ("a.b", "3", vec!["g3"]),
+            ("a.b", "q\"b\\s/\n\t\u{1}\u{7f}\u{2028}é😀", vec!["g2"]),
+            ("a.y", "[1.5,-0.0,1e+20,1e-7,0.1]", vec!["g0"]),
+            ("big", "18446744073709551615", vec!["g1"]),
+            ("n", "null", vec![]),
+        ] {
+            let got: Vec<String> = store
+                .query_metadata(filter(path, value))
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|(g, _)| g)
+                .collect();
+            assert_eq!(got, want, "{path}={value}");
+        }
+    }
+
+    /// Documents are stored as JSONB, so an unindexed filter reads the stored tree instead of
+    /// parsing text; reads still give back exactly the compact text the service wrote.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn documents_are_jsonb_and_read_back_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("m.db"), 1).unwrap();
+        let docs = awkward_docs();
+        let (first, rest) = docs.split_first().unwrap();
+        store
+            .put_metadata(&first.0, raw_of(&first.1), open_authz(), false)
+            .await
+            .unwrap();
+        let batch = rest.iter().map(|(g, t)| (g.clone(), raw_of(t))).collect();
+        store
+            .put_metadata_batch(batch, open_authz(), false)
+            .await
+            .unwrap();
+        assert_eq!(column_types(&store).await, ["blob"; 4]);
+        assert_served_as_written(&store, &docs).await;
+
+        // overwrite, replace, merge and delete keep the same bytes
+        let (g, t) = &docs[1];
+        store
+            .put_metadata(g, raw_of(t), open_authz(), true)
+            .await
+            .unwrap();
+        let replaced = store.update_metadata(g, raw_of(t), false).await.unwrap();
+        assert_eq!(replaced.get(), t);
+        let merged = store
+            .update_metadata(g, raw_of(r#"{"t":false,"new":1e+300}"#), true)
+            .await
+            .unwrap();
+        let want = t.replace(r#""t":true"#, r#""t":false"#);
+        let want = format!("{},\"new\":1e+300}}", &want[..want.len() - 1]);
+        assert_eq!(merged.get(), want);
+        assert_eq!(
+            store.metadata(g).await.unwrap().as_deref(),
+            Some(want.as_str())
+        );
+        let deleted = store.delete_metadata(g).await.unwrap();
+        assert_eq!(deleted.get(), want);
+        assert_eq!(column_types(&store).await, ["blob"; 3]);
+    }
+
+    /// Migration 0011 turns documents stored as JSON text (before it) into JSONB, and the
+    /// key-path indexes made before it still answer filters with the same rows.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn migration_0011_converts_text_documents_and_keeps_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.db");
+        let docs = awkward_docs();
+        {
+            let store = SqliteStore::open(&path, 1).unwrap();
+            let batch = docs.iter().map(|(g, t)| (g.clone(), raw_of(t))).collect();
+            store
+                .put_metadata_batch(batch, open_authz(), false)
+                .await
+                .unwrap();
+            store
+                .create_metadata_index(FieldPath::parse("a.b").unwrap())
+                .await
+                .unwrap();
+            // back to the layout before 0011: documents as JSON text
+            store
+                .write(|conn| {
+                    conn.execute_batch(
+                        "UPDATE metadata SET data = json(data); \
+                         DELETE FROM _weft_migrations WHERE version = 11;",
+                    )
+                    .map_err(backend)
+                })
+                .await
+                .unwrap();
+            assert_eq!(column_types(&store).await, ["text"; 4]);
+        }
+        assert_eq!(SqliteStore::migrate(&path).unwrap(), 1);
+        let store = SqliteStore::open(&path, 1).unwrap();
+        assert_eq!(column_types(&store).await, ["blob"; 4]);
+        assert_served_as_written(&store, &docs).await;
+        let check = store
+            .read(|conn| {
+                conn.query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0))
+                    .map_err(backend)
+            })
+            .await
+            .unwrap();
+        assert_eq!(check, "ok");
+    }
 
     /// An equality filter on an indexed path is answered from the index, not by a scan.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

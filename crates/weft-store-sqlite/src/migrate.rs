@@ -37,6 +37,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "record_rowid",
         include_str!("../migrations/0010_record_rowid.sql"),
     ),
+    (
+        11,
+        "metadata_jsonb",
+        include_str!("../migrations/0011_metadata_jsonb.sql"),
+    ),
 ];
 
 pub(crate) fn apply(conn: &mut Connection) -> StoreResult<usize> {
