@@ -496,6 +496,14 @@ mod tests {
                 "is not one of",
             ),
             (
+                "max_page_bytes = 0\n".into(),
+                "hub.max_page_bytes must be > 0",
+            ),
+            (
+                "max_pull_records = 0\n".into(),
+                "hub.max_pull_records must be > 0",
+            ),
+            (
                 format!("config_file = {:?}\n", dir.join("missing.json")),
                 "cannot read config file",
             ),

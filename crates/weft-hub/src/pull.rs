@@ -244,6 +244,9 @@ mod tests {
             &u("http://127.0.0.1:8080/"),
             &u("http://127.0.0.1:8081/")
         ));
-        assert!(!same_origin(&u("http://127.0.0.1/"), &u("http://localhost/")));
+        assert!(!same_origin(
+            &u("http://127.0.0.1/"),
+            &u("http://localhost/")
+        ));
     }
 }

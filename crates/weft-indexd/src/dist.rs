@@ -206,8 +206,8 @@ mod tests {
         assert_eq!(dist.locate("dg.B/gone").await.unwrap(), None);
         let down = dist.locate("dg.A/1").await.unwrap_err();
         assert!(down.message.ends_with("could not be reached: A"), "{down}");
-        let answered = Dist::new(&[entry("B", "http://b/index/", "dg\\.B/.*")], fake.clone())
-            .unwrap();
+        let answered =
+            Dist::new(&[entry("B", "http://b/index/", "dg\\.B/.*")], fake.clone()).unwrap();
         assert_eq!(answered.locate("dg.C/9").await.unwrap(), None);
         assert_eq!(commons_base("https://x.org/a/index"), "https://x.org/a/");
         assert!(Dist::new(&[entry("X", "h", "(")], fake).is_err());

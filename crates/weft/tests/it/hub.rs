@@ -756,13 +756,14 @@ async fn hostile_commons(mode: u8, away: &str) -> Hostile {
                         br#"{"h-0": {"gen3_discovery": {"full_name": ""#,
                     );
                     let chunk = axum::body::Bytes::from("a".repeat(64 << 10));
-                    let chunks = std::iter::once(head)
-                        .chain(std::iter::repeat(chunk))
-                        .map(move |c| {
-                            out += c.len() as u64;
-                            sent.fetch_max(out, Ordering::SeqCst);
-                            Ok::<_, std::convert::Infallible>(c)
-                        });
+                    let chunks =
+                        std::iter::once(head)
+                            .chain(std::iter::repeat(chunk))
+                            .map(move |c| {
+                                out += c.len() as u64;
+                                sent.fetch_max(out, Ordering::SeqCst);
+                                Ok::<_, std::convert::Infallible>(c)
+                            });
                     axum::body::Body::from_stream(futures::stream::iter(chunks)).into_response()
                 }
                 PAGES_FOREVER | LARGE_PAGES_FOREVER => {
@@ -778,8 +779,11 @@ async fn hostile_commons(mode: u8, away: &str) -> Hostile {
                     .into_response(),
                 BROKEN => (axum::http::StatusCode::BAD_GATEWAY, "down").into_response(),
                 _ => {
-                    let page: serde_json::Map<String, Value> =
-                        (0..5).map(|i| record(i, 0)).skip(offset).take(limit).collect();
+                    let page: serde_json::Map<String, Value> = (0..5)
+                        .map(|i| record(i, 0))
+                        .skip(offset)
+                        .take(limit)
+                        .collect();
                     axum::Json(Value::Object(page)).into_response()
                 }
             }
@@ -895,7 +899,10 @@ async fn a_commons_over_its_limits_fails_alone_and_keeps_its_copy() {
     // answer is the limit plus what the loopback socket buffers hold, not gigabytes
     let sent = hostile.sent_max.load(Ordering::SeqCst);
     assert!(sent > 65_536, "{sent}");
-    assert!(sent < 32 << 20, "the hub read {sent} bytes of an endless page");
+    assert!(
+        sent < 32 << 20,
+        "the hub read {sent} bytes of an endless page"
+    );
     hub.stop().await;
     real.stop().await;
     hostile.server.abort();
