@@ -225,12 +225,29 @@ impl weft_indexd::dist::RemoteIndex for HttpRemoteIndex {
                 resp.status()
             )));
         }
-        resp.json()
+        // A record is a few KiB: a peer's answer is read up to a bound, never whole.
+        let mut resp = resp;
+        let mut body = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
             .await
+            .map_err(weft_core::WeftError::internal)?
+        {
+            if body.len() + chunk.len() > MAX_PEER_RECORD_BYTES {
+                return Err(weft_core::WeftError::internal(format!(
+                    "{url}: the answer is larger than {MAX_PEER_RECORD_BYTES} bytes"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        serde_json::from_slice(&body)
             .map(Some)
             .map_err(weft_core::WeftError::internal)
     }
 }
+
+/// The largest answer a DIST peer may give for one record.
+const MAX_PEER_RECORD_BYTES: usize = 1 << 20;
 
 /// Distributed resolution: `index.dist`, plus a hub's commons that declare DRS prefixes.
 fn dist(
@@ -244,9 +261,12 @@ fn dist(
     if entries.is_empty() {
         return Ok(None);
     }
+    // No redirects: a peer's redirect must not make this server call another address
+    // (an internal one, say); a 3xx is a failed lookup.
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(10))
         .connect_timeout(std::time::Duration::from_secs(3))
+        .redirect(reqwest::redirect::Policy::none())
         .build()?;
     let remote = Arc::new(HttpRemoteIndex { client });
     Ok(Some(

@@ -738,6 +738,7 @@ async fn hostile_commons(mode: u8, away: &str) -> Hostile {
     type Params = Query<std::collections::HashMap<String, String>>;
     let mode = Arc::new(AtomicU8::new(mode));
     let sent_max = Arc::new(AtomicU64::new(0));
+    let away_too = away.to_owned();
     let (m, sent, away) = (Arc::clone(&mode), Arc::clone(&sent_max), away.to_owned());
     let metadata = move |Query(q): Params, uri: axum::http::Uri| {
         let (mode, sent, away) = (m.load(Ordering::SeqCst), Arc::clone(&sent), away.clone());
@@ -802,13 +803,19 @@ async fn hostile_commons(mode: u8, away: &str) -> Hostile {
                 )
             }),
         )
-        .fallback(move || {
-            let broken = m.load(Ordering::SeqCst) == BROKEN;
+        .fallback(move |uri: axum::http::Uri| {
+            let mode = m.load(Ordering::SeqCst);
+            let location = format!("{away_too}{uri}");
             async move {
-                if broken {
-                    (axum::http::StatusCode::BAD_GATEWAY, "down")
-                } else {
-                    (axum::http::StatusCode::NOT_FOUND, "no")
+                match mode {
+                    BROKEN => (axum::http::StatusCode::BAD_GATEWAY, "down").into_response(),
+                    // DIST lookups (`/index/{id}`) are sent away too
+                    REDIRECT_AWAY => (
+                        axum::http::StatusCode::FOUND,
+                        [("location", location)],
+                    )
+                        .into_response(),
+                    _ => (axum::http::StatusCode::NOT_FOUND, "no").into_response(),
                 }
             }
         });
@@ -930,7 +937,8 @@ async fn redirects_are_followed_only_within_one_host() {
             "sync_interval_secs": 3600,
             "retry_min_secs": 1,
             "gen3_commons": {
-                "away": {"mds_url": away_url, "commons_url": "away.example"},
+                "away": {"mds_url": away_url, "commons_url": "away.example",
+                         "drs_prefixes": ["dg.AWAY"]},
                 "moved": {"mds_url": moved_url, "commons_url": "moved.example"}}
         }));
     })
@@ -957,6 +965,12 @@ async fn redirects_are_followed_only_within_one_host() {
     assert_eq!(s["commons"]["away"]["status"], "error");
     assert_eq!(s["commons"]["away"]["studies"], 0);
     assert_eq!(asked.load(Ordering::SeqCst), 0, "the other host was asked");
+    // nor does a DRS lookup at the owning commons (DIST) follow it: the commons failed
+    let r = hub
+        .get("/ga4gh/drs/v1/objects/dg.AWAY/00000000-0000-0000-0000-000000000001")
+        .await;
+    assert_eq!(r.status, 503, "{}", r.text);
+    assert_eq!(asked.load(Ordering::SeqCst), 0, "DIST followed a redirect");
     hub.stop().await;
     away.server.abort();
     moved.server.abort();
