@@ -312,7 +312,7 @@ pub(crate) fn write_error(e: &sqlx::Error, did: Option<&str>, alias: Option<&str
                 None => "a did of the batch already exists".to_owned(),
             })
         }
-        None => backend(e),
+        None => crate::invalid_input(e).unwrap_or_else(|| backend(e.to_string())),
     }
 }
 
