@@ -255,7 +255,12 @@ mod tests {
         )]);
         assert!(urls_metadata(&u).is_err());
         assert!(filter_count(100).is_ok());
-        assert!(filter_count(101).unwrap_err().message.contains("limit is 100"));
+        assert!(
+            filter_count(101)
+                .unwrap_err()
+                .message
+                .contains("limit is 100")
+        );
     }
 
     #[test]
@@ -288,6 +293,11 @@ mod tests {
             let e = file_name(bad).unwrap_err();
             assert!(e.message.contains(why), "{bad:?}: {}", e.message);
         }
-        assert!(file_name(&"f".repeat(2049)).unwrap_err().message.contains("limit"));
+        assert!(
+            file_name(&"f".repeat(2049))
+                .unwrap_err()
+                .message
+                .contains("limit")
+        );
     }
 }

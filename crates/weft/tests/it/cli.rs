@@ -211,7 +211,10 @@ async fn import_refuses_nul_oversized_and_absurd_rows_by_line() {
     // nothing was written: the good row imports on its own
     let good = cli.write(
         "good.tsv",
-        &format!("{HEADER}{}\t{MD5}\t1\t/programs/a\t\ts3://b/1\tf1\n", guid(1)),
+        &format!(
+            "{HEADER}{}\t{MD5}\t1\t/programs/a\t\ts3://b/1\tf1\n",
+            guid(1)
+        ),
     );
     let out = cli.run(&["index", "import", &good, "--quiet"], "");
     assert!(out.status.success(), "{}", text(&out));
