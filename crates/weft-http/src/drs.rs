@@ -255,6 +255,9 @@ async fn bulk_records(
     }
     let requested = b.bulk_object_ids.len();
     let ids: Vec<String> = b.bulk_object_ids.iter().map(|i| object_id(i)).collect();
+    for id in &ids {
+        weft_indexd::limits::no_nul("id", id).map_err(drs_err)?;
+    }
     let found = s
         .index
         .store()

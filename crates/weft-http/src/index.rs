@@ -138,6 +138,7 @@ async fn record_get(
     match target(&rest) {
         Target::Record(id) => {
             // the hot path: an exact did, served from the stored row as it is
+            weft_indexd::limits::no_nul("id", id)?;
             if let Some(json) = s
                 .index
                 .store()

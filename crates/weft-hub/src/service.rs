@@ -376,6 +376,7 @@ impl HubService {
 
     /// `GET /aggregate/metadata/{name}`: every study whose `commons_name` is `name`.
     pub async fn commons_metadata(&self, name: &str) -> Result<Option<Value>, HubError> {
+        no_nul("commons name", name)?;
         let scope = HubScope::CommonsName(name.to_owned());
         let n = self.store.hub_count(scope.clone()).await?;
         if n == 0 {
@@ -391,6 +392,7 @@ impl HubService {
 
     /// `GET /aggregate/metadata/guid/{guid}`.
     pub async fn study(&self, guid: &str) -> Result<Option<Value>, HubError> {
+        no_nul("guid", guid)?;
         Ok(self
             .store
             .hub_study(guid)
@@ -661,6 +663,17 @@ fn apply_counts(doc: &mut Value, counts: &[String]) {
             }
         }
     }
+}
+
+/// A name or GUID looked up in the store: PostgreSQL refuses NUL characters in text, so
+/// both backends answer the same 400 for them.
+fn no_nul(what: &str, value: &str) -> Result<(), HubError> {
+    if value.contains('\0') {
+        return Err(HubError::BadQuery(format!(
+            "{what} must not contain NUL characters (U+0000)"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

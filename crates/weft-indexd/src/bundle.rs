@@ -50,6 +50,7 @@ impl BundleBody {
         if self.bundles.is_empty() {
             return Err(WeftError::invalid("Bundle data required."));
         }
+        self.check_text()?;
         let mut seen = std::collections::HashSet::new();
         if !self.bundles.iter().all(|id| seen.insert(id)) {
             return Err(WeftError::invalid("Duplicate GUID in bundles."));
@@ -65,6 +66,34 @@ impl BundleBody {
                 Some(false) => return Err(WeftError::invalid("invalid hash values specified")),
                 Some(true) => {}
             }
+        }
+        Ok(())
+    }
+
+    /// No NUL anywhere; ids within their limit (see [`crate::limits`]).
+    fn check_text(&self) -> Result<(), WeftError> {
+        use crate::limits;
+        for id in &self.bundles {
+            limits::id("bundles entry", id)?;
+        }
+        if let Some(id) = &self.bundle_id {
+            limits::id("bundle_id", id)?;
+        }
+        for (field, v) in [
+            ("name", &self.name),
+            ("description", &self.description),
+            ("version", &self.version),
+        ] {
+            if let Some(v) = v {
+                limits::no_nul(field, v)?;
+            }
+        }
+        for a in self.aliases.iter().flatten() {
+            limits::no_nul("aliases entry", a)?;
+        }
+        for c in self.checksums.iter().flatten() {
+            limits::no_nul("checksum type", &c.kind)?;
+            limits::no_nul("checksum", &c.checksum)?;
         }
         Ok(())
     }

@@ -12,6 +12,7 @@ pub mod bundle;
 pub mod dist;
 pub mod drs;
 pub mod input;
+pub mod limits;
 pub mod query;
 pub mod service;
 pub mod upload;

@@ -5,6 +5,8 @@ use weft_core::WeftError;
 use weft_core::hashes::is_valid_hash;
 use weft_store::{ListQuery, Negate, Page, UrlQuery};
 
+use crate::limits;
+
 /// Query parameters as decoded pairs, in order, repeats kept.
 #[derive(Debug, Clone, Default)]
 pub struct Params(pub Vec<(String, String)>);
@@ -81,7 +83,10 @@ fn json_param(p: &Params, key: &str) -> Result<Option<serde_json::Map<String, Va
     match p.get(key) {
         None | Some("") => Ok(None),
         Some(raw) => match serde_json::from_str::<Value>(raw) {
-            Ok(Value::Object(m)) => Ok(Some(m)),
+            Ok(Value::Object(m)) => {
+                limits::json_object(key, &m)?;
+                Ok(Some(m))
+            }
             _ => Err(WeftError::invalid(format!(
                 "{key} must be a valid json string"
             ))),
@@ -216,12 +221,49 @@ impl serde::Serialize for Echo {
     }
 }
 
+/// 400 when an `ids=` list names more than [`limits::MAX_IDS`] ids.
+pub fn id_count(ids: Option<&[String]>) -> Result<(), WeftError> {
+    let n = ids.map_or(0, <[String]>::len);
+    if n > limits::MAX_IDS {
+        return Err(WeftError::invalid(format!(
+            "too many ids: {n}; the limit is {}",
+            limits::MAX_IDS
+        )));
+    }
+    Ok(())
+}
+
+/// How many conditions a listing's filters make (each hash, url, acl or authz entry,
+/// metadata pair, urls_metadata URL and pair, and negated entry is one).
+fn condition_count(q: &ListQuery) -> usize {
+    let n = &q.negate;
+    q.hashes.len()
+        + q.urls.len()
+        + q.acl.as_ref().map_or(0, Vec::len)
+        + q.authz.as_ref().map_or(0, Vec::len)
+        + q.metadata.len()
+        + q.urls_metadata
+            .iter()
+            .map(|(_, pairs)| 1 + pairs.len())
+            .sum::<usize>()
+        + n.urls.len()
+        + n.acl.len()
+        + n.authz.len()
+        + n.metadata.len()
+        + n.urls_metadata
+            .iter()
+            .map(|(_, pairs)| 1 + pairs.len())
+            .sum::<usize>()
+}
+
 /// Parse `GET /index/` parameters.
 pub fn list_request(p: &Params) -> Result<ListRequest, WeftError> {
+    limits::params(&p.0)?;
     let ids = p
         .get("ids")
         .filter(|s| !s.is_empty())
         .map(|s| s.split(',').map(str::to_owned).collect::<Vec<_>>());
+    id_count(ids.as_deref())?;
     if ids.is_some() && (p.has("start") || p.has("limit") || p.has("page")) {
         return Err(WeftError::invalid(
             "pagination is not supported when ids is provided",
@@ -301,6 +343,7 @@ pub fn list_request(p: &Params) -> Result<ListRequest, WeftError> {
         urls_metadata,
         negate,
     };
+    limits::filter_count(condition_count(&query))?;
     let map_of = |pairs: &[(String, String)]| -> Value {
         if pairs.is_empty() {
             Value::Null

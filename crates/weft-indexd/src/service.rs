@@ -13,6 +13,7 @@ use crate::auth::{Authorized, Authorizer, Credentials};
 use crate::input::{
     self, AliasesBody, BlankBody, BlankUpdateBody, CreateBody, UpdateBody, VersionsBody, dedup,
 };
+use crate::limits;
 use crate::query::{self, ListForm, Params};
 
 mod bundles;
@@ -217,6 +218,7 @@ impl IndexService {
     /// Resolve an id as indexd's record GET does: exact did, then baseid (newest version),
     /// then the other prefix spelling.
     pub async fn resolve(&self, id: &str) -> Result<Option<IndexRecord>, WeftError> {
+        limits::no_nul("id", id)?;
         if let Some(r) = self.store.get(id).await? {
             return Ok(Some(r));
         }
@@ -246,6 +248,7 @@ impl IndexService {
         no_dist: bool,
         drs: &crate::drs::DrsContext,
     ) -> Result<Option<Value>, WeftError> {
+        limits::no_nul("id", id)?;
         if let Some(entry) = self.resolve_entry(id, Depth::Full).await? {
             return drs.entry_index_document(&entry).map(Some);
         }
@@ -264,12 +267,14 @@ impl IndexService {
 
     /// Store a new record with its aliases and answer its ids.
     async fn insert(&self, record: IndexRecord, aliases: Vec<String>) -> Result<Ids, WeftError> {
+        limits::record(&record)?;
         let ids = Ids::of(&record);
         self.store.create(record, aliases).await?;
         Ok(ids)
     }
 
     async fn exact(&self, did: &str) -> Result<IndexRecord, WeftError> {
+        limits::no_nul("did", did)?;
         self.store
             .get(did)
             .await?
@@ -308,7 +313,9 @@ impl IndexService {
     pub fn record_from_body(&self, body: &[u8]) -> Result<(IndexRecord, Vec<String>), WeftError> {
         let mut b: CreateBody = input::parse(body)?;
         b.validate()?;
-        Ok(self.record_from_create(b))
+        let (record, aliases) = self.record_from_create(b);
+        limits::record(&record)?;
+        Ok((record, aliases))
     }
 
     fn record_from_create(&self, mut b: CreateBody) -> (IndexRecord, Vec<String>) {
@@ -350,6 +357,18 @@ impl IndexService {
             urls,
             file_name,
         } = row;
+        if let Some(g) = &guid {
+            limits::id("guid", g)?;
+        }
+        limits::hashes(&hashes)?;
+        for path in &authz {
+            limits::resource_path("authz", path)?;
+        }
+        limits::indexed_all("acl entry", &acl)?;
+        limits::indexed_all("url", &urls)?;
+        if let Some(f) = &file_name {
+            limits::file_name(f)?;
+        }
         let mut body = CreateBody {
             form: input::Form::Object,
             size,
@@ -405,6 +424,7 @@ impl IndexService {
         let rev = current_rev(rev, &old)?;
         let mut new = old.clone();
         changes.apply(&mut new)?;
+        limits::record(&new)?;
         self.authorize(creds, "update", &union(&old.authz, &new.authz))
             .await?;
         new.rev = ids::new_rev();
@@ -474,6 +494,8 @@ impl IndexService {
         body: &[u8],
     ) -> Result<Vec<Ids>, WeftError> {
         let b: VersionsBody = input::parse(body)?;
+        limits::indexed_all("acl entry", b.acl.as_deref().unwrap_or_default())?;
+        limits::indexed_all("authz entry", b.authz.as_deref().unwrap_or_default())?;
         let versions = self.versions(did).await?;
         let mut resources: Vec<String> = versions.iter().flat_map(|r| r.authz.clone()).collect();
         if let Some(a) = &b.authz {
@@ -631,6 +653,7 @@ impl IndexService {
         if let Some(a) = b.authz {
             new.authz = dedup(a);
         }
+        limits::record(&new)?;
         new.rev = ids::new_rev();
         new.updated_date = time::now_string();
         let ids = Ids::of(&new);
@@ -708,6 +731,7 @@ impl IndexService {
             new.form = Some("object".to_owned());
             new.urls = vec![url.to_owned()];
             weft_store::sql::fill_urls_metadata(&new.urls, &mut new.urls_metadata);
+            limits::record(&new)?;
             new.rev = ids::new_rev();
             new.updated_date = time::now_string();
             let ids = Ids::of(&new);
@@ -761,11 +785,15 @@ impl IndexService {
                 "body must be a non-empty JSON list of dids",
             ));
         }
+        for did in &dids {
+            limits::no_nul("did", did)?;
+        }
         Ok(self.store.get_many(dedup(dids)).await?)
     }
 
     /// `GET /index/`: the listing envelope with the filters echoed.
     pub async fn list(&self, params: &Params) -> Result<Listing, WeftError> {
+        limits::params(&params.0)?;
         if let Some(lookup) = query::HashLookup::of(params) {
             let records = self.store.list_json(lookup.query()).await?;
             return Ok(Listing {
@@ -831,6 +859,7 @@ impl IndexService {
     /// `GET /urls/`: the URLs of records matching size/hash/ids.
     pub async fn urls(&self, params: &Params) -> Result<Value, WeftError> {
         params.only(&["size", "hash", "ids", "start", "limit"])?;
+        limits::params(&params.0)?;
         let int = |k: &str| -> Result<Option<i64>, WeftError> {
             params
                 .get(k)
@@ -856,9 +885,11 @@ impl IndexService {
             return Err(WeftError::invalid("limit must be <= 1024"));
         }
         let hashes = query::hashes(&params.all("hash"))?;
+        limits::filter_count(hashes.len())?;
         let ids = params
             .get("ids")
             .map(|s| s.split(',').map(str::to_owned).collect::<Vec<_>>());
+        query::id_count(ids.as_deref())?;
         if size.is_none() && hashes.is_empty() && ids.is_none() {
             return Err(WeftError::invalid(
                 "at least one of size, hash or ids is required",
@@ -887,6 +918,7 @@ impl IndexService {
 
     /// `GET /_query/urls/q` and `/_query/urls/metadata/q`.
     pub async fn query_urls(&self, params: &Params, by_metadata: bool) -> Result<Value, WeftError> {
+        limits::params(&params.0)?;
         let (q, fields) = if by_metadata {
             query::urls_metadata_query(params)?
         } else {
@@ -945,6 +977,7 @@ impl IndexService {
         if names.iter().any(String::is_empty) {
             return Err(WeftError::invalid("alias values must not be empty"));
         }
+        limits::indexed_all("alias", &names)?;
         let rec = self.exact(did).await?;
         self.authorize(creds, "update", &rec.authz).await?;
         self.store.put_aliases(did, names, replace).await?;
@@ -960,6 +993,9 @@ impl IndexService {
     ) -> Result<(), WeftError> {
         let rec = self.exact(did).await?;
         self.authorize(creds, "delete", &rec.authz).await?;
+        if let Some(n) = &name {
+            limits::no_nul("alias", n)?;
+        }
         self.store
             .delete_aliases(did, name)
             .await

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use serde_json::value::RawValue;
 use weft_config::MdsConfig;
 use weft_core::WeftError;
+use weft_indexd::limits;
 use weft_indexd::{Authorizer, Credentials};
 use weft_store::{
     AliasMode, BatchOutcome, FieldPath, FilterValue, MetadataFilter, MetadataQuery, MetadataStore,
@@ -36,6 +37,9 @@ pub const DEFAULT_AUTHZ: &str = r#"{"version":0,"_resource_paths":["/open"]}"#;
 const RESERVED: &[&str] = &["data", "limit", "offset"];
 /// MDS's default page size.
 const DEFAULT_LIMIT: u32 = 10;
+/// The most filter conditions (`key=value` parameters) one query may have: SQLite refuses
+/// expressions deeper than 1,000, and no real query comes near this.
+pub const MAX_FILTERS: usize = limits::MAX_FILTERS;
 
 /// What a query returns: GUIDs alone, or GUIDs with their metadata (`data=true`).
 #[derive(Debug)]
@@ -108,7 +112,18 @@ pub fn object_body(body: &[u8]) -> Result<RawJson, WeftError> {
             kind(&value)
         )));
     }
+    limits::json("request body", &value)?;
     serde_json::value::to_raw_value(&value).map_err(WeftError::internal)
+}
+
+/// A GUID (or alias) in a path: no NUL.
+fn guid_text(guid: &str) -> Result<(), WeftError> {
+    limits::no_nul("GUID", guid)
+}
+
+/// A GUID or alias being written: no NUL, at most [`limits::MAX_ID_BYTES`].
+pub fn new_guid(field: &str, guid: &str) -> Result<(), WeftError> {
+    limits::id(field, guid)
 }
 
 fn kind(v: &serde_json::Value) -> &'static str {
@@ -135,6 +150,12 @@ pub fn field_path(dotted: &str) -> Result<FieldPath, WeftError> {
 /// The query's filters: every parameter but `data`, `limit` and `offset`, grouped by key
 /// in order of first appearance (values of one key are ORed).
 pub fn filters(params: &[(String, String)]) -> Result<Vec<MetadataFilter>, WeftError> {
+    limits::params(params)?;
+    let count = params
+        .iter()
+        .filter(|(k, _)| !RESERVED.contains(&k.as_str()))
+        .count();
+    limits::filter_count(count)?;
     let mut out: Vec<MetadataFilter> = Vec::new();
     for (key, value) in params {
         if RESERVED.contains(&key.as_str()) {
@@ -239,6 +260,7 @@ impl MetadataService {
     /// `GET /metadata/{guid}`: the record's data (stored JSON text), found by GUID or alias.
     pub async fn get(&self, creds: &Credentials, guid: &str) -> Result<String, WeftError> {
         self.require_reader(creds).await?;
+        guid_text(guid)?;
         self.store
             .metadata(guid)
             .await?
@@ -286,6 +308,7 @@ impl MetadataService {
     ) -> Result<(Written, RawJson), WeftError> {
         self.require_admin(creds).await?;
         forbidden_id(guid)?;
+        new_guid("GUID", guid)?;
         let data = object_body(body)?;
         let written = self
             .store
@@ -313,8 +336,10 @@ impl MetadataService {
         for entry in entries {
             let guid = entry.get("guid").and_then(serde_json::Value::as_str);
             let data = entry.get("data").filter(|d| d.is_object());
+            let fits = guid.is_some_and(|g| new_guid("GUID", g).is_ok())
+                && data.is_some_and(|d| limits::json("data", d).is_ok());
             match (guid, data) {
-                (Some(g), Some(d)) if !FORBIDDEN_IDS.contains(&g) => {
+                (Some(g), Some(d)) if fits && !FORBIDDEN_IDS.contains(&g) => {
                     let raw = serde_json::value::to_raw_value(d).map_err(WeftError::internal)?;
                     items.push((g.to_owned(), raw));
                 }
@@ -337,6 +362,7 @@ impl MetadataService {
         merge: bool,
     ) -> Result<RawJson, WeftError> {
         self.require_admin(creds).await?;
+        guid_text(guid)?;
         let data = object_body(body)?;
         self.store
             .update_metadata(guid, data, merge)
@@ -347,6 +373,7 @@ impl MetadataService {
     /// `DELETE /metadata/{guid}`: returns what was deleted.
     pub async fn delete(&self, creds: &Credentials, guid: &str) -> Result<RawJson, WeftError> {
         self.require_admin(creds).await?;
+        guid_text(guid)?;
         self.store
             .delete_metadata(guid)
             .await
@@ -356,6 +383,7 @@ impl MetadataService {
     /// `GET /metadata/{guid}/aliases`.
     pub async fn aliases(&self, creds: &Credentials, guid: &str) -> Result<Vec<String>, WeftError> {
         self.require_reader(creds).await?;
+        guid_text(guid)?;
         Ok(self.store.metadata_aliases(guid).await?)
     }
 
@@ -381,6 +409,10 @@ impl MetadataService {
         if let Some(bad) = aliases.iter().find(|a| a.is_empty()) {
             return Err(WeftError::invalid(format!("alias {bad:?} is empty")));
         }
+        guid_text(guid)?;
+        for a in &aliases {
+            new_guid("alias", a)?;
+        }
         self.store
             .set_metadata_aliases(guid, aliases, mode)
             .await
@@ -395,6 +427,8 @@ impl MetadataService {
         alias: &str,
     ) -> Result<(), WeftError> {
         self.require_admin(creds).await?;
+        guid_text(guid)?;
+        guid_text(alias)?;
         self.store
             .delete_metadata_alias(guid, alias)
             .await
@@ -409,6 +443,7 @@ impl MetadataService {
     /// `DELETE /metadata/{guid}/aliases`.
     pub async fn delete_aliases(&self, creds: &Credentials, guid: &str) -> Result<(), WeftError> {
         self.require_admin(creds).await?;
+        guid_text(guid)?;
         self.store
             .delete_metadata_aliases(guid)
             .await

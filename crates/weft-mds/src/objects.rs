@@ -64,6 +64,9 @@ fn raw(v: &impl serde::Serialize) -> Result<RawJson, WeftError> {
 }
 
 fn check_aliases(aliases: &[String]) -> Result<Vec<String>, WeftError> {
+    for a in aliases {
+        crate::new_guid("alias", a)?;
+    }
     if let Some(bad) = aliases
         .iter()
         .find(|a| a.is_empty() || FORBIDDEN_IDS.contains(&a.as_str()))
@@ -156,6 +159,7 @@ impl Objects {
         let paths: Vec<String> = serde_json::from_value(b.authz.resource_paths.clone())
             .map_err(|_| WeftError::invalid("authz.resource_paths must be a list of strings"))?;
         let aliases = check_aliases(&b.aliases)?;
+        weft_indexd::limits::json_object("metadata", &b.metadata)?;
         let request = UploadRequest {
             file_name: Some(b.file_name.clone()),
             authz: Some(paths.clone()),
@@ -187,6 +191,7 @@ impl Objects {
             r#"{"file_name": str, "aliases"?: [str], "metadata"?: {}}"#,
         )?;
         let aliases = check_aliases(&b.aliases)?;
+        weft_indexd::limits::json_object("metadata", &b.metadata)?;
         let old = self.index.get(id).await?;
         let blank =
             serde_json::to_vec(&json!({"file_name": b.file_name})).map_err(WeftError::internal)?;

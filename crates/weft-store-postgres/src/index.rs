@@ -312,7 +312,7 @@ pub(crate) fn write_error(e: &sqlx::Error, did: Option<&str>, alias: Option<&str
                 None => "a did of the batch already exists".to_owned(),
             })
         }
-        None => backend(e),
+        None => crate::invalid_input(e).unwrap_or_else(|| backend(e.to_string())),
     }
 }
 
@@ -757,6 +757,44 @@ mod tests {
             assert_eq!(raw(row).unwrap(), raw_checked(row).unwrap());
         }
         assert_eq!(raw(&rows[1]).unwrap().size, None);
+        store.pool().close().await;
+        db.drop_database().await.unwrap();
+    }
+
+    /// The backstop behind the services' input checks: values PostgreSQL refuses (a NUL in
+    /// text, an index entry over ~2.7 KB) are `StoreError::Invalid` (a 400), not a 500, and
+    /// leave nothing behind.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn refused_values_are_invalid_input() {
+        let Some(db) = TempDatabase::from_env().await.unwrap() else {
+            return;
+        };
+        let store = PostgresStore::connect(db.url(), 2).await.unwrap();
+        let mut nul = sample(1);
+        nul.file_name = Some("a\u{0}b".into());
+        let err = store.create(nul, vec![]).await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Invalid(m) if m.contains("NUL")),
+            "{err:?}"
+        );
+        let mut long = sample(2);
+        // not compressible below the entry limit
+        let mut x: u64 = 7;
+        let text: String = (0..4000)
+            .map(|_| {
+                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                char::from(b'!' + u8::try_from((x >> 33) % 90).unwrap())
+            })
+            .collect();
+        long.urls = vec![text];
+        let err = store.create(long, vec![]).await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Invalid(m) if m.contains("too long")),
+            "{err:?}"
+        );
+        let err = store.get("a\u{0}b").await.unwrap_err();
+        assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+        assert_eq!(store.stats(None).await.unwrap().0, 0);
         store.pool().close().await;
         db.drop_database().await.unwrap();
     }

@@ -114,8 +114,32 @@ async fn apply_migrations(pool: &PgPool) -> StoreResult<usize> {
     Ok(usize::try_from(after - before).unwrap_or(0))
 }
 
-pub(crate) fn backend(e: impl std::fmt::Display) -> StoreError {
+pub(crate) fn backend<E: std::fmt::Display + 'static>(e: E) -> StoreError {
+    let any: &dyn std::any::Any = &e;
+    if let Some(invalid) = any.downcast_ref::<sqlx::Error>().and_then(invalid_input) {
+        return invalid;
+    }
     StoreError::Backend(e.to_string())
+}
+
+/// SQLSTATEs of values PostgreSQL refuses as they are: `22021` (a NUL in text: "invalid
+/// byte sequence for encoding"), `22P05` (a `\u0000` in JSONB: "unsupported Unicode escape
+/// sequence"), `54000` (a value too large for an index entry: "index row size exceeds").
+const INVALID_INPUT: [&str; 3] = ["22021", "22P05", "54000"];
+
+/// The backstop for what the services check first: a value PostgreSQL refuses becomes an
+/// invalid-input error (a 400), not a 500; SQLite would have stored it.
+pub(crate) fn invalid_input(e: &sqlx::Error) -> Option<StoreError> {
+    let sqlx::Error::Database(db) = e else {
+        return None;
+    };
+    let code = db.code()?;
+    INVALID_INPUT.contains(&code.as_ref()).then(|| {
+        StoreError::Invalid(match code.as_ref() {
+            "54000" => "a value is too long for the index".to_owned(),
+            _ => "text must not contain NUL characters (U+0000)".to_owned(),
+        })
+    })
 }
 
 /// SQLSTATE of a unique violation.

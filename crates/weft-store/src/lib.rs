@@ -42,6 +42,10 @@ pub enum StoreError {
     RevisionMismatch,
     #[error("storage backend error: {0}")]
     Backend(String),
+    /// The backend refused a value as it is (PostgreSQL: a NUL character, an index entry
+    /// too large). The services check for these first; this is the backstop, a 400.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl From<StoreError> for WeftError {
@@ -51,6 +55,7 @@ impl From<StoreError> for WeftError {
             StoreError::AlreadyExists(m) => WeftError::conflict(m),
             StoreError::RevisionMismatch => WeftError::rev_mismatch(),
             StoreError::Backend(m) => WeftError::internal(m),
+            StoreError::Invalid(m) => WeftError::invalid(m),
         }
     }
 }

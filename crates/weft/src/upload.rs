@@ -265,6 +265,10 @@ impl Uploads for FenceUploads {
         let Some(file_name) = req.file_name.as_deref() else {
             return Err(WeftError::invalid("missing required argument `file_name`"));
         };
+        weft_indexd::limits::file_name(file_name)?;
+        for path in req.authz.iter().flatten() {
+            weft_indexd::limits::resource_path("authz", path)?;
+        }
         Self::key("00000000-0000-0000-0000-000000000000", file_name)?;
         let ttl = self.ttl(body_expires_in(req.expires_in.as_ref())?);
         let target = self
@@ -327,6 +331,7 @@ impl Uploads for FenceUploads {
         let Some(file_name) = req.file_name.as_deref() else {
             return Err(WeftError::invalid("missing required argument `file_name`"));
         };
+        weft_indexd::limits::file_name(file_name)?;
         Self::key("00000000-0000-0000-0000-000000000000", file_name)?;
         body_expires_in(req.expires_in.as_ref())?;
         let target = self.target(None, req.bucket.as_deref())?.clone();

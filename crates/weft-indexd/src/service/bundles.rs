@@ -163,6 +163,7 @@ impl IndexService {
     /// Find what `id` names as indexd does: a record (did, then baseid), then a bundle, then
     /// both again in the other spelling under the GUID prefix.
     async fn find(&self, id: &str) -> Result<Option<Found>, WeftError> {
+        crate::limits::no_nul("id", id)?;
         if let Some(r) = self.store.get(id).await? {
             return Ok(Some(Found::Record(r)));
         }
@@ -320,6 +321,7 @@ impl IndexService {
     pub async fn delete_bundle(&self, creds: &Credentials, id: &str) -> Result<(), WeftError> {
         self.authorize(creds, "delete", &[BUNDLES_RESOURCE.to_owned()])
             .await?;
+        crate::limits::no_nul("id", id)?;
         self.store.delete_bundle(id).await.map_err(|e| match e {
             weft_store::StoreError::NotFound => WeftError::not_found("No bundle found"),
             other => other.into(),

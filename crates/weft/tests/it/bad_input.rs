@@ -290,3 +290,597 @@ async fn snapshot(app: &TestApp, a: &str, b: &str) -> (Value, Value, Value, Valu
             .expect(200),
     )
 }
+
+/// A query string of `pairs`, each key and value percent-encoded.
+fn query(pairs: &[(&str, String)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                crate::support::encode(k),
+                crate::support::encode(v)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Text PostgreSQL refuses (a NUL) in every field of an index record is the same 400 on both
+/// backends, and nothing is stored (PostgreSQL answered 500 before).
+#[tokio::test]
+async fn nul_characters_in_index_records_are_400_on_both_backends() {
+    let app = TestApp::start().await;
+    let did = mint(&app).await;
+    let nul = "a\u{0}b";
+    let cases: Vec<(Value, &str)> = vec![
+        (record(json!({"urls": [format!("s3://b/{nul}")]})), "url"),
+        (record(json!({"file_name": nul})), "file_name"),
+        (record(json!({"version": nul})), "version"),
+        (record(json!({"uploader": nul})), "uploader"),
+        (record(json!({"description": nul})), "description"),
+        (record(json!({"acl": [nul]})), "acl entry"),
+        (
+            record(json!({"authz": [format!("/p/{nul}")]})),
+            "authz entry",
+        ),
+        (
+            record(json!({"hashes": {"md5": MD5, "other": nul}})),
+            "hash value",
+        ),
+        (
+            record(json!({"hashes": {"md5": MD5, nul: "x"}})),
+            "hash type",
+        ),
+        (record(json!({"metadata": {"k": nul}})), "metadata"),
+        (record(json!({"metadata": {nul: "v"}})), "metadata key"),
+        (
+            record(json!({"metadata": {"k": {"deep": [nul]}}})),
+            "metadata",
+        ),
+        (
+            record(json!({"urls": ["s3://b/k"], "urls_metadata": {"s3://b/k": {"k": nul}}})),
+            "urls_metadata",
+        ),
+        (record(json!({"did": format!("pre\u{0}fix/{did}")})), "did"),
+    ];
+    for (body, field) in cases {
+        let msg = app
+            .post_json("/index/index/", &body)
+            .await
+            .expect_error(400, "must not contain NUL characters (U+0000)");
+        assert!(msg.contains(field), "{body}: {msg}");
+    }
+    // updates, new versions, blank records, aliases, versions and bundles
+    let ids = app.create(json!({"urls": ["s3://b/k"]})).await;
+    let before = app.doc(&ids.did).await;
+    let rev = format!("/index/index/{}?rev={}", ids.did, ids.rev);
+    for body in [
+        json!({"file_name": nul}),
+        json!({"urls": [nul]}),
+        json!({"metadata": {"a": nul}}),
+        json!({"urls_metadata": {"s3://b/k": {nul: "v"}}}),
+        json!({"version": nul}),
+    ] {
+        app.put_json(&rev, &body)
+            .await
+            .expect_error(400, "NUL characters");
+    }
+    app.post_json(
+        &format!("/index/index/{}", ids.did),
+        &record(json!({"file_name": nul})),
+    )
+    .await
+    .expect_error(400, "NUL characters");
+    app.put_json(
+        &format!("/index/index/{}/versions", ids.did),
+        &json!({"authz": [nul]}),
+    )
+    .await
+    .expect_error(400, "NUL characters");
+    app.post_json(
+        &format!("/index/index/{}/aliases", ids.did),
+        &json!({"aliases": [{"value": nul}]}),
+    )
+    .await
+    .expect_error(400, "NUL characters");
+    app.post_json("/index/index/blank/", &json!({"file_name": nul}))
+        .await
+        .expect_error(400, "NUL characters");
+    app.post_json("/index/index/blank/", &json!({"uploader": nul}))
+        .await
+        .expect_error(400, "NUL characters");
+    app.post_json(
+        "/index/bundle/",
+        &json!({"bundles": [ids.did], "name": nul}),
+    )
+    .await
+    .expect_error(400, "NUL characters");
+    app.post_json("/index/bundle/", &json!({"bundles": [nul]}))
+        .await
+        .expect_error(400, "NUL characters");
+    assert_eq!(app.doc(&ids.did).await, before, "nothing changed");
+    assert_eq!(app.list_dids("").await, vec![ids.did.clone()]);
+    assert_eq!(
+        app.get(&format!("/index/index/{}/aliases", ids.did))
+            .await
+            .expect(200)["aliases"],
+        json!([])
+    );
+    app.stop().await;
+}
+
+/// NUL in query parameters of every listing, and in ids in paths: the same 400 on both
+/// backends, in each surface's error shape.
+#[tokio::test]
+async fn nul_characters_in_queries_and_paths_are_400_on_both_backends() {
+    let app = TestApp::start().await;
+    let ids = app.create(json!({})).await;
+    let nul = "a\u{0}b".to_owned();
+    let listings = [
+        format!("/index/index/?{}", query(&[("file_name", nul.clone())])),
+        format!("/index/index/?{}", query(&[("url", nul.clone())])),
+        format!("/index/index/?{}", query(&[("version", nul.clone())])),
+        format!("/index/index/?{}", query(&[("uploader", nul.clone())])),
+        format!("/index/index/?{}", query(&[("acl", nul.clone())])),
+        format!("/index/index/?{}", query(&[("authz", nul.clone())])),
+        format!(
+            "/index/index/?{}",
+            query(&[("metadata", format!("k:{nul}"))])
+        ),
+        format!("/index/index/?{}", query(&[("ids", nul.clone())])),
+        format!("/index/index/?{}", query(&[("start", nul.clone())])),
+        format!("/index/index/?{}", query(&[(&nul, "x".to_owned())])),
+        format!(
+            "/index/index/?{}",
+            query(&[("negate_params", r#"{"urls": ["a\u0000"]}"#.to_owned())])
+        ),
+        format!(
+            "/index/index/?{}",
+            query(&[("urls_metadata", r#"{"s3://": {"k": "\u0000"}}"#.to_owned())])
+        ),
+        format!(
+            "/index/index/?form=all&{}",
+            query(&[("file_name", nul.clone())])
+        ),
+        format!("/index/urls/?{}", query(&[("ids", nul.clone())])),
+        format!(
+            "/index/_query/urls/q?{}",
+            query(&[("include", nul.clone())])
+        ),
+        format!(
+            "/index/_query/urls/metadata/q?{}",
+            query(&[("key", "k".to_owned()), ("value", nul.clone())])
+        ),
+        "/index/index/a%00b".to_owned(),
+        "/index/index/a%00b/versions".to_owned(),
+        "/index/index/a%00b/latest".to_owned(),
+        "/index/index/a%00b/aliases".to_owned(),
+        "/index/bundle/a%00b".to_owned(),
+        "/index/a%00b".to_owned(),
+    ];
+    for path in listings {
+        let r = app.get(&path).await;
+        assert_eq!(r.status, 400, "{path}: {}", r.text);
+        let msg = r.json["error"].as_str().unwrap_or_default();
+        assert!(msg.contains("NUL characters"), "{path}: {}", r.text);
+    }
+    app.post_json("/index/bulk/documents", &json!([ids.did, nul]))
+        .await
+        .expect_error(400, "NUL characters");
+    // DRS answers in its own shape
+    for path in [
+        "/ga4gh/drs/v1/objects/a%00b".to_owned(),
+        format!(
+            "/ga4gh/drs/v1/objects?{}",
+            query(&[("file_name", nul.clone())])
+        ),
+    ] {
+        let r = app.get(&path).await;
+        assert_eq!(r.status, 400, "{path}: {}", r.text);
+        assert_eq!(r.json["status_code"], 400, "{path}: {}", r.text);
+        let msg = r.json["msg"].as_str().unwrap_or_default();
+        assert!(msg.contains("NUL characters"), "{path}: {}", r.text);
+    }
+    app.stop().await;
+}
+
+/// Values too long for an index (PostgreSQL refuses B-tree entries over ~2.7 KB) are the
+/// same 400 on both backends, naming the field and the limit; values at the limit are fine.
+#[tokio::test]
+async fn oversized_index_values_are_400_on_both_backends() {
+    let app = TestApp::start().await;
+    let mb = "u".repeat(1 << 20);
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            record(json!({"urls": [format!("s3://b/{mb}")]})),
+            "url is 1048583 bytes long; the limit is 2048 bytes",
+        ),
+        (
+            record(json!({"file_name": "f".repeat(10 << 20)})),
+            "file_name is 10485760 bytes long; the limit is 2048 bytes",
+        ),
+        (
+            record(json!({"acl": ["a".repeat(3000)]})),
+            "acl entry is 3000 bytes long",
+        ),
+        (
+            record(json!({"authz": [format!("/{}", "a".repeat(3000))]})),
+            "authz entry is 3001 bytes long",
+        ),
+        (
+            record(json!({"metadata": {"k": "v".repeat(3000)}})),
+            "metadata entry \"k\" (key and value) is 3001 bytes long",
+        ),
+        (
+            record(json!({"hashes": {"md5": MD5, "other": "h".repeat(3000)}})),
+            "hash \"other\" (type and value) is 3005 bytes long",
+        ),
+        (
+            record(json!({
+                "urls": ["s3://b/k"],
+                "urls_metadata": {"s3://b/k": {"k": "v".repeat(3000)}},
+            })),
+            "(URL, key and value) is 3009 bytes long",
+        ),
+        (
+            record(
+                json!({"did": format!("{}/{}", "p".repeat(300), crate::support::mint(&app).await)}),
+            ),
+            "did is 337 bytes long; the limit is 256 bytes",
+        ),
+    ];
+    for (body, needle) in cases {
+        app.post_json("/index/index/", &body)
+            .await
+            .expect_error(400, needle);
+    }
+    let ids = app.create(json!({})).await;
+    app.put_json(
+        &format!("/index/index/{}?rev={}", ids.did, ids.rev),
+        &json!({"urls": [format!("s3://b/{mb}")]}),
+    )
+    .await
+    .expect_error(400, "the limit is 2048 bytes");
+    app.post_json(
+        &format!("/index/index/{}/aliases", ids.did),
+        &json!({"aliases": [{"value": "a".repeat(2049)}]}),
+    )
+    .await
+    .expect_error(400, "alias is 2049 bytes long");
+    assert_eq!(app.list_dids("").await, vec![ids.did.clone()]);
+    // at the limits: stored and found on both backends
+    let url = format!("s3://b/{}", "0123456789abcdef".repeat(128))
+        .split_at(2048)
+        .0
+        .to_owned();
+    let name: String = (0..2048)
+        .map(|i| char::from(b'a' + (i * 7 % 26) as u8))
+        .collect();
+    let big = app
+        .create(json!({
+            "urls": [url],
+            "file_name": name,
+            "metadata": {"k": "x".repeat(2047)},
+            "authz": [format!("/{}", "r".repeat(2047))],
+        }))
+        .await;
+    let found = app
+        .get(&format!(
+            "/index/index/?{}",
+            query(&[("file_name", name.clone())])
+        ))
+        .await
+        .expect(200);
+    assert_eq!(crate::support::dids(&found["records"]), vec![big.did]);
+    app.stop().await;
+}
+
+/// Listings that turn parameters into SQL conditions are capped (SQLite refused ~1,000 with
+/// "expression tree is too large", a 500): over the cap a 400 naming it, at the cap a 200.
+#[tokio::test]
+async fn filter_conditions_are_capped_on_both_backends() {
+    let app = TestApp::start().await;
+    let ids = app.create(json!({"metadata": {"k0": "v"}})).await;
+    let hashes = |n: usize| -> Vec<(&str, String)> {
+        (0..n).map(|i| ("hash", format!("md5:{i:032x}"))).collect()
+    };
+    let metadata = |n: usize| -> Vec<(&str, String)> {
+        (0..n).map(|i| ("metadata", format!("k{i}:v"))).collect()
+    };
+    let urls = |n: usize| -> Vec<(&str, String)> {
+        (0..n).map(|i| ("url", format!("s3://b/{i}"))).collect()
+    };
+    for many in [hashes(1000), metadata(1000), urls(1000)] {
+        let r = app.get(&format!("/index/index/?{}", query(&many))).await;
+        r.expect_error(400, "too many filter conditions: 1000; the limit is 100");
+    }
+    app.get(&format!("/index/urls/?{}", query(&hashes(1000))))
+        .await
+        .expect_error(400, "too many filter conditions: 1000; the limit is 100");
+    // at the cap: answered (nothing matches all of them)
+    for at_cap in [hashes(100), metadata(100), urls(100)] {
+        let v = app
+            .get(&format!("/index/index/?{}", query(&at_cap)))
+            .await
+            .expect(200);
+        assert_eq!(v["records"], json!([]), "{v}");
+    }
+    let v = app
+        .get(&format!("/index/urls/?{}", query(&hashes(100))))
+        .await
+        .expect(200);
+    assert_eq!(v["urls"], json!([]));
+    // ids: up to 1024
+    let many_ids = |n: usize| -> String {
+        let mut list: Vec<String> = (0..n - 1).map(|i| format!("x{i}")).collect();
+        list.push(ids.did.clone());
+        list.join(",")
+    };
+    app.get(&format!("/index/index/?ids={}", many_ids(2000)))
+        .await
+        .expect_error(400, "too many ids: 2000; the limit is 1024");
+    app.get(&format!("/index/urls/?ids={}", many_ids(2000)))
+        .await
+        .expect_error(400, "too many ids: 2000; the limit is 1024");
+    let v = app
+        .get(&format!("/index/index/?ids={}", many_ids(1024)))
+        .await
+        .expect(200);
+    assert_eq!(crate::support::dids(&v["records"]), vec![ids.did.clone()]);
+    app.stop().await;
+}
+
+const MDS_WRITER: &str = "curator@weft.test";
+
+/// MDS: NUL in documents, keys, GUIDs, aliases and query parameters is the same 400 (in
+/// MDS's `{"detail"}` shape) on both backends; nothing is written.
+#[tokio::test]
+async fn mds_nul_characters_are_400_on_both_backends() {
+    let app = TestApp::start().await;
+    app.grant(MDS_WRITER, "mds_gateway", "access", "/mds_gateway")
+        .await;
+    let token = app.token(MDS_WRITER);
+    let t = Some(token.as_str());
+    app.call(Method::POST, "/mds/metadata/ok", Some(json!({"a": 1})), t)
+        .await
+        .expect(201);
+    let detail = |r: crate::support::Resp, what: &str| {
+        assert_eq!(r.status, 400, "{what}: {}", r.text);
+        let d = r.json["detail"].as_str().unwrap_or_default().to_owned();
+        assert!(d.contains("NUL characters"), "{what}: {}", r.text);
+    };
+    for body in [
+        json!({"a": "x\u{0}y"}),
+        json!({"a\u{0}": 1}),
+        json!({"a": {"b": ["c", {"d\u{0}e": null}]}}),
+    ] {
+        let r = app
+            .call(Method::POST, "/mds/metadata/g1", Some(body.clone()), t)
+            .await;
+        detail(r, &body.to_string());
+        let r = app
+            .call(
+                Method::PUT,
+                "/mds/metadata/ok?merge=true",
+                Some(body.clone()),
+                t,
+            )
+            .await;
+        detail(r, &body.to_string());
+    }
+    let r = app
+        .call(
+            Method::POST,
+            "/mds/metadata/g%00h",
+            Some(json!({"a": 1})),
+            t,
+        )
+        .await;
+    detail(r, "guid");
+    let r = app
+        .call(
+            Method::POST,
+            "/mds/metadata/ok/aliases",
+            Some(json!({"aliases": ["x\u{0}"]})),
+            t,
+        )
+        .await;
+    detail(r, "alias");
+    for path in [
+        "/mds/metadata/g%00h",
+        "/mds/metadata/g%00h/aliases",
+        "/mds/metadata?a=x%00y",
+        "/mds/metadata?a.b=%00",
+    ] {
+        let r = app.call(Method::GET, path, None, None).await;
+        assert_eq!(r.status, 400, "{path}: {}", r.text);
+        assert!(r.json["detail"].is_string(), "{path}: {}", r.text);
+    }
+    // a batch refuses such entries as bad input, writes the rest
+    let v = app
+        .call(
+            Method::POST,
+            "/mds/metadata",
+            Some(json!([
+                {"guid": "b1", "data": {"a": "x\u{0}"}},
+                {"guid": "b\u{0}2", "data": {}},
+                {"guid": "b3", "data": {"a": 3}},
+            ])),
+            t,
+        )
+        .await
+        .expect(201);
+    assert_eq!(v["created"], json!(["b3"]), "{v}");
+    assert_eq!(v["bad_input"].as_array().map(Vec::len), Some(2), "{v}");
+    let all = app
+        .call(Method::GET, "/mds/metadata?limit=100", None, None)
+        .await
+        .expect(200);
+    assert_eq!(all, json!(["b3", "ok"]));
+    assert_eq!(
+        app.call(Method::GET, "/mds/metadata/ok", None, None)
+            .await
+            .expect(200),
+        json!({"a": 1})
+    );
+    // GUIDs and aliases are ids: at most 256 bytes
+    let long = "g".repeat(257);
+    let r = app
+        .call(
+            Method::POST,
+            &format!("/mds/metadata/{long}"),
+            Some(json!({})),
+            t,
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(
+        r.json["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("GUID is 257 bytes long; the limit is 256 bytes"),
+        "{}",
+        r.text
+    );
+    app.stop().await;
+}
+
+/// MDS queries are capped at 100 filter conditions (SQLite answered 500 to ~1,000):
+/// 1,000 keys are a 400 naming the cap, 100 are answered.
+#[tokio::test]
+async fn mds_filter_conditions_are_capped_on_both_backends() {
+    let app = TestApp::start().await;
+    app.grant(MDS_WRITER, "mds_gateway", "access", "/mds_gateway")
+        .await;
+    let token = app.token(MDS_WRITER);
+    let doc: serde_json::Map<String, Value> =
+        (0..100).map(|i| (format!("k{i}"), json!("v"))).collect();
+    app.call(
+        Method::POST,
+        "/mds/metadata/all",
+        Some(Value::Object(doc)),
+        Some(&token),
+    )
+    .await
+    .expect(201);
+    let keys = |n: usize| -> String {
+        (0..n)
+            .map(|i| format!("k{i}=v"))
+            .collect::<Vec<_>>()
+            .join("&")
+    };
+    let r = app
+        .call(
+            Method::GET,
+            &format!("/mds/metadata?{}", keys(1000)),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(
+        r.json["detail"],
+        "too many filter conditions: 1000; the limit is 100"
+    );
+    let v = app
+        .call(
+            Method::GET,
+            &format!("/mds/metadata?{}&limit=5", keys(100)),
+            None,
+            None,
+        )
+        .await
+        .expect(200);
+    assert_eq!(v, json!(["all"]));
+    app.stop().await;
+}
+
+/// `POST /index/index` keeps accepting authz strings that are not resource paths (Gen3's
+/// indexd does), but `POST /user/data/upload` refuses them, and absurd file names, with a
+/// 400 before anything is made.
+#[tokio::test]
+async fn upload_refuses_non_paths_and_absurd_file_names() {
+    let app = TestApp::start().await;
+    let project = "/programs/p/projects/up";
+    for method in ["create", "write-storage"] {
+        app.grant("up@x.org", "fence", method, project).await;
+    }
+    app.grant("up@x.org", "fence", "file_upload", "/data_file")
+        .await;
+    let token = app.token("up@x.org");
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            json!({"file_name": "f", "authz": ["programs/p"]}),
+            "authz \"programs/p\" is not a resource path: it must start with `/`",
+        ),
+        (
+            json!({"file_name": "f", "authz": [project, "/programs//p"]}),
+            "empty segment",
+        ),
+        (json!({"file_name": "f", "authz": ["/a/"]}), "empty segment"),
+        (
+            json!({"file_name": "f", "authz": ["/a\u{0}"]}),
+            "NUL characters",
+        ),
+        (json!({"file_name": "   "}), "it is blank"),
+        (json!({"file_name": ""}), "it is blank"),
+        (json!({"file_name": "a\u{1}b"}), "control characters"),
+        (json!({"file_name": "a\u{0}b"}), "NUL characters"),
+        (json!({"file_name": "///"}), "only `/`"),
+        (
+            json!({"file_name": "f".repeat(2049)}),
+            "file_name is 2049 bytes long; the limit is 2048 bytes",
+        ),
+    ];
+    for (body, needle) in cases {
+        let r = app
+            .call(
+                Method::POST,
+                "/user/data/upload",
+                Some(body.clone()),
+                Some(&token),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{body}: {}", r.text);
+        let msg = r.json["error"].as_str().unwrap_or_default();
+        assert!(msg.contains(needle), "{body}: {}", r.text);
+    }
+    assert!(app.list_dids("").await.is_empty(), "nothing was made");
+    app.call(
+        Method::POST,
+        "/user/data/upload",
+        Some(json!({"file_name": "fine.txt", "authz": [project]})),
+        Some(&token),
+    )
+    .await
+    .expect(201);
+    // the index API itself accepts any authz string, as indexd does
+    app.create(json!({"authz": ["not-a-path"]})).await;
+    assert_eq!(app.list_dids("").await.len(), 2);
+    app.stop().await;
+}
+
+/// The hub's lookups by commons name and GUID refuse NUL with the same 400 on both backends.
+#[tokio::test]
+async fn hub_lookups_with_nul_are_400_on_both_backends() {
+    let hub = TestApp::start_with(|c| {
+        c.hub = serde_json::from_value(json!({
+            "sync_interval_secs": 3600,
+            "gen3_commons": {"down": {"mds_url": "http://127.0.0.1:9", "commons_url": "down.example"}},
+        }))
+        .unwrap();
+    })
+    .await;
+    for path in [
+        "/mds/aggregate/metadata/guid/a%00b",
+        "/mds/aggregate/metadata/a%00b",
+    ] {
+        let r = hub.get(path).await;
+        assert_eq!(r.status, 400, "{path}: {}", r.text);
+        let detail = r.json["detail"]["message"].as_str().unwrap_or_default();
+        assert!(detail.contains("NUL characters"), "{path}: {}", r.text);
+    }
+    hub.get("/mds/aggregate/metadata/guid/ab").await.expect(404);
+    hub.stop().await;
+}

@@ -170,6 +170,57 @@ async fn import_is_all_or_nothing_and_names_bad_lines() {
     let _ = child.wait();
 }
 
+/// Rows PostgreSQL would refuse (a NUL, a value too long for an index) and rows no commons
+/// means (authz that is no resource path, a file name with control characters) are named by
+/// line, on both backends, and nothing of the manifest is imported.
+#[tokio::test]
+async fn import_refuses_nul_oversized_and_absurd_rows_by_line() {
+    let cli = Cli::new().await;
+    let long_url = format!("s3://b/{}", "u".repeat(3000));
+    let bad = cli.write(
+        "limits.tsv",
+        &format!(
+            "{HEADER}{}\t{MD5}\t1\t/programs/a\t\ts3://b/1\tf1\n\
+             {}\t{MD5}\t2\t\t\ts3://b/2\tf\u{0}2\n\
+             {}\t{MD5}\t3\t\t\t{long_url}\tf3\n\
+             {}\t{MD5}\t4\tprograms/a\t\ts3://b/4\tf4\n\
+             {}\t{MD5}\t5\t\t\ts3://b/5\tf\u{1}5\n\
+             {}\t{MD5}\t6\t/programs//a\t\ts3://b/6\tf6\n",
+            guid(1),
+            guid(2),
+            guid(3),
+            guid(4),
+            guid(5),
+            guid(6),
+        ),
+    );
+    let out = cli.run(&["index", "import", &bad, "--quiet"], "");
+    assert!(!out.status.success(), "{}", text(&out));
+    let msg = text(&out);
+    for needle in [
+        "limits.tsv:3: file_name must not contain NUL characters (U+0000)",
+        "limits.tsv:4: url is 3007 bytes long; the limit is 2048 bytes",
+        "limits.tsv:5: authz \"programs/a\" is not a resource path: it must start with `/`",
+        "limits.tsv:6: file_name \"f\\u{1}5\" is not a file name: it has control characters",
+        "limits.tsv:7: authz \"/programs//a\" is not a resource path: it has an empty segment",
+        "nothing was imported",
+    ] {
+        assert!(msg.contains(needle), "{needle}: {msg}");
+    }
+    assert!(!msg.contains("limits.tsv:2:"), "{msg}");
+    // nothing was written: the good row imports on its own
+    let good = cli.write(
+        "good.tsv",
+        &format!(
+            "{HEADER}{}\t{MD5}\t1\t/programs/a\t\ts3://b/1\tf1\n",
+            guid(1)
+        ),
+    );
+    let out = cli.run(&["index", "import", &good, "--quiet"], "");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("imported 1 records"), "{}", text(&out));
+}
+
 /// A manifest of `n` good rows, guids 1 to `n`.
 fn manifest(n: u32) -> String {
     let mut text = HEADER.to_owned();
