@@ -6,7 +6,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use base64::Engine as _;
 use weft_core::{ErrorCode, WeftError};
-use weft_indexd::Credentials;
+use weft_auth::Credentials;
 use weft_indexd::query::Params;
 
 use crate::error::ApiError;

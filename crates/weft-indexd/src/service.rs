@@ -186,6 +186,15 @@ impl IndexService {
             .await
     }
 
+    /// Credentials first: a write checks them before it reads its body.
+    pub async fn authenticate(
+        &self,
+        creds: &Credentials,
+        method: &'static str,
+    ) -> Result<(), WeftError> {
+        self.authz.authenticate(creds, SERVICE, method).await
+    }
+
     /// A fresh did (prefixed unless the prefix is kept as an alias) and its aliases.
     fn mint_did(&self) -> (String, Vec<String>) {
         let uuid = ids::new_guid();
@@ -322,6 +331,7 @@ impl IndexService {
 
     /// `POST /index/`.
     pub async fn create(&self, creds: &Credentials, body: &[u8]) -> Result<Ids, WeftError> {
+        self.authenticate(creds, "create").await?;
         let (record, aliases) = self.record_from_body(body)?;
         self.authorize(creds, "create", &record.authz).await?;
         self.insert(record, aliases).await
@@ -400,6 +410,7 @@ impl IndexService {
         rev: Option<&str>,
         body: &[u8],
     ) -> Result<Ids, WeftError> {
+        self.authenticate(creds, "update").await?;
         let changes: UpdateBody = input::parse(body)?;
         let old = self.exact(did).await?;
         let rev = current_rev(rev, &old)?;
@@ -437,6 +448,7 @@ impl IndexService {
         did: &str,
         body: &[u8],
     ) -> Result<Ids, WeftError> {
+        self.authenticate(creds, "update").await?;
         let mut b: CreateBody = input::parse(body)?;
         b.validate()?;
         let old = self.exact(did).await?;
@@ -473,6 +485,7 @@ impl IndexService {
         did: &str,
         body: &[u8],
     ) -> Result<Vec<Ids>, WeftError> {
+        self.authenticate(creds, "update").await?;
         let b: VersionsBody = input::parse(body)?;
         let versions = self.versions(did).await?;
         let mut resources: Vec<String> = versions.iter().flat_map(|r| r.authz.clone()).collect();
@@ -549,6 +562,7 @@ impl IndexService {
 
     /// `POST /index/blank/`.
     pub async fn blank_create(&self, creds: &Credentials, body: &[u8]) -> Result<Ids, WeftError> {
+        self.authenticate(creds, "create").await?;
         let b = blank_body(body)?;
         if b.did.is_some() {
             return Err(WeftError::invalid(
@@ -570,6 +584,7 @@ impl IndexService {
         did: &str,
         body: &[u8],
     ) -> Result<Ids, WeftError> {
+        self.authenticate(creds, "update").await?;
         let b = blank_body(body)?;
         let old = self.exact(did).await?;
         if let Some(a) = &b.authz {
@@ -601,6 +616,7 @@ impl IndexService {
         rev: Option<&str>,
         body: &[u8],
     ) -> Result<Ids, WeftError> {
+        self.authenticate(creds, "update").await?;
         let b: BlankUpdateBody = input::parse(body)?;
         if b.size < 0 {
             return Err(WeftError::invalid("size must be >= 0"));
@@ -901,6 +917,7 @@ impl IndexService {
         body: &[u8],
         replace: bool,
     ) -> Result<Vec<String>, WeftError> {
+        self.authenticate(creds, "update").await?;
         let b: AliasesBody = input::parse(body)?;
         let names = dedup(b.aliases.into_iter().map(|a| a.value).collect());
         if names.iter().any(String::is_empty) {
