@@ -89,7 +89,11 @@ impl FenceRules {
     }
 
     /// Writing an object to the existing `record`.
-    pub async fn may_write(&self, creds: &Credentials, record: &IndexRecord) -> Result<(), WeftError> {
+    pub async fn may_write(
+        &self,
+        creds: &Credentials,
+        record: &IndexRecord,
+    ) -> Result<(), WeftError> {
         if !record.authz.is_empty() {
             self.authorizer
                 .authorize(creds, "fence", "write-storage", &record.authz)

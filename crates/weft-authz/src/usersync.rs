@@ -1194,8 +1194,7 @@ pub fn apply_with_clients(
         .collect();
     for (name, u) in &file.users {
         let key = user_key(name);
-        if wanted.get(&key).is_some_and(|w| !w.is_empty()) || members.contains(&key) || u.admin
-        {
+        if wanted.get(&key).is_some_and(|w| !w.is_empty()) || members.contains(&key) || u.admin {
             txn.ensure_user(&key)?;
         }
     }

@@ -5,8 +5,8 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use base64::Engine as _;
-use weft_core::{ErrorCode, WeftError};
 use weft_auth::Credentials;
+use weft_core::{ErrorCode, WeftError};
 use weft_indexd::query::Params;
 
 use crate::error::ApiError;

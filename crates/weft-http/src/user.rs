@@ -13,10 +13,10 @@ use axum::routing::{delete, get, post};
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use weft_core::WeftError;
-use weft_identity::oauth::USER_ALLOWED_SCOPES;
 use weft_auth::{AuthError, AuthMethod, Principal as Caller, Purpose};
+use weft_core::WeftError;
 use weft_identity::TokenError;
+use weft_identity::oauth::USER_ALLOWED_SCOPES;
 
 use crate::SharedState;
 use crate::error::ApiError;
@@ -75,11 +75,7 @@ pub fn router() -> Router<SharedState> {
 /// A session is a cookie the browser sends by itself, so a request it authenticates that
 /// changes something must come from this weft's own pages: its `Origin` must be this
 /// weft's (cross-site request forgery).
-async fn caller(
-    s: &SharedState,
-    headers: &HeaderMap,
-    scopes: &[&str],
-) -> Result<Caller, ApiError> {
+async fn caller(s: &SharedState, headers: &HeaderMap, scopes: &[&str]) -> Result<Caller, ApiError> {
     caller_with(s, headers, scopes, false).await
 }
 

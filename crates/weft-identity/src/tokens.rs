@@ -750,7 +750,10 @@ mod tests {
             c.nbf = nbf;
             t.sign(&c).unwrap()
         };
-        let e = t.verify(&signed(now, Some(now + 300)), &[]).await.unwrap_err();
+        let e = t
+            .verify(&signed(now, Some(now + 300)), &[])
+            .await
+            .unwrap_err();
         assert_eq!(e, TokenError::NotYetValid);
         assert_eq!(e.to_string(), "token is not valid yet");
         assert_eq!(
@@ -805,7 +808,10 @@ mod tests {
             .await
             .unwrap();
         let new = other.issue_access("a", &["openid".into()], 60).unwrap();
-        assert_eq!(t.verify(&new, &[]).await.unwrap_err(), TokenError::UnknownKey);
+        assert_eq!(
+            t.verify(&new, &[]).await.unwrap_err(),
+            TokenError::UnknownKey
+        );
         assert_eq!(t.key_reads(), 2);
         tokio::time::sleep(every).await;
         let id = t.verify(&new, &["openid"]).await.unwrap();

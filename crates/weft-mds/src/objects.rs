@@ -9,11 +9,11 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use weft_auth::Credentials;
 use weft_core::{ErrorCode, WeftError};
+use weft_indexd::IndexService;
 use weft_indexd::drs::AccessSigner;
 use weft_indexd::upload::{UploadRequest, Uploads};
-use weft_auth::Credentials;
-use weft_indexd::IndexService;
 use weft_store::{RawJson, StoreError};
 
 use crate::{FORBIDDEN_IDS, MetadataService};

@@ -11,14 +11,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use weft_auth::Credentials;
+use weft_auth::fence::FenceRules;
 use weft_blob::{
     AzureSettings, BlobError, Blobs, Bucket, GcsSettings, KeySource, LocalStorage,
     ReqwestConnector, S3Settings,
 };
 use weft_config::{Config, Secret};
 use weft_core::WeftError;
-use weft_auth::Credentials;
-use weft_auth::fence::FenceRules;
 use weft_indexd::drs::{AccessSigner, is_public};
 use weft_store::{IdentityStore, IndexRecord};
 

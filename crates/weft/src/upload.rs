@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use weft_blob::{Blobs, Bucket, Location, ObjectKey};
 use weft_auth::fence::FenceRules;
 use weft_auth::{Authorized, Credentials};
+use weft_blob::{Blobs, Bucket, Location, ObjectKey};
 use weft_core::{ErrorCode, WeftError};
 use weft_indexd::IndexService;
 use weft_indexd::upload::{LandedObject, Part, UploadRequest, Uploads, body_expires_in};

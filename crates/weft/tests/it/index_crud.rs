@@ -506,7 +506,10 @@ async fn writes_check_credentials_before_the_body() {
     let writes: Vec<(reqwest::Method, String)> = vec![
         (reqwest::Method::POST, "/index/index/".into()),
         (reqwest::Method::POST, format!("/index/index/{did}")),
-        (reqwest::Method::PUT, format!("/index/index/{did}?rev={rev}")),
+        (
+            reqwest::Method::PUT,
+            format!("/index/index/{did}?rev={rev}"),
+        ),
         (reqwest::Method::POST, "/index/index/blank/".into()),
         (reqwest::Method::POST, format!("/index/index/blank/{did}")),
         (

@@ -334,9 +334,14 @@ async fn token_faults_are_said_in_words_on_every_surface() {
     let app = TestApp::start().await;
     for (token, words) in faulty_tokens(&app) {
         // fence
-        let r = app.call(Method::GET, "/user/user", None, Some(&token)).await;
+        let r = app
+            .call(Method::GET, "/user/user", None, Some(&token))
+            .await;
         let msg = r.expect_error(401, words);
-        assert!(!msg.contains("InvalidToken") && !msg.contains("Error("), "{msg}");
+        assert!(
+            !msg.contains("InvalidToken") && !msg.contains("Error("),
+            "{msg}"
+        );
         // arborist, the token in the body
         let r = app
             .call(
