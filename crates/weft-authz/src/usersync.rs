@@ -2012,8 +2012,10 @@ users:
             "guppy",
             "read"
         ));
-        // `u` has no policy (the key is misspelt), so no user is made.
-        assert!(txn.model.users.is_empty());
+        // `u` has no policy (the key is misspelt): it is a user only as fence's admin.
+        assert_eq!(txn.model.users.len(), 1);
+        let u = &txn.model.users[&user_key("u")];
+        assert!(u.admin && u.policies.is_empty());
     }
 
     #[test]
