@@ -312,6 +312,27 @@ impl Snapshot {
             .is_some_and(|p| self.decide(who, &p, service, method, now))
     }
 
+    /// arborist's `auth/request` restricted to `policies` (the request's `user.policies`):
+    /// only these policies count, and only those `who` holds (directly or through a group)
+    /// now. Unknown tags and malformed paths are denied.
+    #[must_use]
+    pub fn decide_with_policies(
+        &self,
+        who: &Principal,
+        path_or_tag: &str,
+        service: &str,
+        method: &str,
+        policies: &[String],
+        now: DateTime<Utc>,
+    ) -> bool {
+        self.model.resolve(path_or_tag).is_some_and(|path| {
+            policies.iter().any(|p| {
+                holds_policy(&self.model, who, p, now)
+                    && policy_allows(&self.model, p, &path, service, method)
+            })
+        })
+    }
+
     /// `auth/mapping`: every existing resource at or below a granted path, with the actions
     /// granted there.
     #[must_use]

@@ -104,6 +104,10 @@ pub struct User {
     /// Directly granted policies.
     #[serde(default)]
     pub policies: BTreeMap<String, Grant>,
+    /// fence's `is_admin`: set by user.yaml's `admin: true` (usersync), shown by
+    /// `/user/user`. Not a grant: decisions never read it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub admin: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -811,6 +815,7 @@ impl Txn {
                 name: name.to_owned(),
                 email,
                 policies: BTreeMap::new(),
+                admin: false,
             },
         );
         self.touch(Kind::User, &key);
@@ -824,6 +829,14 @@ impl Txn {
         }
         self.create_user(name, None)?;
         Ok(true)
+    }
+
+    /// Set fence's admin flag of an existing user (usersync).
+    pub fn set_user_admin(&mut self, name: &str, admin: bool) -> AuthzResult<()> {
+        let (key, mut user) = self.user_mut(name)?;
+        user.admin = admin;
+        self.put_user_back(key, user);
+        Ok(())
     }
 
     fn user_mut(&mut self, name: &str) -> AuthzResult<(String, User)> {

@@ -127,6 +127,18 @@ impl AuthzService {
         }
     }
 
+    /// A login (`/user/login/...`): create the user on first login, with the email the
+    /// identity provider gave (an existing user keeps theirs).
+    pub async fn ensure_user_on_login(&self, name: &str, email: Option<String>) -> AuthzResult<()> {
+        self.change(move |txn| {
+            if txn.ensure_user(name)? && email.is_some() {
+                txn.update_user(name, None, email.clone())?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     /// Whether `who` may perform every one of `requests` `(path or tag, service, method)`.
     pub async fn allowed(
         &self,

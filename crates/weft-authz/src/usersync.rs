@@ -1192,11 +1192,30 @@ pub fn apply_with_clients(
         .flat_map(|a| a.groups.iter())
         .flat_map(|g| g.users.iter().map(|u| user_key(u)))
         .collect();
-    for (name, _) in &file.users {
+    for (name, u) in &file.users {
         let key = user_key(name);
-        if wanted.get(&key).is_some_and(|w| !w.is_empty()) || members.contains(&key) {
+        if wanted.get(&key).is_some_and(|w| !w.is_empty()) || members.contains(&key) || u.admin {
             txn.ensure_user(&key)?;
         }
+    }
+    // fence's admin flag comes from the file alone: set for its `admin: true` users,
+    // cleared for every other.
+    let admins: BTreeSet<String> = file
+        .users
+        .iter()
+        .filter(|(_, u)| u.admin)
+        .map(|(n, _)| user_key(n))
+        .collect();
+    let flagged: Vec<String> = txn
+        .model
+        .users
+        .iter()
+        .filter(|(k, u)| u.admin != admins.contains(*k))
+        .map(|(k, _)| k.clone())
+        .collect();
+    for key in flagged {
+        let admin = admins.contains(&key);
+        txn.set_user_admin(&key, admin)?;
     }
 
     if let Some(a) = &file.authz {
@@ -1251,7 +1270,8 @@ pub fn apply_with_clients(
     }
 
     // Users this sync manages (listed, or holding one of its grants before) and left with
-    // nothing are deleted; fence deletes users with no policies too.
+    // nothing are deleted; fence deletes users with no policies too (an admin is kept: the
+    // flag is something).
     let managed: BTreeSet<String> = file
         .users
         .iter()
@@ -1273,7 +1293,7 @@ pub fn apply_with_clients(
             .model
             .users
             .get(key)
-            .is_some_and(|u| u.policies.is_empty());
+            .is_some_and(|u| u.policies.is_empty() && !u.admin);
         if empty && txn.model.groups_of(key).next().is_none() {
             txn.delete_user(key)?;
         }
@@ -1992,8 +2012,10 @@ users:
             "guppy",
             "read"
         ));
-        // `u` has no policy (the key is misspelt), so no user is made.
-        assert!(txn.model.users.is_empty());
+        // `u` has no policy (the key is misspelt): it is a user only as fence's admin.
+        assert_eq!(txn.model.users.len(), 1);
+        let u = &txn.model.users[&user_key("u")];
+        assert!(u.admin && u.policies.is_empty());
     }
 
     #[test]
@@ -2224,5 +2246,23 @@ users:
         ));
         let mut again = Txn::new(txn.model.clone());
         assert!(apply(&file, &mut again, PROVIDER).unwrap().is_empty());
+    }
+
+    #[test]
+    fn admin_true_sets_fences_admin_flag_and_a_later_file_clears_it() {
+        let (m, _) = sync(Model::default(), BASE);
+        let alice = &m.users[&user_key("Alice@Example.org")];
+        assert!(alice.admin, "admin: true in user.yaml");
+        assert!(!m.users[&user_key("bob@example.org")].admin);
+        // The flag survives a second identical sync without being reported as a change.
+        let (m, again) = sync(m, BASE);
+        assert!(again.is_empty(), "{again}");
+        let demoted = BASE.replace("    admin: true\n", "");
+        let (m, _) = sync(m, &demoted);
+        assert!(!m.users[&user_key("Alice@Example.org")].admin);
+        // An admin with no policies and no group is still a user.
+        let only_admin = format!("{BASE}  dave@example.org:\n    admin: true\n");
+        let (m, _) = sync(m, &only_admin);
+        assert!(m.users[&user_key("dave@example.org")].admin);
     }
 }

@@ -20,7 +20,6 @@ use weft_authz::api::{self as out, GrantIn, PolicyIn, RoleIn};
 use weft_authz::model::{ResourceIn, Txn, user_key};
 use weft_authz::{AuthzError, Principal, Snapshot};
 use weft_core::ErrorCode;
-use weft_identity::Identity;
 
 use crate::SharedState;
 use crate::error::ApiError;
@@ -224,19 +223,14 @@ fn provider(headers: &HeaderMap) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-/// The principal a verified token speaks for.
-fn principal_of(id: &Identity) -> Result<Principal, AuthzError> {
-    Principal::of_token(id.user.clone(), id.client.clone())
-        .ok_or_else(|| AuthzError::forbidden("the token names neither a user nor a client"))
-}
-
+/// The principal a token speaks for (through `weft_auth`'s one verifier): a bad token is a
+/// 401, one naming neither a user nor a client a 403.
 async fn verify(s: &SharedState, token: &str, scopes: &[&str]) -> Result<Principal, AuthzError> {
-    let id = s
-        .tokens
-        .verify(token, scopes)
-        .await
-        .map_err(|e| AuthzError::unauthenticated(e.to_string()))?;
-    principal_of(&id)
+    match weft_auth::verify_bearer(&s.tokens, token, scopes, weft_auth::Purpose::Access).await {
+        Ok(p) => Ok(p.subject()),
+        Err(e @ weft_auth::AuthError::NoSubject) => Err(AuthzError::forbidden(e.to_string())),
+        Err(e) => Err(AuthzError::unauthenticated(e.to_string())),
+    }
 }
 
 /// The caller: anonymous without a token; a bad token is a 401.
@@ -562,18 +556,14 @@ async fn auth_request(
             .all(|r| snap.decide_on(&who, &r.resource, &r.action.service, &r.action.method, now)),
         // Only these policies count, and only those the principal holds.
         Some(policies) => requests.iter().all(|r| {
-            snap.model.resolve(&r.resource).is_some_and(|path| {
-                policies.iter().any(|p| {
-                    weft_authz::engine::holds_policy(&snap.model, &who, p, now)
-                        && weft_authz::engine::policy_allows(
-                            &snap.model,
-                            p,
-                            &path,
-                            &r.action.service,
-                            &r.action.method,
-                        )
-                })
-            })
+            snap.decide_with_policies(
+                &who,
+                &r.resource,
+                &r.action.service,
+                &r.action.method,
+                policies,
+                now,
+            )
         }),
     };
     Ok(ok(json!({"auth": allowed})))

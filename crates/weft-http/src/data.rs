@@ -80,6 +80,7 @@ async fn upload(
     Creds(c): Creds,
     body: Result<RawBody, ApiError>,
 ) -> Res {
+    s.uploads.authenticate(&c).await?;
     let req: UploadRequest = json_body(&body?.0)?;
     let (guid, url) = s.uploads.upload(&c, req).await?;
     Ok((StatusCode::CREATED, Json(json!({"guid": guid, "url": url}))).into_response())
@@ -116,6 +117,7 @@ async fn multipart_init(
     Creds(c): Creds,
     body: Result<RawBody, ApiError>,
 ) -> Res {
+    s.uploads.authenticate(&c).await?;
     let req: UploadRequest = json_body(&body?.0)?;
     let (guid, upload_id) = s.uploads.multipart_init(&c, req).await?;
     Ok((
@@ -149,6 +151,7 @@ async fn multipart_upload(
     Creds(c): Creds,
     body: Result<RawBody, ApiError>,
 ) -> Res {
+    s.uploads.authenticate(&c).await?;
     let req: PartRequest = json_body(&body?.0)?;
     let expires_in = body_expires_in(req.expires_in.as_ref())?;
     let (Some(key), Some(upload_id), Some(part)) = (&req.key, &req.upload_id, req.part_number)
@@ -191,6 +194,7 @@ async fn multipart_complete(
     Creds(c): Creds,
     body: Result<RawBody, ApiError>,
 ) -> Res {
+    s.uploads.authenticate(&c).await?;
     let req: CompleteRequest = json_body(&body?.0)?;
     let (Some(key), Some(upload_id), Some(parts)) = (req.key, req.upload_id, req.parts) else {
         return Err(missing(&["key", "uploadId", "parts"]));

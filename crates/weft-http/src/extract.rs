@@ -4,8 +4,8 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use weft_auth::Credentials;
 use weft_core::{ErrorCode, WeftError};
-use weft_indexd::Credentials;
 use weft_indexd::query::Params;
 
 use crate::error::ApiError;

@@ -190,17 +190,7 @@ async fn logged_in(
     idp: &str,
     after: Option<&str>,
 ) -> Res {
-    let name = username.to_owned();
-    let created = s
-        .authz
-        .change(move |txn| {
-            if txn.ensure_user(&name)? && email.is_some() {
-                txn.update_user(&name, None, email.clone())?;
-            }
-            Ok(())
-        })
-        .await;
-    if let Err(e) = created {
+    if let Err(e) = s.authz.ensure_user_on_login(username, email).await {
         return Err(WeftError::internal(format!("creating the user: {e}")).into());
     }
     let id = s

@@ -13,10 +13,10 @@ use axum::routing::{delete, get, post};
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use weft_authz::Principal;
+use weft_auth::{AuthError, AuthMethod, Principal as Caller, Purpose};
 use weft_core::WeftError;
+use weft_identity::TokenError;
 use weft_identity::oauth::USER_ALLOWED_SCOPES;
-use weft_identity::{Identity, TokenError};
 
 use crate::SharedState;
 use crate::error::ApiError;
@@ -75,11 +75,7 @@ pub fn router() -> Router<SharedState> {
 /// A session is a cookie the browser sends by itself, so a request it authenticates that
 /// changes something must come from this weft's own pages: its `Origin` must be this
 /// weft's (cross-site request forgery).
-async fn caller(
-    s: &SharedState,
-    headers: &HeaderMap,
-    scopes: &[&str],
-) -> Result<Identity, ApiError> {
+async fn caller(s: &SharedState, headers: &HeaderMap, scopes: &[&str]) -> Result<Caller, ApiError> {
     caller_with(s, headers, scopes, false).await
 }
 
@@ -88,7 +84,7 @@ async fn caller_with(
     headers: &HeaderMap,
     scopes: &[&str],
     changes: bool,
-) -> Result<Identity, ApiError> {
+) -> Result<Caller, ApiError> {
     let Some(token) = bearer(headers) else {
         if let Some((_, sess)) = crate::oauth::session(s, headers).await? {
             if changes {
@@ -104,11 +100,8 @@ async fn caller_with(
                     .into());
                 }
             }
-            let id = s.oauth.session_identity(&sess);
-            if let Some(missing) = scopes
-                .iter()
-                .find(|sc| !id.claims.scope.iter().any(|c| c == *sc))
-            {
+            let id = Caller::of_identity(s.oauth.session_identity(&sess), AuthMethod::Session);
+            if let Some(missing) = scopes.iter().find(|sc| !id.has_scope(sc)) {
                 return Err(WeftError::forbidden(format!(
                     "the session lacks the `{missing}` scope"
                 ))
@@ -118,9 +111,12 @@ async fn caller_with(
         }
         return Err(WeftError::unauthenticated("Please log in: this needs an access token").into());
     };
-    match s.tokens.verify(token, scopes).await {
+    match weft_auth::verify_bearer(&s.tokens, token, scopes, Purpose::Access).await {
         Ok(id) => Ok(id),
-        Err(e @ TokenError::MissingScope(_)) => Err(WeftError::forbidden(e.to_string()).into()),
+        Err(AuthError::NoSubject) => {
+            Err(WeftError::forbidden("the token speaks for no user").into())
+        }
+        Err(e) if e.is_missing_scope() => Err(WeftError::forbidden(e.to_string()).into()),
         Err(e) => Err(WeftError::unauthenticated(e.to_string()).into()),
     }
 }
@@ -172,13 +168,33 @@ async fn openid_configuration(State(s): State<SharedState>) -> Json<Value> {
 }
 
 /// `GET /user/user`: who the token speaks for, with the policy engine's view of them.
+///
+/// As fence (`login_required({"user"})`, which adds `openid`): the token needs the
+/// `openid` and `user` scopes, and any token fault, a missing scope included, is a 401.
 async fn user_info(State(s): State<SharedState>, headers: HeaderMap) -> Res {
-    let id = caller(&s, &headers, &["user"]).await?;
+    const SCOPES: &[&str] = &["openid", "user"];
+    let id = match bearer(&headers) {
+        None => caller(&s, &headers, SCOPES).await?,
+        Some(token) => match weft_auth::verify_bearer(&s.tokens, token, SCOPES, Purpose::Access)
+            .await
+        {
+            Ok(id) => id,
+            Err(AuthError::NoSubject) => {
+                return Err(WeftError::forbidden("the token speaks for no user").into());
+            }
+            Err(e) => {
+                return Err(
+                    WeftError::unauthenticated(format!("failed to validate token: {e}")).into(),
+                );
+            }
+        },
+    };
     let Some(name) = id.user.clone() else {
         return Err(WeftError::forbidden("the token speaks for no user").into());
     };
+    let claims = id.claims.as_ref();
     let snap = s.authz.fresh().await.map_err(WeftError::from)?;
-    let who = Principal::User(name.clone());
+    let who = weft_authz::Principal::User(name.clone());
     let mapping = snap.mapping(&who, Utc::now());
     let key = weft_authz::model::user_key(&name);
     let stored = snap.model.users.get(&key);
@@ -188,15 +204,18 @@ async fn user_info(State(s): State<SharedState>, headers: HeaderMap) -> Res {
         .map(|(g, _)| g.name.as_str())
         .collect();
     let resources: Vec<&String> = mapping.keys().collect();
+    // fence reads its user record: user.yaml's `admin: true` (usersync) sets it.
+    let is_admin = stored.is_some_and(|u| u.admin)
+        || claims.is_some_and(|c| c.context.user.as_ref().is_some_and(|u| u.is_admin));
     Ok(Json(json!({
         "username": name,
-        "sub": id.claims.sub,
+        "sub": claims.and_then(|c| c.sub.clone()),
         "email": stored.and_then(|u| u.email.clone()),
         "display_name": null,
         "phone_number": null,
-        "is_admin": id.claims.context.user.as_ref().is_some_and(|u| u.is_admin),
+        "is_admin": is_admin,
         "idp": null,
-        "azp": id.claims.azp,
+        "azp": claims.map_or("", |c| c.azp.as_str()),
         "groups": groups,
         "resources": resources,
         "authz": &*mapping,
@@ -300,7 +319,7 @@ async fn create_key(
         .iter()
         .map(String::as_str)
         .chain(["fence", "openid"])
-        .chain(id.claims.scope.iter().map(String::as_str))
+        .chain(id.scopes.iter().map(String::as_str))
     {
         if USER_ALLOWED_SCOPES.contains(&s) && !scopes.iter().any(|x| x == s) {
             scopes.push(s.to_owned());

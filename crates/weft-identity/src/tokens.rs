@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use base64::Engine as _;
@@ -21,27 +23,64 @@ const VERIFIED_MAX: usize = 10_000;
 /// The audience every weft token carries, as fence's do.
 pub const GEN3_AUDIENCE: &str = "gen3";
 
-/// Why a token was not accepted. Every variant is a 401 for the caller.
+/// How far in the future a token's `nbf` or `iat` may lie (clocks of the issuing and the
+/// verifying server differ a little), in seconds. `exp` has no leeway.
+pub const CLOCK_LEEWAY_SECS: i64 = 60;
+
+/// At most one reload of the signing keys from the store per this interval when a token
+/// names a key this weft does not hold; in between such a token is refused without
+/// touching the store (else any request with a made-up `kid` is a database read).
+pub const KEY_RELOAD_EVERY: Duration = Duration::from_secs(10);
+
+/// Why a token was not accepted. Every variant is a 401 for the caller; the messages say
+/// what is wrong in words, never the JWT library's parser messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenError {
-    Invalid(String),
+    /// Not a JWT (three base64url parts with JSON header and claims), or claims missing.
+    Malformed,
+    /// Signed with an algorithm other than RS256 (`alg: none` included).
+    Algorithm(String),
+    /// The header names no `kid`, or one this weft does not hold.
+    UnknownKey,
+    /// The signature is not the one the key makes over these header and claims.
+    BadSignature,
     Expired,
+    /// `nbf` or `iat` lies in the future (beyond [`CLOCK_LEEWAY_SECS`]).
+    NotYetValid,
+    /// `iss` is another server's.
+    WrongIssuer(String),
+    /// `aud` names neither `gen3` nor this issuer.
+    WrongAudience,
     MissingScope(String),
     WrongPurpose(String),
+    /// An API key that was revoked (or never stored).
+    Revoked,
     /// An access token may not outlive the API key it comes from.
     OutlivesKey,
+    /// Anything else (no signing key, a store failure while checking an API key).
+    Invalid(String),
 }
 
 impl std::fmt::Display for TokenError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Invalid(m) => write!(f, "invalid token: {m}"),
+            Self::Malformed => f.write_str("token is not a well-formed JWT"),
+            Self::Algorithm(a) => {
+                write!(f, "token algorithm {a} is not accepted; tokens are RS256")
+            }
+            Self::UnknownKey => f.write_str("unknown signing key"),
+            Self::BadSignature => f.write_str("token signature does not verify"),
             Self::Expired => f.write_str("token expired"),
-            Self::MissingScope(s) => write!(f, "token is missing the `{s}` scope"),
+            Self::NotYetValid => f.write_str("token is not valid yet"),
+            Self::WrongIssuer(iss) => write!(f, "token issuer {iss} is not this server"),
+            Self::WrongAudience => f.write_str("token audience is not this server"),
+            Self::MissingScope(s) => write!(f, "token lacks scope {s}"),
             Self::WrongPurpose(p) => write!(f, "token purpose `{p}` is not accepted here"),
+            Self::Revoked => f.write_str("the API key was revoked"),
             Self::OutlivesKey => f.write_str(
                 "Cannot issue an access token that would expire after the provided API key does",
             ),
+            Self::Invalid(m) => write!(f, "invalid token: {m}"),
         }
     }
 }
@@ -75,6 +114,9 @@ pub struct Claims {
     pub sub: Option<String>,
     pub aud: Vec<String>,
     pub iat: i64,
+    /// Not before: optional (fence's tokens carry none), checked when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
     pub exp: i64,
     pub jti: String,
     pub scope: Vec<String>,
@@ -157,7 +199,11 @@ pub struct Tokens {
     verified: DashMap<Box<str>, Identity, foldhash::fast::RandomState>,
     keys: ArcSwap<KeySet>,
     issuer: String,
-    reload: tokio::sync::Mutex<()>,
+    /// Held while keys are reloaded; holds when they last were (see [`KEY_RELOAD_EVERY`]).
+    reload: tokio::sync::Mutex<Instant>,
+    reload_every: Duration,
+    /// How many times the signing keys were read from the store.
+    key_reads: AtomicU64,
 }
 
 impl Tokens {
@@ -166,6 +212,15 @@ impl Tokens {
     pub async fn open(
         store: Arc<dyn IdentityStore>,
         issuer: String,
+    ) -> Result<Arc<Self>, StoreError> {
+        Self::open_with_reload_interval(store, issuer, KEY_RELOAD_EVERY).await
+    }
+
+    /// [`Tokens::open`] with another interval between reloads for unknown `kid`s (tests).
+    pub async fn open_with_reload_interval(
+        store: Arc<dyn IdentityStore>,
+        issuer: String,
+        reload_every: Duration,
     ) -> Result<Arc<Self>, StoreError> {
         let mut keys = store.signing_keys().await?;
         if keys.is_empty() {
@@ -183,8 +238,16 @@ impl Tokens {
             keys: ArcSwap::from_pointee(key_set(&keys)?),
             store,
             issuer,
-            reload: tokio::sync::Mutex::new(()),
+            reload: tokio::sync::Mutex::new(Instant::now()),
+            reload_every,
+            key_reads: AtomicU64::new(1),
         }))
+    }
+
+    /// How many times the signing keys were read from the store (opening counts one).
+    #[must_use]
+    pub fn key_reads(&self) -> u64 {
+        self.key_reads.load(Ordering::Relaxed)
     }
 
     #[must_use]
@@ -269,7 +332,7 @@ impl Tokens {
         }
         match self.store.api_key(&claims.jti).await {
             Ok(Some(k)) if !k.revoked => Ok(claims),
-            Ok(_) => Err(TokenError::Invalid("the API key was revoked".into())),
+            Ok(_) => Err(TokenError::Revoked),
             Err(e) => Err(TokenError::Invalid(format!("looking up the API key: {e}"))),
         }
     }
@@ -326,6 +389,7 @@ impl Tokens {
             sub: user.map(str::to_owned),
             aud,
             iat: now,
+            nbf: None,
             exp: now + expires_in,
             jti: uuid::Uuid::new_v4().to_string(),
             scope: scopes.to_vec(),
@@ -357,19 +421,62 @@ impl Tokens {
     }
 
     async fn reload_keys(&self) -> Result<(), StoreError> {
-        let _g = self.reload.lock().await;
+        let mut last = self.reload.lock().await;
+        self.read_keys(&mut last).await
+    }
+
+    async fn read_keys(&self, last: &mut Instant) -> Result<(), StoreError> {
+        *last = Instant::now();
+        self.key_reads.fetch_add(1, Ordering::Relaxed);
         let keys = self.store.signing_keys().await?;
         self.keys.store(Arc::new(key_set(&keys)?));
         Ok(())
     }
 
+    /// The verification key `kid`; a kid not held reloads the keys from the store (perhaps
+    /// another weft sharing the database rotated them), at most once per `reload_every`.
+    async fn verifying_key(&self, kid: &str) -> Result<DecodingKey, TokenError> {
+        if let Some(k) = self.keys.load().verifying.get(kid) {
+            return Ok(k.clone());
+        }
+        let mut last = self.reload.lock().await;
+        // Another request may have reloaded while this one waited.
+        if let Some(k) = self.keys.load().verifying.get(kid) {
+            return Ok(k.clone());
+        }
+        if last.elapsed() < self.reload_every {
+            return Err(TokenError::UnknownKey);
+        }
+        if let Err(e) = self.read_keys(&mut last).await {
+            tracing::warn!(error = %e, "reloading signing keys failed");
+        }
+        drop(last);
+        self.keys
+            .load()
+            .verifying
+            .get(kid)
+            .cloned()
+            .ok_or(TokenError::UnknownKey)
+    }
+
     /// Verify an access token: RS256 signature by a known key, issuer, audience, expiry,
-    /// purpose `access`, and every scope in `required`.
+    /// `nbf`/`iat`, purpose `access`, and every scope in `required`.
+    pub async fn verify(&self, token: &str, required: &[&str]) -> Result<Identity, TokenError> {
+        self.verify_for(token, "access", required).await
+    }
+
+    /// Verify a token of purpose `purpose` (`access` for API calls) carrying every scope in
+    /// `required`. Services call this through `weft_auth`, which makes a principal of it.
     ///
     /// A token that verified once is remembered until it expires (access tokens cannot be
     /// revoked, as in fence), so a client reusing its token pays for the RSA check once;
-    /// expiry and scopes are checked again on every use.
-    pub async fn verify(&self, token: &str, required: &[&str]) -> Result<Identity, TokenError> {
+    /// expiry, purpose and scopes are checked again on every use.
+    pub async fn verify_for(
+        &self,
+        token: &str,
+        purpose: &str,
+        required: &[&str],
+    ) -> Result<Identity, TokenError> {
         let now = Utc::now().timestamp();
         let id = match self.verified.get(token) {
             Some(id) if id.claims.exp > now => id.clone(),
@@ -386,6 +493,9 @@ impl Tokens {
                 id
             }
         };
+        if id.claims.pur != purpose {
+            return Err(TokenError::WrongPurpose(id.claims.pur));
+        }
         for s in required {
             if !id.claims.scope.iter().any(|c| c == s) {
                 return Err(TokenError::MissingScope((*s).to_owned()));
@@ -396,9 +506,6 @@ impl Tokens {
 
     async fn verify_signature(&self, token: &str) -> Result<Identity, TokenError> {
         let claims = self.verify_claims(token).await?;
-        if claims.pur != "access" {
-            return Err(TokenError::WrongPurpose(claims.pur));
-        }
         Ok(Identity {
             user: claims.context.user.as_ref().map(|u| u.name.clone()),
             client: Some(claims.azp.clone()).filter(|a| !a.is_empty()),
@@ -406,41 +513,44 @@ impl Tokens {
         })
     }
 
-    /// Signature by a known key, issuer, audience and expiry; any purpose. Callers check
-    /// the purpose (and, for API keys and refresh tokens, revocation).
+    /// Signature by a known key, expiry, issuer, audience, and `nbf`/`iat` not in the future
+    /// (within [`CLOCK_LEEWAY_SECS`]); any purpose. Callers check the purpose (and, for API
+    /// keys and refresh tokens, revocation).
     pub async fn verify_claims(&self, token: &str) -> Result<Claims, TokenError> {
-        let header =
-            jsonwebtoken::decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))?;
+        use jsonwebtoken::errors::ErrorKind;
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         if header.alg != Algorithm::RS256 {
-            return Err(TokenError::Invalid(format!(
-                "algorithm {:?} is not accepted; tokens are RS256",
-                header.alg
-            )));
+            return Err(TokenError::Algorithm(format!("{:?}", header.alg)));
         }
-        let kid = header
-            .kid
-            .ok_or_else(|| TokenError::Invalid("no `kid` in the header".into()))?;
-        if !self.keys.load().verifying.contains_key(&kid) {
-            // Perhaps another weft sharing the database rotated keys.
-            if let Err(e) = self.reload_keys().await {
-                tracing::warn!(error = %e, "reloading signing keys failed");
-            }
-        }
-        let keys = self.keys.load();
-        let key = keys
-            .verifying
-            .get(&kid)
-            .ok_or_else(|| TokenError::Invalid(format!("unknown key id `{kid}`")))?;
+        let kid = header.kid.ok_or(TokenError::UnknownKey)?;
+        let key = self.verifying_key(&kid).await?;
         let mut v = Validation::new(Algorithm::RS256);
-        v.set_issuer(&[&self.issuer]);
+        // Issuer, nbf and iat are checked below, once the signature is known good, to
+        // say which one is wrong.
         v.set_audience(&[GEN3_AUDIENCE, &self.issuer]);
         v.set_required_spec_claims(&["exp", "iss", "aud"]);
+        v.validate_nbf = false;
         v.leeway = 0;
-        let data = jsonwebtoken::decode::<Claims>(token, key, &v).map_err(|e| match e.kind() {
-            jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
-            _ => TokenError::Invalid(e.to_string()),
-        })?;
-        Ok(data.claims)
+        let claims = jsonwebtoken::decode::<Claims>(token, &key, &v)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => TokenError::Expired,
+                ErrorKind::InvalidSignature => TokenError::BadSignature,
+                ErrorKind::InvalidAudience => TokenError::WrongAudience,
+                ErrorKind::ImmatureSignature => TokenError::NotYetValid,
+                ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+                    TokenError::Algorithm(format!("{:?}", header.alg))
+                }
+                _ => TokenError::Malformed,
+            })?
+            .claims;
+        if claims.iss != self.issuer {
+            return Err(TokenError::WrongIssuer(claims.iss));
+        }
+        let latest = Utc::now().timestamp().saturating_add(CLOCK_LEEWAY_SECS);
+        if claims.iat > latest || claims.nbf.is_some_and(|nbf| nbf > latest) {
+            return Err(TokenError::NotYetValid);
+        }
+        Ok(claims)
     }
 }
 
@@ -516,10 +626,10 @@ mod tests {
             Err(TokenError::WrongPurpose(_))
         ));
         assert!(t.revoke_api_key("kim", &jti).await.unwrap());
-        assert!(matches!(
-            t.exchange_api_key(&key, 10).await,
-            Err(TokenError::Invalid(_))
-        ));
+        assert_eq!(
+            t.exchange_api_key(&key, 10).await.unwrap_err(),
+            TokenError::Revoked
+        );
         // Without the fence scope a key is refused.
         let (weak, _) = t
             .issue_api_key("kim", &["openid".to_owned()], 100)
@@ -572,17 +682,22 @@ mod tests {
         let mut claims = t.claims(Some("a"), None, &["openid".into()], 60, "access");
         claims.aud = vec!["another-service".into()];
         let wrong_aud = t.sign(&claims).unwrap();
-        assert!(matches!(
-            t.verify(&wrong_aud, &[]).await,
-            Err(TokenError::Invalid(m)) if m.contains("Audience") || m.contains("audience")
-        ));
+        assert_eq!(
+            t.verify(&wrong_aud, &[]).await.unwrap_err(),
+            TokenError::WrongAudience
+        );
         let mut claims = t.claims(Some("a"), None, &["openid".into()], 60, "access");
         claims.iss = "http://another.commons/user".into();
         let wrong_iss = t.sign(&claims).unwrap();
-        assert!(matches!(
-            t.verify(&wrong_iss, &[]).await,
-            Err(TokenError::Invalid(m)) if m.contains("ssuer")
-        ));
+        let e = t.verify(&wrong_iss, &[]).await.unwrap_err();
+        assert_eq!(
+            e,
+            TokenError::WrongIssuer("http://another.commons/user".into())
+        );
+        assert_eq!(
+            e.to_string(),
+            "token issuer http://another.commons/user is not this server"
+        );
     }
 
     #[tokio::test]
@@ -594,20 +709,21 @@ mod tests {
         // Same claims, signature of another key.
         let (_d2, other) = tokens().await;
         let forged = other.issue_access("a", &["openid".into()], 60).unwrap();
-        assert!(matches!(
-            t.verify(&forged, &[]).await,
-            Err(TokenError::Invalid(_))
-        ));
+        assert_eq!(
+            t.verify(&forged, &[]).await.unwrap_err(),
+            TokenError::UnknownKey
+        );
 
         // alg none: header and claims without a signature.
         let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
         let good = t.issue_access("a", &["openid".into()], 60).unwrap();
         let claims = good.split('.').nth(1).unwrap();
         let none = format!("{}.{claims}.", b64(r#"{"alg":"none","typ":"JWT"}"#));
-        assert!(matches!(
-            t.verify(&none, &[]).await,
-            Err(TokenError::Invalid(_))
-        ));
+        assert!(t.verify(&none, &[]).await.is_err());
+        assert_eq!(
+            t.verify("not.a.jwt", &[]).await.unwrap_err().to_string(),
+            "token is not a well-formed JWT"
+        );
 
         // Tampered claims under a valid signature.
         let mut parts: Vec<&str> = good.split('.').collect();
@@ -619,9 +735,91 @@ mod tests {
         .unwrap()
         .replace("\"name\":\"a\"", "\"name\":\"admin\""));
         parts[1] = &evil;
-        assert!(matches!(
-            t.verify(&parts.join("."), &[]).await,
-            Err(TokenError::Invalid(_))
-        ));
+        let e = t.verify(&parts.join("."), &[]).await.unwrap_err();
+        assert_eq!(e, TokenError::BadSignature);
+        assert_eq!(e.to_string(), "token signature does not verify");
+    }
+
+    #[tokio::test]
+    async fn tokens_from_the_future_are_refused_within_a_leeway() {
+        let (_d, t) = tokens().await;
+        let now = Utc::now().timestamp();
+        let signed = |iat: i64, nbf: Option<i64>| {
+            let mut c = t.claims(Some("a"), None, &["openid".into()], 600, "access");
+            c.iat = iat;
+            c.nbf = nbf;
+            t.sign(&c).unwrap()
+        };
+        let e = t
+            .verify(&signed(now, Some(now + 300)), &[])
+            .await
+            .unwrap_err();
+        assert_eq!(e, TokenError::NotYetValid);
+        assert_eq!(e.to_string(), "token is not valid yet");
+        assert_eq!(
+            t.verify(&signed(now + 300, None), &[]).await.unwrap_err(),
+            TokenError::NotYetValid
+        );
+        // A clock a little ahead is tolerated.
+        let ahead = now + CLOCK_LEEWAY_SECS - 10;
+        assert!(t.verify(&signed(ahead, Some(ahead)), &[]).await.is_ok());
+        assert!(t.verify(&signed(now - 5, Some(now - 5)), &[]).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn unknown_kids_reload_the_keys_at_most_once_per_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn IdentityStore> =
+            Arc::new(weft_store_sqlite::SqliteStore::open(&dir.path().join("t.db"), 2).unwrap());
+        let every = Duration::from_secs(1);
+        let iss = "http://weft.test/user".to_owned();
+        let t = Tokens::open_with_reload_interval(Arc::clone(&store), iss.clone(), every)
+            .await
+            .unwrap();
+        assert_eq!(t.key_reads(), 1);
+        // The key another instance will rotate to (generated now: it takes a while).
+        let rotated = generate_key().unwrap();
+        tokio::time::sleep(every).await;
+        // A made-up kid, over and over, concurrently: one store read at most.
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let good = t.issue_access("a", &["openid".into()], 60).unwrap();
+        let parts: Vec<&str> = good.split('.').collect();
+        let forged = format!(
+            "{}.{}.{}",
+            b64(r#"{"alg":"RS256","typ":"JWT","kid":"made-up"}"#),
+            parts[1],
+            parts[2]
+        );
+        let tries: Vec<_> = (0..200)
+            .map(|_| {
+                let t = Arc::clone(&t);
+                let forged = forged.clone();
+                tokio::spawn(async move { t.verify(&forged, &[]).await })
+            })
+            .collect();
+        for r in tries {
+            assert_eq!(r.await.unwrap().unwrap_err(), TokenError::UnknownKey);
+        }
+        assert_eq!(t.key_reads(), 2, "one reload for 200 unknown kids");
+        // Another instance on the same database rotates now (as `weft keys rotate`),
+        // within the interval: its tokens wait for the next reload.
+        store.add_signing_key(rotated).await.unwrap();
+        let other = Tokens::open_with_reload_interval(Arc::clone(&store), iss, every)
+            .await
+            .unwrap();
+        let new = other.issue_access("a", &["openid".into()], 60).unwrap();
+        assert_eq!(
+            t.verify(&new, &[]).await.unwrap_err(),
+            TokenError::UnknownKey
+        );
+        assert_eq!(t.key_reads(), 2);
+        tokio::time::sleep(every).await;
+        let id = t.verify(&new, &["openid"]).await.unwrap();
+        assert_eq!(id.user.as_deref(), Some("a"));
+        assert_eq!(t.key_reads(), 3);
+        // Known now: no further reads.
+        let again = other.issue_access("b", &["openid".into()], 60).unwrap();
+        t.verify(&again, &[]).await.unwrap();
+        assert_eq!(t.key_reads(), 3);
     }
 }

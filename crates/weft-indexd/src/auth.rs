@@ -1,8 +1,8 @@
-//! Who may write: the seam where the policy engine plugs in.
+//! indexd's own users: HTTP basic auth against its user table ([`IndexUserAuthorizer`]).
 //!
-//! indexd without arborist accepts HTTP basic auth against its own user table; that is
-//! [`IndexUserAuthorizer`]. Service methods that change data take an [`Authorized`] proof,
-//! which only an [`Authorizer`] hands out, so a forgotten check does not compile.
+//! The seam itself ([`Credentials`], [`Authorized`] proofs, the [`Authorizer`] trait) is
+//! `weft_auth`'s; service methods that change data take an [`Authorized`] proof, which
+//! only an [`Authorizer`] hands out, so a forgotten check does not compile.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,68 +16,7 @@ use sha2::{Digest, Sha256};
 use weft_core::WeftError;
 use weft_store::IndexStore;
 
-/// What the caller presented.
-#[derive(Clone, PartialEq, Eq)]
-pub enum Credentials {
-    None,
-    Basic { username: String, password: String },
-    Bearer(String),
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::None => f.write_str("None"),
-            Self::Basic { username, .. } => write!(f, "Basic({username}, ***)"),
-            Self::Bearer(_) => f.write_str("Bearer(***)"),
-        }
-    }
-}
-
-/// Proof that a principal may perform `method` of `service` on `resources`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Authorized {
-    principal: String,
-    service: &'static str,
-    method: &'static str,
-}
-
-impl Authorized {
-    /// Issued by an [`Authorizer`] after a successful check.
-    #[must_use]
-    pub fn granted(principal: String, service: &'static str, method: &'static str) -> Self {
-        Self {
-            principal,
-            service,
-            method,
-        }
-    }
-    #[must_use]
-    pub fn principal(&self) -> &str {
-        &self.principal
-    }
-    #[must_use]
-    pub fn method(&self) -> &'static str {
-        self.method
-    }
-    #[must_use]
-    pub fn service(&self) -> &'static str {
-        self.service
-    }
-}
-
-/// Decides whether `credentials` may perform `method` of `service` on every one of
-/// `resources` (AND semantics, as arborist's `auth/request` for indexd).
-#[async_trait]
-pub trait Authorizer: Send + Sync + 'static {
-    async fn authorize(
-        &self,
-        credentials: &Credentials,
-        service: &'static str,
-        method: &'static str,
-        resources: &[String],
-    ) -> Result<Authorized, WeftError>;
-}
+pub use weft_auth::{Authorized, Authorizer, Credentials};
 
 /// How long a verified basic-auth password is trusted without re-running argon2.
 const VERIFIED_TTL: Duration = Duration::from_secs(60);
@@ -159,6 +98,17 @@ impl IndexUserAuthorizer {
 
 #[async_trait]
 impl Authorizer for IndexUserAuthorizer {
+    async fn authenticate(
+        &self,
+        credentials: &Credentials,
+        service: &'static str,
+        method: &'static str,
+    ) -> Result<(), WeftError> {
+        self.authorize(credentials, service, method, &[])
+            .await
+            .map(|_| ())
+    }
+
     async fn authorize(
         &self,
         credentials: &Credentials,
@@ -240,15 +190,5 @@ mod tests {
         assert!(auth.check_password("u", "pw").await.unwrap());
         assert!(!auth.check_password("nobody", "pw").await.unwrap());
         assert_eq!(auth.verifications(), 2);
-    }
-
-    #[test]
-    fn credentials_debug_hides_secrets() {
-        let c = Credentials::Basic {
-            username: "u".into(),
-            password: "p4ss".into(),
-        };
-        assert!(!format!("{c:?}").contains("p4ss"));
-        assert!(!format!("{:?}", Credentials::Bearer("tok".into())).contains("tok"));
     }
 }

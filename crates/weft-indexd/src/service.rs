@@ -187,6 +187,15 @@ impl IndexService {
             .await
     }
 
+    /// Credentials first: a write checks them before it reads its body.
+    pub async fn authenticate(
+        &self,
+        creds: &Credentials,
+        method: &'static str,
+    ) -> Result<(), WeftError> {
+        self.authz.authenticate(creds, SERVICE, method).await
+    }
+
     /// A fresh did (prefixed unless the prefix is kept as an alias) and its aliases.
     fn mint_did(&self) -> (String, Vec<String>) {
         let uuid = ids::new_guid();
@@ -329,6 +338,7 @@ impl IndexService {
 
     /// `POST /index/`.
     pub async fn create(&self, creds: &Credentials, body: &[u8]) -> Result<Ids, WeftError> {
+        self.authenticate(creds, "create").await?;
         let (record, aliases) = self.record_from_body(body)?;
         self.authorize(creds, "create", &record.authz).await?;
         self.insert(record, aliases).await
@@ -419,6 +429,7 @@ impl IndexService {
         rev: Option<&str>,
         body: &[u8],
     ) -> Result<Ids, WeftError> {
+        self.authenticate(creds, "update").await?;
         let changes: UpdateBody = input::parse(body)?;
         let old = self.exact(did).await?;
         let rev = current_rev(rev, &old)?;
@@ -457,6 +468,7 @@ impl IndexService {
         did: &str,
         body: &[u8],
     ) -> Result<Ids, WeftError> {
+        self.authenticate(creds, "update").await?;
         let mut b: CreateBody = input::parse(body)?;
         b.validate()?;
         let old = self.exact(did).await?;
@@ -493,6 +505,7 @@ impl IndexService {
         did: &str,
         body: &[u8],
     ) -> Result<Vec<Ids>, WeftError> {
+        self.authenticate(creds, "update").await?;
         let b: VersionsBody = input::parse(body)?;
         limits::indexed_all("acl entry", b.acl.as_deref().unwrap_or_default())?;
         limits::indexed_all("authz entry", b.authz.as_deref().unwrap_or_default())?;
@@ -571,6 +584,7 @@ impl IndexService {
 
     /// `POST /index/blank/`.
     pub async fn blank_create(&self, creds: &Credentials, body: &[u8]) -> Result<Ids, WeftError> {
+        self.authenticate(creds, "create").await?;
         let b = blank_body(body)?;
         if b.did.is_some() {
             return Err(WeftError::invalid(
@@ -592,6 +606,7 @@ impl IndexService {
         did: &str,
         body: &[u8],
     ) -> Result<Ids, WeftError> {
+        self.authenticate(creds, "update").await?;
         let b = blank_body(body)?;
         let old = self.exact(did).await?;
         if let Some(a) = &b.authz {
@@ -623,6 +638,7 @@ impl IndexService {
         rev: Option<&str>,
         body: &[u8],
     ) -> Result<Ids, WeftError> {
+        self.authenticate(creds, "update").await?;
         let b: BlankUpdateBody = input::parse(body)?;
         if b.size < 0 {
             return Err(WeftError::invalid("size must be >= 0"));
@@ -972,6 +988,7 @@ impl IndexService {
         body: &[u8],
         replace: bool,
     ) -> Result<Vec<String>, WeftError> {
+        self.authenticate(creds, "update").await?;
         let b: AliasesBody = input::parse(body)?;
         let names = dedup(b.aliases.into_iter().map(|a| a.value).collect());
         if names.iter().any(String::is_empty) {

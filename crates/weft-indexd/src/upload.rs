@@ -52,6 +52,13 @@ pub struct LandedObject {
 
 #[async_trait]
 pub trait Uploads: Send + Sync + 'static {
+    /// Whether `creds` can start or continue an upload at all (a token with the `data`
+    /// scope): checked before the request body is read.
+    async fn authenticate(&self, creds: &Credentials) -> Result<(), WeftError> {
+        let _ = creds;
+        Ok(())
+    }
+
     /// `POST /user/data/upload`: a blank record (or `guid`'s) and a presigned PUT URL;
     /// returns `(guid, url)`.
     async fn upload(

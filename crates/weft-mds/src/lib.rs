@@ -14,10 +14,10 @@ pub mod objects;
 use std::sync::Arc;
 
 use serde_json::value::RawValue;
+use weft_auth::{Authorizer, Credentials};
 use weft_config::MdsConfig;
 use weft_core::WeftError;
 use weft_indexd::limits;
-use weft_indexd::{Authorizer, Credentials};
 use weft_store::{
     AliasMode, BatchOutcome, FieldPath, FilterValue, MetadataFilter, MetadataQuery, MetadataStore,
     RawJson, StoreError, Written,

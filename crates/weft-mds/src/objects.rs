@@ -9,10 +9,11 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use weft_auth::Credentials;
 use weft_core::{ErrorCode, WeftError};
+use weft_indexd::IndexService;
 use weft_indexd::drs::AccessSigner;
 use weft_indexd::upload::{UploadRequest, Uploads};
-use weft_indexd::{Credentials, IndexService};
 use weft_store::{RawJson, StoreError};
 
 use crate::{FORBIDDEN_IDS, MetadataService};
@@ -144,6 +145,7 @@ impl Objects {
                 "this needs a user's access token",
             ));
         }
+        self.uploads.authenticate(creds).await?;
         let b: UploadBody = parse(
             body,
             r#"{"file_name": str, "authz": {"version": 0, "resource_paths": [str]}, "aliases"?: [str], "metadata"?: {}}"#,
@@ -186,6 +188,7 @@ impl Objects {
         id: &str,
         body: &[u8],
     ) -> Result<Value, WeftError> {
+        self.index.authenticate(creds, "update").await?;
         let b: VersionBody = parse(
             body,
             r#"{"file_name": str, "aliases"?: [str], "metadata"?: {}}"#,

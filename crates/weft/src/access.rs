@@ -1,25 +1,25 @@
 //! Signed access to data objects: the `AccessSigner` behind fence's
 //! `/user/data/download/{guid}` and DRS `/access/{access_id}`, on weft-blob's stores.
 //!
-//! The rules are fence's: a public record (see `weft_indexd::drs::is_public`) is readable
-//! by anyone, a record without `authz` by its `uploader`, any other needs `fence`
-//! `read-storage` on every `authz` path (through the same `Authorizer` as the index
-//! service). The URL lives at most `storage.max_presigned_url_ttl`
+//! The rules are fence's, in `weft_auth::fence::FenceRules::may_read`: a public record
+//! (see `weft_indexd::drs::is_public`) is readable by anyone, a record without `authz` by
+//! its `uploader`, any other needs `fence` `read-storage` on every `authz` path (through
+//! the same `Authorizer` as the index service). The URL lives at most `storage.max_presigned_url_ttl`
 //! seconds, the default too.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use weft_auth::Credentials;
+use weft_auth::fence::FenceRules;
 use weft_blob::{
     AzureSettings, BlobError, Blobs, Bucket, GcsSettings, KeySource, LocalStorage,
     ReqwestConnector, S3Settings,
 };
 use weft_config::{Config, Secret};
 use weft_core::WeftError;
-use weft_identity::Tokens;
 use weft_indexd::drs::{AccessSigner, is_public};
-use weft_indexd::{Authorizer, Credentials};
 use weft_store::{IdentityStore, IndexRecord};
 
 /// What the HMAC keys of local URLs are derived for (see `weft_identity::secret`).
@@ -107,29 +107,12 @@ pub async fn blobs(
     Ok(blobs)
 }
 
-/// Checks the policy, then signs the record's URL.
+/// Checks the policy (fence's read rule), then signs the record's URL.
 pub struct SignedAccess {
-    pub authorizer: Arc<dyn Authorizer>,
-    /// To recognise a record's uploader (fence's legacy rule for records without `authz`).
-    pub tokens: Arc<Tokens>,
+    pub rules: Arc<FenceRules>,
     pub blobs: Arc<Blobs>,
     /// Longest (and default) lifetime in seconds.
     pub max_ttl: u64,
-}
-
-impl SignedAccess {
-    /// fence's legacy rule: a record without `authz` is readable by its `uploader`.
-    async fn is_uploader(&self, credentials: &Credentials, record: &IndexRecord) -> bool {
-        let (true, Some(uploader), Credentials::Bearer(token)) =
-            (record.authz.is_empty(), &record.uploader, credentials)
-        else {
-            return false;
-        };
-        self.tokens
-            .verify(token, &[])
-            .await
-            .is_ok_and(|id| id.user.as_deref() == Some(uploader.as_str()))
-    }
 }
 
 #[async_trait]
@@ -141,11 +124,9 @@ impl AccessSigner for SignedAccess {
         url: &str,
         expires_in: Option<u64>,
     ) -> Result<String, WeftError> {
-        if !is_public(record) && !self.is_uploader(credentials, record).await {
-            self.authorizer
-                .authorize(credentials, "fence", "read-storage", &record.authz)
-                .await?;
-        }
+        self.rules
+            .may_read(credentials, record, is_public(record))
+            .await?;
         let ttl = expires_in.unwrap_or(self.max_ttl).min(self.max_ttl);
         let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
         Ok(self

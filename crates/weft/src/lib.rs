@@ -6,7 +6,6 @@
 //! the same app through [`build`].
 
 pub mod access;
-pub mod authorizer;
 pub mod import;
 pub mod upload;
 
@@ -369,11 +368,15 @@ pub async fn build(
             .map_err(|e| anyhow::anyhow!("{e}"))?,
     );
     let store = Arc::clone(&stores.index);
-    let authorizer: Arc<dyn weft_indexd::Authorizer> = Arc::new(authorizer::PolicyAuthorizer::new(
-        IndexUserAuthorizer::new(Arc::clone(&store)),
+    let authorizer: Arc<dyn weft_auth::Authorizer> = Arc::new(weft_auth::PolicyAuthorizer::new(
+        Arc::new(IndexUserAuthorizer::new(Arc::clone(&store))),
         Arc::clone(&authz),
         Arc::clone(&tokens),
     ));
+    let fence_rules = Arc::new(weft_auth::fence::FenceRules {
+        authorizer: Arc::clone(&authorizer),
+        tokens: Arc::clone(&tokens),
+    });
     let hub = hub_service(&config, &stores).await?;
     if let Some(h) = &hub {
         h.spawn();
@@ -400,8 +403,7 @@ pub async fn build(
     };
     let blobs = Arc::new(access::blobs(&config, &base, Arc::clone(&stores.identity)).await?);
     let access = Arc::new(access::SignedAccess {
-        authorizer: Arc::clone(&authorizer),
-        tokens: Arc::clone(&tokens),
+        rules: Arc::clone(&fence_rules),
         blobs: Arc::clone(&blobs),
         max_ttl: config.storage.max_presigned_url_ttl,
     });
@@ -416,8 +418,7 @@ pub async fn build(
     }
     let uploads = Arc::new(upload::FenceUploads {
         index: Arc::clone(&index),
-        authorizer,
-        tokens: Arc::clone(&tokens),
+        rules: fence_rules,
         blobs: Arc::clone(&blobs),
         max_ttl: config.storage.max_presigned_url_ttl,
         targets,

@@ -2,27 +2,19 @@
 //! the index service holds the blank records, `weft-blob` signs the URLs and reads the
 //! objects back.
 //!
-//! Who may do what, as fence:
-//! - `POST /user/data/upload`: a token with the `data` scope, and `fence` `create` and
-//!   `write-storage` on every `authz` path of the body, or (no `authz`) `fence`
-//!   `file_upload` on `/data_file`. The record's `uploader` is the token's user when no
-//!   `authz` is given (fence clears it otherwise).
-//! - `GET /user/data/upload/{guid}`: `fence` `write-storage` on the record's `authz`; a
-//!   record without `authz` needs the caller to be its `uploader` (one with `acl` `*` is
-//!   refused).
-//! - multipart: the `data` scope and `fence` `file_upload` on `/data_file`.
-//! - `DELETE /user/data/{guid}`: the `data` scope and `fence` `delete` on the record's
-//!   `authz`, or being its `uploader` when it has none.
+//! Who may do what is fence's rules, in `weft_auth::fence::FenceRules`; this module only
+//! wires them to the index service and the object stores.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use weft_auth::fence::FenceRules;
+use weft_auth::{Authorized, Credentials};
 use weft_blob::{Blobs, Bucket, Location, ObjectKey};
 use weft_core::{ErrorCode, WeftError};
-use weft_identity::{TokenError, Tokens};
+use weft_indexd::IndexService;
 use weft_indexd::upload::{LandedObject, Part, Publish, UploadRequest, Uploads, body_expires_in};
-use weft_indexd::{Authorized, Authorizer, Credentials, IndexService};
 use weft_store::IndexRecord;
 
 /// Where uploads go: local storage or one configured bucket.
@@ -60,12 +52,10 @@ impl Target {
     }
 }
 
-const DATA_FILE: &str = "/data_file";
-
 pub struct FenceUploads {
     pub index: Arc<IndexService>,
-    pub authorizer: Arc<dyn Authorizer>,
-    pub tokens: Arc<Tokens>,
+    /// Who may do what.
+    pub rules: Arc<FenceRules>,
     pub blobs: Arc<Blobs>,
     /// Longest (and default) lifetime of a signed URL, seconds.
     pub max_ttl: u64,
@@ -83,22 +73,6 @@ fn signed_url_proof() -> Authorized {
 }
 
 impl FenceUploads {
-    /// The token's user; the token must carry `scopes`.
-    async fn user(&self, creds: &Credentials, scopes: &[&str]) -> Result<String, WeftError> {
-        let Credentials::Bearer(token) = creds else {
-            return Err(WeftError::unauthenticated(
-                "Please provide an access token (Authorization: bearer ...)",
-            ));
-        };
-        match self.tokens.verify(token, scopes).await {
-            Ok(id) => id
-                .user
-                .ok_or_else(|| WeftError::forbidden("the token names no user")),
-            Err(e @ TokenError::MissingScope(_)) => Err(WeftError::forbidden(e.to_string())),
-            Err(e) => Err(WeftError::unauthenticated(e.to_string())),
-        }
-    }
-
     fn ttl(&self, expires_in: Option<u64>) -> Duration {
         Duration::from_secs(expires_in.unwrap_or(self.max_ttl).min(self.max_ttl))
     }
@@ -166,38 +140,6 @@ impl FenceUploads {
         }
     }
 
-    /// fence's check for uploading to an existing record.
-    async fn may_write(&self, creds: &Credentials, record: &IndexRecord) -> Result<(), WeftError> {
-        if !record.authz.is_empty() {
-            self.authorizer
-                .authorize(creds, "fence", "write-storage", &record.authz)
-                .await?;
-            return Ok(());
-        }
-        if record.acl.iter().any(|a| a == "*") {
-            return Err(WeftError::unauthenticated(
-                "Cannot upload on public files while using acl field",
-            ));
-        }
-        let user = self.user(creds, &[]).await?;
-        if record.uploader.as_deref() == Some(user.as_str()) {
-            Ok(())
-        } else {
-            Err(WeftError::forbidden(format!(
-                "You don't have access permission on this file: {}",
-                record.did
-            )))
-        }
-    }
-
-    async fn file_upload(&self, creds: &Credentials) -> Result<String, WeftError> {
-        let user = self.user(creds, &["data"]).await?;
-        self.authorizer
-            .authorize(creds, "fence", "file_upload", &[DATA_FILE.to_owned()])
-            .await?;
-        Ok(user)
-    }
-
     /// The new blank record (or the existing `guid`) an upload goes to.
     async fn upload_record(
         &self,
@@ -211,7 +153,7 @@ impl FenceUploads {
         match guid {
             Some(g) => {
                 let record = self.index.get(g).await?;
-                self.may_write(creds, &record).await?;
+                self.rules.may_write(creds, &record).await?;
                 Ok(record.did)
             }
             None => Ok(self
@@ -256,12 +198,16 @@ fn part_number(part: u32) -> Result<u32, WeftError> {
 
 #[async_trait]
 impl Uploads for FenceUploads {
+    async fn authenticate(&self, creds: &Credentials) -> Result<(), WeftError> {
+        self.rules.user(creds, &["data"]).await.map(|_| ())
+    }
+
     async fn upload(
         &self,
         creds: &Credentials,
         req: UploadRequest,
     ) -> Result<(String, String), WeftError> {
-        let user = self.user(creds, &["data"]).await?;
+        self.rules.user(creds, &["data"]).await?;
         let Some(file_name) = req.file_name.as_deref() else {
             return Err(WeftError::invalid("missing required argument `file_name`"));
         };
@@ -275,20 +221,8 @@ impl Uploads for FenceUploads {
             .target(req.protocol.as_deref(), req.bucket.as_deref())?
             .clone();
         let authz = req.authz.clone().unwrap_or_default();
-        let proof = if authz.is_empty() {
-            self.authorizer
-                .authorize(creds, "fence", "file_upload", &[DATA_FILE.to_owned()])
-                .await?
-        } else {
-            self.authorizer
-                .authorize(creds, "fence", "create", &authz)
-                .await?;
-            self.authorizer
-                .authorize(creds, "fence", "write-storage", &authz)
-                .await?
-        };
-        // fence clears the uploader when authz is given
-        let uploader = authz.is_empty().then_some(user);
+        let weft_auth::fence::NewUpload { proof, uploader } =
+            self.rules.new_upload(creds, &authz).await?;
         let guid = self
             .upload_record(
                 creds,
@@ -315,7 +249,7 @@ impl Uploads for FenceUploads {
     ) -> Result<String, WeftError> {
         let target = self.target(protocol, bucket)?.clone();
         let record = self.index.get(guid).await?;
-        self.may_write(creds, &record).await?;
+        self.rules.may_write(creds, &record).await?;
         let default_name = record.did.replace('/', "_");
         let key = Self::key(&record.did, file_name.unwrap_or(&default_name))?;
         self.put_url(&target, &key, &record.did, self.ttl(expires_in))
@@ -327,7 +261,7 @@ impl Uploads for FenceUploads {
         creds: &Credentials,
         req: UploadRequest,
     ) -> Result<(String, String), WeftError> {
-        let user = self.file_upload(creds).await?;
+        let user = self.rules.file_upload(creds).await?;
         let Some(file_name) = req.file_name.as_deref() else {
             return Err(WeftError::invalid("missing required argument `file_name`"));
         };
@@ -372,7 +306,7 @@ impl Uploads for FenceUploads {
         bucket: Option<&str>,
         expires_in: Option<u64>,
     ) -> Result<String, WeftError> {
-        self.file_upload(creds).await?;
+        self.rules.file_upload(creds).await?;
         let key = ObjectKey::parse(key)?;
         let part = part_number(part)?;
         let ttl = self.ttl(expires_in);
@@ -402,7 +336,7 @@ impl Uploads for FenceUploads {
         parts: Vec<Part>,
         bucket: Option<&str>,
     ) -> Result<(), WeftError> {
-        self.file_upload(creds).await?;
+        self.rules.file_upload(creds).await?;
         let key = ObjectKey::parse(key)?;
         let etags = Self::parts_in_order(parts)?;
         let target = self.target(None, bucket)?.clone();
@@ -429,27 +363,9 @@ impl Uploads for FenceUploads {
     }
 
     async fn delete(&self, creds: &Credentials, guid: &str) -> Result<(), WeftError> {
-        let user = self.user(creds, &["data"]).await?;
+        self.rules.user(creds, &["data"]).await?;
         let record = self.index.get(guid).await?;
-        let proof = if record.authz.is_empty() {
-            if record.uploader.as_deref() != Some(user.as_str()) {
-                return Err(WeftError::forbidden(
-                    "You cannot delete this file because the uploader field indicates it \
-                     does not belong to you.",
-                ));
-            }
-            Authorized::granted(user, "fence", "delete")
-        } else {
-            self.authorizer
-                .authorize(creds, "fence", "delete", &record.authz)
-                .await
-                .map_err(|e| match e.code {
-                    ErrorCode::Forbidden => WeftError::forbidden(
-                        "You do not have arborist permissions to delete this file.",
-                    ),
-                    _ => e,
-                })?
-        };
+        let proof = self.rules.may_delete(creds, &record).await?;
         // every location must be reachable before anything is deleted
         for url in &record.urls {
             self.blobs.locate(url)?;

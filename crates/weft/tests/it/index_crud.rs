@@ -493,3 +493,69 @@ async fn bulk_documents() {
         .expect_error(400, "list");
     app.stop().await;
 }
+
+/// Every write checks credentials before it reads its body: a caller without valid
+/// credentials gets indexd's 401, whatever the body, and learns nothing about it.
+#[tokio::test]
+async fn writes_check_credentials_before_the_body() {
+    let app = TestApp::start().await;
+    let ids = app.create(json!({})).await;
+    let did = &ids.did;
+    let rev = &ids.rev;
+    let malformed = b"{not json".to_vec();
+    let writes: Vec<(reqwest::Method, String)> = vec![
+        (reqwest::Method::POST, "/index/index/".into()),
+        (reqwest::Method::POST, format!("/index/index/{did}")),
+        (
+            reqwest::Method::PUT,
+            format!("/index/index/{did}?rev={rev}"),
+        ),
+        (reqwest::Method::POST, "/index/index/blank/".into()),
+        (reqwest::Method::POST, format!("/index/index/blank/{did}")),
+        (
+            reqwest::Method::PUT,
+            format!("/index/index/blank/{did}?rev={rev}"),
+        ),
+        (reqwest::Method::POST, format!("/index/index/{did}/aliases")),
+        (reqwest::Method::PUT, format!("/index/index/{did}/aliases")),
+        (reqwest::Method::PUT, format!("/index/index/{did}/versions")),
+    ];
+    for (method, path) in &writes {
+        for auth in [Auth::None, Auth::Bearer] {
+            let r = app
+                .request(method.clone(), path, Some(malformed.clone()), auth)
+                .await;
+            r.expect_error(401, "Permission denied.");
+        }
+        // With credentials the body is read, and found wanting.
+        let r = app
+            .request(method.clone(), path, Some(malformed.clone()), Auth::Admin)
+            .await;
+        assert_eq!(r.status, 400, "{method} {path} as admin: {}", r.text);
+    }
+    // fence's data routes and MDS's objects API: the same order.
+    let forged = Some("some.jwt.token");
+    for path in [
+        "/user/data/upload",
+        "/user/data/multipart/init",
+        "/user/data/multipart/upload",
+        "/user/data/multipart/complete",
+        "/mds/objects/upload",
+        &format!("/mds/objects/{did}"),
+    ] {
+        for token in [None, forged] {
+            let mut req = app
+                .client
+                .post(format!("{}{path}", app.url))
+                .header("content-type", "application/json")
+                .body(malformed.clone());
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            let r = crate::support::Resp::read(req.send().await.expect("request")).await;
+            assert_eq!(r.status, 401, "POST {path} with {token:?}: {}", r.text);
+        }
+    }
+    assert_eq!(app.list_dids("").await, vec![ids.did.clone()]);
+    app.stop().await;
+}

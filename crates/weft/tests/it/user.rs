@@ -82,11 +82,12 @@ async fn user_info_carries_the_authz_mapping() {
     assert_eq!(forged.status, 401);
     app.grant("una@x.org", "peregrine", "read", "/programs/U")
         .await;
+    // fence: any token fault, a missing scope included, is a 401.
     let no_user_scope = scoped(&app, "una@x.org", &["openid"]);
     let r = app
         .call(Method::GET, "/user/user", None, Some(&no_user_scope))
         .await;
-    assert_eq!(r.status, 403, "{}", r.text);
+    r.expect_error(401, "token lacks scope user");
     let token = app.token("una@x.org");
     let info = app
         .call(Method::GET, "/user/user", None, Some(&token))
@@ -256,5 +257,141 @@ async fn api_keys_are_created_exchanged_listed_and_revoked() {
         .await
         .expect(200);
     assert_eq!(list["jtis"], json!([]));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn user_info_needs_the_openid_scope_as_fence() {
+    let app = TestApp::start().await;
+    let no_openid = scoped(&app, "una@x.org", &["user", "data"]);
+    let r = app
+        .call(Method::GET, "/user/user", None, Some(&no_openid))
+        .await;
+    assert_eq!(
+        r.expect_error(401, "token lacks scope openid"),
+        "failed to validate token: token lacks scope openid"
+    );
+    let both = scoped(&app, "una@x.org", &["openid", "user"]);
+    let info = app
+        .call(Method::GET, "/user/user", None, Some(&both))
+        .await
+        .expect(200);
+    assert_eq!(info["username"], "una@x.org");
+    app.stop().await;
+}
+
+/// Tokens signed by the server's own key (or made to look so) with one thing wrong each,
+/// and the words each surface answers with.
+fn faulty_tokens(app: &TestApp) -> Vec<(String, &'static str)> {
+    use base64::Engine as _;
+    let scopes = vec!["openid".to_owned(), "user".to_owned(), "data".to_owned()];
+    let now = chrono::Utc::now().timestamp();
+    let signed = |f: &dyn Fn(&mut weft_identity::Claims)| {
+        let mut c = app
+            .tokens
+            .claims(Some("una@x.org"), None, &scopes, 600, "access");
+        f(&mut c);
+        app.tokens.sign(&c).expect("signing")
+    };
+    let expired = signed(&|c| {
+        c.iat = now - 600;
+        c.exp = now - 60;
+    });
+    let not_yet = signed(&|c| c.nbf = Some(now + 3600));
+    let future_iat = signed(&|c| c.iat = now + 3600);
+    let other_issuer = signed(&|c| c.iss = "https://elsewhere.org/user".into());
+    let good = signed(&|_| {});
+    let b64 = |s: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let parts: Vec<&str> = good.split('.').collect();
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        b64(br#"{"iss":"x","sub":"una@x.org","aud":["gen3"],"iat":0,"exp":99999999999,"jti":"j","scope":["openid"],"pur":"access","context":{"user":{"name":"root"}}}"#),
+        parts[2]
+    );
+    let unknown_kid = format!(
+        "{}.{}.{}",
+        b64(br#"{"alg":"RS256","typ":"JWT","kid":"no-such-key"}"#),
+        parts[1],
+        parts[2]
+    );
+    vec![
+        (expired, "token expired"),
+        (not_yet, "token is not valid yet"),
+        (future_iat, "token is not valid yet"),
+        (
+            other_issuer,
+            "token issuer https://elsewhere.org/user is not this server",
+        ),
+        (tampered, "token signature does not verify"),
+        (unknown_kid, "unknown signing key"),
+        ("not-a-jwt".to_owned(), "token is not a well-formed JWT"),
+    ]
+}
+
+#[tokio::test]
+async fn token_faults_are_said_in_words_on_every_surface() {
+    let app = TestApp::start().await;
+    for (token, words) in faulty_tokens(&app) {
+        // fence
+        let r = app
+            .call(Method::GET, "/user/user", None, Some(&token))
+            .await;
+        let msg = r.expect_error(401, words);
+        assert!(
+            !msg.contains("InvalidToken") && !msg.contains("Error("),
+            "{msg}"
+        );
+        // arborist, the token in the body
+        let r = app
+            .call(
+                Method::POST,
+                "/authz/auth/request",
+                Some(json!({"user": {"token": token},
+                            "request": {"resource": "/a", "action": {"service": "s", "method": "m"}}})),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 401, "{}", r.text);
+        assert_eq!(r.json["error"]["message"], words, "{}", r.text);
+        // an index write
+        let r = app
+            .call(
+                Method::POST,
+                "/index/index/",
+                Some(json!({"form": "object", "size": 1, "urls": [],
+                            "hashes": {"md5": crate::support::MD5}})),
+                Some(&token),
+            )
+            .await;
+        assert_eq!(r.status, 401, "{}", r.text);
+        assert_eq!(r.json["error"], format!("Permission denied. {words}"));
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn user_info_says_is_admin_for_user_yaml_admins() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let yaml = dir.path().join("user.yaml");
+    std::fs::write(
+        &yaml,
+        "authz:\n  resources: [{name: open}]\n  roles: []\n  policies: []\n\
+         users:\n  Ada@x.org:\n    admin: true\n  bob@x.org: {}\n",
+    )
+    .expect("writing user.yaml");
+    let app = TestApp::start_with(|c| c.usersync = Some(yaml.clone())).await;
+    let ada = app.token("ada@x.org");
+    let info = app
+        .call(Method::GET, "/user/user", None, Some(&ada))
+        .await
+        .expect(200);
+    assert_eq!(info["is_admin"], true, "{info}");
+    let bob = app.token("bob@x.org");
+    let info = app
+        .call(Method::GET, "/user/user", None, Some(&bob))
+        .await
+        .expect(200);
+    assert_eq!(info["is_admin"], false, "{info}");
     app.stop().await;
 }
