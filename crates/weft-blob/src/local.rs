@@ -950,6 +950,52 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn staged_uploads_are_invisible_until_published() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = storage(dir.path(), vec![[1; 32]]).await;
+        let staging = s.root().with_file_name(".files-uploads");
+        let key = ObjectKey::parse("g/s.bin").unwrap();
+        let body = |b: &'static [u8]| {
+            futures::stream::iter(vec![Ok::<_, io::Error>(Bytes::from_static(b))]).boxed()
+        };
+        s.write_stream(&key, body(b"first")).await.unwrap();
+        // staged, then dropped: the object is untouched and nothing is left behind
+        let loser = s.stage_stream(&key, body(b"second")).await.unwrap();
+        assert_eq!(loser.landed().size, 6);
+        assert_eq!(std::fs::read_dir(&staging).unwrap().count(), 1);
+        assert_eq!(std::fs::read(s.root().join("g/s.bin")).unwrap(), b"first");
+        drop(loser);
+        assert_eq!(std::fs::read_dir(&staging).unwrap().count(), 0);
+        assert_eq!(std::fs::read(s.root().join("g/s.bin")).unwrap(), b"first");
+        // staged, then published: replaced at once
+        let winner = s.stage_stream(&key, body(b"third")).await.unwrap();
+        let landed = winner.publish().await.unwrap();
+        assert_eq!(
+            landed.md5,
+            hex::encode(<md5::Md5 as md5::Digest>::digest(b"third"))
+        );
+        assert_eq!(std::fs::read(s.root().join("g/s.bin")).unwrap(), b"third");
+        assert_eq!(std::fs::read_dir(&staging).unwrap().count(), 0);
+
+        // multipart: a part sent after the upload completed is refused (400), not a 500
+        let key = ObjectKey::parse("g/m.bin").unwrap();
+        let id = s.multipart_init(&key, "g").await.unwrap();
+        let one = s
+            .multipart_put_part(&key, &id, 1, body(b"ab"))
+            .await
+            .unwrap();
+        let (staged, meta) = s.multipart_stage(&key, &id, &[one.md5]).await.unwrap();
+        assert_eq!(meta.guid, "g");
+        staged.publish().await.unwrap();
+        assert_eq!(std::fs::read(s.root().join("g/m.bin")).unwrap(), b"ab");
+        assert!(matches!(
+            s.multipart_put_part(&key, &id, 2, body(b"late")).await,
+            Err(BlobError::Invalid(_))
+        ));
+        assert_eq!(std::fs::read_dir(&staging).unwrap().count(), 0);
+    }
+
+    #[tokio::test]
     async fn ranges_and_missing_objects() {
         let dir = tempfile::tempdir().unwrap();
         let s = storage(dir.path(), vec![[1; 32]]).await;

@@ -104,3 +104,37 @@ pub(crate) fn serde_urlencoded_pairs(q: &str) -> Result<Vec<(String, String)>, A
     .map(|axum::extract::Query(v)| v)
     .map_err(|e| WeftError::invalid(format!("malformed query string: {e}")).into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b(v: &str) -> Option<(String, String)> {
+        basic(&axum::http::HeaderValue::from_str(v).unwrap())
+    }
+
+    #[test]
+    fn basic_credentials() {
+        let pair = |u: &str, p: &str| Some((u.to_owned(), p.to_owned()));
+        // admin:secret, any case of the scheme, extra spaces before the value
+        assert_eq!(b("Basic YWRtaW46c2VjcmV0"), pair("admin", "secret"));
+        assert_eq!(b("basic YWRtaW46c2VjcmV0"), pair("admin", "secret"));
+        assert_eq!(b("BASIC   YWRtaW46c2VjcmV0"), pair("admin", "secret"));
+        // split at the first colon: "a:b:c" is a / b:c; an empty password is one
+        assert_eq!(b("Basic YTpiOmM="), pair("a", "b:c"));
+        assert_eq!(b("Basic YTo="), pair("a", ""));
+        // malformed: not base64, no colon ("abc"), not UTF-8 (0xff 0x3a), no value, another
+        // scheme
+        for bad in [
+            "Basic !!!not-base64",
+            "Basic YWJj",
+            "Basic /zo=",
+            "Basic",
+            "Basic ",
+            "Bearer YWRtaW46c2VjcmV0",
+            "Basically YWRtaW46c2VjcmV0",
+        ] {
+            assert_eq!(b(bad), None, "{bad:?}");
+        }
+    }
+}
