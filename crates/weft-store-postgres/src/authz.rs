@@ -362,7 +362,9 @@ mod tests {
             .await
             .expect("the follower did not notice the lost connection")
             .unwrap();
-        let err = ended.expect_err("a lost connection is an error").to_string();
+        let err = ended
+            .expect_err("a lost connection is an error")
+            .to_string();
         assert!(err.contains("LISTEN weft_authz"), "{err}");
 
         // Missed while down; a new run (what the supervisor does) catches up.

@@ -43,9 +43,8 @@ pub struct PostgresStore {
     pool: PgPool,
     /// Where the `LISTEN weft_authz` follower announces versions; set by
     /// [`PostgresStore::authz_follower`].
-    authz_watch: std::sync::Arc<
-        std::sync::OnceLock<std::sync::Arc<tokio::sync::watch::Sender<u64>>>,
-    >,
+    authz_watch:
+        std::sync::Arc<std::sync::OnceLock<std::sync::Arc<tokio::sync::watch::Sender<u64>>>>,
     /// The coalescing lookups by did (`point`), started on first use.
     point_reads: std::sync::Arc<std::sync::OnceLock<point::PointReads>>,
 }

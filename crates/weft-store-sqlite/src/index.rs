@@ -601,7 +601,13 @@ mod tests {
         thread.join().unwrap().unwrap();
         assert!(began.elapsed() < std::time::Duration::from_secs(1));
         // The store is still open and serving.
-        assert!(store.get(&weft_store::test_suite::sample(7).did).await.unwrap().is_some());
+        assert!(
+            store
+                .get(&weft_store::test_suite::sample(7).did)
+                .await
+                .unwrap()
+                .is_some()
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

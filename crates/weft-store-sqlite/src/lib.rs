@@ -385,9 +385,9 @@ impl Checkpointer {
             let Some(conn) = self.conn.upgrade() else {
                 return Ok(());
             };
-            let guard = conn
-                .lock()
-                .map_err(|_| StoreError::Backend("the checkpointer's connection is poisoned".into()))?;
+            let guard = conn.lock().map_err(|_| {
+                StoreError::Backend("the checkpointer's connection is poisoned".into())
+            })?;
             let Some(c) = guard.as_ref() else {
                 // A bulk load has the database to itself.
                 continue;

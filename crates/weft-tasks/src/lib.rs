@@ -315,12 +315,7 @@ impl Runner {
     fn supervise(&self, name: String, start: Start) -> String {
         let slot = self.tasks.register(name);
         let name = slot.lock().name.clone();
-        let handle = tokio::spawn(supervise(
-            slot,
-            self.cancel.clone(),
-            self.backoff,
-            start,
-        ));
+        let handle = tokio::spawn(supervise(slot, self.cancel.clone(), self.backoff, start));
         self.supervisors
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -334,8 +329,12 @@ impl Runner {
     pub async fn shutdown(&self, within: Duration) -> bool {
         self.cancel.cancel();
         let deadline = tokio::time::Instant::now() + within;
-        let supervisors =
-            std::mem::take(&mut *self.supervisors.lock().unwrap_or_else(PoisonError::into_inner));
+        let supervisors = std::mem::take(
+            &mut *self
+                .supervisors
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
         let mut all = true;
         for mut h in supervisors {
             if tokio::time::timeout_at(deadline, &mut h).await.is_err() {
@@ -498,8 +497,14 @@ mod tests {
         assert_eq!(starts.len(), 3, "no restart after success");
         let first = starts[1] - starts[0];
         let second = starts[2] - starts[1];
-        assert!(first >= Duration::from_millis(40), "first backoff {first:?}");
-        assert!(second >= Duration::from_millis(80), "second backoff doubled: {second:?}");
+        assert!(
+            first >= Duration::from_millis(40),
+            "first backoff {first:?}"
+        );
+        assert!(
+            second >= Duration::from_millis(80),
+            "second backoff doubled: {second:?}"
+        );
         assert!(runner.shutdown(Duration::from_secs(1)).await);
     }
 
@@ -520,7 +525,10 @@ mod tests {
         // 40, 80, then capped at 100 ms.
         let gap = starts[4] - starts[3];
         assert!(gap >= Duration::from_millis(100), "{gap:?}");
-        assert!(gap < Duration::from_millis(160), "capped at 100 ms: {gap:?}");
+        assert!(
+            gap < Duration::from_millis(160),
+            "capped at 100 ms: {gap:?}"
+        );
         assert!(runner.shutdown(Duration::from_secs(1)).await);
         let after = runner.tasks().snapshot();
         assert_eq!(after[0].state, TaskState::Stopped);
@@ -656,7 +664,12 @@ mod tests {
         assert!(slow.shutdown(Duration::from_secs(5)).await);
         assert!(began.elapsed() < Duration::from_secs(2));
         assert_eq!(stopped.load(Ordering::SeqCst), 4);
-        let names: Vec<_> = runner.tasks().snapshot().into_iter().map(|t| t.name).collect();
+        let names: Vec<_> = runner
+            .tasks()
+            .snapshot()
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
         assert_eq!(names, ["async-0", "async-1", "async-2", "blocking"]);
         assert!(
             runner
