@@ -63,6 +63,8 @@ pub struct AppState {
     /// The data hub (aggregate MDS), when the configuration lists commons.
     pub hub: Option<Arc<weft_hub::HubService>>,
     pub metrics: Option<PrometheusHandle>,
+    /// The background tasks' states (`/_status`).
+    pub tasks: weft_tasks::Tasks,
     pub started: Instant,
     pub version: &'static str,
     pub commit: &'static str,
@@ -88,13 +90,17 @@ const METRICS_UPKEEP: Duration = Duration::from_secs(1);
 /// Keep the recorder's memory bounded: every histogram sample is held in the recorder until
 /// it is drained into its buckets, which happens only at a scrape or an upkeep. Without this
 /// task a server nobody scrapes grew by about 20 bytes a request (tens of MiB per minute under
-/// load; docs/benchmarks.md). Runs until the runtime stops.
-pub async fn metrics_upkeep(handle: PrometheusHandle) {
+/// load; docs/benchmarks.md). A supervised task's body: runs until `ctx` is cancelled.
+pub async fn metrics_upkeep(handle: &PrometheusHandle, ctx: &weft_tasks::Context) {
     let mut tick = tokio::time::interval(METRICS_UPKEEP);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = ctx.cancelled() => return,
+        }
         handle.run_upkeep();
+        ctx.succeeded();
     }
 }
 

@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::PrometheusHandle;
-use serde_json::json;
+use serde_json::{Value, json};
 use subtle::ConstantTimeEq as _;
 
 use crate::SharedState;
@@ -68,18 +68,54 @@ Storage: {backend}.</p>
     ))
 }
 
+/// Health: 503 when the database does not answer. Each background task's state is listed
+/// under `tasks`; a task that keeps failing turns `status` into `"degraded"` (naming it in
+/// `failing`) but not into a 503: the server still serves, and a balancer should not take it
+/// out of rotation for, say, one unreachable hub commons' search refresh.
 async fn status(State(s): State<SharedState>) -> Response {
-    match s.index.store().ping().await {
-        Ok(()) => Json(json!({"status": "ok", "database": "ok"})).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "health check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "unhealthy", "database": "unreachable"})),
-            )
-                .into_response()
-        }
+    let database = s.index.store().ping().await;
+    if let Err(e) = &database {
+        tracing::error!(error = %e, "health check failed");
     }
+    let (code, body) = status_body(database.is_ok(), &s.tasks.snapshot());
+    (code, Json(body)).into_response()
+}
+
+/// `/_status`'s answer: 503 when the database does not answer. Each background task's state
+/// is listed under `tasks` by name; a task failing (its last run failed and nothing succeeded
+/// since) turns `status` into `"degraded"` and is named in `failing`, but the answer stays a
+/// 200: the server still serves, and a balancer should not take it out of rotation because,
+/// say, a hub's search refresh keeps failing.
+fn status_body(database_ok: bool, snapshot: &[weft_tasks::TaskSnapshot]) -> (StatusCode, Value) {
+    let failing: Vec<&str> = snapshot
+        .iter()
+        .filter(|t| t.failing())
+        .map(|t| t.name.as_str())
+        .collect();
+    let mut tasks = serde_json::Map::new();
+    for t in snapshot {
+        let mut v = serde_json::to_value(t).unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            o.remove("name");
+            o.insert("failing".to_owned(), json!(t.failing()));
+        }
+        tasks.insert(t.name.clone(), v);
+    }
+    if !database_ok {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"status": "unhealthy", "database": "unreachable", "tasks": tasks}),
+        );
+    }
+    let mut body = json!({
+        "status": if failing.is_empty() { "ok" } else { "degraded" },
+        "database": "ok",
+        "tasks": tasks,
+    });
+    if !failing.is_empty() {
+        body["failing"] = json!(failing);
+    }
+    (StatusCode::OK, body)
 }
 
 async fn version(State(s): State<SharedState>) -> Json<serde_json::Value> {
@@ -139,4 +175,61 @@ pub fn metrics_app(handle: PrometheusHandle) -> Router {
             async move { render(&handle) }
         }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use weft_tasks::{Backoff, Runner, TaskState};
+
+    /// A failing task degrades the status without a 503; the database alone decides that.
+    #[tokio::test]
+    async fn a_failing_task_degrades_the_status_but_keeps_it_a_200() {
+        let runner = Runner::new(Backoff {
+            min: Duration::from_secs(3600),
+            max: Duration::from_secs(3600),
+        });
+        runner.spawn("fine", |ctx| async move {
+            ctx.succeeded();
+            ctx.cancelled().await;
+            Ok(())
+        });
+        runner.spawn("broken", |_ctx| async { Err("the commons is down".into()) });
+        let tasks = runner.tasks();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let snap = loop {
+            let snap = tasks.snapshot();
+            if snap[0].last_success_at.is_some() && snap[1].state == TaskState::BackingOff {
+                break snap;
+            }
+            assert!(std::time::Instant::now() < deadline, "{snap:?}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        let (code, body) = status_body(true, &snap);
+        assert_eq!(code, StatusCode::OK);
+        assert_eq!(body["status"], "degraded");
+        assert_eq!(body["database"], "ok");
+        assert_eq!(body["failing"], json!(["broken"]));
+        assert_eq!(body["tasks"]["broken"]["state"], "backing_off");
+        assert_eq!(body["tasks"]["broken"]["failing"], true);
+        assert_eq!(body["tasks"]["broken"]["last_error"], "the commons is down");
+        assert_eq!(body["tasks"]["broken"]["restarts"], 0);
+        assert!(body["tasks"]["broken"]["retry_at"].is_string());
+        assert_eq!(body["tasks"]["fine"]["state"], "running");
+        assert_eq!(body["tasks"]["fine"]["failing"], false);
+        assert!(body["tasks"]["fine"]["last_success_at"].is_string());
+
+        let (code, body) = status_body(true, &snap[..1]);
+        assert_eq!(code, StatusCode::OK);
+        assert_eq!(body["status"], "ok");
+        assert!(body.get("failing").is_none());
+
+        let (code, body) = status_body(false, &snap);
+        assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["status"], "unhealthy");
+        assert_eq!(body["database"], "unreachable");
+        assert!(runner.shutdown(Duration::from_secs(1)).await);
+    }
 }

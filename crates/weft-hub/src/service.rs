@@ -248,35 +248,39 @@ impl HubService {
         Ok(())
     }
 
-    /// Sync each commons when due, for as long as the process runs: every
-    /// `sync_interval_secs` after a good pull; after a failure first `retry_min_secs`,
-    /// doubling each time up to the interval. Also picks up syncs done elsewhere.
-    pub fn spawn(self: &Arc<Self>) {
-        let hub = Arc::clone(self);
-        tokio::spawn(async move {
-            let tick = Duration::from_secs(hub.retry_min.clamp(1, 5));
-            loop {
+    /// The hub's background task (run by the composition root's supervisor): sync each
+    /// commons when due until `ctx` is cancelled: every `sync_interval_secs` after a good
+    /// pull; after a failure first `retry_min_secs`, doubling each time up to the interval.
+    /// Also picks up syncs done elsewhere. A commons failing to pull is recorded in its
+    /// sync status, not here; the task fails (and is restarted) only when the search index
+    /// cannot be brought up to date with the store. Each good round is reported to `ctx`.
+    pub async fn run(&self, ctx: weft_tasks::Context) -> Result<(), HubError> {
+        let tick = Duration::from_secs(self.retry_min.clamp(1, 5));
+        loop {
+            let round = async {
                 let t = now();
-                let due: Vec<String> = hub
+                let due: Vec<String> = self
                     .specs
                     .iter()
-                    .filter(|s| hub.next_due(&s.name).is_none_or(|d| d.at <= t))
+                    .filter(|s| self.next_due(&s.name).is_none_or(|d| d.at <= t))
                     .map(|s| s.name.clone())
                     .collect();
-                let runs = due.iter().map(|name| {
-                    let hub = Arc::clone(&hub);
-                    async move {
-                        let ok = hub.sync_one(name).await.is_ok();
-                        hub.schedule(name, ok);
-                    }
+                let runs = due.iter().map(|name| async move {
+                    let ok = self.sync_one(name).await.is_ok();
+                    self.schedule(name, ok);
                 });
                 futures::future::join_all(runs).await;
-                if let Err(e) = hub.refresh_search().await {
-                    tracing::warn!(error = %e, "hub: refreshing the search index");
-                }
-                tokio::time::sleep(tick).await;
+                self.refresh_search().await
+            };
+            tokio::select! {
+                r = round => r?,
+                () = ctx.cancelled() => return Ok(()),
             }
-        });
+            ctx.succeeded();
+            if !ctx.sleep(tick).await {
+                return Ok(());
+            }
+        }
     }
 
     fn next_due(&self, name: &str) -> Option<Due> {

@@ -1,7 +1,7 @@
 //! `AuthzStore` on PostgreSQL, with `LISTEN/NOTIFY` so every weft sharing the database
 //! learns of a change as it commits.
 
-use std::time::Duration;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use sqlx::Row;
@@ -22,44 +22,81 @@ async fn current_version(pool: &sqlx::PgPool) -> StoreResult<u64> {
     u64::try_from(v).map_err(backend)
 }
 
-/// Follow the channel for as long as anyone holds a receiver. When the connection drops,
-/// notifications may have been missed, so the version is read again after reconnecting.
-async fn follow(pool: sqlx::PgPool, mut listener: PgListener, tx: watch::Sender<u64>) {
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        if tx.is_closed() {
-            return;
+/// Raise the watched version to `v` (never lower it).
+fn raise(tx: &watch::Sender<u64>, v: u64) {
+    tx.send_if_modified(|cur| {
+        let newer = v > *cur;
+        if newer {
+            *cur = v;
         }
-        match listener.try_recv().await {
-            Ok(Some(n)) => {
-                backoff = Duration::from_millis(100);
-                if let Ok(v) = n.payload().parse::<u64>() {
-                    tx.send_if_modified(|cur| {
-                        let newer = v > *cur;
-                        if newer {
-                            *cur = v;
-                        }
-                        newer
-                    });
+        newer
+    });
+}
+
+/// Follows `LISTEN weft_authz` for the receivers [`AuthzStore::authz_watch`] hands out.
+/// A server runs it as a supervised task ([`Self::run`]), and starts it again when it fails.
+#[derive(Clone, Debug)]
+pub struct AuthzFollower {
+    pool: sqlx::PgPool,
+    tx: Arc<watch::Sender<u64>>,
+}
+
+impl AuthzFollower {
+    /// LISTEN on a connection of its own, read the stored version (so nothing committed
+    /// before the LISTEN is missed), call `listening`, then pass every announced version
+    /// on until `stop` resolves (`Ok`). When the connection is lost an error is returned:
+    /// notifications may have been missed meanwhile, and the next run listens again and
+    /// reads the version afresh.
+    pub async fn run(
+        &self,
+        stop: impl std::future::Future<Output = ()>,
+        listening: impl Fn(),
+    ) -> StoreResult<()> {
+        let mut listener = PgListener::connect_with(&self.pool)
+            .await
+            .map_err(|e| StoreError::Backend(format!("LISTEN {CHANNEL}: {e}")))?;
+        listener
+            .listen(CHANNEL)
+            .await
+            .map_err(|e| StoreError::Backend(format!("LISTEN {CHANNEL}: {e}")))?;
+        raise(&self.tx, current_version(&self.pool).await?);
+        listening();
+        tokio::pin!(stop);
+        loop {
+            let next = tokio::select! {
+                () = &mut stop => return Ok(()),
+                n = listener.try_recv() => n,
+            };
+            match next {
+                Ok(Some(n)) => {
+                    if let Ok(v) = n.payload().parse::<u64>() {
+                        raise(&self.tx, v);
+                    }
                 }
-            }
-            Ok(None) => {
-                // Reconnected: catch up on whatever was missed meanwhile.
-                if let Ok(v) = current_version(&pool).await {
-                    tx.send_if_modified(|cur| {
-                        let newer = v > *cur;
-                        if newer {
-                            *cur = v;
-                        }
-                        newer
-                    });
+                Ok(None) => {
+                    return Err(StoreError::Backend(format!(
+                        "LISTEN {CHANNEL}: the connection was lost"
+                    )));
                 }
+                Err(e) => return Err(StoreError::Backend(format!("LISTEN {CHANNEL}: {e}"))),
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "LISTEN {CHANNEL} failed; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
+        }
+    }
+}
+
+impl PostgresStore {
+    /// The follower of policy changes. From the first call on, [`AuthzStore::authz_watch`]
+    /// hands out receivers it feeds, so the caller must keep it running (restarting it when
+    /// it fails); before that, `authz_watch` answers `None` and callers read the version
+    /// from the store instead.
+    #[must_use]
+    pub fn authz_follower(&self) -> AuthzFollower {
+        let tx = self
+            .authz_watch
+            .get_or_init(|| Arc::new(watch::channel(0).0));
+        AuthzFollower {
+            pool: self.pool().clone(),
+            tx: Arc::clone(tx),
         }
     }
 }
@@ -155,20 +192,7 @@ impl AuthzStore for PostgresStore {
     }
 
     async fn authz_watch(&self) -> StoreResult<Option<watch::Receiver<u64>>> {
-        let pool = self.pool().clone();
-        let rx = self
-            .authz_watch
-            .get_or_try_init(|| async move {
-                let mut listener = PgListener::connect_with(&pool).await.map_err(backend)?;
-                listener.listen(CHANNEL).await.map_err(backend)?;
-                // Read after LISTEN: nothing committed from here on can be missed.
-                let v = current_version(&pool).await?;
-                let (tx, rx) = watch::channel(v);
-                tokio::spawn(follow(pool, listener, tx));
-                Ok::<_, StoreError>(rx)
-            })
-            .await?;
-        Ok(Some(rx.clone()))
+        Ok(self.authz_watch.get().map(|tx| tx.subscribe()))
     }
 }
 
@@ -268,5 +292,103 @@ impl weft_store::IdentityStore for PostgresStore {
                 }
             })?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::testing::TempDatabase;
+
+    fn change(key: &str) -> Vec<AuthzChange> {
+        vec![AuthzChange {
+            kind: "user".into(),
+            key: key.into(),
+            body: Some("{}".into()),
+        }]
+    }
+
+    async fn until_version(rx: &mut watch::Receiver<u64>, v: u64) {
+        tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|cur| *cur >= v))
+            .await
+            .expect("the version never arrived")
+            .expect("the sender is gone");
+    }
+
+    /// No follower asked for: no watch (callers read the version). With one running, every
+    /// other process's commit arrives; when its connection is killed, its run fails (to be
+    /// restarted), and a new run reads what was committed meanwhile.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_follower_feeds_the_watch_fails_on_a_lost_connection_and_catches_up() {
+        let Some(db) = TempDatabase::for_postgres_only_test().await.unwrap() else {
+            return;
+        };
+        let store = PostgresStore::connect(db.url(), 4).await.unwrap();
+        let other = PostgresStore::connect(db.url(), 2).await.unwrap();
+        assert!(store.authz_watch().await.unwrap().is_none());
+        let v1 = other.authz_write(0, change("a")).await.unwrap();
+
+        let follower = store.authz_follower();
+        let mut rx = store.authz_watch().await.unwrap().expect("a watch");
+        let (listening_tx, listening_rx) = tokio::sync::oneshot::channel::<()>();
+        let listening_tx = std::sync::Mutex::new(Some(listening_tx));
+        let f = follower.clone();
+        let run = tokio::spawn(async move {
+            f.run(std::future::pending(), || {
+                if let Some(tx) = listening_tx.lock().unwrap().take() {
+                    let _ = tx.send(());
+                }
+            })
+            .await
+        });
+        listening_rx.await.unwrap();
+        // Committed before the LISTEN: read at start.
+        until_version(&mut rx, v1).await;
+        let v2 = other.authz_write(v1, change("b")).await.unwrap();
+        until_version(&mut rx, v2).await;
+
+        // Kill the listening connection: the run ends with an error.
+        sqlx::query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND query LIKE 'LISTEN%' \
+             AND pid <> pg_backend_pid()",
+        )
+        .execute(other.pool())
+        .await
+        .unwrap();
+        let ended = tokio::time::timeout(Duration::from_secs(10), run)
+            .await
+            .expect("the follower did not notice the lost connection")
+            .unwrap();
+        let err = ended
+            .expect_err("a lost connection is an error")
+            .to_string();
+        assert!(err.contains("LISTEN weft_authz"), "{err}");
+
+        // Missed while down; a new run (what the supervisor does) catches up.
+        let v3 = other.authz_write(v2, change("c")).await.unwrap();
+        assert_eq!(*rx.borrow(), v2);
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let f = follower.clone();
+        let run = tokio::spawn(async move {
+            f.run(
+                async {
+                    let _ = stop_rx.await;
+                },
+                || {},
+            )
+            .await
+        });
+        until_version(&mut rx, v3).await;
+        let v4 = other.authz_write(v3, change("d")).await.unwrap();
+        until_version(&mut rx, v4).await;
+        stop_tx.send(()).unwrap();
+        run.await.unwrap().unwrap();
+
+        store.pool().close().await;
+        other.pool().close().await;
+        db.drop_database().await.unwrap();
     }
 }

@@ -12,6 +12,7 @@
 //! SQL by pasting values into the text: values are always bound.
 
 mod authz;
+pub use authz::AuthzFollower;
 mod bulk;
 mod bundle;
 mod hub;
@@ -40,8 +41,10 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
     pool: PgPool,
-    /// The `LISTEN weft_authz` follower, started on first use.
-    authz_watch: std::sync::Arc<tokio::sync::OnceCell<tokio::sync::watch::Receiver<u64>>>,
+    /// Where the `LISTEN weft_authz` follower announces versions; set by
+    /// [`PostgresStore::authz_follower`].
+    authz_watch:
+        std::sync::Arc<std::sync::OnceLock<std::sync::Arc<tokio::sync::watch::Sender<u64>>>>,
     /// The coalescing lookups by did (`point`), started on first use.
     point_reads: std::sync::Arc<std::sync::OnceLock<point::PointReads>>,
 }

@@ -520,13 +520,22 @@ mod tests {
         assert!(!dir.path().join("t.db-journal").exists());
     }
 
-    /// Commits leave their pages in the WAL; the checkpointer thread, not the writer,
-    /// copies them into the database file (the writer's own threshold is far away).
+    /// Commits leave their pages in the WAL; the checkpointer, not the writer, copies them
+    /// into the database file (the writer's own threshold is far away).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_checkpointer_folds_the_wal_back() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.db");
         let store = SqliteStore::open(&path, 1).unwrap();
+        let checkpointer = store.checkpointer();
+        let rounds = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = std::sync::Arc::clone(&rounds);
+        let thread = std::thread::spawn(move || {
+            let stop = std::sync::atomic::AtomicBool::new(false);
+            checkpointer.run(&stop, &|| {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            })
+        });
         let before = std::fs::metadata(&path).unwrap().len();
         for n in 0..300 {
             store
@@ -552,6 +561,53 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(got.size, weft_store::test_suite::sample(299).size);
+        assert!(rounds.load(std::sync::atomic::Ordering::SeqCst) > 0);
+        // Dropping the store ends the loop, with no error.
+        drop(store);
+        thread.join().unwrap().unwrap();
+    }
+
+    /// Without a running checkpointer (a one-off command), commits stay in the WAL until the
+    /// writer's own threshold; the checkpointer stops when told to.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_checkpointer_runs_only_when_run_and_stops_on_its_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let store = SqliteStore::open(&path, 1).unwrap();
+        let before = std::fs::metadata(&path).unwrap().len();
+        for n in 0..100 {
+            store
+                .create(weft_store::test_suite::sample(n), vec![])
+                .await
+                .unwrap();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            before,
+            "nothing checkpointed without the checkpointer"
+        );
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = std::sync::Arc::clone(&stop);
+        let checkpointer = store.checkpointer();
+        let thread = std::thread::spawn(move || checkpointer.run(&flag, &|| {}));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::fs::metadata(&path).unwrap().len() <= before {
+            assert!(std::time::Instant::now() < deadline, "never checkpointed");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let began = std::time::Instant::now();
+        thread.join().unwrap().unwrap();
+        assert!(began.elapsed() < std::time::Duration::from_secs(1));
+        // The store is still open and serving.
+        assert!(
+            store
+                .get(&weft_store::test_suite::sample(7).did)
+                .await
+                .unwrap()
+                .is_some()
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

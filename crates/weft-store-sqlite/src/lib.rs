@@ -4,7 +4,8 @@
 //! job waiting in its queue, runs each inside its own savepoint, and commits them together,
 //! so concurrent single-record writes share one fsync. Reads run on a small pool of read
 //! connections via `spawn_blocking`, in WAL mode, never blocking the writer. A checkpointer
-//! thread with a connection of its own folds the WAL back into the database file, so that
+//! ([`Checkpointer`], a blocking loop the server runs as a supervised task on a thread of
+//! its own) with a connection of its own folds the WAL back into the database file, so that
 //! the writer does not stop for a checkpoint's copy and `fsync` in the middle of a commit.
 //! This crate must not know about HTTP or services; it implements `weft-store` traits only.
 
@@ -18,6 +19,7 @@ mod migrate;
 mod oauth;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 
@@ -75,10 +77,10 @@ struct Inner {
     /// The database file, and how many read connections the pool holds when all are idle.
     path: PathBuf,
     reader_count: usize,
-    /// The checkpointer thread's connection (`None` while a bulk load needs the database
-    /// to itself, see [`SqliteStore::park_readers`]); dropping the store stops the thread.
+    /// The checkpointer's connection (`None` while a bulk load needs the database to
+    /// itself, see [`SqliteStore::park_readers`]). [`Checkpointer::run`] holds it weakly:
+    /// dropping the store ends the loop.
     checkpointer: Arc<Mutex<Option<Connection>>>,
-    _stop_checkpointer: mpsc::Sender<()>,
     /// The database file opened once more, for bulk loads to flush their pages to disk
     /// while they run (`bulk::import`); opened by the first such load. It stays open as long
     /// as the store: closing any descriptor of the file would drop every POSIX lock this
@@ -150,12 +152,6 @@ impl SqliteStore {
         let checkpointer = Arc::new(Mutex::new(Some(
             open(path, CHECKPOINTER_CACHE_KIB).map_err(backend)?,
         )));
-        let (stop_checkpointer, stop) = mpsc::channel::<()>();
-        let conn = Arc::clone(&checkpointer);
-        std::thread::Builder::new()
-            .name("weft-sqlite-ckpt".into())
-            .spawn(move || checkpointer_loop(&conn, &stop))
-            .map_err(backend)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 writer: Mutex::new(tx),
@@ -165,10 +161,19 @@ impl SqliteStore {
                 path: path.to_owned(),
                 reader_count,
                 checkpointer,
-                _stop_checkpointer: stop_checkpointer,
                 writeback: std::sync::OnceLock::new(),
             }),
         })
+    }
+
+    /// The store's WAL checkpointer. Without it running, the writer checkpoints by itself
+    /// once the WAL holds ~64 MiB (what a one-off command, such as an import, can live
+    /// with); a server runs it as a supervised task, on a thread of its own.
+    #[must_use]
+    pub fn checkpointer(&self) -> Checkpointer {
+        Checkpointer {
+            conn: Arc::downgrade(&self.inner.checkpointer),
+        }
     }
 
     /// Apply pending migrations and return their count (the writer applies them on open too).
@@ -349,21 +354,61 @@ impl Drop for Lease<'_> {
     }
 }
 
-/// Every [`CHECKPOINT_EVERY`], fold the WAL frames written since the last time back into
-/// the database with a passive checkpoint: it waits for no reader or writer, and runs the
-/// copy and its `fsync`s here instead of in a commit of the writer. Ends when the store is
-/// dropped (`stop` disconnects).
-fn checkpointer_loop(conn: &Mutex<Option<Connection>>, stop: &mpsc::Receiver<()>) {
-    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
-        let Ok(guard) = conn.lock() else {
-            return;
-        };
-        if let Some(conn) = guard.as_ref()
-            && let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-        {
-            tracing::debug!(error = %e, "sqlite: background checkpoint failed");
+/// The WAL checkpointer of one store: a blocking loop for a thread of its own, which the
+/// server runs as a supervised task ([`SqliteStore::checkpointer`]).
+#[derive(Clone)]
+pub struct Checkpointer {
+    conn: std::sync::Weak<Mutex<Option<Connection>>>,
+}
+
+impl std::fmt::Debug for Checkpointer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checkpointer")
+            .field("store_open", &(self.conn.strong_count() > 0))
+            .finish()
+    }
+}
+
+impl Checkpointer {
+    /// Every [`CHECKPOINT_EVERY`], fold the WAL frames written since the last time back
+    /// into the database with a passive checkpoint: it waits for no reader or writer, and
+    /// runs the copy and its `fsync`s here instead of in a commit of the writer. Calls
+    /// `checkpointed` after each checkpoint. Returns `Ok` when `stop` is set or the store
+    /// is dropped, and an error when a checkpoint fails (other than for a lock another
+    /// connection holds): the caller restarts it. Blocks: run it on a thread of its own.
+    pub fn run(&self, stop: &AtomicBool, checkpointed: &dyn Fn()) -> StoreResult<()> {
+        loop {
+            std::thread::sleep(CHECKPOINT_EVERY);
+            if stop.load(Ordering::Acquire) {
+                return Ok(());
+            }
+            let Some(conn) = self.conn.upgrade() else {
+                return Ok(());
+            };
+            let guard = conn.lock().map_err(|_| {
+                StoreError::Backend("the checkpointer's connection is poisoned".into())
+            })?;
+            let Some(c) = guard.as_ref() else {
+                // A bulk load has the database to itself.
+                continue;
+            };
+            match c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                Ok(()) => checkpointed(),
+                Err(e) if busy(&e) => {
+                    tracing::debug!(error = %e, "sqlite: background checkpoint skipped");
+                }
+                Err(e) => return Err(StoreError::Backend(format!("WAL checkpoint: {e}"))),
+            }
         }
     }
+}
+
+/// SQLite's "another connection holds the lock" (worth waiting out, not a failure).
+fn busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
 
 fn writer_loop(conn: &Connection, rx: &mpsc::Receiver<Work>) {

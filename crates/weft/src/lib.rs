@@ -22,6 +22,7 @@ use weft_identity::oauth::OAuth;
 use weft_indexd::drs::DrsContext;
 use weft_indexd::{IndexService, IndexUserAuthorizer};
 use weft_store::{AuthzStore, HubStore, IdentityStore, IndexStore, MetadataStore, OAuthStore};
+pub use weft_tasks::Runner;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub const COMMIT: &str = env!("WEFT_COMMIT");
@@ -44,11 +45,21 @@ pub struct Stores {
     pub oauth: Arc<dyn OAuthStore>,
     pub metadata: Arc<dyn MetadataStore>,
     pub hub: Arc<dyn HubStore>,
+    /// The concrete backend, for the background work it needs ([`Stores::start_tasks`]).
+    backend: Backend,
+}
+
+/// The concrete store behind [`Stores`].
+#[derive(Clone)]
+enum Backend {
+    Sqlite(weft_store_sqlite::SqliteStore),
+    Postgres(weft_store_postgres::PostgresStore),
 }
 
 impl Stores {
     fn of<S: IndexStore + AuthzStore + IdentityStore + OAuthStore + MetadataStore + HubStore>(
         store: S,
+        backend: Backend,
     ) -> Self {
         let store = Arc::new(store);
         Self {
@@ -58,6 +69,34 @@ impl Stores {
             oauth: Arc::clone(&store) as Arc<dyn OAuthStore>,
             metadata: Arc::clone(&store) as Arc<dyn MetadataStore>,
             hub: store,
+            backend,
+        }
+    }
+
+    /// Start the background work the backend needs while a server runs: on SQLite the WAL
+    /// checkpointer (a thread of its own, restarted if a checkpoint fails), on PostgreSQL
+    /// the `LISTEN weft_authz` follower (restarted, listening again and re-reading the
+    /// version, when its connection is lost). Call before [`authz_service`], so the policy
+    /// engine follows the pushed versions.
+    pub fn start_tasks(&self, runner: &Runner) {
+        match &self.backend {
+            Backend::Sqlite(store) => {
+                let checkpointer = store.checkpointer();
+                runner.spawn_blocking("sqlite-checkpointer", move |ctx| {
+                    checkpointer.run(ctx.stop_flag(), &|| ctx.succeeded())?;
+                    Ok(())
+                });
+            }
+            Backend::Postgres(store) => {
+                let follower = store.authz_follower();
+                runner.spawn("authz-listener", move |ctx| {
+                    let follower = follower.clone();
+                    async move {
+                        follower.run(ctx.cancelled(), || ctx.succeeded()).await?;
+                        Ok(())
+                    }
+                });
+            }
         }
     }
 }
@@ -114,7 +153,7 @@ pub async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
             weft_store_postgres::PostgresStore::connect(&url, config.database.max_connections)
                 .await
                 .context("connecting to PostgreSQL (database_url)")?;
-        Ok(Stores::of(store))
+        Ok(Stores::of(store.clone(), Backend::Postgres(store)))
     } else {
         let path = config.sqlite_path();
         let readers = config.database.sqlite_readers;
@@ -123,7 +162,7 @@ pub async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
                 .with_context(|| format!("opening SQLite database {}", path.display()))
         })
         .await??;
-        Ok(Stores::of(store))
+        Ok(Stores::of(store.clone(), Backend::Sqlite(store)))
     }
 }
 
@@ -292,44 +331,83 @@ pub fn upload_targets(config: &Config) -> anyhow::Result<Vec<upload::Target>> {
     Ok(targets)
 }
 
-/// The blank-record filler every `interval`, for as long as the process runs.
-fn spawn_index_uploads(
+/// The blank-record filler every `interval`, as the task `index-uploads`: a pass that fails
+/// fails the task (restarted after the runner's backoff).
+fn start_index_uploads(
+    runner: &Runner,
     index: Arc<IndexService>,
     blobs: Arc<weft_blob::Blobs>,
     targets: Vec<upload::Target>,
     interval: Duration,
 ) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            match upload::index_uploads(&index, &blobs, &targets).await {
-                Ok(r) if r.filled > 0 || r.failed > 0 => {
+    let targets = Arc::new(targets);
+    runner.spawn("index-uploads", move |ctx| {
+        let (index, blobs, targets) =
+            (Arc::clone(&index), Arc::clone(&blobs), Arc::clone(&targets));
+        async move {
+            loop {
+                let r = upload::index_uploads(&index, &blobs, &targets)
+                    .await
+                    .map_err(|e| format!("index-uploads: {e}"))?;
+                if r.filled > 0 || r.failed > 0 {
                     tracing::info!(filled = r.filled, failed = r.failed, "index-uploads");
                 }
-                Ok(_) => {}
-                Err(e) => tracing::warn!("index-uploads: {e}"),
+                ctx.succeeded();
+                if !ctx.sleep(interval).await {
+                    return Ok(());
+                }
             }
         }
     });
 }
 
-/// Forget expired authorization codes, sessions and refresh tokens every hour.
-fn spawn_oauth_purge(oauth: Arc<OAuth>) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(3600));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            match oauth.purge_expired().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(
-                    rows = n,
-                    "purged expired codes, sessions and refresh tokens"
-                ),
-                Err(e) => tracing::warn!("purging expired OAuth state: {e}"),
+/// Forget expired authorization codes, sessions and refresh tokens every hour, as the task
+/// `oauth-purge`.
+fn start_oauth_purge(runner: &Runner, oauth: Arc<OAuth>) {
+    runner.spawn("oauth-purge", move |ctx| {
+        let oauth = Arc::clone(&oauth);
+        async move {
+            loop {
+                let n = oauth
+                    .purge_expired()
+                    .await
+                    .map_err(|e| format!("purging expired OAuth state: {e}"))?;
+                if n > 0 {
+                    tracing::info!(
+                        rows = n,
+                        "purged expired codes, sessions and refresh tokens"
+                    );
+                }
+                ctx.succeeded();
+                if !ctx.sleep(Duration::from_secs(3600)).await {
+                    return Ok(());
+                }
             }
+        }
+    });
+}
+
+/// The hub's syncs (`HubService::run`) as the task `hub-sync`.
+fn start_hub(runner: &Runner, hub: &Arc<weft_hub::HubService>) {
+    let hub = Arc::clone(hub);
+    runner.spawn("hub-sync", move |ctx| {
+        let hub = Arc::clone(&hub);
+        async move {
+            hub.run(ctx).await?;
+            Ok(())
+        }
+    });
+}
+
+/// Keep the metrics recorder's memory bounded (`weft_http::metrics_upkeep`) as the task
+/// `metrics-upkeep`.
+fn start_metrics_upkeep(runner: &Runner, handle: &weft_http::PrometheusHandleAlias) {
+    let handle = handle.clone();
+    runner.spawn("metrics-upkeep", move |ctx| {
+        let handle = handle.clone();
+        async move {
+            weft_http::metrics_upkeep(&handle, &ctx).await;
+            Ok(())
         }
     });
 }
@@ -348,13 +426,31 @@ pub async fn index_uploads_once(
         .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-/// The whole HTTP application over the stores: loads the policy set (applying the
-/// configured user.yaml first, if any) and the signing keys.
+/// The whole HTTP application over the stores, its background tasks on a runner of its own
+/// that is never shut down (they end with the runtime): what tests use; `serve` uses
+/// [`build_with`].
 pub async fn build(
     config: Config,
     stores: Stores,
     metrics: Option<weft_http::PrometheusHandleAlias>,
 ) -> anyhow::Result<axum::Router> {
+    build_with(config, stores, metrics, &Runner::default()).await
+}
+
+/// The whole HTTP application over the stores: loads the policy set (applying the
+/// configured user.yaml first, if any) and the signing keys, and starts the background
+/// tasks on `runner` (the store's, the OAuth purge, the hub's syncs, the blank-record
+/// filler, the metrics upkeep), whose states `/_status` shows.
+pub async fn build_with(
+    config: Config,
+    stores: Stores,
+    metrics: Option<weft_http::PrometheusHandleAlias>,
+    runner: &Runner,
+) -> anyhow::Result<axum::Router> {
+    stores.start_tasks(runner);
+    if let Some(handle) = &metrics {
+        start_metrics_upkeep(runner, handle);
+    }
     let authz = authz_service(&config, &stores).await?;
     if let Some(path) = &config.usersync {
         let report = usersync(&authz, path).await?;
@@ -362,7 +458,7 @@ pub async fn build(
     }
     let tokens = tokens(&config, &stores).await?;
     let oauth = oauth(&config, &stores, &tokens);
-    spawn_oauth_purge(Arc::clone(&oauth));
+    start_oauth_purge(runner, Arc::clone(&oauth));
     let login = Arc::new(
         Login::new(config.login.oidc.clone(), tokens.issuer().to_owned())
             .map_err(|e| anyhow::anyhow!("{e}"))?,
@@ -379,7 +475,7 @@ pub async fn build(
     });
     let hub = hub_service(&config, &stores).await?;
     if let Some(h) = &hub {
-        h.spawn();
+        start_hub(runner, h);
     }
     let mds = Arc::new(weft_mds::MetadataService::new(
         Arc::clone(&stores.metadata),
@@ -409,7 +505,8 @@ pub async fn build(
     });
     let targets = upload_targets(&config)?;
     if config.storage.index_uploads_interval_secs > 0 {
-        spawn_index_uploads(
+        start_index_uploads(
+            runner,
             Arc::clone(&index),
             Arc::clone(&blobs),
             targets.clone(),
@@ -443,6 +540,7 @@ pub async fn build(
         blobs,
         hub,
         metrics,
+        tasks: runner.tasks(),
         started: Instant::now(),
         version: VERSION,
         commit: COMMIT,

@@ -341,12 +341,12 @@ async fn shutdown_signal() {
     tracing::info!("shutdown signal received; finishing in-flight requests");
 }
 
+/// How long a stopping server waits for its background tasks.
+const TASKS_STOP_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+
 async fn serve(mut config: Config) -> anyhow::Result<()> {
     init_tracing(config.log_format);
     let metrics = weft_http::install_metrics();
-    if let Some(handle) = &metrics {
-        tokio::spawn(weft_http::metrics_upkeep(handle.clone()));
-    }
     let stores = weft::open_stores(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -385,11 +385,23 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
             }
         });
     }
-    let app = weft::build(config, stores, metrics).await?;
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let runner = weft::Runner::default();
+    let app = weft::build_with(config, stores, metrics, &runner).await?;
+    let stopping = runner.token();
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            tokio::select! {
+                () = shutdown_signal() => {}
+                () = stopping.cancelled() => {}
+            }
+        })
+        .await;
     let _ = stop_metrics.send(());
+    // The same signal stops the background tasks; wait a bounded time for them.
+    if runner.shutdown(TASKS_STOP_WITHIN).await {
+        tracing::info!("background tasks stopped");
+    }
+    served?;
     tracing::info!("stopped");
     Ok(())
 }

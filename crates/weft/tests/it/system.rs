@@ -49,7 +49,11 @@ async fn home_page_links_the_api() {
 async fn status_and_version() {
     let app = TestApp::start().await;
     let v = app.get("/_status").await.expect(200);
-    assert_eq!(v, json!({"status": "ok", "database": "ok"}));
+    assert_eq!(v["status"], "ok");
+    assert_eq!(v["database"], "ok");
+    let mut expected = [store_task(&app), "oauth-purge"];
+    expected.sort_unstable();
+    assert_eq!(task_names(&v), expected);
 
     let v = app.get("/_version").await.expect(200);
     assert_eq!(v["version"], weft::VERSION);
@@ -497,5 +501,167 @@ async fn responses_carry_a_request_id() {
         Some(&b"my-id-123"[..])
     );
     let _: Value = resp.json().await.expect("json");
+    app.stop().await;
+}
+
+/// The background task each backend's server runs for its store.
+fn store_task(app: &TestApp) -> &'static str {
+    if app.postgres {
+        "authz-listener"
+    } else {
+        "sqlite-checkpointer"
+    }
+}
+
+/// The names under `/_status`'s `tasks`, sorted.
+fn task_names(status: &Value) -> Vec<String> {
+    let mut names: Vec<String> = status["tasks"]
+        .as_object()
+        .expect("a tasks object")
+        .keys()
+        .cloned()
+        .collect();
+    names.sort();
+    names
+}
+
+/// Poll `/_status` (always a 200 here) until `ok` holds.
+async fn wait_status(app: &TestApp, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+    let start = std::time::Instant::now();
+    loop {
+        let v = app.get("/_status").await.expect(200);
+        if ok(&v) {
+            return v;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "never reached: {what}; last status {v}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+fn succeeded(task: &'static str) -> impl Fn(&Value) -> bool {
+    move |v: &Value| v["tasks"][task]["last_success_at"].is_string()
+}
+
+/// `/_status` names every background task the configuration asks for: with a hub the hub's
+/// syncs, with `storage.index_uploads_interval_secs` the blank-record filler. A commons
+/// that cannot be pulled is the hub's business (its sync status), not a failing task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_lists_the_servers_tasks() {
+    let app = TestApp::start_with(|c| {
+        c.hub = serde_json::from_value(json!({
+            "sync_interval_secs": 60,
+            "retry_min_secs": 1,
+            "gen3_commons": {"down": {"mds_url": "http://127.0.0.1:9", "commons_url": "down.example"}}
+        }))
+        .unwrap();
+        c.storage.index_uploads_interval_secs = 1;
+    })
+    .await;
+    let v = wait_status(&app, "every task through a good round", |v| {
+        ["hub-sync", "index-uploads", "oauth-purge", store_task(&app)]
+            .iter()
+            .all(|t| v["tasks"][t]["last_success_at"].is_string())
+    })
+    .await;
+    let mut expected = vec![
+        "hub-sync".to_owned(),
+        "index-uploads".to_owned(),
+        "oauth-purge".to_owned(),
+        store_task(&app).to_owned(),
+    ];
+    expected.sort();
+    assert_eq!(task_names(&v), expected);
+    assert_eq!(v["status"], "ok");
+    assert!(v.get("failing").is_none(), "{v}");
+    for t in &expected {
+        let task = &v["tasks"][t];
+        assert_eq!(task["state"], "running", "{t}: {task}");
+        assert_eq!(task["restarts"], 0, "{t}: {task}");
+        assert_eq!(task["failing"], false, "{t}: {task}");
+        assert!(task["last_error"].is_null(), "{t}: {task}");
+        assert!(task["started_at"].is_string(), "{t}: {task}");
+    }
+    // The unreachable commons failed in the hub's own status.
+    let hub = app.get("/mds/aggregate/status").await.expect(200);
+    assert_ne!(hub["commons"]["down"]["status"], "ok", "{hub}");
+    app.stop().await;
+}
+
+/// The store's own task: on SQLite the checkpointer keeps reporting good rounds; on
+/// PostgreSQL the policy listener, its connection killed, shows the failure, restarts, and
+/// this instance again sees what another instance commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_task_is_supervised() {
+    let app = TestApp::start().await;
+    let task = store_task(&app);
+    let first = wait_status(&app, "a first good round", succeeded(task)).await;
+    if !app.postgres {
+        let at = first["tasks"][task]["last_success_at"].clone();
+        wait_status(&app, "the checkpointer keeps going", |v| {
+            v["tasks"][task]["last_success_at"] != at
+        })
+        .await;
+        app.stop().await;
+        return;
+    }
+    let url = app
+        .config
+        .database_url
+        .as_ref()
+        .map(|u| u.expose().to_owned())
+        .unwrap();
+    let other = weft_store_postgres::PostgresStore::connect(&url, 1)
+        .await
+        .unwrap();
+    let killed: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query LIKE 'LISTEN%' \
+         AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(other.pool())
+    .await
+    .unwrap();
+    assert_eq!(killed, [true], "one listening connection");
+    let v = wait_status(&app, "the listener restarted", |v| {
+        let t = &v["tasks"][task];
+        t["restarts"].as_u64() >= Some(1) && t["failing"] == false && t["state"] == "running"
+    })
+    .await;
+    let err = v["tasks"][task]["last_error"].as_str().unwrap();
+    assert!(err.contains("LISTEN weft_authz"), "{err}");
+    assert_eq!(v["status"], "ok");
+
+    // A change committed by another instance reaches this one through the new LISTEN.
+    let (twin_url, stop, server) = app.twin().await;
+    let created = app
+        .client
+        .post(format!("{twin_url}/authz/user"))
+        .bearer_auth(app.token(crate::support::ROOT))
+        .json(&json!({"name": "late@x.org"}))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(created, 201);
+    let start = std::time::Instant::now();
+    loop {
+        let r = app.root(Method::GET, "/authz/user/late@x.org", None).await;
+        if r.status == 200 {
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "this instance never saw the other's change: {} {}",
+            r.status,
+            r.text
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let _ = stop.send(());
+    let _ = server.await;
+    other.pool().close().await;
     app.stop().await;
 }
