@@ -123,9 +123,9 @@ log "schemathesis ($MODE): $MAX_EXAMPLES examples per operation, seed $SEED, at 
 "$ST_VENV/bin/schemathesis" run "$BASE/openapi.json" \
   --checks not_a_server_error,status_code_conformance,response_schema_conformance \
   --max-examples "$MAX_EXAMPLES" --seed "$SEED" --max-time "$MAX_TIME" \
-  --generation-deterministic --no-shrink --max-redirects 0 --request-timeout 10 \
+  --no-shrink --max-redirects 0 --request-timeout 10 \
   --workers 2 --suppress-health-check all --warnings off \
-  --exclude-path-regex '^/user/(login|logout|oauth2/authorize)' \
+  --exclude-path-regex "^/user/(login|logout|oauth2/authorize)" ${WEFT_ST_ARGS:-} \
   -H "Authorization: Bearer $TOKEN" \
   --report junit --report-dir "$WORK/reports" --no-color
 RC=$?

@@ -631,169 +631,6 @@ doc!(
 );
 
 doc!(
-    mds_query,
-    get,
-    "/mds/metadata",
-    "mds",
-    "Query metadata by nested fields (a.b=v, values compared as text, * = present; data, limit, offset); GUIDs or {guid: data}"
-);
-doc!(
-    mds_batch,
-    post,
-    "/mds/metadata",
-    "mds",
-    "Create many records in one transaction ([{guid, data}], overwrite default true); 201 {created, updated, conflict, bad_input}"
-);
-doc!(
-    mds_get,
-    get,
-    "/mds/metadata/{guid}",
-    "mds",
-    "A record's metadata, by GUID or alias"
-);
-doc!(
-    mds_create,
-    post,
-    "/mds/metadata/{guid}",
-    "mds",
-    "Create a record (201), or with ?overwrite=true replace its data (200); needs mds_gateway access"
-);
-doc!(
-    mds_update,
-    put,
-    "/mds/metadata/{guid}",
-    "mds",
-    "Replace a record's data, or with ?merge=true merge its top-level keys"
-);
-doc!(
-    mds_delete,
-    delete,
-    "/mds/metadata/{guid}",
-    "mds",
-    "Delete a record and its aliases; returns its data"
-);
-doc!(
-    mds_aliases,
-    get,
-    "/mds/metadata/{guid}/aliases",
-    "mds",
-    "A record's aliases, sorted"
-);
-doc!(
-    mds_aliases_create,
-    post,
-    "/mds/metadata/{guid}/aliases",
-    "mds",
-    "Give a record its first aliases ({aliases: [...]}); 201"
-);
-doc!(
-    mds_aliases_update,
-    put,
-    "/mds/metadata/{guid}/aliases",
-    "mds",
-    "Replace a record's aliases, or with ?merge=true add to them; 201"
-);
-doc!(
-    mds_aliases_delete,
-    delete,
-    "/mds/metadata/{guid}/aliases",
-    "mds",
-    "Remove every alias of a record; 204"
-);
-doc!(
-    mds_alias_delete,
-    delete,
-    "/mds/metadata/{guid}/aliases/{alias}",
-    "mds",
-    "Remove one alias; 204"
-);
-doc!(
-    mds_index_list,
-    get,
-    "/mds/metadata_index",
-    "mds",
-    "Indexed key paths"
-);
-doc!(
-    mds_index_create,
-    post,
-    "/mds/metadata_index/{path}",
-    "mds",
-    "Index a key path (a.b) so equality filters on it do not scan; 201"
-);
-doc!(
-    mds_index_drop,
-    delete,
-    "/mds/metadata_index/{path}",
-    "mds",
-    "Drop a key-path index; 204"
-);
-doc!(
-    mds_status,
-    get,
-    "/mds/_status",
-    "mds",
-    "Metadata service health"
-);
-doc!(
-    mds_version,
-    get,
-    "/mds/version",
-    "mds",
-    "Metadata service version (a JSON string)"
-);
-
-doc!(
-    mds_objects_create,
-    post,
-    "/mds/objects",
-    "mds",
-    "Same as /mds/objects/upload (the path the gen3 SDK's Gen3Object uses)"
-);
-doc!(
-    mds_objects_upload,
-    post,
-    "/mds/objects/upload",
-    "mds",
-    "A blank index record with an upload URL, its aliases and metadata ({file_name, authz: {version: 0, resource_paths}, aliases?, metadata?}); 201"
-);
-doc!(
-    mds_object_get,
-    get,
-    "/mds/objects/{guid}",
-    "mds",
-    "{record, metadata}: the index record and the metadata of a GUID or alias"
-);
-doc!(
-    mds_object_version,
-    post,
-    "/mds/objects/{guid}",
-    "mds",
-    "A new blank version of an object with an upload URL; 201"
-);
-doc!(
-    mds_object_delete,
-    delete,
-    "/mds/objects/{guid}",
-    "mds",
-    "Delete the index record (?delete_file_locations: and its files) and the metadata; 204"
-);
-doc!(
-    mds_object_latest,
-    get,
-    "/mds/objects/{guid}/latest",
-    "mds",
-    "{record, metadata} of the latest version"
-);
-doc!(
-    mds_object_download,
-    get,
-    "/mds/objects/{guid}/download",
-    "mds",
-    "{url}: a signed download URL (fence's /data/download)"
-);
-
-doc!(
     hub_commons,
     get,
     "/mds/aggregate/commons",
@@ -956,29 +793,6 @@ doc!(
         user_post_user_oauth2_authorize,
         user_post_user_oauth2_token,
         user_post_user_oauth2_revoke,
-        mds_query,
-        mds_batch,
-        mds_get,
-        mds_create,
-        mds_update,
-        mds_delete,
-        mds_aliases,
-        mds_aliases_create,
-        mds_aliases_update,
-        mds_aliases_delete,
-        mds_alias_delete,
-        mds_index_list,
-        mds_index_create,
-        mds_index_drop,
-        mds_status,
-        mds_version,
-        mds_objects_create,
-        mds_objects_upload,
-        mds_object_get,
-        mds_object_version,
-        mds_object_delete,
-        mds_object_latest,
-        mds_object_download,
         hub_commons,
         hub_metadata,
         hub_commons_metadata,
@@ -996,9 +810,42 @@ pub struct ApiDoc;
 #[must_use]
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
-    doc.merge(crate::index::Api::openapi());
-    doc.merge(crate::drs::Api::openapi());
+    doc.merge(under("", "index", crate::index::Api::openapi()));
+    doc.merge(under("", "drs", crate::drs::Api::openapi()));
+    for (prefix, ids) in crate::mds::PREFIXES
+        .into_iter()
+        .zip(["mds", "mds_admin", "mds_root"])
+    {
+        doc.merge(under(prefix, ids, crate::mds::Api::openapi()));
+        if !prefix.is_empty() {
+            doc.merge(under(prefix, ids, crate::mds::InfoApi::openapi()));
+        }
+    }
     doc
+}
+
+/// A router's part with its paths under `prefix` (a router mounted several times appears
+/// once per mount); operation ids get the prefix too, so they stay unique.
+fn under(prefix: &str, ids: &str, mut part: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let paths = std::mem::take(&mut part.paths.paths);
+    for (path, mut item) in paths {
+        for op in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.options,
+            &mut item.head,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            op.operation_id = op.operation_id.take().map(|id| format!("{ids}_{id}"));
+        }
+        part.paths.paths.insert(format!("{prefix}{path}"), item);
+    }
+    part
 }
 
 pub fn router() -> Router<SharedState> {
