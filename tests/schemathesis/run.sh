@@ -118,6 +118,9 @@ TOKEN=$("$WEFT_BIN" token create --user "$ADMIN" --data-dir "$DATA" --base-url "
   --config "$WORK/weft.toml" 2>"$WORK/token.log") || { cat "$WORK/token.log" >&2; die "weft token create failed"; }
 
 log "schemathesis ($MODE): $MAX_EXAMPLES examples per operation, seed $SEED, at most ${MAX_TIME}s"
+# Only the routers whose handlers carry their own annotations are fuzzed (index, DRS, MDS
+# under its three mounts); the others are still documented by stubs in
+# crates/weft-http/src/openapi.rs (200/400 only) and join as they are annotated.
 # The browser flows answer with redirects to other sites and HTML; they are documented but
 # not fuzzed (the integration suite drives them with a real cookie-keeping client).
 "$ST_VENV/bin/schemathesis" run "$BASE/openapi.json" \
@@ -125,7 +128,8 @@ log "schemathesis ($MODE): $MAX_EXAMPLES examples per operation, seed $SEED, at 
   --max-examples "$MAX_EXAMPLES" --seed "$SEED" --max-time "$MAX_TIME" \
   --no-shrink --max-redirects 0 --request-timeout 10 \
   --workers 2 --suppress-health-check all --warnings off \
-  --exclude-path-regex "^/user/(login|logout|oauth2/authorize)" ${WEFT_ST_ARGS:-} \
+  --exclude-path-regex "^/user/(login|logout|oauth2/authorize)" \
+  ${WEFT_ST_ARGS:---include-path-regex '^/(index/|ga4gh/|(mds/|mds-admin/)?(metadata|metadata_index|objects|_status|version)(/|$))'} \
   -H "Authorization: Bearer $TOKEN" \
   --report junit --report-dir "$WORK/reports" --no-color
 RC=$?
