@@ -24,11 +24,10 @@ pub struct DrsError {
 
 /// The metadata service's (FastAPI's) error body.
 #[derive(Serialize, ToSchema)]
-#[allow(dead_code)] // constructed by the routers still on stubs
+#[allow(dead_code)] // only in the document: ApiError renders the body
 pub struct MdsError {
-    /// A message, or FastAPI's list of validation problems.
-    #[schema(value_type = Object)]
-    pub detail: Value,
+    /// What is wrong.
+    pub detail: String,
 }
 
 /// arborist's error body.
