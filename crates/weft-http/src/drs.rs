@@ -11,9 +11,47 @@ use weft_core::WeftError;
 use weft_indexd::bundle::Entry;
 use weft_indexd::service::Depth;
 
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+
 use crate::SharedState;
 use crate::error::ApiError;
 use crate::extract::{Body, Creds, Query};
+use crate::schemas::DrsError;
+
+/// The DRS API's part of the OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        service_info,
+        list,
+        bulk,
+        bulk_options,
+        object_or_access,
+        object_post,
+        object_options,
+        access_get,
+        access_post,
+    ),
+    components(schemas(DrsError))
+)]
+pub(crate) struct Api;
+
+/// The error answers of a DRS request.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub(crate) enum DrsErrors {
+    #[response(status = 400, description = "Malformed request")]
+    BadRequest(DrsError),
+    #[response(status = 401, description = "No or unusable credentials")]
+    Unauthorized(DrsError),
+    #[response(status = 403, description = "Not permitted")]
+    Forbidden(DrsError),
+    #[response(status = 404, description = "No such object or access method")]
+    NotFound(DrsError),
+    #[response(status = 413, description = "Too many ids or body over max_body_bytes")]
+    TooLarge(DrsError),
+}
 
 type Res = Result<Response, ApiError>;
 
@@ -57,6 +95,9 @@ fn object_id(raw: &str) -> String {
     raw.to_owned()
 }
 
+#[utoipa::path(get, path = "/ga4gh/drs/v1/service-info", tag = "drs",
+    summary = "DRS service-info",
+    responses((status = 200, description = "GA4GH service-info", body = serde_json::Value)))]
 async fn service_info(State(s): State<SharedState>) -> Res {
     let org_url = s
         .config
@@ -107,6 +148,11 @@ async fn resolve_record(
     }
 }
 
+#[utoipa::path(get, path = "/ga4gh/drs/v1/objects/{object_id}", tag = "drs",
+    summary = "A DRS object or bundle (id, prefix:id or drs://host/id; ?expand=true)",
+    params(("object_id" = String, Path), ("expand" = Option<bool>, Query)),
+    responses((status = 200, description = "The DRS object", body = serde_json::Value),
+        (status = 307, description = "Held by a peer commons: the same request there"), DrsErrors))]
 async fn object_or_access(
     State(s): State<SharedState>,
     Path(rest): Path<String>,
@@ -123,6 +169,41 @@ async fn object_or_access(
         }
         other => other,
     }
+}
+
+#[utoipa::path(post, path = "/ga4gh/drs/v1/objects/{object_id}", tag = "drs",
+    summary = "A DRS object (POST form)",
+    params(("object_id" = String, Path), ("expand" = Option<bool>, Query)),
+    responses((status = 200, description = "The DRS object", body = serde_json::Value),
+        (status = 307, description = "Held by a peer commons: the same request there"), DrsErrors))]
+#[allow(dead_code)]
+fn object_post() {}
+
+// The access routes are branches of `object_or_access` (an object id may contain `/`).
+#[utoipa::path(get, path = "/ga4gh/drs/v1/objects/{object_id}/access/{access_id}", tag = "drs",
+    summary = "An access URL for the object",
+    params(("object_id" = String, Path), ("access_id" = String, Path, description = "A URL scheme of the record: s3, gs, az, https, file"),
+        ("expires_in" = Option<u64>, Query, description = "Seconds the URL stays valid")),
+    security((), ("bearer" = [])),
+    responses((status = 200, description = "The signed URL", body = AccessUrl),
+        (status = 307, description = "Held by a peer commons: the same request there"), DrsErrors))]
+#[allow(dead_code)]
+fn access_get() {}
+
+#[utoipa::path(post, path = "/ga4gh/drs/v1/objects/{object_id}/access/{access_id}", tag = "drs",
+    summary = "An access URL (POST form)",
+    params(("object_id" = String, Path), ("access_id" = String, Path, description = "A URL scheme of the record: s3, gs, az, https, file"),
+        ("expires_in" = Option<u64>, Query, description = "Seconds the URL stays valid")),
+    security((), ("bearer" = [])),
+    responses((status = 200, description = "The signed URL", body = AccessUrl),
+        (status = 307, description = "Held by a peer commons: the same request there"), DrsErrors))]
+#[allow(dead_code)]
+fn access_post() {}
+
+/// `{"url": ...}`: a signed URL.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct AccessUrl {
+    url: String,
 }
 
 /// An object this service does not hold but a peer (indexd `DIST`, or a hub's commons)
@@ -201,7 +282,7 @@ async fn object_or_access_here(
             .access_url(&c, &r, url, expires_in)
             .await
             .map_err(drs_err)?;
-        return Ok(Json(json!({"url": signed})).into_response());
+        return Ok(Json(AccessUrl { url: signed }).into_response());
     }
     if let Some(id) = rest.strip_suffix("/access") {
         let _ = resolve(&s, id, Depth::Members).await?;
@@ -213,6 +294,9 @@ async fn object_or_access_here(
     Ok(Json(s.drs.entry_object(&e, expand)).into_response())
 }
 
+#[utoipa::path(options, path = "/ga4gh/drs/v1/objects/{object_id}", tag = "drs",
+    summary = "Authorizations of a DRS object", params(("object_id" = String, Path)),
+    responses((status = 200, description = "`{drs_object_id, supported_types, passport_auth_issuers, bearer_auth_issuers}`", body = serde_json::Value), DrsErrors))]
 async fn object_options(State(s): State<SharedState>, Path(rest): Path<String>) -> Res {
     let auth = match resolve(&s, &rest, Depth::Members).await? {
         Entry::Record(r) => s.drs.authorizations(&r, true),
@@ -227,9 +311,10 @@ async fn object_options(State(s): State<SharedState>, Path(rest): Path<String>) 
     Ok(Json(auth).into_response())
 }
 
-#[derive(Deserialize)]
+/// `{"bulk_object_ids": [...]}`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct BulkBody {
+pub(crate) struct BulkBody {
     bulk_object_ids: Vec<String>,
     #[serde(default)]
     #[allow(dead_code)]
@@ -271,19 +356,51 @@ async fn bulk_records(
     Ok((requested, found, missing))
 }
 
-fn envelope(requested: usize, resolved: Vec<Value>, missing: Vec<String>) -> Value {
-    let unresolved = if missing.is_empty() {
-        json!([])
-    } else {
-        json!([{"error_code": 404, "object_ids": missing}])
-    };
-    json!({
-        "summary": {"requested": requested, "resolved": resolved.len(), "unresolved": requested - resolved.len()},
-        "unresolved_drs_objects": unresolved,
-        "resolved_drs_objects": resolved,
-    })
+/// A bulk answer.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Envelope {
+    summary: Summary,
+    unresolved_drs_objects: Vec<Unresolved>,
+    /// DRS objects (POST) or authorizations (OPTIONS).
+    resolved_drs_objects: Vec<Value>,
 }
 
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Summary {
+    requested: usize,
+    resolved: usize,
+    unresolved: usize,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Unresolved {
+    error_code: u16,
+    object_ids: Vec<String>,
+}
+
+fn envelope(requested: usize, resolved: Vec<Value>, missing: Vec<String>) -> Envelope {
+    let unresolved = if missing.is_empty() {
+        vec![]
+    } else {
+        vec![Unresolved {
+            error_code: 404,
+            object_ids: missing,
+        }]
+    };
+    Envelope {
+        summary: Summary {
+            requested,
+            resolved: resolved.len(),
+            unresolved: requested - resolved.len(),
+        },
+        unresolved_drs_objects: unresolved,
+        resolved_drs_objects: resolved,
+    }
+}
+
+#[utoipa::path(post, path = "/ga4gh/drs/v1/objects", tag = "drs",
+    summary = "Bulk DRS objects", request_body = BulkBody,
+    responses((status = 200, description = "Resolved and unresolved objects", body = Envelope), DrsErrors))]
 async fn bulk(State(s): State<SharedState>, body: Result<Body, ApiError>) -> Res {
     let Body(b) = on_drs(body)?;
     let (requested, found, missing) = bulk_records(&s, &b).await?;
@@ -291,6 +408,9 @@ async fn bulk(State(s): State<SharedState>, body: Result<Body, ApiError>) -> Res
     Ok(Json(envelope(requested, resolved, missing)).into_response())
 }
 
+#[utoipa::path(options, path = "/ga4gh/drs/v1/objects", tag = "drs",
+    summary = "Bulk authorizations", request_body = BulkBody,
+    responses((status = 200, description = "Authorizations of each object", body = Envelope), DrsErrors))]
 async fn bulk_options(State(s): State<SharedState>, body: Result<Body, ApiError>) -> Res {
     let Body(b) = on_drs(body)?;
     let (requested, found, missing) = bulk_records(&s, &b).await?;
@@ -301,6 +421,11 @@ async fn bulk_options(State(s): State<SharedState>, body: Result<Body, ApiError>
     Ok(Json(envelope(requested, resolved, missing)).into_response())
 }
 
+#[utoipa::path(get, path = "/ga4gh/drs/v1/objects", tag = "drs",
+    summary = "List DRS objects and bundles",
+    params(("limit" = Option<i64>, Query), ("start" = Option<String>, Query), ("page" = Option<i64>, Query),
+        ("form" = Option<String>, Query, description = "object or bundle")),
+    responses((status = 200, description = "`{drs_objects: [...]}`", body = DrsObjects), DrsErrors))]
 async fn list(State(s): State<SharedState>, query: Result<Query, ApiError>) -> Res {
     let Query(q) = on_drs(query)?;
     let entries = s.index.list_drs(&q).await.map_err(drs_err)?;
@@ -308,7 +433,17 @@ async fn list(State(s): State<SharedState>, query: Result<Query, ApiError>) -> R
         .iter()
         .map(|e| s.drs.entry_object(e, false))
         .collect();
-    Ok(Json(json!({"drs_objects": objects})).into_response())
+    Ok(Json(DrsObjects {
+        drs_objects: objects,
+    })
+    .into_response())
+}
+
+/// `GET /objects`'s answer.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct DrsObjects {
+    #[schema(value_type = Vec<Object>)]
+    drs_objects: Vec<weft_indexd::drs::DrsObject>,
 }
 
 #[cfg(test)]

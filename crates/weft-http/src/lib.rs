@@ -15,6 +15,7 @@ mod index;
 mod mds;
 mod oauth;
 pub mod openapi;
+mod schemas;
 mod system;
 mod user;
 

@@ -17,9 +17,87 @@ use weft_store::{AliasMode, RawJson, Written};
 
 use crate::error::ApiError;
 use crate::extract::{Body, Creds, Query};
+use crate::schemas::MdsError;
 use crate::{SharedState, json_text};
 
 type Res = Result<Response, ApiError>;
+
+/// MDS's part of the OpenAPI document, with paths relative to a prefix: the document nests
+/// it under each of [`PREFIXES`].
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(
+        query,
+        batch_create,
+        read,
+        create,
+        update,
+        delete,
+        aliases_get,
+        aliases_post,
+        aliases_put,
+        aliases_delete,
+        alias_delete,
+        index_list,
+        index_create,
+        index_drop,
+        object_upload,
+        objects_upload,
+        object_get,
+        object_version,
+        object_delete,
+        object_latest,
+        object_download,
+    ),
+    components(schemas(MdsError))
+)]
+pub(crate) struct Api;
+
+/// MDS's own health and version, under the prefixes but not at the root.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(status, version))]
+pub(crate) struct InfoApi;
+
+/// The error answers of an MDS request (`{"detail": ...}`).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub(crate) enum MdsErrors {
+    #[response(status = 400, description = "Malformed request")]
+    BadRequest(MdsError),
+    #[response(status = 401, description = "No or unusable credentials")]
+    Unauthorized(MdsError),
+    #[response(status = 403, description = "Not permitted")]
+    Forbidden(MdsError),
+    #[response(status = 404, description = "No such record")]
+    NotFound(MdsError),
+    #[response(status = 409, description = "Exists already")]
+    Conflict(MdsError),
+    #[response(status = 413, description = "Body over max_body_bytes")]
+    TooLarge(MdsError),
+    #[response(status = 422, description = "Invalid body or parameter")]
+    Unprocessable(MdsError),
+}
+
+/// `{"guid", "aliases"}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct GuidAliases<'a> {
+    guid: &'a str,
+    aliases: &'a [String],
+}
+
+/// `{"url": ...}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Url {
+    url: String,
+}
+
+/// MDS's `/_status`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Status {
+    status: &'static str,
+    timestamp: String,
+    aggregate_metadata_enabled: bool,
+}
 
 /// Where MDS is mounted: reads and writes under both, as the SDK uses them; and at the
 /// root, where the SDK looks when its endpoint is `http://localhost...` (a bare MDS).
@@ -83,7 +161,7 @@ fn json_response(status: StatusCode, value: &impl Serialize) -> Res {
 
 /// `{"guid", "aliases"}`, as MDS answers every aliases route.
 fn aliases_response(status: StatusCode, guid: &str, aliases: &[String]) -> Res {
-    json_response(status, &json!({"guid": guid, "aliases": aliases}))
+    json_response(status, &GuidAliases { guid, aliases })
 }
 
 /// `{guid: data, ...}` in GUID order, written without re-parsing the stored documents.
@@ -118,6 +196,11 @@ fn target(rest: &str) -> Target<'_> {
     Target::Record(rest)
 }
 
+#[utoipa::path(get, path = "/metadata", tag = "mds",
+    summary = "Query metadata by nested fields (a.b=v, * = present; data, limit, offset)",
+    params(("data" = Option<bool>, Query, description = "true: {guid: data} instead of GUIDs"),
+        ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query)), security((), ("bearer" = [])),
+    responses((status = 200, description = "GUIDs, or {guid: data}", body = serde_json::Value), MdsErrors))]
 async fn query(State(s): State<SharedState>, Creds(c): Creds, q: Result<Query, ApiError>) -> Res {
     let Query(q) = q.map_err(restyle)?;
     match s.mds.query(&c, &q.0).await.map_err(mds)? {
@@ -126,6 +209,10 @@ async fn query(State(s): State<SharedState>, Creds(c): Creds, q: Result<Query, A
     }
 }
 
+#[utoipa::path(post, path = "/metadata", tag = "mds",
+    summary = "Create many records in one transaction ([{guid, data}])",
+    params(("overwrite" = Option<bool>, Query)), request_body = Vec<serde_json::Value>, security(("bearer" = [])),
+    responses((status = 201, description = "{created, updated, conflict, bad_input}", body = serde_json::Value), MdsErrors))]
 async fn batch_create(
     State(s): State<SharedState>,
     Creds(c): Creds,
@@ -151,6 +238,9 @@ async fn batch_create(
     )
 }
 
+#[utoipa::path(get, path = "/metadata/{guid}", tag = "mds",
+    summary = "A record's metadata, by GUID or alias", params(("guid" = String, Path, description = "A GUID (may contain /) or an alias")), security((), ("bearer" = [])),
+    responses((status = 200, description = "The record's data", body = serde_json::Value), MdsErrors))]
 async fn read(State(s): State<SharedState>, Creds(c): Creds, Path(rest): Path<String>) -> Res {
     match target(&rest) {
         Target::Record(guid) => Ok(json_text(
@@ -165,6 +255,11 @@ async fn read(State(s): State<SharedState>, Creds(c): Creds, Path(rest): Path<St
     }
 }
 
+#[utoipa::path(post, path = "/metadata/{guid}", tag = "mds",
+    summary = "Create a record (201), or with ?overwrite=true replace its data (200)",
+    params(("guid" = String, Path, description = "A GUID (may contain /) or an alias"), ("overwrite" = Option<bool>, Query)), request_body = serde_json::Value, security(("bearer" = [])),
+    responses((status = 201, description = "Created: its data", body = serde_json::Value),
+        (status = 200, description = "Overwritten: its data", body = serde_json::Value), MdsErrors))]
 async fn create(
     State(s): State<SharedState>,
     Creds(c): Creds,
@@ -200,6 +295,10 @@ async fn create(
     }
 }
 
+#[utoipa::path(put, path = "/metadata/{guid}", tag = "mds",
+    summary = "Replace a record's data, or with ?merge=true merge its top-level keys",
+    params(("guid" = String, Path, description = "A GUID (may contain /) or an alias"), ("merge" = Option<bool>, Query)), request_body = serde_json::Value, security(("bearer" = [])),
+    responses((status = 200, description = "Its data now", body = serde_json::Value), MdsErrors))]
 async fn update(
     State(s): State<SharedState>,
     Creds(c): Creds,
@@ -232,6 +331,9 @@ async fn update(
     }
 }
 
+#[utoipa::path(delete, path = "/metadata/{guid}", tag = "mds",
+    summary = "Delete a record and its aliases; returns its data", params(("guid" = String, Path, description = "A GUID (may contain /) or an alias")), security(("bearer" = [])),
+    responses((status = 200, description = "The deleted data", body = serde_json::Value), MdsErrors))]
 async fn delete(State(s): State<SharedState>, Creds(c): Creds, Path(rest): Path<String>) -> Res {
     match target(&rest) {
         Target::Record(guid) => Ok(raw_json(
@@ -267,6 +369,10 @@ fn object_target(rest: &str) -> ObjectTarget<'_> {
     ObjectTarget::Object(rest)
 }
 
+#[utoipa::path(post, path = "/objects", tag = "mds",
+    summary = "Same as /objects/upload (the path the gen3 SDK's Gen3Object uses)",
+    request_body = serde_json::Value, security(("bearer" = [])),
+    responses((status = 201, description = "{guid, upload_url, aliases, metadata}", body = serde_json::Value), MdsErrors))]
 async fn object_upload(
     State(s): State<SharedState>,
     Creds(c): Creds,
@@ -277,6 +383,17 @@ async fn object_upload(
     json_response(StatusCode::CREATED, &out)
 }
 
+#[utoipa::path(post, path = "/objects/upload", tag = "mds",
+    summary = "A blank index record with an upload URL, its aliases and metadata",
+    request_body = serde_json::Value, security(("bearer" = [])),
+    responses((status = 201, description = "{guid, upload_url, aliases, metadata}", body = serde_json::Value), MdsErrors))]
+#[allow(dead_code)]
+fn objects_upload() {}
+
+#[utoipa::path(post, path = "/objects/{guid}", tag = "mds",
+    summary = "A new blank version of an object with an upload URL", params(("guid" = String, Path, description = "A GUID (may contain /) or an alias")),
+    request_body = serde_json::Value, security(("bearer" = [])),
+    responses((status = 201, description = "{guid, upload_url, ...}", body = serde_json::Value), MdsErrors))]
 async fn object_version(
     State(s): State<SharedState>,
     Creds(c): Creds,
@@ -291,6 +408,10 @@ async fn object_version(
     json_response(StatusCode::CREATED, &out)
 }
 
+#[utoipa::path(get, path = "/objects/{guid}", tag = "mds",
+    summary = "{record, metadata}: the index record and the metadata of a GUID or alias",
+    params(("guid" = String, Path, description = "A GUID (may contain /) or an alias")), security((), ("bearer" = [])),
+    responses((status = 200, description = "{record, metadata}", body = serde_json::Value), MdsErrors))]
 async fn object_get(
     State(s): State<SharedState>,
     Creds(c): Creds,
@@ -307,11 +428,28 @@ async fn object_get(
         ),
         ObjectTarget::Download(id) => {
             let url = s.objects.download(&c, id).await.map_err(mds)?;
-            json_response(StatusCode::OK, &json!({"url": url}))
+            json_response(StatusCode::OK, &Url { url })
         }
     }
 }
 
+// `latest` and `download` are branches of `object_get`.
+#[utoipa::path(get, path = "/objects/{guid}/latest", tag = "mds",
+    summary = "{record, metadata} of the latest version", params(("guid" = String, Path, description = "A GUID (may contain /) or an alias")), security((), ("bearer" = [])),
+    responses((status = 200, description = "{record, metadata}", body = serde_json::Value), MdsErrors))]
+#[allow(dead_code)]
+fn object_latest() {}
+
+#[utoipa::path(get, path = "/objects/{guid}/download", tag = "mds",
+    summary = "A signed download URL (fence's /data/download)", params(("guid" = String, Path, description = "A GUID (may contain /) or an alias")), security((), ("bearer" = [])),
+    responses((status = 200, description = "The URL", body = Url), MdsErrors))]
+#[allow(dead_code)]
+fn object_download() {}
+
+#[utoipa::path(delete, path = "/objects/{guid}", tag = "mds",
+    summary = "Delete the index record (?delete_file_locations: and its files) and the metadata",
+    params(("guid" = String, Path, description = "A GUID (may contain /) or an alias"), ("delete_file_locations" = Option<String>, Query, description = "Present, without a value")), security(("bearer" = [])),
+    responses((status = 204, description = "Deleted"), MdsErrors))]
 async fn object_delete(
     State(s): State<SharedState>,
     Creds(c): Creds,
@@ -336,11 +474,57 @@ async fn object_delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+// The aliases routes are branches of `read`, `create`, `update` and `delete` (a GUID may
+// contain `/`, so one wildcard route serves them).
+#[utoipa::path(get, path = "/metadata/{guid}/aliases", tag = "mds",
+    summary = "A record's aliases, sorted", params(("guid" = String, Path, description = "A GUID (may contain /) or an alias")), security((), ("bearer" = [])),
+    responses((status = 200, description = "Its aliases", body = GuidAliases<'_>), MdsErrors))]
+#[allow(dead_code)]
+fn aliases_get() {}
+
+/// `{"aliases": [...]}`.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct AliasesBody {
+    aliases: Vec<String>,
+}
+
+#[utoipa::path(post, path = "/metadata/{guid}/aliases", tag = "mds",
+    summary = "Give a record its first aliases", params(("guid" = String, Path, description = "A GUID (may contain /) or an alias")), request_body = AliasesBody, security(("bearer" = [])),
+    responses((status = 201, description = "Its aliases", body = GuidAliases<'_>), MdsErrors))]
+#[allow(dead_code)]
+fn aliases_post() {}
+
+#[utoipa::path(put, path = "/metadata/{guid}/aliases", tag = "mds",
+    summary = "Replace a record's aliases, or with ?merge=true add to them",
+    params(("guid" = String, Path, description = "A GUID (may contain /) or an alias"), ("merge" = Option<bool>, Query)), request_body = AliasesBody, security(("bearer" = [])),
+    responses((status = 201, description = "Its aliases", body = GuidAliases<'_>), MdsErrors))]
+#[allow(dead_code)]
+fn aliases_put() {}
+
+#[utoipa::path(delete, path = "/metadata/{guid}/aliases", tag = "mds",
+    summary = "Remove every alias of a record", params(("guid" = String, Path, description = "A GUID (may contain /) or an alias")), security(("bearer" = [])),
+    responses((status = 204, description = "Removed"), MdsErrors))]
+#[allow(dead_code)]
+fn aliases_delete() {}
+
+#[utoipa::path(delete, path = "/metadata/{guid}/aliases/{alias}", tag = "mds",
+    summary = "Remove one alias", params(("guid" = String, Path, description = "A GUID (may contain /) or an alias"), ("alias" = String, Path)), security(("bearer" = [])),
+    responses((status = 204, description = "Removed"), MdsErrors))]
+#[allow(dead_code)]
+fn alias_delete() {}
+
+#[utoipa::path(get, path = "/metadata_index", tag = "mds",
+    summary = "Indexed key paths", security((), ("bearer" = [])),
+    responses((status = 200, description = "Key paths", body = Vec<String>), MdsErrors))]
 async fn index_list(State(s): State<SharedState>, Creds(c): Creds) -> Res {
     let paths = s.mds.index_paths(&c).await.map_err(mds)?;
     json_response(StatusCode::OK, &paths)
 }
 
+#[utoipa::path(post, path = "/metadata_index/{path}", tag = "mds",
+    summary = "Index a key path so equality filters on it do not scan", params(("path" = String, Path, description = "A key path: a.b")), security(("bearer" = [])),
+    responses((status = 201, description = "The key path", body = String), MdsErrors))]
 async fn index_create(
     State(s): State<SharedState>,
     Creds(c): Creds,
@@ -350,6 +534,9 @@ async fn index_create(
     json_response(StatusCode::CREATED, &path)
 }
 
+#[utoipa::path(delete, path = "/metadata_index/{path}", tag = "mds",
+    summary = "Drop a key-path index", params(("path" = String, Path, description = "A key path: a.b")), security(("bearer" = [])),
+    responses((status = 204, description = "Dropped"), MdsErrors))]
 async fn index_drop(
     State(s): State<SharedState>,
     Creds(c): Creds,
@@ -359,17 +546,22 @@ async fn index_drop(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(get, path = "/_status", tag = "mds", summary = "Metadata service health",
+    responses((status = 200, description = "Healthy", body = Status)))]
 async fn status(State(s): State<SharedState>) -> Res {
     json_response(
         StatusCode::OK,
-        &json!({
-            "status": "OK",
-            "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            "aggregate_metadata_enabled": s.hub.is_some(),
-        }),
+        &Status {
+            status: "OK",
+            timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            aggregate_metadata_enabled: s.hub.is_some(),
+        },
     )
 }
 
+#[utoipa::path(get, path = "/version", tag = "mds",
+    summary = "Metadata service version (a JSON string)",
+    responses((status = 200, description = "The version", body = String)))]
 async fn version(State(s): State<SharedState>) -> Res {
     json_response(StatusCode::OK, &s.version)
 }

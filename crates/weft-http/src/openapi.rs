@@ -7,6 +7,7 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::SharedState;
+use crate::schemas::SecuritySchemes;
 
 macro_rules! doc {
     ($name:ident, $method:ident, $path:literal, $tag:literal, $summary:literal) => {
@@ -27,295 +28,6 @@ doc!(
 );
 doc!(version, get, "/_version", "weft", "weft version and commit");
 doc!(metrics, get, "/metrics", "weft", "Prometheus metrics");
-
-doc!(
-    index_list,
-    get,
-    "/index/index/",
-    "index",
-    "List and query records (hash, size, urls, acl, authz, file_name, version, uploader, ids, metadata; limit/start/page)"
-);
-doc!(
-    index_create,
-    post,
-    "/index/index/",
-    "index",
-    "Create a record (basic auth or policy); 200 {did, rev, baseid}"
-);
-doc!(
-    index_get,
-    get,
-    "/index/index/{did}",
-    "index",
-    "Get a record by did or baseid (non-strict prefix), or a bundle by id"
-);
-doc!(
-    index_update,
-    put,
-    "/index/index/{did}",
-    "index",
-    "Update a record; ?rev= required, 409 on mismatch"
-);
-doc!(
-    index_delete,
-    delete,
-    "/index/index/{did}",
-    "index",
-    "Delete a record; ?rev= required"
-);
-doc!(
-    index_new_version,
-    post,
-    "/index/index/{did}",
-    "index",
-    "Add a new version sharing the record's baseid"
-);
-doc!(
-    index_versions,
-    get,
-    "/index/index/{did}/versions",
-    "index",
-    "All versions, keyed \"0\", \"1\", ... oldest first"
-);
-doc!(
-    index_versions_update,
-    put,
-    "/index/index/{did}/versions",
-    "index",
-    "Set acl/authz of every version"
-);
-doc!(
-    index_latest,
-    get,
-    "/index/index/{did}/latest",
-    "index",
-    "Newest version (?has_version=true skips unversioned)"
-);
-doc!(
-    index_aliases,
-    get,
-    "/index/index/{did}/aliases",
-    "index",
-    "Aliases of a record"
-);
-doc!(
-    index_aliases_add,
-    post,
-    "/index/index/{did}/aliases",
-    "index",
-    "Add aliases"
-);
-doc!(
-    index_aliases_replace,
-    put,
-    "/index/index/{did}/aliases",
-    "index",
-    "Replace aliases"
-);
-doc!(
-    index_aliases_delete,
-    delete,
-    "/index/index/{did}/aliases",
-    "index",
-    "Delete all aliases"
-);
-doc!(
-    index_alias_delete,
-    delete,
-    "/index/index/{did}/aliases/{alias}",
-    "index",
-    "Delete one alias"
-);
-doc!(
-    index_blank,
-    post,
-    "/index/index/blank/",
-    "index",
-    "Create a blank record for an upload; 201"
-);
-doc!(
-    index_blank_version,
-    post,
-    "/index/index/blank/{did}",
-    "index",
-    "Create a blank new version; 201"
-);
-doc!(
-    index_blank_update,
-    put,
-    "/index/index/blank/{did}",
-    "index",
-    "Fill size, hashes and urls of a blank record; ?rev="
-);
-doc!(
-    bundle_list,
-    get,
-    "/index/bundle/",
-    "index",
-    "List bundles (form=bundle by default; form=all adds records, form=object lists records); limit/start/page"
-);
-doc!(
-    bundle_create,
-    post,
-    "/index/bundle/",
-    "index",
-    "Create a bundle of records and bundles (basic auth or policy); 200 {bundle_id, name, contents}"
-);
-doc!(
-    bundle_get,
-    get,
-    "/index/bundle/{id}",
-    "index",
-    "A bundle as indexd's DRS-style document (?expand=true shows nested contents)"
-);
-doc!(
-    bundle_delete,
-    delete,
-    "/index/bundle/{id}",
-    "index",
-    "Delete a bundle"
-);
-doc!(
-    index_bulk,
-    post,
-    "/index/bulk/documents",
-    "index",
-    "Records for a JSON list of dids"
-);
-doc!(
-    index_urls,
-    get,
-    "/index/urls/",
-    "index",
-    "URLs of records matching size/hash/ids"
-);
-doc!(
-    index_query_urls,
-    get,
-    "/index/_query/urls/q",
-    "index",
-    "Records whose URLs include/exclude a substring"
-);
-doc!(
-    index_query_urls_metadata,
-    get,
-    "/index/_query/urls/metadata/q",
-    "index",
-    "Records whose URL metadata has key=value"
-);
-doc!(
-    index_mint,
-    get,
-    "/index/guid/mint",
-    "index",
-    "Mint new GUIDs (?count=, max 10000)"
-);
-doc!(
-    index_prefix,
-    get,
-    "/index/guid/prefix",
-    "index",
-    "The configured GUID prefix"
-);
-doc!(
-    index_dist,
-    get,
-    "/index/_dist",
-    "index",
-    "Distributed resolution configuration (indexd DIST)"
-);
-doc!(
-    index_status,
-    get,
-    "/index/_status",
-    "index",
-    "indexd health: text Healthy"
-);
-doc!(
-    index_version,
-    get,
-    "/index/_version",
-    "index",
-    "indexd-style version"
-);
-doc!(
-    index_stats,
-    get,
-    "/index/_stats",
-    "index",
-    "File count and total size (?month=&year=)"
-);
-doc!(
-    index_resolve,
-    get,
-    "/index/{id}",
-    "index",
-    "Global resolver: did, baseid, bundle id or alias"
-);
-
-doc!(
-    drs_service_info,
-    get,
-    "/ga4gh/drs/v1/service-info",
-    "drs",
-    "DRS service-info"
-);
-doc!(
-    drs_list,
-    get,
-    "/ga4gh/drs/v1/objects",
-    "drs",
-    "List DRS objects and bundles (limit/start/page, form=object|bundle)"
-);
-doc!(
-    drs_bulk,
-    post,
-    "/ga4gh/drs/v1/objects",
-    "drs",
-    "Bulk DRS objects: {bulk_object_ids}"
-);
-doc!(
-    drs_bulk_options,
-    options,
-    "/ga4gh/drs/v1/objects",
-    "drs",
-    "Bulk authorizations: {bulk_object_ids}"
-);
-doc!(
-    drs_object,
-    get,
-    "/ga4gh/drs/v1/objects/{object_id}",
-    "drs",
-    "A DRS object or bundle (id, prefix:id or drs://host/id; ?expand=true)"
-);
-doc!(
-    drs_object_post,
-    post,
-    "/ga4gh/drs/v1/objects/{object_id}",
-    "drs",
-    "A DRS object (POST form)"
-);
-doc!(
-    drs_object_options,
-    options,
-    "/ga4gh/drs/v1/objects/{object_id}",
-    "drs",
-    "Authorizations of a DRS object"
-);
-doc!(
-    drs_access,
-    get,
-    "/ga4gh/drs/v1/objects/{object_id}/access/{access_id}",
-    "drs",
-    "An access URL for the object"
-);
-doc!(
-    drs_access_post,
-    post,
-    "/ga4gh/drs/v1/objects/{object_id}/access/{access_id}",
-    "drs",
-    "An access URL (POST form)"
-);
 
 doc!(
     data_download,
@@ -919,169 +631,6 @@ doc!(
 );
 
 doc!(
-    mds_query,
-    get,
-    "/mds/metadata",
-    "mds",
-    "Query metadata by nested fields (a.b=v, values compared as text, * = present; data, limit, offset); GUIDs or {guid: data}"
-);
-doc!(
-    mds_batch,
-    post,
-    "/mds/metadata",
-    "mds",
-    "Create many records in one transaction ([{guid, data}], overwrite default true); 201 {created, updated, conflict, bad_input}"
-);
-doc!(
-    mds_get,
-    get,
-    "/mds/metadata/{guid}",
-    "mds",
-    "A record's metadata, by GUID or alias"
-);
-doc!(
-    mds_create,
-    post,
-    "/mds/metadata/{guid}",
-    "mds",
-    "Create a record (201), or with ?overwrite=true replace its data (200); needs mds_gateway access"
-);
-doc!(
-    mds_update,
-    put,
-    "/mds/metadata/{guid}",
-    "mds",
-    "Replace a record's data, or with ?merge=true merge its top-level keys"
-);
-doc!(
-    mds_delete,
-    delete,
-    "/mds/metadata/{guid}",
-    "mds",
-    "Delete a record and its aliases; returns its data"
-);
-doc!(
-    mds_aliases,
-    get,
-    "/mds/metadata/{guid}/aliases",
-    "mds",
-    "A record's aliases, sorted"
-);
-doc!(
-    mds_aliases_create,
-    post,
-    "/mds/metadata/{guid}/aliases",
-    "mds",
-    "Give a record its first aliases ({aliases: [...]}); 201"
-);
-doc!(
-    mds_aliases_update,
-    put,
-    "/mds/metadata/{guid}/aliases",
-    "mds",
-    "Replace a record's aliases, or with ?merge=true add to them; 201"
-);
-doc!(
-    mds_aliases_delete,
-    delete,
-    "/mds/metadata/{guid}/aliases",
-    "mds",
-    "Remove every alias of a record; 204"
-);
-doc!(
-    mds_alias_delete,
-    delete,
-    "/mds/metadata/{guid}/aliases/{alias}",
-    "mds",
-    "Remove one alias; 204"
-);
-doc!(
-    mds_index_list,
-    get,
-    "/mds/metadata_index",
-    "mds",
-    "Indexed key paths"
-);
-doc!(
-    mds_index_create,
-    post,
-    "/mds/metadata_index/{path}",
-    "mds",
-    "Index a key path (a.b) so equality filters on it do not scan; 201"
-);
-doc!(
-    mds_index_drop,
-    delete,
-    "/mds/metadata_index/{path}",
-    "mds",
-    "Drop a key-path index; 204"
-);
-doc!(
-    mds_status,
-    get,
-    "/mds/_status",
-    "mds",
-    "Metadata service health"
-);
-doc!(
-    mds_version,
-    get,
-    "/mds/version",
-    "mds",
-    "Metadata service version (a JSON string)"
-);
-
-doc!(
-    mds_objects_create,
-    post,
-    "/mds/objects",
-    "mds",
-    "Same as /mds/objects/upload (the path the gen3 SDK's Gen3Object uses)"
-);
-doc!(
-    mds_objects_upload,
-    post,
-    "/mds/objects/upload",
-    "mds",
-    "A blank index record with an upload URL, its aliases and metadata ({file_name, authz: {version: 0, resource_paths}, aliases?, metadata?}); 201"
-);
-doc!(
-    mds_object_get,
-    get,
-    "/mds/objects/{guid}",
-    "mds",
-    "{record, metadata}: the index record and the metadata of a GUID or alias"
-);
-doc!(
-    mds_object_version,
-    post,
-    "/mds/objects/{guid}",
-    "mds",
-    "A new blank version of an object with an upload URL; 201"
-);
-doc!(
-    mds_object_delete,
-    delete,
-    "/mds/objects/{guid}",
-    "mds",
-    "Delete the index record (?delete_file_locations: and its files) and the metadata; 204"
-);
-doc!(
-    mds_object_latest,
-    get,
-    "/mds/objects/{guid}/latest",
-    "mds",
-    "{record, metadata} of the latest version"
-);
-doc!(
-    mds_object_download,
-    get,
-    "/mds/objects/{guid}/download",
-    "mds",
-    "{url}: a signed download URL (fence's /data/download)"
-);
-
-doc!(
     hub_commons,
     get,
     "/mds/aggregate/commons",
@@ -1150,52 +699,12 @@ doc!(
         title = "weft",
         description = "A Gen3-compatible data commons: indexd API, GA4GH DRS and the policy engine (arborist API under /authz)."
     ),
+    modifiers(&SecuritySchemes),
     paths(
         home,
         status,
         version,
         metrics,
-        index_list,
-        index_create,
-        index_get,
-        index_update,
-        index_delete,
-        index_new_version,
-        index_versions,
-        index_versions_update,
-        index_latest,
-        index_aliases,
-        index_aliases_add,
-        index_aliases_replace,
-        index_aliases_delete,
-        index_alias_delete,
-        index_blank,
-        index_blank_version,
-        index_blank_update,
-        bundle_list,
-        bundle_create,
-        bundle_get,
-        bundle_delete,
-        index_bulk,
-        index_urls,
-        index_query_urls,
-        index_query_urls_metadata,
-        index_mint,
-        index_prefix,
-        index_dist,
-        index_status,
-        index_version,
-        index_stats,
-        index_resolve,
-        drs_service_info,
-        drs_list,
-        drs_bulk,
-        drs_bulk_options,
-        drs_object,
-        drs_object_post,
-        drs_object_options,
-        drs_access,
-        drs_access_post,
         data_download,
         data_local,
         data_local_put,
@@ -1284,29 +793,6 @@ doc!(
         user_post_user_oauth2_authorize,
         user_post_user_oauth2_token,
         user_post_user_oauth2_revoke,
-        mds_query,
-        mds_batch,
-        mds_get,
-        mds_create,
-        mds_update,
-        mds_delete,
-        mds_aliases,
-        mds_aliases_create,
-        mds_aliases_update,
-        mds_aliases_delete,
-        mds_alias_delete,
-        mds_index_list,
-        mds_index_create,
-        mds_index_drop,
-        mds_status,
-        mds_version,
-        mds_objects_create,
-        mds_objects_upload,
-        mds_object_get,
-        mds_object_version,
-        mds_object_delete,
-        mds_object_latest,
-        mds_object_download,
         hub_commons,
         hub_metadata,
         hub_commons_metadata,
@@ -1320,10 +806,46 @@ doc!(
 )]
 pub struct ApiDoc;
 
-/// The OpenAPI document.
+/// The OpenAPI document: the stubs above, and each router module's own part.
 #[must_use]
 pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    let mut doc = ApiDoc::openapi();
+    doc.merge(under("", "index", crate::index::Api::openapi()));
+    doc.merge(under("", "drs", crate::drs::Api::openapi()));
+    for (prefix, ids) in crate::mds::PREFIXES
+        .into_iter()
+        .zip(["mds", "mds_admin", "mds_root"])
+    {
+        doc.merge(under(prefix, ids, crate::mds::Api::openapi()));
+        if !prefix.is_empty() {
+            doc.merge(under(prefix, ids, crate::mds::InfoApi::openapi()));
+        }
+    }
+    doc
+}
+
+/// A router's part with its paths under `prefix` (a router mounted several times appears
+/// once per mount); operation ids get the prefix too, so they stay unique.
+fn under(prefix: &str, ids: &str, mut part: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let paths = std::mem::take(&mut part.paths.paths);
+    for (path, mut item) in paths {
+        for op in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.options,
+            &mut item.head,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            op.operation_id = op.operation_id.take().map(|id| format!("{ids}_{id}"));
+        }
+        part.paths.paths.insert(format!("{prefix}{path}"), item);
+    }
+    part
 }
 
 pub fn router() -> Router<SharedState> {

@@ -53,7 +53,7 @@ where
 }
 
 /// A record's `form`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Form {
     Object,
@@ -73,7 +73,7 @@ impl Form {
 }
 
 /// `POST /index/` and `POST /index/{did}` (new version).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
     pub form: Form,
@@ -83,7 +83,9 @@ pub struct CreateBody {
     pub did: Option<String>,
     pub baseid: Option<String>,
     pub file_name: Option<String>,
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<Map<String, Value>>,
+    #[schema(value_type = Option<BTreeMap<String, Object>>)]
     pub urls_metadata: Option<BTreeMap<String, Map<String, Value>>>,
     pub version: Option<String>,
     pub description: Option<String>,
@@ -191,7 +193,7 @@ fn urls_metadata_keys_in_urls(
 }
 
 /// `PUT /index/{did}`: every field optional; string fields may be set to null.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateBody {
     #[serde(default, deserialize_with = "present")]
@@ -207,8 +209,10 @@ pub struct UpdateBody {
     #[serde(default, deserialize_with = "nullable")]
     pub uploader: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<Map<String, Value>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<BTreeMap<String, Object>>)]
     pub urls_metadata: Option<BTreeMap<String, Map<String, Value>>>,
     #[serde(default, deserialize_with = "nullable")]
     pub description: Option<Option<String>>,
@@ -275,7 +279,7 @@ pub fn dedup(items: Vec<String>) -> Vec<String> {
 }
 
 /// `PUT /index/{did}/versions`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VersionsBody {
     pub acl: Option<Vec<String>>,
@@ -283,7 +287,7 @@ pub struct VersionsBody {
 }
 
 /// `POST /index/blank/` and `POST /index/blank/{did}`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BlankBody {
     pub did: Option<String>,
@@ -293,7 +297,7 @@ pub struct BlankBody {
 }
 
 /// `PUT /index/blank/{did}`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BlankUpdateBody {
     pub size: i64,
@@ -303,13 +307,13 @@ pub struct BlankUpdateBody {
 }
 
 /// `{"aliases": [{"value": "..."}]}`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AliasesBody {
     pub aliases: Vec<AliasValue>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AliasValue {
     pub value: String,

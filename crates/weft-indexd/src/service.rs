@@ -23,7 +23,7 @@ pub use bundles::Depth;
 pub const SERVICE: &str = "indexd";
 
 /// `{"did","rev","baseid"}`, the answer to every write.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Ids {
     pub did: String,
     pub rev: String,

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Property-based API conformance: schemathesis generates requests from the OpenAPI document
+# weft serves (/openapi.json) and checks every answer against it.
+#
+#   tests/schemathesis/run.sh [sqlite|postgres]
+#
+# Checks: not_a_server_error (no 5xx), status_code_conformance (every status is documented
+# for its operation), response_schema_conformance (every JSON body matches its schema).
+# Requests carry an admin's bearer token (the policy engine's bootstrap admin), so
+# authenticated operations get past the credential checks.
+#
+# Builds nothing: the binary comes from $WEFT_BIN (default $CARGO_TARGET_DIR/release/weft).
+# The venv lives in $WEFT_CLIENT_VENVS (default /var/tmp/weft-venvs), reused when its
+# pinned spec matches. Bounded: WEFT_ST_MAX_EXAMPLES (default 10) examples per operation,
+# a fixed seed (WEFT_ST_SEED, default 20240614), at most WEFT_ST_MAX_TIME seconds (default
+# 240). Other knobs: WEFT_CLIENT_PYTHON, PG_HOST/PG_PORT/PG_USER, WEFT_ST_KEEP=1 keeps the
+# temp dir (weft log, reports).
+set -uo pipefail
+
+MODE=${1:-sqlite}
+case "$MODE" in
+  sqlite|postgres) ;;
+  *) echo "usage: $0 [sqlite|postgres]" >&2; exit 2 ;;
+esac
+
+WEFT_BIN=${WEFT_BIN:-${CARGO_TARGET_DIR:-/var/tmp/weft-target}/release/weft}
+VENV_ROOT=${WEFT_CLIENT_VENVS:-/var/tmp/weft-venvs}
+PG_HOST=${PG_HOST:-127.0.0.1}
+PG_PORT=${PG_PORT:-5432}
+PG_USER=${PG_USER:-postgres}
+MAX_EXAMPLES=${WEFT_ST_MAX_EXAMPLES:-10}
+SEED=${WEFT_ST_SEED:-20240614}
+MAX_TIME=${WEFT_ST_MAX_TIME:-240}
+
+ST_SPEC="schemathesis==4.32.5"
+ST_VENV="$VENV_ROOT/schemathesis-4.32.5"
+
+log() { printf '== %s\n' "$*" >&2; }
+die() { printf 'schemathesis/run.sh: %s\n' "$*" >&2; exit 1; }
+
+find_python() {
+  local c
+  for c in "${WEFT_CLIENT_PYTHON:-}" "$HOME/.pyenv/versions/3.13.0/bin/python" python3.13 python3; do
+    [ -n "$c" ] || continue
+    if command -v "$c" >/dev/null 2>&1 && "$c" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+      command -v "$c"; return 0
+    fi
+  done
+  return 1
+}
+
+PYTHON=$(find_python) || die "no Python >= 3.10 found (set WEFT_CLIENT_PYTHON)"
+mkdir -p "$VENV_ROOT"
+exec 9>"$VENV_ROOT/.lock"
+flock 9
+if ! { [ -x "$ST_VENV/bin/schemathesis" ] && [ "$(cat "$ST_VENV/.weft-spec" 2>/dev/null)" = "$ST_SPEC" ]; }; then
+  log "creating venv $ST_VENV ($ST_SPEC)"
+  rm -rf "$ST_VENV"
+  "$PYTHON" -m venv "$ST_VENV" || die "venv"
+  "$ST_VENV/bin/pip" install -q --disable-pip-version-check $ST_SPEC || die "pip install $ST_SPEC"
+  echo "$ST_SPEC" > "$ST_VENV/.weft-spec"
+fi
+flock -u 9
+
+[ -x "$WEFT_BIN" ] || die "weft binary not found at $WEFT_BIN (cargo build --release, or set WEFT_BIN)"
+
+WORK=$(mktemp -d /tmp/weft-schemathesis.XXXXXX)
+DATA="$WORK/data"
+mkdir -p "$DATA"
+WEFT_PID=""
+PG_DB=""
+
+cleanup() {
+  if [ -n "$WEFT_PID" ] && kill -0 "$WEFT_PID" 2>/dev/null; then
+    kill "$WEFT_PID" 2>/dev/null
+    for _ in $(seq 50); do kill -0 "$WEFT_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$WEFT_PID" 2>/dev/null
+    wait "$WEFT_PID" 2>/dev/null
+  fi
+  if [ -n "$PG_DB" ]; then
+    psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -qAt \
+      -c "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" >/dev/null 2>&1 \
+      || echo "schemathesis/run.sh: could not drop database $PG_DB" >&2
+  fi
+  if [ "${WEFT_ST_KEEP:-0}" = 1 ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+if [ "$MODE" = postgres ]; then
+  PG_DB="weft_st_$(date +%s)_$$"
+  psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -v ON_ERROR_STOP=1 -qAt \
+    -c "CREATE DATABASE \"$PG_DB\"" || { PG_DB=""; die "could not create database via psql"; }
+  export WEFT_DATABASE_URL="postgres://$PG_USER@$PG_HOST:$PG_PORT/$PG_DB"
+else
+  unset WEFT_DATABASE_URL
+fi
+
+ADMIN="schemathesis-admin"
+printf '[authz]\nadmin_users = ["%s"]\n' "$ADMIN" > "$WORK/weft.toml"
+
+PORT=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+BASE="http://127.0.0.1:$PORT"
+log "starting $WEFT_BIN on $BASE ($MODE)"
+"$WEFT_BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$DATA" --base-url "$BASE" \
+  --config "$WORK/weft.toml" >"$WORK/weft.log" 2>&1 &
+WEFT_PID=$!
+
+up=0
+for _ in $(seq 300); do
+  kill -0 "$WEFT_PID" 2>/dev/null || { tail -n 40 "$WORK/weft.log" >&2; die "weft exited during startup"; }
+  if [ "$(curl -s -m 2 "$BASE/index/_status" 2>/dev/null)" = "Healthy" ]; then up=1; break; fi
+  sleep 0.2
+done
+[ "$up" = 1 ] || { tail -n 40 "$WORK/weft.log" >&2; die "weft did not become healthy within 60 s"; }
+
+TOKEN=$("$WEFT_BIN" token create --user "$ADMIN" --data-dir "$DATA" --base-url "$BASE" \
+  --config "$WORK/weft.toml" 2>"$WORK/token.log") || { cat "$WORK/token.log" >&2; die "weft token create failed"; }
+
+log "schemathesis ($MODE): $MAX_EXAMPLES examples per operation, seed $SEED, at most ${MAX_TIME}s"
+# Only the routers whose handlers carry their own annotations are fuzzed (index, DRS, MDS
+# under its three mounts); the others are still documented by stubs in
+# crates/weft-http/src/openapi.rs (200/400 only) and join as they are annotated.
+# The browser flows answer with redirects to other sites and HTML; they are documented but
+# not fuzzed (the integration suite drives them with a real cookie-keeping client).
+"$ST_VENV/bin/schemathesis" run "$BASE/openapi.json" \
+  --checks not_a_server_error,status_code_conformance,response_schema_conformance \
+  --max-examples "$MAX_EXAMPLES" --seed "$SEED" --max-time "$MAX_TIME" \
+  --no-shrink --max-redirects 0 --request-timeout 10 \
+  --workers 2 --suppress-health-check all --warnings off \
+  --exclude-path-regex "^/user/(login|logout|oauth2/authorize)" \
+  ${WEFT_ST_ARGS:---include-path-regex '^/(index/|ga4gh/|(mds/|mds-admin/)?(metadata|metadata_index|objects|_status|version)(/|$))'} \
+  -H "Authorization: Bearer $TOKEN" \
+  --report junit --report-dir "$WORK/reports" --no-color
+RC=$?
+
+if ! kill -0 "$WEFT_PID" 2>/dev/null; then
+  tail -n 80 "$WORK/weft.log" >&2; die "weft died during the run"
+fi
+if grep -qi 'panic' "$WORK/weft.log"; then
+  grep -i -A5 'panic' "$WORK/weft.log" | head -40 >&2; die "weft panicked during the run"
+fi
+[ "$RC" -eq 0 ] || { tail -n 30 "$WORK/weft.log" >&2; die "schemathesis found failures ($MODE)"; }
+log "schemathesis ($MODE): clean"
