@@ -561,7 +561,14 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(got.size, weft_store::test_suite::sample(299).size);
-        assert!(rounds.load(std::sync::atomic::Ordering::SeqCst) > 0);
+        // The file grows while the checkpoint runs; its report follows when it returns.
+        while rounds.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no checkpoint reported"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
         // Dropping the store ends the loop, with no error.
         drop(store);
         thread.join().unwrap().unwrap();
