@@ -266,11 +266,7 @@ impl weft_indexd::dist::RemoteIndex for HttpRemoteIndex {
         // A record is a few KiB: a peer's answer is read up to a bound, never whole.
         let mut resp = resp;
         let mut body = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(weft_core::WeftError::internal)?
-        {
+        while let Some(chunk) = resp.chunk().await.map_err(weft_core::WeftError::internal)? {
             if body.len() + chunk.len() > MAX_PEER_RECORD_BYTES {
                 return Err(weft_core::WeftError::internal(format!(
                     "{url}: the answer is larger than {MAX_PEER_RECORD_BYTES} bytes"

@@ -810,11 +810,9 @@ async fn hostile_commons(mode: u8, away: &str) -> Hostile {
                 match mode {
                     BROKEN => (axum::http::StatusCode::BAD_GATEWAY, "down").into_response(),
                     // DIST lookups (`/index/{id}`) are sent away too
-                    REDIRECT_AWAY => (
-                        axum::http::StatusCode::FOUND,
-                        [("location", location)],
-                    )
-                        .into_response(),
+                    REDIRECT_AWAY => {
+                        (axum::http::StatusCode::FOUND, [("location", location)]).into_response()
+                    }
                     _ => (axum::http::StatusCode::NOT_FOUND, "no").into_response(),
                 }
             }
