@@ -279,7 +279,8 @@ impl MetadataService {
         let limit = u32::try_from(limit)
             .unwrap_or(u32::MAX)
             .min(self.config.query_results_limit);
-        let offset = int_param(params, "offset", 0)?;
+        // Past every row anyway; beyond i64 the databases would refuse the number itself.
+        let offset = int_param(params, "offset", 0)?.min(i64::MAX.unsigned_abs());
         let query = MetadataQuery {
             filters: filters(params)?,
             limit,

@@ -245,6 +245,9 @@ async fn queries_filter_nested_fields_as_text() {
     assert_eq!(q("gen3_discovery.study_id=%5C*").await, json!([]));
     // paging
     assert_eq!(q("limit=2&offset=1").await, json!(["g2", "g3"]));
+    // an offset past i64 is past every row, not a database error
+    assert_eq!(q("offset=9223372036854775808").await, json!([]));
+    assert_eq!(q("data=true&offset=18446744073709551615").await, json!({}));
     // data=True (as the SDK sends it): {guid: data}
     let got = q("data=True&gen3_discovery.study_id=S2").await;
     assert_eq!(got, json!({"g2": study(2, "discovery_metadata")}));
