@@ -135,15 +135,7 @@ async fn metrics(State(s): State<SharedState>, headers: HeaderMap) -> Response {
             "metrics are not served on this port (see metrics.listen and metrics.token)",
         );
     };
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.split_once(' ')
-                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        })
-        .map(|(_, t)| t.trim());
-    match presented {
+    match crate::extract::bearer(&headers) {
         Some(t) if bool::from(t.as_bytes().ct_eq(token.expose().as_bytes())) => render(handle),
         Some(_) => error(StatusCode::UNAUTHORIZED, "the metrics token does not match"),
         None => error(
