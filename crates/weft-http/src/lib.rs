@@ -15,6 +15,7 @@ mod index;
 mod mds;
 mod oauth;
 pub mod openapi;
+mod routes;
 mod schemas;
 mod system;
 mod user;
@@ -38,7 +39,10 @@ use weft_config::Config;
 use weft_indexd::IndexService;
 use weft_indexd::drs::{AccessSigner, DrsContext};
 
+pub use drs::DrsState;
 pub use error::{ApiError, Surface};
+pub use index::IndexState;
+pub use mds::MdsState;
 pub use system::metrics_app;
 
 /// Everything handlers need, shared by all requests.
@@ -72,6 +76,23 @@ pub struct AppState {
 }
 
 pub type SharedState = Arc<AppState>;
+
+/// The build a server reports (`/_version`, `/index/_version`, MDS's `/version`).
+#[derive(Clone, Copy)]
+pub struct Build {
+    pub version: &'static str,
+    pub commit: &'static str,
+}
+
+/// Every path a service router registers (the route test compares them with the OpenAPI
+/// document).
+#[must_use]
+pub fn route_paths() -> Vec<String> {
+    let mut paths = index::routes().paths();
+    paths.extend(drs::routes().paths());
+    paths.extend(mds::routes().paths());
+    paths
+}
 
 /// Install the Prometheus recorder (once per process); `None` if one is installed already.
 #[must_use]
@@ -139,6 +160,52 @@ pub(crate) fn json_text(
         .into_response()
 }
 
+fn index_router(s: &AppState) -> Router<SharedState> {
+    index::routes()
+        .with_state(Arc::new(IndexState {
+            index: Arc::clone(&s.index),
+            drs: s.drs.clone(),
+            dist: s.config.index.dist.clone(),
+            build: Build {
+                version: s.version,
+                commit: s.commit,
+            },
+        }))
+        .with_state(())
+}
+
+fn drs_router(s: &AppState) -> Router<SharedState> {
+    drs::routes()
+        .with_state(Arc::new(DrsState {
+            index: Arc::clone(&s.index),
+            drs: s.drs.clone(),
+            access: Arc::clone(&s.access),
+            organization_name: s.config.drs.organization_name.clone(),
+            organization_url: s
+                .config
+                .drs
+                .organization_url
+                .clone()
+                .unwrap_or_else(|| s.config.public_base_url()),
+            max_bulk_request_length: s.config.drs.max_bulk_request_length,
+        }))
+        .with_state(())
+}
+
+fn mds_router(s: &AppState) -> Router<SharedState> {
+    mds::routes()
+        .with_state(Arc::new(MdsState {
+            mds: Arc::clone(&s.mds),
+            objects: Arc::clone(&s.objects),
+            aggregate: s.hub.is_some(),
+            build: Build {
+                version: s.version,
+                commit: s.commit,
+            },
+        }))
+        .with_state(())
+}
+
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
     let state = Arc::new(state);
@@ -146,9 +213,9 @@ pub fn app(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.config.request_timeout_secs);
     Router::new()
         .merge(system::router())
-        .merge(index::router())
-        .merge(mds::router())
-        .merge(drs::router())
+        .merge(index_router(&state))
+        .merge(mds_router(&state))
+        .merge(drs_router(&state))
         .merge(data::router())
         .merge(user::router())
         .merge(oauth::router())
