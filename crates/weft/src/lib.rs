@@ -264,16 +264,14 @@ impl weft_indexd::dist::RemoteIndex for HttpRemoteIndex {
             )));
         }
         // A record is a few KiB: a peer's answer is read up to a bound, never whole.
-        let mut resp = resp;
-        let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(weft_core::WeftError::internal)? {
-            if body.len() + chunk.len() > MAX_PEER_RECORD_BYTES {
-                return Err(weft_core::WeftError::internal(format!(
+        let body = weft_hub::pull::read_bounded(resp, MAX_PEER_RECORD_BYTES)
+            .await
+            .map_err(|e| match e {
+                weft_hub::pull::BodyError::TooLarge => weft_core::WeftError::internal(format!(
                     "{url}: the answer is larger than {MAX_PEER_RECORD_BYTES} bytes"
-                )));
-            }
-            body.extend_from_slice(&chunk);
-        }
+                )),
+                weft_hub::pull::BodyError::Read(e) => weft_core::WeftError::internal(e),
+            })?;
         serde_json::from_slice(&body)
             .map(Some)
             .map_err(weft_core::WeftError::internal)
@@ -281,7 +279,7 @@ impl weft_indexd::dist::RemoteIndex for HttpRemoteIndex {
 }
 
 /// The largest answer a DIST peer may give for one record.
-const MAX_PEER_RECORD_BYTES: usize = 1 << 20;
+const MAX_PEER_RECORD_BYTES: u64 = 1 << 20;
 
 /// Distributed resolution: `index.dist`, plus a hub's commons that declare DRS prefixes.
 fn dist(
