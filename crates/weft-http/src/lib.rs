@@ -13,6 +13,7 @@ mod extract;
 mod hub;
 mod index;
 mod mds;
+mod metrics;
 mod oauth;
 pub mod openapi;
 mod routes;
@@ -24,8 +25,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::middleware::{self, Next};
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
 use axum::response::Response;
 use metrics_exporter_prometheus::PrometheusHandle;
 
@@ -43,6 +44,7 @@ pub use drs::DrsState;
 pub use error::{ApiError, Surface};
 pub use index::IndexState;
 pub use mds::MdsState;
+pub use metrics::{install_metrics, metrics_upkeep};
 pub use system::metrics_app;
 
 /// Everything handlers need, shared by all requests.
@@ -92,57 +94,6 @@ pub fn route_paths() -> Vec<String> {
     paths.extend(drs::routes().paths());
     paths.extend(mds::routes().paths());
     paths
-}
-
-/// Install the Prometheus recorder (once per process); `None` if one is installed already.
-#[must_use]
-pub fn install_metrics() -> Option<PrometheusHandle> {
-    metrics_exporter_prometheus::PrometheusBuilder::new()
-        .set_buckets(&[
-            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0,
-        ])
-        .ok()?
-        .install_recorder()
-        .ok()
-}
-
-/// How often [`metrics_upkeep`] drains the histograms.
-const METRICS_UPKEEP: Duration = Duration::from_secs(1);
-
-/// Keep the recorder's memory bounded: every histogram sample is held in the recorder until
-/// it is drained into its buckets, which happens only at a scrape or an upkeep. Without this
-/// task a server nobody scrapes grew by about 20 bytes a request (tens of MiB per minute under
-/// load; docs/benchmarks.md). A supervised task's body: runs until `ctx` is cancelled.
-pub async fn metrics_upkeep(handle: &PrometheusHandle, ctx: &weft_tasks::Context) {
-    let mut tick = tokio::time::interval(METRICS_UPKEEP);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            () = ctx.cancelled() => return,
-        }
-        handle.run_upkeep();
-        ctx.succeeded();
-    }
-}
-
-async fn record_metrics(State(state): State<SharedState>, req: Request, next: Next) -> Response {
-    if state.metrics.is_none() {
-        return next.run(req).await;
-    }
-    let start = Instant::now();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = req.method().as_str().to_owned();
-    let resp = next.run(req).await;
-    let status = resp.status().as_u16().to_string();
-    let labels = [("method", method), ("route", route), ("status", status)];
-    metrics::counter!("weft_http_requests_total", &labels).increment(1);
-    metrics::histogram!("weft_http_request_duration_seconds", &labels)
-        .record(start.elapsed().as_secs_f64());
-    resp
 }
 
 /// JSON text written already (a stored document, a listing written from rows) as the
@@ -231,7 +182,7 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(error::method_not_allowed)
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&state),
-            record_metrics,
+            metrics::record,
         ))
         .layer(DefaultBodyLimit::max(limit))
         .layer(TimeoutLayer::with_status_code(
