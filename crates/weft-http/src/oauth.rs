@@ -38,7 +38,9 @@ use crate::schemas::IndexdError;
         token,
         revoke,
     ),
-    components(schemas(IndexdError)),
+    // The form bodies by name: they are optional, which a `ref` says without making them
+    // nullable.
+    components(schemas(IndexdError, AuthorizeForm, TokenRequest, RevokeRequest)),
     modifiers(&SessionCookie)
 )]
 pub(crate) struct Api;
@@ -198,6 +200,7 @@ fn default_idp(s: &SharedState) -> Option<String> {
 pub(crate) struct LoginProviders {
     /// The provider `/user/oauth2/authorize` logs in through when none is named; null
     /// without providers.
+    #[schema(required)]
     default_provider: Option<LoginProvider>,
     providers: Vec<LoginProvider>,
 }
@@ -213,6 +216,7 @@ pub(crate) struct LoginProvider {
     url: String,
     /// `url` once, with `name`.
     urls: Vec<LoginUrl>,
+    #[schema(required)]
     desc: Option<String>,
     /// Whether the portal lists it apart (the development login).
     secondary: bool,
@@ -577,7 +581,7 @@ fn form_pairs(headers: &HeaderMap, body: &[u8]) -> Result<Vec<(String, String)>,
 
 /// An authorization request's parameters (RFC 6749 §4.1.1, RFC 7636, OpenID Connect Core
 /// §3.1.2.1).
-#[derive(Deserialize, IntoParams, ToSchema)]
+#[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub(crate) struct AuthorizeParams {
@@ -606,18 +610,29 @@ pub(crate) struct AuthorizeParams {
 #[derive(Deserialize, ToSchema)]
 #[allow(dead_code)]
 pub(crate) struct AuthorizeForm {
+    #[schema(nullable = false)]
     client_id: Option<String>,
+    #[schema(nullable = false)]
     redirect_uri: Option<String>,
+    #[schema(nullable = false)]
     response_type: Option<String>,
+    #[schema(nullable = false)]
     scope: Option<String>,
+    #[schema(nullable = false)]
     state: Option<String>,
+    #[schema(nullable = false)]
     nonce: Option<String>,
+    #[schema(nullable = false)]
     code_challenge: Option<String>,
+    #[schema(nullable = false)]
     code_challenge_method: Option<String>,
+    #[schema(nullable = false)]
     idp: Option<String>,
     /// `yes` to allow (with `csrf`), anything else to deny.
+    #[schema(nullable = false)]
     confirm: Option<String>,
     /// The consent page's token.
+    #[schema(nullable = false)]
     csrf: Option<String>,
 }
 
@@ -655,7 +670,7 @@ async fn authorize(State(s): State<SharedState>, headers: HeaderMap, Query(q): Q
 
 #[utoipa::path(post, path = "/user/oauth2/authorize", tag = "user",
     summary = "OAuth2/OIDC authorization request, or the consent form's answer",
-    request_body(content = Option<AuthorizeForm>, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = ref("#/components/schemas/AuthorizeForm"), content_type = "application/x-www-form-urlencoded"),
     security((), ("session" = [])),
     responses(
         (status = 200, description = "Consent allowed: where to send the browser (JSON); or, for a request without an answer, the consent page (HTML)",
@@ -871,18 +886,26 @@ async fn authenticated_client(
 #[allow(dead_code)]
 pub(crate) struct TokenRequest {
     /// `authorization_code`, `refresh_token` or `client_credentials`.
+    #[schema(nullable = false)]
     grant_type: Option<String>,
     /// authorization_code: the code.
+    #[schema(nullable = false)]
     code: Option<String>,
     /// authorization_code: the redirect URI the code was sent to.
+    #[schema(nullable = false)]
     redirect_uri: Option<String>,
     /// authorization_code: the PKCE verifier.
+    #[schema(nullable = false)]
     code_verifier: Option<String>,
     /// refresh_token: the refresh token.
+    #[schema(nullable = false)]
     refresh_token: Option<String>,
     /// refresh_token, client_credentials: space-separated scopes (default: all granted).
+    #[schema(nullable = false)]
     scope: Option<String>,
+    #[schema(nullable = false)]
     client_id: Option<String>,
+    #[schema(nullable = false)]
     client_secret: Option<String>,
 }
 
@@ -921,10 +944,14 @@ pub(crate) struct OAuth2Token {
 #[allow(dead_code)]
 pub(crate) struct RevokeRequest {
     /// A refresh token the client holds.
+    #[schema(nullable = false)]
     token: Option<String>,
     /// Ignored: only refresh tokens are revoked.
+    #[schema(nullable = false)]
     token_type_hint: Option<String>,
+    #[schema(nullable = false)]
     client_id: Option<String>,
+    #[schema(nullable = false)]
     client_secret: Option<String>,
 }
 
@@ -934,7 +961,7 @@ pub(crate) struct RevokeRequest {
 #[utoipa::path(post, path = "/user/oauth2/token", tag = "user",
     summary = "OAuth2 token endpoint: authorization_code, refresh_token, client_credentials",
     params(TokenQuery),
-    request_body(content = Option<TokenRequest>, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = ref("#/components/schemas/TokenRequest"), content_type = "application/x-www-form-urlencoded"),
     security((), ("basic" = [])),
     responses(
         (status = 200, description = "The tokens (Cache-Control: no-store)", body = OAuth2Token),
@@ -1002,7 +1029,7 @@ async fn token(
 /// `POST /user/oauth2/revoke` (RFC 7009): a client revokes a refresh token it holds.
 #[utoipa::path(post, path = "/user/oauth2/revoke", tag = "user",
     summary = "Revoke a refresh token (RFC 7009)",
-    request_body(content = Option<RevokeRequest>, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = ref("#/components/schemas/RevokeRequest"), content_type = "application/x-www-form-urlencoded"),
     security((), ("basic" = [])),
     responses(
         (status = 200, description = "Revoked, or not a refresh token of this client (RFC 7009 §2.2); empty body"),

@@ -49,7 +49,8 @@ type Res = Result<Response, ApiError>;
         delete_key_cdis,
         access_token_cdis,
     ),
-    components(schemas(IndexdError)),
+    // CreateKeyIn by name: the body is optional, which a `ref` says without making it nullable.
+    components(schemas(IndexdError, CreateKeyIn)),
     modifiers(&SessionCookie)
 )]
 pub(crate) struct Api;
@@ -225,7 +226,9 @@ fn jwks_root() {}
 /// fence's legacy key list: `{"keys": [[kid, PEM], ...]}`.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct LegacyKeys {
-    /// `[kid, public key as SubjectPublicKeyInfo PEM]` per key.
+    /// `[kid, public key as SubjectPublicKeyInfo PEM]` per key. Documented as lists of
+    /// strings: schemathesis does not read the pair's 3.1 form (`prefixItems`).
+    #[schema(value_type = Vec<Vec<String>>)]
     keys: Vec<(String, String)>,
 }
 
@@ -252,6 +255,7 @@ pub(crate) struct OpenIdConfiguration {
     userinfo_endpoint: String,
     jwks_uri: String,
     /// Always null: clients are registered with `weft client create`.
+    #[schema(required)]
     registration_endpoint: Option<String>,
     scopes_supported: Vec<&'static str>,
     response_types_supported: Vec<&'static str>,
@@ -307,15 +311,20 @@ fn openid_configuration_root() {}
 pub(crate) struct UserInfo<'a> {
     username: String,
     /// The token's `sub` claim.
+    #[schema(required)]
     sub: Option<String>,
     /// The email the policy engine has for the user.
+    #[schema(required)]
     email: Option<String>,
     /// Always null.
+    #[schema(required)]
     display_name: Option<String>,
     /// Always null.
+    #[schema(required)]
     phone_number: Option<String>,
     is_admin: bool,
     /// Always null.
+    #[schema(required)]
     idp: Option<String>,
     /// The client the token was issued to; empty for tokens weft issued itself.
     azp: String,
@@ -500,8 +509,8 @@ pub(crate) struct NewApiKey {
 #[utoipa::path(post, path = "/user/credentials/api", tag = "user",
     summary = "Create an API key (credentials.json)", params(ExpiresIn),
     request_body(description = "Optional: no body asks for the default scopes",
-        content((Option<CreateKeyIn> = "application/json"),
-            (Option<CreateKeyIn> = "application/x-www-form-urlencoded"))),
+        content((ref("#/components/schemas/CreateKeyIn") = "application/json"),
+            (ref("#/components/schemas/CreateKeyIn") = "application/x-www-form-urlencoded"))),
     security(("bearer" = []), ("session" = [])),
     responses((status = 200, description = "The key", body = NewApiKey),
         (status = 400, description = "Malformed body, a scope that is not allowed, or a bad expires_in", body = IndexdError),
@@ -666,8 +675,8 @@ fn list_keys_cdis() {}
 #[utoipa::path(post, path = "/user/credentials/cdis", tag = "user",
     summary = "Create an API key (deprecated alias)", params(ExpiresIn),
     request_body(description = "Optional: no body asks for the default scopes",
-        content((Option<CreateKeyIn> = "application/json"),
-            (Option<CreateKeyIn> = "application/x-www-form-urlencoded"))),
+        content((ref("#/components/schemas/CreateKeyIn") = "application/json"),
+            (ref("#/components/schemas/CreateKeyIn") = "application/x-www-form-urlencoded"))),
     security(("bearer" = []), ("session" = [])),
     responses((status = 200, description = "The key", body = NewApiKey),
         (status = 400, description = "Malformed body, a scope that is not allowed, or a bad expires_in", body = IndexdError),
