@@ -14,7 +14,8 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use cookie::{Cookie, SameSite};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 use weft_core::WeftError;
 use weft_identity::login::{LOGIN_COOKIE, LoginError};
 use weft_identity::oauth::{OAuth, OAuthError, UserProfile, secret_hash};
@@ -22,6 +23,46 @@ use weft_identity::oauth::{OAuth, OAuthError, UserProfile, secret_hash};
 use crate::SharedState;
 use crate::error::ApiError;
 use crate::extract::{Body, Query};
+use crate::schemas::IndexdError;
+
+/// The login and OAuth2 provider endpoints' part of the OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        providers,
+        login_start,
+        login_callback,
+        logout,
+        authorize,
+        authorize_post,
+        token,
+        revoke,
+    ),
+    // The form bodies by name: they are optional, which a `ref` says without making them
+    // nullable.
+    components(schemas(IndexdError, AuthorizeForm, TokenRequest, RevokeRequest)),
+    modifiers(&SessionCookie)
+)]
+pub(crate) struct Api;
+
+/// Adds the `session` security scheme: the browser session cookie that login sets.
+pub(crate) struct SessionCookie;
+
+impl utoipa::Modify for SessionCookie {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "session",
+                SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                    SESSION_COOKIE,
+                    "The browser session that /user/login starts",
+                ))),
+            );
+    }
+}
 
 /// The browser session cookie.
 pub const SESSION_COOKIE: &str = "weft_session";
@@ -154,31 +195,87 @@ fn default_idp(s: &SharedState) -> Option<String> {
         })
 }
 
+/// The login providers, as fence lists them.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct LoginProviders {
+    /// The provider `/user/oauth2/authorize` logs in through when none is named; null
+    /// without providers.
+    #[schema(required)]
+    default_provider: Option<LoginProvider>,
+    providers: Vec<LoginProvider>,
+}
+
+/// One login provider.
+#[derive(Clone, Serialize, ToSchema)]
+pub(crate) struct LoginProvider {
+    id: String,
+    /// The same as `id`.
+    idp: String,
+    name: String,
+    /// Where a browser starts a login: `/user/login/{idp}`.
+    url: String,
+    /// `url` once, with `name`.
+    urls: Vec<LoginUrl>,
+    #[schema(required)]
+    desc: Option<String>,
+    /// Whether the portal lists it apart (the development login).
+    secondary: bool,
+}
+
+#[derive(Clone, Serialize, ToSchema)]
+pub(crate) struct LoginUrl {
+    name: String,
+    url: String,
+}
+
 /// `GET /user/login`: the login providers, as fence lists them.
-async fn providers(State(s): State<SharedState>) -> Json<Value> {
+#[utoipa::path(get, path = "/user/login", tag = "user",
+    summary = "The login providers (fence's {default_provider, providers})",
+    responses((status = 200, description = "The providers", body = LoginProviders)))]
+async fn providers(State(s): State<SharedState>) -> Json<LoginProviders> {
     let base = s.config.public_base_url();
-    let mut list: Vec<Value> = s
+    let entry = |id: String, name: String, desc: Option<&str>, secondary: bool| {
+        let url = format!("{base}/user/login/{id}");
+        LoginProvider {
+            idp: id.clone(),
+            id,
+            urls: vec![LoginUrl {
+                name: name.clone(),
+                url: url.clone(),
+            }],
+            name,
+            url,
+            desc: desc.map(str::to_owned),
+            secondary,
+        }
+    };
+    let mut list: Vec<LoginProvider> = s
         .login
         .providers()
         .into_iter()
-        .map(|p| {
-            let url = format!("{base}/user/login/{}", p.id);
-            json!({"id": p.id, "idp": p.id, "name": p.name, "url": url,
-                   "urls": [{"name": p.name, "url": url}], "desc": null, "secondary": false})
-        })
+        .map(|p| entry(p.id, p.name, None, false))
         .collect();
     if s.config.login.mock_user.is_some() {
-        let url = format!("{base}/user/login/{MOCK_IDP}");
-        list.push(
-            json!({"id": MOCK_IDP, "idp": MOCK_IDP, "name": "Development login",
-                         "url": url, "urls": [{"name": "Development login", "url": url}],
-                         "desc": "development only: no password", "secondary": true}),
-        );
+        list.push(entry(
+            MOCK_IDP.to_owned(),
+            "Development login".to_owned(),
+            Some("development only: no password"),
+            true,
+        ));
     }
-    let default = default_idp(&s)
-        .and_then(|d| list.iter().find(|p| p["id"] == d.as_str()).cloned())
-        .unwrap_or(Value::Null);
-    Json(json!({"default_provider": default, "providers": list}))
+    let default = default_idp(&s).and_then(|d| list.iter().find(|p| p.id == d).cloned());
+    Json(LoginProviders {
+        default_provider: default,
+        providers: list,
+    })
+}
+
+/// Who logged in (a login without a `redirect`).
+#[derive(Serialize, ToSchema)]
+pub(crate) struct LoggedIn<'a> {
+    username: &'a str,
+    /// The provider's id.
+    idp: &'a str,
 }
 
 /// Log `username` in: create the user in the policy engine on first login, start a
@@ -200,7 +297,7 @@ async fn logged_in(
         .map_err(oauth_internal)?;
     let mut resp = match after {
         Some(to) => redirect(to),
-        None => Json(json!({"username": username, "idp": idp})).into_response(),
+        None => Json(LoggedIn { username, idp }).into_response(),
     };
     let mut c = base_cookie(s, SESSION_COOKIE, id, "/");
     c.set_max_age(cookie::time::Duration::seconds(s.oauth.session_ttl));
@@ -209,8 +306,29 @@ async fn logged_in(
     Ok(resp)
 }
 
+/// `?redirect=` of a login.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct LoginQuery {
+    /// Where to send the browser once logged in: a path on this commons, this commons'
+    /// origin, or the origin of a registered client redirect URI.
+    redirect: Option<String>,
+}
+
 /// `GET /user/login/{idp}?redirect=`: start a login at an external provider (or, for
 /// the development login, log the configured user in at once).
+#[utoipa::path(get, path = "/user/login/{idp}", tag = "user",
+    summary = "Log in through a provider (?redirect= where to go after)",
+    params(("idp" = String, Path, description = "A provider id from /user/login"), LoginQuery),
+    responses(
+        (status = 302, description = "To the provider (setting the login-state cookie), or, for the development login, to `redirect` (setting the session cookie)",
+            headers(("Location" = String), ("Set-Cookie" = String))),
+        (status = 200, description = "The development login without `redirect`: logged in (setting the session cookie)",
+            body = LoggedIn<'_>, headers(("Set-Cookie" = String))),
+        (status = 400, description = "A `redirect` that is not allowed", body = IndexdError),
+        (status = 404, description = "No such provider", body = IndexdError),
+        (status = 503, description = "The provider's discovery document could not be read", body = IndexdError)))]
 async fn login_start(
     State(s): State<SharedState>,
     Path(idp): Path<String>,
@@ -264,7 +382,33 @@ fn login_error(e: LoginError) -> ApiError {
     .into()
 }
 
+/// The provider's answer (OpenID Connect Core §3.1.2.5, §3.1.2.6).
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct CallbackQuery {
+    /// The authorization code.
+    code: Option<String>,
+    /// The state the login started with.
+    state: Option<String>,
+    /// The provider refused the login.
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
 /// `GET /user/login/{idp}/login?code=&state=`: the provider's callback.
+#[utoipa::path(get, path = "/user/login/{idp}/login", tag = "user",
+    summary = "The provider's callback: finishes the login, starts a session",
+    params(("idp" = String, Path, description = "The provider id"), CallbackQuery),
+    responses(
+        (status = 302, description = "Logged in: to the login's `redirect` (setting the session cookie)",
+            headers(("Location" = String), ("Set-Cookie" = String))),
+        (status = 200, description = "Logged in, the login had no `redirect` (setting the session cookie)",
+            body = LoggedIn<'_>, headers(("Set-Cookie" = String))),
+        (status = 400, description = "No code or state, or a state that is not this browser's login", body = IndexdError),
+        (status = 401, description = "The provider refused the login, or its ID token does not verify", body = IndexdError),
+        (status = 404, description = "No such provider", body = IndexdError),
+        (status = 503, description = "The provider could not be reached", body = IndexdError)))]
 async fn login_callback(
     State(s): State<SharedState>,
     Path(idp): Path<String>,
@@ -303,7 +447,33 @@ async fn login_callback(
     Ok(resp)
 }
 
+/// `?next=` of a logout.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct LogoutQuery {
+    /// Where to send the browser: a path on this commons, this commons' origin, or the
+    /// origin of a registered client redirect URI.
+    next: Option<String>,
+}
+
+/// The answer of a logout without `next`.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct LoggedOut {
+    /// `logged out`.
+    message: &'static str,
+}
+
 /// `GET /user/logout?next=`: end the session; go to `next` if it is allowed.
+#[utoipa::path(get, path = "/user/logout", tag = "user",
+    summary = "End the browser session (?next= where to go after)", params(LogoutQuery),
+    security((), ("session" = [])),
+    responses(
+        (status = 302, description = "Logged out: to `next` (removing the session cookie)",
+            headers(("Location" = String), ("Set-Cookie" = String))),
+        (status = 200, description = "Logged out (removing the session cookie)", body = LoggedOut,
+            headers(("Set-Cookie" = String))),
+        (status = 400, description = "A `next` that is not allowed", body = IndexdError)))]
 async fn logout(State(s): State<SharedState>, headers: HeaderMap, Query(q): Query) -> Res {
     let next = match q.get("next").filter(|n| !n.is_empty()) {
         Some(n) => Some(allowed_redirect(&s, n).await?),
@@ -314,12 +484,25 @@ async fn logout(State(s): State<SharedState>, headers: HeaderMap, Query(q): Quer
     }
     let mut resp = match next {
         Some(to) => redirect(&to),
-        None => Json(json!({"message": "logged out"})).into_response(),
+        None => Json(LoggedOut {
+            message: "logged out",
+        })
+        .into_response(),
     };
     let mut gone = base_cookie(&s, SESSION_COOKIE, String::new(), "/");
     gone.make_removal();
     set_cookie(&mut resp, &gone);
     Ok(resp)
+}
+
+/// An OAuth2 error (RFC 6749 §5.2).
+#[derive(Serialize, ToSchema)]
+pub(crate) struct OAuth2Error<'a> {
+    /// `invalid_request`, `invalid_client`, `invalid_grant`, `unauthorized_client`,
+    /// `unsupported_grant_type`, `invalid_scope` or `server_error`.
+    error: &'a str,
+    /// What is wrong.
+    error_description: &'a str,
 }
 
 /// An OAuth2 error as JSON (RFC 6749 §5.2), 401 for client authentication failures.
@@ -334,7 +517,10 @@ fn oauth_error(e: &OAuthError) -> Response {
     }
     let mut r = (
         status,
-        Json(json!({"error": e.error, "error_description": e.description})),
+        Json(OAuth2Error {
+            error: e.error,
+            error_description: &e.description,
+        }),
     )
         .into_response();
     r.headers_mut()
@@ -393,10 +579,108 @@ fn form_pairs(headers: &HeaderMap, body: &[u8]) -> Result<Vec<(String, String)>,
     crate::extract::serde_urlencoded_pairs(text.trim())
 }
 
+/// An authorization request's parameters (RFC 6749 §4.1.1, RFC 7636, OpenID Connect Core
+/// §3.1.2.1).
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct AuthorizeParams {
+    /// A registered client's id.
+    client_id: Option<String>,
+    /// One of the client's registered redirect URIs; may be left out when it has one.
+    redirect_uri: Option<String>,
+    /// `code`, the only response type served.
+    response_type: Option<String>,
+    /// Space-separated scopes within the client's; default: the client's.
+    scope: Option<String>,
+    /// Sent back to the redirect URI as it is.
+    state: Option<String>,
+    /// Put in the ID token.
+    nonce: Option<String>,
+    /// PKCE: 43 to 128 characters; required of public clients.
+    code_challenge: Option<String>,
+    /// `S256` or `plain` (the default).
+    code_challenge_method: Option<String>,
+    /// The login provider to use when not logged in; default: the default provider.
+    idp: Option<String>,
+}
+
+/// The consent form's answer: the authorization request's parameters again, with the
+/// user's choice (`application/x-www-form-urlencoded`; parameters may also be in the query).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct AuthorizeForm {
+    #[schema(nullable = false)]
+    client_id: Option<String>,
+    #[schema(nullable = false)]
+    redirect_uri: Option<String>,
+    #[schema(nullable = false)]
+    response_type: Option<String>,
+    #[schema(nullable = false)]
+    scope: Option<String>,
+    #[schema(nullable = false)]
+    state: Option<String>,
+    #[schema(nullable = false)]
+    nonce: Option<String>,
+    #[schema(nullable = false)]
+    code_challenge: Option<String>,
+    #[schema(nullable = false)]
+    code_challenge_method: Option<String>,
+    #[schema(nullable = false)]
+    idp: Option<String>,
+    /// `yes` to allow (with `csrf`), anything else to deny.
+    #[schema(nullable = false)]
+    confirm: Option<String>,
+    /// The consent page's token.
+    #[schema(nullable = false)]
+    csrf: Option<String>,
+}
+
+/// An error of an authorization request answered here: `{"error"}`, with
+/// `error_description` when it is an OAuth2 error (RFC 6749 §5.2: no or unknown client,
+/// a redirect URI that is not the client's).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct AuthorizeError {
+    /// An OAuth2 error code, or what is wrong.
+    error: String,
+    #[schema(value_type = String, required = false)]
+    error_description: Option<String>,
+}
+
+/// A confirmed consent: where the browser goes next.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ConsentRedirect<'a> {
+    /// The client's redirect URI with `code` (and `state`).
+    redirect: &'a str,
+}
+
+#[utoipa::path(get, path = "/user/oauth2/authorize", tag = "user",
+    summary = "OAuth2/OIDC authorization request (code flow, PKCE)", params(AuthorizeParams),
+    security((), ("session" = [])),
+    responses(
+        (status = 302, description = "Not logged in: to /user/login/{idp}, which comes back here. Logged in and the client approved without asking: to the redirect URI with `code` and `state`. A request the client must hear of (bad response_type, scope or PKCE): to the redirect URI with `error`, `error_description` and `state`",
+            headers(("Location" = String))),
+        (status = 200, description = "The consent page: allow or deny the client", body = String, content_type = "text/html"),
+        (status = 400, description = "No client_id, or a redirect URI that is not the client's", body = AuthorizeError),
+        (status = 401, description = "An unknown client_id (OAuth2 `invalid_client`), or not logged in with no login provider configured", body = AuthorizeError)))]
 async fn authorize(State(s): State<SharedState>, headers: HeaderMap, Query(q): Query) -> Res {
     authorize_with(&s, &headers, Method::GET, Params(q.0)).await
 }
 
+#[utoipa::path(post, path = "/user/oauth2/authorize", tag = "user",
+    summary = "OAuth2/OIDC authorization request, or the consent form's answer",
+    request_body(content = ref("#/components/schemas/AuthorizeForm"), content_type = "application/x-www-form-urlencoded"),
+    security((), ("session" = [])),
+    responses(
+        (status = 200, description = "Consent allowed: where to send the browser (JSON); or, for a request without an answer, the consent page (HTML)",
+            content((ConsentRedirect<'_> = "application/json"), (String = "text/html"))),
+        (status = 302, description = "As GET; and consent denied: to the redirect URI with `error=access_denied`",
+            headers(("Location" = String))),
+        (status = 400, description = "A body that is not a form, no client_id, or a redirect URI that is not the client's", body = AuthorizeError),
+        (status = 401, description = "An unknown client_id (OAuth2 `invalid_client`), or not logged in with no login provider configured", body = AuthorizeError),
+        (status = 403, description = "`confirm=yes` with a stale or forged `csrf`", body = IndexdError),
+        (status = 413, description = "Body over max_body_bytes", body = IndexdError)))]
 async fn authorize_post(
     State(s): State<SharedState>,
     headers: HeaderMap,
@@ -479,7 +763,10 @@ async fn authorize_with(s: &SharedState, headers: &HeaderMap, method: Method, p:
     }
     if confirmed {
         // fence: a confirmed POST answers the redirect as JSON.
-        let mut r = Json(json!({"redirect": url.as_str()})).into_response();
+        let mut r = Json(ConsentRedirect {
+            redirect: url.as_str(),
+        })
+        .into_response();
         r.headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         return Ok(r);
@@ -593,9 +880,93 @@ async fn authenticated_client(
     s.oauth.authenticate_client(&id, secret.as_deref()).await
 }
 
+/// A token request (RFC 6749 §4.1.3, §4.4.2, §6). Client credentials go in HTTP Basic or
+/// here (`client_id`, `client_secret`).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct TokenRequest {
+    /// `authorization_code`, `refresh_token` or `client_credentials`.
+    #[schema(nullable = false)]
+    grant_type: Option<String>,
+    /// authorization_code: the code.
+    #[schema(nullable = false)]
+    code: Option<String>,
+    /// authorization_code: the redirect URI the code was sent to.
+    #[schema(nullable = false)]
+    redirect_uri: Option<String>,
+    /// authorization_code: the PKCE verifier.
+    #[schema(nullable = false)]
+    code_verifier: Option<String>,
+    /// refresh_token: the refresh token.
+    #[schema(nullable = false)]
+    refresh_token: Option<String>,
+    /// refresh_token, client_credentials: space-separated scopes (default: all granted).
+    #[schema(nullable = false)]
+    scope: Option<String>,
+    #[schema(nullable = false)]
+    client_id: Option<String>,
+    #[schema(nullable = false)]
+    client_secret: Option<String>,
+}
+
+/// Token request parameters the gen3 SDK sends in the query (any parameter of the form
+/// is read from the query too).
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct TokenQuery {
+    grant_type: Option<String>,
+    scope: Option<String>,
+}
+
+/// The token endpoint's answer (RFC 6749 §5.1, and OpenID Connect's `id_token`); mirrors
+/// `weft_identity::oauth::TokenResponse`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct OAuth2Token {
+    /// `Bearer`.
+    token_type: String,
+    access_token: String,
+    /// Seconds the access token lives.
+    expires_in: i64,
+    /// authorization_code and refresh_token grants.
+    #[schema(value_type = String, required = false)]
+    refresh_token: Option<String>,
+    /// authorization_code grant with the `openid` scope.
+    #[schema(value_type = String, required = false)]
+    id_token: Option<String>,
+    /// The granted scopes, space-separated.
+    scope: String,
+}
+
+/// A revocation request (RFC 7009 §2.1). Client credentials go in HTTP Basic or here.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct RevokeRequest {
+    /// A refresh token the client holds.
+    #[schema(nullable = false)]
+    token: Option<String>,
+    /// Ignored: only refresh tokens are revoked.
+    #[schema(nullable = false)]
+    token_type_hint: Option<String>,
+    #[schema(nullable = false)]
+    client_id: Option<String>,
+    #[schema(nullable = false)]
+    client_secret: Option<String>,
+}
+
 /// `POST /user/oauth2/token`: the authorization-code, refresh-token and
 /// client-credentials grants. Parameters from the form body, and from the query (the gen3
 /// SDK sends `grant_type` and `scope` of the client-credentials grant there).
+#[utoipa::path(post, path = "/user/oauth2/token", tag = "user",
+    summary = "OAuth2 token endpoint: authorization_code, refresh_token, client_credentials",
+    params(TokenQuery),
+    request_body(content = ref("#/components/schemas/TokenRequest"), content_type = "application/x-www-form-urlencoded"),
+    security((), ("basic" = [])),
+    responses(
+        (status = 200, description = "The tokens (Cache-Control: no-store)", body = OAuth2Token),
+        (status = 400, description = "An OAuth2 error: invalid_request (a body that is not a form or is over max_body_bytes, a missing parameter), invalid_grant, unauthorized_client, unsupported_grant_type or invalid_scope", body = OAuth2Error<'_>),
+        (status = 401, description = "OAuth2 `invalid_client`: no, unknown or wrong client credentials", body = OAuth2Error<'_>)))]
 async fn token(
     State(s): State<SharedState>,
     headers: HeaderMap,
@@ -656,6 +1027,14 @@ async fn token(
 }
 
 /// `POST /user/oauth2/revoke` (RFC 7009): a client revokes a refresh token it holds.
+#[utoipa::path(post, path = "/user/oauth2/revoke", tag = "user",
+    summary = "Revoke a refresh token (RFC 7009)",
+    request_body(content = ref("#/components/schemas/RevokeRequest"), content_type = "application/x-www-form-urlencoded"),
+    security((), ("basic" = [])),
+    responses(
+        (status = 200, description = "Revoked, or not a refresh token of this client (RFC 7009 §2.2); empty body"),
+        (status = 400, description = "OAuth2 `invalid_request`: no token, or a body that is not a form or is over max_body_bytes", body = OAuth2Error<'_>),
+        (status = 401, description = "OAuth2 `invalid_client`: no, unknown or wrong client credentials", body = OAuth2Error<'_>)))]
 async fn revoke(
     State(s): State<SharedState>,
     headers: HeaderMap,
@@ -677,5 +1056,55 @@ async fn revoke(
     match result {
         Ok(_) => Ok(StatusCode::OK.into_response()),
         Err(e) => Ok(oauth_error(&e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weft_identity::oauth::TokenResponse;
+
+    /// The property names of a schema, and which are required.
+    fn fields<T: utoipa::PartialSchema>() -> (Vec<String>, Vec<String>) {
+        let schema = serde_json::to_value(T::schema()).expect("schema");
+        let mut names: Vec<String> = schema["properties"]
+            .as_object()
+            .expect("properties")
+            .keys()
+            .cloned()
+            .collect();
+        names.sort();
+        let mut required: Vec<String> = schema["required"]
+            .as_array()
+            .map(|r| r.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
+        required.sort();
+        (names, required)
+    }
+
+    fn keys(v: &serde_json::Value) -> Vec<String> {
+        let mut k: Vec<String> = v.as_object().expect("object").keys().cloned().collect();
+        k.sort();
+        k
+    }
+
+    #[test]
+    fn the_token_schema_mirrors_what_the_token_endpoint_sends() {
+        let full = TokenResponse {
+            token_type: "Bearer",
+            access_token: "a".into(),
+            expires_in: 1,
+            refresh_token: Some("r".into()),
+            id_token: Some("i".into()),
+            scope: "openid".into(),
+        };
+        let bare = TokenResponse {
+            refresh_token: None,
+            id_token: None,
+            ..full.clone()
+        };
+        let (names, required) = fields::<OAuth2Token>();
+        assert_eq!(names, keys(&serde_json::to_value(&full).unwrap()));
+        assert_eq!(required, keys(&serde_json::to_value(&bare).unwrap()));
     }
 }

@@ -476,161 +476,6 @@ doc!(
 );
 
 doc!(
-    user_get_user_well_known_jwks,
-    get,
-    "/user/.well-known/jwks",
-    "user",
-    "Token verification keys (JWKS)"
-);
-doc!(
-    user_get_well_known_jwks,
-    get,
-    "/.well-known/jwks",
-    "user",
-    "Token verification keys (JWKS, root alias)"
-);
-doc!(
-    user_get_user_jwt_keys,
-    get,
-    "/user/jwt/keys",
-    "user",
-    "Token verification keys, fence's legacy [[kid, PEM]] form"
-);
-doc!(
-    user_get_user_well_known_openid_configuration,
-    get,
-    "/user/.well-known/openid-configuration",
-    "user",
-    "OpenID Connect discovery"
-);
-doc!(
-    user_get_well_known_openid_configuration,
-    get,
-    "/.well-known/openid-configuration",
-    "user",
-    "OpenID Connect discovery (root alias)"
-);
-doc!(
-    user_get_user_user,
-    get,
-    "/user/user",
-    "user",
-    "The token's user, with its authz mapping"
-);
-doc!(
-    user_get_user_credentials_api,
-    get,
-    "/user/credentials/api",
-    "user",
-    "The caller's API keys"
-);
-doc!(
-    user_post_user_credentials_api,
-    post,
-    "/user/credentials/api",
-    "user",
-    "Create an API key (credentials.json)"
-);
-doc!(
-    user_delete_user_credentials_api_jti,
-    delete,
-    "/user/credentials/api/{jti}",
-    "user",
-    "Revoke an API key"
-);
-doc!(
-    user_post_user_credentials_api_access_token,
-    post,
-    "/user/credentials/api/access_token",
-    "user",
-    "Exchange an API key for an access token"
-);
-doc!(
-    user_get_user_credentials_cdis,
-    get,
-    "/user/credentials/cdis",
-    "user",
-    "The caller's API keys (deprecated alias)"
-);
-doc!(
-    user_post_user_credentials_cdis,
-    post,
-    "/user/credentials/cdis",
-    "user",
-    "Create an API key (deprecated alias)"
-);
-doc!(
-    user_delete_user_credentials_cdis_jti,
-    delete,
-    "/user/credentials/cdis/{jti}",
-    "user",
-    "Revoke an API key (deprecated alias)"
-);
-doc!(
-    user_post_user_credentials_cdis_access_token,
-    post,
-    "/user/credentials/cdis/access_token",
-    "user",
-    "Exchange an API key for an access token (the SDK's path)"
-);
-doc!(
-    user_get_user_login,
-    get,
-    "/user/login",
-    "user",
-    "The login providers (fence's {default_provider, providers})"
-);
-doc!(
-    user_get_user_login_idp,
-    get,
-    "/user/login/{idp}",
-    "user",
-    "Log in through a provider (?redirect= where to go after)"
-);
-doc!(
-    user_get_user_login_idp_login,
-    get,
-    "/user/login/{idp}/login",
-    "user",
-    "The provider's callback: finishes the login, starts a session"
-);
-doc!(
-    user_get_user_logout,
-    get,
-    "/user/logout",
-    "user",
-    "End the browser session (?next= where to go after)"
-);
-doc!(
-    user_get_user_oauth2_authorize,
-    get,
-    "/user/oauth2/authorize",
-    "user",
-    "OAuth2/OIDC authorization request (code flow, PKCE)"
-);
-doc!(
-    user_post_user_oauth2_authorize,
-    post,
-    "/user/oauth2/authorize",
-    "user",
-    "OAuth2/OIDC authorization request, or the consent form's answer"
-);
-doc!(
-    user_post_user_oauth2_token,
-    post,
-    "/user/oauth2/token",
-    "user",
-    "OAuth2 token endpoint: authorization_code, refresh_token, client_credentials"
-);
-doc!(
-    user_post_user_oauth2_revoke,
-    post,
-    "/user/oauth2/revoke",
-    "user",
-    "Revoke a refresh token (RFC 7009)"
-);
-
-doc!(
     hub_commons,
     get,
     "/mds/aggregate/commons",
@@ -771,28 +616,6 @@ doc!(
         authz_delete_group_name_user_user,
         authz_post_group_name_policy,
         authz_delete_group_name_policy_policy,
-        user_get_user_well_known_jwks,
-        user_get_well_known_jwks,
-        user_get_user_jwt_keys,
-        user_get_user_well_known_openid_configuration,
-        user_get_well_known_openid_configuration,
-        user_get_user_user,
-        user_get_user_credentials_api,
-        user_post_user_credentials_api,
-        user_delete_user_credentials_api_jti,
-        user_post_user_credentials_api_access_token,
-        user_get_user_credentials_cdis,
-        user_post_user_credentials_cdis,
-        user_delete_user_credentials_cdis_jti,
-        user_post_user_credentials_cdis_access_token,
-        user_get_user_login,
-        user_get_user_login_idp,
-        user_get_user_login_idp_login,
-        user_get_user_logout,
-        user_get_user_oauth2_authorize,
-        user_post_user_oauth2_authorize,
-        user_post_user_oauth2_token,
-        user_post_user_oauth2_revoke,
         hub_commons,
         hub_metadata,
         hub_commons_metadata,
@@ -812,6 +635,8 @@ pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(under("", "index", crate::index::Api::openapi()));
     doc.merge(under("", "drs", crate::drs::Api::openapi()));
+    doc.merge(under("", "user", crate::user::Api::openapi()));
+    doc.merge(under("", "user", crate::oauth::Api::openapi()));
     for (prefix, ids) in crate::mds::PREFIXES
         .into_iter()
         .zip(["mds", "mds_admin", "mds_root"])
