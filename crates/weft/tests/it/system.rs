@@ -352,6 +352,16 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/mds/aggregate/info/{what}"),
     ("get", "/mds/aggregate/status"),
     ("get", "/mds/aggregate/search"),
+    // the hub at the root too, as a bare aggregate MDS serves it
+    ("get", "/aggregate/commons"),
+    ("get", "/aggregate/metadata"),
+    ("get", "/aggregate/metadata/{name}"),
+    ("get", "/aggregate/metadata/{name}/info"),
+    ("get", "/aggregate/metadata/guid/{guid}"),
+    ("get", "/aggregate/tags"),
+    ("get", "/aggregate/info/{what}"),
+    ("get", "/aggregate/status"),
+    ("get", "/aggregate/search"),
 ];
 
 #[tokio::test]
