@@ -7,7 +7,6 @@
 //! `/services/arborist/{area}`) or to a bootstrap admin from configuration.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -25,7 +24,6 @@ use std::collections::BTreeMap;
 
 use utoipa::{IntoResponses, OpenApi, ToSchema};
 
-use crate::SharedState;
 use crate::error::ApiError;
 use crate::extract::{Body, Query, bearer};
 use crate::schemas::{ArboristError as ErrorBody, ArboristErrorInner};
@@ -593,8 +591,17 @@ impl IntoResponse for ArboristError {
 
 type Res = Result<Response, ArboristError>;
 
-pub fn router() -> Router<SharedState> {
-    Router::new()
+/// What the policy API's handlers reach.
+pub struct AuthzState {
+    pub authz: std::sync::Arc<weft_authz::AuthzService>,
+    pub tokens: std::sync::Arc<weft_identity::Tokens>,
+}
+
+type SharedState = std::sync::Arc<AuthzState>;
+
+/// The policy API's routes (mounted at `/authz`).
+pub(crate) fn routes() -> crate::routes::Routes<SharedState> {
+    crate::routes::Routes::new()
         .route("/", get(public_proxy))
         .route("/health", get(health))
         .route("/mapping", get(mapping_get))

@@ -7,7 +7,6 @@
 use std::ops::Range;
 
 use axum::Json;
-use axum::Router;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
@@ -23,7 +22,6 @@ use weft_core::WeftError;
 use weft_indexd::query::Params;
 use weft_indexd::upload::{LandedObject, Part, Publish, UploadRequest, body_expires_in};
 
-use crate::SharedState;
 use crate::error::ApiError;
 use crate::extract::{Body as RawBody, Creds, Query};
 use crate::schemas::IndexdError;
@@ -119,8 +117,23 @@ pub(crate) struct DataUrl {
     url: String,
 }
 
-pub fn router() -> Router<SharedState> {
-    Router::new()
+/// What fence's data API's handlers reach.
+pub struct DataState {
+    pub index: std::sync::Arc<weft_indexd::IndexService>,
+    /// Signs download URLs.
+    pub access: std::sync::Arc<dyn weft_indexd::drs::AccessSigner>,
+    /// fence's upload flow.
+    pub uploads: std::sync::Arc<dyn weft_indexd::upload::Uploads>,
+    pub blobs: std::sync::Arc<weft_blob::Blobs>,
+    /// The configured buckets (`/user/data/buckets`).
+    pub storage: weft_config::StorageConfig,
+}
+
+type SharedState = std::sync::Arc<DataState>;
+
+/// fence's data API's routes.
+pub(crate) fn routes() -> crate::routes::Routes<SharedState> {
+    crate::routes::Routes::new()
         .route("/user/data/download/{*guid}", get(download))
         .route("/user/data/buckets", get(buckets))
         .route("/user/data/upload", post(upload))
@@ -166,7 +179,7 @@ pub(crate) struct GsBucketInfo {}
     summary = "The configured buckets, without credentials (fence)",
     responses((status = 200, description = "S3 and GCS buckets by name", body = DataBuckets)))]
 async fn buckets(State(s): State<SharedState>) -> Res {
-    let storage = &s.config.storage;
+    let storage = &s.storage;
     let body = DataBuckets {
         s3_buckets: storage
             .s3_buckets

@@ -8,7 +8,6 @@
 //! exist when `USE_AGG_MDS` is off.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -20,7 +19,6 @@ use serde_json::{Value, json};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use weft_hub::{HubError, HubService, SearchRequest};
 
-use crate::SharedState;
 use crate::extract::serde_urlencoded_pairs;
 
 /// The hub's part of the OpenAPI document, with paths relative to a prefix: the document
@@ -47,8 +45,16 @@ pub(crate) struct Api;
 pub const PREFIXES: [&str; 2] = ["/mds", ""];
 
 /// Under the gateway's `/mds` prefix, and at the root as a bare MDS serves them.
-pub fn router() -> Router<SharedState> {
-    let mut r = Router::new();
+/// What the hub's handlers reach: the hub, when the configuration lists commons.
+pub struct HubState {
+    pub hub: Option<std::sync::Arc<weft_hub::HubService>>,
+}
+
+type SharedState = std::sync::Arc<HubState>;
+
+/// The hub's routes, under each of [`PREFIXES`].
+pub(crate) fn routes() -> crate::routes::Routes<SharedState> {
+    let mut r = crate::routes::Routes::new();
     for p in PREFIXES {
         r = r
             .route(&format!("{p}/aggregate/commons"), get(commons))

@@ -22,7 +22,7 @@ mod system;
 mod user;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -36,48 +36,39 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
-use weft_config::Config;
-use weft_indexd::IndexService;
-use weft_indexd::drs::{AccessSigner, DrsContext};
 
+pub use authz::AuthzState;
+pub use data::DataState;
 pub use drs::DrsState;
 pub use error::{ApiError, Surface};
+pub use hub::HubState;
 pub use index::IndexState;
 pub use mds::MdsState;
 pub use metrics::{install_metrics, metrics_upkeep};
+pub use oauth::OAuthState;
+pub use system::SystemState;
 pub use system::metrics_app;
+pub use user::UserState;
 
-/// Everything handlers need, shared by all requests.
-pub struct AppState {
-    pub config: Config,
-    pub authz: Arc<weft_authz::AuthzService>,
-    pub tokens: Arc<weft_identity::Tokens>,
-    /// The OAuth2/OIDC provider: clients, codes, refresh tokens, browser sessions.
-    pub oauth: Arc<weft_identity::oauth::OAuth>,
-    /// External OIDC providers people log in through.
-    pub login: Arc<weft_identity::login::Login>,
-    pub index: Arc<IndexService>,
-    /// The metadata service (MDS API).
-    pub mds: Arc<weft_mds::MetadataService>,
-    /// MDS's objects API (index record and metadata together).
-    pub objects: Arc<weft_mds::objects::Objects>,
-    pub drs: DrsContext,
-    pub access: Arc<dyn AccessSigner>,
-    /// fence's upload flow (blank records, presigned PUT URLs, multipart, deletes).
-    pub uploads: Arc<dyn weft_indexd::upload::Uploads>,
-    /// Object stores and URL signing (fence's data endpoints).
-    pub blobs: Arc<weft_blob::Blobs>,
-    /// The data hub (aggregate MDS), when the configuration lists commons.
-    pub hub: Option<Arc<weft_hub::HubService>>,
-    pub metrics: Option<PrometheusHandle>,
-    /// The background tasks' states (`/_status`).
-    pub tasks: weft_tasks::Tasks,
-    pub started: Instant,
-    pub version: &'static str,
-    pub commit: &'static str,
+/// Each service's state, built by the composition root: every router gets its own and
+/// reaches nothing else.
+pub struct Services {
+    pub system: SystemState,
+    pub index: IndexState,
+    pub drs: DrsState,
+    pub mds: MdsState,
+    pub data: DataState,
+    pub user: UserState,
+    pub oauth: OAuthState,
+    pub authz: AuthzState,
+    pub hub: HubState,
 }
 
-pub type SharedState = Arc<AppState>;
+/// What every request is held to: its body's size and its time.
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+}
 
 /// The build a server reports (`/_version`, `/index/_version`, MDS's `/version`).
 #[derive(Clone, Copy)]
@@ -90,9 +81,20 @@ pub struct Build {
 /// document).
 #[must_use]
 pub fn route_paths() -> Vec<String> {
-    let mut paths = index::routes().paths();
+    let mut paths = system::routes().paths();
+    paths.extend(index::routes().paths());
     paths.extend(drs::routes().paths());
     paths.extend(mds::routes().paths());
+    paths.extend(data::routes().paths());
+    paths.extend(user::routes().paths());
+    paths.extend(oauth::routes().paths());
+    paths.extend(hub::routes().paths());
+    paths.extend(
+        authz::routes()
+            .paths()
+            .into_iter()
+            .map(|p| format!("/authz{p}")),
+    );
     paths
 }
 
@@ -111,87 +113,37 @@ pub(crate) fn json_text(
         .into_response()
 }
 
-fn index_router(s: &AppState) -> Router<SharedState> {
-    index::routes()
-        .with_state(Arc::new(IndexState {
-            index: Arc::clone(&s.index),
-            drs: s.drs.clone(),
-            dist: s.config.index.dist.clone(),
-            build: Build {
-                version: s.version,
-                commit: s.commit,
-            },
-        }))
-        .with_state(())
-}
-
-fn drs_router(s: &AppState) -> Router<SharedState> {
-    drs::routes()
-        .with_state(Arc::new(DrsState {
-            index: Arc::clone(&s.index),
-            drs: s.drs.clone(),
-            access: Arc::clone(&s.access),
-            organization_name: s.config.drs.organization_name.clone(),
-            organization_url: s
-                .config
-                .drs
-                .organization_url
-                .clone()
-                .unwrap_or_else(|| s.config.public_base_url()),
-            max_bulk_request_length: s.config.drs.max_bulk_request_length,
-        }))
-        .with_state(())
-}
-
-fn mds_router(s: &AppState) -> Router<SharedState> {
-    mds::routes()
-        .with_state(Arc::new(MdsState {
-            mds: Arc::clone(&s.mds),
-            objects: Arc::clone(&s.objects),
-            aggregate: s.hub.is_some(),
-            build: Build {
-                version: s.version,
-                commit: s.commit,
-            },
-        }))
-        .with_state(())
-}
-
-/// The whole HTTP application.
-pub fn app(state: AppState) -> Router {
-    let state = Arc::new(state);
-    let limit = state.config.max_body_bytes;
-    let timeout = Duration::from_secs(state.config.request_timeout_secs);
+/// The whole HTTP application: each service's router with its own state, the policy API
+/// nested at `/authz`, the OpenAPI document, and the layers every request passes.
+pub fn app(services: Services, limits: &Limits) -> Router {
+    let metrics_on = services.system.metrics.is_some();
+    let authz = authz::routes().with_state(Arc::new(services.authz));
     Router::new()
-        .merge(system::router())
-        .merge(index_router(&state))
-        .merge(mds_router(&state))
-        .merge(drs_router(&state))
-        .merge(data::router())
-        .merge(user::router())
-        .merge(oauth::router())
-        .merge(hub::router())
+        .merge(system::routes().with_state(Arc::new(services.system)))
+        .merge(index::routes().with_state(Arc::new(services.index)))
+        .merge(mds::routes().with_state(Arc::new(services.mds)))
+        .merge(drs::routes().with_state(Arc::new(services.drs)))
+        .merge(data::routes().with_state(Arc::new(services.data)))
+        .merge(user::routes().with_state(Arc::new(services.user)))
+        .merge(oauth::routes().with_state(Arc::new(services.oauth)))
+        .merge(hub::routes().with_state(Arc::new(services.hub)))
         .merge(openapi::router())
         .nest_service(
             "/authz",
             tower::ServiceBuilder::new()
                 .map_request(authz::strip_trailing_slash)
-                .service(authz::router().with_state(Arc::clone(&state))),
+                .service(authz),
         )
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
-        .route_layer(middleware::from_fn_with_state(
-            Arc::clone(&state),
-            metrics::record,
-        ))
-        .layer(DefaultBodyLimit::max(limit))
+        .route_layer(middleware::from_fn_with_state(metrics_on, metrics::record))
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
-            timeout,
+            limits.request_timeout,
         ))
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(TraceLayer::new_for_http())
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .with_state(state)
 }

@@ -7,7 +7,6 @@ use axum::Router;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::SharedState;
 use crate::schemas::SecuritySchemes;
 
 #[derive(OpenApi)]
@@ -70,6 +69,6 @@ fn under(prefix: &str, ids: &str, mut part: utoipa::openapi::OpenApi) -> utoipa:
     part
 }
 
-pub fn router() -> Router<SharedState> {
+pub fn router() -> Router {
     Router::new().merge(SwaggerUi::new("/api").url("/openapi.json", document()))
 }

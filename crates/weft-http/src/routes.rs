@@ -25,6 +25,26 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
         self
     }
 
+    /// What answers a path no route matches.
+    pub(crate) fn fallback<H, T>(mut self, handler: H) -> Self
+    where
+        H: axum::handler::Handler<T, S>,
+        T: 'static,
+    {
+        self.router = self.router.fallback(handler);
+        self
+    }
+
+    /// What answers a routed path asked with a method it does not serve.
+    pub(crate) fn method_not_allowed_fallback<H, T>(mut self, handler: H) -> Self
+    where
+        H: axum::handler::Handler<T, S>,
+        T: 'static,
+    {
+        self.router = self.router.method_not_allowed_fallback(handler);
+        self
+    }
+
     /// The paths, in the order they were registered.
     pub(crate) fn paths(self) -> Vec<String> {
         self.paths

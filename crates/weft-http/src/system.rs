@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -14,7 +13,6 @@ use serde_json::{Value, json};
 use subtle::ConstantTimeEq as _;
 use utoipa::{OpenApi, ToSchema};
 
-use crate::SharedState;
 use crate::schemas::IndexdError;
 
 /// weft's own endpoints' part of the OpenAPI document.
@@ -48,8 +46,27 @@ impl utoipa::Modify for MetricsToken {
     }
 }
 
-pub fn router() -> Router<SharedState> {
-    Router::new()
+/// What weft's own routes reach.
+pub struct SystemState {
+    pub index: std::sync::Arc<weft_indexd::IndexService>,
+    /// Whether the hub is on (the front page says so).
+    pub hub: bool,
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// `metrics.token`: the bearer token of `/metrics` on the public port.
+    pub metrics_token: Option<weft_config::Secret>,
+    /// The background tasks' states.
+    pub tasks: weft_tasks::Tasks,
+    pub base_url: String,
+    pub uses_postgres: bool,
+    pub started: std::time::Instant,
+    pub build: crate::Build,
+}
+
+type SharedState = std::sync::Arc<SystemState>;
+
+/// weft's own routes.
+pub(crate) fn routes() -> crate::routes::Routes<SharedState> {
+    crate::routes::Routes::new()
         .route("/", get(home))
         .route("/_status", get(status))
         .route("/_version", get(version))
@@ -67,8 +84,8 @@ fn escape(s: &str) -> String {
     summary = "Landing page: the services, the API browser, health and version links",
     responses((status = 200, description = "An HTML page", body = String, content_type = "text/html")))]
 async fn home(State(s): State<SharedState>) -> Html<String> {
-    let base = escape(&s.config.public_base_url());
-    let backend = if s.config.uses_postgres() {
+    let base = escape(&s.base_url);
+    let backend = if s.uses_postgres {
         "PostgreSQL"
     } else {
         "SQLite (embedded)"
@@ -97,8 +114,8 @@ Storage: {backend}.</p>
 <li>Documentation: <code>README.md</code> and <code>docs/</code> in the weft repository.</li>
 </ul>
 </body></html>"#,
-        version = escape(s.version),
-        hub = if s.hub.is_some() {
+        version = escape(s.build.version),
+        hub = if s.hub {
             "<tr><td>Data hub (aggregate MDS, discovery search)</td>\
              <td><a href=\"/mds/aggregate/commons\">/mds/aggregate/</a></td></tr>\n"
         } else {
@@ -256,8 +273,8 @@ pub(crate) struct WeftVersion {
     responses((status = 200, description = "Version and commit", body = WeftVersion)))]
 async fn version(State(s): State<SharedState>) -> Json<WeftVersion> {
     Json(WeftVersion {
-        version: s.version,
-        commit: s.commit,
+        version: s.build.version,
+        commit: s.build.commit,
     })
 }
 
@@ -274,7 +291,7 @@ async fn metrics(State(s): State<SharedState>, headers: HeaderMap) -> Response {
     let Some(handle) = &s.metrics else {
         return error(StatusCode::NOT_FOUND, "metrics are not enabled");
     };
-    let Some(token) = &s.config.metrics.token else {
+    let Some(token) = &s.metrics_token else {
         return error(
             StatusCode::NOT_FOUND,
             "metrics are not served on this port (see metrics.listen and metrics.token)",
@@ -304,8 +321,8 @@ fn error(status: StatusCode, message: &str) -> Response {
 
 /// The application of the metrics listener (`metrics.listen`): `/metrics`, open to whoever
 /// reaches that address, and nothing else.
-pub fn metrics_app(handle: PrometheusHandle) -> Router {
-    Router::new().route(
+pub fn metrics_app(handle: PrometheusHandle) -> axum::Router {
+    axum::Router::new().route(
         "/metrics",
         get(move || {
             let handle = handle.clone();
