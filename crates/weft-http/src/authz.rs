@@ -815,7 +815,7 @@ fn mapping_response(snap: &Snapshot, who: &Principal) -> Response {
 
 #[utoipa::path(get, path = "/authz/health", tag = "authz",
     summary = "Health of the policy engine",
-    responses((status = 200, description = "`\"Healthy\"`", body = String)))]
+    responses((status = 200, description = "`\"Healthy\"` (a JSON string)", body = String, content_type = "application/json")))]
 async fn health(State(s): State<SharedState>) -> Res {
     s.authz.fresh().await?;
     Ok(ok("Healthy"))
@@ -918,7 +918,7 @@ fn resources_list(snap: &Snapshot, who: &Principal, tags: bool) -> Value {
 #[utoipa::path(get, path = "/authz/auth/resources", tag = "authz",
     summary = "Resources the caller may act on",
     security((), ("bearer" = [])),
-    params(("tags" = Option<String>, Query, description = "Present (any value): tags instead of paths")),
+    params(("tags" = Option<String>, Query, nullable = false, description = "Present (any value): tags instead of paths")),
     responses((status = 200, description = "Paths (or tags)", body = ArboristResourcePaths), Unauthorized, Forbidden))]
 async fn resources_get(State(s): State<SharedState>, headers: HeaderMap, Query(q): Query) -> Res {
     let who = caller(&s, &headers).await?;
@@ -954,7 +954,7 @@ struct ResourcesIn {
     summary = "Resources a token may act on",
     description = "The token of `user.token`, else the bearer token of the header, else anonymous.",
     security((), ("bearer" = [])),
-    params(("tags" = Option<String>, Query, description = "Present (any value): tags instead of paths")),
+    params(("tags" = Option<String>, Query, nullable = false, description = "Present (any value): tags instead of paths")),
     request_body = ResourcesIn,
     responses((status = 200, description = "Paths (or tags)", body = ArboristResourcePaths), BadRequest, Unauthorized, Forbidden, TooLarge))]
 async fn resources_post(
@@ -1182,7 +1182,7 @@ fn mapping_get_public() {}
 #[utoipa::path(get, path = "/authz/resources", tag = "authz",
     summary = "Resources the caller may act on (public alias of auth/resources)",
     security((), ("bearer" = [])),
-    params(("tags" = Option<String>, Query, description = "Present (any value): tags instead of paths")),
+    params(("tags" = Option<String>, Query, nullable = false, description = "Present (any value): tags instead of paths")),
     responses((status = 200, description = "Paths (or tags)", body = ArboristResourcePaths), Unauthorized, Forbidden))]
 #[allow(dead_code)]
 fn resources_get_public() {}
@@ -1192,7 +1192,7 @@ fn resources_get_public() {}
 #[utoipa::path(get, path = "/authz/policy", tag = "authz",
     summary = "List policies",
     security(("bearer" = [])),
-    params(("expand" = Option<String>, Query, description = "Present (any value): each policy with its roles written out")),
+    params(("expand" = Option<String>, Query, nullable = false, description = "Present (any value): each policy with its roles written out")),
     responses((status = 200, description = "The policies", body = ArboristPolicies), Unauthorized, Forbidden))]
 async fn policy_list(State(s): State<SharedState>, headers: HeaderMap, Query(q): Query) -> Res {
     let snap = read(&s, &headers, "policy").await?;
@@ -1389,7 +1389,7 @@ async fn write_resource(
 #[utoipa::path(post, path = "/authz/resource", tag = "authz",
     summary = "Create a resource and its subresources",
     security(("bearer" = [])),
-    params(("p" = Option<String>, Query, description = "Present (any value): create missing parents")),
+    params(("p" = Option<String>, Query, nullable = false, description = "Present (any value): create missing parents")),
     request_body = ResourceBody,
     responses((status = 201, description = "Created", body = ArboristResourceCreated), BadRequest, Unauthorized, Forbidden,
         (status = 409, description = "Exists already; `exists` is the resource", body = ErrorBody), TooLarge))]
@@ -1406,8 +1406,8 @@ async fn resource_post(
     summary = "Create or update a resource",
     description = "Without `merge`, the children become exactly the listed `subresources` (none when absent).",
     security(("bearer" = [])),
-    params(("p" = Option<String>, Query, description = "Present (any value): create missing parents"),
-        ("merge" = Option<String>, Query, description = "Present (any value): keep children the body does not list")),
+    params(("p" = Option<String>, Query, nullable = false, description = "Present (any value): create missing parents"),
+        ("merge" = Option<String>, Query, nullable = false, description = "Present (any value): keep children the body does not list")),
     request_body = ResourceBody,
     responses((status = 201, description = "Created or updated", body = ArboristResourceCreated), BadRequest, Unauthorized, Forbidden, TooLarge))]
 async fn resource_put(
@@ -1423,7 +1423,7 @@ async fn resource_put(
     summary = "Create a resource under this parent",
     security(("bearer" = [])),
     params(("path" = String, Path, description = "The parent's path without its leading `/` (it contains `/`)"),
-        ("p" = Option<String>, Query, description = "Present (any value): create missing parents")),
+        ("p" = Option<String>, Query, nullable = false, description = "Present (any value): create missing parents")),
     request_body = ResourceBody,
     responses((status = 201, description = "Created", body = ArboristResourceCreated), BadRequest, Unauthorized, Forbidden,
         (status = 409, description = "Exists already; `exists` is the resource", body = ErrorBody), TooLarge))]
@@ -1442,8 +1442,8 @@ async fn resource_post_under(
     description = "Without `merge`, the children become exactly the listed `subresources` (none when absent).",
     security(("bearer" = [])),
     params(("path" = String, Path, description = "The parent's path without its leading `/` (it contains `/`)"),
-        ("p" = Option<String>, Query, description = "Present (any value): create missing parents"),
-        ("merge" = Option<String>, Query, description = "Present (any value): keep children the body does not list")),
+        ("p" = Option<String>, Query, nullable = false, description = "Present (any value): create missing parents"),
+        ("merge" = Option<String>, Query, nullable = false, description = "Present (any value): keep children the body does not list")),
     request_body = ResourceBody,
     responses((status = 201, description = "Created or updated", body = ArboristResourceCreated), BadRequest, Unauthorized, Forbidden, TooLarge))]
 async fn resource_put_under(
@@ -1688,7 +1688,7 @@ async fn user_delete(
 #[utoipa::path(post, path = "/authz/user/{name}/policy", tag = "authz",
     summary = "Grant a policy to a user (expires_at optional)",
     security(("bearer" = [])),
-    params(("name" = String, Path, description = "A user name (any case)"), ("X-AuthZ-Provider" = Option<String>, Header, description = "The provider (e.g. a sync job) the change belongs to")),
+    params(("name" = String, Path, description = "A user name (any case)"), ("X-AuthZ-Provider" = Option<String>, Header, nullable = false, description = "The provider (e.g. a sync job) the change belongs to")),
     request_body = GrantBody,
     responses((status = 204, description = "Granted"), BadRequest, Unauthorized, Forbidden,
         (status = 404, description = "No such user or policy", body = ErrorBody), TooLarge))]
@@ -1711,7 +1711,7 @@ async fn user_grant(
 #[utoipa::path(post, path = "/authz/user/{name}/bulk/policy", tag = "authz",
     summary = "Grant several policies to a user",
     security(("bearer" = [])),
-    params(("name" = String, Path, description = "A user name (any case)"), ("X-AuthZ-Provider" = Option<String>, Header, description = "The provider (e.g. a sync job) the change belongs to")),
+    params(("name" = String, Path, description = "A user name (any case)"), ("X-AuthZ-Provider" = Option<String>, Header, nullable = false, description = "The provider (e.g. a sync job) the change belongs to")),
     request_body = Vec<GrantBody>,
     responses((status = 204, description = "Granted"), BadRequest, Unauthorized, Forbidden,
         (status = 404, description = "No such user or policy", body = ErrorBody), TooLarge))]
@@ -1747,7 +1747,7 @@ async fn user_grant_bulk(
 #[utoipa::path(delete, path = "/authz/user/{name}/policy", tag = "authz",
     summary = "Revoke every policy of a user (of the X-AuthZ-Provider, if given)",
     security(("bearer" = [])),
-    params(("name" = String, Path, description = "A user name (any case)"), ("X-AuthZ-Provider" = Option<String>, Header, description = "The provider (e.g. a sync job) the change belongs to")),
+    params(("name" = String, Path, description = "A user name (any case)"), ("X-AuthZ-Provider" = Option<String>, Header, nullable = false, description = "The provider (e.g. a sync job) the change belongs to")),
     responses((status = 204, description = "Revoked"), Unauthorized, Forbidden, NotFound))]
 async fn user_revoke_all(
     State(s): State<SharedState>,
@@ -1765,7 +1765,7 @@ async fn user_revoke_all(
 #[utoipa::path(delete, path = "/authz/user/{name}/policy/{policy}", tag = "authz",
     summary = "Revoke a policy of a user",
     security(("bearer" = [])),
-    params(("name" = String, Path, description = "A user name (any case)"), ("policy" = String, Path), ("X-AuthZ-Provider" = Option<String>, Header, description = "The provider (e.g. a sync job) the change belongs to")),
+    params(("name" = String, Path, description = "A user name (any case)"), ("policy" = String, Path), ("X-AuthZ-Provider" = Option<String>, Header, nullable = false, description = "The provider (e.g. a sync job) the change belongs to")),
     responses((status = 204, description = "Revoked"),
         (status = 400, description = "The policy is not granted to the user directly", body = ErrorBody),
         (status = 401, description = "No usable token, or the grant is not the X-AuthZ-Provider's", body = ErrorBody),
@@ -1787,9 +1787,9 @@ async fn user_revoke(
     summary = "Resources a user may act on",
     security(("bearer" = [])),
     params(("name" = String, Path, description = "A user name (any case)"),
-        ("service" = Option<String>, Query, description = "Only resources where this service is allowed something"),
-        ("method" = Option<String>, Query, description = "Only resources where this method is allowed"),
-        ("tags" = Option<String>, Query, description = "Present (any value): tags instead of paths")),
+        ("service" = Option<String>, Query, nullable = false, description = "Only resources where this service is allowed something"),
+        ("method" = Option<String>, Query, nullable = false, description = "Only resources where this method is allowed"),
+        ("tags" = Option<String>, Query, nullable = false, description = "Present (any value): tags instead of paths")),
     responses((status = 200, description = "Paths (or tags)", body = ArboristResourcePaths), Unauthorized, Forbidden, NotFound))]
 async fn user_resources(
     State(s): State<SharedState>,
@@ -1987,7 +1987,7 @@ async fn group_create(
     summary = "Create or overwrite a group",
     description = "With X-AuthZ-Provider, only that provider's memberships are replaced.",
     security(("bearer" = [])),
-    params(("X-AuthZ-Provider" = Option<String>, Header, description = "The provider (e.g. a sync job) the change belongs to")),
+    params(("X-AuthZ-Provider" = Option<String>, Header, nullable = false, description = "The provider (e.g. a sync job) the change belongs to")),
     request_body = GroupBody,
     responses((status = 201, description = "Created or overwritten", body = ArboristGroupCreated), BadRequest, Unauthorized, Forbidden, TooLarge))]
 async fn group_put(
@@ -2040,7 +2040,7 @@ async fn group_delete(
 #[utoipa::path(post, path = "/authz/group/{name}/user", tag = "authz",
     summary = "Add a user to a group (expires_at optional)",
     security(("bearer" = [])),
-    params(("name" = String, Path), ("X-AuthZ-Provider" = Option<String>, Header, description = "The provider (e.g. a sync job) the change belongs to")),
+    params(("name" = String, Path), ("X-AuthZ-Provider" = Option<String>, Header, nullable = false, description = "The provider (e.g. a sync job) the change belongs to")),
     request_body = GroupUserBody,
     responses((status = 204, description = "Added"), BadRequest, Unauthorized, Forbidden,
         (status = 404, description = "No such group or user", body = ErrorBody), TooLarge))]
