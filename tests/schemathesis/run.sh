@@ -106,6 +106,11 @@ BASE="http://127.0.0.1:$PORT"
 if [ "${WEFT_ST_HUB:-0}" = 1 ]; then
   printf '[hub]\nsync_interval_secs = 5\nretry_min_secs = 1\n[hub.gen3_commons.self]\nmds_url = "%s"\ncommons_url = "127.0.0.1"\ndrs_prefixes = ["dg.ST00"]\n' \
     "$BASE" >> "$WORK/weft.toml"
+  # the admin may write the study the hub pulls (MDS writes need mds_gateway access)
+  printf 'authz:\n  resources: [{name: mds_gateway}]\n  roles: [{id: mds, permissions: [{id: mds, action: {service: mds_gateway, method: access}}]}]\n  policies: [{id: mds, role_ids: [mds], resource_paths: [/mds_gateway]}]\nusers:\n  %s: {policies: [mds]}\n' \
+    "$ADMIN" > "$WORK/user.yaml"
+  "$WEFT_BIN" usersync "$WORK/user.yaml" --data-dir "$DATA" --config "$WORK/weft.toml" >"$WORK/usersync.log" 2>&1 \
+    || { cat "$WORK/usersync.log" >&2; die "weft usersync failed"; }
 fi
 log "starting $WEFT_BIN on $BASE ($MODE)"
 "$WEFT_BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$DATA" --base-url "$BASE" \

@@ -268,8 +268,11 @@ impl SearchIndex {
             facets.add_facet(tantivy::schema::Facet::from_path(["tag", c.as_str()]));
         }
         let searcher = self.reader.searcher();
+        // Past every document there is nothing to skip to; tantivy sizes its heap by limit +
+        // offset, so an offset of 2^63 must not reach it.
+        let offset = usize::try_from(searcher.num_docs()).map_or(req.offset, |n| req.offset.min(n));
         let top = TopDocs::with_limit(req.limit.max(1))
-            .and_offset(req.offset)
+            .and_offset(offset)
             .order_by_score();
         let (top, total, counts) = searcher.search(&query, &(top, Count, facets))?;
         let mut hits = Vec::with_capacity(top.len());
@@ -477,6 +480,45 @@ mod tests {
             })
             .unwrap_err();
         assert!(matches!(e, HubError::BadQuery(_)));
+    }
+
+    /// An offset past every study is an empty page, whatever its size (tantivy sizes its
+    /// heap by limit + offset: `offset=2^63` panicked on an overflow, found by schemathesis).
+    #[test]
+    fn an_offset_past_every_study_is_an_empty_page() {
+        let index = SearchIndex::create(None).unwrap();
+        add(
+            &index,
+            "a",
+            "A",
+            &[
+                ("a1", study("One", &[("Program", "P")], 1)),
+                ("a2", study("Two", &[("Program", "P")], 2)),
+            ],
+        );
+        for offset in [2, 3, 1 << 31, 1 << 63, usize::MAX] {
+            let r = index
+                .search(&SearchRequest {
+                    limit: MAX_LIMIT,
+                    offset,
+                    ..SearchRequest::default()
+                })
+                .unwrap();
+            assert_eq!(
+                (r.total, r.hits.len(), r.offset),
+                (2, 0, offset),
+                "{offset}"
+            );
+            assert_eq!(r.facets.tags["Program"]["P"], 2, "facets count every match");
+        }
+        let r = index
+            .search(&SearchRequest {
+                limit: 10,
+                offset: 1,
+                ..SearchRequest::default()
+            })
+            .unwrap();
+        assert_eq!((r.total, r.hits.len()), (2, 1));
     }
 
     #[test]
