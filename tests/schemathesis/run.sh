@@ -14,7 +14,9 @@
 # pinned spec matches. Bounded: WEFT_ST_MAX_EXAMPLES (default 10) examples per operation,
 # a fixed seed (WEFT_ST_SEED, default 20240614), at most WEFT_ST_MAX_TIME seconds (default
 # 240). Other knobs: WEFT_CLIENT_PYTHON, PG_HOST/PG_PORT/PG_USER, WEFT_ST_KEEP=1 keeps the
-# temp dir (weft log, reports).
+# temp dir (weft log, reports). WEFT_ST_HUB=1 turns the data hub on: one commons, this server
+# itself, pulled every 5 s, with one discovery study seeded, so the aggregate routes answer
+# with data (without it they answer 404, as aggregate MDS does when it is off).
 set -uo pipefail
 
 MODE=${1:-sqlite}
@@ -101,6 +103,10 @@ printf '[authz]\nadmin_users = ["%s"]\n' "$ADMIN" > "$WORK/weft.toml"
 
 PORT=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 BASE="http://127.0.0.1:$PORT"
+if [ "${WEFT_ST_HUB:-0}" = 1 ]; then
+  printf '[hub]\nsync_interval_secs = 5\nretry_min_secs = 1\n[hub.gen3_commons.self]\nmds_url = "%s"\ncommons_url = "127.0.0.1"\ndrs_prefixes = ["dg.ST00"]\n' \
+    "$BASE" >> "$WORK/weft.toml"
+fi
 log "starting $WEFT_BIN on $BASE ($MODE)"
 "$WEFT_BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$DATA" --base-url "$BASE" \
   --config "$WORK/weft.toml" >"$WORK/weft.log" 2>&1 &
@@ -116,6 +122,12 @@ done
 
 TOKEN=$("$WEFT_BIN" token create --user "$ADMIN" --data-dir "$DATA" --base-url "$BASE" \
   --config "$WORK/weft.toml" 2>"$WORK/token.log") || { cat "$WORK/token.log" >&2; die "weft token create failed"; }
+
+if [ "${WEFT_ST_HUB:-0}" = 1 ]; then
+  curl -sf -o /dev/null -X POST -H "Authorization: Bearer $TOKEN" "$BASE/mds/metadata/st-study-1" \
+    -d '{"_guid_type": "discovery_metadata", "gen3_discovery": {"study_name": "seeded", "tags": [{"category": "Program", "name": "ST"}]}}' \
+    || die "could not seed the hub's study"
+fi
 
 log "schemathesis ($MODE): $MAX_EXAMPLES examples per operation, seed $SEED, at most ${MAX_TIME}s"
 # Only the routers whose handlers carry their own annotations are fuzzed (index, DRS, MDS

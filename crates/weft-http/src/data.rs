@@ -7,7 +7,6 @@
 use std::ops::Range;
 
 use axum::Json;
-use axum::Router;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
@@ -15,21 +14,126 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use futures::TryStreamExt as _;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::{IntoParams, OpenApi, ToSchema};
 use weft_blob::{Grant, ObjectKey};
 use weft_core::WeftError;
 use weft_indexd::query::Params;
 use weft_indexd::upload::{LandedObject, Part, Publish, UploadRequest, body_expires_in};
 
-use crate::SharedState;
 use crate::error::ApiError;
 use crate::extract::{Body as RawBody, Creds, Query};
+use crate::schemas::IndexdError;
 
 type Res = Result<Response, ApiError>;
 
-pub fn router() -> Router<SharedState> {
-    Router::new()
+/// fence's data API's part of the OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        download,
+        local,
+        local_put,
+        buckets,
+        upload,
+        upload_guid,
+        multipart_init,
+        multipart_upload,
+        multipart_complete,
+        delete_file,
+    ),
+    components(schemas(IndexdError))
+)]
+pub(crate) struct Api;
+
+/// The error answers of a request with a fence token (`{"error": ...}`).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub(crate) enum DataErrors {
+    #[response(
+        status = 400,
+        description = "Malformed request (body, parameter, protocol, bucket, file name)"
+    )]
+    BadRequest(IndexdError),
+    #[response(status = 401, description = "No or unusable token")]
+    Unauthorized(IndexdError),
+    #[response(
+        status = 403,
+        description = "The token lacks the `data` scope or the policy denies it"
+    )]
+    Forbidden(IndexdError),
+    #[response(status = 404, description = "No such record")]
+    NotFound(IndexdError),
+}
+
+/// The error answers of a request that also reads a JSON body.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub(crate) enum DataBodyErrors {
+    #[response(
+        status = 400,
+        description = "Malformed body, a missing argument, a bad protocol, bucket or file name"
+    )]
+    BadRequest(IndexdError),
+    #[response(status = 401, description = "No or unusable token")]
+    Unauthorized(IndexdError),
+    #[response(
+        status = 403,
+        description = "The token lacks the `data` scope or the policy denies it"
+    )]
+    Forbidden(IndexdError),
+    #[response(status = 413, description = "Body over max_body_bytes")]
+    TooLarge(IndexdError),
+}
+
+/// A record's GUID (it may contain `/`: `dg.1234/uuid`).
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub(crate) struct GuidPath {
+    /// A did of the index (with or without the configured prefix).
+    guid: String,
+}
+
+/// The object key of a local object (it may contain `/`).
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub(crate) struct KeyPath {
+    /// `{guid}/{file_name}` for uploads.
+    key: String,
+}
+
+/// Bytes of an object (`application/octet-stream`).
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)]
+pub(crate) struct ObjectBytes(Vec<u8>);
+
+/// `{"url": ...}`: a signed URL.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct DataUrl {
+    url: String,
+}
+
+/// What fence's data API's handlers reach.
+pub struct DataState {
+    pub index: std::sync::Arc<weft_indexd::IndexService>,
+    /// Signs download URLs.
+    pub access: std::sync::Arc<dyn weft_indexd::drs::AccessSigner>,
+    /// fence's upload flow.
+    pub uploads: std::sync::Arc<dyn weft_indexd::upload::Uploads>,
+    pub blobs: std::sync::Arc<weft_blob::Blobs>,
+    /// The configured buckets (`/user/data/buckets`).
+    pub storage: weft_config::StorageConfig,
+}
+
+type SharedState = std::sync::Arc<DataState>;
+
+/// fence's data API's routes.
+pub(crate) fn routes() -> crate::routes::Routes<SharedState> {
+    crate::routes::Routes::new()
         .route("/user/data/download/{*guid}", get(download))
         .route("/user/data/buckets", get(buckets))
         .route("/user/data/upload", post(upload))
@@ -46,27 +150,55 @@ pub fn router() -> Router<SharedState> {
         )
 }
 
-/// `GET /user/data/buckets`: the configured buckets without credentials, as fence:
-/// `{"S3_BUCKETS": {name: {region, endpoint_url?}}, "GS_BUCKETS": {name: {}}}`.
+/// `GET /user/data/buckets`'s answer, as fence: the configured buckets without credentials.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct DataBuckets {
+    /// S3 buckets by name.
+    #[serde(rename = "S3_BUCKETS")]
+    s3_buckets: std::collections::BTreeMap<String, S3BucketInfo>,
+    /// Google Cloud Storage buckets by name.
+    #[serde(rename = "GS_BUCKETS")]
+    gs_buckets: std::collections::BTreeMap<String, GsBucketInfo>,
+}
+
+/// One S3 bucket: its region, and its endpoint when not AWS.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct S3BucketInfo {
+    region: String,
+    /// Present for an S3-compatible endpoint (MinIO, Ceph, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    endpoint_url: Option<String>,
+}
+
+/// One GCS bucket: nothing but its name (an empty object).
+#[derive(Serialize, ToSchema)]
+pub(crate) struct GsBucketInfo {}
+
+#[utoipa::path(get, path = "/user/data/buckets", tag = "data",
+    summary = "The configured buckets, without credentials (fence)",
+    responses((status = 200, description = "S3 and GCS buckets by name", body = DataBuckets)))]
 async fn buckets(State(s): State<SharedState>) -> Res {
-    let storage = &s.config.storage;
-    let s3: serde_json::Map<String, serde_json::Value> = storage
-        .s3_buckets
-        .iter()
-        .map(|(name, b)| {
-            let mut v = json!({"region": b.region});
-            if let Some(e) = &b.endpoint_url {
-                v["endpoint_url"] = json!(e);
-            }
-            (name.clone(), v)
-        })
-        .collect();
-    let gs: serde_json::Map<String, serde_json::Value> = storage
-        .gs_buckets
-        .keys()
-        .map(|name| (name.clone(), json!({})))
-        .collect();
-    Ok(Json(json!({"S3_BUCKETS": s3, "GS_BUCKETS": gs})).into_response())
+    let storage = &s.storage;
+    let body = DataBuckets {
+        s3_buckets: storage
+            .s3_buckets
+            .iter()
+            .map(|(name, b)| {
+                let info = S3BucketInfo {
+                    region: b.region.clone(),
+                    endpoint_url: b.endpoint_url.clone(),
+                };
+                (name.clone(), info)
+            })
+            .collect(),
+        gs_buckets: storage
+            .gs_buckets
+            .keys()
+            .map(|name| (name.clone(), GsBucketInfo {}))
+            .collect(),
+    };
+    Ok(Json(body).into_response())
 }
 
 /// A JSON object body (fence: "wrong Content-Type; expected application/json" otherwise).
@@ -74,7 +206,40 @@ fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError>
     Ok(weft_indexd::input::parse(body)?)
 }
 
+/// `POST /user/data/upload`'s body (`weft_indexd::upload::UploadRequest`).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)] // the handler reads `UploadRequest`
+pub(crate) struct DataUploadBody {
+    /// The object's file name (no `/`).
+    file_name: String,
+    /// New records only: the `authz` the blank record gets (none: `/data_file`'s
+    /// `file_upload` permission decides, and the caller becomes the uploader).
+    authz: Option<Vec<String>>,
+    /// Upload to this existing record instead of a new one.
+    guid: Option<String>,
+    /// Pick the upload bucket of this kind: `s3`, `gs`, `az` or `file`.
+    protocol: Option<String>,
+    /// Seconds the URL stays valid (a positive integer, or one as a string; capped).
+    #[schema(value_type = Option<u64>, minimum = 1)]
+    expires_in: Option<serde_json::Value>,
+    /// A bucket name from `data_upload_bucket` / `allowed_data_upload_buckets`.
+    bucket: Option<String>,
+}
+
+/// A new (or named) record and where to PUT its bytes.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct DataUploadCreated {
+    guid: String,
+    /// A presigned PUT URL.
+    url: String,
+}
+
 /// `POST /user/data/upload`: 201 `{"guid", "url"}`.
+#[utoipa::path(post, path = "/user/data/upload", tag = "data",
+    summary = "A blank record and a presigned PUT URL for its object (fence)",
+    request_body = DataUploadBody, security(("bearer" = [])),
+    responses((status = 201, description = "The record and the URL", body = DataUploadCreated), DataBodyErrors,
+        (status = 404, description = "No record `guid`", body = IndexdError)))]
 async fn upload(
     State(s): State<SharedState>,
     Creds(c): Creds,
@@ -83,10 +248,29 @@ async fn upload(
     s.uploads.authenticate(&c).await?;
     let req: UploadRequest = json_body(&body?.0)?;
     let (guid, url) = s.uploads.upload(&c, req).await?;
-    Ok((StatusCode::CREATED, Json(json!({"guid": guid, "url": url}))).into_response())
+    Ok((StatusCode::CREATED, Json(DataUploadCreated { guid, url })).into_response())
+}
+
+/// `GET /user/data/upload/{guid}`'s query.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct UploadUrlQuery {
+    /// The object's file name (default: the GUID, `/` as `_`).
+    file_name: Option<String>,
+    /// `s3`, `gs`, `az` or `file`.
+    protocol: Option<String>,
+    bucket: Option<String>,
+    /// Seconds the URL stays valid (capped).
+    #[param(minimum = 1)]
+    expires_in: Option<u64>,
 }
 
 /// `GET /user/data/upload/{guid}?file_name=&protocol=&bucket=&expires_in=`: `{"url"}`.
+#[utoipa::path(get, path = "/user/data/upload/{guid}", tag = "data",
+    summary = "A presigned PUT URL for an existing record (fence)",
+    params(GuidPath, UploadUrlQuery), security(("bearer" = [])),
+    responses((status = 200, description = "The URL", body = DataUrl), DataErrors))]
 async fn upload_guid(
     State(s): State<SharedState>,
     guid: Result<Path<String>, PathRejection>,
@@ -108,10 +292,38 @@ async fn upload_guid(
             expires_in,
         )
         .await?;
-    Ok(Json(json!({"url": url})).into_response())
+    Ok(Json(DataUrl { url }).into_response())
+}
+
+/// `POST /user/data/multipart/init`'s body (`weft_indexd::upload::UploadRequest`).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)] // the handler reads `UploadRequest`
+pub(crate) struct MultipartInitBody {
+    /// The object's file name (no `/`).
+    file_name: String,
+    /// Upload to this existing record instead of a new one.
+    guid: Option<String>,
+    /// A bucket name from `data_upload_bucket` / `allowed_data_upload_buckets` (S3 or local).
+    bucket: Option<String>,
+    /// Checked as in `/user/data/upload`, otherwise unused.
+    #[schema(value_type = Option<u64>, minimum = 1)]
+    expires_in: Option<serde_json::Value>,
+}
+
+/// A started multipart upload.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct MultipartStarted {
+    guid: String,
+    #[serde(rename = "uploadId")]
+    upload_id: String,
 }
 
 /// `POST /user/data/multipart/init`: 201 `{"guid", "uploadId"}`.
+#[utoipa::path(post, path = "/user/data/multipart/init", tag = "data",
+    summary = "Start a multipart upload to a new blank record (or `guid`) (fence)",
+    request_body = MultipartInitBody, security(("bearer" = [])),
+    responses((status = 201, description = "The record and the upload id", body = MultipartStarted), DataBodyErrors,
+        (status = 404, description = "No record `guid`", body = IndexdError)))]
 async fn multipart_init(
     State(s): State<SharedState>,
     Creds(c): Creds,
@@ -122,22 +334,37 @@ async fn multipart_init(
     let (guid, upload_id) = s.uploads.multipart_init(&c, req).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"guid": guid, "uploadId": upload_id})),
+        Json(MultipartStarted { guid, upload_id }),
     )
         .into_response())
 }
 
-#[derive(Deserialize)]
+/// `POST /user/data/multipart/upload`'s body.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = MultipartPartBody)]
 struct PartRequest {
+    /// The upload's object key, `{guid}/{file_name}`.
+    #[schema(required = true, nullable = false)]
     key: Option<String>,
     #[serde(rename = "uploadId")]
+    #[schema(required = true, nullable = false)]
     upload_id: Option<String>,
+    /// 1 to 10000.
     #[serde(rename = "partNumber")]
+    #[schema(required = true, nullable = false, minimum = 1, maximum = 10000)]
     part_number: Option<u32>,
+    /// Seconds the URL stays valid (a positive integer, or one as a string; capped).
     #[serde(default)]
+    #[schema(value_type = Option<u64>, minimum = 1)]
     expires_in: Option<serde_json::Value>,
     #[serde(default)]
     bucket: Option<String>,
+}
+
+/// A presigned URL for one part.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct MultipartPresigned {
+    presigned_url: String,
 }
 
 /// fence's message for missing arguments.
@@ -146,6 +373,10 @@ fn missing(names: &[&str]) -> ApiError {
 }
 
 /// `POST /user/data/multipart/upload`: `{"presigned_url"}` for one part.
+#[utoipa::path(post, path = "/user/data/multipart/upload", tag = "data",
+    summary = "A presigned URL to PUT one part of a multipart upload (fence)",
+    request_body = PartRequest, security(("bearer" = [])),
+    responses((status = 200, description = "The part's URL", body = MultipartPresigned), DataBodyErrors))]
 async fn multipart_upload(
     State(s): State<SharedState>,
     Creds(c): Creds,
@@ -172,23 +403,55 @@ async fn multipart_upload(
         .uploads
         .multipart_part(&c, key, upload_id, part, req.bucket.as_deref(), expires_in)
         .await?;
-    Ok(Json(json!({"presigned_url": url})).into_response())
+    Ok(Json(MultipartPresigned { presigned_url: url }).into_response())
 }
 
-#[derive(Deserialize)]
+/// `POST /user/data/multipart/complete`'s body.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = MultipartCompleteBody)]
 struct CompleteRequest {
+    /// The upload's object key, `{guid}/{file_name}`.
+    #[schema(required = true, nullable = false)]
     key: Option<String>,
     #[serde(rename = "uploadId")]
+    #[schema(required = true, nullable = false)]
     upload_id: Option<String>,
+    /// Every part, numbered 1, 2, ... without gaps, with the ETag its PUT answered.
+    #[schema(required = true, nullable = false, value_type = Option<Vec<MultipartPart>>)]
     parts: Option<Vec<Part>>,
     #[serde(default)]
     bucket: Option<String>,
+    /// Accepted as fence does, unused.
     #[serde(default)]
     #[allow(dead_code)] // accepted as fence does, unused
+    #[schema(value_type = Option<u64>)]
     expires_in: Option<serde_json::Value>,
 }
 
+/// One part of a completed multipart upload (`weft_indexd::upload::Part`).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)] // the handler reads `Part`
+pub(crate) struct MultipartPart {
+    #[serde(rename = "PartNumber")]
+    #[schema(minimum = 1)]
+    part_number: u32,
+    #[serde(rename = "ETag")]
+    etag: String,
+}
+
+/// `{"message": "OK"}`.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct DataMessage {
+    message: &'static str,
+}
+
 /// `POST /user/data/multipart/complete`: `{"message": "OK"}`.
+#[utoipa::path(post, path = "/user/data/multipart/complete", tag = "data",
+    summary = "Finish a multipart upload: its parts become the record's object (fence)",
+    request_body = CompleteRequest, security(("bearer" = [])),
+    responses((status = 200, description = "Done: `{\"message\": \"OK\"}`", body = DataMessage), DataBodyErrors,
+        (status = 404, description = "The upload's record is gone", body = IndexdError),
+        (status = 409, description = "The record has its object already", body = IndexdError)))]
 async fn multipart_complete(
     State(s): State<SharedState>,
     Creds(c): Creds,
@@ -209,10 +472,14 @@ async fn multipart_complete(
     })
     .await
     .map_err(WeftError::internal)??;
-    Ok(Json(json!({"message": "OK"})).into_response())
+    Ok(Json(DataMessage { message: "OK" }).into_response())
 }
 
 /// `DELETE /user/data/{guid}`: 204.
+#[utoipa::path(delete, path = "/user/data/{guid}", tag = "data",
+    summary = "Delete the record's stored objects, then the record (fence)",
+    params(GuidPath), security(("bearer" = [])),
+    responses((status = 204, description = "Deleted"), DataErrors))]
 async fn delete_file(
     State(s): State<SharedState>,
     guid: Result<Path<String>, PathRejection>,
@@ -223,9 +490,62 @@ async fn delete_file(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// The signature of a URL weft signed for a local object.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct SignedQuery {
+    /// Unix seconds until which the URL is valid.
+    expires: String,
+    /// The HMAC of the URL's grant, hex.
+    sig: String,
+}
+
+/// What a signed upload URL grants: a whole object for a blank record, or one part.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct SignedPutQuery {
+    /// Unix seconds until which the URL is valid.
+    expires: String,
+    /// The HMAC of the URL's grant, hex.
+    sig: String,
+    /// An upload: the blank record the object fills.
+    guid: Option<String>,
+    /// A multipart part (with `part`): the upload's id.
+    upload_id: Option<String>,
+    /// A multipart part (with `upload_id`): its number.
+    part: Option<u32>,
+}
+
+/// The error answers of a signed local URL (`{"error": ...}`).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub(crate) enum SignedErrors {
+    #[response(status = 400, description = "Malformed key or query")]
+    BadRequest(IndexdError),
+    #[response(
+        status = 403,
+        description = "No, a malformed, a mismatched or an expired signature, or a URL that grants something else"
+    )]
+    Forbidden(IndexdError),
+    #[response(
+        status = 404,
+        description = "No such object (GET), no such record (PUT)"
+    )]
+    NotFound(IndexdError),
+}
+
 /// `PUT /user/data/local/{key}?expires=&guid=&sig=` (an upload, which fills blank record
 /// `guid`) or `?expires=&upload_id=&part=&sig=` (one part of a multipart upload, answered
 /// with its `ETag`). The body streams to disk and is hashed on the way.
+#[utoipa::path(put, path = "/user/data/local/{key}", tag = "data",
+    summary = "Upload a local object, or one part of a multipart upload, behind a URL weft signed",
+    params(KeyPath, SignedPutQuery),
+    request_body(content = ObjectBytes, content_type = "application/octet-stream", description = "The object's (or part's) bytes"),
+    responses((status = 200, description = "Stored; no body", headers(("ETag" = String, description = "The MD5 of the bytes, quoted"))),
+        SignedErrors,
+        (status = 409, description = "The record has its object already", body = IndexdError)))]
 async fn local_put(
     State(s): State<SharedState>,
     key: Result<Path<String>, PathRejection>,
@@ -316,7 +636,28 @@ fn now() -> u64 {
     u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0)
 }
 
+/// `GET /user/data/download/{guid}`'s query.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct DownloadQuery {
+    /// The URL scheme to sign (`s3`, `gs`, `az`, `http`, `https`, `ftp`, `file`; `http`
+    /// takes `https` too); default: the record's first URL.
+    protocol: Option<String>,
+    /// Seconds the URL stays valid (capped).
+    #[param(minimum = 1)]
+    expires_in: Option<u64>,
+    /// Present (any value): answer 302 to the URL instead of `{"url"}`.
+    redirect: Option<String>,
+}
+
 /// `GET /user/data/download/{guid}?protocol=&expires_in=&redirect`: `{"url": signed URL}`.
+#[utoipa::path(get, path = "/user/data/download/{guid}", tag = "data",
+    summary = "A signed download URL for the record's object (fence)",
+    params(GuidPath, DownloadQuery), security((), ("bearer" = [])),
+    responses((status = 200, description = "The signed URL", body = DataUrl),
+        (status = 302, description = "With `redirect`: to the signed URL; no body", headers(("Location" = String, description = "The signed URL"))),
+        DataErrors))]
 async fn download(
     State(s): State<SharedState>,
     guid: Result<Path<String>, PathRejection>,
@@ -335,7 +676,7 @@ async fn download(
         let location = HeaderValue::from_str(&signed).map_err(WeftError::internal)?;
         return Ok((StatusCode::FOUND, [(header::LOCATION, location)]).into_response());
     }
-    Ok(Json(json!({"url": signed})).into_response())
+    Ok(Json(DataUrl { url: signed }).into_response())
 }
 
 /// What a `Range` header asks of an object of `size` bytes.
@@ -371,6 +712,17 @@ fn wanted(header: Option<&HeaderValue>, size: u64) -> Wanted {
 
 /// `GET /user/data/local/{key}?expires=&sig=`: a local object's bytes, if the URL was signed
 /// by this commons and has not expired; `Range` supported.
+#[utoipa::path(get, path = "/user/data/local/{key}", tag = "data",
+    summary = "The bytes of a local object behind a URL weft signed; one bytes Range supported",
+    params(KeyPath, SignedQuery,
+        ("Range" = Option<String>, Header, nullable = false, description = "One `bytes=` range (`a-b`, `a-`, `-n`); anything else is ignored")),
+    responses((status = 200, description = "The whole object", content_type = "application/octet-stream", body = ObjectBytes,
+            headers(("Accept-Ranges" = String), ("Content-Length" = u64))),
+        (status = 206, description = "The range asked for", content_type = "application/octet-stream", body = ObjectBytes,
+            headers(("Content-Range" = String, description = "`bytes a-b/size`"), ("Content-Length" = u64))),
+        (status = 416, description = "The range is past the object's end", body = IndexdError,
+            headers(("Content-Range" = String, description = "`bytes */size`"))),
+        SignedErrors))]
 async fn local(
     State(s): State<SharedState>,
     key: Result<Path<String>, PathRejection>,

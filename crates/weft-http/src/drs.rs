@@ -1,7 +1,6 @@
 //! GA4GH DRS 1.x under `/ga4gh/drs/v1/`.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -14,10 +13,14 @@ use weft_indexd::service::Depth;
 use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
 
-use crate::SharedState;
+use std::sync::Arc;
+
 use crate::error::ApiError;
 use crate::extract::{Body, Creds, Query};
+use crate::routes::Routes;
 use crate::schemas::DrsError;
+use weft_indexd::IndexService;
+use weft_indexd::drs::DrsContext;
 
 /// The DRS API's part of the OpenAPI document.
 #[derive(OpenApi)]
@@ -55,8 +58,24 @@ pub(crate) enum DrsErrors {
 
 type Res = Result<Response, ApiError>;
 
-pub fn router() -> Router<SharedState> {
-    Router::new()
+/// What the DRS API's handlers reach.
+pub struct DrsState {
+    pub index: Arc<IndexService>,
+    pub drs: DrsContext,
+    /// Signs access URLs (`/access/{access_id}`).
+    pub access: Arc<dyn weft_indexd::drs::AccessSigner>,
+    /// service-info's `organization.name` and `.url`.
+    pub organization_name: String,
+    pub organization_url: String,
+    /// The most ids one bulk request may name.
+    pub max_bulk_request_length: usize,
+}
+
+type Shared = Arc<DrsState>;
+
+/// The DRS API's routes.
+pub(crate) fn routes() -> Routes<Shared> {
+    Routes::new()
         .route("/ga4gh/drs/v1/service-info", get(service_info))
         .route(
             "/ga4gh/drs/v1/objects",
@@ -98,22 +117,16 @@ fn object_id(raw: &str) -> String {
 #[utoipa::path(get, path = "/ga4gh/drs/v1/service-info", tag = "drs",
     summary = "DRS service-info",
     responses((status = 200, description = "GA4GH service-info", body = serde_json::Value)))]
-async fn service_info(State(s): State<SharedState>) -> Res {
-    let org_url = s
-        .config
-        .drs
-        .organization_url
-        .clone()
-        .unwrap_or_else(|| s.config.public_base_url());
+async fn service_info(State(s): State<Shared>) -> Res {
     Ok(Json(
         s.drs
-            .service_info(&s.config.drs.organization_name, &org_url),
+            .service_info(&s.organization_name, &s.organization_url),
     )
     .into_response())
 }
 
 /// The record or bundle a DRS id names (a bundle's members read `depth` deep).
-async fn resolve(s: &SharedState, raw: &str, depth: Depth) -> Result<Entry, ApiError> {
+async fn resolve(s: &Shared, raw: &str, depth: Depth) -> Result<Entry, ApiError> {
     let id = object_id(raw);
     if let Some(e) = s.index.resolve_entry(&id, depth).await.map_err(drs_err)? {
         return Ok(e);
@@ -136,7 +149,7 @@ async fn resolve(s: &SharedState, raw: &str, depth: Depth) -> Result<Entry, ApiE
 
 /// The record a DRS id names; bundles have no bytes to access.
 async fn resolve_record(
-    s: &SharedState,
+    s: &Shared,
     raw: &str,
     access_id: &str,
 ) -> Result<weft_store::IndexRecord, ApiError> {
@@ -154,7 +167,7 @@ async fn resolve_record(
     responses((status = 200, description = "The DRS object", body = serde_json::Value),
         (status = 307, description = "Held by a peer commons: the same request there"), DrsErrors))]
 async fn object_or_access(
-    State(s): State<SharedState>,
+    State(s): State<Shared>,
     Path(rest): Path<String>,
     uri: axum::http::Uri,
     creds: Creds,
@@ -211,7 +224,7 @@ pub(crate) struct AccessUrl {
 /// to the owning commons. `None` when every peer answered and none holds it; a 503 when
 /// none that answered holds it and some could not be reached.
 async fn peer_redirect(
-    s: &SharedState,
+    s: &Shared,
     rest: &str,
     query: Option<&str>,
 ) -> Result<Option<Response>, ApiError> {
@@ -257,7 +270,7 @@ async fn peer_redirect(
 }
 
 async fn object_or_access_here(
-    s: &SharedState,
+    s: &Shared,
     rest: &str,
     Creds(c): Creds,
     query: Result<Query, ApiError>,
@@ -297,7 +310,7 @@ async fn object_or_access_here(
 #[utoipa::path(options, path = "/ga4gh/drs/v1/objects/{object_id}", tag = "drs",
     summary = "Authorizations of a DRS object", params(("object_id" = String, Path)),
     responses((status = 200, description = "`{drs_object_id, supported_types, passport_auth_issuers, bearer_auth_issuers}`", body = serde_json::Value), DrsErrors))]
-async fn object_options(State(s): State<SharedState>, Path(rest): Path<String>) -> Res {
+async fn object_options(State(s): State<Shared>, Path(rest): Path<String>) -> Res {
     let auth = match resolve(&s, &rest, Depth::Members).await? {
         Entry::Record(r) => s.drs.authorizations(&r, true),
         // bundles carry no authz: nothing to present
@@ -322,7 +335,7 @@ pub(crate) struct BulkBody {
 }
 
 async fn bulk_records(
-    s: &SharedState,
+    s: &Shared,
     body: &[u8],
 ) -> Result<(usize, Vec<weft_store::IndexRecord>, Vec<String>), ApiError> {
     let b: BulkBody = weft_indexd::input::parse(body).map_err(drs_err)?;
@@ -331,7 +344,7 @@ async fn bulk_records(
             "bulk_object_ids must not be empty",
         )));
     }
-    let max = s.config.drs.max_bulk_request_length;
+    let max = s.max_bulk_request_length;
     if b.bulk_object_ids.len() > max {
         return Err(drs_err(WeftError::new(
             weft_core::ErrorCode::PayloadTooLarge,
@@ -401,7 +414,7 @@ fn envelope(requested: usize, resolved: Vec<Value>, missing: Vec<String>) -> Env
 #[utoipa::path(post, path = "/ga4gh/drs/v1/objects", tag = "drs",
     summary = "Bulk DRS objects", request_body = BulkBody,
     responses((status = 200, description = "Resolved and unresolved objects", body = Envelope), DrsErrors))]
-async fn bulk(State(s): State<SharedState>, body: Result<Body, ApiError>) -> Res {
+async fn bulk(State(s): State<Shared>, body: Result<Body, ApiError>) -> Res {
     let Body(b) = on_drs(body)?;
     let (requested, found, missing) = bulk_records(&s, &b).await?;
     let resolved = found.iter().map(|r| json!(s.drs.object(r))).collect();
@@ -411,7 +424,7 @@ async fn bulk(State(s): State<SharedState>, body: Result<Body, ApiError>) -> Res
 #[utoipa::path(options, path = "/ga4gh/drs/v1/objects", tag = "drs",
     summary = "Bulk authorizations", request_body = BulkBody,
     responses((status = 200, description = "Authorizations of each object", body = Envelope), DrsErrors))]
-async fn bulk_options(State(s): State<SharedState>, body: Result<Body, ApiError>) -> Res {
+async fn bulk_options(State(s): State<Shared>, body: Result<Body, ApiError>) -> Res {
     let Body(b) = on_drs(body)?;
     let (requested, found, missing) = bulk_records(&s, &b).await?;
     let resolved = found
@@ -426,7 +439,7 @@ async fn bulk_options(State(s): State<SharedState>, body: Result<Body, ApiError>
     params(("limit" = Option<i64>, Query), ("start" = Option<String>, Query), ("page" = Option<i64>, Query),
         ("form" = Option<String>, Query, description = "object or bundle")),
     responses((status = 200, description = "`{drs_objects: [...]}`", body = DrsObjects), DrsErrors))]
-async fn list(State(s): State<SharedState>, query: Result<Query, ApiError>) -> Res {
+async fn list(State(s): State<Shared>, query: Result<Query, ApiError>) -> Res {
     let Query(q) = on_drs(query)?;
     let entries = s.index.list_drs(&q).await.map_err(drs_err)?;
     let objects: Vec<_> = entries

@@ -1,7 +1,6 @@
 //! The indexd API under `/index/` (indexd's own paths with the commons prefix).
 
 use axum::Json;
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -18,10 +17,14 @@ use weft_indexd::input::{
 };
 use weft_indexd::service::Ids;
 
-use crate::SharedState;
+use std::sync::Arc;
+
 use crate::error::ApiError;
 use crate::extract::{Body, Creds, Query};
+use crate::routes::Routes;
 use crate::schemas::{IndexRecord, IndexdError, IndexdReadErrors, IndexdWriteErrors};
+use weft_indexd::IndexService;
+use weft_indexd::drs::DrsContext;
 
 /// The indexd API's part of the OpenAPI document.
 #[derive(OpenApi)]
@@ -66,8 +69,21 @@ pub(crate) struct Api;
 
 type Res = Result<Response, ApiError>;
 
-pub fn router() -> Router<SharedState> {
-    Router::new()
+/// What the indexd API's handlers reach.
+pub struct IndexState {
+    pub index: Arc<IndexService>,
+    /// Renders bundles as indexd documents.
+    pub drs: DrsContext,
+    /// The DIST list (`/index/_dist`).
+    pub dist: Vec<weft_config::DistEntry>,
+    pub build: crate::Build,
+}
+
+type Shared = Arc<IndexState>;
+
+/// The indexd API's routes.
+pub(crate) fn routes() -> Routes<Shared> {
+    Routes::new()
         .route("/index/index", get(list).post(create))
         .route("/index/index/", get(list).post(create))
         .route(
@@ -158,7 +174,7 @@ fn wrong_method() -> ApiError {
 #[utoipa::path(get, path = "/index/index/", tag = "index",
     summary = "List and query records", params(ListQuery),
     responses((status = 200, description = "Matching records", body = Listing), IndexdReadErrors))]
-async fn list(State(s): State<SharedState>, Query(q): Query) -> Res {
+async fn list(State(s): State<Shared>, Query(q): Query) -> Res {
     Ok(crate::json_text(
         StatusCode::OK,
         s.index.list(&q).await?.to_json(),
@@ -168,7 +184,7 @@ async fn list(State(s): State<SharedState>, Query(q): Query) -> Res {
 #[utoipa::path(post, path = "/index/index/", tag = "index",
     summary = "Create a record", request_body = CreateBody, security(("basic" = []), ("bearer" = [])),
     responses((status = 200, description = "Created", body = Ids), IndexdWriteErrors))]
-async fn create(State(s): State<SharedState>, Creds(c): Creds, Body(b): Body) -> Res {
+async fn create(State(s): State<Shared>, Creds(c): Creds, Body(b): Body) -> Res {
     Ok(ok(&s.index.create(&c, &b).await?))
 }
 
@@ -252,7 +268,7 @@ pub(crate) struct Listing {
 }
 
 /// A record by baseid or the other prefix spelling, or a bundle (after no exact did matched).
-async fn record_or_bundle(s: &SharedState, id: &str) -> Res {
+async fn record_or_bundle(s: &Shared, id: &str) -> Res {
     match s.index.resolve_entry(id, Depth::Full).await? {
         Some(Entry::Record(r)) => Ok(ok(&r)),
         Some(Entry::Bundle(b)) => Ok(ok(&s.drs.bundle_index_document(&b))),
@@ -263,11 +279,7 @@ async fn record_or_bundle(s: &SharedState, id: &str) -> Res {
 #[utoipa::path(get, path = "/index/index/{did}", tag = "index",
     summary = "A record by did or baseid (non-strict prefix), or a bundle by id", params(DidPath),
     responses((status = 200, description = "The record (or bundle)", body = IndexRecord), IndexdReadErrors))]
-async fn record_get(
-    State(s): State<SharedState>,
-    Path(rest): Path<String>,
-    Query(q): Query,
-) -> Res {
+async fn record_get(State(s): State<Shared>, Path(rest): Path<String>, Query(q): Query) -> Res {
     match target(&rest) {
         Target::Record(id) => {
             // the hot path: an exact did, served from the stored row as it is
@@ -309,7 +321,7 @@ async fn record_get(
     request_body = UpdateBody, security(("basic" = []), ("bearer" = [])),
     responses((status = 200, description = "Updated", body = Ids), IndexdWriteErrors))]
 async fn record_put(
-    State(s): State<SharedState>,
+    State(s): State<Shared>,
     Path(rest): Path<String>,
     Query(q): Query,
     Creds(c): Creds,
@@ -331,7 +343,7 @@ async fn record_put(
     summary = "Delete a record; ?rev= required", params(DidPath, RevQuery), security(("basic" = []), ("bearer" = [])),
     responses((status = 200, description = "Deleted (empty body)"), IndexdWriteErrors))]
 async fn record_delete(
-    State(s): State<SharedState>,
+    State(s): State<Shared>,
     Path(rest): Path<String>,
     Query(q): Query,
     Creds(c): Creds,
@@ -360,7 +372,7 @@ async fn record_delete(
     request_body = CreateBody, security(("basic" = []), ("bearer" = [])),
     responses((status = 200, description = "The new version", body = Ids), IndexdWriteErrors))]
 async fn record_post(
-    State(s): State<SharedState>,
+    State(s): State<Shared>,
     Path(rest): Path<String>,
     Creds(c): Creds,
     Body(b): Body,
@@ -475,7 +487,7 @@ fn blank_put() {}
 #[utoipa::path(get, path = "/index/bundle/", tag = "index",
     summary = "List bundles (form=bundle by default; form=all adds records)", params(ListQuery),
     responses((status = 200, description = "Matching bundles", body = Listing), IndexdReadErrors))]
-async fn bundle_list(State(s): State<SharedState>, Query(mut q): Query) -> Res {
+async fn bundle_list(State(s): State<Shared>, Query(mut q): Query) -> Res {
     if q.get("form").is_none_or(str::is_empty) {
         q.0.retain(|(k, _)| k != "form");
         q.0.push(("form".to_owned(), "bundle".to_owned()));
@@ -491,7 +503,7 @@ async fn bundle_list(State(s): State<SharedState>, Query(mut q): Query) -> Res {
 #[utoipa::path(post, path = "/index/bundle/", tag = "index",
     summary = "Create a bundle of records and bundles", request_body = BundleBody, security(("basic" = []), ("bearer" = [])),
     responses((status = 200, description = "Created", body = BundleCreated), IndexdWriteErrors))]
-async fn bundle_create(State(s): State<SharedState>, Creds(c): Creds, Body(b): Body) -> Res {
+async fn bundle_create(State(s): State<Shared>, Creds(c): Creds, Body(b): Body) -> Res {
     let bundle = s.index.create_bundle(&c, &b).await?;
     let contents = Value::Array(s.drs.bundle_contents(&bundle.contents, true)).to_string();
     Ok(ok(&BundleCreated {
@@ -530,7 +542,7 @@ pub(crate) struct BundleBody {
     summary = "A bundle as indexd's DRS-style document (?expand=true shows nested contents)",
     params(("id" = String, Path, description = "Bundle id"), ("expand" = Option<bool>, Query, description = "Nested contents")),
     responses((status = 200, description = "The bundle", body = serde_json::Value), IndexdReadErrors))]
-async fn bundle_get(State(s): State<SharedState>, Path(id): Path<String>, Query(q): Query) -> Res {
+async fn bundle_get(State(s): State<Shared>, Path(id): Path<String>, Query(q): Query) -> Res {
     let expand = q.get("expand") == Some("true");
     let entry = s.index.bundle(id.trim_end_matches('/'), expand).await?;
     Ok(ok(&s.drs.bundle_document(&entry, expand)))
@@ -539,11 +551,7 @@ async fn bundle_get(State(s): State<SharedState>, Path(id): Path<String>, Query(
 #[utoipa::path(delete, path = "/index/bundle/{id}", tag = "index",
     summary = "Delete a bundle", params(("id" = String, Path, description = "Bundle id")), security(("basic" = []), ("bearer" = [])),
     responses((status = 200, description = "Deleted (empty body)"), IndexdWriteErrors))]
-async fn bundle_delete(
-    State(s): State<SharedState>,
-    Path(id): Path<String>,
-    Creds(c): Creds,
-) -> Res {
+async fn bundle_delete(State(s): State<Shared>, Path(id): Path<String>, Creds(c): Creds) -> Res {
     s.index.delete_bundle(&c, id.trim_end_matches('/')).await?;
     Ok(StatusCode::OK.into_response())
 }
@@ -551,7 +559,7 @@ async fn bundle_delete(
 #[utoipa::path(post, path = "/index/bulk/documents", tag = "index",
     summary = "Records for a JSON list of dids", request_body = Vec<String>,
     responses((status = 200, description = "The records found", body = Vec<IndexRecord>), IndexdReadErrors))]
-async fn bulk(State(s): State<SharedState>, Body(b): Body) -> Res {
+async fn bulk(State(s): State<Shared>, Body(b): Body) -> Res {
     Ok(ok(&s.index.bulk_documents(&b).await?))
 }
 
@@ -561,7 +569,7 @@ async fn bulk(State(s): State<SharedState>, Body(b): Body) -> Res {
         ("ids" = Option<String>, Query, description = "Comma-separated dids"),
         ("start" = Option<i64>, Query), ("limit" = Option<i64>, Query)),
     responses((status = 200, description = "`{urls: [{url, metadata}], limit, start, size, hashes}`", body = serde_json::Value), IndexdReadErrors))]
-async fn urls(State(s): State<SharedState>, Query(q): Query) -> Res {
+async fn urls(State(s): State<Shared>, Query(q): Query) -> Res {
     Ok(ok(&s.index.urls(&q).await?))
 }
 
@@ -571,7 +579,7 @@ async fn urls(State(s): State<SharedState>, Query(q): Query) -> Res {
         ("versioned" = Option<bool>, Query), ("fields" = Option<String>, Query, description = "Comma-separated: did, urls, rev"),
         ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query)),
     responses((status = 200, description = "`[{did, urls, rev?}]`", body = Vec<serde_json::Value>), IndexdReadErrors))]
-async fn query_urls(State(s): State<SharedState>, Query(q): Query) -> Res {
+async fn query_urls(State(s): State<Shared>, Query(q): Query) -> Res {
     Ok(ok(&s.index.query_urls(&q, false).await?))
 }
 
@@ -581,7 +589,7 @@ async fn query_urls(State(s): State<SharedState>, Query(q): Query) -> Res {
         ("versioned" = Option<bool>, Query), ("fields" = Option<String>, Query, description = "Comma-separated: did, urls, rev"),
         ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query)),
     responses((status = 200, description = "`[{did, urls, rev?}]`", body = Vec<serde_json::Value>), IndexdReadErrors))]
-async fn query_urls_metadata(State(s): State<SharedState>, Query(q): Query) -> Res {
+async fn query_urls_metadata(State(s): State<Shared>, Query(q): Query) -> Res {
     Ok(ok(&s.index.query_urls(&q, true).await?))
 }
 
@@ -589,7 +597,7 @@ async fn query_urls_metadata(State(s): State<SharedState>, Query(q): Query) -> R
     summary = "Mint new GUIDs", params(("count" = Option<u32>, Query, description = "At most 10000; default 1")),
     responses((status = 200, description = "Minted GUIDs", body = Guids),
         (status = 400, description = "count out of range", body = IndexdError)))]
-async fn mint(State(s): State<SharedState>, Query(q): Query) -> Res {
+async fn mint(State(s): State<Shared>, Query(q): Query) -> Res {
     let count = match q.get("count") {
         None => 1,
         Some(c) => c
@@ -625,7 +633,7 @@ pub(crate) struct Version {
 #[utoipa::path(get, path = "/index/guid/prefix", tag = "index",
     summary = "The configured GUID prefix",
     responses((status = 200, description = "The prefix", body = Prefix<'_>)))]
-async fn prefix(State(s): State<SharedState>) -> Res {
+async fn prefix(State(s): State<Shared>) -> Res {
     Ok(ok(&Prefix {
         prefix: s.index.prefix(),
     }))
@@ -634,15 +642,15 @@ async fn prefix(State(s): State<SharedState>) -> Res {
 #[utoipa::path(get, path = "/index/_dist", tag = "index",
     summary = "Distributed resolution configuration (indexd DIST)",
     responses((status = 200, description = "`[{name, host, hints, type}]`", body = Vec<serde_json::Value>)))]
-async fn dist(State(s): State<SharedState>) -> Res {
-    Ok(ok(&s.config.index.dist))
+async fn dist(State(s): State<Shared>) -> Res {
+    Ok(ok(&s.dist))
 }
 
 #[utoipa::path(get, path = "/index/_status", tag = "index",
     summary = "indexd health: text Healthy",
     responses((status = 200, description = "Healthy", body = String, content_type = "text/plain"),
         (status = 500, description = "Unhealthy", body = String, content_type = "text/plain")))]
-async fn status(State(s): State<SharedState>) -> Response {
+async fn status(State(s): State<Shared>) -> Response {
     match s.index.store().ping().await {
         Ok(()) => (StatusCode::OK, "Healthy").into_response(),
         Err(e) => {
@@ -655,10 +663,10 @@ async fn status(State(s): State<SharedState>) -> Response {
 #[utoipa::path(get, path = "/index/_version", tag = "index",
     summary = "indexd-style version",
     responses((status = 200, description = "Version and commit", body = Version)))]
-async fn version(State(s): State<SharedState>) -> Res {
+async fn version(State(s): State<Shared>) -> Res {
     Ok(ok(&Version {
-        version: s.version,
-        commit: s.commit,
+        version: s.build.version,
+        commit: s.build.commit,
     }))
 }
 
@@ -667,7 +675,7 @@ async fn version(State(s): State<SharedState>) -> Res {
     params(("month" = Option<u32>, Query), ("year" = Option<i32>, Query)),
     responses((status = 200, description = "`{fileCount, totalFileSize}`", body = serde_json::Value),
         (status = 400, description = "Bad month/year", body = IndexdError)))]
-async fn stats(State(s): State<SharedState>, Query(q): Query) -> Res {
+async fn stats(State(s): State<Shared>, Query(q): Query) -> Res {
     Ok(ok(&s.index.stats(&q).await?))
 }
 
@@ -675,7 +683,7 @@ async fn stats(State(s): State<SharedState>, Query(q): Query) -> Res {
     summary = "Global resolver: did, baseid, bundle id or alias (also at the DIST peers unless ?no_dist)",
     params(("id" = String, Path), ("no_dist" = Option<String>, Query)),
     responses((status = 200, description = "The record or bundle", body = serde_json::Value), IndexdReadErrors))]
-async fn global_get(State(s): State<SharedState>, Path(id): Path<String>, Query(q): Query) -> Res {
+async fn global_get(State(s): State<Shared>, Path(id): Path<String>, Query(q): Query) -> Res {
     let id = id.trim_end_matches('/');
     match s.index.resolve_global(id, q.has("no_dist"), &s.drs).await? {
         Some(r) => Ok(ok(&r)),

@@ -13,18 +13,20 @@ mod extract;
 mod hub;
 mod index;
 mod mds;
+mod metrics;
 mod oauth;
 pub mod openapi;
+mod routes;
 mod schemas;
 mod system;
 mod user;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::middleware::{self, Next};
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
 use axum::response::Response;
 use metrics_exporter_prometheus::PrometheusHandle;
 
@@ -34,94 +36,66 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
-use weft_config::Config;
-use weft_indexd::IndexService;
-use weft_indexd::drs::{AccessSigner, DrsContext};
 
+pub use authz::AuthzState;
+pub use data::DataState;
+pub use drs::DrsState;
 pub use error::{ApiError, Surface};
+pub use hub::HubState;
+pub use index::IndexState;
+pub use mds::MdsState;
+pub use metrics::{install_metrics, metrics_upkeep};
+pub use oauth::OAuthState;
+pub use system::SystemState;
 pub use system::metrics_app;
+pub use user::UserState;
 
-/// Everything handlers need, shared by all requests.
-pub struct AppState {
-    pub config: Config,
-    pub authz: Arc<weft_authz::AuthzService>,
-    pub tokens: Arc<weft_identity::Tokens>,
-    /// The OAuth2/OIDC provider: clients, codes, refresh tokens, browser sessions.
-    pub oauth: Arc<weft_identity::oauth::OAuth>,
-    /// External OIDC providers people log in through.
-    pub login: Arc<weft_identity::login::Login>,
-    pub index: Arc<IndexService>,
-    /// The metadata service (MDS API).
-    pub mds: Arc<weft_mds::MetadataService>,
-    /// MDS's objects API (index record and metadata together).
-    pub objects: Arc<weft_mds::objects::Objects>,
-    pub drs: DrsContext,
-    pub access: Arc<dyn AccessSigner>,
-    /// fence's upload flow (blank records, presigned PUT URLs, multipart, deletes).
-    pub uploads: Arc<dyn weft_indexd::upload::Uploads>,
-    /// Object stores and URL signing (fence's data endpoints).
-    pub blobs: Arc<weft_blob::Blobs>,
-    /// The data hub (aggregate MDS), when the configuration lists commons.
-    pub hub: Option<Arc<weft_hub::HubService>>,
-    pub metrics: Option<PrometheusHandle>,
-    /// The background tasks' states (`/_status`).
-    pub tasks: weft_tasks::Tasks,
-    pub started: Instant,
+/// Each service's state, built by the composition root: every router gets its own and
+/// reaches nothing else.
+pub struct Services {
+    pub system: SystemState,
+    pub index: IndexState,
+    pub drs: DrsState,
+    pub mds: MdsState,
+    pub data: DataState,
+    pub user: UserState,
+    pub oauth: OAuthState,
+    pub authz: AuthzState,
+    pub hub: HubState,
+}
+
+/// What every request is held to: its body's size and its time.
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+}
+
+/// The build a server reports (`/_version`, `/index/_version`, MDS's `/version`).
+#[derive(Clone, Copy)]
+pub struct Build {
     pub version: &'static str,
     pub commit: &'static str,
 }
 
-pub type SharedState = Arc<AppState>;
-
-/// Install the Prometheus recorder (once per process); `None` if one is installed already.
+/// Every path a service router registers (the route test compares them with the OpenAPI
+/// document).
 #[must_use]
-pub fn install_metrics() -> Option<PrometheusHandle> {
-    metrics_exporter_prometheus::PrometheusBuilder::new()
-        .set_buckets(&[
-            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0,
-        ])
-        .ok()?
-        .install_recorder()
-        .ok()
-}
-
-/// How often [`metrics_upkeep`] drains the histograms.
-const METRICS_UPKEEP: Duration = Duration::from_secs(1);
-
-/// Keep the recorder's memory bounded: every histogram sample is held in the recorder until
-/// it is drained into its buckets, which happens only at a scrape or an upkeep. Without this
-/// task a server nobody scrapes grew by about 20 bytes a request (tens of MiB per minute under
-/// load; docs/benchmarks.md). A supervised task's body: runs until `ctx` is cancelled.
-pub async fn metrics_upkeep(handle: &PrometheusHandle, ctx: &weft_tasks::Context) {
-    let mut tick = tokio::time::interval(METRICS_UPKEEP);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            () = ctx.cancelled() => return,
-        }
-        handle.run_upkeep();
-        ctx.succeeded();
-    }
-}
-
-async fn record_metrics(State(state): State<SharedState>, req: Request, next: Next) -> Response {
-    if state.metrics.is_none() {
-        return next.run(req).await;
-    }
-    let start = Instant::now();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = req.method().as_str().to_owned();
-    let resp = next.run(req).await;
-    let status = resp.status().as_u16().to_string();
-    let labels = [("method", method), ("route", route), ("status", status)];
-    metrics::counter!("weft_http_requests_total", &labels).increment(1);
-    metrics::histogram!("weft_http_request_duration_seconds", &labels)
-        .record(start.elapsed().as_secs_f64());
-    resp
+pub fn route_paths() -> Vec<String> {
+    let mut paths = system::routes().paths();
+    paths.extend(index::routes().paths());
+    paths.extend(drs::routes().paths());
+    paths.extend(mds::routes().paths());
+    paths.extend(data::routes().paths());
+    paths.extend(user::routes().paths());
+    paths.extend(oauth::routes().paths());
+    paths.extend(hub::routes().paths());
+    paths.extend(
+        authz::routes()
+            .paths()
+            .into_iter()
+            .map(|p| format!("/authz{p}")),
+    );
+    paths
 }
 
 /// JSON text written already (a stored document, a listing written from rows) as the
@@ -139,41 +113,37 @@ pub(crate) fn json_text(
         .into_response()
 }
 
-/// The whole HTTP application.
-pub fn app(state: AppState) -> Router {
-    let state = Arc::new(state);
-    let limit = state.config.max_body_bytes;
-    let timeout = Duration::from_secs(state.config.request_timeout_secs);
+/// The whole HTTP application: each service's router with its own state, the policy API
+/// nested at `/authz`, the OpenAPI document, and the layers every request passes.
+pub fn app(services: Services, limits: &Limits) -> Router {
+    let metrics_on = services.system.metrics.is_some();
+    let authz = authz::routes().with_state(Arc::new(services.authz));
     Router::new()
-        .merge(system::router())
-        .merge(index::router())
-        .merge(mds::router())
-        .merge(drs::router())
-        .merge(data::router())
-        .merge(user::router())
-        .merge(oauth::router())
-        .merge(hub::router())
+        .merge(system::routes().with_state(Arc::new(services.system)))
+        .merge(index::routes().with_state(Arc::new(services.index)))
+        .merge(mds::routes().with_state(Arc::new(services.mds)))
+        .merge(drs::routes().with_state(Arc::new(services.drs)))
+        .merge(data::routes().with_state(Arc::new(services.data)))
+        .merge(user::routes().with_state(Arc::new(services.user)))
+        .merge(oauth::routes().with_state(Arc::new(services.oauth)))
+        .merge(hub::routes().with_state(Arc::new(services.hub)))
         .merge(openapi::router())
         .nest_service(
             "/authz",
             tower::ServiceBuilder::new()
                 .map_request(authz::strip_trailing_slash)
-                .service(authz::router().with_state(Arc::clone(&state))),
+                .service(authz),
         )
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
-        .route_layer(middleware::from_fn_with_state(
-            Arc::clone(&state),
-            record_metrics,
-        ))
-        .layer(DefaultBodyLimit::max(limit))
+        .route_layer(middleware::from_fn_with_state(metrics_on, metrics::record))
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
-            timeout,
+            limits.request_timeout,
         ))
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(TraceLayer::new_for_http())
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .with_state(state)
 }

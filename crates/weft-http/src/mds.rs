@@ -2,7 +2,6 @@
 //! the gen3 SDK sends writes. Both check the caller's own credentials: weft has no gateway
 //! that swaps a bearer token for an admin password.
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
@@ -18,7 +17,10 @@ use weft_store::{AliasMode, RawJson, Written};
 use crate::error::ApiError;
 use crate::extract::{Body, Creds, Query};
 use crate::schemas::MdsError;
-use crate::{SharedState, json_text};
+use std::sync::Arc;
+
+use crate::json_text;
+use crate::routes::Routes;
 
 type Res = Result<Response, ApiError>;
 
@@ -103,8 +105,21 @@ pub(crate) struct Status {
 /// root, where the SDK looks when its endpoint is `http://localhost...` (a bare MDS).
 pub const PREFIXES: [&str; 3] = ["/mds", "/mds-admin", ""];
 
-pub fn router() -> Router<SharedState> {
-    let mut r = Router::new();
+/// What the metadata service's handlers reach.
+pub struct MdsState {
+    pub mds: Arc<weft_mds::MetadataService>,
+    /// The objects API (index record and metadata together).
+    pub objects: Arc<weft_mds::objects::Objects>,
+    /// Whether this instance serves the hub's aggregate API (MDS's `_status` says so).
+    pub aggregate: bool,
+    pub build: crate::Build,
+}
+
+type Shared = Arc<MdsState>;
+
+/// The metadata service's routes, under each of [`PREFIXES`].
+pub(crate) fn routes() -> Routes<Shared> {
+    let mut r = Routes::new();
     for p in PREFIXES {
         r = r
             .route(&format!("{p}/metadata"), get(query).post(batch_create))
@@ -201,7 +216,7 @@ fn target(rest: &str) -> Target<'_> {
     params(("data" = Option<bool>, Query, description = "true: {guid: data} instead of GUIDs"),
         ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query)), security((), ("bearer" = [])),
     responses((status = 200, description = "GUIDs, or {guid: data}", body = serde_json::Value), MdsErrors))]
-async fn query(State(s): State<SharedState>, Creds(c): Creds, q: Result<Query, ApiError>) -> Res {
+async fn query(State(s): State<Shared>, Creds(c): Creds, q: Result<Query, ApiError>) -> Res {
     let Query(q) = q.map_err(restyle)?;
     match s.mds.query(&c, &q.0).await.map_err(mds)? {
         QueryResult::Guids(guids) => json_response(StatusCode::OK, &guids),
@@ -214,7 +229,7 @@ async fn query(State(s): State<SharedState>, Creds(c): Creds, q: Result<Query, A
     params(("overwrite" = Option<bool>, Query)), request_body = Vec<serde_json::Value>, security(("bearer" = [])),
     responses((status = 201, description = "{created, updated, conflict, bad_input}", body = serde_json::Value), MdsErrors))]
 async fn batch_create(
-    State(s): State<SharedState>,
+    State(s): State<Shared>,
     Creds(c): Creds,
     q: Result<Query, ApiError>,
     body: Result<Body, ApiError>,
@@ -241,7 +256,7 @@ async fn batch_create(
 #[utoipa::path(get, path = "/metadata/{guid}", tag = "mds",
     summary = "A record's metadata, by GUID or alias", params(("guid" = String, Path, description = "A GUID (may contain /) or an alias")), security((), ("bearer" = [])),
     responses((status = 200, description = "The record's data", body = serde_json::Value), MdsErrors))]
-async fn read(State(s): State<SharedState>, Creds(c): Creds, Path(rest): Path<String>) -> Res {
+async fn read(State(s): State<Shared>, Creds(c): Creds, Path(rest): Path<String>) -> Res {
     match target(&rest) {
         Target::Record(guid) => Ok(json_text(
             StatusCode::OK,
@@ -261,7 +276,7 @@ async fn read(State(s): State<SharedState>, Creds(c): Creds, Path(rest): Path<St
     responses((status = 201, description = "Created: its data", body = serde_json::Value),
         (status = 200, description = "Overwritten: its data", body = serde_json::Value), MdsErrors))]
 async fn create(
-    State(s): State<SharedState>,
+    State(s): State<Shared>,
     Creds(c): Creds,
     q: Result<Query, ApiError>,
     Path(rest): Path<String>,
@@ -300,7 +315,7 @@ async fn create(
     params(("guid" = String, Path, description = "A GUID (may contain /) or an alias"), ("merge" = Option<bool>, Query)), request_body = serde_json::Value, security(("bearer" = [])),
     responses((status = 200, description = "Its data now", body = serde_json::Value), MdsErrors))]
 async fn update(
-    State(s): State<SharedState>,
+    State(s): State<Shared>,
     Creds(c): Creds,
     q: Result<Query, ApiError>,
     Path(rest): Path<String>,
@@ -334,7 +349,7 @@ async fn update(
 #[utoipa::path(delete, path = "/metadata/{guid}", tag = "mds",
     summary = "Delete a record and its aliases; returns its data", params(("guid" = String, Path, description = "A GUID (may contain /) or an alias")), security(("bearer" = [])),
     responses((status = 200, description = "The deleted data", body = serde_json::Value), MdsErrors))]
-async fn delete(State(s): State<SharedState>, Creds(c): Creds, Path(rest): Path<String>) -> Res {
+async fn delete(State(s): State<Shared>, Creds(c): Creds, Path(rest): Path<String>) -> Res {
     match target(&rest) {
         Target::Record(guid) => Ok(raw_json(
             StatusCode::OK,
@@ -374,7 +389,7 @@ fn object_target(rest: &str) -> ObjectTarget<'_> {
     request_body = serde_json::Value, security(("bearer" = [])),
     responses((status = 201, description = "{guid, upload_url, aliases, metadata}", body = serde_json::Value), MdsErrors))]
 async fn object_upload(
-    State(s): State<SharedState>,
+    State(s): State<Shared>,
     Creds(c): Creds,
     body: Result<Body, ApiError>,
 ) -> Res {
@@ -395,7 +410,7 @@ fn objects_upload() {}
     request_body = serde_json::Value, security(("bearer" = [])),
     responses((status = 201, description = "{guid, upload_url, ...}", body = serde_json::Value), MdsErrors))]
 async fn object_version(
-    State(s): State<SharedState>,
+    State(s): State<Shared>,
     Creds(c): Creds,
     Path(rest): Path<String>,
     body: Result<Body, ApiError>,
@@ -412,11 +427,7 @@ async fn object_version(
     summary = "{record, metadata}: the index record and the metadata of a GUID or alias",
     params(("guid" = String, Path, description = "A GUID (may contain /) or an alias")), security((), ("bearer" = [])),
     responses((status = 200, description = "{record, metadata}", body = serde_json::Value), MdsErrors))]
-async fn object_get(
-    State(s): State<SharedState>,
-    Creds(c): Creds,
-    Path(rest): Path<String>,
-) -> Res {
+async fn object_get(State(s): State<Shared>, Creds(c): Creds, Path(rest): Path<String>) -> Res {
     match object_target(&rest) {
         ObjectTarget::Object(id) => json_response(
             StatusCode::OK,
@@ -451,7 +462,7 @@ fn object_download() {}
     params(("guid" = String, Path, description = "A GUID (may contain /) or an alias"), ("delete_file_locations" = Option<String>, Query, description = "Present, without a value")), security(("bearer" = [])),
     responses((status = 204, description = "Deleted"), MdsErrors))]
 async fn object_delete(
-    State(s): State<SharedState>,
+    State(s): State<Shared>,
     Creds(c): Creds,
     q: Result<Query, ApiError>,
     Path(rest): Path<String>,
@@ -517,7 +528,7 @@ fn alias_delete() {}
 #[utoipa::path(get, path = "/metadata_index", tag = "mds",
     summary = "Indexed key paths", security((), ("bearer" = [])),
     responses((status = 200, description = "Key paths", body = Vec<String>), MdsErrors))]
-async fn index_list(State(s): State<SharedState>, Creds(c): Creds) -> Res {
+async fn index_list(State(s): State<Shared>, Creds(c): Creds) -> Res {
     let paths = s.mds.index_paths(&c).await.map_err(mds)?;
     json_response(StatusCode::OK, &paths)
 }
@@ -525,11 +536,7 @@ async fn index_list(State(s): State<SharedState>, Creds(c): Creds) -> Res {
 #[utoipa::path(post, path = "/metadata_index/{path}", tag = "mds",
     summary = "Index a key path so equality filters on it do not scan", params(("path" = String, Path, description = "A key path: a.b")), security(("bearer" = [])),
     responses((status = 201, description = "The key path", body = String), MdsErrors))]
-async fn index_create(
-    State(s): State<SharedState>,
-    Creds(c): Creds,
-    Path(path): Path<String>,
-) -> Res {
+async fn index_create(State(s): State<Shared>, Creds(c): Creds, Path(path): Path<String>) -> Res {
     let path = s.mds.create_index(&c, &path).await.map_err(mds)?;
     json_response(StatusCode::CREATED, &path)
 }
@@ -537,24 +544,20 @@ async fn index_create(
 #[utoipa::path(delete, path = "/metadata_index/{path}", tag = "mds",
     summary = "Drop a key-path index", params(("path" = String, Path, description = "A key path: a.b")), security(("bearer" = [])),
     responses((status = 204, description = "Dropped"), MdsErrors))]
-async fn index_drop(
-    State(s): State<SharedState>,
-    Creds(c): Creds,
-    Path(path): Path<String>,
-) -> Res {
+async fn index_drop(State(s): State<Shared>, Creds(c): Creds, Path(path): Path<String>) -> Res {
     s.mds.drop_index(&c, &path).await.map_err(mds)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 #[utoipa::path(get, path = "/_status", tag = "mds", summary = "Metadata service health",
     responses((status = 200, description = "Healthy", body = Status)))]
-async fn status(State(s): State<SharedState>) -> Res {
+async fn status(State(s): State<Shared>) -> Res {
     json_response(
         StatusCode::OK,
         &Status {
             status: "OK",
             timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            aggregate_metadata_enabled: s.hub.is_some(),
+            aggregate_metadata_enabled: s.aggregate,
         },
     )
 }
@@ -562,8 +565,8 @@ async fn status(State(s): State<SharedState>) -> Res {
 #[utoipa::path(get, path = "/version", tag = "mds",
     summary = "Metadata service version (a JSON string)",
     responses((status = 200, description = "The version", body = String)))]
-async fn version(State(s): State<SharedState>) -> Res {
-    json_response(StatusCode::OK, &s.version)
+async fn version(State(s): State<Shared>) -> Res {
+    json_response(StatusCode::OK, &s.build.version)
 }
 
 #[cfg(test)]

@@ -8,7 +8,6 @@
 //! or the origin of a registered redirect URI.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -20,7 +19,6 @@ use weft_core::WeftError;
 use weft_identity::login::{LOGIN_COOKIE, LoginError};
 use weft_identity::oauth::{OAuth, OAuthError, UserProfile, secret_hash};
 
-use crate::SharedState;
 use crate::error::ApiError;
 use crate::extract::{Body, Query};
 use crate::schemas::IndexdError;
@@ -73,8 +71,23 @@ const MOCK_IDP: &str = "mock";
 
 type Res = Result<Response, ApiError>;
 
-pub fn router() -> Router<SharedState> {
-    Router::new()
+/// What the login and OAuth2 handlers reach.
+pub struct OAuthState {
+    pub authz: std::sync::Arc<weft_authz::AuthzService>,
+    pub oauth: std::sync::Arc<weft_identity::oauth::OAuth>,
+    pub tokens: std::sync::Arc<weft_identity::Tokens>,
+    /// External OIDC providers people log in through.
+    pub login: std::sync::Arc<weft_identity::login::Login>,
+    pub login_config: weft_config::LoginConfig,
+    /// This commons' public base URL.
+    pub base_url: String,
+}
+
+type SharedState = std::sync::Arc<OAuthState>;
+
+/// The login flow's and OAuth2's routes.
+pub(crate) fn routes() -> crate::routes::Routes<SharedState> {
+    crate::routes::Routes::new()
         .route("/user/login", get(providers))
         .route("/user/login/{idp}", get(login_start))
         .route("/user/login/{idp}/login", get(login_callback))
@@ -110,7 +123,7 @@ fn base_cookie<'a>(s: &SharedState, name: &'a str, value: String, path: &'a str)
         .path(path)
         .http_only(true)
         .same_site(SameSite::Lax)
-        .secure(s.config.public_base_url().starts_with("https://"))
+        .secure(s.base_url.starts_with("https://"))
         .build()
 }
 
@@ -132,7 +145,7 @@ fn origin(u: &url::Url) -> String {
 /// weft's origin, or the origin of a registered client redirect URI. Returns the absolute
 /// URL to use.
 async fn allowed_redirect(s: &SharedState, target: &str) -> Result<String, ApiError> {
-    let base = s.config.public_base_url();
+    let base = s.base_url.clone();
     let refuse = || -> ApiError {
         WeftError::invalid(format!(
             "redirect `{target}` is not allowed: use a path on this commons or a registered \
@@ -174,25 +187,23 @@ fn oauth_internal(e: OAuthError) -> ApiError {
 
 /// The logged-in session of this request, if any.
 pub(crate) async fn session(
-    s: &SharedState,
+    oauth: &weft_identity::oauth::OAuth,
     headers: &HeaderMap,
 ) -> Result<Option<(String, weft_store::Session)>, ApiError> {
     let Some(cookie) = cookie_value(headers, SESSION_COOKIE) else {
         return Ok(None);
     };
-    let found = s.oauth.session(&cookie).await.map_err(oauth_internal)?;
+    let found = oauth.session(&cookie).await.map_err(oauth_internal)?;
     Ok(found.map(|f| (cookie, f)))
 }
 
 fn default_idp(s: &SharedState) -> Option<String> {
-    s.config
-        .login
+    s.login_config
         .default_provider
         .clone()
         .or_else(|| s.login.providers().first().map(|p| p.id.clone()))
         .or_else(|| {
-            s.config
-                .login
+            s.login_config
                 .mock_user
                 .as_ref()
                 .map(|_| MOCK_IDP.to_owned())
@@ -237,7 +248,7 @@ pub(crate) struct LoginUrl {
     summary = "The login providers (fence's {default_provider, providers})",
     responses((status = 200, description = "The providers", body = LoginProviders)))]
 async fn providers(State(s): State<SharedState>) -> Json<LoginProviders> {
-    let base = s.config.public_base_url();
+    let base = s.base_url.clone();
     let entry = |id: String, name: String, desc: Option<&str>, secondary: bool| {
         let url = format!("{base}/user/login/{id}");
         LoginProvider {
@@ -259,7 +270,7 @@ async fn providers(State(s): State<SharedState>) -> Json<LoginProviders> {
         .into_iter()
         .map(|p| entry(p.id, p.name, None, false))
         .collect();
-    if s.config.login.mock_user.is_some() {
+    if s.login_config.mock_user.is_some() {
         list.push(entry(
             MOCK_IDP.to_owned(),
             "Development login".to_owned(),
@@ -343,7 +354,7 @@ async fn login_start(
         None => None,
     };
     if idp == MOCK_IDP
-        && let Some(user) = s.config.login.mock_user.clone()
+        && let Some(user) = s.login_config.mock_user.clone()
     {
         return logged_in(&s, &user, None, MOCK_IDP, after.as_deref()).await;
     }
@@ -712,21 +723,17 @@ async fn authorize_with(s: &SharedState, headers: &HeaderMap, method: Method, p:
         Ok(r) => r,
         Err(e) => return Ok(error_to_client(&redirect_uri, state.as_deref(), &e)),
     };
-    let Some((cookie, sess)) = session(s, headers).await? else {
+    let Some((cookie, sess)) = session(&s.oauth, headers).await? else {
         // Not logged in: log in first, then come back here.
         let idp = p.owned("idp").or_else(|| default_idp(s)).ok_or_else(|| {
             WeftError::unauthenticated("not logged in, and no login provider is configured")
         })?;
-        let mut back = url::Url::parse(&format!(
-            "{}/user/oauth2/authorize",
-            s.config.public_base_url()
-        ))
-        .map_err(WeftError::internal)?;
+        let mut back = url::Url::parse(&format!("{}/user/oauth2/authorize", s.base_url))
+            .map_err(WeftError::internal)?;
         back.query_pairs_mut()
             .extend_pairs(p.0.iter().filter(|(k, _)| k != "confirm" && k != "csrf"));
-        let mut login =
-            url::Url::parse(&format!("{}/user/login/{idp}", s.config.public_base_url()))
-                .map_err(WeftError::internal)?;
+        let mut login = url::Url::parse(&format!("{}/user/login/{idp}", s.base_url))
+            .map_err(WeftError::internal)?;
         login
             .query_pairs_mut()
             .append_pair("redirect", back.as_str());
@@ -809,7 +816,7 @@ fn consent_page(
         .iter()
         .map(|sc| format!("<li><code>{}</code></li>", escape(sc)))
         .collect();
-    let action = format!("{}/user/oauth2/authorize", s.config.public_base_url());
+    let action = format!("{}/user/oauth2/authorize", s.base_url);
     let page = format!(
         r#"<!doctype html><html><head><meta charset="utf-8"><title>Authorize {client}</title></head>
 <body><h1>Authorize {client}?</h1>
@@ -1080,7 +1087,11 @@ mod tests {
         names.sort();
         let mut required: Vec<String> = schema["required"]
             .as_array()
-            .map(|r| r.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            .map(|r| {
+                r.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default();
         required.sort();
         (names, required)

@@ -30,17 +30,21 @@ pub struct MdsError {
     pub detail: String,
 }
 
-/// arborist's error body.
+/// arborist's error body (the policy API under `/authz` renders its errors through it).
 #[derive(Serialize, ToSchema)]
-#[allow(dead_code)] // constructed by the routers still on stubs
 pub struct ArboristError {
     pub error: ArboristErrorInner,
+    /// Beside a 409 of a resource create only: the resource that exists already.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>, nullable = false)]
+    pub exists: Option<Value>,
 }
 
 #[derive(Serialize, ToSchema)]
-#[allow(dead_code)] // constructed by the routers still on stubs
 pub struct ArboristErrorInner {
+    /// What is wrong.
     pub message: String,
+    /// The HTTP status again.
     pub code: u16,
 }
 

@@ -1,19 +1,72 @@
 //! weft's own endpoints: the landing page, health, version, metrics.
 
+use std::collections::BTreeMap;
+
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::PrometheusHandle;
+use serde::Serialize;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq as _;
+use utoipa::{OpenApi, ToSchema};
 
-use crate::SharedState;
+use crate::schemas::IndexdError;
 
-pub fn router() -> Router<SharedState> {
-    Router::new()
+/// weft's own endpoints' part of the OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    paths(home, status, version, metrics),
+    components(schemas(Health, TaskHealth, TaskStateName, WeftVersion, IndexdError)),
+    modifiers(&MetricsToken)
+)]
+pub(crate) struct Api;
+
+/// Adds the `metrics_token` security scheme: `Authorization: Bearer <metrics.token>`, a
+/// shared secret from the configuration (not a fence token).
+struct MetricsToken;
+
+impl utoipa::Modify for MetricsToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "metrics_token",
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .description(Some("`metrics.token` of the configuration"))
+                        .build(),
+                ),
+            );
+    }
+}
+
+/// What weft's own routes reach.
+pub struct SystemState {
+    pub index: std::sync::Arc<weft_indexd::IndexService>,
+    /// Whether the hub is on (the front page says so).
+    pub hub: bool,
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// `metrics.token`: the bearer token of `/metrics` on the public port.
+    pub metrics_token: Option<weft_config::Secret>,
+    /// The background tasks' states.
+    pub tasks: weft_tasks::Tasks,
+    pub base_url: String,
+    pub uses_postgres: bool,
+    pub started: std::time::Instant,
+    pub build: crate::Build,
+}
+
+type SharedState = std::sync::Arc<SystemState>;
+
+/// weft's own routes.
+pub(crate) fn routes() -> crate::routes::Routes<SharedState> {
+    crate::routes::Routes::new()
         .route("/", get(home))
         .route("/_status", get(status))
         .route("/_version", get(version))
@@ -27,9 +80,12 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+#[utoipa::path(get, path = "/", tag = "weft",
+    summary = "Landing page: the services, the API browser, health and version links",
+    responses((status = 200, description = "An HTML page", body = String, content_type = "text/html")))]
 async fn home(State(s): State<SharedState>) -> Html<String> {
-    let base = escape(&s.config.public_base_url());
-    let backend = if s.config.uses_postgres() {
+    let base = escape(&s.base_url);
+    let backend = if s.uses_postgres {
         "PostgreSQL"
     } else {
         "SQLite (embedded)"
@@ -58,8 +114,8 @@ Storage: {backend}.</p>
 <li>Documentation: <code>README.md</code> and <code>docs/</code> in the weft repository.</li>
 </ul>
 </body></html>"#,
-        version = escape(s.version),
-        hub = if s.hub.is_some() {
+        version = escape(s.build.version),
+        hub = if s.hub {
             "<tr><td>Data hub (aggregate MDS, discovery search)</td>\
              <td><a href=\"/mds/aggregate/commons\">/mds/aggregate/</a></td></tr>\n"
         } else {
@@ -72,6 +128,10 @@ Storage: {backend}.</p>
 /// under `tasks`; a task that keeps failing turns `status` into `"degraded"` (naming it in
 /// `failing`) but not into a 503: the server still serves, and a balancer should not take it
 /// out of rotation for, say, one unreachable hub commons' search refresh.
+#[utoipa::path(get, path = "/_status", tag = "weft",
+    summary = "Health of weft, its database and its background tasks",
+    responses((status = 200, description = "The database answers (`status` ok, or degraded while a task keeps failing)", body = Health),
+        (status = 503, description = "The database does not answer (`status` unhealthy)", body = Health)))]
 async fn status(State(s): State<SharedState>) -> Response {
     let database = s.index.store().ping().await;
     if let Err(e) = &database {
@@ -87,49 +147,151 @@ async fn status(State(s): State<SharedState>) -> Response {
 /// 200: the server still serves, and a balancer should not take it out of rotation because,
 /// say, a hub's search refresh keeps failing.
 fn status_body(database_ok: bool, snapshot: &[weft_tasks::TaskSnapshot]) -> (StatusCode, Value) {
-    let failing: Vec<&str> = snapshot
+    let tasks: BTreeMap<String, TaskHealth> = snapshot
+        .iter()
+        .map(|t| (t.name.clone(), TaskHealth::from(t)))
+        .collect();
+    let failing: Vec<String> = snapshot
         .iter()
         .filter(|t| t.failing())
-        .map(|t| t.name.as_str())
+        .map(|t| t.name.clone())
         .collect();
-    let mut tasks = serde_json::Map::new();
-    for t in snapshot {
-        let mut v = serde_json::to_value(t).unwrap_or_default();
-        if let Some(o) = v.as_object_mut() {
-            o.remove("name");
-            o.insert("failing".to_owned(), json!(t.failing()));
-        }
-        tasks.insert(t.name.clone(), v);
-    }
-    if !database_ok {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            json!({"status": "unhealthy", "database": "unreachable", "tasks": tasks}),
-        );
-    }
-    let mut body = json!({
-        "status": if failing.is_empty() { "ok" } else { "degraded" },
-        "database": "ok",
-        "tasks": tasks,
-    });
-    if !failing.is_empty() {
-        body["failing"] = json!(failing);
-    }
-    (StatusCode::OK, body)
+    let (code, health) = if database_ok {
+        let status = if failing.is_empty() {
+            HealthStatus::Ok
+        } else {
+            HealthStatus::Degraded
+        };
+        let health = Health {
+            status,
+            database: DatabaseState::Ok,
+            tasks,
+            failing,
+        };
+        (StatusCode::OK, health)
+    } else {
+        let health = Health {
+            status: HealthStatus::Unhealthy,
+            database: DatabaseState::Unreachable,
+            tasks,
+            failing: Vec::new(),
+        };
+        (StatusCode::SERVICE_UNAVAILABLE, health)
+    };
+    (code, serde_json::to_value(health).unwrap_or_default())
 }
 
-async fn version(State(s): State<SharedState>) -> Json<serde_json::Value> {
-    Json(json!({"version": s.version, "commit": s.commit}))
+/// `/_status`'s body.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Health {
+    status: HealthStatus,
+    database: DatabaseState,
+    /// Each background task's state, by task name.
+    tasks: BTreeMap<String, TaskHealth>,
+    /// The tasks failing (absent when none, and when the database does not answer).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(required = false)]
+    failing: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum HealthStatus {
+    Ok,
+    Degraded,
+    Unhealthy,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum DatabaseState {
+    Ok,
+    Unreachable,
+}
+
+/// One background task's state.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct TaskHealth {
+    state: TaskStateName,
+    /// How many times the task was started again after a failure.
+    restarts: u64,
+    #[schema(value_type = String, format = DateTime)]
+    started_at: chrono::DateTime<chrono::Utc>,
+    /// The message of the last failure.
+    last_error: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    last_error_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    last_success_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When a task backing off is started again.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    retry_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Its last run failed and nothing has succeeded since.
+    failing: bool,
+}
+
+impl From<&weft_tasks::TaskSnapshot> for TaskHealth {
+    fn from(t: &weft_tasks::TaskSnapshot) -> Self {
+        Self {
+            state: match t.state {
+                weft_tasks::TaskState::Running => TaskStateName::Running,
+                weft_tasks::TaskState::BackingOff => TaskStateName::BackingOff,
+                weft_tasks::TaskState::Stopped => TaskStateName::Stopped,
+            },
+            restarts: t.restarts,
+            started_at: t.started_at,
+            last_error: t.last_error.clone(),
+            last_error_at: t.last_error_at,
+            last_success_at: t.last_success_at,
+            retry_at: t.retry_at,
+            failing: t.failing(),
+        }
+    }
+}
+
+/// Where a background task is.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum TaskStateName {
+    /// Its body is running.
+    Running,
+    /// Its body failed; it is started again at `retry_at`.
+    BackingOff,
+    /// It ended.
+    Stopped,
+}
+
+/// weft's version and the commit it was built from.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct WeftVersion {
+    version: &'static str,
+    commit: &'static str,
+}
+
+#[utoipa::path(get, path = "/_version", tag = "weft",
+    summary = "weft's version and commit",
+    responses((status = 200, description = "Version and commit", body = WeftVersion)))]
+async fn version(State(s): State<SharedState>) -> Json<WeftVersion> {
+    Json(WeftVersion {
+        version: s.build.version,
+        commit: s.build.commit,
+    })
 }
 
 /// `/metrics` on the public port: only with the configured bearer token
 /// (`metrics.token`); without one the port does not serve metrics at all (a scraper uses the
 /// listener of `metrics.listen`, [`metrics_app`]).
+#[utoipa::path(get, path = "/metrics", tag = "weft",
+    summary = "Prometheus metrics, on the public port only with metrics.token",
+    security(("metrics_token" = [])),
+    responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain; version=0.0.4"),
+        (status = 401, description = "No bearer token, or not metrics.token", body = IndexdError),
+        (status = 404, description = "Metrics are off, or not served on this port (no metrics.token; a scraper uses metrics.listen)", body = IndexdError)))]
 async fn metrics(State(s): State<SharedState>, headers: HeaderMap) -> Response {
     let Some(handle) = &s.metrics else {
         return error(StatusCode::NOT_FOUND, "metrics are not enabled");
     };
-    let Some(token) = &s.config.metrics.token else {
+    let Some(token) = &s.metrics_token else {
         return error(
             StatusCode::NOT_FOUND,
             "metrics are not served on this port (see metrics.listen and metrics.token)",
@@ -159,8 +321,8 @@ fn error(status: StatusCode, message: &str) -> Response {
 
 /// The application of the metrics listener (`metrics.listen`): `/metrics`, open to whoever
 /// reaches that address, and nothing else.
-pub fn metrics_app(handle: PrometheusHandle) -> Router {
-    Router::new().route(
+pub fn metrics_app(handle: PrometheusHandle) -> axum::Router {
+    axum::Router::new().route(
         "/metrics",
         get(move || {
             let handle = handle.clone();

@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -21,7 +20,6 @@ use weft_core::WeftError;
 use weft_identity::TokenError;
 use weft_identity::oauth::USER_ALLOWED_SCOPES;
 
-use crate::SharedState;
 use crate::error::ApiError;
 use crate::extract::{Body, Query, bearer};
 use crate::oauth::SessionCookie;
@@ -77,8 +75,20 @@ const MAX_ACCESS_TOKEN_TTL: i64 = 3600;
 /// Longest API key, and the default (fence `MAX_API_KEY_TTL`).
 const MAX_API_KEY_TTL: i64 = 2_592_000;
 
-pub fn router() -> Router<SharedState> {
-    let mut r = Router::new()
+/// What fence's identity API's handlers reach.
+pub struct UserState {
+    pub authz: std::sync::Arc<weft_authz::AuthzService>,
+    pub tokens: std::sync::Arc<weft_identity::Tokens>,
+    pub oauth: std::sync::Arc<weft_identity::oauth::OAuth>,
+    /// This commons' public base URL.
+    pub base_url: String,
+}
+
+type SharedState = std::sync::Arc<UserState>;
+
+/// fence's identity API's routes.
+pub(crate) fn routes() -> crate::routes::Routes<SharedState> {
+    let mut r = crate::routes::Routes::new()
         .route("/user/.well-known/jwks", get(jwks))
         .route("/.well-known/jwks", get(jwks))
         .route("/user/jwt/keys", get(legacy_keys))
@@ -134,9 +144,9 @@ async fn caller_with(
     changes: bool,
 ) -> Result<Caller, ApiError> {
     let Some(token) = bearer(headers) else {
-        if let Some((_, sess)) = crate::oauth::session(s, headers).await? {
+        if let Some((_, sess)) = crate::oauth::session(&s.oauth, headers).await? {
             if changes {
-                let ours = url::Url::parse(&s.config.public_base_url())
+                let ours = url::Url::parse(&s.base_url)
                     .map(|u| u.origin().ascii_serialization())
                     .map_err(WeftError::internal)?;
                 let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
@@ -295,7 +305,16 @@ async fn openid_configuration(State(s): State<SharedState>) -> Json<OpenIdConfig
             "none",
         ],
         claims_supported: vec![
-            "aud", "sub", "iss", "exp", "jti", "auth_time", "azp", "scope", "nonce", "context",
+            "aud",
+            "sub",
+            "iss",
+            "exp",
+            "jti",
+            "auth_time",
+            "azp",
+            "scope",
+            "nonce",
+            "context",
         ],
     })
 }

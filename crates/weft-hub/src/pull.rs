@@ -129,7 +129,7 @@ impl Puller {
 
     /// One page; `read` counts the body bytes of the pull so far.
     async fn page(&self, url: &str, read: &mut u64) -> Result<Map<String, Value>, HubError> {
-        let mut resp = self
+        let resp = self
             .client
             .get(url)
             .header("accept", "application/json")
@@ -143,38 +143,28 @@ impl Puller {
         if !status.is_success() {
             return Err(HubError::Pull(format!("GET {url}: HTTP {status}")));
         }
-        let over_page = |n: u64| n > self.limits.page_bytes;
-        let over_pull = |n: u64| *read + n > self.limits.pull_bytes;
-        let too_long = |n: u64| {
-            if over_page(n) {
-                format!(
+        let room = self.limits.pull_bytes.saturating_sub(*read);
+        let body = match read_bounded(resp, self.limits.page_bytes.min(room)).await {
+            Ok(body) => body,
+            Err(BodyError::Read(e)) => {
+                return Err(HubError::Pull(format!(
+                    "GET {url}: reading the body: {}",
+                    describe(&e)
+                )));
+            }
+            Err(BodyError::TooLarge) if self.limits.page_bytes <= room => {
+                return Err(HubError::Pull(format!(
                     "GET {url}: the page is larger than hub.max_page_bytes ({} bytes)",
                     self.limits.page_bytes
-                )
-            } else {
-                format!(
+                )));
+            }
+            Err(BodyError::TooLarge) => {
+                return Err(HubError::Pull(format!(
                     "GET {url}: the pull read more than hub.max_pull_bytes ({} bytes)",
                     self.limits.pull_bytes
-                )
+                )));
             }
         };
-        if let Some(n) = resp.content_length()
-            && (over_page(n) || over_pull(n))
-        {
-            return Err(HubError::Pull(too_long(n)));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| HubError::Pull(format!("GET {url}: reading the body: {}", describe(&e))))?
-        {
-            let n = (body.len() + chunk.len()) as u64;
-            if over_page(n) || over_pull(n) {
-                return Err(HubError::Pull(too_long(n)));
-            }
-            body.extend_from_slice(&chunk);
-        }
         *read += body.len() as u64;
         match serde_json::from_slice::<Value>(&body) {
             Ok(Value::Object(m)) => Ok(m),
@@ -187,6 +177,31 @@ impl Puller {
             ))),
         }
     }
+}
+
+/// Why [`read_bounded`] returned no body.
+#[derive(Debug)]
+pub enum BodyError {
+    /// The body is (or says it will be) longer than the bound.
+    TooLarge,
+    Read(reqwest::Error),
+}
+
+/// A response body read as it arrives, given up as soon as it passes `max` bytes (at once
+/// when its `Content-Length` says it will): an answer from another server is never read
+/// whole before it is measured.
+pub async fn read_bounded(mut resp: reqwest::Response, max: u64) -> Result<Vec<u8>, BodyError> {
+    if resp.content_length().is_some_and(|n| n > max) {
+        return Err(BodyError::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(BodyError::Read)? {
+        if (body.len() + chunk.len()) as u64 > max {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// Why a 3xx answer was not followed.

@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use weft_authz::AuthzService;
 use weft_config::Config;
-use weft_http::AppState;
 use weft_identity::Tokens;
 use weft_identity::login::Login;
 use weft_identity::oauth::OAuth;
@@ -264,16 +263,14 @@ impl weft_indexd::dist::RemoteIndex for HttpRemoteIndex {
             )));
         }
         // A record is a few KiB: a peer's answer is read up to a bound, never whole.
-        let mut resp = resp;
-        let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(weft_core::WeftError::internal)? {
-            if body.len() + chunk.len() > MAX_PEER_RECORD_BYTES {
-                return Err(weft_core::WeftError::internal(format!(
+        let body = weft_hub::pull::read_bounded(resp, MAX_PEER_RECORD_BYTES)
+            .await
+            .map_err(|e| match e {
+                weft_hub::pull::BodyError::TooLarge => weft_core::WeftError::internal(format!(
                     "{url}: the answer is larger than {MAX_PEER_RECORD_BYTES} bytes"
-                )));
-            }
-            body.extend_from_slice(&chunk);
-        }
+                )),
+                weft_hub::pull::BodyError::Read(e) => weft_core::WeftError::internal(e),
+            })?;
         serde_json::from_slice(&body)
             .map(Some)
             .map_err(weft_core::WeftError::internal)
@@ -281,7 +278,7 @@ impl weft_indexd::dist::RemoteIndex for HttpRemoteIndex {
 }
 
 /// The largest answer a DIST peer may give for one record.
-const MAX_PEER_RECORD_BYTES: usize = 1 << 20;
+const MAX_PEER_RECORD_BYTES: u64 = 1 << 20;
 
 /// Distributed resolution: `index.dist`, plus a hub's commons that declare DRS prefixes.
 fn dist(
@@ -433,10 +430,168 @@ pub async fn build(
     build_with(config, stores, metrics, &Runner::default()).await
 }
 
-/// The whole HTTP application over the stores: loads the policy set (applying the
-/// configured user.yaml first, if any) and the signing keys, and starts the background
-/// tasks on `runner` (the store's, the OAuth purge, the hub's syncs, the blank-record
-/// filler, the metrics upkeep), whose states `/_status` shows.
+/// The identity side of a commons: the policy engine, tokens, the OAuth2 provider, login
+/// through other providers, and the authorizer every service asks.
+struct Identity {
+    authz: Arc<AuthzService>,
+    tokens: Arc<Tokens>,
+    oauth: Arc<OAuth>,
+    login: Arc<Login>,
+    authorizer: Arc<dyn weft_auth::Authorizer>,
+    /// fence's rules for reading, uploading and deleting objects.
+    fence: Arc<weft_auth::fence::FenceRules>,
+}
+
+/// Loads the policy set (applying the configured user.yaml first, if any) and the signing
+/// keys; starts `oauth-purge`.
+async fn identity(config: &Config, stores: &Stores, runner: &Runner) -> anyhow::Result<Identity> {
+    let authz = authz_service(config, stores).await?;
+    if let Some(path) = &config.usersync {
+        let report = usersync(&authz, path).await?;
+        tracing::info!(file = %path.display(), "usersync: {}", report.summary());
+    }
+    let tokens = tokens(config, stores).await?;
+    let oauth = oauth(config, stores, &tokens);
+    start_oauth_purge(runner, Arc::clone(&oauth));
+    let login = Arc::new(
+        Login::new(config.login.oidc.clone(), tokens.issuer().to_owned())
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+    );
+    let authorizer: Arc<dyn weft_auth::Authorizer> = Arc::new(weft_auth::PolicyAuthorizer::new(
+        Arc::new(IndexUserAuthorizer::new(Arc::clone(&stores.index))),
+        Arc::clone(&authz),
+        Arc::clone(&tokens),
+    ));
+    let fence = Arc::new(weft_auth::fence::FenceRules {
+        authorizer: Arc::clone(&authorizer),
+        tokens: Arc::clone(&tokens),
+    });
+    Ok(Identity {
+        authz,
+        tokens,
+        oauth,
+        login,
+        authorizer,
+        fence,
+    })
+}
+
+/// The index service, resolving ids it does not hold through DIST (and the hub's commons).
+fn index(
+    config: &Config,
+    stores: &Stores,
+    identity: &Identity,
+    hub: Option<&weft_hub::HubService>,
+) -> anyhow::Result<Arc<IndexService>> {
+    let mut service = IndexService::new(
+        Arc::clone(&stores.index),
+        Arc::clone(&identity.authorizer),
+        &config.index,
+    );
+    if let Some(d) = dist(config, hub)? {
+        service = service.with_dist(d);
+    }
+    Ok(Arc::new(service))
+}
+
+/// fence's data side: the object stores, signed access URLs and the upload flow; starts
+/// `index-uploads` when configured.
+struct Data {
+    blobs: Arc<weft_blob::Blobs>,
+    access: Arc<access::SignedAccess>,
+    uploads: Arc<upload::FenceUploads>,
+}
+
+async fn data(
+    config: &Config,
+    stores: &Stores,
+    identity: &Identity,
+    index: &Arc<IndexService>,
+    runner: &Runner,
+) -> anyhow::Result<Data> {
+    let base = config.public_base_url();
+    let blobs = Arc::new(access::blobs(config, &base, Arc::clone(&stores.identity)).await?);
+    let access = Arc::new(access::SignedAccess {
+        rules: Arc::clone(&identity.fence),
+        blobs: Arc::clone(&blobs),
+        max_ttl: config.storage.max_presigned_url_ttl,
+    });
+    let targets = upload_targets(config)?;
+    if config.storage.index_uploads_interval_secs > 0 {
+        start_index_uploads(
+            runner,
+            Arc::clone(index),
+            Arc::clone(&blobs),
+            targets.clone(),
+            Duration::from_secs(config.storage.index_uploads_interval_secs),
+        );
+    }
+    let uploads = Arc::new(upload::FenceUploads {
+        index: Arc::clone(index),
+        rules: Arc::clone(&identity.fence),
+        blobs: Arc::clone(&blobs),
+        max_ttl: config.storage.max_presigned_url_ttl,
+        targets,
+    });
+    Ok(Data {
+        blobs,
+        access,
+        uploads,
+    })
+}
+
+/// The metadata service's routes' state: MDS (its key-path indexes created) and the objects
+/// API over the index service and fence's flows.
+async fn mds(
+    config: &Config,
+    stores: &Stores,
+    identity: &Identity,
+    index: &Arc<IndexService>,
+    data: &Data,
+    aggregate: bool,
+) -> anyhow::Result<weft_http::MdsState> {
+    let mds = Arc::new(weft_mds::MetadataService::new(
+        Arc::clone(&stores.metadata),
+        Arc::clone(&identity.authorizer),
+        config.mds.clone(),
+    ));
+    mds.ensure_indexes()
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the metadata indexes: {}", e.message))?;
+    let objects = Arc::new(weft_mds::objects::Objects {
+        mds: Arc::clone(&mds),
+        index: Arc::clone(index),
+        uploads: Arc::clone(&data.uploads) as Arc<dyn weft_indexd::upload::Uploads>,
+        access: Arc::clone(&data.access) as Arc<dyn weft_indexd::drs::AccessSigner>,
+    });
+    Ok(weft_http::MdsState {
+        mds,
+        objects,
+        aggregate,
+        build: BUILD,
+    })
+}
+
+/// The DRS context of this commons: its hostname, GUID prefix and token issuer.
+fn drs_context(config: &Config) -> anyhow::Result<DrsContext> {
+    let base = config.public_base_url();
+    Ok(DrsContext {
+        hostname: authority(&base)?,
+        prefix: config.index.guid_prefix.clone(),
+        bearer_issuer: format!("{base}/user"),
+    })
+}
+
+/// What this build reports.
+const BUILD: weft_http::Build = weft_http::Build {
+    version: VERSION,
+    commit: COMMIT,
+};
+
+/// The whole HTTP application over the stores: each service built by a function of its own
+/// above, handed to its router; the background tasks started on `runner` (the store's, the
+/// OAuth purge, the hub's syncs, the blank-record filler, the metrics upkeep), whose states
+/// `/_status` shows.
 pub async fn build_with(
     config: Config,
     stores: Stores,
@@ -447,101 +602,79 @@ pub async fn build_with(
     if let Some(handle) = &metrics {
         start_metrics_upkeep(runner, handle);
     }
-    let authz = authz_service(&config, &stores).await?;
-    if let Some(path) = &config.usersync {
-        let report = usersync(&authz, path).await?;
-        tracing::info!(file = %path.display(), "usersync: {}", report.summary());
-    }
-    let tokens = tokens(&config, &stores).await?;
-    let oauth = oauth(&config, &stores, &tokens);
-    start_oauth_purge(runner, Arc::clone(&oauth));
-    let login = Arc::new(
-        Login::new(config.login.oidc.clone(), tokens.issuer().to_owned())
-            .map_err(|e| anyhow::anyhow!("{e}"))?,
-    );
-    let store = Arc::clone(&stores.index);
-    let authorizer: Arc<dyn weft_auth::Authorizer> = Arc::new(weft_auth::PolicyAuthorizer::new(
-        Arc::new(IndexUserAuthorizer::new(Arc::clone(&store))),
-        Arc::clone(&authz),
-        Arc::clone(&tokens),
-    ));
-    let fence_rules = Arc::new(weft_auth::fence::FenceRules {
-        authorizer: Arc::clone(&authorizer),
-        tokens: Arc::clone(&tokens),
-    });
+    let identity = identity(&config, &stores, runner).await?;
     let hub = hub_service(&config, &stores).await?;
     if let Some(h) = &hub {
         start_hub(runner, h);
     }
-    let mds = Arc::new(weft_mds::MetadataService::new(
-        Arc::clone(&stores.metadata),
-        Arc::clone(&authorizer),
-        config.mds.clone(),
-    ));
-    mds.ensure_indexes()
-        .await
-        .map_err(|e| anyhow::anyhow!("creating the metadata indexes: {}", e.message))?;
-    let mut service = IndexService::new(Arc::clone(&store), Arc::clone(&authorizer), &config.index);
-    if let Some(d) = dist(&config, hub.as_deref())? {
-        service = service.with_dist(d);
-    }
-    let index = Arc::new(service);
+    let index = index(&config, &stores, &identity, hub.as_deref())?;
+    let data = data(&config, &stores, &identity, &index, runner).await?;
+    let mds = mds(&config, &stores, &identity, &index, &data, hub.is_some()).await?;
+    let drs = drs_context(&config)?;
     let base = config.public_base_url();
-    let hostname = authority(&base)?;
-    let drs = DrsContext {
-        hostname,
-        prefix: config.index.guid_prefix.clone(),
-        bearer_issuer: format!("{base}/user"),
-    };
-    let blobs = Arc::new(access::blobs(&config, &base, Arc::clone(&stores.identity)).await?);
-    let access = Arc::new(access::SignedAccess {
-        rules: Arc::clone(&fence_rules),
-        blobs: Arc::clone(&blobs),
-        max_ttl: config.storage.max_presigned_url_ttl,
-    });
-    let targets = upload_targets(&config)?;
-    if config.storage.index_uploads_interval_secs > 0 {
-        start_index_uploads(
-            runner,
-            Arc::clone(&index),
-            Arc::clone(&blobs),
-            targets.clone(),
-            Duration::from_secs(config.storage.index_uploads_interval_secs),
-        );
-    }
-    let uploads = Arc::new(upload::FenceUploads {
-        index: Arc::clone(&index),
-        rules: fence_rules,
-        blobs: Arc::clone(&blobs),
-        max_ttl: config.storage.max_presigned_url_ttl,
-        targets,
-    });
-    let objects = Arc::new(weft_mds::objects::Objects {
-        mds: Arc::clone(&mds),
-        index: Arc::clone(&index),
-        uploads: Arc::clone(&uploads) as Arc<dyn weft_indexd::upload::Uploads>,
-        access: Arc::clone(&access) as Arc<dyn weft_indexd::drs::AccessSigner>,
-    });
-    Ok(weft_http::app(AppState {
-        authz,
-        tokens,
-        oauth,
-        login,
-        index,
+    let services = weft_http::Services {
+        system: weft_http::SystemState {
+            index: Arc::clone(&index),
+            hub: hub.is_some(),
+            metrics,
+            metrics_token: config.metrics.token.clone(),
+            tasks: runner.tasks(),
+            base_url: base.clone(),
+            uses_postgres: config.uses_postgres(),
+            started: Instant::now(),
+            build: BUILD,
+        },
+        index: weft_http::IndexState {
+            index: Arc::clone(&index),
+            drs: drs.clone(),
+            dist: config.index.dist.clone(),
+            build: BUILD,
+        },
+        drs: weft_http::DrsState {
+            index: Arc::clone(&index),
+            drs,
+            access: Arc::clone(&data.access) as Arc<dyn weft_indexd::drs::AccessSigner>,
+            organization_name: config.drs.organization_name.clone(),
+            organization_url: config
+                .drs
+                .organization_url
+                .clone()
+                .unwrap_or_else(|| base.clone()),
+            max_bulk_request_length: config.drs.max_bulk_request_length,
+        },
         mds,
-        objects,
-        drs,
-        access,
-        uploads,
-        blobs,
-        hub,
-        metrics,
-        tasks: runner.tasks(),
-        started: Instant::now(),
-        version: VERSION,
-        commit: COMMIT,
-        config,
-    }))
+        data: weft_http::DataState {
+            index: Arc::clone(&index),
+            access: data.access,
+            uploads: data.uploads,
+            blobs: data.blobs,
+            storage: config.storage.clone(),
+        },
+        user: weft_http::UserState {
+            authz: Arc::clone(&identity.authz),
+            tokens: Arc::clone(&identity.tokens),
+            oauth: Arc::clone(&identity.oauth),
+            base_url: base.clone(),
+        },
+        oauth: weft_http::OAuthState {
+            authz: Arc::clone(&identity.authz),
+            oauth: identity.oauth,
+            tokens: Arc::clone(&identity.tokens),
+            login: identity.login,
+            login_config: config.login.clone(),
+            base_url: base,
+        },
+        authz: weft_http::AuthzState {
+            authz: identity.authz,
+            tokens: identity.tokens,
+        },
+        hub: weft_http::HubState { hub },
+    };
+    let limits = weft_http::Limits {
+        max_body_bytes: config.max_body_bytes,
+        request_timeout: Duration::from_secs(config.request_timeout_secs),
+    };
+    Ok(weft_http::app(services, &limits))
 }
 
 /// The `host[:port]` of `url` (the port only when not the scheme's default), parsed by `url`:

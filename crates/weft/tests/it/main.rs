@@ -21,6 +21,7 @@ mod misc;
 mod oauth;
 mod objects;
 mod prefix;
+mod routes;
 mod support;
 mod system;
 mod uploads;
