@@ -153,6 +153,10 @@ async fn allowed_redirect(s: &SharedState, target: &str) -> Result<String, ApiEr
         ))
         .into()
     };
+    // A control character cannot go in a Location header.
+    if target.chars().any(char::is_control) {
+        return Err(refuse());
+    }
     if target.starts_with('/') && !target.starts_with("//") && !target.starts_with("/\\") {
         return Ok(format!("{base}{target}"));
     }

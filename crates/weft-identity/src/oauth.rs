@@ -124,7 +124,11 @@ impl std::error::Error for OAuthError {}
 
 impl From<StoreError> for OAuthError {
     fn from(e: StoreError) -> Self {
-        Self::server(e)
+        match e {
+            // A value the store refuses (PostgreSQL: a NUL in text) is the request's fault.
+            StoreError::Invalid(m) => Self::invalid_request(m),
+            e => Self::server(e),
+        }
     }
 }
 
@@ -347,7 +351,12 @@ impl OAuth {
         Ok(self.store.delete_client(name).await?)
     }
 
+    /// The client with this id, if any. No client id holds a NUL character (PostgreSQL
+    /// refuses one in text), so an id with one is no client, on every backend.
     pub async fn client(&self, client_id: &str) -> Result<Option<OAuthClient>, OAuthError> {
+        if client_id.contains('\0') {
+            return Ok(None);
+        }
         Ok(self.store.client(client_id).await?)
     }
 
@@ -359,7 +368,6 @@ impl OAuth {
         secret: Option<&str>,
     ) -> Result<OAuthClient, OAuthError> {
         let client = self
-            .store
             .client(client_id)
             .await?
             .ok_or_else(|| OAuthError::invalid_client("unknown client"))?;
@@ -400,7 +408,6 @@ impl OAuth {
         let client_id =
             client_id.ok_or_else(|| OAuthError::invalid_request("client_id is required"))?;
         let client = self
-            .store
             .client(client_id)
             .await?
             .ok_or_else(|| OAuthError::invalid_client("unknown client_id"))?;
@@ -433,6 +440,12 @@ impl OAuth {
         let (state, nonce) = (param("state"), param("nonce"));
         let (code_challenge, code_challenge_method) =
             (param("code_challenge"), param("code_challenge_method"));
+        // Stored with the code: no NUL (PostgreSQL refuses one in text).
+        if nonce.iter().chain(&code_challenge).any(|v| v.contains('\0')) {
+            return Err(OAuthError::invalid_request(
+                "nonce and code_challenge must not contain NUL characters (U+0000)",
+            ));
+        }
         if param("response_type").as_deref() != Some("code") {
             return Err(OAuthError::new(
                 "unsupported_response_type",

@@ -315,8 +315,13 @@ impl Tokens {
         self.store.api_keys(user, Utc::now().timestamp()).await
     }
 
-    /// Revoke one of a user's API keys; false if they have no such key.
+    /// Revoke one of a user's API keys; false if they have no such key. No key id holds a
+    /// NUL character (PostgreSQL refuses one in text): false for such an id, on every
+    /// backend.
     pub async fn revoke_api_key(&self, user: &str, jti: &str) -> Result<bool, StoreError> {
+        if jti.contains('\0') {
+            return Ok(false);
+        }
         self.store.revoke_api_key(user, jti).await
     }
 

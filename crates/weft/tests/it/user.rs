@@ -260,6 +260,26 @@ async fn api_keys_are_created_exchanged_listed_and_revoked() {
     app.stop().await;
 }
 
+/// No API key's id holds a NUL (PostgreSQL refuses one in text): revoking one is a 404 on
+/// every backend, not a 500.
+#[tokio::test]
+async fn revoking_a_key_id_with_a_nul_is_a_404() {
+    let app = TestApp::start().await;
+    let session = scoped(&app, "kim@x.org", &["openid", "credentials"]);
+    for kind in ["api", "cdis"] {
+        let r = app
+            .call(
+                Method::DELETE,
+                &format!("/user/credentials/{kind}/a%00b"),
+                None,
+                Some(&session),
+            )
+            .await;
+        assert_eq!(r.status, 404, "{kind}: {}", r.text);
+    }
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn user_info_needs_the_openid_scope_as_fence() {
     let app = TestApp::start().await;
