@@ -444,7 +444,7 @@ fn aliases_put() {}
 
 #[utoipa::path(delete, path = "/index/index/{did}/aliases", tag = "index",
     summary = "Delete all aliases", params(DidPath), security(("basic" = []), ("bearer" = [])),
-    responses((status = 200, description = "Done", body = String), IndexdWriteErrors))]
+    responses((status = 200, description = "Done", body = String, content_type = "application/json"), IndexdWriteErrors))]
 #[allow(dead_code)]
 fn aliases_delete() {}
 
@@ -459,7 +459,7 @@ pub(crate) struct AliasPath {
 
 #[utoipa::path(delete, path = "/index/index/{did}/aliases/{alias}", tag = "index",
     summary = "Delete one alias", params(AliasPath), security(("basic" = []), ("bearer" = [])),
-    responses((status = 200, description = "Done", body = String), IndexdWriteErrors))]
+    responses((status = 200, description = "Done", body = String, content_type = "application/json"), IndexdWriteErrors))]
 #[allow(dead_code)]
 fn alias_delete() {}
 

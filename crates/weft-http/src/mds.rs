@@ -535,7 +535,7 @@ async fn index_list(State(s): State<Shared>, Creds(c): Creds) -> Res {
 
 #[utoipa::path(post, path = "/metadata_index/{path}", tag = "mds",
     summary = "Index a key path so equality filters on it do not scan", params(("path" = String, Path, description = "A key path: a.b")), security(("bearer" = [])),
-    responses((status = 201, description = "The key path", body = String), MdsErrors))]
+    responses((status = 201, description = "The key path", body = String, content_type = "application/json"), MdsErrors))]
 async fn index_create(State(s): State<Shared>, Creds(c): Creds, Path(path): Path<String>) -> Res {
     let path = s.mds.create_index(&c, &path).await.map_err(mds)?;
     json_response(StatusCode::CREATED, &path)
@@ -564,7 +564,7 @@ async fn status(State(s): State<Shared>) -> Res {
 
 #[utoipa::path(get, path = "/version", tag = "mds",
     summary = "Metadata service version (a JSON string)",
-    responses((status = 200, description = "The version", body = String)))]
+    responses((status = 200, description = "The version", body = String, content_type = "application/json")))]
 async fn version(State(s): State<Shared>) -> Res {
     json_response(StatusCode::OK, &s.build.version)
 }

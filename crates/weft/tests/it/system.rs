@@ -204,14 +204,19 @@ async fn openapi_document_is_whole() {
                 "{m} {path} has a summary"
             );
             let id = op["operationId"].as_str().expect("an operationId");
-            assert!(ids.insert(id.to_owned()), "{m} {path}: operationId {id} is taken");
+            assert!(
+                ids.insert(id.to_owned()),
+                "{m} {path}: operationId {id} is taken"
+            );
             let statuses: Vec<&String> = op["responses"]
                 .as_object()
                 .expect("responses")
                 .keys()
                 .collect();
             assert!(
-                statuses.iter().any(|s| s.starts_with('2') || s.starts_with('3')),
+                statuses
+                    .iter()
+                    .any(|s| s.starts_with('2') || s.starts_with('3')),
                 "{m} {path} documents its success: {statuses:?}"
             );
         }
