@@ -493,8 +493,10 @@ async fn object_delete(
 #[allow(dead_code)]
 fn aliases_get() {}
 
-/// `{"aliases": [...]}`.
+/// `{"aliases": [...]}` (MDS's shape; indexd's `AliasesBody` holds `{value}` objects, so
+/// the document names this one apart).
 #[derive(serde::Deserialize, utoipa::ToSchema)]
+#[schema(as = MdsAliasesBody)]
 #[allow(dead_code)]
 pub(crate) struct AliasesBody {
     aliases: Vec<String>,

@@ -232,6 +232,14 @@ async fn openapi_document_is_whole() {
     ] {
         assert!(doc["paths"][path].is_object(), "{path} is documented");
     }
+    // two services' bodies of one name stay apart (a merge keeps the first schema of a name)
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["MdsAliasesBody"]["properties"]["aliases"]["items"]["type"],
+        "string",
+        "MDS's aliases are strings"
+    );
+    assert!(schemas["AliasesBody"]["properties"]["aliases"]["items"]["$ref"].is_string());
     app.stop().await;
 }
 
