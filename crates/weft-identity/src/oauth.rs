@@ -441,7 +441,11 @@ impl OAuth {
         let (code_challenge, code_challenge_method) =
             (param("code_challenge"), param("code_challenge_method"));
         // Stored with the code: no NUL (PostgreSQL refuses one in text).
-        if nonce.iter().chain(&code_challenge).any(|v| v.contains('\0')) {
+        if nonce
+            .iter()
+            .chain(&code_challenge)
+            .any(|v| v.contains('\0'))
+        {
             return Err(OAuthError::invalid_request(
                 "nonce and code_challenge must not contain NUL characters (U+0000)",
             ));

@@ -476,7 +476,13 @@ async fn a_client_id_with_a_nul_is_an_unknown_client() {
         assert_eq!(r.status, 401, "{path}: {}", r.text);
         assert_eq!(r.json["error"], "invalid_client", "{path}");
     }
-    let r = token(&app, nul, Some("s"), &[("grant_type", "client_credentials")]).await;
+    let r = token(
+        &app,
+        nul,
+        Some("s"),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
     assert_eq!(r.status, 401, "Basic: {}", r.text);
     let r = browser()
         .get(format!("{}/user/oauth2/authorize", app.url))
