@@ -343,15 +343,20 @@ impl Uploads for FenceUploads {
         match self.bucket(&target)? {
             None => {
                 let local = self.blobs.local();
-                let meta = local.multipart_upload(&key, upload_id).await?;
-                self.check_blank(&meta.guid).await?;
-                let (staged, meta) = local.multipart_stage(&key, upload_id, &etags).await?;
-                let object = LandedObject {
-                    url: key.file_url(),
-                    size: staged.landed().size,
-                    md5: staged.landed().md5.clone(),
-                };
-                let result = self.landed(&meta.guid, object, publish(staged)).await;
+                let result: Result<(), WeftError> = async {
+                    let meta = local.multipart_upload(&key, upload_id).await?;
+                    self.check_blank(&meta.guid).await?;
+                    let (staged, meta) = local.multipart_stage(&key, upload_id, &etags).await?;
+                    let object = LandedObject {
+                        url: key.file_url(),
+                        size: staged.landed().size,
+                        md5: staged.landed().md5.clone(),
+                    };
+                    self.landed(&meta.guid, object, publish(staged)).await
+                }
+                .await;
+                // Whether another upload filled the record before this one was checked or
+                // while it was assembled, its parts are removed.
                 if result.as_ref().is_err_and(|e| e.code.http_status() == 409) {
                     // the record has its object: this upload can never land
                     local.multipart_abort(upload_id).await?;

@@ -235,8 +235,7 @@ async fn openapi_document_is_whole() {
     // two services' bodies of one name stay apart (a merge keeps the first schema of a name)
     let schemas = &doc["components"]["schemas"];
     assert_eq!(
-        schemas["MdsAliasesBody"]["properties"]["aliases"]["items"]["type"],
-        "string",
+        schemas["MdsAliasesBody"]["properties"]["aliases"]["items"]["type"], "string",
         "MDS's aliases are strings"
     );
     assert!(schemas["AliasesBody"]["properties"]["aliases"]["items"]["$ref"].is_string());
