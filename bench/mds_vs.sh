@@ -58,9 +58,11 @@ mkdir -p "$ROOT_WORK"
 
 # The query values, URL-encoded: each matches the 100 records n with n % (RECORDS/100) = N.
 NAMES="$ROOT_WORK/names.txt"
+# wrk's key list wants keys of one length: the values with as many digits as the largest.
 python3 -c "
-import sys
-for g in range(max(1, $RECORDS // 100)):
+n = max(1, $RECORDS // 100)
+lo = 10 ** (len(str(n - 1)) - 1) if n > 10 else 0
+for g in range(lo, n):
     print('Project%%20%d' % g)" >"$NAMES"
 SAMPLE=$(sed -n 7p "$NAMES")
 
