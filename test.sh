@@ -9,6 +9,8 @@
 #   WEFT_SKIP_EMULATORS=1    do not start the S3/Azure/GCS emulators (their tests then skip,
 #                            or fail when CI is set)
 #   WEFT_TOOLS_DIR           where the emulators are installed (default /var/tmp/weft-tools)
+#   WEFT_TEST_DICTIONARIES   where tests/dictionaries/fetch.sh keeps the real dictionaries
+#                            (default /var/tmp/weft-dictionaries)
 set -euo pipefail
 cd "$(dirname "$0")"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/weft-target}"
@@ -20,6 +22,10 @@ if [ "${WEFT_SKIP_EMULATORS:-0}" != "1" ]; then
   . tests/emulators.sh
   start_emulators
 fi
+
+echo "==> the real data dictionaries (gdcdictionary, gen3dictionary) from PyPI"
+WEFT_TEST_DICTIONARIES="$(tests/dictionaries/fetch.sh)"
+export WEFT_TEST_DICTIONARIES
 
 echo "==> tests on SQLite"
 # weft-store-postgres holds only PostgreSQL tests: they run in the PostgreSQL leg (with CI

@@ -8,6 +8,7 @@
 //! It must never name a database driver: only `weft-store-*` crates do.
 
 pub mod authz;
+pub mod graph;
 pub mod held;
 pub mod hub;
 pub mod identity;
@@ -20,6 +21,10 @@ pub mod test_suite;
 
 use async_trait::async_trait;
 pub use authz::{AuthzChange, AuthzRows, AuthzStore};
+pub use graph::{
+    GraphChange, GraphEdge, GraphLink, GraphListQuery, GraphLogEntry, GraphNode, GraphStore,
+    GraphTransaction, NodeWrite, UniqueKey,
+};
 pub use hub::{HubCommons, HubPull, HubScope, HubStore, HubStudy};
 pub use identity::{ApiKey, IdentityStore, SigningKey};
 pub use metadata::{
