@@ -38,17 +38,17 @@ const RECORD_KEY: &str = "index_record_pkey";
 const ALIAS_KEY: &str = "index_record_alias_pkey";
 
 /// Statements derived once from the portable SQL.
-struct Statements {
+pub(crate) struct Statements {
     /// Records, their side rows and aliases: the parameters of [`Columns::bind_all`]. The
     /// record insert is the main statement, the others `WITH` clauses.
-    create: String,
+    pub(crate) create: String,
     /// [`sql::SELECT_REV`], locking the row until the transaction ends.
     lock_rev: String,
     /// [`sql::SELECT_BY_DID`], locking the row until the transaction ends.
     lock_record: String,
 }
 
-static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| {
+pub(crate) static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| {
     let mut n = 1;
     let record = unnest_insert(sql::INSERT_RECORD, &mut n, Some(SIZE_COLUMN));
     let side: Vec<String> = SIDE_INSERTS
@@ -127,7 +127,7 @@ fn combined(statements: Vec<(&str, Vec<Param>)>) -> Option<(String, Vec<Param>)>
 
 /// The rows of a record (and its aliases) as column arrays, ready to bind to the `UNNEST`
 /// inserts.
-struct Columns {
+pub(crate) struct Columns {
     /// The record columns, [`RawRecord::params`] order; the one at `SIZE_COLUMN` stays empty.
     record: Vec<Vec<Option<String>>>,
     sizes: Vec<Option<i64>>,
@@ -138,7 +138,7 @@ struct Columns {
 }
 
 impl Columns {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let side = SIDE_INSERTS
             .iter()
             .map(|s| vec![Vec::new(); s.matches('$').count()])
@@ -151,7 +151,7 @@ impl Columns {
         }
     }
 
-    fn push_record(&mut self, r: &IndexRecord) {
+    pub(crate) fn push_record(&mut self, r: &IndexRecord) {
         for (i, p) in RawRecord::params(r).into_iter().enumerate() {
             match (i, p) {
                 (SIZE_COLUMN, Param::Int(n)) => self.sizes.push(Some(n)),
@@ -163,7 +163,7 @@ impl Columns {
         }
     }
 
-    fn push_side(&mut self, r: &IndexRecord) {
+    pub(crate) fn push_side(&mut self, r: &IndexRecord) {
         for (stmt, params) in sql::side_rows(r) {
             let Some(table) = SIDE_INSERTS.iter().position(|s| *s == stmt) else {
                 continue;
@@ -178,7 +178,7 @@ impl Columns {
         }
     }
 
-    fn push_alias(&mut self, name: &str, did: &str) {
+    pub(crate) fn push_alias(&mut self, name: &str, did: &str) {
         self.aliases[0].push(name.to_owned());
         self.aliases[1].push(did.to_owned());
     }
@@ -208,7 +208,7 @@ impl Columns {
     }
 
     /// Records, side rows, then aliases: the placeholder order of [`Statements::create`].
-    fn bind_all(
+    pub(crate) fn bind_all(
         &mut self,
         q: Query<'static, Postgres, PgArguments>,
     ) -> Query<'static, Postgres, PgArguments> {
@@ -222,7 +222,10 @@ impl Columns {
 }
 
 /// A portable statement with its parameters bound.
-fn portable(text: impl SqlSafeStr, params: Vec<Param>) -> Query<'static, Postgres, PgArguments> {
+pub(crate) fn portable(
+    text: impl SqlSafeStr,
+    params: Vec<Param>,
+) -> Query<'static, Postgres, PgArguments> {
     params
         .into_iter()
         .fold(sqlx::query(text), |q, p| q.bind(Bind(p)))
@@ -378,7 +381,7 @@ async fn run_combined(
     Ok(())
 }
 
-async fn guarded_update(
+pub(crate) async fn guarded_update(
     conn: &mut PgConnection,
     r: &IndexRecord,
     expected_rev: &str,

@@ -5,7 +5,8 @@
 //! come from the portable [`weft_store::sql`] module; only what PostgreSQL says differently
 //! lives here: the upsert of index users, inserts that bind whole columns as arrays and
 //! `UNNEST` them (a record with its side rows and aliases is one statement), and bulk imports
-//! through `COPY`, rebuilding the indexes when the import outweighs the table (see `bulk`).
+//! through `COPY`, rebuilding the indexes when the import outweighs the table (see `bulk`),
+//! and the graph's lookups and changes on bound arrays (`= ANY`, `UNNEST`, see `graph`).
 //! Every change of more than one row runs in one transaction.
 //!
 //! This crate must never know about HTTP or services, never decide policy, and never build
@@ -15,6 +16,7 @@ mod authz;
 pub use authz::AuthzFollower;
 mod bulk;
 mod bundle;
+mod graph;
 mod hub;
 mod index;
 mod metadata;

@@ -101,7 +101,7 @@ fn insert_side_rows(conn: &Connection, r: &IndexRecord) -> StoreResult<()> {
     Ok(())
 }
 
-fn insert_record(conn: &Connection, r: &IndexRecord) -> StoreResult<()> {
+pub(crate) fn insert_record(conn: &Connection, r: &IndexRecord) -> StoreResult<()> {
     exec(conn, sql::INSERT_RECORD, &RawRecord::params(r)).map_err(|e| {
         if is_unique_violation(&e) {
             StoreError::AlreadyExists(format!("did \"{}\" already exists", r.did))
@@ -112,7 +112,7 @@ fn insert_record(conn: &Connection, r: &IndexRecord) -> StoreResult<()> {
     insert_side_rows(conn, r)
 }
 
-fn insert_alias(conn: &Connection, name: &str, did: &str) -> StoreResult<()> {
+pub(crate) fn insert_alias(conn: &Connection, name: &str, did: &str) -> StoreResult<()> {
     exec(conn, sql::INSERT_ALIAS, &[name.into(), did.into()]).map_err(|e| {
         if is_unique_violation(&e) {
             StoreError::AlreadyExists(format!("alias \"{name}\" already exists"))
@@ -159,7 +159,11 @@ fn change_side_rows(
     Ok(())
 }
 
-fn guarded_update(conn: &Connection, r: &IndexRecord, expected_rev: &str) -> StoreResult<()> {
+pub(crate) fn guarded_update(
+    conn: &Connection,
+    r: &IndexRecord,
+    expected_rev: &str,
+) -> StoreResult<()> {
     // The old side rows are found from the old record's columns (the side tables are keyed
     // by value); the writer's transaction keeps it as read until the update.
     let old = stored_at(conn, &r.did, expected_rev)?;

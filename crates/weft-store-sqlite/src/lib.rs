@@ -12,6 +12,7 @@
 mod authz;
 mod bulk;
 mod bundle;
+mod graph;
 mod hub;
 mod index;
 mod metadata;

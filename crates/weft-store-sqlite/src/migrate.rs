@@ -42,6 +42,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "metadata_jsonb",
         include_str!("../migrations/0011_metadata_jsonb.sql"),
     ),
+    (12, "graph", include_str!("../migrations/0012_graph.sql")),
 ];
 
 pub(crate) fn apply(conn: &mut Connection) -> StoreResult<usize> {

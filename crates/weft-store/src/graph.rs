@@ -66,7 +66,8 @@ pub struct GraphLink {
 }
 
 /// One node to write: created (refused with `AlreadyExists` when its id or a unique key is
-/// taken) or updated in place (its properties and unique keys replaced).
+/// taken) or updated in place (its properties, `project_id`, `submitter_id` and unique keys
+/// replaced; `NotFound` when no node of this id and type exists).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeWrite {
     pub node: GraphNode,
@@ -92,14 +93,26 @@ pub struct GraphLogEntry {
 }
 
 /// Everything one submission changes, written in one transaction or not at all.
+///
+/// A backend applies it in this order: `remove_edges`; `delete` (the edges out of the deleted
+/// nodes go first, so a child and its parent may be deleted together, and an edge removed
+/// in the same change no longer holds its parent); `nodes` (the unique keys of deleted and
+/// updated nodes are free by then, so a key may move between nodes in one change);
+/// `add_edges` (their nodes may be ones this change creates); the index records, their
+/// aliases and updates; the log entry.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct GraphChange {
     pub log: GraphLogEntry,
+    /// Each node at most once (`Invalid` otherwise).
     pub nodes: Vec<NodeWrite>,
     /// Node ids to delete, with their unique keys and the edges out of them. An edge into
     /// one from a node that stays makes the change fail (`Invalid`): nothing is orphaned.
+    /// `NotFound` when one of them does not exist.
     pub delete: Vec<String>,
+    /// Edges to add; one that exists already is left as it is, one to or from a node that
+    /// does not exist (after this change) makes the change fail (`Invalid`).
     pub add_edges: Vec<GraphEdge>,
+    /// Edges to remove; one that does not exist is no error.
     pub remove_edges: Vec<GraphEdge>,
     /// Index records registered for file nodes, created in the same transaction
     /// (`AlreadyExists` when a did is taken).
@@ -139,10 +152,10 @@ pub trait GraphStore: Send + Sync + 'static {
         keys: Vec<(String, UniqueKey)>,
     ) -> StoreResult<Vec<Option<GraphNode>>>;
 
-    /// The edges out of these nodes (to their parents).
+    /// The edges out of these nodes (to their parents), by `(src, link, dst)`.
     async fn graph_parents(&self, ids: Vec<String>) -> StoreResult<Vec<GraphLink>>;
 
-    /// The edges into these nodes (from their children).
+    /// The edges into these nodes (from their children), by `(dst, link, src)`.
     async fn graph_children(&self, ids: Vec<String>) -> StoreResult<Vec<GraphLink>>;
 
     /// One page of nodes in id order.
@@ -151,7 +164,8 @@ pub trait GraphStore: Send + Sync + 'static {
     /// How many nodes of each type a project holds (`None`: programs), by type.
     async fn graph_counts(&self, project_id: Option<String>) -> StoreResult<Vec<(String, i64)>>;
 
-    /// Write a change and its log entry in one transaction; returns the entry's id.
+    /// Write a change and its log entry in one transaction ([`GraphChange`] says in which
+    /// order); returns the entry's id. Any failure writes nothing, the log entry included.
     async fn graph_apply(&self, change: GraphChange) -> StoreResult<i64>;
 
     /// Log a transaction that changed nothing (a dry run, a refused submission).
@@ -163,4 +177,293 @@ pub trait GraphStore: Send + Sync + 'static {
         project_id: Option<String>,
         limit: usize,
     ) -> StoreResult<Vec<GraphTransaction>>;
+}
+
+/// What both SQL backends share: portable statements (`$n` parameters), the properties'
+/// text form, and the errors a change reports, worded the same on both.
+pub mod sql {
+    use serde_json::{Map, Value};
+
+    use super::{GraphEdge, GraphListQuery, UniqueKey};
+    use crate::StoreError;
+    use crate::sql::Sql;
+
+    /// Columns of `graph_node n`, in [`super::GraphNode`] order.
+    pub const NODE_COLUMNS: &str = "n.id, n.node_type, n.project_id, n.submitter_id, n.props";
+    pub const INSERT_NODE: &str = "INSERT INTO graph_node (id, node_type, project_id, \
+         submitter_id, props) VALUES ($1, $2, $3, $4, $5)";
+    /// An update keeps the node's type: `$1` id, `$2` type.
+    pub const UPDATE_NODE: &str = "UPDATE graph_node SET project_id = $3, submitter_id = $4, \
+         props = $5 WHERE id = $1 AND node_type = $2";
+    pub const INSERT_UNIQUE: &str =
+        "INSERT INTO graph_unique (node_type, names, value, node_id) VALUES ($1, $2, $3, $4)";
+    /// Adding an edge that exists already changes nothing.
+    pub const INSERT_EDGE: &str = "INSERT INTO graph_edge (src, link, dst) VALUES ($1, $2, $3) \
+         ON CONFLICT DO NOTHING";
+    pub const DELETE_EDGE: &str =
+        "DELETE FROM graph_edge WHERE src = $1 AND link = $2 AND dst = $3";
+    /// `$4` is a boolean, bound the way each backend stores one.
+    pub const INSERT_LOG: &str = "INSERT INTO graph_transaction (project_id, role, submitter, \
+         is_dry_run, state, created, documents) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id";
+    /// Columns of `graph_transaction`, in [`super::GraphTransaction`] order.
+    pub const LOG_COLUMNS: &str =
+        "id, project_id, role, submitter, is_dry_run, state, created, documents";
+
+    fn limit(n: usize) -> i64 {
+        i64::try_from(n).unwrap_or(i64::MAX)
+    }
+
+    /// `project_id = $k`, or `IS NULL` for programs.
+    fn project_filter(sql: &mut Sql, project_id: Option<&str>) -> String {
+        match project_id {
+            Some(p) => format!("n.project_id = {}", sql.bind(p)),
+            None => "n.project_id IS NULL".to_owned(),
+        }
+    }
+
+    /// The page of nodes [`GraphListQuery`] asks for, in id order.
+    #[must_use]
+    pub fn list(q: &GraphListQuery) -> Sql {
+        let mut sql = Sql::new("");
+        let mut filters = vec![project_filter(&mut sql, q.project_id.as_deref())];
+        if let Some(t) = &q.node_type {
+            filters.push(format!("n.node_type = {}", sql.bind(t.as_str())));
+        }
+        if let Some(a) = &q.after {
+            filters.push(format!("n.id > {}", sql.bind(a.as_str())));
+        }
+        let l = sql.bind(crate::sql::Param::Int(limit(q.limit)));
+        sql.text = format!(
+            "SELECT {NODE_COLUMNS} FROM graph_node n WHERE {} ORDER BY n.id LIMIT {l}",
+            filters.join(" AND ")
+        );
+        sql
+    }
+
+    /// Nodes per type of a project (`None`: programs), by type.
+    #[must_use]
+    pub fn counts(project_id: Option<&str>) -> Sql {
+        let mut sql = Sql::new("");
+        let filter = project_filter(&mut sql, project_id);
+        sql.text = format!(
+            "SELECT n.node_type, COUNT(*) FROM graph_node n WHERE {filter} \
+             GROUP BY n.node_type ORDER BY n.node_type"
+        );
+        sql
+    }
+
+    /// The newest `limit` log entries, of a project or of all.
+    #[must_use]
+    pub fn transactions(project_id: Option<&str>, n: usize) -> Sql {
+        let mut sql = Sql::new("");
+        let filter = match project_id {
+            Some(p) => format!("WHERE project_id = {} ", sql.bind(p)),
+            None => String::new(),
+        };
+        let l = sql.bind(crate::sql::Param::Int(limit(n)));
+        sql.text = format!(
+            "SELECT {LOG_COLUMNS} FROM graph_transaction {filter}ORDER BY id DESC LIMIT {l}"
+        );
+        sql
+    }
+
+    /// A node's properties as stored: one JSON object's text.
+    #[must_use]
+    pub fn props_text(props: &Map<String, Value>) -> String {
+        // a map of JSON values always serializes
+        serde_json::to_string(props).unwrap_or_else(|_| "{}".to_owned())
+    }
+
+    /// The stored properties back as an object.
+    pub fn props(text: &str) -> Result<Map<String, Value>, StoreError> {
+        serde_json::from_str(text)
+            .map_err(|e| StoreError::Backend(format!("stored node properties: {e}")))
+    }
+
+    /// A created node whose id is taken.
+    #[must_use]
+    pub fn id_taken(node_type: &str, id: &str) -> StoreError {
+        StoreError::AlreadyExists(format!("{node_type} with id {id} already exists"))
+    }
+
+    /// A node whose unique key another node of its type holds.
+    #[must_use]
+    pub fn key_taken(node_type: &str, key: &UniqueKey) -> StoreError {
+        StoreError::AlreadyExists(format!(
+            "{node_type} with {} {} already exists",
+            key.names, key.value
+        ))
+    }
+
+    /// A deleted node that a node which stays still links to.
+    #[must_use]
+    pub fn has_children(parent_type: &str, edge: &GraphEdge, child_type: &str) -> StoreError {
+        StoreError::Invalid(format!(
+            "{parent_type} {} has children and cannot be deleted: {child_type} {} links to it \
+             ({})",
+            edge.dst, edge.src, edge.link
+        ))
+    }
+
+    /// An added edge with an end that does not exist.
+    #[must_use]
+    pub fn missing_end(edge: &GraphEdge, missing: &str) -> StoreError {
+        StoreError::Invalid(format!(
+            "cannot link {} to {} ({}): node {missing} does not exist",
+            edge.src, edge.dst, edge.link
+        ))
+    }
+
+    /// The first edge of `edges` with an end not in `exists`, as an error.
+    pub fn check_ends(
+        edges: &[GraphEdge],
+        exists: &std::collections::HashSet<String>,
+    ) -> Result<(), StoreError> {
+        for e in edges {
+            for end in [&e.src, &e.dst] {
+                if !exists.contains(end) {
+                    return Err(missing_end(e, end));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every id at either end of `edges`, each once.
+    #[must_use]
+    pub fn edge_ends(edges: &[GraphEdge]) -> Vec<String> {
+        let set: std::collections::BTreeSet<&str> = edges
+            .iter()
+            .flat_map(|e| [e.src.as_str(), e.dst.as_str()])
+            .collect();
+        set.into_iter().map(str::to_owned).collect()
+    }
+
+    /// `Invalid` when a node is written twice in one change.
+    pub fn check_nodes(change: &super::GraphChange) -> Result<(), StoreError> {
+        let mut seen = std::collections::HashSet::new();
+        match change
+            .nodes
+            .iter()
+            .find(|w| !seen.insert(w.node.id.as_str()))
+        {
+            Some(w) => Err(StoreError::Invalid(format!(
+                "{} {} is written twice in one change",
+                w.node.node_type, w.node.id
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// `ids` without repeats, in first-seen order.
+    #[must_use]
+    pub fn distinct(ids: &[String]) -> Vec<String> {
+        let mut seen = std::collections::HashSet::new();
+        ids.iter()
+            .filter(|i| seen.insert(i.as_str()))
+            .cloned()
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::sql;
+    use super::*;
+    use crate::StoreError;
+    use crate::sql::Param;
+
+    #[test]
+    fn unique_keys_are_names_and_a_json_array() {
+        let k = UniqueKey::new(
+            &["project_id", "submitter_id"],
+            &[&json!("P-Q"), &json!("c1")],
+        );
+        assert_eq!(k.names, "project_id,submitter_id");
+        assert_eq!(k.value, r#"["P-Q","c1"]"#);
+        assert_eq!(
+            sql::key_taken("case", &k),
+            StoreError::AlreadyExists(
+                r#"case with project_id,submitter_id ["P-Q","c1"] already exists"#.into()
+            )
+        );
+    }
+
+    #[test]
+    fn listings_bind_their_filters_in_order() {
+        let cases = [
+            (
+                GraphListQuery {
+                    limit: 5,
+                    ..GraphListQuery::default()
+                },
+                "n.project_id IS NULL ORDER BY n.id LIMIT $1",
+                vec![Param::Int(5)],
+            ),
+            (
+                GraphListQuery {
+                    project_id: Some("p-q".into()),
+                    node_type: Some("case".into()),
+                    after: Some("x".into()),
+                    limit: 2,
+                },
+                "n.project_id = $1 AND n.node_type = $2 AND n.id > $3 ORDER BY n.id LIMIT $4",
+                vec!["p-q".into(), "case".into(), "x".into(), Param::Int(2)],
+            ),
+        ];
+        for (q, tail, params) in cases {
+            let stmt = sql::list(&q);
+            assert!(
+                stmt.text.ends_with(&format!("WHERE {tail}")),
+                "{}",
+                stmt.text
+            );
+            assert_eq!(stmt.params, params);
+        }
+        let t = sql::transactions(None, usize::MAX);
+        assert!(
+            t.text
+                .ends_with("graph_transaction ORDER BY id DESC LIMIT $1"),
+            "{}",
+            t.text
+        );
+        assert_eq!(t.params, vec![Param::Int(i64::MAX)]);
+        assert!(
+            sql::counts(Some("p"))
+                .text
+                .contains("WHERE n.project_id = $1 GROUP BY")
+        );
+    }
+
+    #[test]
+    fn a_node_written_twice_is_refused() {
+        let node = GraphNode {
+            id: "a".into(),
+            node_type: "case".into(),
+            project_id: None,
+            submitter_id: None,
+            props: Map::new(),
+        };
+        let write = NodeWrite {
+            node,
+            unique: vec![],
+            create: true,
+        };
+        let mut change = GraphChange {
+            nodes: vec![write.clone()],
+            ..GraphChange::default()
+        };
+        assert_eq!(sql::check_nodes(&change), Ok(()));
+        change.nodes.push(write);
+        assert!(matches!(
+            sql::check_nodes(&change),
+            Err(StoreError::Invalid(_))
+        ));
+        assert_eq!(
+            sql::distinct(&["b".into(), "a".into(), "b".into()]),
+            vec!["b".to_owned(), "a".to_owned()]
+        );
+    }
 }

@@ -1,10 +1,11 @@
 //! weft-store: what every storage backend must provide, and nothing about how.
 //!
 //! It owns the repository traits ([`IndexStore`] and its part [`BundleStore`], and one per
-//! service: [`AuthzStore`], [`IdentityStore`], [`OAuthStore`], [`HubStore`]), the row models
-//! they exchange ([`IndexRecord`], [`BundleRecord`], [`ListQuery`]), the portable SQL both SQL
-//! backends share ([`sql`]), and — behind the `test-suite` feature — the contract tests every
-//! backend must pass.
+//! service: [`AuthzStore`], [`IdentityStore`], [`OAuthStore`], [`HubStore`],
+//! [`MetadataStore`], [`GraphStore`]), the row models they exchange ([`IndexRecord`],
+//! [`BundleRecord`], [`ListQuery`], the graph's [`GraphNode`] and [`GraphChange`]), the
+//! portable SQL both SQL backends share ([`sql`], [`graph::sql`]), and — behind the
+//! `test-suite` feature — the contract tests every backend must pass.
 //! It must never name a database driver: only `weft-store-*` crates do.
 
 pub mod authz;

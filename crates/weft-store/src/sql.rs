@@ -49,14 +49,14 @@ pub struct Sql {
 }
 
 impl Sql {
-    fn new(text: &str) -> Self {
+    pub(crate) fn new(text: &str) -> Self {
         Self {
             text: text.to_owned(),
             params: Vec::new(),
         }
     }
     /// Bind a parameter and return its placeholder.
-    fn bind(&mut self, p: impl Into<Param>) -> String {
+    pub(crate) fn bind(&mut self, p: impl Into<Param>) -> String {
         self.params.push(p.into());
         format!("${}", self.params.len())
     }

@@ -1,5 +1,5 @@
-//! The contract every [`IndexStore`] backend must honour. Each backend crate calls
-//! [`run_all`] from its tests with a fresh, migrated, empty store.
+//! The contract every backend must honour. Each backend crate calls [`crate::contract_tests!`]
+//! from its tests, which runs each case on a fresh, migrated, empty store.
 
 // Test code compiled outside `cfg(test)` (behind the `test-suite` feature): a panic is how a
 // contract failure is reported.
@@ -73,7 +73,9 @@ macro_rules! contract_tests {
             url_queries atomic_bulk bundles stats_and_users streamed_import blank_listing);
         $crate::contract_tests!(@whole $make;
             run_authz: AuthzStore, run_identity: IdentityStore, run_oauth: OAuthStore,
-            run_hub: HubStore, run_metadata: MetadataStore);
+            run_hub: HubStore, run_metadata: MetadataStore, run_graph: GraphStore,
+            run_graph_changes: GraphStore, run_graph_many: GraphStore);
+        $crate::contract_tests!(@pair $make; run_graph_index: GraphStore + IndexStore);
     };
     (@index $make:path; $($case:ident)*) => { $(
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,6 +89,15 @@ macro_rules! contract_tests {
         async fn $case() {
             let Some((_guard, store)) = $make().await else { return };
             $crate::test_suite::$case(store as ::std::sync::Arc<dyn $crate::$store>).await;
+        }
+    )* };
+    // Cases that reach the same store through two traits.
+    (@pair $make:path; $($case:ident: $first:ident + $second:ident),*) => { $(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $case() {
+            let Some((_guard, store)) = $make().await else { return };
+            let second = ::std::sync::Arc::clone(&store) as ::std::sync::Arc<dyn $crate::$second>;
+            $crate::test_suite::$case(store as ::std::sync::Arc<dyn $crate::$first>, second).await;
         }
     )* };
 }
@@ -1654,4 +1665,848 @@ pub async fn run_metadata(s: Arc<dyn crate::MetadataStore>) {
     s.set_metadata_aliases("g9", vec!["e".into()], AliasMode::Create)
         .await
         .unwrap();
+}
+
+/// The project every graph case writes into.
+const GRAPH_PROJECT: &str = "prog-proj";
+
+/// A graph node id shaped like a UUID; ids sort by `n`.
+fn gid(n: u32) -> String {
+    format!("00000000-0000-4000-9000-{n:012}")
+}
+
+fn graph_node(
+    n: u32,
+    node_type: &str,
+    project_id: Option<&str>,
+    submitter_id: Option<&str>,
+    props: serde_json::Value,
+) -> crate::GraphNode {
+    crate::GraphNode {
+        id: gid(n),
+        node_type: node_type.into(),
+        project_id: project_id.map(str::to_owned),
+        submitter_id: submitter_id.map(str::to_owned),
+        props: props.as_object().cloned().unwrap(),
+    }
+}
+
+/// A node of the project with a `submitter_id` and its unique key.
+fn entity(n: u32, node_type: &str, submitter: &str, extra: serde_json::Value) -> crate::GraphNode {
+    let mut props = json!({
+        "submitter_id": submitter,
+        "state": "validated",
+        "created_datetime": "2026-01-01T00:00:00+00:00",
+    });
+    props
+        .as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().cloned().unwrap());
+    graph_node(n, node_type, Some(GRAPH_PROJECT), Some(submitter), props)
+}
+
+fn submitter_key(submitter: &str) -> crate::UniqueKey {
+    crate::UniqueKey::new(
+        &["project_id", "submitter_id"],
+        &[&json!(GRAPH_PROJECT), &json!(submitter)],
+    )
+}
+
+fn create(node: &crate::GraphNode) -> crate::NodeWrite {
+    let unique = match node.node_type.as_str() {
+        "program" => vec![crate::UniqueKey::new(&["name"], &[&node.props["name"]])],
+        "project" => vec![crate::UniqueKey::new(&["code"], &[&node.props["code"]])],
+        _ => vec![submitter_key(node.submitter_id.as_deref().unwrap())],
+    };
+    crate::NodeWrite {
+        node: node.clone(),
+        unique,
+        create: true,
+    }
+}
+
+fn edge(src: &crate::GraphNode, link: &str, dst: &crate::GraphNode) -> crate::GraphEdge {
+    crate::GraphEdge {
+        src: src.id.clone(),
+        link: link.into(),
+        dst: dst.id.clone(),
+    }
+}
+
+fn log_entry(project: Option<&str>, role: &str, n: u32) -> crate::GraphLogEntry {
+    crate::GraphLogEntry {
+        project_id: project.map(str::to_owned),
+        role: role.into(),
+        submitter: Some("alice".into()),
+        dry_run: false,
+        state: "SUCCEEDED".into(),
+        created: format!("2026-01-01T00:00:{n:02}+00:00"),
+        documents: format!(r#"{{"n":{n}}}"#),
+    }
+}
+
+/// What [`seed_graph`] wrote.
+struct Seed {
+    program: crate::GraphNode,
+    project: crate::GraphNode,
+    /// c1, c2, c3 (ids ordered c2 < c1 < c3).
+    cases: Vec<crate::GraphNode>,
+    /// s1, s2 of c1 and s3 of c2 (ids ordered s2 < s1 < s3).
+    samples: Vec<crate::GraphNode>,
+    /// The two changes' log ids.
+    logged: [i64; 2],
+}
+
+/// A program and its project in one change, three cases and three samples in another.
+async fn seed_graph(s: &dyn crate::GraphStore) -> Seed {
+    use crate::GraphChange;
+    let program = graph_node(
+        1,
+        "program",
+        None,
+        None,
+        json!({"name": "prog", "dbgap_accession_number": "phs1"}),
+    );
+    let project = graph_node(
+        2,
+        "project",
+        Some(GRAPH_PROJECT),
+        None,
+        json!({"code": "proj", "state": "open", "releasable": false}),
+    );
+    let t1 = s
+        .graph_apply(GraphChange {
+            log: log_entry(None, "create", 1),
+            nodes: vec![create(&program), create(&project)],
+            add_edges: vec![edge(&project, "programs", &program)],
+            ..GraphChange::default()
+        })
+        .await
+        .unwrap();
+    let cases = vec![
+        entity(
+            30,
+            "case",
+            "c1",
+            json!({"primary_site": "Lung", "age": 42, "score": 1.5}),
+        ),
+        entity(
+            20,
+            "case",
+            "c2",
+            json!({"tags": ["a", "b"], "extra": {"k": null}}),
+        ),
+        entity(40, "case", "c3", json!({})),
+    ];
+    let samples = vec![
+        entity(60, "sample", "s1", json!({"composition": "Cell"})),
+        entity(50, "sample", "s2", json!({})),
+        entity(70, "sample", "s3", json!({})),
+    ];
+    let mut add_edges: Vec<crate::GraphEdge> = cases
+        .iter()
+        .map(|c| edge(c, "projects", &project))
+        .collect();
+    add_edges.push(edge(&samples[0], "cases", &cases[0]));
+    add_edges.push(edge(&samples[1], "cases", &cases[0]));
+    add_edges.push(edge(&samples[2], "cases", &cases[1]));
+    // samples before their cases: the nodes are all in before the edges
+    let nodes = samples.iter().chain(&cases).map(create).collect();
+    let t2 = s
+        .graph_apply(GraphChange {
+            log: log_entry(Some(GRAPH_PROJECT), "create", 2),
+            nodes,
+            add_edges,
+            ..GraphChange::default()
+        })
+        .await
+        .unwrap();
+    assert!(t2 > t1, "log ids grow: {t1} then {t2}");
+    Seed {
+        program,
+        project,
+        cases,
+        samples,
+        logged: [t1, t2],
+    }
+}
+
+fn by_id(mut nodes: Vec<crate::GraphNode>) -> Vec<crate::GraphNode> {
+    nodes.sort_by(|a, b| a.id.cmp(&b.id));
+    nodes
+}
+
+fn link(
+    src: &crate::GraphNode,
+    name: &str,
+    dst: &crate::GraphNode,
+    other: &crate::GraphNode,
+) -> crate::GraphLink {
+    crate::GraphLink {
+        edge: edge(src, name, dst),
+        other_type: other.node_type.clone(),
+        other_submitter_id: other.submitter_id.clone(),
+        other_project_id: other.project_id.clone(),
+    }
+}
+
+/// The [`crate::GraphStore`] contract, reading: nodes by id and by unique key, parents and
+/// children with what is at their other end, listings paged in id order per project and
+/// type, counts per type, and the transaction log newest first.
+pub async fn run_graph(s: Arc<dyn crate::GraphStore>) {
+    use crate::{GraphListQuery, UniqueKey};
+    let seed = seed_graph(&*s).await;
+    let (c, sm) = (&seed.cases, &seed.samples);
+
+    // by id: the ones that exist, each once
+    let got = s
+        .graph_nodes(vec![
+            c[0].id.clone(),
+            gid(999),
+            sm[0].id.clone(),
+            c[0].id.clone(),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(by_id(got), vec![c[0].clone(), sm[0].clone()]);
+    assert!(s.graph_nodes(vec![]).await.unwrap().is_empty());
+    assert_eq!(
+        s.graph_nodes(vec![seed.program.id.clone()]).await.unwrap(),
+        vec![seed.program.clone()]
+    );
+
+    // by unique key, in the order asked; a key is unique per node type
+    let found = s
+        .graph_find_unique(vec![
+            ("case".into(), submitter_key("c2")),
+            ("case".into(), submitter_key("nobody")),
+            ("sample".into(), submitter_key("c1")),
+            (
+                "program".into(),
+                UniqueKey::new(&["name"], &[&json!("prog")]),
+            ),
+            ("case".into(), submitter_key("c1")),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        found,
+        vec![
+            Some(c[1].clone()),
+            None,
+            None,
+            Some(seed.program.clone()),
+            Some(c[0].clone()),
+        ]
+    );
+    assert!(s.graph_find_unique(vec![]).await.unwrap().is_empty());
+
+    // parents by (src, link, dst), with the parent's type, submitter and project
+    let parents = s
+        .graph_parents(vec![
+            sm[2].id.clone(),
+            sm[0].id.clone(),
+            c[0].id.clone(),
+            gid(999),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        parents,
+        vec![
+            link(&c[0], "projects", &seed.project, &seed.project),
+            link(&sm[0], "cases", &c[0], &c[0]),
+            link(&sm[2], "cases", &c[1], &c[1]),
+        ]
+    );
+    assert_eq!(
+        s.graph_parents(vec![seed.project.id.clone()])
+            .await
+            .unwrap(),
+        vec![link(
+            &seed.project,
+            "programs",
+            &seed.program,
+            &seed.program
+        )]
+    );
+    // children by (dst, link, src), with the child's
+    let children = s
+        .graph_children(vec![
+            c[0].id.clone(),
+            seed.project.id.clone(),
+            sm[0].id.clone(),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        children,
+        vec![
+            link(&c[1], "projects", &seed.project, &c[1]),
+            link(&c[0], "projects", &seed.project, &c[0]),
+            link(&c[2], "projects", &seed.project, &c[2]),
+            link(&sm[1], "cases", &c[0], &sm[1]),
+            link(&sm[0], "cases", &c[0], &sm[0]),
+        ]
+    );
+    assert_eq!(children[3].other_submitter_id.as_deref(), Some("s2"));
+    assert!(s.graph_children(vec![]).await.unwrap().is_empty());
+    assert!(s.graph_parents(vec![]).await.unwrap().is_empty());
+
+    // listings in id order
+    let list = |project: Option<&str>, node_type: Option<&str>, after: Option<&str>, limit| {
+        let q = GraphListQuery {
+            project_id: project.map(str::to_owned),
+            node_type: node_type.map(str::to_owned),
+            after: after.map(str::to_owned),
+            limit,
+        };
+        let s = Arc::clone(&s);
+        async move { s.graph_list(q).await.unwrap() }
+    };
+    let p = Some(GRAPH_PROJECT);
+    let first = list(p, Some("case"), None, 2).await;
+    assert_eq!(first, vec![c[1].clone(), c[0].clone()]);
+    let rest = list(p, Some("case"), Some(&first[1].id), 2).await;
+    assert_eq!(rest, vec![c[2].clone()]);
+    assert!(list(p, Some("case"), Some(&c[2].id), 2).await.is_empty());
+    assert_eq!(
+        list(p, None, None, 100).await,
+        vec![
+            seed.project.clone(),
+            c[1].clone(),
+            c[0].clone(),
+            c[2].clone(),
+            sm[1].clone(),
+            sm[0].clone(),
+            sm[2].clone(),
+        ],
+        "a project's listing holds the project itself"
+    );
+    assert_eq!(
+        list(p, Some("sample"), Some(&sm[1].id), 1).await,
+        vec![sm[0].clone()]
+    );
+    assert_eq!(list(None, None, None, 10).await, vec![seed.program.clone()]);
+    assert!(list(None, Some("case"), None, 10).await.is_empty());
+    assert!(list(Some("prog-other"), None, None, 10).await.is_empty());
+
+    // counts per type, by type
+    let counts = |project: Option<&str>| {
+        let s = Arc::clone(&s);
+        let project = project.map(str::to_owned);
+        async move { s.graph_counts(project).await.unwrap() }
+    };
+    assert_eq!(
+        counts(p).await,
+        vec![
+            ("case".to_owned(), 3),
+            ("project".to_owned(), 1),
+            ("sample".to_owned(), 3),
+        ]
+    );
+    assert_eq!(counts(None).await, vec![("program".to_owned(), 1)]);
+    assert!(counts(Some("prog-other")).await.is_empty());
+
+    // the log: newest first, per project or all
+    let [t1, t2] = seed.logged;
+    let dry = crate::GraphLogEntry {
+        dry_run: true,
+        state: "FAILED".into(),
+        submitter: None,
+        ..log_entry(p, "update", 3)
+    };
+    let t3 = s.graph_log(dry.clone()).await.unwrap();
+    let other = log_entry(Some("prog-other"), "delete", 4);
+    let t4 = s.graph_log(other.clone()).await.unwrap();
+    assert!(t2 < t3 && t3 < t4, "{t2} < {t3} < {t4}");
+    let ids = |ts: Vec<crate::GraphTransaction>| -> Vec<i64> { ts.iter().map(|t| t.id).collect() };
+    let mine = s
+        .graph_transactions(Some(GRAPH_PROJECT.into()), 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(mine.clone()), vec![t3, t2]);
+    assert_eq!(mine[0].entry, dry);
+    assert_eq!(mine[1].entry, log_entry(p, "create", 2));
+    let all = s.graph_transactions(None, 10).await.unwrap();
+    assert_eq!(ids(all.clone()), vec![t4, t3, t2, t1]);
+    assert_eq!(all[0].entry, other);
+    assert_eq!(all[3].entry, log_entry(None, "create", 1));
+    assert_eq!(
+        ids(s.graph_transactions(None, 2).await.unwrap()),
+        vec![t4, t3]
+    );
+    assert!(
+        s.graph_transactions(Some("nowhere".into()), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// The [`crate::GraphStore`] contract, writing: a change is all or nothing (a taken id or
+/// unique key, a missing node, a parent that keeps a child each leave everything as it was,
+/// the log included); updates replace properties and unique keys; deletes take a node's
+/// keys and out-edges with it; edges are removed before deletes are checked.
+#[allow(clippy::too_many_lines)] // one story of changes, each checked as it goes
+pub async fn run_graph_changes(s: Arc<dyn crate::GraphStore>) {
+    use crate::{GraphChange, NodeWrite};
+    let seed = seed_graph(&*s).await;
+    let (c, sm, project) = (&seed.cases, &seed.samples, &seed.project);
+    let logged = || {
+        let s = Arc::clone(&s);
+        async move { s.graph_transactions(None, 100).await.unwrap().len() }
+    };
+    let nodes = |ids: Vec<&String>| {
+        let s = Arc::clone(&s);
+        let ids = ids.into_iter().cloned().collect();
+        async move { by_id(s.graph_nodes(ids).await.unwrap()) }
+    };
+    let key = |k: &str| {
+        let s = Arc::clone(&s);
+        let k = submitter_key(k);
+        async move {
+            s.graph_find_unique(vec![("case".into(), k)])
+                .await
+                .unwrap()
+                .remove(0)
+        }
+    };
+    let change = |role: &str| GraphChange {
+        log: log_entry(Some(GRAPH_PROJECT), role, 9),
+        ..GraphChange::default()
+    };
+    assert_eq!(logged().await, 2);
+
+    // a unique key taken (by c1): nothing of the change is written, c4 before it included
+    let c4 = entity(80, "case", "c4", json!({}));
+    let dup = entity(81, "case", "c1", json!({}));
+    let err = s
+        .graph_apply(GraphChange {
+            nodes: vec![create(&c4), create(&dup)],
+            add_edges: vec![
+                edge(&c4, "projects", project),
+                edge(&dup, "projects", project),
+            ],
+            ..change("create")
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        StoreError::AlreadyExists(
+            r#"case with project_id,submitter_id ["prog-proj","c1"] already exists"#.into()
+        )
+    );
+    assert!(nodes(vec![&c4.id, &dup.id]).await.is_empty());
+    assert_eq!(key("c4").await, None);
+    assert_eq!(key("c1").await, Some(c[0].clone()));
+    assert_eq!(
+        s.graph_children(vec![project.id.clone()])
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(logged().await, 2, "a failed change logs nothing");
+
+    // an id taken
+    let mut same_id = entity(0, "case", "c9", json!({}));
+    same_id.id = c[0].id.clone();
+    let err = s
+        .graph_apply(GraphChange {
+            nodes: vec![create(&c4), create(&same_id)],
+            ..change("create")
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        StoreError::AlreadyExists(format!("case with id {} already exists", c[0].id))
+    );
+    assert!(nodes(vec![&c4.id]).await.is_empty());
+    assert_eq!(key("c9").await, None);
+    // one node written twice in a change
+    let err = s
+        .graph_apply(GraphChange {
+            nodes: vec![create(&c4), create(&c4)],
+            ..change("create")
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Invalid(m) if m.contains(&c4.id)),
+        "{err:?}"
+    );
+    assert!(nodes(vec![&c4.id]).await.is_empty());
+
+    // an update replaces the properties, submitter and unique keys; the old key is free
+    let mut renamed = c[0].clone();
+    renamed.submitter_id = Some("c1-renamed".into());
+    renamed.props = json!({"submitter_id": "c1-renamed", "state": "released"})
+        .as_object()
+        .cloned()
+        .unwrap();
+    let update = |node: &crate::GraphNode| NodeWrite {
+        create: false,
+        ..create(node)
+    };
+    s.graph_apply(GraphChange {
+        nodes: vec![update(&renamed)],
+        ..change("update")
+    })
+    .await
+    .unwrap();
+    assert_eq!(nodes(vec![&c[0].id]).await, vec![renamed.clone()]);
+    assert_eq!(key("c1").await, None);
+    assert_eq!(key("c1-renamed").await, Some(renamed.clone()));
+    let c5 = entity(82, "case", "c1", json!({}));
+    s.graph_apply(GraphChange {
+        nodes: vec![create(&c5)],
+        add_edges: vec![edge(&c5, "projects", project)],
+        ..change("create")
+    })
+    .await
+    .unwrap();
+    assert_eq!(key("c1").await, Some(c5.clone()));
+    // an edge survives its nodes' updates
+    assert_eq!(
+        s.graph_parents(vec![sm[0].id.clone()]).await.unwrap(),
+        vec![link(&sm[0], "cases", &renamed, &renamed)]
+    );
+    assert_eq!(logged().await, 4);
+
+    // an update of a node that does not exist (or not with that type)
+    let ghost = entity(90, "case", "ghost", json!({}));
+    let mut wrong_type = c[2].clone();
+    wrong_type.node_type = "sample".into();
+    for missing in [ghost, wrong_type] {
+        let err = s
+            .graph_apply(GraphChange {
+                nodes: vec![create(&c4), update(&missing)],
+                ..change("update")
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err, StoreError::NotFound);
+        assert!(nodes(vec![&c4.id]).await.is_empty());
+    }
+    assert_eq!(nodes(vec![&c[2].id]).await, vec![c[2].clone()]);
+
+    // a parent whose child stays cannot be deleted; nothing of the change is written
+    let mut c3_changed = c[2].clone();
+    c3_changed
+        .props
+        .insert("primary_site".into(), json!("Brain"));
+    let err = s
+        .graph_apply(GraphChange {
+            delete: vec![c[1].id.clone()],
+            nodes: vec![update(&c3_changed)],
+            ..change("delete")
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Invalid(m)
+            if m.contains("has children") && m.contains(&c[1].id) && m.contains(&sm[2].id)),
+        "{err:?}"
+    );
+    assert_eq!(
+        nodes(vec![&c[1].id, &c[2].id]).await,
+        vec![c[1].clone(), c[2].clone()]
+    );
+    assert_eq!(
+        s.graph_parents(vec![sm[2].id.clone()]).await.unwrap(),
+        vec![link(&sm[2], "cases", &c[1], &c[1])]
+    );
+    assert_eq!(key("c2").await, Some(c[1].clone()));
+
+    // the child and its parent in one change, in any order
+    s.graph_apply(GraphChange {
+        delete: vec![c[1].id.clone(), sm[2].id.clone()],
+        ..change("delete")
+    })
+    .await
+    .unwrap();
+    assert!(nodes(vec![&c[1].id, &sm[2].id]).await.is_empty());
+    assert_eq!(key("c2").await, None, "its unique key went with it");
+    assert!(
+        s.graph_parents(vec![sm[2].id.clone()])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let cases_left: Vec<String> = s
+        .graph_children(vec![project.id.clone()])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.edge.src)
+        .collect();
+    assert_eq!(
+        cases_left,
+        vec![c[0].id.clone(), c[2].id.clone(), c5.id.clone()]
+    );
+    assert_eq!(
+        s.graph_counts(Some(GRAPH_PROJECT.into())).await.unwrap(),
+        vec![
+            ("case".to_owned(), 3),
+            ("project".to_owned(), 1),
+            ("sample".to_owned(), 2),
+        ]
+    );
+
+    // children moved to another parent in the same change no longer hold theirs; adding
+    // an edge that exists is no error
+    s.graph_apply(GraphChange {
+        remove_edges: vec![
+            edge(&sm[0], "cases", &c[0]),
+            edge(&sm[1], "cases", &c[0]),
+            edge(&sm[0], "cases", &c[2]),
+        ],
+        add_edges: vec![
+            edge(&sm[0], "cases", &c[2]),
+            edge(&sm[1], "cases", &c[2]),
+            edge(&c[2], "projects", project),
+        ],
+        delete: vec![c[0].id.clone()],
+        ..change("update")
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        s.graph_parents(vec![sm[0].id.clone(), sm[1].id.clone()])
+            .await
+            .unwrap(),
+        vec![
+            link(&sm[1], "cases", &c[2], &c[2]),
+            link(&sm[0], "cases", &c[2], &c[2]),
+        ]
+    );
+    assert!(nodes(vec![&c[0].id]).await.is_empty());
+    assert_eq!(key("c1-renamed").await, None);
+
+    // an edge to a node that does not exist
+    let err = s
+        .graph_apply(GraphChange {
+            nodes: vec![create(&c4)],
+            add_edges: vec![
+                edge(&c4, "projects", project),
+                crate::GraphEdge {
+                    src: c4.id.clone(),
+                    link: "projects".into(),
+                    dst: gid(999),
+                },
+            ],
+            ..change("create")
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Invalid(m) if m.contains(&gid(999))),
+        "{err:?}"
+    );
+    assert!(nodes(vec![&c4.id]).await.is_empty());
+    // a delete of a node that does not exist
+    let err = s
+        .graph_apply(GraphChange {
+            delete: vec![gid(999)],
+            ..change("delete")
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err, StoreError::NotFound);
+    assert_eq!(logged().await, 6);
+}
+
+/// The [`crate::GraphStore`] contract with the index: the records (and aliases, and guarded
+/// updates) of a change are written with it, readable through [`IndexStore`], and rolled
+/// back with it.
+pub async fn run_graph_index(s: Arc<dyn crate::GraphStore>, ix: Arc<dyn IndexStore>) {
+    use crate::{GraphChange, NodeWrite};
+    let seed = seed_graph(&*s).await;
+    let case = &seed.cases[0];
+    let file = |n: u32, submitter: &str, record: &IndexRecord| {
+        let mut node = entity(
+            n,
+            "submitted_unaligned_reads",
+            submitter,
+            json!({"file_name": record.file_name, "object_id": record.did}),
+        );
+        node.id = record.did.clone();
+        node
+    };
+    let change = |node: &crate::GraphNode, records: Vec<IndexRecord>, alias: &str| GraphChange {
+        log: log_entry(Some(GRAPH_PROJECT), "create", 5),
+        nodes: vec![create(node)],
+        add_edges: vec![edge(node, "cases", case)],
+        index_aliases: records
+            .iter()
+            .map(|r| (alias.to_owned(), r.did.clone()))
+            .collect(),
+        index_records: records,
+        ..GraphChange::default()
+    };
+
+    let rec = sample(1);
+    let f1 = file(0, "f1", &rec);
+    s.graph_apply(change(&f1, vec![rec.clone()], "f1-alias"))
+        .await
+        .unwrap();
+    assert_eq!(ix.get(&rec.did).await.unwrap(), Some(rec.clone()));
+    assert_eq!(
+        ix.resolve_alias("f1-alias").await.unwrap(),
+        Some(rec.did.clone())
+    );
+    assert_eq!(
+        s.graph_nodes(vec![rec.did.clone()]).await.unwrap(),
+        vec![f1.clone()]
+    );
+
+    // a graph failure takes the change's record and alias back with it
+    let rec2 = sample(2);
+    let f2 = file(0, "f1", &rec2);
+    let err = s
+        .graph_apply(change(&f2, vec![rec2.clone()], "f2-alias"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::AlreadyExists(_)), "{err:?}");
+    assert_eq!(ix.get(&rec2.did).await.unwrap(), None);
+    assert_eq!(ix.resolve_alias("f2-alias").await.unwrap(), None);
+    // and a did taken takes the graph part back
+    let f3 = file(0, "f3", &rec2);
+    let err = s
+        .graph_apply(change(&f3, vec![rec2.clone(), rec.clone()], "f3-alias"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        StoreError::AlreadyExists(format!("did \"{}\" already exists", rec.did))
+    );
+    assert!(s.graph_nodes(vec![f3.id.clone()]).await.unwrap().is_empty());
+    assert_eq!(ix.get(&rec2.did).await.unwrap(), None);
+    // an alias taken too
+    let err = s
+        .graph_apply(change(&f3, vec![rec2.clone()], "f1-alias"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        StoreError::AlreadyExists("alias \"f1-alias\" already exists".into())
+    );
+    assert!(s.graph_nodes(vec![f3.id.clone()]).await.unwrap().is_empty());
+    assert_eq!(ix.get(&rec2.did).await.unwrap(), None);
+
+    // a guarded index update with a node update
+    let mut renamed = rec.clone();
+    renamed.rev = "0000beef".into();
+    renamed.file_name = Some("renamed.bam".into());
+    let mut f1_renamed = f1.clone();
+    f1_renamed
+        .props
+        .insert("file_name".into(), json!("renamed.bam"));
+    let update = |node: &crate::GraphNode, record: IndexRecord, rev: &str| GraphChange {
+        log: log_entry(Some(GRAPH_PROJECT), "update", 6),
+        nodes: vec![NodeWrite {
+            create: false,
+            ..create(node)
+        }],
+        index_updates: vec![(record, rev.to_owned())],
+        ..GraphChange::default()
+    };
+    s.graph_apply(update(&f1_renamed, renamed.clone(), &rec.rev))
+        .await
+        .unwrap();
+    assert_eq!(ix.get(&rec.did).await.unwrap(), Some(renamed.clone()));
+    assert_eq!(
+        s.graph_nodes(vec![f1.id.clone()]).await.unwrap(),
+        vec![f1_renamed.clone()]
+    );
+    // a stale revision: neither the record nor the node changes
+    let mut again = renamed.clone();
+    again.rev = "0000cafe".into();
+    let mut f1_again = f1_renamed.clone();
+    f1_again
+        .props
+        .insert("file_name".into(), json!("again.bam"));
+    assert_eq!(
+        s.graph_apply(update(&f1_again, again, &rec.rev))
+            .await
+            .unwrap_err(),
+        StoreError::RevisionMismatch
+    );
+    assert_eq!(ix.get(&rec.did).await.unwrap(), Some(renamed));
+    assert_eq!(
+        s.graph_nodes(vec![f1.id.clone()]).await.unwrap(),
+        vec![f1_renamed]
+    );
+    assert_eq!(s.graph_transactions(None, 10).await.unwrap().len(), 4);
+}
+
+/// The [`crate::GraphStore`] contract at a submission's size: a change of 1,000 entities
+/// with their keys and edges, lookups of all of them at once (answers in the order asked),
+/// and their deletion in one change.
+pub async fn run_graph_many(s: Arc<dyn crate::GraphStore>) {
+    use crate::GraphChange;
+    let seed = seed_graph(&*s).await;
+    let cases: Vec<crate::GraphNode> = (0..1000)
+        .map(|n| entity(1000 + n, "case", &format!("bulk-{n}"), json!({"n": n})))
+        .collect();
+    s.graph_apply(GraphChange {
+        log: log_entry(Some(GRAPH_PROJECT), "create", 7),
+        nodes: cases.iter().map(create).collect(),
+        add_edges: cases
+            .iter()
+            .map(|c| edge(c, "projects", &seed.project))
+            .collect(),
+        ..GraphChange::default()
+    })
+    .await
+    .unwrap();
+    let mut ids: Vec<String> = cases.iter().map(|c| c.id.clone()).collect();
+    ids.push(gid(999_999));
+    assert_eq!(by_id(s.graph_nodes(ids.clone()).await.unwrap()), cases);
+    // keys asked newest first, with a missing one in the middle
+    let mut keys: Vec<(String, crate::UniqueKey)> = (0..1000)
+        .rev()
+        .map(|n| ("case".to_owned(), submitter_key(&format!("bulk-{n}"))))
+        .collect();
+    keys.insert(500, ("case".into(), submitter_key("absent")));
+    let found = s.graph_find_unique(keys).await.unwrap();
+    let mut expected: Vec<Option<crate::GraphNode>> =
+        cases.iter().rev().cloned().map(Some).collect();
+    expected.insert(500, None);
+    assert_eq!(found, expected);
+    let parents = s.graph_parents(ids.clone()).await.unwrap();
+    assert_eq!(parents.len(), 1000);
+    assert!(parents.windows(2).all(|w| w[0].edge < w[1].edge));
+    assert!(
+        parents
+            .iter()
+            .all(|l| l.edge.dst == seed.project.id && l.other_type == "project")
+    );
+    let children = s
+        .graph_children(vec![seed.project.id.clone()])
+        .await
+        .unwrap();
+    assert_eq!(children.len(), 1003);
+    assert_eq!(
+        s.graph_counts(Some(GRAPH_PROJECT.into())).await.unwrap()[0],
+        ("case".to_owned(), 1003)
+    );
+    s.graph_apply(GraphChange {
+        log: log_entry(Some(GRAPH_PROJECT), "delete", 8),
+        delete: ids[..1000].to_vec(),
+        ..GraphChange::default()
+    })
+    .await
+    .unwrap();
+    assert!(s.graph_nodes(ids).await.unwrap().is_empty());
+    assert_eq!(
+        s.graph_children(vec![seed.project.id.clone()])
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
 }
