@@ -88,6 +88,17 @@ pub struct Config {
     pub mds: MdsConfig,
     /// Where Prometheus metrics are served.
     pub metrics: MetricsConfig,
+    /// The data dictionary, which turns on graph submission (sheepdog's API).
+    pub dictionary: DictionaryConfig,
+}
+
+/// The commons' data dictionary. Unset: no submission API.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DictionaryConfig {
+    /// A directory of node YAML files, a JSON dump file, or an `http(s)://` URL of a JSON
+    /// dump (Gen3's `DICTIONARY_URL`). Env `WEFT_DICTIONARY__URL`.
+    pub url: Option<String>,
 }
 
 /// Where `/metrics` (Prometheus text format) is served. Both unset by default: the public
@@ -396,6 +407,7 @@ impl Default for Config {
             login: LoginConfig::default(),
             hub: HubConfig::default(),
             mds: MdsConfig::default(),
+            dictionary: DictionaryConfig::default(),
             metrics: MetricsConfig::default(),
         }
     }

@@ -1,5 +1,5 @@
 //! Error rendering per API surface: indexd `{"error": msg}`, DRS `{"msg", "status_code"}`,
-//! MDS `{"detail": msg}`.
+//! MDS `{"detail": msg}`, sheepdog `{"message": msg}`.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -16,6 +16,8 @@ pub enum Surface {
     Drs,
     /// The metadata service (FastAPI): `{"detail": "..."}`.
     Mds,
+    /// Graph submission (sheepdog, Flask): `{"message": "..."}`.
+    Sheepdog,
 }
 
 /// An error on its way to the client.
@@ -45,6 +47,16 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    #[must_use]
+    pub fn sheepdog(error: WeftError) -> Self {
+        Self {
+            error,
+            surface: Surface::Sheepdog,
+        }
+    }
+}
+
 impl From<WeftError> for ApiError {
     fn from(error: WeftError) -> Self {
         Self {
@@ -66,6 +78,7 @@ impl IntoResponse for ApiError {
             Surface::Indexd => json!({"error": self.error.message}),
             Surface::Drs => json!({"msg": self.error.message, "status_code": status.as_u16()}),
             Surface::Mds => json!({"detail": self.error.message}),
+            Surface::Sheepdog => json!({"message": self.error.message}),
         };
         (status, Json(body)).into_response()
     }

@@ -18,6 +18,7 @@ mod oauth;
 pub mod openapi;
 mod routes;
 mod schemas;
+mod submission;
 mod system;
 mod user;
 
@@ -46,6 +47,7 @@ pub use index::IndexState;
 pub use mds::MdsState;
 pub use metrics::{install_metrics, metrics_upkeep};
 pub use oauth::OAuthState;
+pub use submission::SubmissionState;
 pub use system::SystemState;
 pub use system::metrics_app;
 pub use user::UserState;
@@ -62,6 +64,7 @@ pub struct Services {
     pub oauth: OAuthState,
     pub authz: AuthzState,
     pub hub: HubState,
+    pub submission: SubmissionState,
 }
 
 /// What every request is held to: its body's size and its time.
@@ -95,6 +98,12 @@ pub fn route_paths() -> Vec<String> {
             .into_iter()
             .map(|p| format!("/authz{p}")),
     );
+    paths.extend(
+        submission::routes()
+            .paths()
+            .into_iter()
+            .map(|p| format!("{}{}", submission::PREFIX, p.trim_end_matches('/'))),
+    );
     paths
 }
 
@@ -118,6 +127,7 @@ pub(crate) fn json_text(
 pub fn app(services: Services, limits: &Limits) -> Router {
     let metrics_on = services.system.metrics.is_some();
     let authz = authz::routes().with_state(Arc::new(services.authz));
+    let submission = submission::routes().with_state(Arc::new(services.submission));
     Router::new()
         .merge(system::routes().with_state(Arc::new(services.system)))
         .merge(index::routes().with_state(Arc::new(services.index)))
@@ -133,6 +143,12 @@ pub fn app(services: Services, limits: &Limits) -> Router {
             tower::ServiceBuilder::new()
                 .map_request(authz::strip_trailing_slash)
                 .service(authz),
+        )
+        .nest_service(
+            submission::PREFIX,
+            tower::ServiceBuilder::new()
+                .map_request(submission::strip_trailing_slash)
+                .service(submission),
         )
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

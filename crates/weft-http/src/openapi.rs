@@ -30,6 +30,11 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(under("", "user", crate::oauth::Api::openapi()));
     doc.merge(under("", "system", crate::system::Api::openapi()));
     doc.merge(under("", "data", crate::data::Api::openapi()));
+    doc.merge(under(
+        crate::submission::PREFIX,
+        "submission",
+        crate::submission::Api::openapi(),
+    ));
     for (prefix, ids) in crate::hub::PREFIXES.into_iter().zip(["hub", "hub_root"]) {
         doc.merge(under(prefix, ids, crate::hub::Api::openapi()));
     }

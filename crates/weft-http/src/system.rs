@@ -51,6 +51,8 @@ pub struct SystemState {
     pub index: std::sync::Arc<weft_indexd::IndexService>,
     /// Whether the hub is on (the front page says so).
     pub hub: bool,
+    /// Whether a data dictionary is configured, which turns on graph submission.
+    pub submission: bool,
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// `metrics.token`: the bearer token of `/metrics` on the public port.
     pub metrics_token: Option<weft_config::Secret>,
@@ -106,7 +108,7 @@ Storage: {backend}.</p>
 <tr><td>Policy engine (arborist API)</td><td><a href="/authz/health">/authz/</a></td></tr>
 <tr><td>Identity and data access (fence API)</td><td><a href="/user/.well-known/openid-configuration">/user/</a></td></tr>
 <tr><td>Metadata service (MDS API)</td><td><a href="/mds/_status">/mds/</a></td></tr>
-{hub}</table>
+{submission}{hub}</table>
 <h2>For people and programs</h2>
 <ul>
 <li><a href="/api/">API browser</a> (OpenAPI: <a href="/openapi.json">/openapi.json</a>)</li>
@@ -115,6 +117,13 @@ Storage: {backend}.</p>
 </ul>
 </body></html>"#,
         version = escape(s.build.version),
+        submission = if s.submission {
+            "<tr><td>Graph submission (sheepdog API) and the data dictionary</td>\
+             <td><a href=\"/api/v0/submission/_dictionary\">/api/v0/submission/</a></td></tr>\n"
+        } else {
+            "<tr><td>Graph submission (sheepdog API)</td><td>not served: no data dictionary is \
+             configured (<code>dictionary.url</code>)</td></tr>\n"
+        },
         hub = if s.hub {
             "<tr><td>Data hub (aggregate MDS, discovery search)</td>\
              <td><a href=\"/mds/aggregate/commons\">/mds/aggregate/</a></td></tr>\n"

@@ -20,7 +20,9 @@ use weft_identity::login::Login;
 use weft_identity::oauth::OAuth;
 use weft_indexd::drs::DrsContext;
 use weft_indexd::{IndexService, IndexUserAuthorizer};
-use weft_store::{AuthzStore, HubStore, IdentityStore, IndexStore, MetadataStore, OAuthStore};
+use weft_store::{
+    AuthzStore, GraphStore, HubStore, IdentityStore, IndexStore, MetadataStore, OAuthStore,
+};
 pub use weft_tasks::Runner;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -44,6 +46,7 @@ pub struct Stores {
     pub oauth: Arc<dyn OAuthStore>,
     pub metadata: Arc<dyn MetadataStore>,
     pub hub: Arc<dyn HubStore>,
+    pub graph: Arc<dyn GraphStore>,
     /// The concrete backend, for the background work it needs ([`Stores::start_tasks`]).
     backend: Backend,
 }
@@ -56,7 +59,15 @@ enum Backend {
 }
 
 impl Stores {
-    fn of<S: IndexStore + AuthzStore + IdentityStore + OAuthStore + MetadataStore + HubStore>(
+    fn of<
+        S: IndexStore
+            + AuthzStore
+            + IdentityStore
+            + OAuthStore
+            + MetadataStore
+            + HubStore
+            + GraphStore,
+    >(
         store: S,
         backend: Backend,
     ) -> Self {
@@ -67,7 +78,8 @@ impl Stores {
             identity: Arc::clone(&store) as Arc<dyn IdentityStore>,
             oauth: Arc::clone(&store) as Arc<dyn OAuthStore>,
             metadata: Arc::clone(&store) as Arc<dyn MetadataStore>,
-            hub: store,
+            hub: Arc::clone(&store) as Arc<dyn HubStore>,
+            graph: store,
             backend,
         }
     }
@@ -572,6 +584,65 @@ async fn mds(
     })
 }
 
+/// The data dictionary named by `dictionary.url`: a directory of YAML, a JSON dump file, or
+/// the `http(s)` URL of a dump. A dictionary with an error stops the start, naming the file,
+/// node and key.
+pub async fn load_dictionary(url: &str) -> anyhow::Result<weft_dictionary::Dictionary> {
+    let loaded = if url.starts_with("http://") || url.starts_with("https://") {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()?;
+        let resp = client
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("fetching the dictionary at {url}: {e}"))?;
+        if !resp.status().is_success() {
+            anyhow::bail!("fetching the dictionary at {url}: HTTP {}", resp.status());
+        }
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| anyhow::anyhow!("fetching the dictionary at {url}: {e}"))?;
+        weft_dictionary::Dictionary::from_json_dump(url, &bytes)
+    } else {
+        let path = std::path::Path::new(url);
+        if path.is_dir() {
+            weft_dictionary::Dictionary::from_dir(path)
+        } else {
+            let bytes = std::fs::read(path)
+                .map_err(|e| anyhow::anyhow!("reading the dictionary {url}: {e}"))?;
+            weft_dictionary::Dictionary::from_json_dump(url, &bytes)
+        }
+    };
+    loaded.map_err(|e| anyhow::anyhow!("the data dictionary cannot be used: {e}"))
+}
+
+/// Graph submission's state: the service when a dictionary is configured.
+async fn submission(
+    config: &Config,
+    stores: &Stores,
+    identity: &Identity,
+    index: &Arc<IndexService>,
+) -> anyhow::Result<weft_http::SubmissionState> {
+    let Some(url) = &config.dictionary.url else {
+        return Ok(weft_http::SubmissionState { service: None });
+    };
+    let dictionary = Arc::new(load_dictionary(url).await?);
+    tracing::info!(
+        nodes = dictionary.nodes().count(),
+        "data dictionary loaded from {url}"
+    );
+    Ok(weft_http::SubmissionState {
+        service: Some(Arc::new(weft_graph::SubmissionService::new(
+            dictionary,
+            Arc::clone(&stores.graph),
+            Arc::clone(index),
+            Arc::clone(&identity.authorizer),
+        ))),
+    })
+}
+
 /// The DRS context of this commons: its hostname, GUID prefix and token issuer.
 fn drs_context(config: &Config) -> anyhow::Result<DrsContext> {
     let base = config.public_base_url();
@@ -610,12 +681,14 @@ pub async fn build_with(
     let index = index(&config, &stores, &identity, hub.as_deref())?;
     let data = data(&config, &stores, &identity, &index, runner).await?;
     let mds = mds(&config, &stores, &identity, &index, &data, hub.is_some()).await?;
+    let submission = submission(&config, &stores, &identity, &index).await?;
     let drs = drs_context(&config)?;
     let base = config.public_base_url();
     let services = weft_http::Services {
         system: weft_http::SystemState {
             index: Arc::clone(&index),
             hub: hub.is_some(),
+            submission: submission.service.is_some(),
             metrics,
             metrics_token: config.metrics.token.clone(),
             tasks: runner.tasks(),
@@ -669,6 +742,7 @@ pub async fn build_with(
             tokens: identity.tokens,
         },
         hub: weft_http::HubState { hub },
+        submission,
     };
     let limits = weft_http::Limits {
         max_body_bytes: config.max_body_bytes,

@@ -22,6 +22,7 @@ mod oauth;
 mod objects;
 mod prefix;
 mod routes;
+mod submission;
 mod support;
 mod system;
 mod uploads;

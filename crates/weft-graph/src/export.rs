@@ -1,0 +1,370 @@
+//! Reading a project's entities back: `GET .../entities/{ids}` and `.../export` (by ids or by
+//! node type, as JSON or TSV/CSV), streamed page by page so a whole project never sits in
+//! memory.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+use weft_auth::Credentials;
+use weft_core::WeftError;
+use weft_dictionary::{Dictionary, Node};
+use weft_store::{GraphListQuery, GraphNode, GraphStore};
+
+use crate::parse::Format;
+use crate::template::columns;
+use crate::{Project, SubmissionService, display, store_error};
+
+/// How many nodes one page of an export reads.
+const PAGE: usize = 1000;
+
+/// A node as sheepdog shows it: its properties, `id`, `type`, and each link as
+/// `[{"id", "submitter_id"}]`.
+fn flat(node: &GraphNode, parents: &[(String, String, Option<String>)]) -> Map<String, Value> {
+    let mut props = node.props.clone();
+    props.insert("id".into(), Value::from(node.id.as_str()));
+    props.insert("type".into(), Value::from(node.node_type.as_str()));
+    for (link, id, submitter) in parents {
+        let entry = props
+            .entry(link.clone())
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if let Value::Array(items) = entry {
+            items.push(json!({"id": id, "submitter_id": submitter}));
+        }
+    }
+    props
+}
+
+/// Each node's parents: `(link, parent id, parent submitter_id)`.
+async fn parents_of(
+    store: &dyn GraphStore,
+    nodes: &[GraphNode],
+) -> Result<HashMap<String, Vec<(String, String, Option<String>)>>, WeftError> {
+    let ids = nodes.iter().map(|n| n.id.clone()).collect();
+    let mut out: HashMap<String, Vec<(String, String, Option<String>)>> = HashMap::new();
+    for l in store.graph_parents(ids).await.map_err(store_error)? {
+        out.entry(l.edge.src)
+            .or_default()
+            .push((l.edge.link, l.edge.dst, l.other_submitter_id));
+    }
+    for v in out.values_mut() {
+        v.sort();
+    }
+    Ok(out)
+}
+
+/// A cell of delimited text: text as it is, arrays joined by `,`, null as empty.
+fn cell(value: Option<&Value>) -> String {
+    match value {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::Array(items)) => items.iter().map(display).collect::<Vec<_>>().join(","),
+        Some(v) => display(v),
+    }
+}
+
+/// What an export sends: its file name, media type, and its body, page by page.
+pub struct Export {
+    pub filename: String,
+    pub content_type: &'static str,
+    pages: Pages,
+}
+
+struct Pages {
+    store: Arc<dyn GraphStore>,
+    dictionary: Arc<Dictionary>,
+    project_id: String,
+    node_type: String,
+    /// Given ids (export by ids): read once.
+    ids: Option<Vec<String>>,
+    format: Format,
+    after: Option<String>,
+    started: bool,
+    done: bool,
+    header: Vec<String>,
+}
+
+impl Export {
+    /// The next part of the body, `None` at the end.
+    pub async fn next(&mut self) -> Result<Option<Vec<u8>>, WeftError> {
+        self.pages.next().await
+    }
+}
+
+impl Pages {
+    async fn next(&mut self) -> Result<Option<Vec<u8>>, WeftError> {
+        if self.done {
+            return Ok(None);
+        }
+        let nodes = match self.ids.take() {
+            Some(ids) => {
+                self.done = true;
+                let mut nodes = self.store.graph_nodes(ids).await.map_err(store_error)?;
+                nodes.sort_by(|a, b| a.id.cmp(&b.id));
+                nodes
+            }
+            None => {
+                let page = self
+                    .store
+                    .graph_list(GraphListQuery {
+                        project_id: Some(self.project_id.clone()),
+                        node_type: Some(self.node_type.clone()),
+                        after: self.after.clone(),
+                        limit: PAGE,
+                    })
+                    .await
+                    .map_err(store_error)?;
+                if page.len() < PAGE {
+                    self.done = true;
+                }
+                self.after = page.last().map(|n| n.id.clone());
+                page
+            }
+        };
+        let parents = parents_of(&*self.store, &nodes).await?;
+        let mut out = Vec::new();
+        let first = !self.started;
+        self.started = true;
+        match self.format {
+            Format::Json => {
+                if first {
+                    out.push(b'[');
+                }
+                for (i, node) in nodes.iter().enumerate() {
+                    if !(first && i == 0) {
+                        out.push(b',');
+                    }
+                    let doc = flat(node, parents.get(&node.id).map_or(&[][..], Vec::as_slice));
+                    serde_json::to_writer(&mut out, &doc).map_err(WeftError::internal)?;
+                }
+                if self.done {
+                    out.push(b']');
+                }
+            }
+            Format::Tsv | Format::Csv => {
+                let delimiter = if self.format == Format::Csv {
+                    b','
+                } else {
+                    b'\t'
+                };
+                let mut w = csv::WriterBuilder::new()
+                    .delimiter(delimiter)
+                    .from_writer(Vec::new());
+                if first {
+                    w.write_record(&self.header).map_err(WeftError::internal)?;
+                }
+                let node_def = self.dictionary.node(&self.node_type);
+                for node in &nodes {
+                    let doc = flat(node, parents.get(&node.id).map_or(&[][..], Vec::as_slice));
+                    let row: Vec<String> = self
+                        .header
+                        .iter()
+                        .map(|h| match h.split_once('.') {
+                            Some((link, prop)) if node_def.and_then(|n| n.link(link)).is_some() => {
+                                let targets = doc.get(link).and_then(Value::as_array);
+                                targets
+                                    .map(|t| {
+                                        t.iter()
+                                            .map(|x| cell(x.get(prop)))
+                                            .collect::<Vec<_>>()
+                                            .join(",")
+                                    })
+                                    .unwrap_or_default()
+                            }
+                            _ => cell(doc.get(h)),
+                        })
+                        .collect();
+                    w.write_record(&row).map_err(WeftError::internal)?;
+                }
+                out = w
+                    .into_inner()
+                    .map_err(|e| WeftError::internal(e.to_string()))?;
+            }
+        }
+        Ok(Some(out))
+    }
+}
+
+/// The columns of a delimited export of `node`: the template's, with ids.
+fn export_header(dict: &Dictionary, node: &Node) -> Vec<String> {
+    columns(dict, node, false, true)
+}
+
+impl SubmissionService {
+    async fn readable(
+        &self,
+        creds: &Credentials,
+        program: &str,
+        code: &str,
+    ) -> Result<Project, WeftError> {
+        self.authenticate(creds).await?;
+        let project = self.project(program, code).await?;
+        self.allowed(creds, "read", &project.resource()).await?;
+        Ok(project)
+    }
+
+    /// `GET .../entities/{ids}`: `{"entities": [{"program", "project", "properties"}]}`.
+    pub async fn entities_by_id(
+        &self,
+        creds: &Credentials,
+        program: &str,
+        code: &str,
+        ids: &[String],
+    ) -> Result<Value, WeftError> {
+        let project = self.readable(creds, program, code).await?;
+        if ids.len() > crate::MAX_ENTITIES {
+            return Err(WeftError::invalid("Too many ids"));
+        }
+        let nodes: Vec<GraphNode> = self
+            .store
+            .graph_nodes(ids.to_vec())
+            .await
+            .map_err(store_error)?
+            .into_iter()
+            .filter(|n| n.project_id.as_deref() == Some(project.project_id.as_str()))
+            .collect();
+        let missing: Vec<&str> = ids
+            .iter()
+            .filter(|id| !nodes.iter().any(|n| n.id == **id))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            return Err(WeftError::not_found(format!(
+                "Not found: {}",
+                missing.join(", ")
+            )));
+        }
+        let parents = parents_of(&*self.store, &nodes).await?;
+        let entities: Vec<Value> = ids
+            .iter()
+            .filter_map(|id| nodes.iter().find(|n| n.id == *id))
+            .map(|n| {
+                json!({"program": program, "project": code,
+                       "properties": flat(n, parents.get(&n.id).map_or(&[][..], Vec::as_slice))})
+            })
+            .collect();
+        Ok(json!({ "entities": entities }))
+    }
+
+    /// `GET|POST .../export`: by `ids` (which wins) or by `node_label`.
+    pub async fn export(
+        &self,
+        creds: &Credentials,
+        program: &str,
+        code: &str,
+        ids: Option<Vec<String>>,
+        node_label: Option<String>,
+        format: Format,
+    ) -> Result<Export, WeftError> {
+        let project = self.readable(creds, program, code).await?;
+        let (node_type, ids) = match (ids, node_label) {
+            (Some(ids), _) if !ids.is_empty() => {
+                if ids.len() > crate::MAX_ENTITIES {
+                    return Err(WeftError::invalid("Too many ids"));
+                }
+                let nodes = self
+                    .store
+                    .graph_nodes(ids.clone())
+                    .await
+                    .map_err(store_error)?;
+                let missing: Vec<&str> = ids
+                    .iter()
+                    .filter(|id| {
+                        !nodes.iter().any(|n| {
+                            n.id == **id
+                                && n.project_id.as_deref() == Some(project.project_id.as_str())
+                        })
+                    })
+                    .map(String::as_str)
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(WeftError::not_found(format!(
+                        "Not found: {}",
+                        missing.join(", ")
+                    )));
+                }
+                let mut types: Vec<&str> = nodes.iter().map(|n| n.node_type.as_str()).collect();
+                types.sort_unstable();
+                types.dedup();
+                if types.len() > 1 && format != Format::Json {
+                    return Err(WeftError::invalid(format!(
+                        "These ids are of several types ({}): export them as JSON, or one type at a time as {}",
+                        types.join(", "),
+                        format.as_str()
+                    )));
+                }
+                (
+                    types.first().map(|t| (*t).to_owned()).unwrap_or_default(),
+                    Some(ids),
+                )
+            }
+            (_, Some(label)) => {
+                if self.dictionary.node(&label).is_none_or(|n| !n.in_project()) {
+                    return Err(WeftError::invalid(format!(
+                        "Invalid node_label: {label} is not a node of the dictionary that projects hold"
+                    )));
+                }
+                (label, None)
+            }
+            _ => return Err(WeftError::invalid("Give ids or node_label")),
+        };
+        let header = self
+            .dictionary
+            .node(&node_type)
+            .map(|n| export_header(&self.dictionary, n))
+            .unwrap_or_default();
+        Ok(Export {
+            filename: format!("{node_type}.{}", format.as_str()),
+            content_type: if format == Format::Json {
+                "application/json"
+            } else {
+                "application/octet-stream"
+            },
+            pages: Pages {
+                store: self.store.clone(),
+                dictionary: self.dictionary.clone(),
+                project_id: project.project_id,
+                node_type,
+                ids,
+                format,
+                after: None,
+                started: false,
+                done: false,
+                header,
+            },
+        })
+    }
+}
+
+impl SubmissionService {
+    /// `GET .../manifest?ids=`: the data-file entities among `ids`, each as exported with
+    /// `local_file_path` (its file name): `{"files": [...]}`.
+    pub async fn manifest(
+        &self,
+        creds: &Credentials,
+        program: &str,
+        code: &str,
+        ids: &[String],
+    ) -> Result<Value, WeftError> {
+        if ids.is_empty() {
+            return Err(WeftError::invalid(
+                "No ids specified. Use query parameter 'ids', e.g. 'ids=id1,id2'.",
+            ));
+        }
+        let listed = self.entities_by_id(creds, program, code, ids).await?;
+        let mut files = Vec::new();
+        for e in listed["entities"].as_array().into_iter().flatten() {
+            let props = &e["properties"];
+            let node_type = props["type"].as_str().unwrap_or_default();
+            if !self.dictionary.node(node_type).is_some_and(Node::is_file) {
+                return Err(WeftError::invalid(format!(
+                    "Entity {} is a {node_type}, not a data file",
+                    display(&props["id"])
+                )));
+            }
+            let mut doc = props.clone();
+            doc["local_file_path"] = props["file_name"].clone();
+            files.push(doc);
+        }
+        Ok(json!({ "files": files }))
+    }
+}

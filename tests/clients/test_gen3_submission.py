@@ -1,0 +1,103 @@
+"""The real gen3 SDK's Gen3Submission against weft's graph submission (sheepdog's API under
+/api/v0/submission), on gdcdictionary 1.2.0 (run.sh configures it): programs, projects,
+JSON records, a TSV file in chunks, exports by record and by node, the dictionary, deletion.
+
+run.sh exports WEFT_URL, WEFT_BIN, WEFT_CLIENTS_DATA_DIR and WEFT_AUTHZ_ADMIN_TOKEN.
+"""
+
+import json
+import os
+import subprocess
+import uuid
+
+import pytest
+import requests
+from gen3.auth import Gen3Auth
+from gen3.submission import Gen3Submission
+
+BASE = os.environ["WEFT_URL"]
+ADMIN = {"Authorization": "bearer " + os.environ["WEFT_AUTHZ_ADMIN_TOKEN"]}
+SFX = uuid.uuid4().hex[:8]
+USER = "sdk-submitter-%s@example.org" % SFX
+PROGRAM = "SDK%s" % SFX
+PROJECT = "proj"
+
+
+def admin(method, path, body=None):
+    r = requests.request(method, BASE + "/authz" + path, json=body, headers=ADMIN, timeout=30)
+    assert r.status_code in (200, 201, 204, 409), (method, path, r.status_code, r.text)
+    return r
+
+
+def grant(user, method, path):
+    pid = "sdk-sub-%s-%s-%s" % (SFX, method.replace("*", "star"), abs(hash(path)))
+    admin("POST", "/resource?p", {"path": path})
+    admin("POST", "/role", {"id": pid, "permissions": [
+        {"id": pid, "action": {"service": "sheepdog", "method": method}}]})
+    admin("POST", "/policy", {"id": pid, "role_ids": [pid], "resource_paths": [path]})
+    admin("POST", "/user", {"name": user})
+    admin("POST", "/user/%s/policy" % user, {"policy": pid})
+
+
+@pytest.fixture(scope="module")
+def sub(tmp_path_factory):
+    grant(USER, "*", "/services/sheepdog/submission/program")
+    grant(USER, "*", "/services/sheepdog/submission/project")
+    for m in ("create", "read", "update", "delete"):
+        grant(USER, m, "/programs/%s/projects/%s" % (PROGRAM, PROJECT))
+    out = subprocess.run(
+        [os.environ["WEFT_BIN"], "api-key", "create", "--user", USER,
+         "--data-dir", os.environ["WEFT_CLIENTS_DATA_DIR"], "--base-url", BASE],
+        check=True, capture_output=True, text=True)
+    path = tmp_path_factory.mktemp("creds") / "credentials.json"
+    path.write_text(out.stdout)
+    return Gen3Submission(BASE, Gen3Auth(refresh_file=str(path)))
+
+
+def test_programs_projects_records_files_exports_and_deletion(sub, tmp_path):
+    r = sub.create_program({"type": "program", "name": PROGRAM, "dbgap_accession_number": "phs-" + SFX})
+    assert r["message"] == "Program registered."
+    r = sub.create_project(PROGRAM, {"type": "project", "code": PROJECT, "name": PROJECT,
+                                     "dbgap_accession_number": "phs-p-" + SFX})
+    assert r["success"] is True and r["code"] == 201
+    assert "/v0/submission/%s" % PROGRAM in sub.get_programs()["links"]
+    assert sub.get_projects(PROGRAM)["links"] == ["/v0/submission/%s/%s" % (PROGRAM, PROJECT)]
+
+    r = sub.submit_record(PROGRAM, PROJECT, [
+        {"type": "experiment", "submitter_id": "exp-1", "projects": {"code": PROJECT}},
+        {"type": "case", "submitter_id": "case-1", "experiments": {"submitter_id": "exp-1"}},
+    ])
+    assert r["success"] is True, r
+    case_id = r["entities"][1]["id"]
+
+    # A TSV file of 70 samples, submitted by the SDK in chunks of 30 (three PUTs).
+    tsv = tmp_path / "samples.tsv"
+    rows = ["type\tsubmitter_id\tcases.submitter_id\tcomposition"]
+    rows += ["sample\ts-%d\tcase-1\tSolid Tissue" % i for i in range(70)]
+    tsv.write_text("\n".join(rows) + "\n")
+    results = sub.submit_file("%s-%s" % (PROGRAM, PROJECT), str(tsv))
+    assert len(set(results["succeeded"])) == 70, results
+    assert not results["invalid"], results["invalid"]
+
+    out = sub.export_record(PROGRAM, PROJECT, case_id, "json")
+    assert out[0]["submitter_id"] == "case-1" and out[0]["experiments"][0]["submitter_id"] == "exp-1"
+    node_tsv = sub.export_node(PROGRAM, PROJECT, "sample", "tsv")
+    lines = node_tsv.strip().split("\n")
+    assert lines[0].split("\t")[:2] == ["type", "id"] and len(lines) == 71
+
+    case_schema = sub.get_dictionary_node("case")
+    assert case_schema["id"] == "case"
+    assert "sample" in sub.get_dictionary_all()
+    assert sub.get_project_dictionary(PROGRAM, PROJECT)["links"]
+
+    samples = json.loads(json.dumps(sub.export_node(PROGRAM, PROJECT, "sample", "json")))
+    ids = [s["id"] for s in samples]
+    assert len(ids) == 70
+    sub.delete_records(PROGRAM, PROJECT, ids, batch_size=25)
+    assert sub.export_node(PROGRAM, PROJECT, "sample", "json") == []
+    sub.delete_record(PROGRAM, PROJECT, case_id)
+    exp = sub.export_node(PROGRAM, PROJECT, "experiment", "json")
+    sub.delete_records(PROGRAM, PROJECT, [e["id"] for e in exp])
+    sub.delete_project(PROGRAM, PROJECT)
+    sub.delete_program(PROGRAM)
+    assert "/v0/submission/%s" % PROGRAM not in sub.get_programs()["links"]
