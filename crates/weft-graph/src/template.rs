@@ -27,8 +27,7 @@ fn link_key(dict: &Dictionary, target: &str) -> Vec<String> {
 /// links by `submitter_id` and `id`).
 pub fn columns(dict: &Dictionary, node: &Node, template: bool, export: bool) -> Vec<String> {
     let hidden = |p: &str| {
-        template
-            && ((node.system_properties.contains(p) && p != "id" && p != "project_id") || p == "id")
+        template && (p == "id" || (node.system_properties.contains(p) && p != "project_id"))
     };
     let mut ordered: Vec<String> = vec!["type".into(), "id".into()];
     let mut unique: Vec<String> = node

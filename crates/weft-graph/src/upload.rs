@@ -26,6 +26,14 @@ pub enum Role {
     Update,
 }
 
+/// How a submission is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mode {
+    pub role: Role,
+    /// Check everything, write nothing.
+    pub dry_run: bool,
+}
+
 /// Keys that are never properties of the stored node.
 const SPECIAL: [&str; 4] = ["type", "id", "created_datetime", "updated_datetime"];
 
@@ -136,11 +144,11 @@ impl SubmissionService {
         creds: &Credentials,
         program: &str,
         code: &str,
-        role: Role,
-        dry_run: bool,
+        mode: Mode,
         format: Format,
         body: &[u8],
     ) -> Result<TransactionReport, WeftError> {
+        let Mode { role, dry_run } = mode;
         self.authenticate(creds).await?;
         let project = self.project(program, code).await?;
         let methods: &[&'static str] = match role {

@@ -15,7 +15,7 @@ use axum::routing::{delete, get, post};
 use serde::Serialize;
 use serde_json::{Value, json};
 use weft_core::WeftError;
-use weft_graph::upload::Role;
+use weft_graph::upload::{Mode, Role};
 use weft_graph::{Format, SubmissionService, TransactionReport};
 
 use crate::error::ApiError;
@@ -491,8 +491,7 @@ async fn submit(
             c,
             &program,
             &project,
-            role,
-            dry_run,
+            Mode { role, dry_run },
             format_of(headers),
             &body,
         )
