@@ -2201,9 +2201,20 @@ users:
             ("indexd", "create"),
             ("indexd", "update"),
             ("indexd", "delete"),
+            ("sheepdog", "create"),
+            ("sheepdog", "update"),
+            ("sheepdog", "delete"),
         ] {
             assert!(allowed(m, &admin, project, service, method));
             assert!(!allowed(m, &reader, project, service, method));
+        }
+        assert!(allowed(m, &reader, project, "sheepdog", "read"));
+        for admin_path in [
+            "/services/sheepdog/submission/program",
+            "/services/sheepdog/submission/project",
+        ] {
+            assert!(allowed(m, &admin, admin_path, "sheepdog", "*"));
+            assert!(!allowed(m, &reader, admin_path, "sheepdog", "*"));
         }
         assert!(allowed(m, &admin, "/data_file", "fence", "file_upload"));
         assert!(allowed(m, &admin, "/mds_gateway", "mds_gateway", "access"));

@@ -246,12 +246,19 @@ mod tests {
     use serde_json::json;
 
     fn kinds(schema: Value) -> ValueKinds {
-        let files = [(
-            "n.yaml".to_owned(),
-            json!({"id": "n", "category": "clinical", "program": "*", "project": "*",
+        let files = [
+            (
+                "_definitions.yaml".to_owned(),
+                json!({"UUID": {"type": "string"}, "datetime": {"type": ["string", "null"]},
+                   "to_one": {"type": "object"}}),
+            ),
+            (
+                "n.yaml".to_owned(),
+                json!({"id": "n", "category": "clinical", "program": "*", "project": "*",
                    "uniqueKeys": [["id"]], "links": [], "validators": null, "systemProperties": [],
-                   "properties": {"p": schema}}),
-        )];
+                   "properties": {"id": {"type": "string"}, "p": schema}}),
+            ),
+        ];
         let d = Dictionary::from_files(files.into_iter().collect()).unwrap();
         d.node("n").unwrap().property("p").unwrap().kinds.clone()
     }
