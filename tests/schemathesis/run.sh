@@ -25,6 +25,7 @@ case "$MODE" in
   *) echo "usage: $0 [sqlite|postgres]" >&2; exit 2 ;;
 esac
 
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 WEFT_BIN=${WEFT_BIN:-${CARGO_TARGET_DIR:-/var/tmp/weft-target}/release/weft}
 VENV_ROOT=${WEFT_CLIENT_VENVS:-/var/tmp/weft-venvs}
 PG_HOST=${PG_HOST:-127.0.0.1}
@@ -101,16 +102,31 @@ fi
 ADMIN="schemathesis-admin"
 printf '[authz]\nadmin_users = ["%s"]\n' "$ADMIN" > "$WORK/weft.toml"
 
+# Graph submission on a real dictionary (gdcdictionary 1.2.0, fetched from PyPI); the admin
+# may administer programs and projects and do everything in every project.
+DICTIONARIES=$("$HERE/../dictionaries/fetch.sh") || die "could not fetch the test dictionaries"
+printf '[dictionary]\nurl = "%s"\n' "$DICTIONARIES/gdcdictionary-1.2.0" >> "$WORK/weft.toml"
+SHEEPDOG_YAML="authz:
+  resources: [{name: mds_gateway}, {name: programs}, {name: services, subresources: [{name: sheepdog}]}]
+  roles:
+  - {id: mds, permissions: [{id: mds, action: {service: mds_gateway, method: access}}]}
+  - {id: sheepdog, permissions: [{id: sheepdog, action: {service: sheepdog, method: '*'}}]}
+  policies:
+  - {id: mds, role_ids: [mds], resource_paths: [/mds_gateway]}
+  - {id: sheepdog, role_ids: [sheepdog], resource_paths: [/programs, /services/sheepdog]}
+users:
+  $ADMIN: {policies: [mds, sheepdog]}
+"
+printf '%s' "$SHEEPDOG_YAML" > "$WORK/user.yaml"
+"$WEFT_BIN" usersync "$WORK/user.yaml" --data-dir "$DATA" --config "$WORK/weft.toml" >"$WORK/usersync.log" 2>&1 \
+  || { cat "$WORK/usersync.log" >&2; die "weft usersync failed"; }
+
 PORT=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 BASE="http://127.0.0.1:$PORT"
 if [ "${WEFT_ST_HUB:-0}" = 1 ]; then
   printf '[hub]\nsync_interval_secs = 5\nretry_min_secs = 1\n[hub.gen3_commons.self]\nmds_url = "%s"\ncommons_url = "127.0.0.1"\ndrs_prefixes = ["dg.ST00"]\n' \
     "$BASE" >> "$WORK/weft.toml"
-  # the admin may write the study the hub pulls (MDS writes need mds_gateway access)
-  printf 'authz:\n  resources: [{name: mds_gateway}]\n  roles: [{id: mds, permissions: [{id: mds, action: {service: mds_gateway, method: access}}]}]\n  policies: [{id: mds, role_ids: [mds], resource_paths: [/mds_gateway]}]\nusers:\n  %s: {policies: [mds]}\n' \
-    "$ADMIN" > "$WORK/user.yaml"
-  "$WEFT_BIN" usersync "$WORK/user.yaml" --data-dir "$DATA" --config "$WORK/weft.toml" >"$WORK/usersync.log" 2>&1 \
-    || { cat "$WORK/usersync.log" >&2; die "weft usersync failed"; }
+  # the admin may write the study the hub pulls (the user.yaml above gives mds_gateway access)
 fi
 log "starting $WEFT_BIN on $BASE ($MODE)"
 "$WEFT_BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$DATA" --base-url "$BASE" \
@@ -133,6 +149,12 @@ if [ "${WEFT_ST_HUB:-0}" = 1 ]; then
     -d '{"_guid_type": "discovery_metadata", "gen3_discovery": {"study_name": "seeded", "tags": [{"category": "Program", "name": "ST"}]}}' \
     || die "could not seed the hub's study"
 fi
+
+# A program and a project, so the submission routes have something to work on.
+curl -sf -o /dev/null -X POST -H "Authorization: Bearer $TOKEN" "$BASE/api/v0/submission/" \
+  -d '{"type": "program", "name": "ST", "dbgap_accession_number": "phs-st"}' || die "could not create a program"
+curl -sf -o /dev/null -X PUT -H "Authorization: Bearer $TOKEN" "$BASE/api/v0/submission/ST" \
+  -d '{"type": "project", "code": "st", "name": "st", "dbgap_accession_number": "phs-st-1"}' || die "could not create a project"
 
 log "schemathesis ($MODE): $MAX_EXAMPLES examples per operation, seed $SEED, at most ${MAX_TIME}s"
 # Every documented operation is fuzzed (WEFT_ST_ARGS, word-split, narrows it, e.g.
