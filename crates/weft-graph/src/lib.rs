@@ -16,6 +16,7 @@ pub mod export;
 mod files;
 pub mod parse;
 pub mod report;
+pub mod state;
 pub mod template;
 pub mod upload;
 

@@ -148,7 +148,7 @@ impl SubmissionService {
         format: Format,
         body: &[u8],
     ) -> Result<TransactionReport, WeftError> {
-        let Mode { role, dry_run } = mode;
+        let role = mode.role;
         self.authenticate(creds).await?;
         let project = self.project(program, code).await?;
         let methods: &[&'static str] = match role {
@@ -159,16 +159,46 @@ impl SubmissionService {
             .allowed_any(creds, methods, &project.resource())
             .await?;
         let parsed = parse::documents(&self.dictionary, format, body)?;
-        if parsed.docs.len() > crate::MAX_ENTITIES {
+        let lines: Vec<Option<u64>> = match parsed.lines {
+            Some(l) => l.into_iter().map(Some).collect(),
+            None => vec![None; parsed.docs.len()],
+        };
+        let documents = json!([{"doc_format": format.as_str(), "doc_size": body.len(),
+                                "doc": String::from_utf8_lossy(body)}]);
+        self.apply_documents(
+            &project,
+            user,
+            &allowed,
+            mode,
+            parsed.docs,
+            lines,
+            documents,
+        )
+        .await
+    }
+
+    /// Check and (unless a dry run) write the documents of one submission; `documents` is
+    /// what the transaction log records of the request.
+    #[allow(clippy::too_many_arguments)]
+    async fn apply_documents(
+        &self,
+        project: &Project,
+        user: String,
+        allowed: &[&str],
+        mode: Mode,
+        docs: Vec<Value>,
+        lines: Vec<Option<u64>>,
+        documents: Value,
+    ) -> Result<TransactionReport, WeftError> {
+        let Mode { role, dry_run } = mode;
+        if docs.len() > crate::MAX_ENTITIES {
             return Err(WeftError::invalid(format!(
                 "A submission may hold at most {} entities; this one holds {}",
                 crate::MAX_ENTITIES,
-                parsed.docs.len()
+                docs.len()
             )));
         }
-        let documents = json!([{"doc_format": format.as_str(), "doc_size": body.len(),
-                                "doc": String::from_utf8_lossy(body)}]);
-        if parsed.docs.is_empty() {
+        if docs.is_empty() {
             let mut report = TransactionReport::refused("Nothing to submit");
             let entry = log_entry(
                 Some(project.project_id.clone()),
@@ -181,12 +211,11 @@ impl SubmissionService {
             report.transaction_id = self.store.graph_log(entry).await.ok();
             return Ok(report);
         }
-        let lines = parsed.lines.unwrap_or_default();
-        let mut entities = self.entities(&project, parsed.docs, &lines);
-        self.find_existing(&project, role, &allowed, &mut entities)
+        let mut entities = self.entities(project, docs, &lines);
+        self.find_existing(project, role, allowed, &mut entities)
             .await?;
-        self.resolve_links(&project, &mut entities).await?;
-        let index_writes = self.file_records(&project, &mut entities).await?;
+        self.resolve_links(project, &mut entities).await?;
+        let index_writes = self.file_records(project, &mut entities).await?;
         self.validate(&mut entities);
 
         let reports: Vec<EntityReport> = entities.iter().map(Entity::report).collect();
@@ -211,7 +240,7 @@ impl SubmissionService {
             return Ok(report);
         }
         let change = self.change(
-            &project,
+            project,
             &entities,
             index_writes,
             log_entry(
@@ -257,12 +286,12 @@ impl SubmissionService {
         &'d self,
         project: &Project,
         docs: Vec<Value>,
-        lines: &[u64],
+        lines: &[Option<u64>],
     ) -> Vec<Entity<'d>> {
         let mut seen: HashMap<Target, usize> = HashMap::new();
         let mut out = Vec::with_capacity(docs.len());
         for (i, doc) in docs.into_iter().enumerate() {
-            let line = lines.get(i).copied();
+            let line = lines.get(i).copied().flatten();
             let mut e = Entity {
                 doc: Map::new(),
                 node: None,
@@ -929,5 +958,116 @@ fn json_kind(v: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "a list",
         Value::Object(_) => "an object",
+    }
+}
+
+/// What a bulk body must be.
+const BULK_FORMAT: &str = "Bulk transfers must be an array of JSON objects of format: \
+                           {\"name\": string, \"doc_format\": string, \"doc\": string}";
+
+/// One document of a bulk submission.
+#[derive(serde::Deserialize)]
+struct BulkDoc {
+    #[serde(default)]
+    name: Option<String>,
+    doc_format: String,
+    doc: String,
+}
+
+impl SubmissionService {
+    /// `POST|PUT .../bulk[/_dry_run]`: several documents (`[{"name", "doc_format", "doc"}]`,
+    /// each JSON, TSV or CSV) submitted as one transaction, links resolving across them;
+    /// answered as sheepdog's bulk transaction with one subtransaction per document.
+    pub async fn submit_bulk(
+        &self,
+        creds: &Credentials,
+        program: &str,
+        code: &str,
+        mode: Mode,
+        body: &[u8],
+    ) -> Result<Value, WeftError> {
+        self.authenticate(creds).await?;
+        let project = self.project(program, code).await?;
+        let methods: &[&'static str] = match mode.role {
+            Role::Create => &["create"],
+            Role::Update => &["create", "update"],
+        };
+        let (user, allowed) = self
+            .allowed_any(creds, methods, &project.resource())
+            .await?;
+        let wrappers: Vec<Value> = match serde_json::from_slice(body) {
+            Ok(Value::Array(items)) => items,
+            _ => return Err(WeftError::invalid(BULK_FORMAT)),
+        };
+        let mut docs = Vec::new();
+        let mut lines = Vec::new();
+        let mut parts = Vec::new();
+        let mut logged = Vec::new();
+        for (i, wrapper) in wrappers.into_iter().enumerate() {
+            let doc: BulkDoc =
+                serde_json::from_value(wrapper).map_err(|_| WeftError::invalid(BULK_FORMAT))?;
+            let name = doc
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("document {}", i + 1));
+            let format = Format::parse(&doc.doc_format).ok_or_else(|| {
+                WeftError::invalid(format!(
+                    "{name}: doc_format must be json, tsv or csv, not {}",
+                    doc.doc_format
+                ))
+            })?;
+            let parsed = parse::documents(&self.dictionary, format, doc.doc.as_bytes())
+                .map_err(|e| WeftError::invalid(format!("{name}: {}", e.message)))?;
+            let start = docs.len();
+            match parsed.lines {
+                Some(l) => lines.extend(l.into_iter().map(Some)),
+                None => lines.extend(std::iter::repeat_n(None, parsed.docs.len())),
+            }
+            docs.extend(parsed.docs);
+            parts.push((name.clone(), start..docs.len()));
+            logged.push(json!({"name": name, "doc_format": format.as_str(),
+                               "doc_size": doc.doc.len(), "doc": doc.doc}));
+        }
+        let report = self
+            .apply_documents(
+                &project,
+                user,
+                &allowed,
+                mode,
+                docs,
+                lines,
+                Value::Array(logged),
+            )
+            .await?;
+        let success_code = if mode.role == Role::Create { 201 } else { 200 };
+        let mut document_errors = 0;
+        let subtransactions: Vec<Value> = parts
+            .into_iter()
+            .map(|(name, range)| {
+                let entities = report.entities.get(range).map(<[_]>::to_vec).unwrap_or_default();
+                let mut errors = Vec::new();
+                if !report.success && entities.iter().all(|e| e.valid) {
+                    errors.push(json!({"message": "Transaction aborted: another document of the bulk transaction failed"}));
+                }
+                let mut sub = TransactionReport::new(entities, errors, success_code, mode.dry_run);
+                sub.transaction_id = report.transaction_id;
+                if !sub.success {
+                    document_errors += 1;
+                }
+                json!({"name": name, "response_json": sub})
+            })
+            .collect();
+        Ok(json!({
+            "transaction_id": report.transaction_id,
+            "transactional_errors": report.transactional_errors,
+            "success": report.success,
+            "message": if report.success { "Bulk Transaction succeeded." } else { "Bulk Transaction failed." },
+            "entity_error_count": report.entity_error_count,
+            "updated_entity_count": report.updated_entity_count,
+            "created_entity_count": report.created_entity_count,
+            "document_error_count": document_errors,
+            "code": report.code,
+            "subtransactions": subtransactions,
+        }))
     }
 }

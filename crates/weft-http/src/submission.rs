@@ -39,11 +39,11 @@ type Res = Result<Response, ApiError>;
     paths(
         programs, program_put, dictionary_links, dictionary_entry, templates, template,
         projects, project_put, program_delete, submit_post, submit_put, project_delete,
-        dry_run_post, dry_run_put, entities_get, entities_delete, entities_delete_dry_run,
+        dry_run_post, dry_run_put, transition, transition_dry_run, bulk_post, bulk_put, bulk_dry_run_post, bulk_dry_run_put, entities_get, entities_delete, entities_delete_dry_run,
         export_get, export_post, manifest, upload_manifest, project_dictionary_links, project_dictionary_entry,
         project_templates, project_template,
     ),
-    components(schemas(SubmissionError, Transaction, EntityDoc, EntityErrorDoc, Links)),
+    components(schemas(SubmissionError, Transaction, BulkTransaction, EntityDoc, EntityErrorDoc, Links)),
     modifiers(&TrailingSlash)
 )]
 pub(crate) struct Api;
@@ -66,7 +66,12 @@ impl utoipa::Modify for TrailingSlash {
             for (method, op) in ops {
                 let Some(op) = op else { continue };
                 if several && let Some(id) = &op.operation_id {
-                    let handler_ops = ["program_put", "project_put"];
+                    let handler_ops = [
+                        "program_put",
+                        "project_put",
+                        "transition",
+                        "transition_dry_run",
+                    ];
                     if handler_ops.contains(&id.as_str()) {
                         op.operation_id = Some(format!("{id}_{method}"));
                     }
@@ -180,6 +185,19 @@ pub(crate) fn routes() -> Routes<Shared> {
         .route(
             "/{program}/{project}/_dry_run",
             post(dry_run_post).put(dry_run_put),
+        )
+        .route("/{program}/{project}/bulk", post(bulk_post).put(bulk_put))
+        .route(
+            "/{program}/{project}/bulk/_dry_run",
+            post(bulk_dry_run_post).put(bulk_dry_run_put),
+        )
+        .route(
+            "/{program}/{project}/{action}",
+            post(transition).put(transition),
+        )
+        .route(
+            "/{program}/{project}/{action}/_dry_run",
+            post(transition_dry_run).put(transition_dry_run),
         )
         .route(
             "/{program}/{project}/entities/{ids}",
@@ -556,6 +574,189 @@ async fn dry_run_put(
     body: Result<Body, ApiError>,
 ) -> Res {
     submit(&s, &c, p, Role::Update, true, &headers, body).await
+}
+
+async fn move_project(
+    s: &SubmissionState,
+    c: &weft_auth::Credentials,
+    (program, project, action): (String, String, String),
+    dry_run: bool,
+) -> Res {
+    let Some(to) = weft_graph::state::Transition::parse(&action) else {
+        return Err(sheepdog(WeftError::not_found(format!(
+            "not found: {action} (open, review, submit or release)"
+        ))));
+    };
+    let out = service(s)?
+        .transition(c, &program, &project, to, dry_run)
+        .await
+        .map_err(sheepdog)?;
+    let code = out["code"]
+        .as_u64()
+        .and_then(|c| u16::try_from(c).ok())
+        .unwrap_or(400);
+    json_ok(
+        StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST),
+        &out,
+    )
+}
+
+#[utoipa::path(method(post, put), path = "/{program}/{project}/{action}", tag = "submission",
+    summary = "Move the project to another state: open, review, submit (validated entities become submitted) or release",
+    description = "Needs `sheepdog` `release` on the project.",
+    params(("program" = String, Path), ("project" = String, Path), ("action" = String, Path, description = "open, review, submit or release")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "Done", body = Value), Errors))]
+async fn transition(
+    State(s): State<Shared>,
+    Creds(c): Creds,
+    Path(p): Path<(String, String, String)>,
+) -> Res {
+    move_project(&s, &c, p, false).await
+}
+
+#[utoipa::path(method(post, put), path = "/{program}/{project}/{action}/_dry_run", tag = "submission",
+    summary = "Check a project state change without making it",
+    params(("program" = String, Path), ("project" = String, Path), ("action" = String, Path, description = "open, review, submit or release")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "Would succeed", body = Value), Errors))]
+async fn transition_dry_run(
+    State(s): State<Shared>,
+    Creds(c): Creds,
+    Path(p): Path<(String, String, String)>,
+) -> Res {
+    move_project(&s, &c, p, true).await
+}
+
+async fn bulk(
+    s: &SubmissionState,
+    c: &weft_auth::Credentials,
+    (program, project): (String, String),
+    mode: Mode,
+    body: Result<Body, ApiError>,
+) -> Res {
+    let svc = service(s)?;
+    let Body(body) = body.map_err(restyle)?;
+    let out = svc
+        .submit_bulk(c, &program, &project, mode, &body)
+        .await
+        .map_err(sheepdog)?;
+    let code = out["code"]
+        .as_u64()
+        .and_then(|c| u16::try_from(c).ok())
+        .unwrap_or(400);
+    json_ok(
+        StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST),
+        &out,
+    )
+}
+
+/// A bulk transaction's answer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct BulkTransaction {
+    transaction_id: Option<i64>,
+    success: bool,
+    message: String,
+    code: u16,
+    entity_error_count: usize,
+    created_entity_count: usize,
+    updated_entity_count: usize,
+    document_error_count: usize,
+    transactional_errors: Vec<Value>,
+    /// `[{"name", "response_json": <a transaction>}]`, one per document.
+    subtransactions: Vec<Value>,
+}
+
+#[utoipa::path(post, path = "/{program}/{project}/bulk", tag = "submission",
+    summary = "Create entities from several documents ([{name, doc_format, doc}]) in one transaction",
+    params(("program" = String, Path), ("project" = String, Path)), request_body = Value, security(("bearer" = [])),
+    responses((status = 201, description = "Created", body = BulkTransaction), Errors))]
+async fn bulk_post(
+    State(s): State<Shared>,
+    Creds(c): Creds,
+    Path(p): Path<(String, String)>,
+    body: Result<Body, ApiError>,
+) -> Res {
+    bulk(
+        &s,
+        &c,
+        p,
+        Mode {
+            role: Role::Create,
+            dry_run: false,
+        },
+        body,
+    )
+    .await
+}
+
+#[utoipa::path(put, path = "/{program}/{project}/bulk", tag = "submission",
+    summary = "Create or update entities from several documents in one transaction",
+    params(("program" = String, Path), ("project" = String, Path)), request_body = Value, security(("bearer" = [])),
+    responses((status = 200, description = "Written", body = BulkTransaction), Errors))]
+async fn bulk_put(
+    State(s): State<Shared>,
+    Creds(c): Creds,
+    Path(p): Path<(String, String)>,
+    body: Result<Body, ApiError>,
+) -> Res {
+    bulk(
+        &s,
+        &c,
+        p,
+        Mode {
+            role: Role::Update,
+            dry_run: false,
+        },
+        body,
+    )
+    .await
+}
+
+#[utoipa::path(post, path = "/{program}/{project}/bulk/_dry_run", tag = "submission",
+    summary = "Check a bulk create without writing",
+    params(("program" = String, Path), ("project" = String, Path)), request_body = Value, security(("bearer" = [])),
+    responses((status = 200, description = "Would succeed", body = BulkTransaction), Errors))]
+async fn bulk_dry_run_post(
+    State(s): State<Shared>,
+    Creds(c): Creds,
+    Path(p): Path<(String, String)>,
+    body: Result<Body, ApiError>,
+) -> Res {
+    bulk(
+        &s,
+        &c,
+        p,
+        Mode {
+            role: Role::Create,
+            dry_run: true,
+        },
+        body,
+    )
+    .await
+}
+
+#[utoipa::path(put, path = "/{program}/{project}/bulk/_dry_run", tag = "submission",
+    summary = "Check a bulk create-or-update without writing",
+    params(("program" = String, Path), ("project" = String, Path)), request_body = Value, security(("bearer" = [])),
+    responses((status = 200, description = "Would succeed", body = BulkTransaction), Errors))]
+async fn bulk_dry_run_put(
+    State(s): State<Shared>,
+    Creds(c): Creds,
+    Path(p): Path<(String, String)>,
+    body: Result<Body, ApiError>,
+) -> Res {
+    bulk(
+        &s,
+        &c,
+        p,
+        Mode {
+            role: Role::Update,
+            dry_run: true,
+        },
+        body,
+    )
+    .await
 }
 
 #[utoipa::path(delete, path = "/{program}/{project}", tag = "submission",

@@ -654,3 +654,160 @@ async fn without_a_dictionary_there_is_no_submission_api() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn bulk_documents_are_one_transaction() {
+    let Some(app) = app(REAL[0], false).await else {
+        return;
+    };
+    let t = app.token(SUBMITTER);
+    let body = json!([
+        {"name": "exp.json", "doc_format": "json",
+         "doc": json!([{"type": "experiment", "submitter_id": "exp-1", "projects": {"code": "Q"}}]).to_string()},
+        {"name": "cases.tsv", "doc_format": "tsv",
+         "doc": "type\tsubmitter_id\texperiments.submitter_id\ncase\tc-1\texp-1\ncase\tc-2\texp-1\n"},
+    ]);
+    let r = send(
+        &app,
+        Method::PUT,
+        &format!("{BASE}/P/Q/bulk/_dry_run"),
+        "application/json",
+        body.to_string(),
+        Some(&t),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = send(
+        &app,
+        Method::PUT,
+        &format!("{BASE}/P/Q/bulk"),
+        "application/json",
+        body.to_string(),
+        Some(&t),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["message"], "Bulk Transaction succeeded.");
+    assert_eq!(r.json["created_entity_count"], 3);
+    assert_eq!(r.json["subtransactions"][1]["name"], "cases.tsv");
+    assert_eq!(
+        r.json["subtransactions"][1]["response_json"]["entities"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // One bad document and nothing of either is written.
+    let bad = json!([
+        {"name": "ok.tsv", "doc_format": "tsv", "doc": "type\tsubmitter_id\texperiments.submitter_id\ncase\tc-3\texp-1\n"},
+        {"name": "bad.json", "doc_format": "json", "doc": json!({"type": "case", "submitter_id": "c-4", "experiments": {"submitter_id": "nope"}}).to_string()},
+    ]);
+    let r = send(
+        &app,
+        Method::POST,
+        &format!("{BASE}/P/Q/bulk"),
+        "application/json",
+        bad.to_string(),
+        Some(&t),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(r.json["message"], "Bulk Transaction failed.");
+    assert_eq!(r.json["document_error_count"], 2);
+    let cases = app
+        .call(
+            Method::GET,
+            &format!("{BASE}/P/Q/export?node_label=case&format=json"),
+            None,
+            Some(&t),
+        )
+        .await;
+    assert_eq!(cases.json.as_array().unwrap().len(), 2, "{}", cases.text);
+    let r = send(
+        &app,
+        Method::POST,
+        &format!("{BASE}/P/Q/bulk"),
+        "application/json",
+        "{\"doc\": 1}".into(),
+        Some(&t),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.json["message"]
+            .as_str()
+            .unwrap()
+            .contains("Bulk transfers must be an array")
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn project_states_open_review_submit_release() {
+    let Some(app) = app(REAL[0], false).await else {
+        return;
+    };
+    app.grant(SUBMITTER, "sheepdog", "release", "/programs/P/projects/Q")
+        .await;
+    let t = app.token(SUBMITTER);
+    submit(&app, Method::POST, graph()).await;
+    let go = |action: &'static str| {
+        let app = &app;
+        let t = t.clone();
+        async move {
+            app.call(Method::PUT, &format!("{BASE}/P/Q/{action}"), None, Some(&t))
+                .await
+        }
+    };
+    let r = go("submit").await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(
+        r.json["message"].as_str().unwrap().contains("review"),
+        "{}",
+        r.text
+    );
+    let r = go("release").await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(go("review").await.status, 200);
+    let r = go("submit").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["submitted_entity_count"], 4);
+    let cases = app
+        .call(
+            Method::GET,
+            &format!("{BASE}/P/Q/export?node_label=case&format=json"),
+            None,
+            Some(&t),
+        )
+        .await;
+    assert!(
+        cases
+            .json
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["state"] == "submitted"),
+        "{}",
+        cases.text
+    );
+    assert_eq!(go("release").await.status, 200);
+    let r = go("release").await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json["message"], "Project is already released.");
+    // Without `release` on the project: 403.
+    let r = app
+        .call(
+            Method::PUT,
+            &format!("{BASE}/P/Q/open"),
+            None,
+            Some(&app.token(READER)),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    let r = app
+        .call(Method::PUT, &format!("{BASE}/P/Q/launch"), None, Some(&t))
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    app.stop().await;
+}
