@@ -512,6 +512,7 @@ const ENV_KEYS: &[&str] = &[
     "hub",
     "mds",
     "metrics",
+    "dictionary",
 ];
 
 impl Config {
@@ -813,6 +814,11 @@ query_results_limit = 2000
 # Key paths indexed at every start, so equality filters on them do not scan.
 indexed_paths = ["_guid_type"]
 
+[dictionary]
+# The data dictionary, which turns on graph submission (/api/v0/submission/): a directory of
+# node YAML files, a JSON dump file, or the http(s) URL of a dump. Unset: no submission API.
+# url = "/srv/dictionary/gdcdictionary/schemas"
+
 [metrics]
 # Prometheus metrics are not served on the public port unless a token is set here.
 # A listener of its own for /metrics, off the public port:
@@ -969,6 +975,7 @@ mod tests {
             env(&[
                 ("WEFT_LISTEN", "127.0.0.1:9001"),
                 ("WEFT_INDEX__ADD_PREFIX_ALIAS", "true"),
+                ("WEFT_DICTIONARY__URL", "/srv/dictionary"),
                 ("WEFT_DATABASE_URL", "postgres://u@h/db"),
                 ("WEFT_TEST_DATABASE_URL", "ignored"),
                 ("PATH", "/bin"),
@@ -978,6 +985,7 @@ mod tests {
         assert_eq!(c.listen.to_string(), "127.0.0.1:9001");
         assert_eq!(c.index.guid_prefix, "dg.1/");
         assert!(c.index.add_prefix_alias);
+        assert_eq!(c.dictionary.url.as_deref(), Some("/srv/dictionary"));
         assert!(c.uses_postgres());
         assert_eq!(format!("{:?}", c.database_url), "Some(Secret(***))");
     }
