@@ -16,7 +16,7 @@ use crate::template::columns;
 use crate::{Project, SubmissionService, display, store_error};
 
 /// How many nodes one page of an export reads.
-const PAGE: usize = 1000;
+const PAGE: usize = 5000;
 
 /// A node as sheepdog shows it: its properties, `id`, `type`, and each link as
 /// `[{"id", "submitter_id"}]`.
