@@ -161,11 +161,7 @@ impl SubmissionService {
         if report.entities.is_empty() {
             report = TransactionReport::refused("Nothing to delete");
         }
-        let state = if report.success {
-            "SUCCEEDED"
-        } else {
-            "FAILED"
-        };
+        let state = crate::log_state(report.success);
         let entry = log_entry(
             Some(project.project_id.clone()),
             "delete",

@@ -608,6 +608,11 @@ fn check_name(what: &str, name: &str) -> Result<(), WeftError> {
     Ok(())
 }
 
+/// The transaction log's state of an outcome.
+pub(crate) fn log_state(success: bool) -> &'static str {
+    if success { "SUCCEEDED" } else { "FAILED" }
+}
+
 pub(crate) fn log_entry(
     project_id: Option<String>,
     role: &str,

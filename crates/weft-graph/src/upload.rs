@@ -223,11 +223,7 @@ impl SubmissionService {
         let mut report = TransactionReport::new(reports, Vec::new(), success_code, dry_run);
         let role_name = role_name(role);
         if !report.success || dry_run {
-            let state = if report.success {
-                "SUCCEEDED"
-            } else {
-                "FAILED"
-            };
+            let state = crate::log_state(report.success);
             let entry = log_entry(
                 Some(project.project_id.clone()),
                 role_name,
