@@ -481,7 +481,7 @@ impl SubmissionService {
                     }
                     e.action = Some("create");
                     if e.id.is_none() {
-                        e.id = Some(uuid::Uuid::new_v4().to_string());
+                        e.id = Some(uuid::Uuid::now_v7().to_string());
                     }
                 }
                 (Role::Create, _) => {
