@@ -315,6 +315,16 @@ impl SubmissionService {
                 out.push(e);
                 continue;
             };
+            if has_nul(&Value::Object(doc.clone())) {
+                e.error(
+                    kinds::INVALID_VALUE,
+                    &[],
+                    "The entity contains a NUL character, which no value may hold",
+                );
+                e.doc = doc;
+                out.push(e);
+                continue;
+            }
             e.doc = doc;
             let Some(node_type) = e.doc.get("type") else {
                 e.error(kinds::INVALID_TYPE, &["type"], "missing 'type'");
@@ -936,6 +946,17 @@ impl SubmissionService {
             change.remove_edges.extend(e.remove.iter().cloned());
         }
         change
+    }
+}
+
+/// Whether a NUL character is in any key or string of `v` (refused on both backends alike,
+/// as PostgreSQL cannot store it).
+pub(crate) fn has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
     }
 }
 

@@ -298,6 +298,24 @@ async fn invalid_entities_are_named_and_nothing_is_written() {
     let r = submit(&app, Method::POST, json!([5, "x"])).await;
     assert_eq!(r.status, 400);
     assert_eq!(r.json["entities"][0]["errors"][0]["type"], "INVALID_VALUE");
+    // A NUL character anywhere (PostgreSQL refuses it in text): a 400, never a 500.
+    for doc in [
+        json!({"type": "experiment", "submitter_id": "e\u{0}1", "projects": {"code": "Q"}}),
+        json!({"type": "experiment", "submitter_id": "e2", "projects": {"code": "Q\u{0}"}}),
+        json!({"type": "experiment", "submitter_id": "e3", "projects": {"code": "Q"}, "type_of_data": "x\u{0}"}),
+    ] {
+        let r = submit(&app, Method::PUT, doc).await;
+        assert_eq!(r.status, 400, "{}", r.text);
+    }
+    let r = app
+        .call(
+            Method::GET,
+            &format!("{BASE}/P/Q/entities/a%00b"),
+            None,
+            Some(&t),
+        )
+        .await;
+    assert!(r.status == 400 || r.status == 404, "{}", r.text);
     app.stop().await;
 }
 
