@@ -18,34 +18,53 @@ use crate::{Project, SubmissionService, display, store_error};
 /// How many nodes one page of an export reads.
 const PAGE: usize = 5000;
 
+/// A parent as a link entry shows it: `(link, id, submitter_id, code)`; `code` for a project.
+type Parent = (String, String, Option<String>, Option<String>);
+
 /// A node as sheepdog shows it: its properties, `id`, `type`, and each link as
-/// `[{"id", "submitter_id"}]`.
-fn flat(node: &GraphNode, parents: &[(String, String, Option<String>)]) -> Map<String, Value> {
+/// `[{"id", "submitter_id"}]` (a project also by its `code`).
+fn flat(node: &GraphNode, parents: &[Parent]) -> Map<String, Value> {
     let mut props = node.props.clone();
     props.insert("id".into(), Value::from(node.id.as_str()));
     props.insert("type".into(), Value::from(node.node_type.as_str()));
-    for (link, id, submitter) in parents {
+    for (link, id, submitter, code) in parents {
         let entry = props
             .entry(link.clone())
             .or_insert_with(|| Value::Array(Vec::new()));
         if let Value::Array(items) = entry {
-            items.push(json!({"id": id, "submitter_id": submitter}));
+            let mut item = json!({"id": id, "submitter_id": submitter});
+            if let Some(code) = code {
+                item["code"] = Value::from(code.as_str());
+            }
+            items.push(item);
         }
     }
     props
 }
 
-/// Each node's parents: `(link, parent id, parent submitter_id)`.
+/// Each node's parents.
 async fn parents_of(
     store: &dyn GraphStore,
     nodes: &[GraphNode],
-) -> Result<HashMap<String, Vec<(String, String, Option<String>)>>, WeftError> {
+) -> Result<HashMap<String, Vec<Parent>>, WeftError> {
     let ids = nodes.iter().map(|n| n.id.clone()).collect();
-    let mut out: HashMap<String, Vec<(String, String, Option<String>)>> = HashMap::new();
+    let mut out: HashMap<String, Vec<Parent>> = HashMap::new();
     for l in store.graph_parents(ids).await.map_err(store_error)? {
-        out.entry(l.edge.src)
-            .or_default()
-            .push((l.edge.link, l.edge.dst, l.other_submitter_id));
+        // A project's code is its project_id after the program's name.
+        let code = (l.other_type == "project")
+            .then(|| {
+                l.other_project_id
+                    .as_deref()
+                    .and_then(|p| p.split_once('-'))
+                    .map(|(_, c)| c.to_owned())
+            })
+            .flatten();
+        out.entry(l.edge.src).or_default().push((
+            l.edge.link,
+            l.edge.dst,
+            l.other_submitter_id,
+            code,
+        ));
     }
     for v in out.values_mut() {
         v.sort();

@@ -172,6 +172,20 @@ async fn programs_projects_and_a_linked_submission_on_both_real_dictionaries() {
         assert_eq!(p["project_id"], "P-Q");
         assert_eq!(p["state"], "validated");
         assert_eq!(p["experiments"][0]["submitter_id"], "exp-1");
+        // The experiment's link to its project shows the project's code, as submitted.
+        let exp = app
+            .call(
+                Method::GET,
+                &format!("{BASE}/P/Q/export?node_label=experiment&format=tsv"),
+                None,
+                Some(&t),
+            )
+            .await;
+        let mut rows = exp.text.lines().map(|l| l.split('\t').collect::<Vec<_>>());
+        let header = rows.next().unwrap();
+        let row = rows.next().unwrap();
+        let col = header.iter().position(|h| *h == "projects.code").unwrap();
+        assert_eq!(row[col], "Q", "{}", exp.text);
         assert_eq!(p["type"], "case");
 
         // A reader may read but not write.
