@@ -14,6 +14,7 @@
 pub mod delete;
 pub mod export;
 mod files;
+pub mod manifest;
 pub mod parse;
 pub mod report;
 pub mod state;

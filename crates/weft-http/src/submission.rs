@@ -37,7 +37,7 @@ type Res = Result<Response, ApiError>;
 #[derive(utoipa::OpenApi)]
 #[openapi(
     paths(
-        programs, program_put, dictionary_links, dictionary_entry, templates, template,
+        programs, program_put, validate_manifest, dictionary_links, dictionary_entry, templates, template,
         projects, project_put, program_delete, submit_post, submit_put, project_delete,
         dry_run_post, dry_run_put, transition, transition_dry_run, bulk_post, bulk_put, bulk_dry_run_post, bulk_dry_run_put, entities_get, entities_delete, entities_delete_dry_run,
         export_get, export_post, manifest, upload_manifest, project_dictionary_links, project_dictionary_entry,
@@ -169,6 +169,7 @@ pub(crate) fn routes() -> Routes<Shared> {
         .route("/_dictionary", get(dictionary_links))
         .route("/_dictionary/{entry}", get(dictionary_entry))
         .route("/template", get(templates))
+        .route("/validation/upload_manifest", post(validate_manifest))
         .route("/template/{node}", get(template))
         .route(
             "/{program}",
@@ -359,6 +360,45 @@ async fn program_put(
         .put_program(&c, format_of(&headers), &body)
         .await
         .map_err(sheepdog)?;
+    json_ok(StatusCode::OK, &out)
+}
+
+#[utoipa::path(post, path = "/validation/upload_manifest", tag = "submission",
+    summary = "Check an upload manifest ({files: [...]}, JSON or YAML): {valid, errors?}",
+    request_body = Value, security(()),
+    responses((status = 200, description = "{\"valid\": bool, \"errors\"?: [..]}", body = Value), Errors))]
+async fn validate_manifest(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    body: Result<Body, ApiError>,
+) -> Res {
+    service(&s)?;
+    let Body(body) = body.map_err(restyle)?;
+    let json_body = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/json"));
+    let doc: Value = if json_body {
+        serde_json::from_slice(&body).map_err(|e| {
+            sheepdog(WeftError::invalid(format!(
+                "Unable to parse the JSON body: {e}"
+            )))
+        })?
+    } else {
+        let text = std::str::from_utf8(&body)
+            .map_err(|_| sheepdog(WeftError::invalid("The manifest is not UTF-8 text")))?;
+        serde_saphyr::from_str(text).map_err(|e| {
+            sheepdog(WeftError::invalid(format!(
+                "Unable to parse the YAML body: {e}"
+            )))
+        })?
+    };
+    let problems = weft_graph::manifest::problems(&doc);
+    let out = if problems.is_empty() {
+        json!({"valid": true})
+    } else {
+        json!({"valid": false, "errors": problems})
+    };
     json_ok(StatusCode::OK, &out)
 }
 

@@ -843,3 +843,49 @@ async fn project_states_open_review_submit_release() {
     assert_eq!(r.status, 404, "{}", r.text);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn upload_manifests_are_validated() {
+    let Some(app) = app(REAL[1], false).await else {
+        return;
+    };
+    let good = "files:\n- id: 0123abcd-0123-4567-89ab-0123456789ab\n  file_name: a.bam\n  project_id: P-Q\n";
+    let r = send(
+        &app,
+        Method::POST,
+        &format!("{BASE}/validation/upload_manifest"),
+        "application/x-yaml",
+        good.into(),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json, json!({"valid": true}));
+    let bad = json!({"files": [{"id": "nope", "project_id": "P-Q"}]});
+    let r = send(
+        &app,
+        Method::POST,
+        &format!("{BASE}/validation/upload_manifest"),
+        "application/json",
+        bad.to_string(),
+        None,
+    )
+    .await;
+    assert_eq!(r.json["valid"], false);
+    assert!(
+        r.json["errors"].as_array().unwrap().len() >= 2,
+        "{}",
+        r.text
+    );
+    let r = send(
+        &app,
+        Method::POST,
+        &format!("{BASE}/validation/upload_manifest"),
+        "application/json",
+        "{nope".into(),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    app.stop().await;
+}
