@@ -7,7 +7,7 @@
 use serde_json::{Value, json};
 use weft_auth::Credentials;
 use weft_core::WeftError;
-use weft_store::{GraphChange, GraphListQuery, GraphNode, NodeWrite, UniqueKey};
+use weft_store::{GraphChange, GraphNode, NodeWrite, UniqueKey};
 
 use crate::{SubmissionService, log_entry, now, store_error};
 
@@ -168,31 +168,16 @@ impl SubmissionService {
 
     /// Every entity of a project in state `validated` (or without a state).
     async fn validated_entities(&self, project_id: &str) -> Result<Vec<GraphNode>, WeftError> {
-        let mut out = Vec::new();
-        let mut after = None;
-        loop {
-            let page = self
-                .store
-                .graph_list(GraphListQuery {
-                    project_id: Some(project_id.to_owned()),
-                    node_type: None,
-                    after: after.clone(),
-                    limit: 1000,
-                })
-                .await
-                .map_err(store_error)?;
-            let done = page.len() < 1000;
-            after = page.last().map(|n| n.id.clone());
-            out.extend(page.into_iter().filter(|n| {
+        let all = self.list_all(Some(project_id.to_owned()), None).await?;
+        Ok(all
+            .into_iter()
+            .filter(|n| {
                 n.node_type != "project"
                     && n.props
                         .get("state")
                         .and_then(Value::as_str)
                         .is_none_or(|s| s == "validated")
-            }));
-            if done {
-                return Ok(out);
-            }
-        }
+            })
+            .collect())
     }
 }
