@@ -93,8 +93,8 @@ struct Pages {
     dictionary: Arc<Dictionary>,
     project_id: String,
     node_type: String,
-    /// Given ids (export by ids): read once.
-    ids: Option<Vec<String>>,
+    /// The nodes of an export by ids, read and checked already.
+    given: Option<Vec<GraphNode>>,
     format: Format,
     after: Option<String>,
     started: bool,
@@ -114,11 +114,11 @@ impl Pages {
         if self.done {
             return Ok(None);
         }
-        let nodes = match self.ids.take() {
-            Some(ids) => {
+        let nodes = match self.given.take() {
+            Some(mut nodes) => {
                 self.done = true;
-                let mut nodes = self.store.graph_nodes(ids).await.map_err(store_error)?;
                 nodes.sort_by(|a, b| a.id.cmp(&b.id));
+                nodes.dedup_by(|a, b| a.id == b.id);
                 nodes
             }
             None => {
@@ -160,26 +160,31 @@ impl Pages {
                 }
             }
             Format::Tsv | Format::Csv => {
-                let delimiter = if self.format == Format::Csv {
-                    b','
-                } else {
-                    b'\t'
-                };
                 let mut w = csv::WriterBuilder::new()
-                    .delimiter(delimiter)
+                    .delimiter(self.format.delimiter())
                     .from_writer(Vec::new());
                 if first {
                     w.write_record(&self.header).map_err(WeftError::internal)?;
                 }
+                // Each column: a link's `(link, property)`, or a property (decided once a page).
                 let node_def = self.dictionary.node(&self.node_type);
+                let columns: Vec<(&str, Option<&str>)> = self
+                    .header
+                    .iter()
+                    .map(|h| match h.split_once('.') {
+                        Some((link, prop)) if node_def.and_then(|n| n.link(link)).is_some() => {
+                            (link, Some(prop))
+                        }
+                        _ => (h.as_str(), None),
+                    })
+                    .collect();
                 for node in &nodes {
                     let doc = flat(node, parents.get(&node.id).map_or(&[][..], Vec::as_slice));
-                    let row: Vec<String> = self
-                        .header
+                    let row: Vec<String> = columns
                         .iter()
-                        .map(|h| match h.split_once('.') {
-                            Some((link, prop)) if node_def.and_then(|n| n.link(link)).is_some() => {
-                                let targets = doc.get(link).and_then(Value::as_array);
+                        .map(|&(name, link_prop)| match link_prop {
+                            Some(prop) => {
+                                let targets = doc.get(name).and_then(Value::as_array);
                                 targets
                                     .map(|t| {
                                         t.iter()
@@ -189,7 +194,7 @@ impl Pages {
                                     })
                                     .unwrap_or_default()
                             }
-                            _ => cell(doc.get(h)),
+                            None => cell(doc.get(name)),
                         })
                         .collect();
                     w.write_record(&row).map_err(WeftError::internal)?;
@@ -221,6 +226,39 @@ impl SubmissionService {
         Ok(project)
     }
 
+    /// The nodes `ids` of the project, in the order asked; `Not found: ...` naming those it
+    /// does not hold.
+    async fn project_nodes(
+        &self,
+        project: &Project,
+        ids: &[String],
+    ) -> Result<Vec<GraphNode>, WeftError> {
+        if ids.len() > crate::MAX_ENTITIES {
+            return Err(WeftError::invalid("Too many ids"));
+        }
+        let found: HashMap<String, GraphNode> = self
+            .store
+            .graph_nodes(ids.to_vec())
+            .await
+            .map_err(store_error)?
+            .into_iter()
+            .filter(|n| n.project_id.as_deref() == Some(project.project_id.as_str()))
+            .map(|n| (n.id.clone(), n))
+            .collect();
+        let missing: Vec<&str> = ids
+            .iter()
+            .filter(|id| !found.contains_key(*id))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            return Err(WeftError::not_found(format!(
+                "Not found: {}",
+                missing.join(", ")
+            )));
+        }
+        Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
+    }
+
     /// `GET .../entities/{ids}`: `{"entities": [{"program", "project", "properties"}]}`.
     pub async fn entities_by_id(
         &self,
@@ -230,32 +268,10 @@ impl SubmissionService {
         ids: &[String],
     ) -> Result<Value, WeftError> {
         let project = self.readable(creds, program, code).await?;
-        if ids.len() > crate::MAX_ENTITIES {
-            return Err(WeftError::invalid("Too many ids"));
-        }
-        let nodes: Vec<GraphNode> = self
-            .store
-            .graph_nodes(ids.to_vec())
-            .await
-            .map_err(store_error)?
-            .into_iter()
-            .filter(|n| n.project_id.as_deref() == Some(project.project_id.as_str()))
-            .collect();
-        let missing: Vec<&str> = ids
-            .iter()
-            .filter(|id| !nodes.iter().any(|n| n.id == **id))
-            .map(String::as_str)
-            .collect();
-        if !missing.is_empty() {
-            return Err(WeftError::not_found(format!(
-                "Not found: {}",
-                missing.join(", ")
-            )));
-        }
+        let nodes = self.project_nodes(&project, ids).await?;
         let parents = parents_of(&*self.store, &nodes).await?;
-        let entities: Vec<Value> = ids
+        let entities: Vec<Value> = nodes
             .iter()
-            .filter_map(|id| nodes.iter().find(|n| n.id == *id))
             .map(|n| {
                 json!({"program": program, "project": code,
                        "properties": flat(n, parents.get(&n.id).map_or(&[][..], Vec::as_slice))})
@@ -275,32 +291,9 @@ impl SubmissionService {
         format: Format,
     ) -> Result<Export, WeftError> {
         let project = self.readable(creds, program, code).await?;
-        let (node_type, ids) = match (ids, node_label) {
+        let (node_type, given) = match (ids, node_label) {
             (Some(ids), _) if !ids.is_empty() => {
-                if ids.len() > crate::MAX_ENTITIES {
-                    return Err(WeftError::invalid("Too many ids"));
-                }
-                let nodes = self
-                    .store
-                    .graph_nodes(ids.clone())
-                    .await
-                    .map_err(store_error)?;
-                let missing: Vec<&str> = ids
-                    .iter()
-                    .filter(|id| {
-                        !nodes.iter().any(|n| {
-                            n.id == **id
-                                && n.project_id.as_deref() == Some(project.project_id.as_str())
-                        })
-                    })
-                    .map(String::as_str)
-                    .collect();
-                if !missing.is_empty() {
-                    return Err(WeftError::not_found(format!(
-                        "Not found: {}",
-                        missing.join(", ")
-                    )));
-                }
+                let nodes = self.project_nodes(&project, &ids).await?;
                 let mut types: Vec<&str> = nodes.iter().map(|n| n.node_type.as_str()).collect();
                 types.sort_unstable();
                 types.dedup();
@@ -311,10 +304,8 @@ impl SubmissionService {
                         format.as_str()
                     )));
                 }
-                (
-                    types.first().map(|t| (*t).to_owned()).unwrap_or_default(),
-                    Some(ids),
-                )
+                let node_type = types.first().map(|t| (*t).to_owned()).unwrap_or_default();
+                (node_type, Some(nodes))
             }
             (_, Some(label)) => {
                 if self.dictionary.node(&label).is_none_or(|n| !n.in_project()) {
@@ -343,7 +334,7 @@ impl SubmissionService {
                 dictionary: self.dictionary.clone(),
                 project_id: project.project_id,
                 node_type,
-                ids,
+                given,
                 format,
                 after: None,
                 started: false,

@@ -99,9 +99,9 @@ fn single_document(
     let mut docs = parse::documents(dict, format, body)?.docs;
     let doc = if docs.len() == 1 { docs.pop() } else { None };
     match doc {
-        Some(Value::Object(map)) if upload::has_nul(&Value::Object(map.clone())) => Err(
-            WeftError::invalid("The document contains a NUL character, which no value may hold"),
-        ),
+        Some(Value::Object(map)) if upload::map_has_nul(&map) => Err(WeftError::invalid(
+            "The document contains a NUL character, which no value may hold",
+        )),
         Some(Value::Object(map)) => Ok(map),
         _ => Err(WeftError::invalid(
             "This endpoint only supports single documents (a JSON object, or one row)",

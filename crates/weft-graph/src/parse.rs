@@ -56,7 +56,8 @@ impl Format {
         }
     }
 
-    fn delimiter(self) -> u8 {
+    /// The column separator of delimited text (JSON has none: a tab).
+    pub fn delimiter(self) -> u8 {
         if self == Self::Csv { b',' } else { b'\t' }
     }
 

@@ -138,7 +138,7 @@ pub fn template(
                 *first = node.id.clone();
             }
             let mut w = csv::WriterBuilder::new()
-                .delimiter(if format == Format::Csv { b',' } else { b'\t' })
+                .delimiter(format.delimiter())
                 .from_writer(Vec::new());
             w.write_record(&header).map_err(WeftError::internal)?;
             w.write_record(&example).map_err(WeftError::internal)?;

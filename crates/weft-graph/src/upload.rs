@@ -148,16 +148,7 @@ impl SubmissionService {
         format: Format,
         body: &[u8],
     ) -> Result<TransactionReport, WeftError> {
-        let role = mode.role;
-        self.authenticate(creds).await?;
-        let project = self.project(program, code).await?;
-        let methods: &[&'static str] = match role {
-            Role::Create => &["create"],
-            Role::Update => &["create", "update"],
-        };
-        let (user, allowed) = self
-            .allowed_any(creds, methods, &project.resource())
-            .await?;
+        let (project, user, allowed) = self.writer(creds, program, code, mode.role).await?;
         let parsed = parse::documents(&self.dictionary, format, body)?;
         let lines: Vec<Option<u64>> = match parsed.lines {
             Some(l) => l.into_iter().map(Some).collect(),
@@ -175,6 +166,28 @@ impl SubmissionService {
             documents,
         )
         .await
+    }
+
+    /// Who may submit to a project, as sheepdog's `authorize_for_project` decides it: valid
+    /// credentials (401), an existing project (404), then any of the methods `role` may need
+    /// (403 when none): `(project, caller's name, allowed methods)`.
+    async fn writer(
+        &self,
+        creds: &Credentials,
+        program: &str,
+        code: &str,
+        role: Role,
+    ) -> Result<(Project, String, Vec<&'static str>), WeftError> {
+        self.authenticate(creds).await?;
+        let project = self.project(program, code).await?;
+        let methods: &[&'static str] = match role {
+            Role::Create => &["create"],
+            Role::Update => &["create", "update"],
+        };
+        let (user, allowed) = self
+            .allowed_any(creds, methods, &project.resource())
+            .await?;
+        Ok((project, user, allowed))
     }
 
     /// Check and (unless a dry run) write the documents of one submission; `documents` is
@@ -315,7 +328,7 @@ impl SubmissionService {
                 out.push(e);
                 continue;
             };
-            if has_nul(&Value::Object(doc.clone())) {
+            if map_has_nul(&doc) {
                 e.error(
                     kinds::INVALID_VALUE,
                     &[],
@@ -951,13 +964,18 @@ impl SubmissionService {
 
 /// Whether a NUL character is in any key or string of `v` (refused on both backends alike,
 /// as PostgreSQL cannot store it).
-pub(crate) fn has_nul(v: &Value) -> bool {
+fn has_nul(v: &Value) -> bool {
     match v {
         Value::String(s) => s.contains('\0'),
         Value::Array(items) => items.iter().any(has_nul),
-        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        Value::Object(map) => map_has_nul(map),
         _ => false,
     }
+}
+
+/// [`has_nul`] of an object's keys and values.
+pub(crate) fn map_has_nul(map: &Map<String, Value>) -> bool {
+    map.iter().any(|(k, v)| k.contains('\0') || has_nul(v))
 }
 
 fn role_name(role: Role) -> &'static str {
@@ -1003,15 +1021,7 @@ impl SubmissionService {
         mode: Mode,
         body: &[u8],
     ) -> Result<Value, WeftError> {
-        self.authenticate(creds).await?;
-        let project = self.project(program, code).await?;
-        let methods: &[&'static str] = match mode.role {
-            Role::Create => &["create"],
-            Role::Update => &["create", "update"],
-        };
-        let (user, allowed) = self
-            .allowed_any(creds, methods, &project.resource())
-            .await?;
+        let (project, user, allowed) = self.writer(creds, program, code, mode.role).await?;
         let wrappers: Vec<Value> = match serde_json::from_slice(body) {
             Ok(Value::Array(items)) => items,
             _ => return Err(WeftError::invalid(BULK_FORMAT)),

@@ -266,6 +266,13 @@ fn json_ok(status: StatusCode, value: &impl Serialize) -> Res {
     Ok((status, [(CONTENT_TYPE, "application/json")], body).into_response())
 }
 
+/// A transaction-shaped answer built as JSON: its `code` is the status.
+fn coded(out: &Value) -> Res {
+    let code = out["code"].as_u64().and_then(|c| u16::try_from(c).ok());
+    let status = code.and_then(|c| StatusCode::from_u16(c).ok());
+    json_ok(status.unwrap_or(StatusCode::BAD_REQUEST), out)
+}
+
 fn transaction(report: &TransactionReport) -> Res {
     let status = StatusCode::from_u16(report.code).unwrap_or(StatusCode::BAD_REQUEST);
     json_ok(status, report)
@@ -631,14 +638,7 @@ async fn move_project(
         .transition(c, &program, &project, to, dry_run)
         .await
         .map_err(sheepdog)?;
-    let code = out["code"]
-        .as_u64()
-        .and_then(|c| u16::try_from(c).ok())
-        .unwrap_or(400);
-    json_ok(
-        StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST),
-        &out,
-    )
+    coded(&out)
 }
 
 #[utoipa::path(method(post, put), path = "/{program}/{project}/{action}", tag = "submission",
@@ -681,14 +681,7 @@ async fn bulk(
         .submit_bulk(c, &program, &project, mode, &body)
         .await
         .map_err(sheepdog)?;
-    let code = out["code"]
-        .as_u64()
-        .and_then(|c| u16::try_from(c).ok())
-        .unwrap_or(400);
-    json_ok(
-        StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST),
-        &out,
-    )
+    coded(&out)
 }
 
 /// A bulk transaction's answer.
