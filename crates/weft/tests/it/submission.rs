@@ -889,3 +889,184 @@ async fn upload_manifests_are_validated() {
     assert_eq!(r.status, 400);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn bad_input_on_each_route_is_a_clear_4xx() {
+    let Some(app) = app(REAL[0], false).await else {
+        return;
+    };
+    let (admin, t) = (app.token(ADMIN), app.token(SUBMITTER));
+    let json = "application/json";
+    let cases: Vec<(Method, String, String, Option<&str>, u16, &str)> = vec![
+        (
+            Method::POST,
+            format!("{BASE}/"),
+            json!({"type": "project", "name": "X"}).to_string(),
+            Some(&admin),
+            400,
+            "Invalid type",
+        ),
+        (
+            Method::POST,
+            format!("{BASE}/"),
+            json!({"type": "program"}).to_string(),
+            Some(&admin),
+            400,
+            "name",
+        ),
+        (
+            Method::POST,
+            format!("{BASE}/"),
+            json!({"type": "program", "name": "X"}).to_string(),
+            Some(&t),
+            403,
+            "",
+        ),
+        (
+            Method::POST,
+            format!("{BASE}/"),
+            json!({"type": "program", "name": "X"}).to_string(),
+            None,
+            401,
+            "",
+        ),
+        (
+            Method::POST,
+            format!("{BASE}/"),
+            "[1, 2".into(),
+            Some(&admin),
+            400,
+            "JSON",
+        ),
+        (
+            Method::PUT,
+            format!("{BASE}/P"),
+            json!({"type": "project", "name": "X"}).to_string(),
+            Some(&admin),
+            400,
+            "code",
+        ),
+        (
+            Method::PUT,
+            format!("{BASE}/P"),
+            json!({"type": "project", "code": "a b"}).to_string(),
+            Some(&admin),
+            400,
+            "project code",
+        ),
+        (
+            Method::PUT,
+            format!("{BASE}/NOPE"),
+            json!({"type": "project", "code": "c"}).to_string(),
+            Some(&admin),
+            404,
+            "Program NOPE",
+        ),
+        (
+            Method::DELETE,
+            format!("{BASE}/P"),
+            String::new(),
+            Some(&admin),
+            400,
+            "not empty",
+        ),
+        (
+            Method::GET,
+            format!("{BASE}/P/Q/export"),
+            String::new(),
+            Some(&t),
+            400,
+            "node_label",
+        ),
+        (
+            Method::GET,
+            format!("{BASE}/P/Q/export?node_label=case&format=xml"),
+            String::new(),
+            Some(&t),
+            400,
+            "format",
+        ),
+        (
+            Method::GET,
+            format!("{BASE}/P/Q/export?node_label=nope"),
+            String::new(),
+            Some(&t),
+            400,
+            "node_label",
+        ),
+        (
+            Method::GET,
+            format!("{BASE}/P/Q/manifest"),
+            String::new(),
+            Some(&t),
+            400,
+            "ids",
+        ),
+        (
+            Method::GET,
+            format!("{BASE}/template/case?format=xml"),
+            String::new(),
+            None,
+            400,
+            "format",
+        ),
+        (
+            Method::GET,
+            format!("{BASE}/template?format=tsv"),
+            String::new(),
+            None,
+            400,
+            "JSON",
+        ),
+        (
+            Method::GET,
+            format!("{BASE}/P/Q/_dictionary"),
+            String::new(),
+            None,
+            401,
+            "",
+        ),
+        (
+            Method::GET,
+            format!("{BASE}/P/Q/_dictionary/nope"),
+            String::new(),
+            Some(&t),
+            404,
+            "nope",
+        ),
+        (
+            Method::PUT,
+            format!("{BASE}/P/Q/bulk"),
+            json!([{"name": "x", "doc_format": "xml", "doc": ""}]).to_string(),
+            Some(&t),
+            400,
+            "doc_format",
+        ),
+    ];
+    for (method, path, body, token, status, needle) in cases {
+        let r = send(&app, method.clone(), &path, json, body, token).await;
+        assert_eq!(r.status, status, "{method} {path}: {}", r.text);
+        let m = r.json["message"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{method} {path}: no message in {}", r.text));
+        assert!(m.contains(needle), "{method} {path}: {m}");
+    }
+    // An unknown id in a deletion is that entity's NOT_FOUND, and nothing is deleted.
+    submit(&app, Method::POST, graph()).await;
+    let r = app
+        .call(
+            Method::DELETE,
+            &format!("{BASE}/P/Q/entities/0123abcd-0123-4567-89ab-0123456789ab"),
+            None,
+            Some(&t),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(r.json["entities"][0]["errors"][0]["type"], "NOT_FOUND");
+    let r = app
+        .call(Method::DELETE, &format!("{BASE}/P/Q"), None, Some(&admin))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.json["message"].as_str().unwrap().contains("not empty"));
+    app.stop().await;
+}
