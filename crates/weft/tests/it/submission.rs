@@ -897,7 +897,9 @@ async fn bad_input_on_each_route_is_a_clear_4xx() {
     };
     let (admin, t) = (app.token(ADMIN), app.token(SUBMITTER));
     let json = "application/json";
-    let cases: Vec<(Method, String, String, Option<&str>, u16, &str)> = vec![
+    // (method, path, body, token, status, what the message names)
+    type Case<'a> = (Method, String, String, Option<&'a str>, u16, &'a str);
+    let cases: Vec<Case<'_>> = vec![
         (
             Method::POST,
             format!("{BASE}/"),
