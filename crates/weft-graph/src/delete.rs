@@ -10,7 +10,7 @@ use weft_core::WeftError;
 use weft_store::{GraphChange, GraphNode, NodeWrite, StoreError};
 
 use crate::report::{EntityError, EntityReport, TransactionReport, kinds};
-use crate::{SubmissionService, log_entry, now, store_error};
+use crate::{Run, SubmissionService, log_entry, now, store_error};
 
 fn unique_dicts(node: &GraphNode) -> Vec<Map<String, Value>> {
     node.submitter_id.as_ref().map_or_else(Vec::new, |s| {
@@ -33,8 +33,9 @@ impl SubmissionService {
         code: &str,
         ids: &[String],
         fields: Option<Vec<String>>,
-        dry_run: bool,
+        run: Run,
     ) -> Result<TransactionReport, WeftError> {
+        let dry_run = run.is_dry();
         self.authenticate(creds).await?;
         let project = self.project(program, code).await?;
         let user = self.allowed(creds, "delete", &project.resource()).await?;
@@ -175,6 +176,7 @@ impl SubmissionService {
             return Ok(report);
         }
         change.log = entry;
+        change.commits = run.commits();
         match self.store.graph_apply(change).await {
             Ok(id) => report.transaction_id = Some(id),
             Err(StoreError::Invalid(m) | StoreError::AlreadyExists(m)) => {

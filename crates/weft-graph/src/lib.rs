@@ -19,6 +19,7 @@ pub mod parse;
 pub mod report;
 pub mod state;
 pub mod template;
+pub mod transactions;
 pub mod upload;
 
 use std::sync::Arc;
@@ -34,6 +35,38 @@ use weft_store::{
 };
 
 pub use parse::Format;
+
+/// How a request writes: checked only, written, or written as the commit of an earlier dry
+/// run (whose log entry then names the transaction that wrote it, in the same database
+/// transaction).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Run {
+    Write,
+    DryRun,
+    Commit(i64),
+}
+
+impl Run {
+    /// A dry run or a write.
+    #[must_use]
+    pub fn checked_only(dry_run: bool) -> Self {
+        if dry_run { Self::DryRun } else { Self::Write }
+    }
+
+    #[must_use]
+    pub fn is_dry(self) -> bool {
+        self == Self::DryRun
+    }
+
+    /// The dry run this write commits.
+    #[must_use]
+    pub fn commits(self) -> Option<i64> {
+        match self {
+            Self::Commit(id) => Some(id),
+            _ => None,
+        }
+    }
+}
 pub use report::{EntityError, EntityReport, TransactionReport};
 
 /// The policy-engine service sheepdog's actions belong to.
@@ -633,5 +666,6 @@ pub(crate) fn log_entry(
         state: state.to_owned(),
         created: now(),
         documents: documents.to_string(),
+        ..GraphLogEntry::default()
     }
 }

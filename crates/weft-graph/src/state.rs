@@ -9,7 +9,7 @@ use weft_auth::Credentials;
 use weft_core::WeftError;
 use weft_store::{GraphChange, GraphNode, NodeWrite, UniqueKey};
 
-use crate::{SubmissionService, log_entry, now, store_error};
+use crate::{Run, SubmissionService, log_entry, now, store_error};
 
 /// A state change of a project.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +30,17 @@ impl Transition {
             _ => None,
         }
     }
+
+    /// The name of its route.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Review => "review",
+            Self::Submit => "submit",
+            Self::Release => "release",
+        }
+    }
 }
 
 impl SubmissionService {
@@ -41,8 +52,9 @@ impl SubmissionService {
         program: &str,
         code: &str,
         to: Transition,
-        dry_run: bool,
+        run: Run,
     ) -> Result<Value, WeftError> {
+        let dry_run = run.is_dry();
         self.authenticate(creds).await?;
         let project = self.project(program, code).await?;
         let user = self.allowed(creds, "release", &project.resource()).await?;
@@ -86,7 +98,8 @@ impl SubmissionService {
             Transition::Submit => "submit",
             _ => "review",
         };
-        let documents = json!({"project": project.project_id, "action": role});
+        let documents =
+            json!({"project": project.project_id, "action": role, "transition": to.name()});
         if let Some(reason) = refusal {
             let entry = log_entry(
                 Some(project.project_id.clone()),
@@ -156,6 +169,7 @@ impl SubmissionService {
                 "SUCCEEDED",
                 documents,
             );
+            change.commits = run.commits();
             Some(self.store.graph_apply(change).await.map_err(store_error)?)
         };
         let mut out = json!({"code": 200, "success": true, "message": message, "transaction_id": id,

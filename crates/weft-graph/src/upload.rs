@@ -17,7 +17,7 @@ use weft_store::{GraphChange, GraphEdge, GraphNode, NodeWrite, StoreError, Uniqu
 
 use crate::parse::{self, Format};
 use crate::report::{EntityError, EntityReport, TransactionReport, kinds};
-use crate::{Project, SubmissionService, display, log_entry, now, store_error};
+use crate::{Project, Run, SubmissionService, display, log_entry, now, store_error};
 
 /// Create only (`POST`) or create and update (`PUT`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,8 +30,8 @@ pub enum Role {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Mode {
     pub role: Role,
-    /// Check everything, write nothing.
-    pub dry_run: bool,
+    /// Check everything and write nothing, write, or commit a dry run.
+    pub run: Run,
 }
 
 /// Keys that are never properties of the stored node.
@@ -193,7 +193,7 @@ impl SubmissionService {
     /// Check and (unless a dry run) write the documents of one submission; `documents` is
     /// what the transaction log records of the request.
     #[allow(clippy::too_many_arguments)]
-    async fn apply_documents(
+    pub(crate) async fn apply_documents(
         &self,
         project: &Project,
         user: String,
@@ -203,7 +203,8 @@ impl SubmissionService {
         lines: Vec<Option<u64>>,
         documents: Value,
     ) -> Result<TransactionReport, WeftError> {
-        let Mode { role, dry_run } = mode;
+        let Mode { role, run } = mode;
+        let dry_run = run.is_dry();
         if docs.len() > crate::MAX_ENTITIES {
             return Err(WeftError::invalid(format!(
                 "A submission may hold at most {} entities; this one holds {}",
@@ -261,6 +262,10 @@ impl SubmissionService {
                 documents,
             ),
         );
+        let change = GraphChange {
+            commits: run.commits(),
+            ..change
+        };
         match self.store.graph_apply(change).await {
             Ok(id) => report.transaction_id = Some(id),
             Err(StoreError::AlreadyExists(m) | StoreError::Invalid(m)) => {
@@ -1076,7 +1081,7 @@ impl SubmissionService {
                 if !report.success && entities.iter().all(|e| e.valid) {
                     errors.push(json!({"message": "Transaction aborted: another document of the bulk transaction failed"}));
                 }
-                let mut sub = TransactionReport::new(entities, errors, success_code, mode.dry_run);
+                let mut sub = TransactionReport::new(entities, errors, success_code, mode.run.is_dry());
                 sub.transaction_id = report.transaction_id;
                 if !sub.success {
                     document_errors += 1;

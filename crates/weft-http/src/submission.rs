@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use weft_core::WeftError;
 use weft_graph::upload::{Mode, Role};
-use weft_graph::{Format, SubmissionService, TransactionReport};
+use weft_graph::{Format, Run, SubmissionService, TransactionReport};
 
 use crate::error::ApiError;
 use crate::extract::{Body, Creds, Query};
@@ -39,7 +39,7 @@ type Res = Result<Response, ApiError>;
     paths(
         programs, program_put, validate_manifest, dictionary_links, dictionary_entry, templates, template,
         projects, project_put, program_delete, submit_post, submit_put, project_delete,
-        dry_run_post, dry_run_put, transition, transition_dry_run, bulk_post, bulk_put, bulk_dry_run_post, bulk_dry_run_put, entities_get, entities_delete, entities_delete_dry_run,
+        dry_run_post, dry_run_put, transition, transition_dry_run, transaction_close, transaction_commit, bulk_post, bulk_put, bulk_dry_run_post, bulk_dry_run_put, entities_get, entities_delete, entities_delete_dry_run,
         export_get, export_post, manifest, upload_manifest, project_dictionary_links, project_dictionary_entry,
         project_templates, project_template,
     ),
@@ -71,6 +71,8 @@ impl utoipa::Modify for TrailingSlash {
                         "project_put",
                         "transition",
                         "transition_dry_run",
+                        "transaction_close",
+                        "transaction_commit",
                     ];
                     if handler_ops.contains(&id.as_str()) {
                         op.operation_id = Some(format!("{id}_{method}"));
@@ -199,6 +201,14 @@ pub(crate) fn routes() -> Routes<Shared> {
         .route(
             "/{program}/{project}/{action}/_dry_run",
             post(transition_dry_run).put(transition_dry_run),
+        )
+        .route(
+            "/{program}/{project}/transactions/{id}/close",
+            post(transaction_close).put(transaction_close),
+        )
+        .route(
+            "/{program}/{project}/transactions/{id}/commit",
+            post(transaction_commit).put(transaction_commit),
         )
         .route(
             "/{program}/{project}/entities/{ids}",
@@ -556,7 +566,10 @@ async fn submit(
             c,
             &program,
             &project,
-            Mode { role, dry_run },
+            Mode {
+                role,
+                run: Run::checked_only(dry_run),
+            },
             format_of(headers),
             &body,
         )
@@ -635,7 +648,7 @@ async fn move_project(
         ))));
     };
     let out = service(s)?
-        .transition(c, &program, &project, to, dry_run)
+        .transition(c, &program, &project, to, Run::checked_only(dry_run))
         .await
         .map_err(sheepdog)?;
     coded(&out)
@@ -666,6 +679,53 @@ async fn transition_dry_run(
     Path(p): Path<(String, String, String)>,
 ) -> Res {
     move_project(&s, &c, p, true).await
+}
+
+/// A transaction id of a path: an integer, as sheepdog's route takes it (404 otherwise).
+fn transaction_id(id: &str) -> Result<i64, ApiError> {
+    id.parse().map_err(|_| {
+        sheepdog(WeftError::not_found(format!(
+            "not found: transaction {id} (transaction ids are integers)"
+        )))
+    })
+}
+
+#[utoipa::path(method(post, put), path = "/{program}/{project}/transactions/{id}/close", tag = "submission",
+    summary = "Close a dry run so it can no longer be committed",
+    description = "Needs `sheepdog` `update` on the project.",
+    params(("program" = String, Path), ("project" = String, Path), ("id" = i64, Path, description = "the dry run's transaction id")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "Closed: {code, message, transaction_id}", body = Value), Errors))]
+async fn transaction_close(
+    State(s): State<Shared>,
+    Creds(c): Creds,
+    Path((program, project, id)): Path<(String, String, String)>,
+) -> Res {
+    let id = transaction_id(&id)?;
+    let out = service(&s)?
+        .close_transaction(&c, &program, &project, id)
+        .await
+        .map_err(sheepdog)?;
+    coded(&out)
+}
+
+#[utoipa::path(method(post, put), path = "/{program}/{project}/transactions/{id}/commit", tag = "submission",
+    summary = "Commit a successful dry run: write what it checked",
+    description = "Needs any `sheepdog` role on the project; the dry run's documents are submitted again with its role (each entity checked against the role it needs). Answers the new transaction; the dry run then names it in `committed_by`.",
+    params(("program" = String, Path), ("project" = String, Path), ("id" = i64, Path, description = "the dry run's transaction id")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "Written: the new transaction (201 for a create)", body = Transaction), Errors))]
+async fn transaction_commit(
+    State(s): State<Shared>,
+    Creds(c): Creds,
+    Path((program, project, id)): Path<(String, String, String)>,
+) -> Res {
+    let id = transaction_id(&id)?;
+    let out = service(&s)?
+        .commit_transaction(&c, &program, &project, id)
+        .await
+        .map_err(sheepdog)?;
+    coded(&out)
 }
 
 async fn bulk(
@@ -716,7 +776,7 @@ async fn bulk_post(
         p,
         Mode {
             role: Role::Create,
-            dry_run: false,
+            run: Run::Write,
         },
         body,
     )
@@ -739,7 +799,7 @@ async fn bulk_put(
         p,
         Mode {
             role: Role::Update,
-            dry_run: false,
+            run: Run::Write,
         },
         body,
     )
@@ -762,7 +822,7 @@ async fn bulk_dry_run_post(
         p,
         Mode {
             role: Role::Create,
-            dry_run: true,
+            run: Run::DryRun,
         },
         body,
     )
@@ -785,7 +845,7 @@ async fn bulk_dry_run_put(
         p,
         Mode {
             role: Role::Update,
-            dry_run: true,
+            run: Run::DryRun,
         },
         body,
     )
@@ -840,7 +900,14 @@ async fn delete_entities(
 ) -> Res {
     let fields = param(q, "fields").map(|_| list_param(q, "fields"));
     let report = service(s)?
-        .delete_entities(c, &program, &project, &ids_of(&ids), fields, dry_run)
+        .delete_entities(
+            c,
+            &program,
+            &project,
+            &ids_of(&ids),
+            fields,
+            Run::checked_only(dry_run),
+        )
         .await
         .map_err(sheepdog)?;
     transaction(&report)

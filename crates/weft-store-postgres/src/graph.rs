@@ -118,8 +118,25 @@ fn log_row(r: &PgRow) -> Result<GraphTransaction, sqlx::Error> {
             state: r.try_get(5)?,
             created: r.try_get(6)?,
             documents: r.try_get(7)?,
+            closed: r.try_get(8)?,
+            committed_by: r.try_get(9)?,
         },
     })
+}
+
+/// Mark the dry run `id` committed by `by` (or closed, for `None`).
+async fn settle(conn: &mut PgConnection, id: i64, by: Option<i64>) -> StoreResult<()> {
+    let changed = sqlx::query(sql::SETTLE_DRY_RUN)
+        .bind(id)
+        .bind(by)
+        .execute(conn)
+        .await
+        .map_err(|e| graph_error(&e))?
+        .rows_affected();
+    if changed == 0 {
+        return Err(sql::unsettled(id));
+    }
+    Ok(())
 }
 
 /// The edges' columns as arrays: sources, links, destinations.
@@ -337,7 +354,11 @@ async fn apply(conn: &mut PgConnection, change: &GraphChange) -> StoreResult<i64
     insert_unique(conn, change).await?;
     add_edges(conn, &change.add_edges).await?;
     write_index(conn, change).await?;
-    insert_log(conn, &change.log).await
+    let id = insert_log(conn, &change.log).await?;
+    if let Some(dry_run) = change.commits {
+        settle(conn, dry_run, Some(id)).await?;
+    }
+    Ok(id)
 }
 
 impl PostgresStore {
@@ -438,6 +459,23 @@ impl GraphStore for PostgresStore {
     async fn graph_log(&self, entry: GraphLogEntry) -> StoreResult<i64> {
         let mut conn = self.pool().acquire().await.map_err(backend)?;
         insert_log(&mut conn, &entry).await
+    }
+
+    async fn graph_transaction(&self, id: i64) -> StoreResult<Option<GraphTransaction>> {
+        let row = sqlx::query(sql::LOG_BY_ID)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(log_row).transpose().map_err(backend)
+    }
+
+    async fn graph_close(&self, id: i64) -> StoreResult<()> {
+        if self.graph_transaction(id).await?.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        let mut conn = self.pool().acquire().await.map_err(backend)?;
+        settle(&mut conn, id, None).await
     }
 
     async fn graph_transactions(

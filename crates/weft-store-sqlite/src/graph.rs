@@ -105,8 +105,28 @@ fn log_row(r: &Row<'_>) -> rusqlite::Result<GraphTransaction> {
             state: r.get(5)?,
             created: r.get(6)?,
             documents: r.get(7)?,
+            closed: r.get(8)?,
+            committed_by: r.get(9)?,
         },
     })
+}
+
+/// Mark the dry run `id` committed by `by` (or closed, for `None`).
+fn settle(conn: &Connection, id: i64, by: Option<i64>) -> StoreResult<()> {
+    let changed = conn
+        .prepare_cached(&dialect(sql::SETTLE_DRY_RUN))
+        .and_then(|mut s| s.execute((id, by)))
+        .map_err(backend)?;
+    if changed == 0 {
+        return Err(sql::unsettled(id));
+    }
+    Ok(())
+}
+
+fn transaction(conn: &Connection, id: i64) -> StoreResult<Option<GraphTransaction>> {
+    conn.prepare_cached(&dialect(sql::LOG_BY_ID))
+        .and_then(|mut s| s.query_row([id], log_row).optional())
+        .map_err(backend)
 }
 
 fn links(conn: &Connection, text: &str, ids: &[String]) -> StoreResult<Vec<GraphLink>> {
@@ -264,7 +284,11 @@ fn apply(conn: &Connection, change: &GraphChange) -> StoreResult<i64> {
     for (r, rev) in &change.index_updates {
         guarded_update(conn, r, rev)?;
     }
-    insert_log(conn, &change.log)
+    let id = insert_log(conn, &change.log)?;
+    if let Some(dry_run) = change.commits {
+        settle(conn, dry_run, Some(id))?;
+    }
+    Ok(id)
 }
 
 impl SqliteStore {
@@ -379,6 +403,20 @@ impl GraphStore for SqliteStore {
 
     async fn graph_log(&self, entry: GraphLogEntry) -> StoreResult<i64> {
         self.write(move |conn| insert_log(conn, &entry)).await
+    }
+
+    async fn graph_transaction(&self, id: i64) -> StoreResult<Option<GraphTransaction>> {
+        self.read(move |conn| transaction(conn, id)).await
+    }
+
+    async fn graph_close(&self, id: i64) -> StoreResult<()> {
+        self.write(move |conn| {
+            if transaction(conn, id)?.is_none() {
+                return Err(StoreError::NotFound);
+            }
+            settle(conn, id, None)
+        })
+        .await
     }
 
     async fn graph_transactions(

@@ -43,6 +43,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0011_metadata_jsonb.sql"),
     ),
     (12, "graph", include_str!("../migrations/0012_graph.sql")),
+    (
+        13,
+        "graph_commit",
+        include_str!("../migrations/0013_graph_commit.sql"),
+    ),
 ];
 
 pub(crate) fn apply(conn: &mut Connection) -> StoreResult<usize> {

@@ -90,6 +90,10 @@ pub struct GraphLogEntry {
     pub created: String,
     /// JSON text: the documents and the response, as the submission layer records them.
     pub documents: String,
+    /// A dry run closed: it can no longer be committed.
+    pub closed: bool,
+    /// For a dry run committed since, the id of the transaction that wrote it.
+    pub committed_by: Option<i64>,
 }
 
 /// Everything one submission changes, written in one transaction or not at all.
@@ -121,6 +125,10 @@ pub struct GraphChange {
     pub index_aliases: Vec<(String, String)>,
     /// Index records replaced in place, each with the revision it must still have.
     pub index_updates: Vec<(IndexRecord, String)>,
+    /// The dry run this change commits: its log entry's `committed_by` becomes this
+    /// change's entry, in the same transaction; `Invalid` when it is no longer an open,
+    /// uncommitted dry run.
+    pub commits: Option<i64>,
 }
 
 /// Which nodes a listing returns, in id order.
@@ -171,6 +179,13 @@ pub trait GraphStore: Send + Sync + 'static {
     /// Log a transaction that changed nothing (a dry run, a refused submission).
     async fn graph_log(&self, entry: GraphLogEntry) -> StoreResult<i64>;
 
+    /// One logged transaction.
+    async fn graph_transaction(&self, id: i64) -> StoreResult<Option<GraphTransaction>>;
+
+    /// Close a dry run so it can no longer be committed; `Invalid` when it is not an open,
+    /// uncommitted dry run (any more), `NotFound` when there is no such entry.
+    async fn graph_close(&self, id: i64) -> StoreResult<()>;
+
     /// The newest logged transactions, newest first, of a project or of all.
     async fn graph_transactions(
         &self,
@@ -206,8 +221,25 @@ pub mod sql {
     pub const INSERT_LOG: &str = "INSERT INTO graph_transaction (project_id, role, submitter, \
          is_dry_run, state, created, documents) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id";
     /// Columns of `graph_transaction`, in [`super::GraphTransaction`] order.
-    pub const LOG_COLUMNS: &str =
-        "id, project_id, role, submitter, is_dry_run, state, created, documents";
+    pub const LOG_COLUMNS: &str = "id, project_id, role, submitter, is_dry_run, state, \
+         created, documents, closed, committed_by";
+    /// One log entry by id: `$1`.
+    pub const LOG_BY_ID: &str = "SELECT id, project_id, role, submitter, is_dry_run, state, \
+         created, documents, closed, committed_by FROM graph_transaction WHERE id = $1";
+    /// A dry run still open and uncommitted: `$1` its id; `$2` the transaction committing
+    /// it, or NULL to close it. Changes no row when it is not (any more).
+    pub const SETTLE_DRY_RUN: &str = "UPDATE graph_transaction SET \
+         committed_by = $2, closed = (closed OR $2 IS NULL) \
+         WHERE id = $1 AND is_dry_run AND NOT closed AND committed_by IS NULL";
+
+    /// Why a dry run could not be committed or closed.
+    #[must_use]
+    pub fn unsettled(id: i64) -> StoreError {
+        StoreError::Invalid(format!(
+            "transaction {id} is not an open, uncommitted dry run (it may have been committed \
+             or closed meanwhile)"
+        ))
+    }
 
     fn limit(n: usize) -> i64 {
         i64::try_from(n).unwrap_or(i64::MAX)

@@ -74,7 +74,8 @@ macro_rules! contract_tests {
         $crate::contract_tests!(@whole $make;
             run_authz: AuthzStore, run_identity: IdentityStore, run_oauth: OAuthStore,
             run_hub: HubStore, run_metadata: MetadataStore, run_graph: GraphStore,
-            run_graph_changes: GraphStore, run_graph_many: GraphStore);
+            run_graph_changes: GraphStore, run_graph_many: GraphStore,
+            run_graph_dry_runs: GraphStore);
         $crate::contract_tests!(@pair $make; run_graph_index: GraphStore + IndexStore);
     };
     (@index $make:path; $($case:ident)*) => { $(
@@ -1742,6 +1743,8 @@ fn log_entry(project: Option<&str>, role: &str, n: u32) -> crate::GraphLogEntry 
         state: "SUCCEEDED".into(),
         created: format!("2026-01-01T00:00:{n:02}+00:00"),
         documents: format!(r#"{{"n":{n}}}"#),
+        closed: false,
+        committed_by: None,
     }
 }
 
@@ -2042,6 +2045,78 @@ pub async fn run_graph(s: Arc<dyn crate::GraphStore>) {
             .unwrap()
             .is_empty()
     );
+}
+
+/// The [`crate::GraphStore`] contract for dry runs: one is read back by id; a change that
+/// commits it marks it committed by the change's own entry, in the same transaction; one
+/// committed or closed can be neither committed nor closed again, and a refused commit
+/// writes nothing.
+pub async fn run_graph_dry_runs(s: Arc<dyn crate::GraphStore>) {
+    use crate::{GraphChange, NodeWrite, StoreError};
+    let seed = seed_graph(&*s).await;
+    let p = Some(GRAPH_PROJECT);
+    let dry = |n| crate::GraphLogEntry {
+        dry_run: true,
+        ..log_entry(p, "create", n)
+    };
+    let first = s.graph_log(dry(5)).await.unwrap();
+    let read = s.graph_transaction(first).await.unwrap().unwrap();
+    assert_eq!((read.id, &read.entry), (first, &dry(5)));
+    assert!(s.graph_transaction(first + 1000).await.unwrap().is_none());
+
+    let case = |n: u32| NodeWrite {
+        node: graph_node(n, "case", p, Some(&format!("late-{n}")), json!({})),
+        unique: Vec::new(),
+        create: true,
+    };
+    let commit = |n: u32, dry_run: i64| GraphChange {
+        log: log_entry(p, "create", 7),
+        nodes: vec![case(n)],
+        commits: Some(dry_run),
+        ..GraphChange::default()
+    };
+    let wrote = s.graph_apply(commit(160, first)).await.unwrap();
+    let after = s.graph_transaction(first).await.unwrap().unwrap();
+    assert_eq!(after.entry.committed_by, Some(wrote));
+    assert!(!after.entry.closed);
+    assert_eq!(s.graph_nodes(vec![gid(160)]).await.unwrap().len(), 1);
+    let logged = s.graph_transactions(None, 100).await.unwrap().len();
+
+    // committed once: a second commit and a close are refused, and write nothing
+    let again = s.graph_apply(commit(161, first)).await;
+    assert!(matches!(again, Err(StoreError::Invalid(_))), "{again:?}");
+    assert!(s.graph_nodes(vec![gid(161)]).await.unwrap().is_empty());
+    assert_eq!(s.graph_transactions(None, 100).await.unwrap().len(), logged);
+    let closed = s.graph_close(first).await;
+    assert!(matches!(closed, Err(StoreError::Invalid(_))), "{closed:?}");
+
+    // closed: it stays uncommitted and cannot be committed or closed again
+    let second = s.graph_log(dry(6)).await.unwrap();
+    s.graph_close(second).await.unwrap();
+    let read = s.graph_transaction(second).await.unwrap().unwrap();
+    assert!(read.entry.closed);
+    assert_eq!(read.entry.committed_by, None);
+    assert!(matches!(
+        s.graph_close(second).await,
+        Err(StoreError::Invalid(_))
+    ));
+    let refused = s.graph_apply(commit(162, second)).await;
+    assert!(
+        matches!(refused, Err(StoreError::Invalid(_))),
+        "{refused:?}"
+    );
+    assert!(s.graph_nodes(vec![gid(162)]).await.unwrap().is_empty());
+
+    // neither a transaction that wrote nor a missing one is a dry run to close
+    let [_, written] = seed.logged;
+    assert!(matches!(
+        s.graph_close(written).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        s.graph_close(second + 1000).await,
+        Err(StoreError::NotFound)
+    ));
 }
 
 /// The [`crate::GraphStore`] contract, writing: a change is all or nothing (a taken id or

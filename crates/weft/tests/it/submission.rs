@@ -1072,3 +1072,218 @@ async fn bad_input_on_each_route_is_a_clear_4xx() {
     assert!(r.json["message"].as_str().unwrap().contains("not empty"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn dry_runs_are_committed_or_closed() {
+    let Some(app) = app(REAL[1], false).await else {
+        return;
+    };
+    let t = app.token(SUBMITTER);
+    let tx = |id: &Value, action: &str| format!("{BASE}/P/Q/transactions/{id}/{action}");
+    let count = |node: &'static str| {
+        let app = &app;
+        let t = t.clone();
+        async move {
+            let r = app
+                .call(
+                    Method::GET,
+                    &format!("{BASE}/P/Q/export?node_label={node}&format=json"),
+                    None,
+                    Some(&t),
+                )
+                .await;
+            r.json.as_array().map_or(0, Vec::len)
+        }
+    };
+
+    // A dry run writes nothing; committing it writes what it checked, once.
+    let r = send(
+        &app,
+        Method::POST,
+        &format!("{BASE}/P/Q/_dry_run"),
+        "application/json",
+        graph().to_string(),
+        Some(&t),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let dry = r.json["transaction_id"].clone();
+    assert!(dry.is_i64(), "{}", r.text);
+    assert_eq!(count("case").await, 0);
+    let reader = app.token(READER);
+    let r = app
+        .call(Method::PUT, &tx(&dry, "commit"), None, Some(&reader))
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    let r = app
+        .call(Method::PUT, &tx(&dry, "commit"), None, Some(&t))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.json["created_entity_count"], 4, "{}", r.text);
+    let wrote = r.json["transaction_id"].clone();
+    assert_ne!(wrote, dry);
+    assert_eq!(count("case").await, 2);
+    let r = app
+        .call(Method::POST, &tx(&dry, "commit"), None, Some(&t))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(
+        r.json["message"],
+        format!("This transaction_log was committed already by transaction '{wrote}'.")
+    );
+    let r = app
+        .call(Method::POST, &tx(&dry, "close"), None, Some(&t))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(
+        r.json["message"]
+            .as_str()
+            .unwrap()
+            .contains("already been committed"),
+        "{}",
+        r.text
+    );
+    // A transaction that wrote is no dry run to commit.
+    let r = app
+        .call(Method::PUT, &tx(&wrote, "commit"), None, Some(&t))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(
+        r.json["message"],
+        format!("Cannot submit transaction_log '{wrote}', not a dry_run.")
+    );
+
+    // A closed dry run cannot be committed, nor closed twice.
+    let update = json!({"type": "sample", "submitter_id": "s-1", "composition": "Solid Tissue"});
+    let r = send(
+        &app,
+        Method::PUT,
+        &format!("{BASE}/P/Q/_dry_run"),
+        "application/json",
+        update.to_string(),
+        Some(&t),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let closed = r.json["transaction_id"].clone();
+    let r = app
+        .call(Method::PUT, &tx(&closed, "close"), None, Some(&t))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.json,
+        json!({"code": 200, "message": "Closed transaction.", "transaction_id": closed})
+    );
+    let r = app
+        .call(Method::PUT, &tx(&closed, "commit"), None, Some(&t))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(
+        r.json["message"],
+        "Unable to commit closed transaction log."
+    );
+    let r = app
+        .call(Method::PUT, &tx(&closed, "close"), None, Some(&t))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(r.json["message"], "This transaction log is already closed.");
+
+    // A failed dry run cannot be committed.
+    let bad = json!({"type": "sample", "submitter_id": "s-9", "cases": {"submitter_id": "none"}});
+    let r = send(
+        &app,
+        Method::POST,
+        &format!("{BASE}/P/Q/_dry_run"),
+        "application/json",
+        bad.to_string(),
+        Some(&t),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    let failed = r.json["transaction_id"].clone();
+    let r = app
+        .call(Method::PUT, &tx(&failed, "commit"), None, Some(&t))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(
+        r.json["message"],
+        "Unable to commit transaction log in state FAILED."
+    );
+
+    // Unknown and malformed ids are 404s.
+    let r = app
+        .call(Method::PUT, &tx(&json!(999_999), "commit"), None, Some(&t))
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    assert!(
+        r.json["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Unable to find transaction_log with id: 999999"),
+        "{}",
+        r.text
+    );
+    let r = app
+        .call(
+            Method::PUT,
+            &format!("{BASE}/P/Q/transactions/abc/close"),
+            None,
+            Some(&t),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text);
+
+    // A deletion's dry run, committed, deletes.
+    let r = app
+        .call(
+            Method::GET,
+            &format!("{BASE}/P/Q/export?node_label=sample&format=json"),
+            None,
+            Some(&t),
+        )
+        .await;
+    let sample = r.json[0]["id"].as_str().unwrap().to_owned();
+    let r = app
+        .call(
+            Method::DELETE,
+            &format!("{BASE}/P/Q/entities/_dry_run/{sample}"),
+            None,
+            Some(&t),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(count("sample").await, 1);
+    let dry_delete = r.json["transaction_id"].clone();
+    let r = app
+        .call(Method::POST, &tx(&dry_delete, "commit"), None, Some(&t))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["deleted_entity_count"], 1, "{}", r.text);
+    assert_eq!(count("sample").await, 0);
+
+    // A state change's dry run, committed, moves the project.
+    app.grant(SUBMITTER, "sheepdog", "release", "/programs/P/projects/Q")
+        .await;
+    let r = app
+        .call(
+            Method::PUT,
+            &format!("{BASE}/P/Q/review/_dry_run"),
+            None,
+            Some(&t),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let dry_review = r.json["transaction_id"].clone();
+    let r = app
+        .call(Method::PUT, &tx(&dry_review, "commit"), None, Some(&t))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.json["message"],
+        "Successfully transitioned project state to 'review'"
+    );
+    let r = app
+        .call(Method::PUT, &format!("{BASE}/P/Q/review"), None, Some(&t))
+        .await;
+    assert_eq!(r.status, 400, "already in review: {}", r.text);
+}

@@ -1,0 +1,4 @@
+-- A dry run can be closed, or committed later by a transaction that writes it
+-- (sheepdog's `transactions/{id}/close` and `/commit`).
+ALTER TABLE graph_transaction ADD COLUMN closed BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE graph_transaction ADD COLUMN committed_by BIGINT;
