@@ -88,6 +88,29 @@ pub struct Export {
     pages: Pages,
 }
 
+/// A page of nodes with their parents.
+type Page = (Vec<GraphNode>, HashMap<String, Vec<Parent>>);
+
+/// Read the page of `node_type` after `after`, with the nodes' parents.
+async fn fetch(
+    store: Arc<dyn GraphStore>,
+    project_id: String,
+    node_type: String,
+    after: Option<String>,
+) -> Result<Page, WeftError> {
+    let nodes = store
+        .graph_list(GraphListQuery {
+            project_id: Some(project_id),
+            node_type: Some(node_type),
+            after,
+            limit: PAGE,
+        })
+        .await
+        .map_err(store_error)?;
+    let parents = parents_of(&*store, &nodes).await?;
+    Ok((nodes, parents))
+}
+
 struct Pages {
     store: Arc<dyn GraphStore>,
     dictionary: Arc<Dictionary>,
@@ -100,6 +123,16 @@ struct Pages {
     started: bool,
     done: bool,
     header: Vec<String>,
+    /// The next page, read while this one is written out.
+    pending: Option<tokio::task::JoinHandle<Result<Page, WeftError>>>,
+}
+
+impl Drop for Pages {
+    fn drop(&mut self) {
+        if let Some(next) = self.pending.take() {
+            next.abort();
+        }
+    }
 }
 
 impl Export {
@@ -114,32 +147,42 @@ impl Pages {
         if self.done {
             return Ok(None);
         }
-        let nodes = match self.given.take() {
+        let (nodes, parents) = match self.given.take() {
             Some(mut nodes) => {
                 self.done = true;
                 nodes.sort_by(|a, b| a.id.cmp(&b.id));
                 nodes.dedup_by(|a, b| a.id == b.id);
-                nodes
+                let parents = parents_of(&*self.store, &nodes).await?;
+                (nodes, parents)
             }
             None => {
-                let page = self
-                    .store
-                    .graph_list(GraphListQuery {
-                        project_id: Some(self.project_id.clone()),
-                        node_type: Some(self.node_type.clone()),
-                        after: self.after.clone(),
-                        limit: PAGE,
-                    })
-                    .await
-                    .map_err(store_error)?;
-                if page.len() < PAGE {
+                let page = match self.pending.take() {
+                    Some(next) => next.await.map_err(WeftError::internal)??,
+                    None => {
+                        fetch(
+                            self.store.clone(),
+                            self.project_id.clone(),
+                            self.node_type.clone(),
+                            self.after.clone(),
+                        )
+                        .await?
+                    }
+                };
+                if page.0.len() < PAGE {
                     self.done = true;
+                } else {
+                    // Read the next page while this one is written out.
+                    self.after = page.0.last().map(|n| n.id.clone());
+                    self.pending = Some(tokio::spawn(fetch(
+                        self.store.clone(),
+                        self.project_id.clone(),
+                        self.node_type.clone(),
+                        self.after.clone(),
+                    )));
                 }
-                self.after = page.last().map(|n| n.id.clone());
                 page
             }
         };
-        let parents = parents_of(&*self.store, &nodes).await?;
         let mut out = Vec::new();
         let first = !self.started;
         self.started = true;
@@ -178,26 +221,38 @@ impl Pages {
                         _ => (h.as_str(), None),
                     })
                     .collect();
+                let mut joined = String::new();
                 for node in &nodes {
-                    let doc = flat(node, parents.get(&node.id).map_or(&[][..], Vec::as_slice));
-                    let row: Vec<String> = columns
-                        .iter()
-                        .map(|&(name, link_prop)| match link_prop {
-                            Some(prop) => {
-                                let targets = doc.get(name).and_then(Value::as_array);
-                                targets
-                                    .map(|t| {
-                                        t.iter()
-                                            .map(|x| cell(x.get(prop)))
-                                            .collect::<Vec<_>>()
-                                            .join(",")
-                                    })
-                                    .unwrap_or_default()
+                    let ps = parents.get(&node.id).map_or(&[][..], Vec::as_slice);
+                    for &(name, link_prop) in &columns {
+                        let written = match (name, link_prop) {
+                            (link, Some(prop)) => {
+                                // Each target's property, joined by `,`.
+                                joined.clear();
+                                let targets = ps.iter().filter(|p| p.0 == link);
+                                for (i, (_, id, submitter, code)) in targets.enumerate() {
+                                    if i > 0 {
+                                        joined.push(',');
+                                    }
+                                    joined.push_str(match prop {
+                                        "id" => id,
+                                        "submitter_id" => submitter.as_deref().unwrap_or(""),
+                                        "code" => code.as_deref().unwrap_or(""),
+                                        _ => "",
+                                    });
+                                }
+                                w.write_field(&joined)
                             }
-                            None => cell(doc.get(name)),
-                        })
-                        .collect();
-                    w.write_record(&row).map_err(WeftError::internal)?;
+                            ("id", None) => w.write_field(&node.id),
+                            ("type", None) => w.write_field(&node.node_type),
+                            (prop, None) => match node.props.get(prop) {
+                                Some(Value::String(text)) => w.write_field(text),
+                                other => w.write_field(cell(other)),
+                            },
+                        };
+                        written.map_err(WeftError::internal)?;
+                    }
+                    w.write_record(None::<&[u8]>).map_err(WeftError::internal)?;
                 }
                 out = w
                     .into_inner()
@@ -340,6 +395,7 @@ impl SubmissionService {
                 started: false,
                 done: false,
                 header,
+                pending: None,
             },
         })
     }

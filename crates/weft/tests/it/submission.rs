@@ -1287,3 +1287,70 @@ async fn dry_runs_are_committed_or_closed() {
         .await;
     assert_eq!(r.status, 400, "already in review: {}", r.text);
 }
+
+/// An export of more than one page (5,000 nodes) reads each page once, in id order, while
+/// the one before is written out.
+#[tokio::test]
+async fn exports_of_several_pages_hold_every_entity_once() {
+    let Some(app) = app(REAL[1], false).await else {
+        return;
+    };
+    let t = app.token(SUBMITTER);
+    submit(&app, Method::POST, graph()).await;
+    let n = 10_050;
+    let mut tsv = String::from("type\tsubmitter_id\texperiments.submitter_id\n");
+    for i in 0..n {
+        tsv.push_str(&format!("case\tbulk-{i}\texp-1\n"));
+    }
+    let r = send(
+        &app,
+        Method::PUT,
+        &format!("{BASE}/P/Q"),
+        "text/tab-separated-values",
+        tsv,
+        Some(&t),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", &r.text[..r.text.len().min(500)]);
+    for format in ["tsv", "json"] {
+        let r = app
+            .call(
+                Method::GET,
+                &format!("{BASE}/P/Q/export?node_label=case&format={format}"),
+                None,
+                Some(&t),
+            )
+            .await;
+        assert_eq!(r.status, 200);
+        let ids: Vec<String> = if format == "json" {
+            let rows = r.json.as_array().unwrap();
+            assert!(
+                rows.iter()
+                    .all(|c| c["experiments"][0]["submitter_id"] == "exp-1")
+            );
+            rows.iter()
+                .map(|c| c["id"].as_str().unwrap().to_owned())
+                .collect()
+        } else {
+            let mut lines = r.text.lines();
+            let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
+            let id = header.iter().position(|h| *h == "id").unwrap();
+            let link = header
+                .iter()
+                .position(|h| *h == "experiments.submitter_id")
+                .unwrap();
+            lines
+                .map(|l| {
+                    let cells: Vec<&str> = l.split('\t').collect();
+                    assert_eq!(cells[link], "exp-1");
+                    cells[id].to_owned()
+                })
+                .collect()
+        };
+        assert_eq!(ids.len(), n + 2, "{format}");
+        assert!(
+            ids.windows(2).all(|w| w[0] < w[1]),
+            "{format}: in id order, once each"
+        );
+    }
+}
