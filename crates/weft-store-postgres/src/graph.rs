@@ -12,10 +12,10 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::{AssertSqlSafe, Row as _};
-use weft_store::graph::sql;
+use weft_store::graph::sql::{self, Dialect};
 use weft_store::{
     GraphChange, GraphEdge, GraphLink, GraphListQuery, GraphLogEntry, GraphNode, GraphStore,
-    GraphTransaction, StoreError, StoreResult, UniqueKey,
+    GraphTransaction, LinkedQuery, NodeFilter, NodeQuery, StoreError, StoreResult, UniqueKey,
 };
 
 use crate::index::{Columns, STATEMENTS, guarded_update, portable, write_error};
@@ -459,6 +459,47 @@ impl GraphStore for PostgresStore {
     async fn graph_log(&self, entry: GraphLogEntry) -> StoreResult<i64> {
         let mut conn = self.pool().acquire().await.map_err(backend)?;
         insert_log(&mut conn, &entry).await
+    }
+
+    async fn graph_query(&self, query: NodeQuery) -> StoreResult<Vec<GraphNode>> {
+        let stmt = sql::query(Dialect::Postgres, &query);
+        let rows = portable(AssertSqlSafe(stmt.text), stmt.params)
+            .fetch_all(self.pool())
+            .await
+            .map_err(|e| graph_error(&e))?;
+        rows.iter().map(|r| node_row(r, 0)).collect()
+    }
+
+    async fn graph_count(&self, filter: NodeFilter) -> StoreResult<i64> {
+        let stmt = sql::count(Dialect::Postgres, &filter);
+        let row = portable(AssertSqlSafe(stmt.text), stmt.params)
+            .fetch_one(self.pool())
+            .await
+            .map_err(|e| graph_error(&e))?;
+        row.try_get(0).map_err(backend)
+    }
+
+    async fn graph_linked(&self, query: LinkedQuery) -> StoreResult<Vec<(String, GraphNode)>> {
+        let stmt = sql::linked(Dialect::Postgres, &query);
+        let rows = portable(AssertSqlSafe(stmt.text), stmt.params)
+            .fetch_all(self.pool())
+            .await
+            .map_err(|e| graph_error(&e))?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0).map_err(backend)?, node_row(r, 1)?)))
+            .collect()
+    }
+
+    async fn graph_linked_counts(&self, query: LinkedQuery) -> StoreResult<Vec<(String, i64)>> {
+        let stmt = sql::linked_counts(Dialect::Postgres, &query);
+        let rows = portable(AssertSqlSafe(stmt.text), stmt.params)
+            .fetch_all(self.pool())
+            .await
+            .map_err(|e| graph_error(&e))?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(backend)
     }
 
     async fn graph_transaction(&self, id: i64) -> StoreResult<Option<GraphTransaction>> {

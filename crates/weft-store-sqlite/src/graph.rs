@@ -10,11 +10,11 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension as _, Row};
-use weft_store::graph::sql;
+use weft_store::graph::sql::{self, Dialect};
 use weft_store::sql::Param;
 use weft_store::{
     GraphChange, GraphEdge, GraphLink, GraphListQuery, GraphLogEntry, GraphNode, GraphStore,
-    GraphTransaction, StoreError, StoreResult, UniqueKey,
+    GraphTransaction, LinkedQuery, NodeFilter, NodeQuery, StoreError, StoreResult, UniqueKey,
 };
 
 use crate::index::{guarded_update, insert_alias, insert_record, is_unique_violation};
@@ -403,6 +403,70 @@ impl GraphStore for SqliteStore {
 
     async fn graph_log(&self, entry: GraphLogEntry) -> StoreResult<i64> {
         self.write(move |conn| insert_log(conn, &entry)).await
+    }
+
+    async fn graph_query(&self, query: NodeQuery) -> StoreResult<Vec<GraphNode>> {
+        self.read(move |conn| {
+            let stmt = sql::query(Dialect::Sqlite, &query);
+            let mut prepared = conn.prepare_cached(&dialect(&stmt.text)).map_err(backend)?;
+            let rows = prepared
+                .query_map(
+                    rusqlite::params_from_iter(stmt.params.iter().map(to_value)),
+                    |r| node_row(r, 0),
+                )
+                .map_err(backend)?;
+            rows.map(|r| with_props(r.map_err(backend)?)).collect()
+        })
+        .await
+    }
+
+    async fn graph_count(&self, filter: NodeFilter) -> StoreResult<i64> {
+        self.read(move |conn| {
+            let stmt = sql::count(Dialect::Sqlite, &filter);
+            conn.prepare_cached(&dialect(&stmt.text))
+                .and_then(|mut s| {
+                    s.query_row(
+                        rusqlite::params_from_iter(stmt.params.iter().map(to_value)),
+                        |r| r.get(0),
+                    )
+                })
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn graph_linked(&self, query: LinkedQuery) -> StoreResult<Vec<(String, GraphNode)>> {
+        self.read(move |conn| {
+            let stmt = sql::linked(Dialect::Sqlite, &query);
+            let mut prepared = conn.prepare_cached(&dialect(&stmt.text)).map_err(backend)?;
+            let rows = prepared
+                .query_map(
+                    rusqlite::params_from_iter(stmt.params.iter().map(to_value)),
+                    |r| Ok((r.get::<_, String>(0)?, node_row(r, 1)?)),
+                )
+                .map_err(backend)?;
+            rows.map(|r| {
+                let (anchor, node) = r.map_err(backend)?;
+                Ok((anchor, with_props(node)?))
+            })
+            .collect()
+        })
+        .await
+    }
+
+    async fn graph_linked_counts(&self, query: LinkedQuery) -> StoreResult<Vec<(String, i64)>> {
+        self.read(move |conn| {
+            let stmt = sql::linked_counts(Dialect::Sqlite, &query);
+            let mut prepared = conn.prepare_cached(&dialect(&stmt.text)).map_err(backend)?;
+            let rows = prepared
+                .query_map(
+                    rusqlite::params_from_iter(stmt.params.iter().map(to_value)),
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(backend)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(backend)
+        })
+        .await
     }
 
     async fn graph_transaction(&self, id: i64) -> StoreResult<Option<GraphTransaction>> {

@@ -142,6 +142,59 @@ pub struct GraphListQuery {
     pub limit: usize,
 }
 
+/// How a property of the nodes must match (peregrine's property arguments).
+#[derive(Debug, Clone, PartialEq)]
+pub enum PropMatch {
+    /// Equal to one of these values; numbers compare as numbers (`5` matches `5.0`).
+    AnyOf(Vec<Value>),
+    /// An array holding every one of these values.
+    HoldsAll(Vec<Value>),
+    /// Present, not null, and not this value (peregrine's `not`).
+    Not(Value),
+}
+
+/// Which nodes a query reads; every part must hold.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NodeFilter {
+    /// Of one of these types (empty: any).
+    pub node_types: Vec<String>,
+    /// In one of these projects (`None`: anywhere, programs included).
+    pub projects: Option<Vec<String>>,
+    /// One of these ids.
+    pub ids: Option<Vec<String>>,
+    /// Property name and how it must match.
+    pub props: Vec<(String, PropMatch)>,
+    /// The id or `submitter_id` contains this text, case-insensitively.
+    pub quick_search: Option<String>,
+    /// `created_datetime` strictly after / before (compared as ISO 8601 text).
+    pub created_after: Option<String>,
+    pub created_before: Option<String>,
+    pub updated_after: Option<String>,
+    pub updated_before: Option<String>,
+}
+
+/// A page of nodes matching a filter.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NodeQuery {
+    pub filter: NodeFilter,
+    /// A property name (or `id`), ascending or not; ties and `None` in id order.
+    pub order: Option<(String, bool)>,
+    /// `None`: every match.
+    pub limit: Option<usize>,
+    pub offset: usize,
+}
+
+/// The nodes linked to `anchors` by edges named `link`: their parents (`to_parents`: the
+/// anchors are the edges' children) or their children, each anchor's page of
+/// [`NodeQuery`] on its own.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LinkedQuery {
+    pub anchors: Vec<String>,
+    pub link: String,
+    pub to_parents: bool,
+    pub query: NodeQuery,
+}
+
 /// A logged transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GraphTransaction {
@@ -179,6 +232,19 @@ pub trait GraphStore: Send + Sync + 'static {
     /// Log a transaction that changed nothing (a dry run, a refused submission).
     async fn graph_log(&self, entry: GraphLogEntry) -> StoreResult<i64>;
 
+    /// A page of the nodes a query matches.
+    async fn graph_query(&self, query: NodeQuery) -> StoreResult<Vec<GraphNode>>;
+
+    /// How many nodes a filter matches.
+    async fn graph_count(&self, filter: NodeFilter) -> StoreResult<i64>;
+
+    /// For each anchor, its page of linked nodes: `(anchor, node)` by anchor, each
+    /// anchor's nodes in the query's order.
+    async fn graph_linked(&self, query: LinkedQuery) -> StoreResult<Vec<(String, GraphNode)>>;
+
+    /// For each anchor with any, how many linked nodes match (the query's page ignored).
+    async fn graph_linked_counts(&self, query: LinkedQuery) -> StoreResult<Vec<(String, i64)>>;
+
     /// One logged transaction.
     async fn graph_transaction(&self, id: i64) -> StoreResult<Option<GraphTransaction>>;
 
@@ -201,7 +267,7 @@ pub mod sql {
 
     use super::{GraphEdge, GraphListQuery, UniqueKey};
     use crate::StoreError;
-    use crate::sql::Sql;
+    use crate::sql::{Param, Sql};
 
     /// Columns of `graph_node n`, in [`super::GraphNode`] order.
     pub const NODE_COLUMNS: &str = "n.id, n.node_type, n.project_id, n.submitter_id, n.props";
@@ -295,6 +361,239 @@ pub mod sql {
         let l = sql.bind(crate::sql::Param::Int(limit(n)));
         sql.text = format!(
             "SELECT {LOG_COLUMNS} FROM graph_transaction {filter}ORDER BY id DESC LIMIT {l}"
+        );
+        sql
+    }
+
+    /// What differs between the backends' SQL for reading JSON properties.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Dialect {
+        Sqlite,
+        Postgres,
+    }
+
+    impl Dialect {
+        /// The property `key` of `n.props`, as a value comparable with [`Self::value`].
+        fn prop(self, sql: &mut Sql, key: &str) -> String {
+            match self {
+                Self::Sqlite => {
+                    let path = sql.bind(format!("$.\"{}\"", key.replace('"', "")));
+                    format!("json_extract(n.props, {path})")
+                }
+                Self::Postgres => format!("(n.props::jsonb -> {})", sql.bind(key)),
+            }
+        }
+
+        /// The property `key` as text.
+        fn prop_text(self, sql: &mut Sql, key: &str) -> String {
+            match self {
+                Self::Sqlite => self.prop(sql, key),
+                Self::Postgres => format!("(n.props::jsonb ->> {})", sql.bind(key)),
+            }
+        }
+
+        /// A bound value comparable with [`Self::prop`].
+        fn value(self, sql: &mut Sql, v: &Value) -> String {
+            match (self, v) {
+                (Self::Sqlite, Value::String(s)) => sql.bind(s.as_str()),
+                (Self::Sqlite, Value::Bool(b)) => sql.bind(Param::Int(i64::from(*b))),
+                (Self::Sqlite, Value::Number(n)) => match n.as_i64() {
+                    Some(i) => sql.bind(Param::Int(i)),
+                    None => format!("CAST({} AS REAL)", sql.bind(n.to_string())),
+                },
+                (Self::Sqlite, other) => sql.bind(other.to_string()),
+                (Self::Postgres, v) => format!("{}::jsonb", sql.bind(v.to_string())),
+            }
+        }
+
+        /// Whether `text` (lower case) occurs in the expression `expr`.
+        fn contains(self, sql: &mut Sql, expr: &str, text: &str) -> String {
+            let p = sql.bind(text.to_lowercase());
+            match self {
+                Self::Sqlite => format!("instr(lower({expr}), {p}) > 0"),
+                Self::Postgres => format!("strpos(lower({expr}), {p}) > 0"),
+            }
+        }
+    }
+
+    fn in_list(sql: &mut Sql, expr: &str, items: &[String]) -> String {
+        if items.is_empty() {
+            return "1 = 0".to_owned();
+        }
+        let ps: Vec<String> = items.iter().map(|i| sql.bind(i.as_str())).collect();
+        format!("{expr} IN ({})", ps.join(", "))
+    }
+
+    /// The conditions of a filter on `graph_node n`, joined by `AND` (`1 = 1` for none).
+    #[must_use]
+    pub fn node_filter(d: Dialect, sql: &mut Sql, f: &super::NodeFilter) -> String {
+        use super::PropMatch;
+        let mut conds = Vec::new();
+        if !f.node_types.is_empty() {
+            conds.push(in_list(sql, "n.node_type", &f.node_types));
+        }
+        if let Some(p) = &f.projects {
+            conds.push(in_list(sql, "n.project_id", p));
+        }
+        if let Some(ids) = &f.ids {
+            conds.push(in_list(sql, "n.id", ids));
+        }
+        for (key, m) in &f.props {
+            match m {
+                PropMatch::AnyOf(values) if values.is_empty() => conds.push("1 = 0".into()),
+                PropMatch::AnyOf(values) => {
+                    let prop = d.prop(sql, key);
+                    let vs: Vec<String> = values.iter().map(|v| d.value(sql, v)).collect();
+                    conds.push(format!("{prop} IN ({})", vs.join(", ")));
+                }
+                PropMatch::HoldsAll(values) => {
+                    for v in values {
+                        let cond = match d {
+                            Dialect::Sqlite => {
+                                let path = sql.bind(format!("$.\"{}\"", key.replace('"', "")));
+                                let value = d.value(sql, v);
+                                format!(
+                                    "EXISTS (SELECT 1 FROM json_each(n.props, {path}) j \
+                                     WHERE j.value = {value})"
+                                )
+                            }
+                            Dialect::Postgres => {
+                                let prop = d.prop(sql, key);
+                                let value = d.value(sql, v);
+                                format!("{prop} @> jsonb_build_array({value})")
+                            }
+                        };
+                        conds.push(cond);
+                    }
+                }
+                PropMatch::Not(v) => {
+                    let text = d.prop_text(sql, key);
+                    let prop = d.prop(sql, key);
+                    let value = d.value(sql, v);
+                    conds.push(format!("({text} IS NOT NULL AND {prop} <> {value})"));
+                }
+            }
+        }
+        if let Some(q) = f.quick_search.as_deref().filter(|q| !q.is_empty()) {
+            let by_id = d.contains(sql, "n.id", q);
+            let by_submitter = d.contains(sql, "COALESCE(n.submitter_id, '')", q);
+            conds.push(format!("({by_id} OR {by_submitter})"));
+        }
+        for (key, bound, op) in [
+            ("created_datetime", &f.created_after, ">"),
+            ("created_datetime", &f.created_before, "<"),
+            ("updated_datetime", &f.updated_after, ">"),
+            ("updated_datetime", &f.updated_before, "<"),
+        ] {
+            if let Some(t) = bound {
+                let prop = d.prop_text(sql, key);
+                conds.push(format!("{prop} {op} {}", sql.bind(t.as_str())));
+            }
+        }
+        if conds.is_empty() {
+            "1 = 1".to_owned()
+        } else {
+            conds.join(" AND ")
+        }
+    }
+
+    /// `ORDER BY` terms of a query (ties in id order).
+    fn order_by(d: Dialect, sql: &mut Sql, order: Option<&(String, bool)>) -> String {
+        match order {
+            Some((key, asc)) if key != "id" => {
+                let prop = d.prop(sql, key);
+                let dir = if *asc { "ASC" } else { "DESC" };
+                format!("{prop} {dir}, n.id")
+            }
+            Some((_, false)) => "n.id DESC".to_owned(),
+            _ => "n.id".to_owned(),
+        }
+    }
+
+    fn page(sql: &mut Sql, first: Option<usize>, offset: usize) -> String {
+        let mut out = String::new();
+        if let Some(l) = first {
+            out.push_str(&format!(" LIMIT {}", sql.bind(Param::Int(limit(l)))));
+        } else if offset > 0 {
+            out.push_str(" LIMIT -1");
+        }
+        if offset > 0 {
+            out.push_str(&format!(" OFFSET {}", sql.bind(Param::Int(limit(offset)))));
+        }
+        out
+    }
+
+    /// A page of the nodes a query matches.
+    #[must_use]
+    pub fn query(d: Dialect, q: &super::NodeQuery) -> Sql {
+        let mut sql = Sql::new("");
+        let filter = node_filter(d, &mut sql, &q.filter);
+        let order = order_by(d, &mut sql, q.order.as_ref());
+        let mut page = page(&mut sql, q.limit, q.offset);
+        if d == Dialect::Postgres {
+            page = page.replace("LIMIT -1", "LIMIT ALL");
+        }
+        sql.text = format!(
+            "SELECT {NODE_COLUMNS} FROM graph_node n WHERE {filter} ORDER BY {order}{page}"
+        );
+        sql
+    }
+
+    /// How many nodes a filter matches.
+    #[must_use]
+    pub fn count(d: Dialect, f: &super::NodeFilter) -> Sql {
+        let mut sql = Sql::new("");
+        let filter = node_filter(d, &mut sql, f);
+        sql.text = format!("SELECT COUNT(*) FROM graph_node n WHERE {filter}");
+        sql
+    }
+
+    /// The edge's anchor column and the column joined to the linked node.
+    fn ends(to_parents: bool) -> (&'static str, &'static str) {
+        if to_parents {
+            ("e.src", "e.dst")
+        } else {
+            ("e.dst", "e.src")
+        }
+    }
+
+    /// Each anchor's page of linked nodes: the anchor, then the node's columns.
+    #[must_use]
+    pub fn linked(d: Dialect, q: &super::LinkedQuery) -> Sql {
+        let mut sql = Sql::new("");
+        let (anchor, other) = ends(q.to_parents);
+        let link = sql.bind(q.link.as_str());
+        let anchors = in_list(&mut sql, anchor, &q.anchors);
+        let filter = node_filter(d, &mut sql, &q.query.filter);
+        let order = order_by(d, &mut sql, q.query.order.as_ref());
+        let from = q.query.offset;
+        let mut window = format!("x.rn > {}", sql.bind(Param::Int(limit(from))));
+        if let Some(l) = q.query.limit {
+            let to = sql.bind(Param::Int(limit(from.saturating_add(l))));
+            window.push_str(&format!(" AND x.rn <= {to}"));
+        }
+        sql.text = format!(
+            "SELECT x.anchor, x.id, x.node_type, x.project_id, x.submitter_id, x.props FROM \
+             (SELECT {anchor} AS anchor, n.id, n.node_type, n.project_id, n.submitter_id, \
+             n.props, ROW_NUMBER() OVER (PARTITION BY {anchor} ORDER BY {order}) AS rn \
+             FROM graph_edge e JOIN graph_node n ON n.id = {other} \
+             WHERE e.link = {link} AND {anchors} AND {filter}) x \
+             WHERE {window} ORDER BY x.anchor, x.rn"
+        );
+        sql
+    }
+
+    /// For each anchor with any, how many linked nodes match.
+    #[must_use]
+    pub fn linked_counts(d: Dialect, q: &super::LinkedQuery) -> Sql {
+        let mut sql = Sql::new("");
+        let (anchor, other) = ends(q.to_parents);
+        let link = sql.bind(q.link.as_str());
+        let anchors = in_list(&mut sql, anchor, &q.anchors);
+        let filter = node_filter(d, &mut sql, &q.query.filter);
+        sql.text = format!(
+            "SELECT {anchor}, COUNT(*) FROM graph_edge e JOIN graph_node n ON n.id = {other} \
+             WHERE e.link = {link} AND {anchors} AND {filter} GROUP BY {anchor}"
         );
         sql
     }

@@ -24,7 +24,7 @@ use async_trait::async_trait;
 pub use authz::{AuthzChange, AuthzRows, AuthzStore};
 pub use graph::{
     GraphChange, GraphEdge, GraphLink, GraphListQuery, GraphLogEntry, GraphNode, GraphStore,
-    GraphTransaction, NodeWrite, UniqueKey,
+    GraphTransaction, LinkedQuery, NodeFilter, NodeQuery, NodeWrite, PropMatch, UniqueKey,
 };
 pub use hub::{HubCommons, HubPull, HubScope, HubStore, HubStudy};
 pub use identity::{ApiKey, IdentityStore, SigningKey};

@@ -75,7 +75,7 @@ macro_rules! contract_tests {
             run_authz: AuthzStore, run_identity: IdentityStore, run_oauth: OAuthStore,
             run_hub: HubStore, run_metadata: MetadataStore, run_graph: GraphStore,
             run_graph_changes: GraphStore, run_graph_many: GraphStore,
-            run_graph_dry_runs: GraphStore);
+            run_graph_dry_runs: GraphStore, run_graph_queries: GraphStore);
         $crate::contract_tests!(@pair $make; run_graph_index: GraphStore + IndexStore);
     };
     (@index $make:path; $($case:ident)*) => { $(
@@ -2045,6 +2045,242 @@ pub async fn run_graph(s: Arc<dyn crate::GraphStore>) {
             .unwrap()
             .is_empty()
     );
+}
+
+/// The [`crate::GraphStore`] contract for queries: filters by type, project, id, property
+/// (numbers as numbers, arrays holding values, `not` leaving out nodes without the
+/// property), text search, times; order and pages; counts; linked nodes both ways, paged per
+/// anchor, and their counts.
+#[allow(clippy::too_many_lines)] // one seeded graph, each query checked against it
+pub async fn run_graph_queries(s: Arc<dyn crate::GraphStore>) {
+    use crate::{LinkedQuery, NodeFilter, NodeQuery, PropMatch};
+    let seed = seed_graph(&*s).await;
+    let (c, sm) = (&seed.cases, &seed.samples);
+    let id = |n: &crate::GraphNode| n.id.clone();
+    let p = || Some(vec![GRAPH_PROJECT.to_owned()]);
+    let cases = |props: Vec<(&str, PropMatch)>| NodeFilter {
+        node_types: vec!["case".into()],
+        projects: p(),
+        props: props.into_iter().map(|(k, m)| (k.to_owned(), m)).collect(),
+        ..NodeFilter::default()
+    };
+    let ids = |filter: NodeFilter| {
+        let s = Arc::clone(&s);
+        async move {
+            s.graph_query(NodeQuery {
+                filter,
+                ..NodeQuery::default()
+            })
+            .await
+            .unwrap()
+            .iter()
+            .map(|n| n.id.clone())
+            .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        ids(cases(vec![])).await,
+        vec![id(&c[1]), id(&c[0]), id(&c[2])]
+    );
+    let read = s
+        .graph_query(NodeQuery {
+            filter: cases(vec![(
+                "primary_site",
+                PropMatch::AnyOf(vec![json!("Lung")]),
+            )]),
+            ..NodeQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(read, vec![c[0].clone()]);
+    for (key, value) in [
+        ("age", json!(42.0)),
+        ("age", json!(42)),
+        ("score", json!(1.5)),
+    ] {
+        let found = ids(cases(vec![(
+            key,
+            PropMatch::AnyOf(vec![value.clone(), json!(7)]),
+        )]))
+        .await;
+        assert_eq!(found, vec![id(&c[0])], "{key} = {value}");
+    }
+    assert!(
+        ids(cases(vec![("age", PropMatch::AnyOf(vec![]))]))
+            .await
+            .is_empty()
+    );
+    assert!(
+        ids(cases(vec![("age", PropMatch::AnyOf(vec![json!("42")]))]))
+            .await
+            .is_empty()
+    );
+    let holds = |v: Vec<&str>| {
+        cases(vec![(
+            "tags",
+            PropMatch::HoldsAll(v.into_iter().map(|x| json!(x)).collect()),
+        )])
+    };
+    assert_eq!(ids(holds(vec!["b", "a"])).await, vec![id(&c[1])]);
+    assert!(ids(holds(vec!["a", "z"])).await.is_empty());
+    // `not` leaves out the nodes without the property
+    assert!(
+        ids(cases(vec![("primary_site", PropMatch::Not(json!("Lung")))]))
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        ids(cases(vec![(
+            "primary_site",
+            PropMatch::Not(json!("Brain"))
+        )]))
+        .await,
+        vec![id(&c[0])]
+    );
+    let search = |q: &str| NodeFilter {
+        quick_search: Some(q.into()),
+        projects: p(),
+        ..NodeFilter::default()
+    };
+    assert_eq!(ids(search("C1")).await, vec![id(&c[0])]);
+    assert_eq!(ids(search(&c[2].id[20..])).await, vec![id(&c[2])]);
+    let times = |after: Option<&str>, before: Option<&str>| NodeFilter {
+        created_after: after.map(str::to_owned),
+        created_before: before.map(str::to_owned),
+        ..cases(vec![])
+    };
+    assert_eq!(ids(times(Some("2025-12-31"), None)).await.len(), 3);
+    assert!(ids(times(None, Some("2026-01-01"))).await.is_empty());
+    // types, projects and ids
+    let any = |f: NodeFilter| ids(f);
+    assert_eq!(
+        any(NodeFilter {
+            ids: Some(vec![id(&sm[0]), id(&c[2]), "nothing".into()]),
+            ..NodeFilter::default()
+        })
+        .await,
+        vec![id(&c[2]), id(&sm[0])]
+    );
+    assert!(
+        any(NodeFilter {
+            projects: Some(vec![]),
+            ..NodeFilter::default()
+        })
+        .await
+        .is_empty()
+    );
+    // order and pages
+    let page = |order: Option<(&str, bool)>, limit: Option<usize>, offset: usize| {
+        let s = Arc::clone(&s);
+        let filter = cases(vec![]);
+        let order = order.map(|(k, a)| (k.to_owned(), a));
+        async move {
+            s.graph_query(NodeQuery {
+                filter,
+                order,
+                limit,
+                offset,
+            })
+            .await
+            .unwrap()
+            .iter()
+            .map(|n| n.submitter_id.clone().unwrap())
+            .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(page(Some(("id", false)), None, 0).await, ["c3", "c1", "c2"]);
+    assert_eq!(page(None, Some(2), 1).await, ["c1", "c3"]);
+    assert_eq!(page(None, None, 2).await, ["c3"]);
+    assert_eq!(
+        page(Some(("submitter_id", true)), Some(2), 0).await,
+        ["c1", "c2"]
+    );
+    assert_eq!(
+        page(Some(("submitter_id", false)), None, 0).await,
+        ["c3", "c2", "c1"]
+    );
+    // counts
+    assert_eq!(s.graph_count(cases(vec![])).await.unwrap(), 3);
+    assert_eq!(s.graph_count(NodeFilter::default()).await.unwrap(), 8);
+    assert_eq!(
+        s.graph_count(cases(vec![(
+            "primary_site",
+            PropMatch::AnyOf(vec![json!("Lung")])
+        )]))
+        .await
+        .unwrap(),
+        1
+    );
+    // linked nodes: children of cases, parents of samples, paged per anchor
+    let linked =
+        |anchors: Vec<&crate::GraphNode>, to_parents: bool, limit: Option<usize>, offset: usize| {
+            let s = Arc::clone(&s);
+            let q = LinkedQuery {
+                anchors: anchors.into_iter().map(id).collect(),
+                link: "cases".into(),
+                to_parents,
+                query: NodeQuery {
+                    limit,
+                    offset,
+                    ..NodeQuery::default()
+                },
+            };
+            async move {
+                s.graph_linked(q)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|(a, n)| (a, n.id))
+                    .collect::<Vec<_>>()
+            }
+        };
+    let (c1, c2, s1, s2, s3) = (id(&c[0]), id(&c[1]), id(&sm[0]), id(&sm[1]), id(&sm[2]));
+    assert_eq!(
+        linked(vec![&c[0], &c[1], &c[2]], false, None, 0).await,
+        vec![
+            (c2.clone(), s3.clone()),
+            (c1.clone(), s2.clone()),
+            (c1.clone(), s1.clone())
+        ]
+    );
+    assert_eq!(
+        linked(vec![&c[0], &c[1]], false, Some(1), 0).await,
+        vec![(c2.clone(), s3.clone()), (c1.clone(), s2.clone())]
+    );
+    assert_eq!(
+        linked(vec![&c[0], &c[1]], false, None, 1).await,
+        vec![(c1.clone(), s1.clone())]
+    );
+    assert_eq!(
+        linked(vec![&sm[0], &sm[2]], true, None, 0).await,
+        vec![(s1.clone(), c1.clone()), (s3.clone(), c2.clone())]
+    );
+    let counts = |filter: NodeFilter| {
+        let s = Arc::clone(&s);
+        let q = LinkedQuery {
+            anchors: c.iter().map(id).collect(),
+            link: "cases".into(),
+            to_parents: false,
+            query: NodeQuery {
+                filter,
+                ..NodeQuery::default()
+            },
+        };
+        async move {
+            let mut out = s.graph_linked_counts(q).await.unwrap();
+            out.sort();
+            out
+        }
+    };
+    let mut want = vec![(c1.clone(), 2), (c2.clone(), 1)];
+    want.sort();
+    assert_eq!(counts(NodeFilter::default()).await, want);
+    let cell = NodeFilter {
+        node_types: vec!["sample".into()],
+        props: vec![("composition".into(), PropMatch::AnyOf(vec![json!("Cell")]))],
+        ..NodeFilter::default()
+    };
+    assert_eq!(counts(cell).await, vec![(c1, 1)]);
 }
 
 /// The [`crate::GraphStore`] contract for dry runs: one is read back by id; a change that
