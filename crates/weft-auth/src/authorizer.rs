@@ -64,4 +64,17 @@ pub trait Authorizer: Send + Sync + 'static {
         let _ = (credentials, service, method);
         Ok(())
     }
+
+    /// The resource paths on which `credentials` may perform `method` of `service` (the
+    /// policy engine's `auth/mapping`, filtered), for services that filter what they read
+    /// instead of checking one resource. None by default.
+    async fn permitted(
+        &self,
+        credentials: &Credentials,
+        service: &'static str,
+        method: &'static str,
+    ) -> Result<Vec<String>, WeftError> {
+        self.authenticate(credentials, service, method).await?;
+        Ok(Vec::new())
+    }
 }

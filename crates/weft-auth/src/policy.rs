@@ -95,6 +95,27 @@ impl Authorizer for PolicyAuthorizer {
         }
     }
 
+    async fn permitted(
+        &self,
+        credentials: &Credentials,
+        service: &'static str,
+        method: &'static str,
+    ) -> Result<Vec<String>, WeftError> {
+        if let Credentials::Basic { .. } = credentials {
+            return Err(WeftError::unauthenticated(
+                "Permission denied: basic auth is for index users; this needs a token",
+            ));
+        }
+        let who = self.principal(credentials).await?.subject();
+        let snap = self.authz.fresh().await.map_err(WeftError::from)?;
+        let mapping = snap.mapping(&who, Utc::now());
+        Ok(mapping
+            .iter()
+            .filter(|(_, actions)| actions.iter().any(|a| a.covers(service, method)))
+            .map(|(path, _)| path.clone())
+            .collect())
+    }
+
     async fn authorize(
         &self,
         credentials: &Credentials,

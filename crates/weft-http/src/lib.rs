@@ -16,6 +16,7 @@ mod mds;
 mod metrics;
 mod oauth;
 pub mod openapi;
+mod peregrine;
 mod routes;
 mod schemas;
 mod submission;
@@ -47,6 +48,7 @@ pub use index::IndexState;
 pub use mds::MdsState;
 pub use metrics::{install_metrics, metrics_upkeep};
 pub use oauth::OAuthState;
+pub use peregrine::PeregrineState;
 pub use submission::SubmissionState;
 pub use system::SystemState;
 pub use system::metrics_app;
@@ -65,6 +67,7 @@ pub struct Services {
     pub authz: AuthzState,
     pub hub: HubState,
     pub submission: SubmissionState,
+    pub peregrine: PeregrineState,
 }
 
 /// What every request is held to: its body's size and its time.
@@ -102,6 +105,7 @@ pub fn route_paths() -> Vec<String> {
         submission::routes()
             .paths()
             .into_iter()
+            .chain(peregrine::routes().paths())
             .map(|p| format!("{}{}", submission::PREFIX, p.trim_end_matches('/'))),
     );
     paths
@@ -127,7 +131,9 @@ pub(crate) fn json_text(
 pub fn app(services: Services, limits: &Limits) -> Router {
     let metrics_on = services.system.metrics.is_some();
     let authz = authz::routes().with_state(Arc::new(services.authz));
-    let submission = submission::routes().with_state(Arc::new(services.submission));
+    let submission = submission::routes()
+        .with_state(Arc::new(services.submission))
+        .merge(peregrine::routes().with_state(Arc::new(services.peregrine)));
     Router::new()
         .merge(system::routes().with_state(Arc::new(services.system)))
         .merge(index::routes().with_state(Arc::new(services.index)))

@@ -35,6 +35,11 @@ pub fn document() -> utoipa::openapi::OpenApi {
         "submission",
         crate::submission::Api::openapi(),
     ));
+    doc.merge(under(
+        crate::submission::PREFIX,
+        "graphql",
+        crate::peregrine::Api::openapi(),
+    ));
     for (prefix, ids) in crate::hub::PREFIXES.into_iter().zip(["hub", "hub_root"]) {
         doc.merge(under(prefix, ids, crate::hub::Api::openapi()));
     }

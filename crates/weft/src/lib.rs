@@ -619,28 +619,44 @@ pub async fn load_dictionary(url: &str) -> anyhow::Result<weft_dictionary::Dicti
 }
 
 /// Graph submission's state: the service when a dictionary is configured.
+/// The commons' graph services (sheepdog's submission, peregrine's GraphQL), on the
+/// configured dictionary; neither without one.
 async fn submission(
     config: &Config,
     stores: &Stores,
     identity: &Identity,
     index: &Arc<IndexService>,
-) -> anyhow::Result<weft_http::SubmissionState> {
+) -> anyhow::Result<(weft_http::SubmissionState, weft_http::PeregrineState)> {
     let Some(url) = &config.dictionary.url else {
-        return Ok(weft_http::SubmissionState { service: None });
+        return Ok((
+            weft_http::SubmissionState { service: None },
+            weft_http::PeregrineState { service: None },
+        ));
     };
     let dictionary = Arc::new(load_dictionary(url).await?);
     tracing::info!(
         nodes = dictionary.nodes().count(),
         "data dictionary loaded from {url}"
     );
-    Ok(weft_http::SubmissionState {
-        service: Some(Arc::new(weft_graph::SubmissionService::new(
-            dictionary,
-            Arc::clone(&stores.graph),
-            Arc::clone(index),
-            Arc::clone(&identity.authorizer),
-        ))),
-    })
+    let peregrine = weft_peregrine::Peregrine::new(
+        Arc::clone(&dictionary),
+        Arc::clone(&stores.graph),
+        Arc::clone(&identity.authorizer),
+    )
+    .map_err(|e| anyhow::anyhow!("{}", e.detail.as_deref().unwrap_or(&e.message)))?;
+    Ok((
+        weft_http::SubmissionState {
+            service: Some(Arc::new(weft_graph::SubmissionService::new(
+                dictionary,
+                Arc::clone(&stores.graph),
+                Arc::clone(index),
+                Arc::clone(&identity.authorizer),
+            ))),
+        },
+        weft_http::PeregrineState {
+            service: Some(Arc::new(peregrine)),
+        },
+    ))
 }
 
 /// The DRS context of this commons: its hostname, GUID prefix and token issuer.
@@ -681,7 +697,7 @@ pub async fn build_with(
     let index = index(&config, &stores, &identity, hub.as_deref())?;
     let data = data(&config, &stores, &identity, &index, runner).await?;
     let mds = mds(&config, &stores, &identity, &index, &data, hub.is_some()).await?;
-    let submission = submission(&config, &stores, &identity, &index).await?;
+    let (submission, peregrine) = submission(&config, &stores, &identity, &index).await?;
     let drs = drs_context(&config)?;
     let base = config.public_base_url();
     let services = weft_http::Services {
@@ -743,6 +759,7 @@ pub async fn build_with(
         },
         hub: weft_http::HubState { hub },
         submission,
+        peregrine,
     };
     let limits = weft_http::Limits {
         max_body_bytes: config.max_body_bytes,

@@ -7,15 +7,15 @@ use weft_dictionary::testing::{REAL, real_dictionaries};
 
 use crate::support::{Resp, TestApp};
 
-const SUBMITTER: &str = "submitter@weft.test";
-const READER: &str = "reader@weft.test";
-const ADMIN: &str = "sheepdog-admin@weft.test";
-const BASE: &str = "/api/v0/submission";
+pub(crate) const SUBMITTER: &str = "submitter@weft.test";
+pub(crate) const READER: &str = "reader@weft.test";
+pub(crate) const ADMIN: &str = "sheepdog-admin@weft.test";
+pub(crate) const BASE: &str = "/api/v0/submission";
 
 /// A server on the dictionary `name` (a directory, or with `dump` its JSON dump), with a
 /// program `P` and a project `P-Q`; [`ADMIN`] administers programs and projects,
 /// [`SUBMITTER`] may do everything on the project, [`READER`] only read it.
-async fn app(name: &str, dump: bool) -> Option<TestApp> {
+pub(crate) async fn app(name: &str, dump: bool) -> Option<TestApp> {
     let dir = real_dictionaries()?;
     let url = if dump {
         dir.join(format!("{name}.json"))
@@ -60,7 +60,7 @@ async fn app(name: &str, dump: bool) -> Option<TestApp> {
     Some(app)
 }
 
-async fn send(
+pub(crate) async fn send(
     app: &TestApp,
     method: Method,
     path: &str,
@@ -79,7 +79,7 @@ async fn send(
     Resp::read(req.send().await.expect("request")).await
 }
 
-async fn submit(app: &TestApp, method: Method, docs: Value) -> Resp {
+pub(crate) async fn submit(app: &TestApp, method: Method, docs: Value) -> Resp {
     let t = app.token(SUBMITTER);
     send(
         app,
@@ -92,7 +92,7 @@ async fn submit(app: &TestApp, method: Method, docs: Value) -> Resp {
     .await
 }
 
-fn graph() -> Value {
+pub(crate) fn graph() -> Value {
     json!([
         {"type": "experiment", "submitter_id": "exp-1", "projects": {"code": "Q"}},
         {"type": "case", "submitter_id": "case-1", "experiments": {"submitter_id": "exp-1"}},

@@ -1,0 +1,450 @@
+//! The GraphQL schema, generated from the dictionary as peregrine generates it: an object
+//! type per node type (named by its label), implementing `Node`; a field per property and
+//! per link in both directions (with its own arguments and `_<link>_count`); root fields
+//! `<label>`, `_<label>_count` and `node`.
+
+use std::sync::Arc;
+
+use async_graphql::dynamic::{
+    Field, FieldFuture, FieldValue, InputObject, InputValue, Interface, InterfaceField, Object,
+    ResolverContext, Schema, SchemaError, TypeRef,
+};
+use async_graphql::{Error, Value as GqlValue};
+use serde_json::{Map, Value};
+use weft_dictionary::{Dictionary, Node, Property};
+use weft_store::{GraphNode, NodeFilter, NodeQuery};
+
+use crate::Request;
+use crate::args::{self, BASE_ARGS, properties};
+use crate::loader::Spec;
+
+/// The fields every node has (peregrine's `Node` interface).
+const NODE_FIELDS: [&str; 6] = [
+    "id",
+    "submitter_id",
+    "type",
+    "project_id",
+    "created_datetime",
+    "updated_datetime",
+];
+
+/// How a property is typed in GraphQL (peregrine: integers and numbers are `Float`, arrays
+/// `[String]`, anything else not boolean is `String`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Str,
+    Float,
+    Bool,
+    List,
+}
+
+fn kind(p: &Property) -> Kind {
+    let k = &p.kinds;
+    if k.array {
+        Kind::List
+    } else if k.boolean && !k.string && !k.number && !k.integer {
+        Kind::Bool
+    } else if (k.number || k.integer) && !k.string {
+        Kind::Float
+    } else {
+        Kind::Str
+    }
+}
+
+fn scalar(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Str | Kind::List => TypeRef::STRING,
+        Kind::Float => TypeRef::FLOAT,
+        Kind::Bool => TypeRef::BOOLEAN,
+    }
+}
+
+/// A stored value as a field of `kind`.
+fn output(v: Option<&Value>, kind: Kind) -> Option<FieldValue<'static>> {
+    let v = v.filter(|v| !v.is_null())?;
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    Some(match kind {
+        Kind::Float => FieldValue::value(v.as_f64()?),
+        Kind::Bool => FieldValue::value(v.as_bool()?),
+        Kind::Str => FieldValue::value(text(v)),
+        Kind::List => match v {
+            Value::Array(items) => {
+                FieldValue::list(items.iter().map(|i| FieldValue::value(text(i))))
+            }
+            other => FieldValue::list([FieldValue::value(text(other))]),
+        },
+    })
+}
+
+/// One of the interface fields of a node.
+fn base_field(node: &GraphNode, name: &str) -> Option<FieldValue<'static>> {
+    match name {
+        "id" => Some(FieldValue::value(node.id.clone())),
+        "type" => Some(FieldValue::value(node.node_type.clone())),
+        "project_id" => node.project_id.clone().map(FieldValue::value),
+        "submitter_id" => node
+            .submitter_id
+            .clone()
+            .or_else(|| {
+                node.props
+                    .get(name)
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+            .map(FieldValue::value),
+        _ => output(node.props.get(name), Kind::Str),
+    }
+}
+
+/// The arguments of a resolver as JSON.
+fn json_args(ctx: &ResolverContext<'_>) -> Result<Map<String, Value>, Error> {
+    ctx.args
+        .as_index_map()
+        .iter()
+        .map(|(k, v)| {
+            let v = v
+                .clone()
+                .into_json()
+                .map_err(|e| Error::new(e.to_string()))?;
+            Ok((k.to_string(), v))
+        })
+        .collect()
+}
+
+fn parent<'a>(ctx: &'a ResolverContext<'_>) -> Result<&'a GraphNode, Error> {
+    ctx.parent_value.try_downcast_ref::<GraphNode>()
+}
+
+/// Nodes as a list of their object type.
+fn nodes_value(nodes: Vec<GraphNode>) -> FieldValue<'static> {
+    FieldValue::list(nodes.into_iter().map(FieldValue::owned_any))
+}
+
+/// Nodes as a list of the `Node` interface, each naming its object type.
+fn interface_value(nodes: Vec<GraphNode>) -> FieldValue<'static> {
+    FieldValue::list(nodes.into_iter().map(|n| {
+        let t = n.node_type.clone();
+        FieldValue::owned_any(n).with_type(t)
+    }))
+}
+
+/// The arguments of a query of `node`'s type.
+fn node_args(mut field: Field, node: &Node) -> Field {
+    let props: Vec<&Property> = properties(node).collect();
+    for name in BASE_ARGS {
+        let ty = match name {
+            "ids" => TypeRef::named_list(TypeRef::STRING),
+            "first" | "offset" => TypeRef::named(TypeRef::INT),
+            _ => TypeRef::named(TypeRef::STRING),
+        };
+        let mut arg = InputValue::new(name, ty);
+        if name == "first" {
+            arg = arg.default_value(GqlValue::from(args::DEFAULT_FIRST));
+        }
+        field = field.argument(arg);
+    }
+    if !props.iter().any(|p| p.name == "submitter_id") {
+        field = field.argument(InputValue::new(
+            "submitter_id",
+            TypeRef::named(TypeRef::STRING),
+        ));
+    }
+    if !props.iter().any(|p| p.name == "project_id") {
+        field = field.argument(InputValue::new(
+            "project_id",
+            TypeRef::named_list(TypeRef::STRING),
+        ));
+    }
+    for p in &props {
+        let ty = if p.name == "project_id" {
+            TypeRef::named_list(TypeRef::STRING)
+        } else {
+            TypeRef::named_list(scalar(kind(p)))
+        };
+        field = field.argument(InputValue::new(p.name.as_str(), ty));
+    }
+    field.argument(InputValue::new(
+        "not",
+        TypeRef::named_list(format!("NotPropertiesInput_{}", node.id)),
+    ))
+}
+
+/// The `not` input of a node type: its properties, each one value.
+fn not_input(node: &Node) -> InputObject {
+    let mut input = InputObject::new(format!("NotPropertiesInput_{}", node.id));
+    for p in properties(node) {
+        input = input.field(InputValue::new(
+            p.name.as_str(),
+            TypeRef::named(scalar(kind(p))),
+        ));
+    }
+    if node.id == "project" {
+        input = input.field(InputValue::new(
+            "project_id",
+            TypeRef::named(TypeRef::STRING),
+        ));
+    }
+    input
+}
+
+/// A link field of `parent_type`: the nodes of `target` linked by edges named `link`.
+fn link_fields(name: &str, target: Arc<Node>, link: String, to_parents: bool) -> [Field; 2] {
+    let label = target.id.clone();
+    let spec = move |ctx: &ResolverContext<'_>, counting: bool| -> Result<Spec, Error> {
+        let req = ctx.ctx.data::<Request>()?;
+        let args = json_args(ctx)?;
+        let mut query =
+            args::node_query(&target, &args, req.readable.as_ref()).map_err(Error::new)?;
+        if counting {
+            query.limit = None;
+            query.offset = 0;
+            query.order = None;
+        }
+        Ok(Spec {
+            link: link.clone(),
+            to_parents,
+            query,
+        })
+    };
+    let spec = Arc::new(spec);
+    let list_spec = Arc::clone(&spec);
+    let list = Field::new(name, TypeRef::named_list(label), move |ctx| {
+        let spec = Arc::clone(&list_spec);
+        FieldFuture::new(async move {
+            let req = ctx.ctx.data::<Request>()?;
+            let key = req.links.register(spec(&ctx, false)?);
+            let anchor = parent(&ctx)?.id.clone();
+            let nodes = req
+                .nodes
+                .load_one((key, anchor))
+                .await
+                .map_err(|e| Error::new(e.as_str()))?
+                .unwrap_or_default();
+            Ok(Some(nodes_value(nodes)))
+        })
+    });
+    let count = Field::new(
+        format!("_{name}_count"),
+        TypeRef::named(TypeRef::INT),
+        move |ctx| {
+            let spec = Arc::clone(&spec);
+            FieldFuture::new(async move {
+                let req = ctx.ctx.data::<Request>()?;
+                let key = req.links.register(spec(&ctx, true)?);
+                let anchor = parent(&ctx)?.id.clone();
+                let n = req
+                    .counts
+                    .load_one((key, anchor))
+                    .await
+                    .map_err(|e| Error::new(e.as_str()))?
+                    .unwrap_or(0);
+                Ok(Some(FieldValue::value(n)))
+            })
+        },
+    );
+    [list, count]
+}
+
+/// The object type of a node type.
+fn node_object(dict: &Dictionary, node: &Node) -> Object {
+    let mut obj = Object::new(node.id.as_str()).implement("Node");
+    if let Some(d) = &node.description {
+        obj = obj.description(d.as_str());
+    }
+    for name in NODE_FIELDS {
+        let ty = if name == "id" {
+            TypeRef::named(TypeRef::ID)
+        } else {
+            TypeRef::named(TypeRef::STRING)
+        };
+        obj = obj.field(Field::new(name, ty, move |ctx| {
+            FieldFuture::new(async move { Ok(base_field(parent(&ctx)?, name)) })
+        }));
+    }
+    for p in properties(node) {
+        if NODE_FIELDS.contains(&p.name.as_str()) {
+            continue;
+        }
+        let k = kind(p);
+        let ty = if k == Kind::List {
+            TypeRef::named_list(TypeRef::STRING)
+        } else {
+            TypeRef::named(scalar(k))
+        };
+        let key = p.name.clone();
+        obj = obj.field(Field::new(p.name.as_str(), ty, move |ctx| {
+            let key = key.clone();
+            FieldFuture::new(async move { Ok(output(parent(&ctx)?.props.get(&key), k)) })
+        }));
+    }
+    // links to parents, by the link's name
+    for l in &node.links {
+        let Some(target) = dict.node(&l.target_type) else {
+            continue;
+        };
+        for f in linked(&l.name, target, l.name.clone(), true) {
+            obj = obj.field(f);
+        }
+    }
+    // links from children, by the backref's name
+    for (child, l) in dict.links_to(&node.id) {
+        for f in linked(&l.backref, child, l.name.clone(), false) {
+            obj = obj.field(f);
+        }
+    }
+    obj
+}
+
+/// The two fields of one link, with the target's arguments.
+fn linked(name: &str, target: &Node, link: String, to_parents: bool) -> Vec<Field> {
+    let [list, count] = link_fields(name, Arc::new(target.clone()), link, to_parents);
+    vec![node_args(list, target), node_args(count, target)]
+}
+
+/// The root query type: `<label>`, `_<label>_count` and `node`.
+fn root(dict: &Arc<Dictionary>) -> Object {
+    let mut root = Object::new("Root");
+    for node in dict.nodes() {
+        let label = node.id.clone();
+        let shared = Arc::new(node.clone());
+        let for_list = Arc::clone(&shared);
+        let list = Field::new(
+            label.as_str(),
+            TypeRef::named_list(label.as_str()),
+            move |ctx| {
+                let node = Arc::clone(&for_list);
+                FieldFuture::new(async move {
+                    let req = ctx.ctx.data::<Request>()?;
+                    let args = json_args(&ctx)?;
+                    let query = args::node_query(&node, &args, req.readable.as_ref())
+                        .map_err(Error::new)?;
+                    let nodes = req
+                        .store
+                        .graph_query(query)
+                        .await
+                        .map_err(|e| Error::new(e.to_string()))?;
+                    Ok(Some(nodes_value(nodes)))
+                })
+            },
+        );
+        root = root.field(node_args(list, node));
+        let count = Field::new(
+            format!("_{label}_count"),
+            TypeRef::named(TypeRef::INT),
+            move |ctx| {
+                let node = Arc::clone(&shared);
+                FieldFuture::new(async move {
+                    let req = ctx.ctx.data::<Request>()?;
+                    let args = json_args(&ctx)?;
+                    let query = args::node_query(&node, &args, req.readable.as_ref())
+                        .map_err(Error::new)?;
+                    let n = req
+                        .store
+                        .graph_count(query.filter)
+                        .await
+                        .map_err(|e| Error::new(e.to_string()))?;
+                    Ok(Some(FieldValue::value(n)))
+                })
+            },
+        );
+        root = root.field(node_args(count, node));
+    }
+    root.field(generic_node())
+}
+
+/// `node`: nodes of any type in the readable projects (peregrine's base query).
+fn generic_node() -> Field {
+    let field = Field::new("node", TypeRef::named_list("Node"), |ctx| {
+        FieldFuture::new(async move {
+            let req = ctx.ctx.data::<Request>()?;
+            let args = json_args(&ctx)?;
+            let text = |k: &str| args.get(k).and_then(Value::as_str).map(str::to_owned);
+            let strings = |k: &str| {
+                args.get(k).and_then(Value::as_array).map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>()
+                })
+            };
+            let mut filter = NodeFilter {
+                node_types: strings("of_type").unwrap_or_default(),
+                projects: Some(
+                    req.readable
+                        .clone()
+                        .unwrap_or_else(|| req.all_projects.clone()),
+                ),
+                ids: strings("ids").or_else(|| text("id").map(|i| vec![i])),
+                quick_search: text("quick_search"),
+                ..NodeFilter::default()
+            };
+            if let Some(p) = text("project_id")
+                && let Some(projects) = &mut filter.projects
+            {
+                projects.retain(|x| *x == p);
+            }
+            let first = args
+                .get("first")
+                .and_then(Value::as_i64)
+                .unwrap_or(args::DEFAULT_FIRST);
+            let offset = args.get("offset").and_then(Value::as_i64).unwrap_or(0);
+            let nodes = req
+                .store
+                .graph_query(NodeQuery {
+                    filter,
+                    order: None,
+                    limit: usize::try_from(first).ok().filter(|f| *f > 0),
+                    offset: usize::try_from(offset).unwrap_or(0),
+                })
+                .await
+                .map_err(|e| Error::new(e.to_string()))?;
+            Ok(Some(interface_value(nodes)))
+        })
+    });
+    field
+        .argument(InputValue::new("id", TypeRef::named(TypeRef::STRING)))
+        .argument(InputValue::new("ids", TypeRef::named_list(TypeRef::STRING)))
+        .argument(InputValue::new(
+            "of_type",
+            TypeRef::named_list(TypeRef::STRING),
+        ))
+        .argument(InputValue::new(
+            "project_id",
+            TypeRef::named(TypeRef::STRING),
+        ))
+        .argument(InputValue::new(
+            "quick_search",
+            TypeRef::named(TypeRef::STRING),
+        ))
+        .argument(
+            InputValue::new("first", TypeRef::named(TypeRef::INT))
+                .default_value(GqlValue::from(args::DEFAULT_FIRST)),
+        )
+        .argument(InputValue::new("offset", TypeRef::named(TypeRef::INT)))
+}
+
+/// The schema of a dictionary.
+pub fn build(dict: &Arc<Dictionary>) -> Result<Schema, SchemaError> {
+    let mut interface = Interface::new("Node");
+    for name in NODE_FIELDS {
+        let ty = if name == "id" {
+            TypeRef::named(TypeRef::ID)
+        } else {
+            TypeRef::named(TypeRef::STRING)
+        };
+        interface = interface.field(InterfaceField::new(name, ty));
+    }
+    let mut builder = Schema::build("Root", None, None)
+        .register(interface)
+        .limit_depth(crate::MAX_DEPTH)
+        .limit_complexity(crate::MAX_COMPLEXITY);
+    for node in dict.nodes() {
+        builder = builder
+            .register(node_object(dict, node))
+            .register(not_input(node));
+    }
+    builder.register(root(dict)).finish()
+}

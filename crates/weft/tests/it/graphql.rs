@@ -1,0 +1,285 @@
+//! Peregrine's GraphQL (`/api/v0/submission/graphql`) over the graph submitted through
+//! sheepdog's API, on a real dictionary, over HTTP, on the backend the suite runs on.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use weft_dictionary::testing::REAL;
+
+use crate::submission::{ADMIN, BASE, READER, SUBMITTER, app, graph, send, submit};
+use crate::support::{Resp, TestApp};
+
+async fn gql(app: &TestApp, token: Option<&str>, query: &str, variables: Value) -> Resp {
+    let body = json!({"query": query, "variables": variables});
+    send(
+        app,
+        Method::POST,
+        &format!("{BASE}/graphql"),
+        "application/json",
+        body.to_string(),
+        token,
+    )
+    .await
+}
+
+/// A second project `P-R` with one case, which [`READER`] may not read.
+async fn other_project(app: &TestApp) {
+    let admin = app.token(ADMIN);
+    let r = send(
+        app,
+        Method::PUT,
+        &format!("{BASE}/P"),
+        "application/json",
+        json!({"type": "project", "code": "R", "name": "R", "dbgap_accession_number": "phs3"})
+            .to_string(),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    for m in ["create", "read"] {
+        app.grant(SUBMITTER, "sheepdog", m, "/programs/P/projects/R")
+            .await;
+    }
+    let t = app.token(SUBMITTER);
+    let docs = json!([
+        {"type": "experiment", "submitter_id": "exp-r", "projects": {"code": "R"}},
+        {"type": "case", "submitter_id": "case-r", "experiments": {"submitter_id": "exp-r"}},
+    ]);
+    let r = send(
+        app,
+        Method::PUT,
+        &format!("{BASE}/P/R"),
+        "application/json",
+        docs.to_string(),
+        Some(&t),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+fn submitters(v: &Value) -> Vec<&str> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not a list: {v}"))
+        .iter()
+        .map(|n| n["submitter_id"].as_str().expect("a submitter_id"))
+        .collect()
+}
+
+#[tokio::test]
+async fn queries_links_filters_and_access_on_a_real_dictionary() {
+    let Some(app) = app(REAL[1], false).await else {
+        return;
+    };
+    let r = submit(&app, Method::POST, graph()).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let more = json!([
+        {"type": "sample", "submitter_id": "s-2", "cases": {"submitter_id": "case-1"},
+         "composition": "Solid Tissue", "current_weight": 12.5, "is_ffpe": true},
+        {"type": "sample", "submitter_id": "s-3", "cases": {"submitter_id": "case-2"},
+         "current_weight": 7},
+    ]);
+    let r = submit(&app, Method::POST, more).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    other_project(&app).await;
+    app.grant(READER, "peregrine", "read", "/programs/P/projects/Q")
+        .await;
+    let reader = app.token(READER);
+    let reader = Some(reader.as_str());
+
+    // Lists, counts and links both ways, only from the readable project.
+    let r = gql(
+        &app,
+        reader,
+        "{ case(first: 0, order_by_asc: \"submitter_id\") { id type project_id submitter_id \
+           experiments { submitter_id } samples(order_by_asc: \"submitter_id\") { submitter_id } \
+           _samples_count } \
+           _case_count _sample_count \
+           experiment { submitter_id _cases_count cases(first: 1) { submitter_id } } }",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let data = &r.json["data"];
+    assert_eq!(submitters(&data["case"]), ["case-1", "case-2"]);
+    let c1 = &data["case"][0];
+    assert_eq!(c1["type"], "case");
+    assert_eq!(c1["project_id"], "P-Q");
+    assert_eq!(submitters(&c1["experiments"]), ["exp-1"]);
+    assert_eq!(submitters(&c1["samples"]), ["s-1", "s-2"]);
+    assert_eq!(c1["_samples_count"], 2);
+    assert_eq!(data["case"][1]["_samples_count"], 1);
+    assert_eq!(data["_case_count"], 2, "P-R's case is not readable");
+    assert_eq!(data["_sample_count"], 3);
+    assert_eq!(submitters(&data["experiment"]), ["exp-1"]);
+    assert_eq!(data["experiment"][0]["_cases_count"], 2);
+    assert_eq!(data["experiment"][0]["cases"].as_array().unwrap().len(), 1);
+
+    // Property filters: typed values, lists, `not`, text search, order and pages.
+    let r = gql(
+        &app,
+        reader,
+        "{ heavy: sample(current_weight: [12.5, 99]) { submitter_id current_weight is_ffpe composition } \
+           seven: sample(current_weight: [7]) { submitter_id current_weight } \
+           ffpe: _sample_count(is_ffpe: [true]) \
+           notsolid: sample(not: [{composition: \"Solid Tissue\"}]) { submitter_id } \
+           search: case(quick_search: \"SE-2\") { submitter_id } \
+           page: sample(order_by_desc: \"submitter_id\", first: 1, offset: 1) { submitter_id } \
+           named: case(submitter_id: [\"case-2\", \"nothing\"]) { submitter_id } }",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let d = &r.json["data"];
+    assert_eq!(
+        d["heavy"],
+        json!([{"submitter_id": "s-2", "current_weight": 12.5, "is_ffpe": true,
+                "composition": "Solid Tissue"}])
+    );
+    assert_eq!(
+        d["seven"],
+        json!([{"submitter_id": "s-3", "current_weight": 7.0}])
+    );
+    assert_eq!(d["ffpe"], 1);
+    assert!(
+        d["notsolid"].as_array().unwrap().is_empty(),
+        "{}",
+        d["notsolid"]
+    );
+    assert_eq!(submitters(&d["search"]), ["case-2"]);
+    assert_eq!(submitters(&d["page"]), ["s-2"]);
+    assert_eq!(submitters(&d["named"]), ["case-2"]);
+
+    // Variables, as an object and as a JSON string; fragments; `node`.
+    let q = "query Count($p: [String]) { _case_count(project_id: $p) \
+             case(project_id: $p) { ...who } } fragment who on case { submitter_id }";
+    for vars in [json!({"p": ["P-Q"]}), json!("{\"p\": [\"P-Q\"]}")] {
+        let r = gql(&app, reader, q, vars).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.json["data"]["_case_count"], 2);
+        assert_eq!(r.json["data"]["case"].as_array().unwrap().len(), 2);
+    }
+    let r = gql(&app, reader, q, json!({"p": ["P-R"]})).await;
+    assert_eq!(r.json["data"]["_case_count"], 0, "not readable: {}", r.text);
+    let r = gql(
+        &app,
+        reader,
+        "{ node(of_type: [\"case\"], first: 0) { id type ... on case { submitter_id } } }",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["data"]["node"].as_array().unwrap().len(), 2);
+
+    // The submitter reads both projects once granted; others see nothing.
+    app.grant(SUBMITTER, "peregrine", "read", "/programs/P")
+        .await;
+    let t = app.token(SUBMITTER);
+    let r = gql(&app, Some(&t), "{ _case_count }", Value::Null).await;
+    assert_eq!(r.json["data"]["_case_count"], 3, "{}", r.text);
+    let admin = app.token(ADMIN);
+    let r = gql(
+        &app,
+        Some(&admin),
+        "{ _case_count case { id } }",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["data"], json!({"_case_count": 0, "case": []}));
+    let r = gql(&app, None, "{ _case_count }", Value::Null).await;
+    assert_eq!(r.json["data"]["_case_count"], 0, "{}", r.text);
+    let r = gql(&app, Some("not.a.token"), "{ _case_count }", Value::Null).await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    assert!(r.json["message"].is_string(), "{}", r.text);
+}
+
+#[tokio::test]
+async fn bad_queries_are_graphql_errors() {
+    let Some(app) = app(REAL[0], true).await else {
+        return;
+    };
+    let t = app.token(SUBMITTER);
+    let t = Some(t.as_str());
+    for (query, needle) in [
+        ("{ case(first: ) { id } }", "expected value"),
+        ("{ case { no_such_field } }", "no_such_field"),
+        (
+            "{ case(order_by_asc: \"nothing\") { id } }",
+            "Cannot order by nothing on case",
+        ),
+        ("{ case(first: \"ten\") { id } }", "first"),
+    ] {
+        let r = gql(&app, t, query, Value::Null).await;
+        assert_eq!(r.status, 400, "{query}: {}", r.text);
+        let errors = r.json["errors"].as_array().unwrap();
+        assert!(
+            errors.iter().any(|e| e.as_str().unwrap().contains(needle)),
+            "{query}: {}",
+            r.text
+        );
+    }
+    let r = gql(
+        &app,
+        t,
+        "query($n: Int!) { case(first: $n) { id } }",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    let r = gql(&app, t, "{ case { id } }", json!("{not json")).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(r.json["errors"][0], "Unable to parse variables");
+    let r = send(
+        &app,
+        Method::POST,
+        &format!("{BASE}/graphql"),
+        "application/json",
+        "{\"query\": ".into(),
+        t,
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(
+        r.json["message"]
+            .as_str()
+            .unwrap()
+            .contains("Unable to parse json")
+    );
+    let r = send(
+        &app,
+        Method::POST,
+        &format!("{BASE}/graphql"),
+        "application/json",
+        "[1]".into(),
+        t,
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    let r = gql(&app, t, "", Value::Null).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+
+    // The schema the portal's build reads: every node type, typed properties.
+    let r = app
+        .call(Method::GET, &format!("{BASE}/getschema"), None, None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let types = r.json["data"]["__schema"]["types"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{}", &r.text[..r.text.len().min(2000)]));
+    let case = types.iter().find(|t| t["name"] == "case").unwrap();
+    let fields: Vec<&str> = case["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    for f in [
+        "id",
+        "submitter_id",
+        "project_id",
+        "samples",
+        "_samples_count",
+    ] {
+        assert!(fields.contains(&f), "{f} in {fields:?}");
+    }
+    assert_eq!(r.json["data"]["__schema"]["queryType"]["name"], "Root");
+}
