@@ -100,7 +100,7 @@ fn base_field(node: &GraphNode, name: &str) -> Option<FieldValue<'static>> {
 }
 
 /// The arguments of a resolver as JSON.
-fn json_args(ctx: &ResolverContext<'_>) -> Result<Map<String, Value>, Error> {
+pub(crate) fn json_args(ctx: &ResolverContext<'_>) -> Result<Map<String, Value>, Error> {
     ctx.args
         .as_index_map()
         .iter()
@@ -352,7 +352,8 @@ fn root(dict: &Arc<Dictionary>) -> Object {
         );
         root = root.field(node_args(count, node));
     }
-    root.field(generic_node())
+    let [log, log_count] = crate::transactions::root_fields();
+    root.field(generic_node()).field(log).field(log_count)
 }
 
 /// `node`: nodes of any type in the readable projects (peregrine's base query).
@@ -445,6 +446,9 @@ pub fn build(dict: &Arc<Dictionary>) -> Result<Schema, SchemaError> {
         builder = builder
             .register(node_object(dict, node))
             .register(not_input(node));
+    }
+    for t in crate::transactions::types() {
+        builder = builder.register(t);
     }
     builder.register(root(dict)).finish()
 }

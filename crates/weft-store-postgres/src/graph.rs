@@ -15,7 +15,8 @@ use sqlx::{AssertSqlSafe, Row as _};
 use weft_store::graph::sql::{self, Dialect};
 use weft_store::{
     GraphChange, GraphEdge, GraphLink, GraphListQuery, GraphLogEntry, GraphNode, GraphStore,
-    GraphTransaction, LinkedQuery, NodeFilter, NodeQuery, StoreError, StoreResult, UniqueKey,
+    GraphTransaction, LinkedQuery, NodeFilter, NodeQuery, StoreError, StoreResult,
+    TransactionQuery, UniqueKey,
 };
 
 use crate::index::{Columns, STATEMENTS, guarded_update, portable, write_error};
@@ -500,6 +501,30 @@ impl GraphStore for PostgresStore {
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
             .collect::<Result<_, sqlx::Error>>()
             .map_err(backend)
+    }
+
+    async fn graph_transaction_query(
+        &self,
+        query: TransactionQuery,
+    ) -> StoreResult<Vec<GraphTransaction>> {
+        let stmt = sql::transaction_query(Dialect::Postgres, &query);
+        let rows = portable(AssertSqlSafe(stmt.text), stmt.params)
+            .fetch_all(self.pool())
+            .await
+            .map_err(|e| graph_error(&e))?;
+        rows.iter()
+            .map(log_row)
+            .collect::<Result<_, _>>()
+            .map_err(backend)
+    }
+
+    async fn graph_transaction_count(&self, query: TransactionQuery) -> StoreResult<i64> {
+        let stmt = sql::transaction_count(Dialect::Postgres, &query);
+        let row = portable(AssertSqlSafe(stmt.text), stmt.params)
+            .fetch_one(self.pool())
+            .await
+            .map_err(|e| graph_error(&e))?;
+        row.try_get(0).map_err(backend)
     }
 
     async fn graph_transaction(&self, id: i64) -> StoreResult<Option<GraphTransaction>> {

@@ -14,7 +14,8 @@ use weft_store::graph::sql::{self, Dialect};
 use weft_store::sql::Param;
 use weft_store::{
     GraphChange, GraphEdge, GraphLink, GraphListQuery, GraphLogEntry, GraphNode, GraphStore,
-    GraphTransaction, LinkedQuery, NodeFilter, NodeQuery, StoreError, StoreResult, UniqueKey,
+    GraphTransaction, LinkedQuery, NodeFilter, NodeQuery, StoreError, StoreResult,
+    TransactionQuery, UniqueKey,
 };
 
 use crate::index::{guarded_update, insert_alias, insert_record, is_unique_violation};
@@ -465,6 +466,39 @@ impl GraphStore for SqliteStore {
                 )
                 .map_err(backend)?;
             rows.collect::<rusqlite::Result<_>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn graph_transaction_query(
+        &self,
+        query: TransactionQuery,
+    ) -> StoreResult<Vec<GraphTransaction>> {
+        self.read(move |conn| {
+            let stmt = sql::transaction_query(Dialect::Sqlite, &query);
+            let mut prepared = conn.prepare_cached(&dialect(&stmt.text)).map_err(backend)?;
+            let rows = prepared
+                .query_map(
+                    rusqlite::params_from_iter(stmt.params.iter().map(to_value)),
+                    log_row,
+                )
+                .map_err(backend)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn graph_transaction_count(&self, query: TransactionQuery) -> StoreResult<i64> {
+        self.read(move |conn| {
+            let stmt = sql::transaction_count(Dialect::Sqlite, &query);
+            conn.prepare_cached(&dialect(&stmt.text))
+                .and_then(|mut s| {
+                    s.query_row(
+                        rusqlite::params_from_iter(stmt.params.iter().map(to_value)),
+                        |r| r.get(0),
+                    )
+                })
+                .map_err(backend)
         })
         .await
     }

@@ -195,6 +195,26 @@ pub struct LinkedQuery {
     pub query: NodeQuery,
 }
 
+/// Which logged transactions a query reads (peregrine's `transaction_log`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TransactionQuery {
+    /// Of these projects (`None`: any).
+    pub projects: Option<Vec<String>>,
+    pub id: Option<i64>,
+    pub dry_run: Option<bool>,
+    pub closed: Option<bool>,
+    pub state: Option<String>,
+    pub committed_by: Option<i64>,
+    /// A successful dry run neither closed nor committed (or, `false`, anything else).
+    pub committable: Option<bool>,
+    /// Of these roles (`create`, `update`, `delete`, …).
+    pub roles: Option<Vec<String>>,
+    /// Newest first (else oldest first).
+    pub newest_first: bool,
+    pub limit: Option<usize>,
+    pub offset: usize,
+}
+
 /// A logged transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GraphTransaction {
@@ -244,6 +264,15 @@ pub trait GraphStore: Send + Sync + 'static {
 
     /// For each anchor with any, how many linked nodes match (the query's page ignored).
     async fn graph_linked_counts(&self, query: LinkedQuery) -> StoreResult<Vec<(String, i64)>>;
+
+    /// The logged transactions a query matches, in id order (or newest first).
+    async fn graph_transaction_query(
+        &self,
+        query: TransactionQuery,
+    ) -> StoreResult<Vec<GraphTransaction>>;
+
+    /// How many logged transactions a query matches (its page ignored).
+    async fn graph_transaction_count(&self, query: TransactionQuery) -> StoreResult<i64>;
 
     /// One logged transaction.
     async fn graph_transaction(&self, id: i64) -> StoreResult<Option<GraphTransaction>>;
@@ -595,6 +624,82 @@ pub mod sql {
             "SELECT {anchor}, COUNT(*) FROM graph_edge e JOIN graph_node n ON n.id = {other} \
              WHERE e.link = {link} AND {anchors} AND {filter} GROUP BY {anchor}"
         );
+        sql
+    }
+
+    /// The conditions of a transaction query, joined by `AND`.
+    fn transaction_filter(d: Dialect, sql: &mut Sql, q: &super::TransactionQuery) -> String {
+        let flag = |b: bool| match d {
+            Dialect::Sqlite => {
+                if b {
+                    "1"
+                } else {
+                    "0"
+                }
+            }
+            Dialect::Postgres => {
+                if b {
+                    "TRUE"
+                } else {
+                    "FALSE"
+                }
+            }
+        };
+        let mut conds = vec!["1 = 1".to_owned()];
+        if let Some(p) = &q.projects {
+            conds.push(in_list(sql, "project_id", p));
+        }
+        if let Some(id) = q.id {
+            conds.push(format!("id = {}", sql.bind(Param::Int(id))));
+        }
+        if let Some(b) = q.dry_run {
+            conds.push(format!("is_dry_run = {}", flag(b)));
+        }
+        if let Some(b) = q.closed {
+            conds.push(format!("closed = {}", flag(b)));
+        }
+        if let Some(state) = &q.state {
+            conds.push(format!("state = {}", sql.bind(state.as_str())));
+        }
+        if let Some(by) = q.committed_by {
+            conds.push(format!("committed_by = {}", sql.bind(Param::Int(by))));
+        }
+        if let Some(c) = q.committable {
+            let yes = format!(
+                "(is_dry_run = {} AND state = 'SUCCEEDED' AND closed = {} AND committed_by IS NULL)",
+                flag(true),
+                flag(false)
+            );
+            conds.push(if c { yes } else { format!("NOT {yes}") });
+        }
+        if let Some(roles) = &q.roles {
+            conds.push(in_list(sql, "role", roles));
+        }
+        conds.join(" AND ")
+    }
+
+    /// A page of logged transactions.
+    #[must_use]
+    pub fn transaction_query(d: Dialect, q: &super::TransactionQuery) -> Sql {
+        let mut sql = Sql::new("");
+        let filter = transaction_filter(d, &mut sql, q);
+        let order = if q.newest_first { "id DESC" } else { "id" };
+        let mut page = page(&mut sql, q.limit, q.offset);
+        if d == Dialect::Postgres {
+            page = page.replace("LIMIT -1", "LIMIT ALL");
+        }
+        sql.text = format!(
+            "SELECT {LOG_COLUMNS} FROM graph_transaction WHERE {filter} ORDER BY {order}{page}"
+        );
+        sql
+    }
+
+    /// How many logged transactions a query matches.
+    #[must_use]
+    pub fn transaction_count(d: Dialect, q: &super::TransactionQuery) -> Sql {
+        let mut sql = Sql::new("");
+        let filter = transaction_filter(d, &mut sql, q);
+        sql.text = format!("SELECT COUNT(*) FROM graph_transaction WHERE {filter}");
         sql
     }
 

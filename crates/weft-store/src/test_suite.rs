@@ -2353,6 +2353,54 @@ pub async fn run_graph_dry_runs(s: Arc<dyn crate::GraphStore>) {
         s.graph_close(second + 1000).await,
         Err(StoreError::NotFound)
     ));
+
+    // queries of the log: by project, flags, state, role; pages; counts
+    let open = s.graph_log(dry(8)).await.unwrap();
+    let q = |f: fn(&mut crate::TransactionQuery)| {
+        let s = Arc::clone(&s);
+        let mut query = crate::TransactionQuery {
+            projects: Some(vec![GRAPH_PROJECT.into()]),
+            ..crate::TransactionQuery::default()
+        };
+        f(&mut query);
+        async move {
+            let ids: Vec<i64> = s
+                .graph_transaction_query(query.clone())
+                .await
+                .unwrap()
+                .iter()
+                .map(|t| t.id)
+                .collect();
+            let count = s.graph_transaction_count(query).await.unwrap();
+            (ids, count)
+        }
+    };
+    let (all, n) = q(|_| {}).await;
+    assert_eq!(all, vec![written, first, wrote, second, open]);
+    assert_eq!(n, 5);
+    assert_eq!(
+        q(|q| q.dry_run = Some(true)).await.0,
+        vec![first, second, open]
+    );
+    assert_eq!(q(|q| q.committable = Some(true)).await.0, vec![open]);
+    assert_eq!(q(|q| q.committable = Some(false)).await.1, 4);
+    assert_eq!(q(|q| q.closed = Some(true)).await.0, vec![second]);
+    assert_eq!(q(|q| q.committed_by = Some(0)).await.0, Vec::<i64>::new());
+    assert_eq!(q(|q| q.id = Some(0)).await.1, 0);
+    assert_eq!(q(|q| q.state = Some("FAILED".into())).await.1, 0);
+    assert_eq!(q(|q| q.roles = Some(vec!["delete".into()])).await.1, 0);
+    let (page, count) = q(|q| {
+        q.newest_first = true;
+        q.limit = Some(2);
+        q.offset = 1;
+    })
+    .await;
+    assert_eq!((page, count), (vec![second, wrote], 5));
+    let everyone = s
+        .graph_transaction_count(crate::TransactionQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(everyone, 6, "the program's entry has no project");
 }
 
 /// The [`crate::GraphStore`] contract, writing: a change is all or nothing (a taken id or

@@ -169,6 +169,40 @@ async fn queries_links_filters_and_access_on_a_real_dictionary() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json["data"]["node"].as_array().unwrap().len(), 2);
 
+    // The submission log of the readable project, newest first (the portal's home page).
+    let r = gql(
+        &app,
+        reader,
+        "{ transaction_log(last: 20) { id type role submitter project_id is_dry_run \
+           documents { doc_format doc_size doc } } \
+           uploads: _transaction_log_count(type: \"upload\") _transaction_log_count }",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let logs = r.json["data"]["transaction_log"].as_array().unwrap();
+    assert_eq!(
+        logs.len() as u64,
+        r.json["data"]["_transaction_log_count"].as_u64().unwrap()
+    );
+    assert!(logs.iter().all(|l| l["project_id"] == "P-Q"), "{}", r.text);
+    assert_eq!(
+        r.json["data"]["uploads"], 3,
+        "project, graph, samples: {}",
+        r.text
+    );
+    let newest = &logs[0];
+    assert_eq!(newest["type"], "upload");
+    assert_eq!(newest["role"], "create");
+    assert_eq!(newest["submitter"], SUBMITTER);
+    assert_eq!(newest["is_dry_run"], false);
+    let doc = newest["documents"][0]["doc"].as_str().unwrap();
+    assert!(doc.contains("s-3"), "{doc}");
+    assert_eq!(
+        newest["documents"][0]["doc_size"].as_u64().unwrap(),
+        doc.len() as u64
+    );
+
     // The submitter reads both projects once granted; others see nothing.
     app.grant(SUBMITTER, "peregrine", "read", "/programs/P")
         .await;
