@@ -95,6 +95,7 @@ pub fn route_paths() -> Vec<String> {
     paths.extend(user::routes().paths());
     paths.extend(oauth::routes().paths());
     paths.extend(hub::routes().paths());
+    paths.extend(peregrine::search_routes().paths());
     paths.extend(
         authz::routes()
             .paths()
@@ -131,9 +132,10 @@ pub(crate) fn json_text(
 pub fn app(services: Services, limits: &Limits) -> Router {
     let metrics_on = services.system.metrics.is_some();
     let authz = authz::routes().with_state(Arc::new(services.authz));
+    let peregrine = Arc::new(services.peregrine);
     let submission = submission::routes()
         .with_state(Arc::new(services.submission))
-        .merge(peregrine::routes().with_state(Arc::new(services.peregrine)));
+        .merge(peregrine::routes().with_state(Arc::clone(&peregrine)));
     Router::new()
         .merge(system::routes().with_state(Arc::new(services.system)))
         .merge(index::routes().with_state(Arc::new(services.index)))
@@ -143,6 +145,7 @@ pub fn app(services: Services, limits: &Limits) -> Router {
         .merge(user::routes().with_state(Arc::new(services.user)))
         .merge(oauth::routes().with_state(Arc::new(services.oauth)))
         .merge(hub::routes().with_state(Arc::new(services.hub)))
+        .merge(peregrine::search_routes().with_state(peregrine))
         .merge(openapi::router())
         .nest_service(
             "/authz",

@@ -40,6 +40,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
         "graphql",
         crate::peregrine::Api::openapi(),
     ));
+    doc.merge(under("", "search", crate::peregrine::SearchApi::openapi()));
     for (prefix, ids) in crate::hub::PREFIXES.into_iter().zip(["hub", "hub_root"]) {
         doc.merge(under(prefix, ids, crate::hub::Api::openapi()));
     }

@@ -6,6 +6,7 @@
 pub mod args;
 pub mod loader;
 pub mod schema;
+pub mod summary;
 pub mod transactions;
 
 use std::sync::Arc;

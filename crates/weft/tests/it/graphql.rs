@@ -317,3 +317,121 @@ async fn bad_queries_are_graphql_errors() {
     }
     assert_eq!(r.json["data"]["__schema"]["queryType"]["name"], "Root");
 }
+
+#[tokio::test]
+async fn summaries_under_api_search() {
+    let Some(app) = app(REAL[0], false).await else {
+        return;
+    };
+    let md5 = "0123456789abcdef0123456789abcdef";
+    let mut docs = graph();
+    docs.as_array_mut().unwrap().extend([
+        json!({"type": "core_metadata_collection", "submitter_id": "cmc-1", "projects": {"code": "Q"},
+               "title": "Reads of one", "creator": "Ada", "publisher": "weft"}),
+        json!({"type": "submitted_unaligned_reads", "submitter_id": "reads-1",
+               "core_metadata_collections": {"submitter_id": "cmc-1"},
+               "data_category": "Sequencing Reads", "data_format": "FASTQ", "data_type": "Unaligned Reads",
+               "experimental_strategy": "WGS", "file_name": "r1.fastq", "file_size": 42, "md5sum": md5,
+               "object_id": "dg.TEST/0b8a3c1e-5f7d-4f6e-9a2b-1c3d4e5f6a7b"}),
+    ]);
+    let r = submit(&app, Method::POST, docs).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    other_project(&app).await;
+    app.grant(READER, "peregrine", "read", "/programs/P/projects/Q")
+        .await;
+    let reader = app.token(READER);
+    let get = |path: String, accept: &'static str| {
+        let app = &app;
+        let reader = reader.clone();
+        async move {
+            let r = app
+                .client
+                .get(format!("{}{path}", app.url))
+                .bearer_auth(&reader)
+                .header("accept", accept)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let ct = r
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_owned());
+            (status, ct, r.text().await.unwrap())
+        }
+    };
+
+    let (status, _, body) = get(
+        "/api/search/datasets?nodes=case,experiment,aliquot".into(),
+        "*/*",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        v,
+        json!({"P-Q": {"case": 2, "experiment": 1, "aliquot": 0}})
+    );
+    let (status, _, body) = get("/api/search/datasets".into(), "*/*").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("Need to provide target nodes"), "{body}");
+    let (status, _, body) = get("/api/search/datasets?nodes=nothing".into(), "*/*").await;
+    assert_eq!(status, 400, "{body}");
+
+    let (status, _, body) = get("/api/search/datasets/projects".into(), "*/*").await;
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["projects"].as_array().unwrap().len(), 1, "{body}");
+    assert_eq!(v["projects"][0]["code"], "Q");
+    assert_eq!(v["projects"][0]["dbgap_accession_number"], "phs2");
+
+    let path = "/api/search/coremetadata/dg.TEST/0b8a3c1e-5f7d-4f6e-9a2b-1c3d4e5f6a7b".to_owned();
+    let (status, ct, body) = get(path.clone(), "application/json").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(ct.as_deref(), Some("application/json"));
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["file_name"], "r1.fastq");
+    assert_eq!(v["md5sum"], md5);
+    assert_eq!(v["creator"], "Ada");
+    assert_eq!(v["type"], "submitted_unaligned_reads");
+    assert_eq!(v["project_id"], "P-Q");
+    let year = chrono::Utc::now().format("%Y").to_string();
+    assert_eq!(
+        v["citation"],
+        format!("Ada, {year}: Reads of one. weft, dg.TEST/0b8a3c1e-5f7d-4f6e-9a2b-1c3d4e5f6a7b.")
+    );
+    assert!(
+        v.get("title").is_none() && v.get("updated_datetime").is_none(),
+        "{body}"
+    );
+    let (status, _, body) = get(path.clone(), "application/vnd.schemaorg.ld+json").await;
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["@type"], "Dataset");
+    assert_eq!(v["identifier"][1]["value"], md5);
+    assert_eq!(v["author"]["name"], "Ada");
+    let (status, ct, body) = get(path, "x-bibtex").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(ct.as_deref(), Some("application/x-bibtex"));
+    assert!(
+        body.starts_with("@misc {dg.TEST/0b8a3c1e-5f7d-4f6e-9a2b-1c3d4e5f6a7b, "),
+        "{body}"
+    );
+    assert!(body.contains("file_name = \"r1.fastq\""), "{body}");
+    let (status, _, body) = get("/api/search/coremetadata/nothing".into(), "*/*").await;
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body.contains("object_id \\\"nothing\\\" not found"),
+        "{body}"
+    );
+
+    let r = app
+        .call(Method::GET, "/api/search/_status", None, None)
+        .await;
+    assert_eq!((r.status, r.text.as_str()), (200, "Healthy"));
+    let r = app
+        .call(Method::GET, "/api/search/_version", None, None)
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(r.json["dictionary"]["version"].is_string(), "{}", r.text);
+}
