@@ -13,7 +13,7 @@ import uuid
 import pytest
 import requests
 from gen3.auth import Gen3Auth
-from gen3.submission import Gen3Submission
+from gen3.submission import Gen3Submission, Gen3SubmissionQueryError
 
 BASE = os.environ["WEFT_URL"]
 ADMIN = {"Authorization": "bearer " + os.environ["WEFT_AUTHZ_ADMIN_TOKEN"]}
@@ -21,6 +21,7 @@ SFX = uuid.uuid4().hex[:8]
 USER = "sdk-submitter-%s@example.org" % SFX
 PROGRAM = "SDK%s" % SFX
 PROJECT = "proj"
+QUERIED = "SDKQ%s" % SFX
 
 
 def admin(method, path, body=None):
@@ -29,11 +30,11 @@ def admin(method, path, body=None):
     return r
 
 
-def grant(user, method, path):
-    pid = "sdk-sub-%s-%s-%s" % (SFX, method.replace("*", "star"), abs(hash(path)))
+def grant(user, method, path, service="sheepdog"):
+    pid = "sdk-sub-%s-%s-%s-%s" % (SFX, service, method.replace("*", "star"), abs(hash(path)))
     admin("POST", "/resource?p", {"path": path})
     admin("POST", "/role", {"id": pid, "permissions": [
-        {"id": pid, "action": {"service": "sheepdog", "method": method}}]})
+        {"id": pid, "action": {"service": service, "method": method}}]})
     admin("POST", "/policy", {"id": pid, "role_ids": [pid], "resource_paths": [path]})
     admin("POST", "/user", {"name": user})
     admin("POST", "/user/%s/policy" % user, {"policy": pid})
@@ -43,8 +44,10 @@ def grant(user, method, path):
 def sub(tmp_path_factory):
     grant(USER, "*", "/services/sheepdog/submission/program")
     grant(USER, "*", "/services/sheepdog/submission/project")
-    for m in ("create", "read", "update", "delete"):
-        grant(USER, m, "/programs/%s/projects/%s" % (PROGRAM, PROJECT))
+    for program in (PROGRAM, QUERIED):
+        for m in ("create", "read", "update", "delete"):
+            grant(USER, m, "/programs/%s/projects/%s" % (program, PROJECT))
+    grant(USER, "read", "/programs/%s" % QUERIED, service="peregrine")
     out = subprocess.run(
         [os.environ["WEFT_BIN"], "api-key", "create", "--user", USER,
          "--data-dir", os.environ["WEFT_CLIENTS_DATA_DIR"], "--base-url", BASE],
@@ -101,3 +104,39 @@ def test_programs_projects_records_files_exports_and_deletion(sub, tmp_path):
     sub.delete_project(PROGRAM, PROJECT)
     sub.delete_program(PROGRAM)
     assert "/v0/submission/%s" % PROGRAM not in sub.get_programs()["links"]
+
+
+def test_graphql_query_schema_errors_and_delete_nodes(sub):
+    """Gen3Submission.query (peregrine's GraphQL), get_graphql_schema, and delete_nodes,
+    which finds each node type's records with a query before deleting them."""
+    sub.create_program({"type": "program", "name": QUERIED, "dbgap_accession_number": "phs-q-" + SFX})
+    r = sub.create_project(QUERIED, {"type": "project", "code": PROJECT, "name": PROJECT,
+                                     "dbgap_accession_number": "phs-qp-" + SFX})
+    assert r["success"] is True, r
+    pid = "%s-%s" % (QUERIED, PROJECT)
+    records = [{"type": "experiment", "submitter_id": "exp-1", "projects": {"code": PROJECT}}]
+    records += [{"type": "case", "submitter_id": "case-%d" % i, "experiments": {"submitter_id": "exp-1"}}
+                for i in range(3)]
+    assert sub.submit_record(QUERIED, PROJECT, records)["success"] is True
+
+    out = sub.query('{ case(first: 0, project_id: "%s", order_by_asc: "submitter_id") '
+                    '{ submitter_id experiments { submitter_id } } _case_count(project_id: "%s") }'
+                    % (pid, pid))
+    assert [c["submitter_id"] for c in out["data"]["case"]] == ["case-0", "case-1", "case-2"]
+    assert out["data"]["case"][0]["experiments"] == [{"submitter_id": "exp-1"}]
+    assert out["data"]["_case_count"] == 3
+    out = sub.query("query($p: [String]) { experiment(project_id: $p) { _cases_count } }",
+                    variables={"p": [pid]})
+    assert out["data"]["experiment"] == [{"_cases_count": 3}]
+    with pytest.raises(Gen3SubmissionQueryError):
+        sub.query("{ case { no_such_field } }")
+
+    schema = sub.get_graphql_schema()
+    names = {t["name"] for t in schema["data"]["__schema"]["types"]}
+    assert {"case", "experiment", "Root"} <= names
+
+    sub.delete_nodes(QUERIED, PROJECT, ["case", "experiment"])
+    out = sub.query('{ _case_count(project_id: "%s") _experiment_count(project_id: "%s") }' % (pid, pid))
+    assert out["data"] == {"_case_count": 0, "_experiment_count": 0}
+    sub.delete_project(QUERIED, PROJECT)
+    sub.delete_program(QUERIED)
