@@ -1,9 +1,13 @@
 //! Peregrine's arguments of a node query, read into a [`NodeQuery`] the store runs in the
 //! database.
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Value};
-use weft_dictionary::Node;
-use weft_store::{NodeFilter, NodeQuery, PropMatch};
+use weft_dictionary::{Dictionary, Node};
+use weft_store::{Hop, NodeFilter, NodeQuery, PropMatch, Reach, ReachGroup};
+
+use crate::paths;
 
 /// What peregrine's `first` is when not given.
 pub const DEFAULT_FIRST: i64 = 10;
@@ -59,6 +63,7 @@ fn narrow(readable: Option<&Vec<String>>, wanted: Vec<String>) -> Vec<String> {
 /// `readable` the projects the caller may read (`None`: all). Errors are peregrine's
 /// messages.
 pub fn node_query(
+    dict: &Dictionary,
     node: &Node,
     args: &Map<String, Value>,
     readable: Option<&Vec<String>>,
@@ -122,6 +127,7 @@ pub fn node_query(
             }
         }
     }
+    filter.reach = reach(dict, node, args)?;
     let orderable = |key: &str| key == "id" || key == "type" || node.property(key).is_some();
     let mut order = None;
     for (arg, asc) in [("order_by_desc", false), ("order_by_asc", true)] {
@@ -145,4 +151,89 @@ pub fn node_query(
         limit: usize::try_from(first).ok().filter(|f| *f > 0),
         offset: usize::try_from(offset).unwrap_or(0),
     })
+}
+
+/// The destination of a `with_path_to` element: its `id` and property values.
+fn destination(item: &Map<String, Value>) -> NodeFilter {
+    let mut dest = NodeFilter::default();
+    for (key, value) in item {
+        match (key.as_str(), value) {
+            ("type", _) | (_, Value::Null) => {}
+            ("id", v) => dest.ids = text(v).map(|i| vec![i]),
+            (_, Value::Array(items)) => {
+                dest.props
+                    .push((key.clone(), PropMatch::HoldsAll(items.clone())));
+            }
+            (_, v) => dest
+                .props
+                .push((key.clone(), PropMatch::AnyOf(vec![v.clone()]))),
+        }
+    }
+    dest
+}
+
+/// `with_links`, `with_links_any`, `without_links`, `with_path_to`, `with_path_to_any`
+/// and `without_path_to` as paths the store checks.
+fn reach(
+    dict: &Dictionary,
+    node: &Node,
+    args: &Map<String, Value>,
+) -> Result<Vec<ReachGroup>, String> {
+    let edges: HashMap<String, Hop> = paths::edges(dict, node).into_iter().collect();
+    let names = |key: &str| -> Vec<String> {
+        list(args.get(key).unwrap_or(&Value::Null))
+            .iter()
+            .filter_map(text)
+            .collect()
+    };
+    let link = |name: &str| -> Result<Reach, String> {
+        let hop = edges
+            .get(name)
+            .cloned()
+            .ok_or_else(|| format!("Invalid link name '{name}'"))?;
+        Ok(Reach {
+            paths: vec![vec![hop]],
+            dest: NodeFilter::default(),
+        })
+    };
+    let path = |item: &Value| -> Result<Reach, String> {
+        let item = item.as_object().cloned().unwrap_or_default();
+        let Some(to) = item.get("type").and_then(Value::as_str) else {
+            return Err("Please specify a {type: <type>} in the with_path_to filter.".into());
+        };
+        Ok(Reach {
+            paths: paths::between(dict, &node.id, to),
+            dest: destination(&item),
+        })
+    };
+    let group = |any_of: Vec<Reach>, negate: bool| ReachGroup { any_of, negate };
+    let mut out = Vec::new();
+    for name in names("with_links") {
+        out.push(group(vec![link(&name)?], false));
+    }
+    let any = names("with_links_any");
+    if !any.is_empty() {
+        out.push(group(
+            any.iter().map(|n| link(n)).collect::<Result<_, _>>()?,
+            false,
+        ));
+    }
+    for name in names("without_links") {
+        out.push(group(vec![link(&name)?], true));
+    }
+    let items = |key: &str| list(args.get(key).unwrap_or(&Value::Null));
+    for item in items("with_path_to") {
+        out.push(group(vec![path(&item)?], false));
+    }
+    let any = items("with_path_to_any");
+    if !any.is_empty() {
+        out.push(group(
+            any.iter().map(&path).collect::<Result<_, _>>()?,
+            false,
+        ));
+    }
+    for item in items("without_path_to") {
+        out.push(group(vec![path(&item)?], true));
+    }
+    Ok(out)
 }

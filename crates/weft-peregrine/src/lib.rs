@@ -5,6 +5,7 @@
 
 pub mod args;
 pub mod loader;
+pub mod paths;
 pub mod schema;
 pub mod summary;
 pub mod transactions;

@@ -166,10 +166,40 @@ fn node_args(mut field: Field, node: &Node) -> Field {
         };
         field = field.argument(InputValue::new(p.name.as_str(), ty));
     }
+    for name in ["with_links", "with_links_any", "without_links"] {
+        field = field.argument(InputValue::new(name, TypeRef::named_list(TypeRef::STRING)));
+    }
+    for name in ["with_path_to", "with_path_to_any", "without_path_to"] {
+        field = field.argument(InputValue::new(
+            name,
+            TypeRef::named_list("WithPathToInput"),
+        ));
+    }
     field.argument(InputValue::new(
         "not",
         TypeRef::named_list(format!("NotPropertiesInput_{}", node.id)),
     ))
+}
+
+/// `with_path_to`'s element: a node type, an id, and any property of any node type.
+fn path_input(dict: &Dictionary) -> InputObject {
+    let mut input = InputObject::new("WithPathToInput")
+        .field(InputValue::new("type", TypeRef::named_nn(TypeRef::STRING)))
+        .field(InputValue::new("id", TypeRef::named(TypeRef::STRING)));
+    let mut seen = std::collections::BTreeSet::from(["type".to_owned(), "id".to_owned()]);
+    for node in dict.nodes() {
+        for p in properties(node) {
+            if seen.insert(p.name.clone()) {
+                let ty = if kind(p) == Kind::List {
+                    TypeRef::named_list(TypeRef::STRING)
+                } else {
+                    TypeRef::named(scalar(kind(p)))
+                };
+                input = input.field(InputValue::new(p.name.as_str(), ty));
+            }
+        }
+    }
+    input
 }
 
 /// The `not` input of a node type: its properties, each one value.
@@ -191,13 +221,19 @@ fn not_input(node: &Node) -> InputObject {
 }
 
 /// A link field of `parent_type`: the nodes of `target` linked by edges named `link`.
-fn link_fields(name: &str, target: Arc<Node>, link: String, to_parents: bool) -> [Field; 2] {
+fn link_fields(
+    dict: Arc<Dictionary>,
+    name: &str,
+    target: Arc<Node>,
+    link: String,
+    to_parents: bool,
+) -> [Field; 2] {
     let label = target.id.clone();
     let spec = move |ctx: &ResolverContext<'_>, counting: bool| -> Result<Spec, Error> {
         let req = ctx.ctx.data::<Request>()?;
         let args = json_args(ctx)?;
         let mut query =
-            args::node_query(&target, &args, req.readable.as_ref()).map_err(Error::new)?;
+            args::node_query(&dict, &target, &args, req.readable.as_ref()).map_err(Error::new)?;
         if counting {
             query.limit = None;
             query.offset = 0;
@@ -249,7 +285,7 @@ fn link_fields(name: &str, target: Arc<Node>, link: String, to_parents: bool) ->
 }
 
 /// The object type of a node type.
-fn node_object(dict: &Dictionary, node: &Node) -> Object {
+fn node_object(dict: &Arc<Dictionary>, node: &Node) -> Object {
     let mut obj = Object::new(node.id.as_str()).implement("Node");
     if let Some(d) = &node.description {
         obj = obj.description(d.as_str());
@@ -285,13 +321,13 @@ fn node_object(dict: &Dictionary, node: &Node) -> Object {
         let Some(target) = dict.node(&l.target_type) else {
             continue;
         };
-        for f in linked(&l.name, target, l.name.clone(), true) {
+        for f in linked(dict, &l.name, target, l.name.clone(), true) {
             obj = obj.field(f);
         }
     }
     // links from children, by the backref's name
     for (child, l) in dict.links_to(&node.id) {
-        for f in linked(&l.backref, child, l.name.clone(), false) {
+        for f in linked(dict, &l.backref, child, l.name.clone(), false) {
             obj = obj.field(f);
         }
     }
@@ -299,8 +335,20 @@ fn node_object(dict: &Dictionary, node: &Node) -> Object {
 }
 
 /// The two fields of one link, with the target's arguments.
-fn linked(name: &str, target: &Node, link: String, to_parents: bool) -> Vec<Field> {
-    let [list, count] = link_fields(name, Arc::new(target.clone()), link, to_parents);
+fn linked(
+    dict: &Arc<Dictionary>,
+    name: &str,
+    target: &Node,
+    link: String,
+    to_parents: bool,
+) -> Vec<Field> {
+    let [list, count] = link_fields(
+        Arc::clone(dict),
+        name,
+        Arc::new(target.clone()),
+        link,
+        to_parents,
+    );
     vec![node_args(list, target), node_args(count, target)]
 }
 
@@ -311,15 +359,17 @@ fn root(dict: &Arc<Dictionary>) -> Object {
         let label = node.id.clone();
         let shared = Arc::new(node.clone());
         let for_list = Arc::clone(&shared);
+        let (dict_list, dict_count) = (Arc::clone(dict), Arc::clone(dict));
         let list = Field::new(
             label.as_str(),
             TypeRef::named_list(label.as_str()),
             move |ctx| {
                 let node = Arc::clone(&for_list);
+                let dict = Arc::clone(&dict_list);
                 FieldFuture::new(async move {
                     let req = ctx.ctx.data::<Request>()?;
                     let args = json_args(&ctx)?;
-                    let query = args::node_query(&node, &args, req.readable.as_ref())
+                    let query = args::node_query(&dict, &node, &args, req.readable.as_ref())
                         .map_err(Error::new)?;
                     let nodes = req
                         .store
@@ -336,10 +386,11 @@ fn root(dict: &Arc<Dictionary>) -> Object {
             TypeRef::named(TypeRef::INT),
             move |ctx| {
                 let node = Arc::clone(&shared);
+                let dict = Arc::clone(&dict_count);
                 FieldFuture::new(async move {
                     let req = ctx.ctx.data::<Request>()?;
                     let args = json_args(&ctx)?;
-                    let query = args::node_query(&node, &args, req.readable.as_ref())
+                    let query = args::node_query(&dict, &node, &args, req.readable.as_ref())
                         .map_err(Error::new)?;
                     let n = req
                         .store
@@ -450,5 +501,6 @@ pub fn build(dict: &Arc<Dictionary>) -> Result<Schema, SchemaError> {
     for t in crate::transactions::types() {
         builder = builder.register(t);
     }
+    builder = builder.register(path_input(dict));
     builder.register(root(dict)).finish()
 }

@@ -153,6 +153,29 @@ pub enum PropMatch {
     Not(Value),
 }
 
+/// One step of a path through the graph: along an edge named `link` to the node's parent
+/// (`to_parents`) or child, which is of `node_type`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Hop {
+    pub link: String,
+    pub to_parents: bool,
+    pub node_type: String,
+}
+
+/// A node at the end of one of `paths` that `dest` matches.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Reach {
+    pub paths: Vec<Vec<Hop>>,
+    pub dest: NodeFilter,
+}
+
+/// Reaching any of `any_of` (or, `negate`, none of them).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ReachGroup {
+    pub any_of: Vec<Reach>,
+    pub negate: bool,
+}
+
 /// Which nodes a query reads; every part must hold.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct NodeFilter {
@@ -171,6 +194,8 @@ pub struct NodeFilter {
     pub created_before: Option<String>,
     pub updated_after: Option<String>,
     pub updated_before: Option<String>,
+    /// Paths to other nodes that must (or must not) exist; every group must hold.
+    pub reach: Vec<ReachGroup>,
 }
 
 /// A page of nodes matching a filter.
@@ -402,22 +427,22 @@ pub mod sql {
     }
 
     impl Dialect {
-        /// The property `key` of `n.props`, as a value comparable with [`Self::value`].
-        fn prop(self, sql: &mut Sql, key: &str) -> String {
+        /// The property `key` of `<a>.props`, as a value comparable with [`Self::value`].
+        fn prop(self, sql: &mut Sql, a: &str, key: &str) -> String {
             match self {
                 Self::Sqlite => {
                     let path = sql.bind(format!("$.\"{}\"", key.replace('"', "")));
-                    format!("json_extract(n.props, {path})")
+                    format!("json_extract({a}.props, {path})")
                 }
-                Self::Postgres => format!("(n.props::jsonb -> {})", sql.bind(key)),
+                Self::Postgres => format!("({a}.props::jsonb -> {})", sql.bind(key)),
             }
         }
 
         /// The property `key` as text.
-        fn prop_text(self, sql: &mut Sql, key: &str) -> String {
+        fn prop_text(self, sql: &mut Sql, a: &str, key: &str) -> String {
             match self {
-                Self::Sqlite => self.prop(sql, key),
-                Self::Postgres => format!("(n.props::jsonb ->> {})", sql.bind(key)),
+                Self::Sqlite => self.prop(sql, a, key),
+                Self::Postgres => format!("({a}.props::jsonb ->> {})", sql.bind(key)),
             }
         }
 
@@ -456,22 +481,69 @@ pub mod sql {
     /// The conditions of a filter on `graph_node n`, joined by `AND` (`1 = 1` for none).
     #[must_use]
     pub fn node_filter(d: Dialect, sql: &mut Sql, f: &super::NodeFilter) -> String {
+        filter_on(d, sql, f, "n")
+    }
+
+    /// Whether the node `<a>` reaches, along `hops`, a node that `dest` matches: one
+    /// `EXISTS` of joins over the edge and node tables (each hop an index probe).
+    fn reaches(
+        d: Dialect,
+        sql: &mut Sql,
+        a: &str,
+        hops: &[super::Hop],
+        dest: &super::NodeFilter,
+    ) -> String {
+        let tag = sql.params.len();
+        let mut from = String::new();
+        let mut conds = Vec::new();
+        let mut prev = format!("{a}.id");
+        for (i, h) in hops.iter().enumerate() {
+            let (e, m) = (format!("e{tag}_{i}"), format!("m{tag}_{i}"));
+            let (near, far) = if h.to_parents {
+                ("src", "dst")
+            } else {
+                ("dst", "src")
+            };
+            if i == 0 {
+                from.push_str(&format!("graph_edge {e}"));
+                conds.push(format!("{e}.{near} = {prev}"));
+            } else {
+                from.push_str(&format!(" JOIN graph_edge {e} ON {e}.{near} = {prev}"));
+            }
+            from.push_str(&format!(" JOIN graph_node {m} ON {m}.id = {e}.{far}"));
+            conds.push(format!("{e}.link = {}", sql.bind(h.link.as_str())));
+            conds.push(format!(
+                "{m}.node_type = {}",
+                sql.bind(h.node_type.as_str())
+            ));
+            prev = format!("{m}.id");
+        }
+        let last = format!("m{tag}_{}", hops.len().saturating_sub(1));
+        conds.push(filter_on(d, sql, dest, &last));
+        format!(
+            "EXISTS (SELECT 1 FROM {from} WHERE {})",
+            conds.join(" AND ")
+        )
+    }
+
+    /// [`node_filter`] on the node table aliased `a`.
+    fn filter_on(d: Dialect, sql: &mut Sql, f: &super::NodeFilter, a: &str) -> String {
         use super::PropMatch;
         let mut conds = Vec::new();
         if !f.node_types.is_empty() {
-            conds.push(in_list(sql, "n.node_type", &f.node_types));
+            conds.push(in_list(sql, &format!("{a}.node_type"), &f.node_types));
         }
         if let Some(p) = &f.projects {
-            conds.push(in_list(sql, "n.project_id", p));
+            conds.push(in_list(sql, &format!("{a}.project_id"), p));
         }
         if let Some(ids) = &f.ids {
-            conds.push(in_list(sql, "n.id", ids));
+            conds.push(in_list(sql, &format!("{a}.id"), ids));
         }
         for (key, m) in &f.props {
             match m {
                 PropMatch::AnyOf(values) if values.is_empty() => conds.push("1 = 0".into()),
                 PropMatch::AnyOf(values) => {
-                    let prop = d.prop(sql, key);
+                    let prop = d.prop(sql, a, key);
                     let vs: Vec<String> = values.iter().map(|v| d.value(sql, v)).collect();
                     conds.push(format!("{prop} IN ({})", vs.join(", ")));
                 }
@@ -482,12 +554,12 @@ pub mod sql {
                                 let path = sql.bind(format!("$.\"{}\"", key.replace('"', "")));
                                 let value = d.value(sql, v);
                                 format!(
-                                    "EXISTS (SELECT 1 FROM json_each(n.props, {path}) j \
+                                    "EXISTS (SELECT 1 FROM json_each({a}.props, {path}) j \
                                      WHERE j.value = {value})"
                                 )
                             }
                             Dialect::Postgres => {
-                                let prop = d.prop(sql, key);
+                                let prop = d.prop(sql, a, key);
                                 let value = d.value(sql, v);
                                 format!("{prop} @> jsonb_build_array({value})")
                             }
@@ -496,16 +568,16 @@ pub mod sql {
                     }
                 }
                 PropMatch::Not(v) => {
-                    let text = d.prop_text(sql, key);
-                    let prop = d.prop(sql, key);
+                    let text = d.prop_text(sql, a, key);
+                    let prop = d.prop(sql, a, key);
                     let value = d.value(sql, v);
                     conds.push(format!("({text} IS NOT NULL AND {prop} <> {value})"));
                 }
             }
         }
         if let Some(q) = f.quick_search.as_deref().filter(|q| !q.is_empty()) {
-            let by_id = d.contains(sql, "n.id", q);
-            let by_submitter = d.contains(sql, "COALESCE(n.submitter_id, '')", q);
+            let by_id = d.contains(sql, &format!("{a}.id"), q);
+            let by_submitter = d.contains(sql, &format!("COALESCE({a}.submitter_id, '')"), q);
             conds.push(format!("({by_id} OR {by_submitter})"));
         }
         for (key, bound, op) in [
@@ -515,9 +587,27 @@ pub mod sql {
             ("updated_datetime", &f.updated_before, "<"),
         ] {
             if let Some(t) = bound {
-                let prop = d.prop_text(sql, key);
+                let prop = d.prop_text(sql, a, key);
                 conds.push(format!("{prop} {op} {}", sql.bind(t.as_str())));
             }
+        }
+        for group in &f.reach {
+            let mut any = Vec::new();
+            for r in &group.any_of {
+                for hops in r.paths.iter().filter(|h| !h.is_empty()) {
+                    any.push(reaches(d, sql, a, hops, &r.dest));
+                }
+            }
+            let cond = if any.is_empty() {
+                "1 = 0".to_owned()
+            } else {
+                format!("({})", any.join(" OR "))
+            };
+            conds.push(if group.negate {
+                format!("NOT {cond}")
+            } else {
+                cond
+            });
         }
         if conds.is_empty() {
             "1 = 1".to_owned()
@@ -530,7 +620,7 @@ pub mod sql {
     fn order_by(d: Dialect, sql: &mut Sql, order: Option<&(String, bool)>) -> String {
         match order {
             Some((key, asc)) if key != "id" => {
-                let prop = d.prop(sql, key);
+                let prop = d.prop(sql, "n", key);
                 let dir = if *asc { "ASC" } else { "DESC" };
                 format!("{prop} {dir}, n.id")
             }

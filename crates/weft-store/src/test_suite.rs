@@ -2169,6 +2169,71 @@ pub async fn run_graph_queries(s: Arc<dyn crate::GraphStore>) {
         .await
         .is_empty()
     );
+    // paths: along edges, both ways, to nodes a filter matches (or to none)
+    use crate::{Hop, Reach, ReachGroup};
+    let hop = |link: &str, to_parents: bool, node_type: &str| Hop {
+        link: link.into(),
+        to_parents,
+        node_type: node_type.into(),
+    };
+    let reach = |paths: Vec<Vec<Hop>>, dest: NodeFilter, negate: bool| ReachGroup {
+        any_of: vec![Reach { paths, dest }],
+        negate,
+    };
+    let cell_sample = NodeFilter {
+        props: vec![("composition".into(), PropMatch::AnyOf(vec![json!("Cell")]))],
+        ..NodeFilter::default()
+    };
+    let to_samples = vec![vec![hop("cases", false, "sample")]];
+    let with = |group: ReachGroup| NodeFilter {
+        reach: vec![group],
+        ..cases(vec![])
+    };
+    assert_eq!(
+        ids(with(reach(to_samples.clone(), cell_sample.clone(), false))).await,
+        vec![id(&c[0])]
+    );
+    assert_eq!(
+        ids(with(reach(to_samples.clone(), NodeFilter::default(), true))).await,
+        vec![id(&c[2])],
+        "cases without samples"
+    );
+    assert_eq!(
+        ids(with(reach(
+            vec![vec![hop("cases", false, "case")]],
+            NodeFilter::default(),
+            false
+        )))
+        .await,
+        Vec::<String>::new(),
+        "the hop's node type counts"
+    );
+    let up = vec![vec![
+        hop("cases", true, "case"),
+        hop("projects", true, "project"),
+    ]];
+    let samples_to = |dest: NodeFilter| NodeFilter {
+        node_types: vec!["sample".into()],
+        reach: vec![reach(up.clone(), dest, false)],
+        ..NodeFilter::default()
+    };
+    let proj = NodeFilter {
+        props: vec![("code".into(), PropMatch::AnyOf(vec![json!("proj")]))],
+        ..NodeFilter::default()
+    };
+    assert_eq!(ids(samples_to(proj)).await.len(), 3);
+    let of_c2 = NodeFilter {
+        ids: Some(vec![id(&c[1])]),
+        ..NodeFilter::default()
+    };
+    let via_case = vec![vec![hop("cases", true, "case")]];
+    let samples_of_c2 = NodeFilter {
+        node_types: vec!["sample".into()],
+        reach: vec![reach(via_case, of_c2, false)],
+        ..NodeFilter::default()
+    };
+    assert_eq!(ids(samples_of_c2).await, vec![id(&sm[2])]);
+
     // order and pages
     let page = |order: Option<(&str, bool)>, limit: Option<usize>, offset: usize| {
         let s = Arc::clone(&s);

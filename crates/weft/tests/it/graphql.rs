@@ -148,6 +148,39 @@ async fn queries_links_filters_and_access_on_a_real_dictionary() {
     assert_eq!(submitters(&d["page"]), ["s-2"]);
     assert_eq!(submitters(&d["named"]), ["case-2"]);
 
+    // Links and paths, both ways, resolved in the database.
+    let r = gql(
+        &app,
+        reader,
+        "{ linked: experiment(with_links: [\"cases\"]) { submitter_id } \
+           unlinked: case(without_links: [\"samples\"]) { submitter_id } \
+           of_case2: sample(with_path_to: [{type: \"case\", submitter_id: \"case-2\"}]) { submitter_id } \
+           of_exp: _sample_count(with_path_to: [{type: \"experiment\", submitter_id: \"exp-1\"}]) \
+           solid: case(with_path_to: [{type: \"sample\", composition: \"Solid Tissue\"}]) { submitter_id } \
+           not_solid: case(without_path_to: [{type: \"sample\", composition: \"Solid Tissue\"}]) { submitter_id } \
+           either: _case_count(with_path_to_any: [{type: \"sample\", is_ffpe: true}, {type: \"sample\", submitter_id: \"s-3\"}]) }",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let d = &r.json["data"];
+    assert_eq!(submitters(&d["linked"]), ["exp-1"]);
+    assert!(d["unlinked"].as_array().unwrap().is_empty(), "{}", r.text);
+    assert_eq!(submitters(&d["of_case2"]), ["s-3"]);
+    assert_eq!(d["of_exp"], 3);
+    assert_eq!(submitters(&d["solid"]), ["case-1"]);
+    assert_eq!(submitters(&d["not_solid"]), ["case-2"]);
+    assert_eq!(d["either"], 2);
+    let r = gql(
+        &app,
+        reader,
+        "{ case(with_links: [\"nothing\"]) { id } }",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(r.json["errors"][0], "Invalid link name 'nothing'");
+
     // Variables, as an object and as a JSON string; fragments; `node`.
     let q = "query Count($p: [String]) { _case_count(project_id: $p) \
              case(project_id: $p) { ...who } } fragment who on case { submitter_id }";
