@@ -4,6 +4,7 @@
 //! per request from the policy engine's mapping, as peregrine's `read_access_projects`.
 
 pub mod args;
+pub mod extra;
 pub mod loader;
 pub mod paths;
 pub mod schema;

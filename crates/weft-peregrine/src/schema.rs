@@ -31,11 +31,15 @@ const NODE_FIELDS: [&str; 6] = [
 /// How a property is typed in GraphQL (peregrine: integers and numbers are `Float`, arrays
 /// `[String]`, anything else not boolean is `String`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     Str,
     Float,
     Bool,
     List,
+}
+
+pub(crate) fn kind_of(p: &Property) -> Kind {
+    kind(p)
 }
 
 fn kind(p: &Property) -> Kind {
@@ -60,6 +64,19 @@ fn scalar(kind: Kind) -> &'static str {
 }
 
 /// A stored value as a field of `kind`.
+pub(crate) fn output_of(v: Option<&Value>, kind: Kind) -> Option<FieldValue<'static>> {
+    output(v, kind)
+}
+
+/// A field's type of `kind` (a list of strings for arrays unless `arg_list`).
+pub(crate) fn scalar_of(kind: Kind, arg_list: bool) -> TypeRef {
+    if kind == Kind::List || arg_list {
+        TypeRef::named_list(scalar(kind))
+    } else {
+        TypeRef::named(scalar(kind))
+    }
+}
+
 fn output(v: Option<&Value>, kind: Kind) -> Option<FieldValue<'static>> {
     let v = v.filter(|v| !v.is_null())?;
     let text = |v: &Value| match v {
@@ -352,9 +369,24 @@ fn linked(
     vec![node_args(list, target), node_args(count, target)]
 }
 
-/// The root query type: `<label>`, `_<label>_count` and `node`.
-fn root(dict: &Arc<Dictionary>) -> Object {
+/// The root query type: `<label>`, `_<label>_count`, `node`, `datanode`, `_node_type`,
+/// `viewer` (all of these again) and the transaction log.
+fn root(dict: &Arc<Dictionary>) -> (Object, Vec<Object>) {
     let mut root = Object::new("Root");
+    for f in root_fields(dict) {
+        root = root.field(f);
+    }
+    let (viewer, viewer_field) = crate::extra::viewer(root_fields(dict));
+    let (datanode, _) = crate::extra::datanode(dict);
+    let (node_type, _) = crate::extra::node_type(dict);
+    let [log, log_count] = crate::transactions::root_fields();
+    let root = root.field(viewer_field).field(log).field(log_count);
+    (root, vec![viewer, datanode, node_type])
+}
+
+/// The fields `Root` and `viewer` share.
+fn root_fields(dict: &Arc<Dictionary>) -> Vec<Field> {
+    let mut fields = Vec::new();
     for node in dict.nodes() {
         let label = node.id.clone();
         let shared = Arc::new(node.clone());
@@ -380,7 +412,7 @@ fn root(dict: &Arc<Dictionary>) -> Object {
                 })
             },
         );
-        root = root.field(node_args(list, node));
+        fields.push(node_args(list, node));
         let count = Field::new(
             format!("_{label}_count"),
             TypeRef::named(TypeRef::INT),
@@ -401,10 +433,12 @@ fn root(dict: &Arc<Dictionary>) -> Object {
                 })
             },
         );
-        root = root.field(node_args(count, node));
+        fields.push(node_args(count, node));
     }
-    let [log, log_count] = crate::transactions::root_fields();
-    root.field(generic_node()).field(log).field(log_count)
+    fields.push(generic_node());
+    fields.push(crate::extra::datanode(dict).1);
+    fields.push(crate::extra::node_type(dict).1);
+    fields
 }
 
 /// `node`: nodes of any type in the readable projects (peregrine's base query).
@@ -502,5 +536,9 @@ pub fn build(dict: &Arc<Dictionary>) -> Result<Schema, SchemaError> {
         builder = builder.register(t);
     }
     builder = builder.register(path_input(dict));
-    builder.register(root(dict)).finish()
+    let (root, others) = root(dict);
+    for o in others {
+        builder = builder.register(o);
+    }
+    builder.register(root).finish()
 }

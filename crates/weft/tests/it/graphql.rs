@@ -458,6 +458,29 @@ async fn summaries_under_api_search() {
         "{body}"
     );
 
+    // datanode (every file type at once), _node_type (the dictionary), viewer
+    let q = "{ datanode(object_id: \"dg.TEST/0b8a3c1e-5f7d-4f6e-9a2b-1c3d4e5f6a7b\") \
+             { type file_name file_size } \
+             all: datanode(first: 0) { id } \
+             _node_type(id: \"case\") { id category } \
+             types: _node_type(first: 0) { id } \
+             viewer { _case_count case(first: 1) { submitter_id } } }";
+    let r = gql(&app, Some(&reader), q, Value::Null).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let d = &r.json["data"];
+    assert_eq!(
+        d["datanode"],
+        json!([{"type": "submitted_unaligned_reads", "file_name": "r1.fastq", "file_size": 42.0}])
+    );
+    assert_eq!(d["all"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        d["_node_type"],
+        json!([{"id": "case", "category": "administrative"}])
+    );
+    assert!(d["types"].as_array().unwrap().len() > 20, "{}", d["types"]);
+    assert_eq!(d["viewer"]["_case_count"], 2);
+    assert_eq!(d["viewer"]["case"].as_array().unwrap().len(), 1);
+
     let r = app
         .call(Method::GET, "/api/search/_status", None, None)
         .await;
