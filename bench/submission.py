@@ -61,27 +61,11 @@ def main():
                            json.dumps({"type": "experiment", "submitter_id": "exp-1", "projects": {"code": PROJECT}}))
     assert status == 200, (status, data)
 
-    samples = cases * 3 // 2
-    aliquots = cases * 3 // 2
-
-    def rows(kind):
-        if kind == "case":
-            yield "type\tsubmitter_id\texperiments.submitter_id\tprimary_site\tdisease_type"
-            for i in range(cases):
-                yield f"case\tcase-{i}\texp-1\tLung\tAdenocarcinoma"
-        elif kind == "sample":
-            yield "type\tsubmitter_id\tcases.submitter_id\tcomposition\tis_ffpe\tcurrent_weight"
-            for i in range(samples):
-                yield f"sample\tsample-{i}\tcase-{i * 2 // 3}\tSolid Tissue\tfalse\t{i % 97}.5"
-        else:
-            yield "type\tsubmitter_id\tsamples.submitter_id\taliquot_quantity\taliquot_volume"
-            for i in range(aliquots):
-                yield f"aliquot\taliquot-{i}\tsample-{i}\t{i % 13}.25\t{i % 7}"
 
     total = 0
     start = time.monotonic()
     for kind in ("case", "sample", "aliquot"):
-        it = rows(kind)
+        it = rows(kind, cases)
         header = next(it)
         batch = []
         for row in it:
@@ -136,6 +120,24 @@ def main():
             deleted += json.loads(data)["deleted_entity_count"]
     took = time.monotonic() - start
     print(f"delete  {deleted} entities in {took:.1f} s: {deleted / took:,.0f} entities/s (batches of 500 ids)")
+
+
+def rows(kind, cases):
+    """TSV rows of one node type (header first): CASES cases linked to `exp-1`, 1.5
+    samples per case, one aliquot per sample."""
+    samples = cases * 3 // 2
+    if kind == "case":
+        yield "type\tsubmitter_id\texperiments.submitter_id\tprimary_site\tdisease_type"
+        for i in range(cases):
+            yield f"case\tcase-{i}\texp-1\tLung\tAdenocarcinoma"
+    elif kind == "sample":
+        yield "type\tsubmitter_id\tcases.submitter_id\tcomposition\tis_ffpe\tcurrent_weight"
+        for i in range(samples):
+            yield f"sample\tsample-{i}\tcase-{i * 2 // 3}\tSolid Tissue\tfalse\t{i % 97}.5"
+    else:
+        yield "type\tsubmitter_id\tsamples.submitter_id\taliquot_quantity\taliquot_volume"
+        for i in range(samples):
+            yield f"aliquot\taliquot-{i}\tsample-{i}\t{i % 13}.25\t{i % 7}"
 
 
 def put_chunk(c, path, token, header, batch):

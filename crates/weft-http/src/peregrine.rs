@@ -92,6 +92,7 @@ fn json(status: StatusCode, body: &Value) -> Response {
         (status = 400, description = "{\"data\", \"errors\": [text]}, or {\"message\"} for a malformed body", body = Value),
         (status = 401, description = "Unusable credentials", body = Value),
         (status = 404, description = "No dictionary configured", body = Value),
+        (status = 413, description = "Body over max_body_bytes", body = Value),
     ))]
 async fn graphql(State(s): State<Shared>, Creds(c): Creds, body: Result<Body, ApiError>) -> Res {
     let svc = service(&s)?;

@@ -504,13 +504,14 @@ pub mod sql {
             } else {
                 ("dst", "src")
             };
-            if i == 0 {
-                from.push_str(&format!("graph_edge {e}"));
-                conds.push(format!("{e}.{near} = {prev}"));
-            } else {
-                from.push_str(&format!(" JOIN graph_edge {e} ON {e}.{near} = {prev}"));
+            // CROSS JOIN keeps SQLite's join order: from the outer node along the edges
+            // (an index probe each), never from a scan of a node type.
+            if i > 0 {
+                from.push_str(" CROSS JOIN ");
             }
-            from.push_str(&format!(" JOIN graph_node {m} ON {m}.id = {e}.{far}"));
+            from.push_str(&format!("graph_edge {e} CROSS JOIN graph_node {m}"));
+            conds.push(format!("{e}.{near} = {prev}"));
+            conds.push(format!("{m}.id = {e}.{far}"));
             conds.push(format!("{e}.link = {}", sql.bind(h.link.as_str())));
             conds.push(format!(
                 "{m}.node_type = {}",
@@ -676,7 +677,9 @@ pub mod sql {
         }
     }
 
-    /// Each anchor's page of linked nodes: the anchor, then the node's columns.
+    /// Each anchor's page of linked nodes: the anchor, then the node's columns. The edges of
+    /// the anchors drive the join (`CROSS JOIN` fixes SQLite's order), so the cost follows
+    /// the anchors' links, not the size of the linked type.
     #[must_use]
     pub fn linked(d: Dialect, q: &super::LinkedQuery) -> Sql {
         let mut sql = Sql::new("");
@@ -695,8 +698,8 @@ pub mod sql {
             "SELECT x.anchor, x.id, x.node_type, x.project_id, x.submitter_id, x.props FROM \
              (SELECT {anchor} AS anchor, n.id, n.node_type, n.project_id, n.submitter_id, \
              n.props, ROW_NUMBER() OVER (PARTITION BY {anchor} ORDER BY {order}) AS rn \
-             FROM graph_edge e JOIN graph_node n ON n.id = {other} \
-             WHERE e.link = {link} AND {anchors} AND {filter}) x \
+             FROM graph_edge e CROSS JOIN graph_node n \
+             WHERE n.id = {other} AND e.link = {link} AND {anchors} AND {filter}) x \
              WHERE {window} ORDER BY x.anchor, x.rn"
         );
         sql
@@ -711,8 +714,9 @@ pub mod sql {
         let anchors = in_list(&mut sql, anchor, &q.anchors);
         let filter = node_filter(d, &mut sql, &q.query.filter);
         sql.text = format!(
-            "SELECT {anchor}, COUNT(*) FROM graph_edge e JOIN graph_node n ON n.id = {other} \
-             WHERE e.link = {link} AND {anchors} AND {filter} GROUP BY {anchor}"
+            "SELECT {anchor}, COUNT(*) FROM graph_edge e CROSS JOIN graph_node n \
+             WHERE n.id = {other} AND e.link = {link} AND {anchors} AND {filter} \
+             GROUP BY {anchor}"
         );
         sql
     }
