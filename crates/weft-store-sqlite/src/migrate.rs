@@ -48,6 +48,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "graph_commit",
         include_str!("../migrations/0013_graph_commit.sql"),
     ),
+    (
+        14,
+        "graph_type_order",
+        include_str!("../migrations/0014_graph_type_order.sql"),
+    ),
 ];
 
 pub(crate) fn apply(conn: &mut Connection) -> StoreResult<usize> {
