@@ -527,6 +527,48 @@ pub mod sql {
         )
     }
 
+    /// [`reaches`] walked the other way, for a destination a filter narrows: the nodes the
+    /// destinations reach back along `hops`, found once (from the destinations' few rows
+    /// through the edges' indexes), then `<a>.id IN` them.
+    fn reached_from(
+        d: Dialect,
+        sql: &mut Sql,
+        a: &str,
+        hops: &[super::Hop],
+        dest: &super::NodeFilter,
+    ) -> String {
+        let tag = sql.params.len();
+        let k = hops.len() - 1;
+        let mut from = format!("graph_node m{tag}_{k}");
+        let dest_cond = filter_on(d, sql, dest, &format!("m{tag}_{k}"));
+        let mut conds = vec![dest_cond];
+        for (i, h) in hops.iter().enumerate().rev() {
+            let (e, m) = (format!("e{tag}_{i}"), format!("m{tag}_{i}"));
+            let (near, far) = if h.to_parents {
+                ("src", "dst")
+            } else {
+                ("dst", "src")
+            };
+            from.push_str(&format!(" CROSS JOIN graph_edge {e}"));
+            conds.push(format!("{e}.{far} = {m}.id"));
+            conds.push(format!("{e}.link = {}", sql.bind(h.link.as_str())));
+            conds.push(format!(
+                "{m}.node_type = {}",
+                sql.bind(h.node_type.as_str())
+            ));
+            if i > 0 {
+                let before = format!("m{tag}_{}", i - 1);
+                from.push_str(&format!(" CROSS JOIN graph_node {before}"));
+                conds.push(format!("{before}.id = {e}.{near}"));
+            }
+        }
+        let first_near = if hops[0].to_parents { "src" } else { "dst" };
+        format!(
+            "{a}.id IN (SELECT e{tag}_0.{first_near} FROM {from} WHERE {})",
+            conds.join(" AND ")
+        )
+    }
+
     /// [`node_filter`] on the node table aliased `a`.
     fn filter_on(d: Dialect, sql: &mut Sql, f: &super::NodeFilter, a: &str) -> String {
         use super::PropMatch;
@@ -595,8 +637,13 @@ pub mod sql {
         for group in &f.reach {
             let mut any = Vec::new();
             for r in &group.any_of {
+                let narrowed = r.dest.ids.is_some() || !r.dest.props.is_empty();
                 for hops in r.paths.iter().filter(|h| !h.is_empty()) {
-                    any.push(reaches(d, sql, a, hops, &r.dest));
+                    any.push(if narrowed {
+                        reached_from(d, sql, a, hops, &r.dest)
+                    } else {
+                        reaches(d, sql, a, hops, &r.dest)
+                    });
                 }
             }
             let cond = if any.is_empty() {
