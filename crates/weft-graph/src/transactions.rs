@@ -38,21 +38,26 @@ fn unreadable(id: i64) -> WeftError {
 }
 
 impl SubmissionService {
-    /// The log entry `id` of a project: 404 naming it when there is none.
-    async fn logged(&self, project: &Project, id: i64) -> Result<GraphTransaction, WeftError> {
-        let missing = || {
-            WeftError::not_found(format!(
-                "Unable to find transaction_log with id: {id} for project {}",
-                project.project_id
-            ))
-        };
+    /// The log entry `id`, of the project when `own` (any project's otherwise, for the
+    /// refusal to name it): 404 naming it when there is none.
+    async fn logged(
+        &self,
+        project: &Project,
+        id: i64,
+        own: bool,
+    ) -> Result<GraphTransaction, WeftError> {
         let tx = self
             .store
             .graph_transaction(id)
             .await
             .map_err(store_error)?
-            .ok_or_else(missing)?;
-        Ok(tx)
+            .filter(|t| !own || t.entry.project_id.as_deref() == Some(project.project_id.as_str()));
+        tx.ok_or_else(|| {
+            WeftError::not_found(format!(
+                "Unable to find transaction_log with id: {id} for project {}",
+                project.project_id
+            ))
+        })
     }
 
     /// Close a dry run of the project so it can no longer be committed (needs `update`).
@@ -66,13 +71,7 @@ impl SubmissionService {
         self.authenticate(creds).await?;
         let project = self.project(program, code).await?;
         self.allowed(creds, "update", &project.resource()).await?;
-        let tx = self.logged(&project, id).await?;
-        if tx.entry.project_id.as_deref() != Some(project.project_id.as_str()) {
-            return Err(WeftError::not_found(format!(
-                "Unable to find transaction_log with id: {id} for project {}",
-                project.project_id
-            )));
-        }
+        let tx = self.logged(&project, id, true).await?;
         let refusal = if tx.entry.closed {
             Some("This transaction log is already closed.")
         } else if !tx.entry.dry_run {
@@ -110,7 +109,7 @@ impl SubmissionService {
         let (user, allowed) = self
             .allowed_any(creds, &COMMITTERS, &project.resource())
             .await?;
-        let entry = self.logged(&project, id).await?.entry;
+        let entry = self.logged(&project, id, false).await?.entry;
         let refusal = if entry.state != "SUCCEEDED" {
             Some(format!(
                 "Unable to commit transaction log in state {}.",

@@ -106,18 +106,7 @@ pub fn datanode(dict: &Arc<Dictionary>) -> (Object, Field) {
             )))
         })
     });
-    for name in args::BASE_ARGS {
-        let ty = match name {
-            "ids" => TypeRef::named_list(TypeRef::STRING),
-            "first" | "offset" => TypeRef::named(TypeRef::INT),
-            _ => TypeRef::named(TypeRef::STRING),
-        };
-        let mut arg = InputValue::new(name, ty);
-        if name == "first" {
-            arg = arg.default_value(GqlValue::from(args::DEFAULT_FIRST));
-        }
-        field = field.argument(arg);
-    }
+    field = crate::schema::base_args(field);
     for (name, p) in &fields {
         if args::BASE_ARGS.contains(&name.as_str()) || name == "project_id" {
             continue;

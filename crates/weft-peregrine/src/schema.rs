@@ -148,9 +148,8 @@ fn interface_value(nodes: Vec<GraphNode>) -> FieldValue<'static> {
     }))
 }
 
-/// The arguments of a query of `node`'s type.
-fn node_args(mut field: Field, node: &Node) -> Field {
-    let props: Vec<&Property> = properties(node).collect();
+/// The arguments every node query takes besides its properties ([`BASE_ARGS`]).
+pub(crate) fn base_args(mut field: Field) -> Field {
     for name in BASE_ARGS {
         let ty = match name {
             "ids" => TypeRef::named_list(TypeRef::STRING),
@@ -163,6 +162,13 @@ fn node_args(mut field: Field, node: &Node) -> Field {
         }
         field = field.argument(arg);
     }
+    field
+}
+
+/// The arguments of a query of `node`'s type.
+fn node_args(field: Field, node: &Node) -> Field {
+    let props: Vec<&Property> = properties(node).collect();
+    let mut field = base_args(field);
     if !props.iter().any(|p| p.name == "submitter_id") {
         field = field.argument(InputValue::new(
             "submitter_id",

@@ -677,12 +677,16 @@ pub mod sql {
         }
     }
 
-    fn page(sql: &mut Sql, first: Option<usize>, offset: usize) -> String {
+    /// ` LIMIT … OFFSET …` of a page (`None`: no limit, each backend's way of saying so).
+    fn page(d: Dialect, sql: &mut Sql, first: Option<usize>, offset: usize) -> String {
         let mut out = String::new();
         if let Some(l) = first {
             out.push_str(&format!(" LIMIT {}", sql.bind(Param::Int(limit(l)))));
         } else if offset > 0 {
-            out.push_str(" LIMIT -1");
+            out.push_str(match d {
+                Dialect::Sqlite => " LIMIT -1",
+                Dialect::Postgres => " LIMIT ALL",
+            });
         }
         if offset > 0 {
             out.push_str(&format!(" OFFSET {}", sql.bind(Param::Int(limit(offset)))));
@@ -696,10 +700,7 @@ pub mod sql {
         let mut sql = Sql::new("");
         let filter = node_filter(d, &mut sql, &q.filter);
         let order = order_by(d, &mut sql, q.order.as_ref());
-        let mut page = page(&mut sql, q.limit, q.offset);
-        if d == Dialect::Postgres {
-            page = page.replace("LIMIT -1", "LIMIT ALL");
-        }
+        let page = page(d, &mut sql, q.limit, q.offset);
         sql.text = format!(
             "SELECT {NODE_COLUMNS} FROM graph_node n WHERE {filter} ORDER BY {order}{page}"
         );
@@ -825,10 +826,7 @@ pub mod sql {
         let mut sql = Sql::new("");
         let filter = transaction_filter(d, &mut sql, q);
         let order = if q.newest_first { "id DESC" } else { "id" };
-        let mut page = page(&mut sql, q.limit, q.offset);
-        if d == Dialect::Postgres {
-            page = page.replace("LIMIT -1", "LIMIT ALL");
-        }
+        let page = page(d, &mut sql, q.limit, q.offset);
         sql.text = format!(
             "SELECT {LOG_COLUMNS} FROM graph_transaction WHERE {filter} ORDER BY {order}{page}"
         );
