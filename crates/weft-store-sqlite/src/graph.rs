@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension as _, Row};
 use weft_store::graph::sql::{self, Dialect};
-use weft_store::sql::Param;
+use weft_store::sql::{Param, Sql};
 use weft_store::{
     GraphChange, GraphEdge, GraphLink, GraphListQuery, GraphLogEntry, GraphNode, GraphStore,
     GraphTransaction, LinkedQuery, NodeFilter, NodeQuery, StoreError, StoreResult,
@@ -80,6 +80,34 @@ fn node_row(r: &Row<'_>, at: usize) -> rusqlite::Result<(GraphNode, String)> {
 fn with_props((mut node, text): (GraphNode, String)) -> StoreResult<GraphNode> {
     node.props = sql::props(&text)?;
     Ok(node)
+}
+
+/// The rows of a portable statement, each read by `row`.
+fn select<T>(
+    conn: &Connection,
+    stmt: &Sql,
+    row: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> StoreResult<Vec<T>> {
+    let mut prepared = conn.prepare_cached(&dialect(&stmt.text)).map_err(backend)?;
+    let rows = prepared
+        .query_map(
+            rusqlite::params_from_iter(stmt.params.iter().map(to_value)),
+            row,
+        )
+        .map_err(backend)?;
+    rows.collect::<rusqlite::Result<_>>().map_err(backend)
+}
+
+/// The one count a statement selects.
+fn count_of(conn: &Connection, stmt: &Sql) -> StoreResult<i64> {
+    conn.prepare_cached(&dialect(&stmt.text))
+        .and_then(|mut s| {
+            s.query_row(
+                rusqlite::params_from_iter(stmt.params.iter().map(to_value)),
+                |r| r.get(0),
+            )
+        })
+        .map_err(backend)
 }
 
 fn link_row(r: &Row<'_>) -> rusqlite::Result<GraphLink> {
@@ -409,47 +437,27 @@ impl GraphStore for SqliteStore {
     async fn graph_query(&self, query: NodeQuery) -> StoreResult<Vec<GraphNode>> {
         self.read(move |conn| {
             let stmt = sql::query(Dialect::Sqlite, &query);
-            let mut prepared = conn.prepare_cached(&dialect(&stmt.text)).map_err(backend)?;
-            let rows = prepared
-                .query_map(
-                    rusqlite::params_from_iter(stmt.params.iter().map(to_value)),
-                    |r| node_row(r, 0),
-                )
-                .map_err(backend)?;
-            rows.map(|r| with_props(r.map_err(backend)?)).collect()
+            select(conn, &stmt, |r| node_row(r, 0))?
+                .into_iter()
+                .map(with_props)
+                .collect()
         })
         .await
     }
 
     async fn graph_count(&self, filter: NodeFilter) -> StoreResult<i64> {
-        self.read(move |conn| {
-            let stmt = sql::count(Dialect::Sqlite, &filter);
-            conn.prepare_cached(&dialect(&stmt.text))
-                .and_then(|mut s| {
-                    s.query_row(
-                        rusqlite::params_from_iter(stmt.params.iter().map(to_value)),
-                        |r| r.get(0),
-                    )
-                })
-                .map_err(backend)
-        })
-        .await
+        self.read(move |conn| count_of(conn, &sql::count(Dialect::Sqlite, &filter)))
+            .await
     }
 
     async fn graph_linked(&self, query: LinkedQuery) -> StoreResult<Vec<(String, GraphNode)>> {
         self.read(move |conn| {
             let stmt = sql::linked(Dialect::Sqlite, &query);
-            let mut prepared = conn.prepare_cached(&dialect(&stmt.text)).map_err(backend)?;
-            let rows = prepared
-                .query_map(
-                    rusqlite::params_from_iter(stmt.params.iter().map(to_value)),
-                    |r| Ok((r.get::<_, String>(0)?, node_row(r, 1)?)),
-                )
-                .map_err(backend)?;
-            rows.map(|r| {
-                let (anchor, node) = r.map_err(backend)?;
-                Ok((anchor, with_props(node)?))
-            })
+            select(conn, &stmt, |r| {
+                Ok((r.get::<_, String>(0)?, node_row(r, 1)?))
+            })?
+            .into_iter()
+            .map(|(anchor, node)| Ok((anchor, with_props(node)?)))
             .collect()
         })
         .await
@@ -458,14 +466,7 @@ impl GraphStore for SqliteStore {
     async fn graph_linked_counts(&self, query: LinkedQuery) -> StoreResult<Vec<(String, i64)>> {
         self.read(move |conn| {
             let stmt = sql::linked_counts(Dialect::Sqlite, &query);
-            let mut prepared = conn.prepare_cached(&dialect(&stmt.text)).map_err(backend)?;
-            let rows = prepared
-                .query_map(
-                    rusqlite::params_from_iter(stmt.params.iter().map(to_value)),
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .map_err(backend)?;
-            rows.collect::<rusqlite::Result<_>>().map_err(backend)
+            select(conn, &stmt, |r| Ok((r.get(0)?, r.get(1)?)))
         })
         .await
     }
@@ -475,32 +476,18 @@ impl GraphStore for SqliteStore {
         query: TransactionQuery,
     ) -> StoreResult<Vec<GraphTransaction>> {
         self.read(move |conn| {
-            let stmt = sql::transaction_query(Dialect::Sqlite, &query);
-            let mut prepared = conn.prepare_cached(&dialect(&stmt.text)).map_err(backend)?;
-            let rows = prepared
-                .query_map(
-                    rusqlite::params_from_iter(stmt.params.iter().map(to_value)),
-                    log_row,
-                )
-                .map_err(backend)?;
-            rows.collect::<rusqlite::Result<_>>().map_err(backend)
+            select(
+                conn,
+                &sql::transaction_query(Dialect::Sqlite, &query),
+                log_row,
+            )
         })
         .await
     }
 
     async fn graph_transaction_count(&self, query: TransactionQuery) -> StoreResult<i64> {
-        self.read(move |conn| {
-            let stmt = sql::transaction_count(Dialect::Sqlite, &query);
-            conn.prepare_cached(&dialect(&stmt.text))
-                .and_then(|mut s| {
-                    s.query_row(
-                        rusqlite::params_from_iter(stmt.params.iter().map(to_value)),
-                        |r| r.get(0),
-                    )
-                })
-                .map_err(backend)
-        })
-        .await
+        self.read(move |conn| count_of(conn, &sql::transaction_count(Dialect::Sqlite, &query)))
+            .await
     }
 
     async fn graph_transaction(&self, id: i64) -> StoreResult<Option<GraphTransaction>> {
