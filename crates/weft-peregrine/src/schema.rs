@@ -339,6 +339,7 @@ fn node_object(dict: &Arc<Dictionary>, node: &Node) -> Object {
             FieldFuture::new(async move { Ok(output(parent(&ctx)?.props.get(&key), k)) })
         }));
     }
+    obj = obj.field(links_field());
     // links to parents, by the link's name
     for l in &node.links {
         let Some(target) = dict.node(&l.target_type) else {
@@ -441,15 +442,17 @@ fn root_fields(dict: &Arc<Dictionary>) -> Vec<Field> {
         );
         fields.push(node_args(count, node));
     }
-    fields.push(generic_node());
+    fields.push(generic_node(dict));
     fields.push(crate::extra::datanode(dict).1);
     fields.push(crate::extra::node_type(dict).1);
     fields
 }
 
 /// `node`: nodes of any type in the readable projects (peregrine's base query).
-fn generic_node() -> Field {
-    let field = Field::new("node", TypeRef::named_list("Node"), |ctx| {
+fn generic_node(dict: &Arc<Dictionary>) -> Field {
+    let dict = Arc::clone(dict);
+    let field = Field::new("node", TypeRef::named_list("Node"), move |ctx| {
+        let dict = Arc::clone(&dict);
         FieldFuture::new(async move {
             let req = ctx.ctx.data::<Request>()?;
             let args = json_args(&ctx)?;
@@ -477,6 +480,19 @@ fn generic_node() -> Field {
                 && let Some(projects) = &mut filter.projects
             {
                 projects.retain(|x| *x == p);
+            }
+            if let Some(category) = text("category") {
+                // peregrine: the types whose category is part of the argument
+                let of_category: Vec<String> = dict
+                    .nodes()
+                    .filter(|n| category.contains(n.category.as_str()))
+                    .map(|n| n.id.clone())
+                    .filter(|t| filter.node_types.is_empty() || filter.node_types.contains(t))
+                    .collect();
+                if of_category.is_empty() {
+                    return Ok(Some(interface_value(Vec::new())));
+                }
+                filter.node_types = of_category;
             }
             let first = args
                 .get("first")
@@ -511,11 +527,52 @@ fn generic_node() -> Field {
             "quick_search",
             TypeRef::named(TypeRef::STRING),
         ))
+        .argument(InputValue::new("category", TypeRef::named(TypeRef::STRING)))
         .argument(
             InputValue::new("first", TypeRef::named(TypeRef::INT))
                 .default_value(GqlValue::from(args::DEFAULT_FIRST)),
         )
         .argument(InputValue::new("offset", TypeRef::named(TypeRef::INT)))
+}
+
+/// `_links`: a node's neighbours both ways, of the readable projects, in id order (as
+/// peregrine, without a limit).
+fn links_field() -> Field {
+    Field::new("_links", TypeRef::named_list("Node"), |ctx| {
+        FieldFuture::new(async move {
+            let req = ctx.ctx.data::<Request>()?;
+            let id = parent(&ctx)?.id.clone();
+            let store_error = |e: weft_store::StoreError| Error::new(e.to_string());
+            let mut ids: Vec<String> = req
+                .store
+                .graph_parents(vec![id.clone()])
+                .await
+                .map_err(store_error)?
+                .into_iter()
+                .map(|l| l.edge.dst)
+                .collect();
+            ids.extend(
+                req.store
+                    .graph_children(vec![id])
+                    .await
+                    .map_err(store_error)?
+                    .into_iter()
+                    .map(|l| l.edge.src),
+            );
+            let readable = req.readable.as_ref().unwrap_or(&req.all_projects);
+            let mut nodes: Vec<GraphNode> = req
+                .store
+                .graph_nodes(ids)
+                .await
+                .map_err(store_error)?
+                .into_iter()
+                .filter(|n| n.project_id.as_ref().is_some_and(|p| readable.contains(p)))
+                .collect();
+            nodes.sort_by(|a, b| a.id.cmp(&b.id));
+            nodes.dedup_by(|a, b| a.id == b.id);
+            Ok(Some(interface_value(nodes)))
+        })
+    })
 }
 
 /// The schema of a dictionary.

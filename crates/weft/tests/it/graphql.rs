@@ -181,6 +181,24 @@ async fn queries_links_filters_and_access_on_a_real_dictionary() {
     assert_eq!(r.status, 400, "{}", r.text);
     assert_eq!(r.json["errors"][0], "Invalid link name 'nothing'");
 
+    // A node's links both ways; `node` by category.
+    let r = gql(
+        &app,
+        reader,
+        "{ case(submitter_id: [\"case-1\"]) { _links { type ... on sample { submitter_id } } } \
+           node(category: \"biospecimen\", first: 0) { type } }",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let links = r.json["data"]["case"][0]["_links"].as_array().unwrap();
+    let mut types: Vec<&str> = links.iter().map(|l| l["type"].as_str().unwrap()).collect();
+    types.sort_unstable();
+    assert_eq!(types, ["experiment", "sample", "sample"], "{}", r.text);
+    let nodes = r.json["data"]["node"].as_array().unwrap();
+    assert_eq!(nodes.len(), 3, "{}", r.text);
+    assert!(nodes.iter().all(|n| n["type"] == "sample"), "{}", r.text);
+
     // Variables, as an object and as a JSON string; fragments; `node`.
     let q = "query Count($p: [String]) { _case_count(project_id: $p) \
              case(project_id: $p) { ...who } } fragment who on case { submitter_id }";
