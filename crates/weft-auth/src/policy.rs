@@ -22,6 +22,13 @@ const INDEXD_ADMIN: &str = "/services/indexd/admin";
 /// What an empty `authz` list is checked against, as indexd does.
 const EMPTY_AUTHZ: &str = "/programs";
 
+/// Basic credentials anywhere but the index service.
+fn basic_refused() -> WeftError {
+    WeftError::unauthenticated(
+        "Permission denied: basic auth is for index users; this needs a token",
+    )
+}
+
 pub struct PolicyAuthorizer {
     index_users: Arc<dyn Authorizer>,
     authz: Arc<AuthzService>,
@@ -74,9 +81,7 @@ impl Authorizer for PolicyAuthorizer {
                     .authenticate(credentials, service, method)
                     .await
             }
-            Credentials::Basic { .. } => Err(WeftError::unauthenticated(
-                "Permission denied: basic auth is for index users; this needs a token",
-            )),
+            Credentials::Basic { .. } => Err(basic_refused()),
             Credentials::Bearer(_) => self.principal(credentials).await.map(|_| ()),
             Credentials::None => {
                 // Anonymous callers may write only where a policy lets the anonymous group
@@ -102,9 +107,7 @@ impl Authorizer for PolicyAuthorizer {
         method: &'static str,
     ) -> Result<Vec<String>, WeftError> {
         if let Credentials::Basic { .. } = credentials {
-            return Err(WeftError::unauthenticated(
-                "Permission denied: basic auth is for index users; this needs a token",
-            ));
+            return Err(basic_refused());
         }
         let who = self.principal(credentials).await?.subject();
         let snap = self.authz.fresh().await.map_err(WeftError::from)?;
@@ -130,9 +133,7 @@ impl Authorizer for PolicyAuthorizer {
                     .authorize(credentials, service, method, resources)
                     .await;
             }
-            return Err(WeftError::unauthenticated(
-                "Permission denied: basic auth is for index users; this needs a token",
-            ));
+            return Err(basic_refused());
         }
         let caller = self.principal(credentials).await?;
         let who = caller.subject();

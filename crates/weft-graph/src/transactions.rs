@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use weft_auth::Credentials;
 use weft_core::WeftError;
-use weft_store::{GraphTransaction, StoreError};
+use weft_store::GraphTransaction;
 
 use crate::parse::{self, Format};
 use crate::state::Transition;
@@ -86,11 +86,7 @@ impl SubmissionService {
         if let Some(reason) = refusal {
             return Err(WeftError::invalid(reason));
         }
-        match self.store.graph_close(id).await {
-            Ok(()) => {}
-            Err(StoreError::Invalid(m)) => return Err(WeftError::invalid(m)),
-            Err(e) => return Err(store_error(e)),
-        }
+        self.store.graph_close(id).await.map_err(store_error)?;
         Ok(json!({"code": 200, "message": "Closed transaction.", "transaction_id": id}))
     }
 

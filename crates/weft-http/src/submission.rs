@@ -732,11 +732,16 @@ async fn bulk(
     s: &SubmissionState,
     c: &weft_auth::Credentials,
     (program, project): (String, String),
-    mode: Mode,
+    role: Role,
+    dry_run: bool,
     body: Result<Body, ApiError>,
 ) -> Res {
     let svc = service(s)?;
     let Body(body) = body.map_err(restyle)?;
+    let mode = Mode {
+        role,
+        run: Run::checked_only(dry_run),
+    };
     let out = svc
         .submit_bulk(c, &program, &project, mode, &body)
         .await
@@ -770,17 +775,7 @@ async fn bulk_post(
     Path(p): Path<(String, String)>,
     body: Result<Body, ApiError>,
 ) -> Res {
-    bulk(
-        &s,
-        &c,
-        p,
-        Mode {
-            role: Role::Create,
-            run: Run::Write,
-        },
-        body,
-    )
-    .await
+    bulk(&s, &c, p, Role::Create, false, body).await
 }
 
 #[utoipa::path(put, path = "/{program}/{project}/bulk", tag = "submission",
@@ -793,17 +788,7 @@ async fn bulk_put(
     Path(p): Path<(String, String)>,
     body: Result<Body, ApiError>,
 ) -> Res {
-    bulk(
-        &s,
-        &c,
-        p,
-        Mode {
-            role: Role::Update,
-            run: Run::Write,
-        },
-        body,
-    )
-    .await
+    bulk(&s, &c, p, Role::Update, false, body).await
 }
 
 #[utoipa::path(post, path = "/{program}/{project}/bulk/_dry_run", tag = "submission",
@@ -816,17 +801,7 @@ async fn bulk_dry_run_post(
     Path(p): Path<(String, String)>,
     body: Result<Body, ApiError>,
 ) -> Res {
-    bulk(
-        &s,
-        &c,
-        p,
-        Mode {
-            role: Role::Create,
-            run: Run::DryRun,
-        },
-        body,
-    )
-    .await
+    bulk(&s, &c, p, Role::Create, true, body).await
 }
 
 #[utoipa::path(put, path = "/{program}/{project}/bulk/_dry_run", tag = "submission",
@@ -839,17 +814,7 @@ async fn bulk_dry_run_put(
     Path(p): Path<(String, String)>,
     body: Result<Body, ApiError>,
 ) -> Res {
-    bulk(
-        &s,
-        &c,
-        p,
-        Mode {
-            role: Role::Update,
-            run: Run::DryRun,
-        },
-        body,
-    )
-    .await
+    bulk(&s, &c, p, Role::Update, true, body).await
 }
 
 #[utoipa::path(delete, path = "/{program}/{project}", tag = "submission",

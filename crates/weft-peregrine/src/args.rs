@@ -140,17 +140,26 @@ pub fn node_query(
             }
         }
     }
+    let (limit, offset) = page(args);
+    Ok(NodeQuery {
+        filter,
+        order,
+        limit,
+        offset,
+    })
+}
+
+/// `first` (default 10; 0 or less: no limit) and `offset` (less than 0: none) as a page.
+pub fn page(args: &Map<String, Value>) -> (Option<usize>, usize) {
     let first = args
         .get("first")
         .and_then(Value::as_i64)
         .unwrap_or(DEFAULT_FIRST);
     let offset = args.get("offset").and_then(Value::as_i64).unwrap_or(0);
-    Ok(NodeQuery {
-        filter,
-        order,
-        limit: usize::try_from(first).ok().filter(|f| *f > 0),
-        offset: usize::try_from(offset).unwrap_or(0),
-    })
+    (
+        usize::try_from(first).ok().filter(|f| *f > 0),
+        usize::try_from(offset).unwrap_or(0),
+    )
 }
 
 /// The destination of a `with_path_to` element: its `id` and property values.

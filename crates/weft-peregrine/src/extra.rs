@@ -197,13 +197,7 @@ pub fn node_type(dict: &Arc<Dictionary>) -> (Object, Field) {
                     }
                 }
             }
-            let first = args
-                .get("first")
-                .and_then(Value::as_i64)
-                .unwrap_or(args::DEFAULT_FIRST);
-            if let Ok(n) = usize::try_from(first)
-                && n > 0
-            {
+            if let (Some(n), _) = args::page(&args) {
                 nodes.truncate(n);
             }
             Ok(Some(FieldValue::list(

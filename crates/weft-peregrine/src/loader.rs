@@ -44,22 +44,35 @@ impl Links {
         key
     }
 
-    fn spec(&self, key: &str) -> Option<Spec> {
-        self.specs
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(key)
-            .cloned()
-    }
-
-    /// Each spec's anchors among `keys`.
-    fn batches(keys: &[Key]) -> HashMap<&str, Vec<String>> {
-        let mut by_spec: HashMap<&str, Vec<String>> = HashMap::new();
+    /// One query per registered spec among `keys`, over that spec's anchors: `(spec's key,
+    /// query)`.
+    fn queries(&self, keys: &[Key]) -> Vec<(String, LinkedQuery)> {
+        let mut anchors: HashMap<&str, Vec<String>> = HashMap::new();
         for (spec, anchor) in keys {
-            by_spec.entry(spec).or_default().push(anchor.clone());
+            anchors.entry(spec).or_default().push(anchor.clone());
         }
-        by_spec
+        let specs = self
+            .specs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        anchors
+            .into_iter()
+            .filter_map(|(key, anchors)| {
+                let spec = specs.get(key)?.clone();
+                let query = LinkedQuery {
+                    anchors,
+                    link: spec.link,
+                    to_parents: spec.to_parents,
+                    query: spec.query,
+                };
+                Some((key.to_owned(), query))
+            })
+            .collect()
     }
+}
+
+fn failed(e: weft_store::StoreError) -> Arc<String> {
+    Arc::new(e.to_string())
 }
 
 /// Linked nodes of each anchor.
@@ -74,28 +87,12 @@ impl async_graphql::dataloader::Loader<Key> for Nodes {
 
     async fn load(&self, keys: &[Key]) -> Result<HashMap<Key, Vec<GraphNode>>, Arc<String>> {
         let mut out: HashMap<Key, Vec<GraphNode>> = HashMap::new();
-        for (spec_key, anchors) in Links::batches(keys) {
-            let Some(spec) = self.0.spec(spec_key) else {
-                continue;
-            };
-            for a in &anchors {
-                out.insert((spec_key.to_owned(), a.clone()), Vec::new());
+        for (spec, query) in self.0.queries(keys) {
+            for a in &query.anchors {
+                out.insert((spec.clone(), a.clone()), Vec::new());
             }
-            let rows = self
-                .0
-                .store
-                .graph_linked(LinkedQuery {
-                    anchors,
-                    link: spec.link,
-                    to_parents: spec.to_parents,
-                    query: spec.query,
-                })
-                .await
-                .map_err(|e| Arc::new(e.to_string()))?;
-            for (anchor, node) in rows {
-                out.entry((spec_key.to_owned(), anchor))
-                    .or_default()
-                    .push(node);
+            for (anchor, node) in self.0.store.graph_linked(query).await.map_err(failed)? {
+                out.entry((spec.clone(), anchor)).or_default().push(node);
             }
         }
         Ok(out)
@@ -108,26 +105,18 @@ impl async_graphql::dataloader::Loader<Key> for Counts {
 
     async fn load(&self, keys: &[Key]) -> Result<HashMap<Key, i64>, Arc<String>> {
         let mut out: HashMap<Key, i64> = HashMap::new();
-        for (spec_key, anchors) in Links::batches(keys) {
-            let Some(spec) = self.0.spec(spec_key) else {
-                continue;
-            };
-            for a in &anchors {
-                out.insert((spec_key.to_owned(), a.clone()), 0);
+        for (spec, query) in self.0.queries(keys) {
+            for a in &query.anchors {
+                out.insert((spec.clone(), a.clone()), 0);
             }
-            let rows = self
+            let counts = self
                 .0
                 .store
-                .graph_linked_counts(LinkedQuery {
-                    anchors,
-                    link: spec.link,
-                    to_parents: spec.to_parents,
-                    query: spec.query,
-                })
+                .graph_linked_counts(query)
                 .await
-                .map_err(|e| Arc::new(e.to_string()))?;
-            for (anchor, n) in rows {
-                out.insert((spec_key.to_owned(), anchor), n);
+                .map_err(failed)?;
+            for (anchor, n) in counts {
+                out.insert((spec.clone(), anchor), n);
             }
         }
         Ok(out)

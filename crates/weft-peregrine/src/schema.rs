@@ -494,18 +494,14 @@ fn generic_node(dict: &Arc<Dictionary>) -> Field {
                 }
                 filter.node_types = of_category;
             }
-            let first = args
-                .get("first")
-                .and_then(Value::as_i64)
-                .unwrap_or(args::DEFAULT_FIRST);
-            let offset = args.get("offset").and_then(Value::as_i64).unwrap_or(0);
+            let (limit, offset) = args::page(&args);
             let nodes = req
                 .store
                 .graph_query(NodeQuery {
                     filter,
                     order: None,
-                    limit: usize::try_from(first).ok().filter(|f| *f > 0),
-                    offset: usize::try_from(offset).unwrap_or(0),
+                    limit,
+                    offset,
                 })
                 .await
                 .map_err(|e| Error::new(e.to_string()))?;
