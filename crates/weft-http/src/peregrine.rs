@@ -25,6 +25,8 @@ use crate::routes::Routes;
 pub struct PeregrineState {
     /// `None` when no dictionary is configured.
     pub service: Option<Arc<Peregrine>>,
+    /// What `/api/search/_version` reports.
+    pub build: crate::Build,
 }
 
 type Shared = Arc<PeregrineState>;
@@ -75,12 +77,7 @@ fn service(s: &PeregrineState) -> Result<&Arc<Peregrine>, ApiError> {
 }
 
 fn json(status: StatusCode, body: &Value) -> Response {
-    (
-        status,
-        [(CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
+    crate::json_text(status, body.to_string())
 }
 
 #[utoipa::path(post, path = "/graphql", tag = "graphql",
@@ -91,6 +88,7 @@ fn json(status: StatusCode, body: &Value) -> Response {
         (status = 200, description = "{\"data\": ...}", body = Value),
         (status = 400, description = "{\"data\", \"errors\": [text]}, or {\"message\"} for a malformed body", body = Value),
         (status = 401, description = "Unusable credentials", body = Value),
+        (status = 403, description = "A token that names neither a user nor a client", body = Value),
         (status = 404, description = "No dictionary configured", body = Value),
         (status = 413, description = "Body over max_body_bytes", body = Value),
     ))]
@@ -122,6 +120,7 @@ async fn getschema(State(s): State<Shared>) -> Res {
         (status = 200, description = "{\"<project_id>\": {\"<node>\": n}}", body = Value),
         (status = 400, description = "No or unknown nodes", body = Value),
         (status = 401, description = "Unusable credentials", body = Value),
+        (status = 403, description = "A token that names neither a user nor a client", body = Value),
         (status = 404, description = "No dictionary configured", body = Value),
     ))]
 async fn datasets(State(s): State<Shared>, Creds(c): Creds, q: Result<Query, ApiError>) -> Res {
@@ -146,6 +145,7 @@ async fn datasets(State(s): State<Shared>, Creds(c): Creds, q: Result<Query, Api
     responses(
         (status = 200, description = "{\"projects\": [...]}", body = Value),
         (status = 401, description = "Unusable credentials", body = Value),
+        (status = 403, description = "A token that names neither a user nor a client", body = Value),
         (status = 404, description = "No dictionary configured", body = Value),
     ))]
 async fn dataset_projects(State(s): State<Shared>, Creds(c): Creds) -> Res {
@@ -161,6 +161,7 @@ async fn dataset_projects(State(s): State<Shared>, Creds(c): Creds) -> Res {
     responses(
         (status = 200, description = "The file's core metadata with a citation", body = Value),
         (status = 401, description = "Unusable credentials", body = Value),
+        (status = 403, description = "A token that names neither a user nor a client", body = Value),
         (status = 404, description = "No readable file has this object_id", body = Value),
     ))]
 async fn core_metadata(
@@ -189,8 +190,8 @@ async fn core_metadata(
 async fn search_version(State(s): State<Shared>) -> Res {
     let dict = s.service.as_ref().map(|p| Arc::clone(p.dictionary()));
     let out = serde_json::json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "commit": "",
+        "version": s.build.version,
+        "commit": s.build.commit,
         "dictionary": {
             "version": dict.as_ref().and_then(|d| d.version().map(str::to_owned)).unwrap_or_default(),
             "commit": dict.as_ref().and_then(|d| d.commit().map(str::to_owned)).unwrap_or_default(),

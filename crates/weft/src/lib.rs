@@ -630,7 +630,10 @@ async fn submission(
     let Some(url) = &config.dictionary.url else {
         return Ok((
             weft_http::SubmissionState { service: None },
-            weft_http::PeregrineState { service: None },
+            weft_http::PeregrineState {
+                service: None,
+                build: BUILD,
+            },
         ));
     };
     let dictionary = Arc::new(load_dictionary(url).await?);
@@ -655,6 +658,7 @@ async fn submission(
         },
         weft_http::PeregrineState {
             service: Some(Arc::new(peregrine)),
+            build: BUILD,
         },
     ))
 }

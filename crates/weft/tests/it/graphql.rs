@@ -508,4 +508,9 @@ async fn summaries_under_api_search() {
         .await;
     assert_eq!(r.status, 200);
     assert!(r.json["dictionary"]["version"].is_string(), "{}", r.text);
+    let weft = app.call(Method::GET, "/_version", None, None).await;
+    assert_eq!(
+        r.json["version"], weft.json["version"],
+        "the build's own version"
+    );
 }
