@@ -14,8 +14,8 @@ use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::{AssertSqlSafe, Row as _};
 use weft_store::graph::sql::{self, Dialect};
 use weft_store::{
-    GraphChange, GraphEdge, GraphLink, GraphListQuery, GraphLogEntry, GraphNode, GraphStore,
-    GraphTransaction, LinkedQuery, NodeFilter, NodeQuery, StoreError, StoreResult,
+    FeedEntry, GraphChange, GraphEdge, GraphLink, GraphListQuery, GraphLogEntry, GraphNode,
+    GraphStore, GraphTransaction, LinkedQuery, NodeFilter, NodeQuery, StoreError, StoreResult,
     TransactionQuery, UniqueKey,
 };
 
@@ -51,6 +51,8 @@ const FIRST_CHILD: &str = "SELECT e.src, e.link, e.dst, p.node_type, c.node_type
 /// Their unique keys go with them (`ON DELETE CASCADE`).
 const DELETE_NODES: &str = "DELETE FROM graph_node WHERE id = ANY($1::text[])";
 const DELETE_UNIQUE_OF: &str = "DELETE FROM graph_unique WHERE node_id = ANY($1::text[])";
+/// One feed entry for each id of `$1`, written at `$2`.
+const FEED_INSERT: &str = "INSERT INTO graph_feed (node_id, at) SELECT UNNEST($1::text[]), $2";
 const CREATE_NODES: &str = "INSERT INTO graph_node (id, node_type, project_id, submitter_id, \
      props) SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) \
      ON CONFLICT (id) DO NOTHING RETURNING id";
@@ -355,6 +357,15 @@ async fn apply(conn: &mut PgConnection, change: &GraphChange) -> StoreResult<i64
     insert_unique(conn, change).await?;
     add_edges(conn, &change.add_edges).await?;
     write_index(conn, change).await?;
+    let touched = sql::touched(change);
+    if !touched.is_empty() {
+        sqlx::query(FEED_INSERT)
+            .bind(&touched)
+            .bind(sql::unix_now())
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+    }
     let id = insert_log(conn, &change.log).await?;
     if let Some(dry_run) = change.commits {
         settle(conn, dry_run, Some(id)).await?;
@@ -542,6 +553,54 @@ impl GraphStore for PostgresStore {
         }
         let mut conn = self.pool().acquire().await.map_err(backend)?;
         settle(&mut conn, id, None).await
+    }
+
+    async fn graph_scan(
+        &self,
+        node_type: String,
+        after: Option<String>,
+        limit: usize,
+    ) -> StoreResult<Vec<GraphNode>> {
+        let stmt = sql::scan(&node_type, after.as_deref(), limit);
+        let rows = portable(AssertSqlSafe(stmt.text), stmt.params)
+            .fetch_all(self.pool())
+            .await
+            .map_err(backend)?;
+        rows.iter().map(|r| node_row(r, 0)).collect()
+    }
+
+    async fn graph_feed(&self, after: i64, limit: usize) -> StoreResult<Vec<FeedEntry>> {
+        let rows = sqlx::query(sql::FEED_AFTER)
+            .bind(after)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(self.pool())
+            .await
+            .map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                Ok(FeedEntry {
+                    seq: r.try_get(0)?,
+                    node_id: r.try_get(1)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(backend)
+    }
+
+    async fn graph_feed_head(&self) -> StoreResult<i64> {
+        sqlx::query_scalar(sql::FEED_HEAD)
+            .fetch_one(self.pool())
+            .await
+            .map_err(backend)
+    }
+
+    async fn graph_feed_prune(&self, before: i64) -> StoreResult<u64> {
+        let done = sqlx::query(sql::FEED_PRUNE)
+            .bind(before)
+            .execute(self.pool())
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected())
     }
 
     async fn graph_transactions(

@@ -13,8 +13,8 @@ use rusqlite::{Connection, OptionalExtension as _, Row};
 use weft_store::graph::sql::{self, Dialect};
 use weft_store::sql::{Param, Sql};
 use weft_store::{
-    GraphChange, GraphEdge, GraphLink, GraphListQuery, GraphLogEntry, GraphNode, GraphStore,
-    GraphTransaction, LinkedQuery, NodeFilter, NodeQuery, StoreError, StoreResult,
+    FeedEntry, GraphChange, GraphEdge, GraphLink, GraphListQuery, GraphLogEntry, GraphNode,
+    GraphStore, GraphTransaction, LinkedQuery, NodeFilter, NodeQuery, StoreError, StoreResult,
     TransactionQuery, UniqueKey,
 };
 
@@ -55,6 +55,9 @@ const FIRST_CHILD: &str = "SELECT e.src, e.link, e.dst, p.node_type, c.node_type
 const DELETE_NODES: &str = "DELETE FROM graph_node WHERE id IN (SELECT value FROM json_each(?1))";
 const DELETE_UNIQUE_OF: &str =
     "DELETE FROM graph_unique WHERE node_id IN (SELECT value FROM json_each(?1))";
+/// One feed entry for each id of the JSON array `?1`, written at `?2`.
+const FEED_INSERT: &str =
+    "INSERT INTO graph_feed (node_id, at) SELECT value, ?2 FROM json_each(?1)";
 
 /// `ids` as the JSON array text `json_each` reads.
 fn json_ids<S: AsRef<str>>(ids: &[S]) -> String {
@@ -313,6 +316,12 @@ fn apply(conn: &Connection, change: &GraphChange) -> StoreResult<i64> {
     for (r, rev) in &change.index_updates {
         guarded_update(conn, r, rev)?;
     }
+    let touched = sql::touched(change);
+    if !touched.is_empty() {
+        conn.prepare_cached(FEED_INSERT)
+            .and_then(|mut s| s.execute((json_ids(&touched), sql::unix_now())))
+            .map_err(backend)?;
+    }
     let id = insert_log(conn, &change.log)?;
     if let Some(dry_run) = change.commits {
         settle(conn, dry_run, Some(id))?;
@@ -500,6 +509,60 @@ impl GraphStore for SqliteStore {
                 return Err(StoreError::NotFound);
             }
             settle(conn, id, None)
+        })
+        .await
+    }
+
+    async fn graph_scan(
+        &self,
+        node_type: String,
+        after: Option<String>,
+        limit: usize,
+    ) -> StoreResult<Vec<GraphNode>> {
+        self.read(move |conn| {
+            let rows = select(conn, &sql::scan(&node_type, after.as_deref(), limit), |r| {
+                node_row(r, 0)
+            })?;
+            rows.into_iter().map(with_props).collect()
+        })
+        .await
+    }
+
+    async fn graph_feed(&self, after: i64, limit: usize) -> StoreResult<Vec<FeedEntry>> {
+        let n = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read_point(move |conn| {
+            let mut s = conn
+                .prepare_cached(&dialect(sql::FEED_AFTER))
+                .map_err(backend)?;
+            let rows = s
+                .query_map((after, n), |r| {
+                    Ok(FeedEntry {
+                        seq: r.get(0)?,
+                        node_id: r.get(1)?,
+                    })
+                })
+                .map_err(backend)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn graph_feed_head(&self) -> StoreResult<i64> {
+        self.read_point(|conn| {
+            conn.prepare_cached(sql::FEED_HEAD)
+                .and_then(|mut s| s.query_row([], |r| r.get(0)))
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn graph_feed_prune(&self, before: i64) -> StoreResult<u64> {
+        self.write(move |conn| {
+            let n = conn
+                .prepare_cached(&dialect(sql::FEED_PRUNE))
+                .and_then(|mut s| s.execute([before]))
+                .map_err(backend)?;
+            Ok(u64::try_from(n).unwrap_or(0))
         })
         .await
     }

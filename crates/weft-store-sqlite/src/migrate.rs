@@ -53,6 +53,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "graph_type_order",
         include_str!("../migrations/0014_graph_type_order.sql"),
     ),
+    (
+        15,
+        "graph_feed",
+        include_str!("../migrations/0015_graph_feed.sql"),
+    ),
 ];
 
 pub(crate) fn apply(conn: &mut Connection) -> StoreResult<usize> {

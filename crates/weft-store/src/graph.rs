@@ -247,6 +247,17 @@ pub struct GraphTransaction {
     pub entry: GraphLogEntry,
 }
 
+/// One entry of the graph's change feed: a node created, updated or deleted, or at either
+/// end of an edge added or removed, by the change whose entries it is among. Followers
+/// (the explorer's live documents) read the feed in `seq` order. On PostgreSQL a `seq` may
+/// become visible after a greater one (transactions commit out of order), so a follower
+/// reads again behind its last `seq` for a while (see `weft-explore`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedEntry {
+    pub seq: i64,
+    pub node_id: String,
+}
+
 #[async_trait]
 pub trait GraphStore: Send + Sync + 'static {
     /// The nodes of these ids that exist, any type, in no particular order.
@@ -305,6 +316,23 @@ pub trait GraphStore: Send + Sync + 'static {
     /// Close a dry run so it can no longer be committed; `Invalid` when it is not an open,
     /// uncommitted dry run (any more), `NotFound` when there is no such entry.
     async fn graph_close(&self, id: i64) -> StoreResult<()>;
+
+    /// Up to `limit` nodes of a type in id order, those after `after`.
+    async fn graph_scan(
+        &self,
+        node_type: String,
+        after: Option<String>,
+        limit: usize,
+    ) -> StoreResult<Vec<GraphNode>>;
+
+    /// Up to `limit` entries of the change feed after `after`, in `seq` order.
+    async fn graph_feed(&self, after: i64, limit: usize) -> StoreResult<Vec<FeedEntry>>;
+
+    /// The greatest `seq` of the feed (0 when it is empty).
+    async fn graph_feed_head(&self) -> StoreResult<i64>;
+
+    /// Drop the feed's entries written before `before` (Unix seconds); returns how many.
+    async fn graph_feed_prune(&self, before: i64) -> StoreResult<u64>;
 
     /// The newest logged transactions, newest first, of a project or of all.
     async fn graph_transactions(
@@ -390,6 +418,59 @@ pub mod sql {
             filters.join(" AND ")
         );
         sql
+    }
+
+    /// Up to `limit` nodes of a type in id order, after `after`.
+    #[must_use]
+    pub fn scan(node_type: &str, after: Option<&str>, n: usize) -> Sql {
+        let mut sql = Sql::new("");
+        let mut filters = vec![format!("n.node_type = {}", sql.bind(node_type))];
+        if let Some(a) = after {
+            filters.push(format!("n.id > {}", sql.bind(a)));
+        }
+        let l = sql.bind(crate::sql::Param::Int(limit(n)));
+        sql.text = format!(
+            "SELECT {NODE_COLUMNS} FROM graph_node n WHERE {} ORDER BY n.id LIMIT {l}",
+            filters.join(" AND ")
+        );
+        sql
+    }
+
+    /// The feed after `$1`, at most `$2` entries.
+    pub const FEED_AFTER: &str =
+        "SELECT seq, node_id FROM graph_feed WHERE seq > $1 ORDER BY seq LIMIT $2";
+    pub const FEED_HEAD: &str = "SELECT COALESCE(MAX(seq), 0) FROM graph_feed";
+    pub const FEED_PRUNE: &str = "DELETE FROM graph_feed WHERE at < $1";
+
+    /// The nodes a change touches, each once: written, deleted, or at either end of an
+    /// edge added or removed (what the feed records of it).
+    #[must_use]
+    pub fn touched(change: &super::GraphChange) -> Vec<String> {
+        let mut seen = std::collections::BTreeSet::new();
+        for id in change
+            .nodes
+            .iter()
+            .map(|w| w.node.id.as_str())
+            .chain(change.delete.iter().map(String::as_str))
+            .chain(
+                change
+                    .add_edges
+                    .iter()
+                    .chain(&change.remove_edges)
+                    .flat_map(|e| [e.src.as_str(), e.dst.as_str()]),
+            )
+        {
+            seen.insert(id);
+        }
+        seen.into_iter().map(str::to_owned).collect()
+    }
+
+    /// Now, in Unix seconds (when a feed entry is written).
+    #[must_use]
+    pub fn unix_now() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
     }
 
     /// Nodes per type of a project (`None`: programs), by type.

@@ -23,9 +23,9 @@ pub mod test_suite;
 use async_trait::async_trait;
 pub use authz::{AuthzChange, AuthzRows, AuthzStore};
 pub use graph::{
-    GraphChange, GraphEdge, GraphLink, GraphListQuery, GraphLogEntry, GraphNode, GraphStore,
-    GraphTransaction, Hop, LinkedQuery, NodeFilter, NodeQuery, NodeWrite, PropMatch, Reach,
-    ReachGroup, TransactionQuery, UniqueKey,
+    FeedEntry, GraphChange, GraphEdge, GraphLink, GraphListQuery, GraphLogEntry, GraphNode,
+    GraphStore, GraphTransaction, Hop, LinkedQuery, NodeFilter, NodeQuery, NodeWrite, PropMatch,
+    Reach, ReachGroup, TransactionQuery, UniqueKey,
 };
 pub use hub::{HubCommons, HubPull, HubScope, HubStore, HubStudy};
 pub use identity::{ApiKey, IdentityStore, SigningKey};

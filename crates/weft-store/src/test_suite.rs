@@ -75,7 +75,8 @@ macro_rules! contract_tests {
             run_authz: AuthzStore, run_identity: IdentityStore, run_oauth: OAuthStore,
             run_hub: HubStore, run_metadata: MetadataStore, run_graph: GraphStore,
             run_graph_changes: GraphStore, run_graph_many: GraphStore,
-            run_graph_dry_runs: GraphStore, run_graph_queries: GraphStore);
+            run_graph_dry_runs: GraphStore, run_graph_queries: GraphStore,
+            run_graph_feed: GraphStore);
         $crate::contract_tests!(@pair $make; run_graph_index: GraphStore + IndexStore);
     };
     (@index $make:path; $($case:ident)*) => { $(
@@ -2352,6 +2353,100 @@ pub async fn run_graph_queries(s: Arc<dyn crate::GraphStore>) {
 /// commits it marks it committed by the change's own entry, in the same transaction; one
 /// committed or closed can be neither committed nor closed again, and a refused commit
 /// writes nothing.
+/// The change feed: each change's touched nodes, in order; pruning; scans by type.
+pub async fn run_graph_feed(s: Arc<dyn crate::GraphStore>) {
+    use crate::GraphChange;
+    assert_eq!(s.graph_feed_head().await.unwrap(), 0);
+    assert!(s.graph_feed(0, 10).await.unwrap().is_empty());
+    let seed = seed_graph(&*s).await;
+    let ids = |entries: &[crate::FeedEntry]| {
+        let mut ids: Vec<String> = entries.iter().map(|e| e.node_id.clone()).collect();
+        ids.sort();
+        ids
+    };
+    let all = s.graph_feed(0, 100).await.unwrap();
+    // the seed's two changes: program and project, then three cases and three samples,
+    // the project touched again as the cases' parent
+    assert_eq!(all.len(), 2 + 7, "{all:?}");
+    assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
+    let head = s.graph_feed_head().await.unwrap();
+    assert_eq!(head, all.last().unwrap().seq);
+    assert_eq!(
+        ids(&all[..2]),
+        vec![seed.program.id.clone(), seed.project.id.clone()]
+    );
+    let mut second: Vec<String> = seed
+        .cases
+        .iter()
+        .chain(&seed.samples)
+        .map(|n| n.id.clone())
+        .chain([seed.project.id.clone()])
+        .collect();
+    second.sort();
+    assert_eq!(ids(&all[2..]), second);
+    // a page, then the rest
+    let page = s.graph_feed(all[0].seq, 3).await.unwrap();
+    assert_eq!(page, all[1..4].to_vec());
+
+    // an update of c1 and an edge removed (s2 from c1): the node, and both ends of the edge
+    let mut c1 = seed.cases[0].clone();
+    c1.props.insert("primary_site".into(), json!("Kidney"));
+    s.graph_apply(GraphChange {
+        log: log_entry(Some(GRAPH_PROJECT), "update", 3),
+        nodes: vec![crate::NodeWrite {
+            node: c1.clone(),
+            unique: vec![submitter_key("c1")],
+            create: false,
+        }],
+        remove_edges: vec![edge(&seed.samples[2], "cases", &seed.cases[1])],
+        ..GraphChange::default()
+    })
+    .await
+    .unwrap();
+    let next = s.graph_feed(head, 100).await.unwrap();
+    let mut want = vec![
+        c1.id.clone(),
+        seed.samples[2].id.clone(),
+        seed.cases[1].id.clone(),
+    ];
+    want.sort();
+    assert_eq!(ids(&next), want);
+    // a refused change writes no entry
+    let err = s
+        .graph_apply(GraphChange {
+            log: log_entry(Some(GRAPH_PROJECT), "delete", 4),
+            delete: vec![seed.cases[0].id.clone()],
+            ..GraphChange::default()
+        })
+        .await;
+    assert!(err.is_err());
+    assert_eq!(s.graph_feed_head().await.unwrap(), next.last().unwrap().seq);
+    // pruning what was written before a time: nothing is older than an hour ago, all of
+    // it is older than an hour ahead
+    let now = crate::graph::sql::unix_now();
+    assert_eq!(s.graph_feed_prune(now - 3600).await.unwrap(), 0);
+    assert_eq!(s.graph_feed_prune(now + 3600).await.unwrap(), 12);
+    assert!(s.graph_feed(0, 100).await.unwrap().is_empty());
+
+    // scans by type in id order, page by page
+    let cases = s.graph_scan("case".into(), None, 2).await.unwrap();
+    let mut want: Vec<crate::GraphNode> = seed.cases.clone();
+    want[0] = c1;
+    let want = by_id(want);
+    assert_eq!(cases, want[..2].to_vec());
+    let rest = s
+        .graph_scan("case".into(), Some(cases[1].id.clone()), 2)
+        .await
+        .unwrap();
+    assert_eq!(rest, want[2..].to_vec());
+    assert!(
+        s.graph_scan("nothing".into(), None, 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 pub async fn run_graph_dry_runs(s: Arc<dyn crate::GraphStore>) {
     use crate::{GraphChange, NodeWrite, StoreError};
     let seed = seed_graph(&*s).await;

@@ -1,0 +1,10 @@
+-- The graph's change feed: one row per node a change touched (written, deleted, or at
+-- either end of an edge added or removed), in the change's transaction, so followers such
+-- as the explorer's live documents on every instance see each committed change. `at` is
+-- Unix seconds; old rows are pruned.
+CREATE TABLE graph_feed (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    node_id TEXT NOT NULL,
+    at BIGINT NOT NULL
+);
+CREATE INDEX graph_feed_at_idx ON graph_feed (at);
