@@ -1,5 +1,5 @@
--- The graph's change feed: one row per node a change touched (written, deleted, or at
--- either end of an edge added or removed), in the change's transaction, so followers such
+-- The graph's change feed: one row per node a change touched (written, deleted, or the
+-- child of an edge added or removed), in the change's transaction, so followers such
 -- as the explorer's live documents on every instance see each committed change. `at` is
 -- Unix seconds; old rows are pruned.
 CREATE TABLE graph_feed (

@@ -247,8 +247,8 @@ pub struct GraphTransaction {
     pub entry: GraphLogEntry,
 }
 
-/// One entry of the graph's change feed: a node created, updated or deleted, or at either
-/// end of an edge added or removed, by the change whose entries it is among. Followers
+/// One entry of the graph's change feed: a node created, updated or deleted, or the child
+/// of an edge added or removed (its parent only gained or lost a child), by a change. Followers
 /// (the explorer's live documents) read the feed in `seq` order. On PostgreSQL a `seq` may
 /// become visible after a greater one (transactions commit out of order), so a follower
 /// reads again behind its last `seq` for a while (see `weft-explore`).
@@ -442,8 +442,8 @@ pub mod sql {
     pub const FEED_HEAD: &str = "SELECT COALESCE(MAX(seq), 0) FROM graph_feed";
     pub const FEED_PRUNE: &str = "DELETE FROM graph_feed WHERE at < $1";
 
-    /// The nodes a change touches, each once: written, deleted, or at either end of an
-    /// edge added or removed (what the feed records of it).
+    /// The nodes a change touches, each once: written, deleted, or the child of an edge
+    /// added or removed (what the feed records of it).
     #[must_use]
     pub fn touched(change: &super::GraphChange) -> Vec<String> {
         let mut seen = std::collections::BTreeSet::new();
@@ -457,7 +457,7 @@ pub mod sql {
                     .add_edges
                     .iter()
                     .chain(&change.remove_edges)
-                    .flat_map(|e| [e.src.as_str(), e.dst.as_str()]),
+                    .map(|e| e.src.as_str()),
             )
         {
             seen.insert(id);
