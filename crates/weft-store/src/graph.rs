@@ -155,7 +155,7 @@ pub enum PropMatch {
 
 /// One step of a path through the graph: along an edge named `link` to the node's parent
 /// (`to_parents`) or child, which is of `node_type`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct Hop {
     pub link: String,
     pub to_parents: bool,

@@ -1,0 +1,487 @@
+//! The explorer: every mapping's documents, rebuilt from the database at start and kept live
+//! by following the graph's change feed (so every instance behind a balancer follows every
+//! instance's submissions), and who may read which of them.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fixedbitset::FixedBitSet;
+use parking_lot::{Mutex, RwLock};
+use serde_json::Value;
+use weft_auth::{Authorizer, Credentials};
+use weft_core::WeftError;
+use weft_dictionary::Dictionary;
+use weft_store::{GraphNode, GraphStore, StoreResult};
+
+use crate::build::{self, Built};
+use crate::config::{GuppyConfig, Tier};
+use crate::mapping::{AUTH_FIELD, EtlMapping, Kind};
+use crate::table::{Table, Values};
+
+/// Roots read and built at a time.
+const CHUNK: usize = 1000;
+
+/// The service name of the policy engine's grants that let a caller explore.
+pub const SERVICE: &str = "guppy";
+
+/// How long a gap in the feed (a `seq` not seen while greater ones are) is waited for: a
+/// PostgreSQL transaction that took its `seq` earlier may still commit.
+const GAP_WAIT: Duration = Duration::from_secs(60);
+
+/// Where the follower is in the feed.
+#[derive(Debug, Default)]
+struct Cursor {
+    /// Every entry up to here is applied.
+    done: i64,
+    /// Entries applied beyond `done`.
+    ahead: BTreeSet<i64>,
+    /// Missing entries beyond `done`, since when.
+    gaps: HashMap<i64, Instant>,
+}
+
+pub struct Explorer {
+    store: Arc<dyn GraphStore>,
+    dict: Arc<Dictionary>,
+    mapping: Arc<EtlMapping>,
+    config: GuppyConfig,
+    authorizer: Arc<dyn Authorizer>,
+    tables: Vec<RwLock<Arc<Table>>>,
+    /// Node id → the documents built from it: (index, document id).
+    deps: Mutex<HashMap<String, Vec<(usize, String)>>>,
+    cursor: Mutex<Cursor>,
+    /// Serializes rebuilds and refreshes.
+    writer: tokio::sync::Mutex<()>,
+    ready: std::sync::atomic::AtomicBool,
+}
+
+impl Explorer {
+    #[must_use]
+    pub fn new(
+        store: Arc<dyn GraphStore>,
+        dict: Arc<Dictionary>,
+        mapping: EtlMapping,
+        config: GuppyConfig,
+        authorizer: Arc<dyn Authorizer>,
+    ) -> Self {
+        let tables = mapping
+            .indices
+            .iter()
+            .map(|m| RwLock::new(Arc::new(Table::new(Arc::new(m.clone())))))
+            .collect();
+        Self {
+            store,
+            dict,
+            mapping: Arc::new(mapping),
+            config,
+            authorizer,
+            tables,
+            deps: Mutex::new(HashMap::new()),
+            cursor: Mutex::new(Cursor::default()),
+            writer: tokio::sync::Mutex::new(()),
+            ready: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    #[must_use]
+    pub fn mapping(&self) -> &EtlMapping {
+        &self.mapping
+    }
+
+    #[must_use]
+    pub fn config(&self) -> &GuppyConfig {
+        &self.config
+    }
+
+    /// Whether the first build is done.
+    #[must_use]
+    pub fn ready(&self) -> bool {
+        self.ready.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The current tables, one per mapping, as one consistent view for a request.
+    #[must_use]
+    pub fn tables(&self) -> Vec<Arc<Table>> {
+        self.tables.iter().map(|t| Arc::clone(&t.read())).collect()
+    }
+
+    /// The index of a guppy type.
+    #[must_use]
+    pub fn index_of(&self, doc_type: &str) -> Option<usize> {
+        self.mapping
+            .indices
+            .iter()
+            .position(|m| m.doc_type == doc_type)
+    }
+
+    /// Rebuild every index from the database, reporting documents built as it goes; the
+    /// feed is followed from the position read before the build began.
+    pub async fn rebuild(&self, progress: &(dyn Fn(&str, usize) + Sync)) -> StoreResult<usize> {
+        let _w = self.writer.lock().await;
+        let head = self.store.graph_feed_head().await?;
+        let mut deps: HashMap<String, Vec<(usize, String)>> = HashMap::new();
+        let mut built: Vec<Option<Table>> = (0..self.tables.len()).map(|_| None).collect();
+        let mut total = 0;
+        for i in build::build_order(&self.mapping.indices) {
+            let m = &self.mapping.indices[i];
+            let mut table = Table::new(Arc::new(m.clone()));
+            let joins = self.join_rows(m, &built, None);
+            for t in m.root_types() {
+                let mut after: Option<String> = None;
+                loop {
+                    let nodes = self
+                        .store
+                        .graph_scan(t.clone(), after.clone(), CHUNK)
+                        .await?;
+                    let Some(last) = nodes.last() else { break };
+                    after = Some(last.id.clone());
+                    let docs = self.build(i, &nodes).await?;
+                    total += docs.len();
+                    for mut b in docs {
+                        self.apply_joins(i, &mut b.doc, &built, &joins);
+                        table.upsert(&b.id, &b.doc);
+                        add_deps(&mut deps, i, b);
+                    }
+                    progress(&m.doc_type, table.len());
+                    if nodes.len() < CHUNK {
+                        break;
+                    }
+                }
+            }
+            built[i] = Some(table);
+        }
+        for (slot, table) in self.tables.iter().zip(built) {
+            if let Some(t) = table {
+                *slot.write() = Arc::new(t);
+            }
+        }
+        *self.deps.lock() = deps;
+        *self.cursor.lock() = Cursor {
+            done: head,
+            ..Cursor::default()
+        };
+        self.ready.store(true, std::sync::atomic::Ordering::Release);
+        Ok(total)
+    }
+
+    /// For each join of mapping `m`, the other index's rows by their join value.
+    fn join_rows(
+        &self,
+        m: &crate::mapping::IndexMapping,
+        built: &[Option<Table>],
+        keys: Option<&BTreeSet<String>>,
+    ) -> Vec<HashMap<String, Vec<usize>>> {
+        let Kind::Aggregator(a) = &m.kind else {
+            return Vec::new();
+        };
+        a.joining
+            .iter()
+            .map(|j| {
+                let other = self.index_of(&j.doc_type).unwrap_or(0);
+                match &built[other] {
+                    Some(t) => build::rows_by(t, &j.join_on, keys),
+                    None => build::rows_by(&self.tables[other].read(), &j.join_on, keys),
+                }
+            })
+            .collect()
+    }
+
+    fn apply_joins(
+        &self,
+        i: usize,
+        doc: &mut serde_json::Map<String, Value>,
+        built: &[Option<Table>],
+        rows: &[HashMap<String, Vec<usize>>],
+    ) {
+        let Kind::Aggregator(a) = &self.mapping.indices[i].kind else {
+            return;
+        };
+        for (j, rows) in a.joining.iter().zip(rows) {
+            let other = self.index_of(&j.doc_type).unwrap_or(0);
+            match &built[other] {
+                Some(t) => build::join(doc, j, t, rows),
+                None => build::join(doc, j, &self.tables[other].read(), rows),
+            }
+        }
+    }
+
+    async fn build(&self, i: usize, nodes: &[GraphNode]) -> StoreResult<Vec<Built>> {
+        let m = &self.mapping.indices[i];
+        match &m.kind {
+            Kind::Aggregator(a) => build::aggregator(&*self.store, a, nodes).await,
+            Kind::Collector(c) => {
+                build::collector(&*self.store, &self.dict, &m.doc_type, c, nodes).await
+            }
+        }
+    }
+
+    /// Bring up to date every document built from, or now reaching, these nodes.
+    pub async fn refresh(&self, ids: Vec<String>) -> StoreResult<usize> {
+        let _w = self.writer.lock().await;
+        let n = self.tables.len();
+        let mut affected: Vec<BTreeSet<String>> = vec![BTreeSet::new(); n];
+        {
+            let deps = self.deps.lock();
+            for id in &ids {
+                for (i, doc) in deps.get(id).into_iter().flatten() {
+                    affected[*i].insert(doc.clone());
+                }
+            }
+        }
+        let nodes = self.store.graph_nodes(ids.clone()).await?;
+        for node in &nodes {
+            for (i, m) in self.mapping.indices.iter().enumerate() {
+                if m.root_types().contains(&node.node_type) {
+                    affected[i].insert(node.id.clone());
+                }
+            }
+        }
+        let existing: Vec<String> = nodes.iter().map(|n| n.id.clone()).collect();
+        if !existing.is_empty() {
+            let parents = self.store.graph_parents(existing).await?;
+            let deps = self.deps.lock();
+            for l in &parents {
+                for (i, doc) in deps.get(&l.edge.dst).into_iter().flatten() {
+                    affected[*i].insert(doc.clone());
+                }
+            }
+        }
+        let mut changed = 0;
+        let none: Vec<Option<Table>> = (0..n).map(|_| None).collect();
+        for i in build::build_order(&self.mapping.indices) {
+            if affected[i].is_empty() {
+                continue;
+            }
+            let want: Vec<String> = std::mem::take(&mut affected[i]).into_iter().collect();
+            let m = &self.mapping.indices[i];
+            let roots: Vec<GraphNode> = self
+                .store
+                .graph_nodes(want.clone())
+                .await?
+                .into_iter()
+                .filter(|node| m.root_types().contains(&node.node_type))
+                .collect();
+            let present: HashSet<&str> = roots.iter().map(|r| r.id.as_str()).collect();
+            let gone: Vec<&String> = want
+                .iter()
+                .filter(|w| !present.contains(w.as_str()))
+                .collect();
+            let mut built = Vec::new();
+            for chunk in roots.chunks(CHUNK) {
+                built.extend(self.build(i, chunk).await?);
+            }
+            // the documents joining these: by their join values, before and after
+            let mut keys_for: Vec<(usize, BTreeSet<String>)> = Vec::new();
+            for (k, other) in self.mapping.indices.iter().enumerate() {
+                let Kind::Aggregator(a) = &other.kind else {
+                    continue;
+                };
+                for j in a.joining.iter().filter(|j| j.doc_type == m.doc_type) {
+                    let table = self.tables[i].read();
+                    let mut keys = BTreeSet::new();
+                    for id in &want {
+                        add_keys(&mut keys, &table.value(id, &j.join_on));
+                    }
+                    for b in &built {
+                        add_keys(&mut keys, b.doc.get(&j.join_on).unwrap_or(&Value::Null));
+                    }
+                    keys_for.push((k, keys));
+                }
+            }
+            let joins = self.join_rows(m, &none, None);
+            {
+                let mut slot = self.tables[i].write();
+                let table = Arc::make_mut(&mut slot);
+                for g in &gone {
+                    table.remove(g);
+                }
+                for b in &mut built {
+                    self.apply_joins(i, &mut b.doc, &none, &joins);
+                    table.upsert(&b.id, &b.doc);
+                }
+                if table.wants_compaction() {
+                    *table = table.compacted();
+                }
+            }
+            changed += gone.len() + built.len();
+            {
+                let mut deps = self.deps.lock();
+                for b in built {
+                    add_deps(&mut deps, i, b);
+                }
+            }
+            // documents of other indices joining on these values
+            for (k, keys) in keys_for {
+                if keys.is_empty() {
+                    continue;
+                }
+                let table = self.tables[k].read();
+                let Kind::Aggregator(a) = &self.mapping.indices[k].kind else {
+                    continue;
+                };
+                for j in a.joining.iter().filter(|j| j.doc_type == m.doc_type) {
+                    for rows in build::rows_by(&table, &j.join_on, Some(&keys)).values() {
+                        for r in rows {
+                            affected[k].insert(table.id(*r).to_owned());
+                        }
+                    }
+                }
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Read the feed once: apply what is new; `Ok(true)` when anything was.
+    pub async fn follow_once(&self) -> StoreResult<bool> {
+        let after = self.cursor.lock().done;
+        let entries = self.store.graph_feed(after, 10_000).await?;
+        let mut ids: BTreeSet<String> = BTreeSet::new();
+        let mut seqs = Vec::new();
+        {
+            let cursor = self.cursor.lock();
+            for e in &entries {
+                if !cursor.ahead.contains(&e.seq) {
+                    ids.insert(e.node_id.clone());
+                    seqs.push(e.seq);
+                }
+            }
+        }
+        if !ids.is_empty() {
+            self.refresh(ids.into_iter().collect()).await?;
+        }
+        let mut cursor = self.cursor.lock();
+        let now = Instant::now();
+        let top = entries.last().map_or(cursor.done, |e| e.seq);
+        let present: HashSet<i64> = entries.iter().map(|e| e.seq).collect();
+        for s in (cursor.done + 1)..top {
+            if !present.contains(&s) && !cursor.ahead.contains(&s) {
+                cursor.gaps.entry(s).or_insert(now);
+            }
+        }
+        cursor.ahead.extend(seqs.iter().copied());
+        for s in &present {
+            cursor.gaps.remove(s);
+        }
+        loop {
+            let next = cursor.done + 1;
+            if cursor.ahead.remove(&next) {
+                cursor.done = next;
+            } else if cursor
+                .gaps
+                .get(&next)
+                .is_some_and(|since| now.duration_since(*since) > GAP_WAIT)
+            {
+                cursor.gaps.remove(&next);
+                cursor.done = next;
+            } else {
+                break;
+            }
+        }
+        Ok(!seqs.is_empty())
+    }
+
+    /// Build everything, then follow the feed until cancelled (the `explore` task's body).
+    pub async fn run(&self, ctx: &weft_tasks::Context) -> StoreResult<()> {
+        if !self.ready() {
+            let started = Instant::now();
+            let n = self.rebuild(&|_, _| {}).await?;
+            tracing::info!(
+                documents = n,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "explorer documents built"
+            );
+        }
+        let mut last_prune = Instant::now();
+        loop {
+            self.follow_once().await?;
+            ctx.succeeded();
+            if last_prune.elapsed() > Duration::from_secs(600) {
+                let day_ago = weft_store::graph::sql::unix_now() - 86_400;
+                self.store.graph_feed_prune(day_ago).await?;
+                last_prune = Instant::now();
+            }
+            if !ctx.sleep(Duration::from_millis(200)).await {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The resource paths the caller may read through guppy (`None`: all of them).
+    pub async fn readable(&self, creds: &Credentials) -> Result<Option<Vec<String>>, WeftError> {
+        let paths = match self.authorizer.permitted(creds, SERVICE, "read").await {
+            Ok(p) => p,
+            // as guppy, a caller the policy engine cannot place sees what anonymous sees
+            Err(e) if e.code.http_status() == 401 || e.code.http_status() == 403 => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        if paths.iter().any(|p| p == "/" || p == "/programs") {
+            return Ok(None);
+        }
+        Ok(Some(paths))
+    }
+
+    /// The tier level of an index.
+    #[must_use]
+    pub fn tier(&self, index: usize) -> Tier {
+        self.config.tier_of(&self.mapping.indices[index].doc_type)
+    }
+}
+
+fn add_keys(keys: &mut BTreeSet<String>, v: &Value) {
+    match v {
+        Value::String(s) => {
+            keys.insert(s.clone());
+        }
+        Value::Array(items) => {
+            for i in items {
+                add_keys(keys, i);
+            }
+        }
+        Value::Null => {}
+        other => {
+            keys.insert(other.to_string());
+        }
+    }
+}
+
+fn add_deps(deps: &mut HashMap<String, Vec<(usize, String)>>, index: usize, b: Built) {
+    for node in b.deps {
+        let docs = deps.entry(node).or_default();
+        if !docs.iter().any(|(i, d)| *i == index && *d == b.id) {
+            docs.push((index, b.id.clone()));
+        }
+    }
+}
+
+/// The rows of `table` a caller with `readable` paths may read (`None`: all).
+#[must_use]
+pub fn accessible(table: &Table, readable: Option<&[String]>) -> FixedBitSet {
+    let n = table.rows();
+    let mut out = FixedBitSet::with_capacity(n);
+    let Some(paths) = readable else {
+        out.insert_range(..);
+        return out;
+    };
+    let Some(col) = table.column(AUTH_FIELD) else {
+        return out;
+    };
+    let Values::Keyword { dict, codes } = &col.values else {
+        return out;
+    };
+    let ok: Vec<bool> = dict
+        .values
+        .iter()
+        .map(|v| {
+            paths.iter().any(|p| {
+                let p = p.trim_end_matches('/');
+                **v == *p || v.starts_with(&format!("{p}/"))
+            })
+        })
+        .collect();
+    for r in 0..n {
+        if codes[col.span(r)].iter().any(|c| ok[*c as usize]) {
+            out.insert(r);
+        }
+    }
+    out
+}
