@@ -4,13 +4,16 @@
 //! GraphQL (`schema`), filters (`filter`), aggregations (`agg`) and downloads over it.
 
 pub mod agg;
+pub mod api;
 pub mod build;
 pub mod config;
 pub mod filter;
 pub mod mapping;
+pub mod schema;
 pub mod service;
 pub mod table;
 
+pub use api::Guppy;
 pub use config::{GuppyConfig, Tier};
 pub use mapping::{EtlMapping, MappingError};
 pub use service::Explorer;
