@@ -90,6 +90,36 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// The data dictionary, which turns on graph submission (sheepdog's API).
     pub dictionary: DictionaryConfig,
+    /// The explorer (tube's documents, guppy's API), served when a dictionary is configured.
+    pub explore: ExploreConfig,
+}
+
+/// The explorer: which documents (tube's `etlMapping.yaml`), guppy's configuration, and how
+/// much callers see of what they may not read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExploreConfig {
+    /// tube's mapping file; unset, a mapping is derived from the dictionary (a document per
+    /// subject and per data file). Env `WEFT_EXPLORE__ETL_MAPPING`.
+    pub etl_mapping: Option<PathBuf>,
+    /// guppy's JSON configuration file (indices, tier level per index, missing-data alias).
+    /// Env `WEFT_EXPLORE__GUPPY_CONFIG`.
+    pub guppy_config: Option<PathBuf>,
+    /// `private`, `regular` or `libre` (guppy's `TIER_ACCESS_LEVEL`).
+    pub tier_access_level: String,
+    /// Under `regular`, counts of fewer unreadable documents than this are hidden.
+    pub tier_access_limit: u64,
+}
+
+impl Default for ExploreConfig {
+    fn default() -> Self {
+        Self {
+            etl_mapping: None,
+            guppy_config: None,
+            tier_access_level: "private".into(),
+            tier_access_limit: 1000,
+        }
+    }
 }
 
 /// The commons' data dictionary. Unset: no submission API.
@@ -408,6 +438,7 @@ impl Default for Config {
             hub: HubConfig::default(),
             mds: MdsConfig::default(),
             dictionary: DictionaryConfig::default(),
+            explore: ExploreConfig::default(),
             metrics: MetricsConfig::default(),
         }
     }

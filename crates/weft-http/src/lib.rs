@@ -10,6 +10,7 @@ mod data;
 mod drs;
 mod error;
 mod extract;
+mod guppy;
 mod hub;
 mod index;
 mod mds;
@@ -43,6 +44,7 @@ pub use authz::AuthzState;
 pub use data::DataState;
 pub use drs::DrsState;
 pub use error::{ApiError, Surface};
+pub use guppy::GuppyState;
 pub use hub::HubState;
 pub use index::IndexState;
 pub use mds::MdsState;
@@ -68,6 +70,7 @@ pub struct Services {
     pub hub: HubState,
     pub submission: SubmissionState,
     pub peregrine: PeregrineState,
+    pub guppy: GuppyState,
 }
 
 /// What every request is held to: its body's size and its time.
@@ -96,6 +99,7 @@ pub fn route_paths() -> Vec<String> {
     paths.extend(oauth::routes().paths());
     paths.extend(hub::routes().paths());
     paths.extend(peregrine::search_routes().paths());
+    paths.extend(guppy::routes().paths());
     paths.extend(
         authz::routes()
             .paths()
@@ -146,6 +150,7 @@ pub fn app(services: Services, limits: &Limits) -> Router {
         .merge(oauth::routes().with_state(Arc::new(services.oauth)))
         .merge(hub::routes().with_state(Arc::new(services.hub)))
         .merge(peregrine::search_routes().with_state(peregrine))
+        .merge(guppy::routes().with_state(Arc::new(services.guppy)))
         .merge(openapi::router())
         .nest_service(
             "/authz",

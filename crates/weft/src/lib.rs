@@ -626,11 +626,19 @@ async fn submission(
     stores: &Stores,
     identity: &Identity,
     index: &Arc<IndexService>,
-) -> anyhow::Result<(weft_http::SubmissionState, weft_http::PeregrineState)> {
+) -> anyhow::Result<(
+    weft_http::SubmissionState,
+    weft_http::PeregrineState,
+    weft_http::GuppyState,
+)> {
     let Some(url) = &config.dictionary.url else {
         return Ok((
             weft_http::SubmissionState { service: None },
             weft_http::PeregrineState {
+                service: None,
+                build: BUILD,
+            },
+            weft_http::GuppyState {
                 service: None,
                 build: BUILD,
             },
@@ -647,6 +655,7 @@ async fn submission(
         Arc::clone(&identity.authorizer),
     )
     .map_err(|e| anyhow::anyhow!("{}", e.detail.as_deref().unwrap_or(&e.message)))?;
+    let guppy = explorer(config, stores, identity, &dictionary)?;
     Ok((
         weft_http::SubmissionState {
             service: Some(Arc::new(weft_graph::SubmissionService::new(
@@ -660,7 +669,69 @@ async fn submission(
             service: Some(Arc::new(peregrine)),
             build: BUILD,
         },
+        weft_http::GuppyState {
+            service: Some(Arc::new(guppy)),
+            build: BUILD,
+        },
     ))
+}
+
+/// The explorer on the dictionary: the mapping of `explore.etl_mapping` (or one derived
+/// from the dictionary) and guppy's configuration; a file with an error stops the start,
+/// naming the key.
+fn explorer(
+    config: &Config,
+    stores: &Stores,
+    identity: &Identity,
+    dictionary: &Arc<weft_dictionary::Dictionary>,
+) -> anyhow::Result<weft_explore::Guppy> {
+    let e = &config.explore;
+    let tier = weft_explore::Tier::parse(&e.tier_access_level).ok_or_else(|| {
+        anyhow::anyhow!(
+            "explore.tier_access_level: {:?} is not private, regular or libre",
+            e.tier_access_level
+        )
+    })?;
+    let mapping = match &e.etl_mapping {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|err| anyhow::anyhow!("explore.etl_mapping {}: {err}", path.display()))?;
+            weft_explore::EtlMapping::parse(&text, dictionary)
+                .map_err(|err| anyhow::anyhow!("explore.etl_mapping {}: {err}", path.display()))?
+        }
+        None => weft_explore::EtlMapping::derive(dictionary)
+            .map_err(|err| anyhow::anyhow!("the mapping derived from the dictionary: {err}"))?,
+    };
+    let guppy = match &e.guppy_config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|err| anyhow::anyhow!("explore.guppy_config {}: {err}", path.display()))?;
+            weft_explore::GuppyConfig::parse(&text, &mapping, tier, e.tier_access_limit)
+                .map_err(|err| anyhow::anyhow!("explore.guppy_config {}: {err}", path.display()))?
+        }
+        None => weft_explore::GuppyConfig::defaults(&mapping, tier, e.tier_access_limit),
+    };
+    let explorer = Arc::new(weft_explore::Explorer::new(
+        Arc::clone(&stores.graph),
+        Arc::clone(dictionary),
+        mapping,
+        guppy,
+        Arc::clone(&identity.authorizer),
+    ));
+    weft_explore::Guppy::new(explorer)
+        .map_err(|err| anyhow::anyhow!("{}", err.detail.as_deref().unwrap_or(&err.message)))
+}
+
+/// The explorer's task: build the documents, then follow the graph's changes.
+fn start_explore(runner: &Runner, explorer: &Arc<weft_explore::Explorer>) {
+    let explorer = Arc::clone(explorer);
+    runner.spawn("explore", move |ctx| {
+        let explorer = Arc::clone(&explorer);
+        async move {
+            explorer.run(&ctx).await?;
+            Ok(())
+        }
+    });
 }
 
 /// The DRS context of this commons: its hostname, GUID prefix and token issuer.
@@ -701,7 +772,10 @@ pub async fn build_with(
     let index = index(&config, &stores, &identity, hub.as_deref())?;
     let data = data(&config, &stores, &identity, &index, runner).await?;
     let mds = mds(&config, &stores, &identity, &index, &data, hub.is_some()).await?;
-    let (submission, peregrine) = submission(&config, &stores, &identity, &index).await?;
+    let (submission, peregrine, guppy) = submission(&config, &stores, &identity, &index).await?;
+    if let Some(g) = &guppy.service {
+        start_explore(runner, g.explorer());
+    }
     let drs = drs_context(&config)?;
     let base = config.public_base_url();
     let services = weft_http::Services {
@@ -764,6 +838,7 @@ pub async fn build_with(
         hub: weft_http::HubState { hub },
         submission,
         peregrine,
+        guppy,
     };
     let limits = weft_http::Limits {
         max_body_bytes: config.max_body_bytes,
