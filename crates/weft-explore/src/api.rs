@@ -134,7 +134,9 @@ impl Guppy {
             .variables(async_graphql::Variables::from_json(variables))
             .data(request);
         let response = self.schema.execute(gql).await;
-        let executed = !matches!(response.data, async_graphql::Value::Null);
+        // the resolvers' errors carry a code (guppy's); a query that could not run has none
+        let executed = !matches!(response.data, async_graphql::Value::Null)
+            || response.errors.iter().any(|e| e.extensions.is_some());
         let data = response.data.into_json().unwrap_or(Value::Null);
         if response.errors.is_empty() {
             return Ok(Answer {

@@ -12,6 +12,7 @@ mod cloud;
 mod concurrency;
 mod data;
 mod drs;
+mod explore;
 mod graphql;
 mod hub;
 mod index_crud;
