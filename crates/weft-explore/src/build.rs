@@ -613,7 +613,8 @@ pub fn join(
             .filter(|v| !v.is_null())
             .collect();
         let v = reduce(p.func.unwrap_or(Func::Set), values.len(), values, true);
-        if v.is_null() {
+        // no document to join: no value (tube's outer join)
+        if v.is_null() || matched.is_empty() {
             doc.remove(&p.name);
         } else {
             doc.insert(p.name.clone(), v);

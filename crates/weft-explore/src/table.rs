@@ -141,10 +141,10 @@ impl Column {
                 Value::String(dict.values[codes[i] as usize].to_string())
             }
         };
-        if self.array {
-            Value::Array(span.map(one).collect())
-        } else if span.is_empty() {
+        if span.is_empty() {
             Value::Null
+        } else if self.array {
+            Value::Array(span.map(one).collect())
         } else {
             one(span.start)
         }

@@ -245,3 +245,270 @@ async fn documents_follow_submissions_and_guppy_answers_with_access_control() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json["indices"]["case"]["documents"], 3);
 }
+
+/// tube's mapping of `tests/explore/` for gdcdictionary.
+const GDC_MAPPING: &str = include_str!("../../../../tests/explore/gdc-etlMapping.yaml");
+
+/// A second project `P-R` with one case, which [`READER`] may not read.
+async fn other_project(app: &TestApp) {
+    let admin = app.token(crate::submission::ADMIN);
+    let r = send(
+        app,
+        Method::PUT,
+        &format!("{BASE}/P"),
+        "application/json",
+        json!({"type": "project", "code": "R", "name": "R", "dbgap_accession_number": "phs3"})
+            .to_string(),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    app.grant(SUBMITTER, "sheepdog", "create", "/programs/P/projects/R")
+        .await;
+    let t = app.token(SUBMITTER);
+    let docs = json!([
+        {"type": "experiment", "submitter_id": "exp-r", "projects": {"code": "R"}},
+        {"type": "case", "submitter_id": "case-r", "experiments": {"submitter_id": "exp-r"}},
+    ]);
+    let r = send(
+        app,
+        Method::PUT,
+        &format!("{BASE}/P/R"),
+        "application/json",
+        docs.to_string(),
+        Some(&t),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+#[tokio::test]
+async fn a_tube_mapping_with_files_joins_and_regular_tier_access() {
+    let dir = tempfile::tempdir().unwrap();
+    let mapping = dir.path().join("etlMapping.yaml");
+    std::fs::write(&mapping, GDC_MAPPING).unwrap();
+    let config = dir.path().join("guppy.json");
+    std::fs::write(
+        &config,
+        json!({"indices": [
+            {"index": "gdc_case", "type": "case", "tier_access_level": "regular"},
+            {"index": "gdc_file", "type": "file", "tier_access_level": "private"}],
+          "auth_filter_field": "auth_resource_path"})
+        .to_string(),
+    )
+    .unwrap();
+    let Some(app) = crate::submission::app_with(REAL[0], false, |c| {
+        c.explore.etl_mapping = Some(mapping.clone());
+        c.explore.guppy_config = Some(config.clone());
+    })
+    .await
+    else {
+        return;
+    };
+    let md5 = "0123456789abcdef0123456789abcdef";
+    let mut docs = graph();
+    docs.as_array_mut().unwrap().extend([
+        json!({"type": "demographic", "submitter_id": "demo-1", "cases": {"submitter_id": "case-1"},
+               "gender": "female", "race": "white"}),
+        json!({"type": "sample", "submitter_id": "s-2", "cases": {"submitter_id": "case-1"},
+               "sample_type": "Blood Derived Normal", "current_weight": 2.5}),
+        json!({"type": "aliquot", "submitter_id": "al-1", "samples": {"submitter_id": "s-1"},
+               "analyte_type": "DNA"}),
+        json!({"type": "read_group", "submitter_id": "rg-1", "aliquots": {"submitter_id": "al-1"},
+               "library_strategy": "WGS"}),
+        json!({"type": "submitted_unaligned_reads", "submitter_id": "reads-1",
+               "read_groups": {"submitter_id": "rg-1"},
+               "data_category": "Sequencing Reads", "data_format": "FASTQ", "data_type": "Unaligned Reads",
+               "experimental_strategy": "WGS", "file_name": "r1.fastq", "file_size": 42, "md5sum": md5}),
+    ]);
+    let r = submit(&app, Method::POST, docs).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let ids: std::collections::HashMap<String, String> = r.json["entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["unique_keys"][0]["submitter_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                e["id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    other_project(&app).await;
+    app.grant(READER, "guppy", "read", "/programs/P/projects/Q")
+        .await;
+    app.grant(EVERYONE, "guppy", "read", "/programs/P").await;
+    let reader = app.token(READER);
+    let reader = Some(reader.as_str());
+    let everyone = app.token(EVERYONE);
+    let everyone = Some(everyone.as_str());
+
+    // the case documents: own, flattened, parent, aggregated, nested and joined fields
+    let q = "{ case(sort: {submitter_id: \"asc\"}) { _case_id submitter_id project_id gender race \
+         experiment_submitter_id _samples_count _aliquots_count _read_groups_count sample_types \
+         total_weight data_format samples { sample_type aliquots { analyte_type } } } \
+         file { _case_id file_name file_size data_format source_node project_id object_id } }";
+    let v = eventually(&app, everyone, q, |v| {
+        v["data"]["case"].as_array().is_some_and(|c| c.len() == 3)
+            && v["data"]["case"][0]["data_format"] == json!(["FASTQ"])
+    })
+    .await;
+    let c1 = &v["data"]["case"][0];
+    assert_eq!(c1["_case_id"], ids["case-1"].as_str());
+    assert_eq!(c1["gender"], "F", "value_mappings apply");
+    assert_eq!(c1["race"], "white");
+    assert_eq!(c1["experiment_submitter_id"], json!(["exp-1"]));
+    assert_eq!(
+        (
+            c1["_samples_count"].clone(),
+            c1["_aliquots_count"].clone(),
+            c1["_read_groups_count"].clone()
+        ),
+        (json!(2), json!(1), json!(1))
+    );
+    assert_eq!(c1["sample_types"], json!(["Blood Derived Normal"]));
+    assert_eq!(c1["total_weight"], 2.5);
+    let mut samples = c1["samples"].as_array().unwrap().clone();
+    samples.sort_by_key(|s| s["aliquots"].is_null());
+    assert_eq!(
+        samples,
+        vec![
+            json!({"sample_type": null, "aliquots": [{"analyte_type": "DNA"}]}),
+            json!({"sample_type": "Blood Derived Normal", "aliquots": null}),
+        ]
+    );
+    assert_eq!(v["data"]["case"][2]["submitter_id"], "case-r");
+    let f = &v["data"]["file"];
+    assert_eq!(f.as_array().unwrap().len(), 1, "{f}");
+    assert_eq!(f[0]["_case_id"], json!([ids["case-1"]]));
+    assert_eq!(f[0]["source_node"], "submitted_unaligned_reads");
+    assert_eq!(f[0]["file_size"], 42);
+    assert_eq!(f[0]["project_id"], "P-Q");
+    assert!(f[0]["object_id"].is_string(), "{f}");
+
+    // regular tier: counts of everything, small unreadable parts hidden as -1; rows only
+    // with `accessibility: accessible`
+    let q = "{ _aggregation { all: case(accessibility: all) { _totalCount project_id { histogram { key count } } } \
+                mine: case(accessibility: accessible) { _totalCount } \
+                theirs: case(accessibility: unaccessible) { _totalCount } } }";
+    let r = guppy(&app, reader, q, Value::Null).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let a = &r.json["data"]["_aggregation"];
+    assert_eq!(a["all"]["_totalCount"], -1);
+    assert_eq!(
+        a["all"]["project_id"]["histogram"],
+        json!([{"key": "P-Q", "count": 2}, {"key": "P-R", "count": -1}])
+    );
+    assert_eq!(a["mine"]["_totalCount"], 2);
+    assert_eq!(a["theirs"]["_totalCount"], -1);
+    let r = guppy(&app, everyone, q, Value::Null).await;
+    assert_eq!(r.json["data"]["_aggregation"]["all"]["_totalCount"], 3);
+    let r = guppy(&app, reader, "{ case { submitter_id } }", Value::Null).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.json["errors"][0]["message"],
+        weft_explore::schema::NO_ACCESS
+    );
+    assert_eq!(r.json["errors"][0]["extensions"]["code"], 401);
+    let r = guppy(
+        &app,
+        reader,
+        "{ case(accessibility: accessible) { submitter_id } }",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(r.json["data"]["case"].as_array().unwrap().len(), 2);
+    // a filter within what the reader may read needs no `accessible`
+    let r = guppy(
+        &app,
+        reader,
+        "{ case(filter: {in: {project_id: [\"P-Q\"]}}) { submitter_id } }",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(
+        r.json["data"]["case"].as_array().unwrap().len(),
+        2,
+        "{}",
+        r.text
+    );
+    let r = send(
+        &app,
+        Method::POST,
+        "/guppy/download",
+        "application/json",
+        json!({"type": "case", "fields": ["submitter_id"]}).to_string(),
+        reader,
+    )
+    .await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    let r = send(
+        &app,
+        Method::POST,
+        "/guppy/download",
+        "application/json",
+        json!({"type": "case", "fields": ["submitter_id"], "accessibility": "accessible"})
+            .to_string(),
+        reader,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json.as_array().unwrap().len(), 2);
+    // the file index is private: a caller who may read nothing sees nothing
+    let r = guppy(
+        &app,
+        None,
+        "{ file { file_name } _aggregation { file { _totalCount } } }",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(r.json["data"]["file"], json!([]));
+    assert_eq!(r.json["data"]["_aggregation"]["file"]["_totalCount"], 0);
+
+    // live: an aliquot added under s-2 counts at once; deleted, it is gone again
+    let r = submit(
+        &app,
+        Method::POST,
+        json!([{"type": "aliquot", "submitter_id": "al-2", "samples": {"submitter_id": "s-2"}}]),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let al2 = r.json["entities"][0]["id"].as_str().unwrap().to_owned();
+    let q = "{ case(accessibility: accessible, filter: {eq: {submitter_id: \"case-1\"}}) { _aliquots_count } }";
+    eventually(&app, reader, q, |v| {
+        v["data"]["case"][0]["_aliquots_count"] == 2
+    })
+    .await;
+    let t = app.token(SUBMITTER);
+    let r = app
+        .call(
+            Method::DELETE,
+            &format!("{BASE}/P/Q/entities/{al2}"),
+            None,
+            Some(&t),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    eventually(&app, reader, q, |v| {
+        v["data"]["case"][0]["_aliquots_count"] == 1
+    })
+    .await;
+    // deleting the file empties the case's joined formats
+    let r = app
+        .call(
+            Method::DELETE,
+            &format!("{BASE}/P/Q/entities/{}", ids["reads-1"]),
+            None,
+            Some(&t),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let q = "{ case(accessibility: accessible, filter: {eq: {submitter_id: \"case-1\"}}) { data_format } file { file_name } }";
+    eventually(&app, everyone, q, |v| {
+        v["data"]["case"][0]["data_format"].is_null() && v["data"]["file"] == json!([])
+    })
+    .await;
+}

@@ -16,13 +16,26 @@ pub(crate) const BASE: &str = "/api/v0/submission";
 /// program `P` and a project `P-Q`; [`ADMIN`] administers programs and projects,
 /// [`SUBMITTER`] may do everything on the project, [`READER`] only read it.
 pub(crate) async fn app(name: &str, dump: bool) -> Option<TestApp> {
+    app_with(name, dump, |_| {}).await
+}
+
+/// [`app`] with more configuration.
+pub(crate) async fn app_with(
+    name: &str,
+    dump: bool,
+    more: impl FnOnce(&mut weft_config::Config),
+) -> Option<TestApp> {
     let dir = real_dictionaries()?;
     let url = if dump {
         dir.join(format!("{name}.json"))
     } else {
         dir.join(name)
     };
-    let app = TestApp::start_with(|c| c.dictionary.url = Some(url.display().to_string())).await;
+    let app = TestApp::start_with(|c| {
+        c.dictionary.url = Some(url.display().to_string());
+        more(c);
+    })
+    .await;
     app.grant(ADMIN, "sheepdog", "*", weft_graph::PROGRAM_ADMIN)
         .await;
     app.grant(ADMIN, "sheepdog", "*", weft_graph::PROJECT_ADMIN)
