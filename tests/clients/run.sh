@@ -142,6 +142,8 @@ printf '[authz]\nadmin_users = ["%s"]\n' "$AUTHZ_ADMIN" > "$WORK/weft.toml"
 # Graph submission runs on a real dictionary (gdcdictionary 1.2.0, fetched from PyPI).
 DICTIONARIES=$("$HERE/../dictionaries/fetch.sh") || die "could not fetch the test dictionaries"
 printf '[dictionary]\nurl = "%s"\n' "$DICTIONARIES/gdcdictionary-1.2.0" >> "$WORK/weft.toml"
+# The explorer (guppy's API) on tube's mapping for that dictionary.
+printf '[explore]\netl_mapping = "%s"\n' "$HERE/../explore/gdc-etlMapping.yaml" >> "$WORK/weft.toml"
 
 PORT=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 BASE="http://127.0.0.1:$PORT"
@@ -195,7 +197,7 @@ EOF
 export PYTHONDONTWRITEBYTECODE=1
 log "gen3 SDK tests (pytest, $GEN3_VENV)"
 (cd "$HERE" && GEN3SDK_MAX_RETRIES=1 "$GEN3_VENV/bin/python" -m pytest -p no:cacheprovider \
-   -v -rfE --tb=short --junitxml "$WORK/junit.xml" test_gen3_index.py test_gen3_auth.py test_gen3_file.py test_gen3_metadata.py test_gen3_submission.py)
+   -v -rfE --tb=short --junitxml "$WORK/junit.xml" test_gen3_index.py test_gen3_auth.py test_gen3_file.py test_gen3_metadata.py test_gen3_submission.py test_gen3_query.py)
 PYTEST_RC=$?
 
 read -r PY_PASSED PY_FAILED PY_XFAILED < <(junit_counts "$WORK/junit.xml")

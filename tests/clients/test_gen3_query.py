@@ -1,0 +1,127 @@
+"""The real gen3 SDK's Gen3Query against weft's explorer (guppy's API under /guppy), on
+gdcdictionary 1.2.0 with tube's mapping of tests/explore (run.sh configures both): records
+submitted through sheepdog's API show up in guppy with no manual step; queries, GraphQL,
+raw downloads, and the SDK's own switch to /download past 10,000 rows.
+
+run.sh exports WEFT_URL, WEFT_BIN, WEFT_CLIENTS_DATA_DIR and WEFT_AUTHZ_ADMIN_TOKEN.
+"""
+
+import os
+import subprocess
+import time
+import uuid
+
+import pytest
+import requests
+from gen3.auth import Gen3Auth
+from gen3.query import Gen3Query
+from gen3.submission import Gen3Submission
+
+BASE = os.environ["WEFT_URL"]
+ADMIN = {"Authorization": "bearer " + os.environ["WEFT_AUTHZ_ADMIN_TOKEN"]}
+SFX = uuid.uuid4().hex[:8]
+USER = "sdk-explorer-%s@example.org" % SFX
+PROGRAM = "SDKX%s" % SFX
+PROJECT = "proj"
+
+
+def admin(method, path, body=None):
+    r = requests.request(method, BASE + "/authz" + path, json=body, headers=ADMIN, timeout=30)
+    assert r.status_code in (200, 201, 204, 409), (method, path, r.status_code, r.text)
+    return r
+
+
+def grant(user, method, path, service):
+    pid = "sdk-x-%s-%s-%s-%s" % (SFX, service, method.replace("*", "star"), abs(hash(path)))
+    admin("POST", "/resource?p", {"path": path})
+    admin("POST", "/role", {"id": pid, "permissions": [
+        {"id": pid, "action": {"service": service, "method": method}}]})
+    admin("POST", "/policy", {"id": pid, "role_ids": [pid], "resource_paths": [path]})
+    admin("POST", "/user", {"name": user})
+    admin("POST", "/user/%s/policy" % user, {"policy": pid})
+
+
+@pytest.fixture(scope="module")
+def auth(tmp_path_factory):
+    grant(USER, "*", "/services/sheepdog/submission/program", "sheepdog")
+    grant(USER, "*", "/services/sheepdog/submission/project", "sheepdog")
+    grant(USER, "*", "/programs/%s" % PROGRAM, "sheepdog")
+    grant(USER, "read", "/programs/%s/projects/%s" % (PROGRAM, PROJECT), "guppy")
+    out = subprocess.run(
+        [os.environ["WEFT_BIN"], "api-key", "create", "--user", USER,
+         "--data-dir", os.environ["WEFT_CLIENTS_DATA_DIR"], "--base-url", BASE],
+        check=True, capture_output=True, text=True)
+    path = tmp_path_factory.mktemp("creds") / "credentials.json"
+    path.write_text(out.stdout)
+    return Gen3Auth(refresh_file=str(path))
+
+
+def until(check, what):
+    """Ask again until check() holds: documents follow submissions within a second."""
+    deadline = time.time() + 15
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.time() < deadline, "not reached in 15 s: " + what
+        time.sleep(0.2)
+
+
+def test_submitted_records_are_queried_aggregated_and_downloaded(auth):
+    sub = Gen3Submission(BASE, auth)
+    sub.create_program({"type": "program", "name": PROGRAM, "dbgap_accession_number": "phs-x-" + SFX})
+    r = sub.create_project(PROGRAM, {"type": "project", "code": PROJECT, "name": PROJECT,
+                                     "dbgap_accession_number": "phs-xp-" + SFX})
+    assert r["success"] is True, r
+    records = [{"type": "experiment", "submitter_id": "exp-1", "projects": {"code": PROJECT}}]
+    for i in range(12):
+        records.append({"type": "case", "submitter_id": "case-%02d" % i,
+                        "experiments": {"submitter_id": "exp-1"}, "primary_site": "Lung" if i % 3 else "Brain"})
+        records.append({"type": "demographic", "submitter_id": "demo-%02d" % i,
+                        "cases": {"submitter_id": "case-%02d" % i},
+                        "gender": "female" if i % 2 else "male"})
+    for i in range(5):
+        records.append({"type": "sample", "submitter_id": "s-%d" % i, "cases": {"submitter_id": "case-00"}})
+    r = sub.submit_record(PROGRAM, PROJECT, records)
+    assert r["success"] is True, r
+
+    q = Gen3Query(BASE, auth)
+    project_id = "%s-%s" % (PROGRAM, PROJECT)
+    # no ETL to run: the records are there
+    r = until(lambda: (lambda r: len(r["data"]["case"]) == 12 and r)(
+        q.query("case", ["submitter_id", "gender", "_samples_count", "experiment_submitter_id"],
+                first=20, filters={"project_id": project_id}, sort_object={"submitter_id": "asc"})),
+        "12 cases in guppy")
+    cases = r["data"]["case"]
+    assert [c["submitter_id"] for c in cases] == ["case-%02d" % i for i in range(12)]
+    assert cases[0] == {"submitter_id": "case-00", "gender": "M", "_samples_count": 5,
+                        "experiment_submitter_id": ["exp-1"]}
+    assert cases[1]["gender"] == "F"
+
+    # a page, a filter object, a sort
+    r = q.query("case", ["submitter_id"], first=2, offset=3,
+                filter_object={"AND": [{"=": {"project_id": project_id}}, {"=": {"primary_site": "Lung"}}]},
+                sort_object={"submitter_id": "desc"})
+    assert [c["submitter_id"] for c in r["data"]["case"]] == ["case-07", "case-05"]
+
+    # GraphQL as the portal sends it
+    r = q.graphql_query(
+        "query($filter: JSON) { _aggregation { case(filter: $filter, filterSelf: false, accessibility: accessible) "
+        "{ _totalCount gender { histogram { key count } } primary_site { histogram { key count } } } } }",
+        variables={"filter": {"AND": [{"IN": {"gender": ["F"]}}, {"IN": {"project_id": [project_id]}}]}})
+    agg = r["data"]["_aggregation"]["case"]
+    assert agg["_totalCount"] == 6
+    assert agg["gender"]["histogram"] == [{"key": "M", "count": 6}, {"key": "F", "count": 6}]
+    assert agg["primary_site"]["histogram"] == [{"key": "Lung", "count": 4}, {"key": "Brain", "count": 2}]
+    r = q.graphql_query("{ case(filter: {nope: {a: 1}}) { submitter_id } }")
+    assert r["errors"][0]["message"] == 'Invalid operation "nope" in filter argument.'
+
+    # the raw download, and the SDK's switch to it past 10,000 rows
+    rows = q.raw_data_download("case", ["submitter_id", "_samples_count"],
+                               filter_object={"=": {"project_id": project_id}},
+                               sort_fields=[{"submitter_id": "asc"}])
+    assert len(rows) == 12
+    assert rows[0] == {"submitter_id": "case-00", "_samples_count": 5}
+    r = q.query("case", ["submitter_id"], first=10000, offset=10,
+                filters={"project_id": project_id}, sort_object={"submitter_id": "asc"})
+    assert [c["submitter_id"] for c in r["data"]["case"]] == ["case-10", "case-11"]
