@@ -17,3 +17,6 @@ pub use api::Guppy;
 pub use config::{GuppyConfig, Tier};
 pub use mapping::{EtlMapping, MappingError};
 pub use service::Explorer;
+
+#[cfg(test)]
+mod tests;
