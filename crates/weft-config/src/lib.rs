@@ -544,6 +544,7 @@ const ENV_KEYS: &[&str] = &[
     "mds",
     "metrics",
     "dictionary",
+    "explore",
 ];
 
 impl Config {
@@ -849,6 +850,19 @@ indexed_paths = ["_guid_type"]
 # The data dictionary, which turns on graph submission (/api/v0/submission/): a directory of
 # node YAML files, a JSON dump file, or the http(s) URL of a dump. Unset: no submission API.
 # url = "/srv/dictionary/gdcdictionary/schemas"
+
+[explore]
+# The explorer (guppy's API at /guppy/), served with the dictionary. Its documents follow
+# tube's etlMapping.yaml; unset, a mapping is derived from the dictionary (a document per
+# case or subject, and per data file).
+# etl_mapping = "/srv/etlMapping.yaml"
+# guppy's JSON configuration (indices, tier_access_level per index, missing_data_alias).
+# guppy_config = "/srv/guppy_config.json"
+# "private" (only what the caller may read), "regular" (counts of all, small ones hidden)
+# or "libre" (everything).
+tier_access_level = "private"
+# Under "regular", counts of fewer unreadable documents than this show as -1.
+tier_access_limit = 1000
 
 [metrics]
 # Prometheus metrics are not served on the public port unless a token is set here.

@@ -722,6 +722,33 @@ fn explorer(
         .map_err(|err| anyhow::anyhow!("{}", err.detail.as_deref().unwrap_or(&err.message)))
 }
 
+/// Build every explorer document from the database once, reporting progress per index
+/// (`weft explore rebuild`): checks the mapping against what is stored and measures the
+/// build. A running server builds its own at start and keeps them live.
+pub async fn explore_rebuild(
+    config: &Config,
+    stores: &Stores,
+    progress: &(dyn Fn(&str, usize) + Sync),
+) -> anyhow::Result<Vec<(String, usize)>> {
+    let url = config.dictionary.url.as_ref().ok_or_else(|| {
+        anyhow::anyhow!(
+            "no data dictionary is configured (dictionary.url): there is nothing to explore"
+        )
+    })?;
+    let dictionary = Arc::new(load_dictionary(url).await?);
+    let identity = identity(config, stores, &Runner::default()).await?;
+    let guppy = explorer(config, stores, &identity, &dictionary)?;
+    let explorer = guppy.explorer();
+    explorer.rebuild(progress).await?;
+    Ok(explorer
+        .mapping()
+        .indices
+        .iter()
+        .zip(explorer.tables())
+        .map(|(m, t)| (m.doc_type.clone(), t.len()))
+        .collect())
+}
+
 /// The explorer's task: build the documents, then follow the graph's changes.
 fn start_explore(runner: &Runner, explorer: &Arc<weft_explore::Explorer>) {
     let explorer = Arc::clone(explorer);

@@ -116,6 +116,25 @@ enum Command {
         #[command(subcommand)]
         command: HubCommand,
     },
+    /// The explorer (tube's documents behind guppy's API).
+    Explore {
+        #[command(subcommand)]
+        command: ExploreCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ExploreCommand {
+    /// Build every document of the configured mapping from the database now, with a
+    /// progress bar, and report how many each index holds and how long it took. A running
+    /// server builds its documents at start and keeps them live by itself.
+    Rebuild {
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+        #[command(flatten)]
+        data: DataArgs,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -539,6 +558,36 @@ async fn index_uploads(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn explore_rebuild(config: &Config, quiet: bool) -> anyhow::Result<()> {
+    let stores = weft::open_stores(config).await?;
+    let bar = if quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new_spinner()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    let started = Instant::now();
+    let counts = weft::explore_rebuild(config, &stores, &|index, n| {
+        bar.set_message(format!("{index}: {n} documents"));
+        bar.tick();
+    })
+    .await?;
+    bar.finish_and_clear();
+    let total: usize = counts.iter().map(|(_, n)| n).sum();
+    for (index, n) in &counts {
+        println!("{index}: {n} documents");
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{total} documents built in {secs:.1} s ({:.0}/s)",
+        total as f64 / secs.max(1e-9)
+    );
+    Ok(())
+}
+
 async fn hub_sync(config: &Config, only: Option<&str>) -> anyhow::Result<()> {
     let stores = weft::open_stores(config).await?;
     let outcomes = weft::hub_sync(config, &stores, only).await?;
@@ -771,6 +820,12 @@ fn main() -> anyhow::Result<()> {
             } => {
                 let config = load_config(&data)?;
                 hub_sync(&config, commons.as_deref()).await
+            }
+            Command::Explore {
+                command: ExploreCommand::Rebuild { quiet, data },
+            } => {
+                let config = load_config(&data)?;
+                explore_rebuild(&config, quiet).await
             }
             Command::Keys { command } => {
                 let (KeysCommand::Rotate { data } | KeysCommand::List { data }) = &command;

@@ -805,3 +805,48 @@ async fn keys_rotate_and_oauth_clients_from_the_command_line() {
         db.drop_database().await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn explore_rebuild_reports_each_index_and_refuses_a_bad_mapping() {
+    let Some(dicts) = weft_dictionary::testing::real_dictionaries() else {
+        return;
+    };
+    let cli = Cli::new().await;
+    let out = cli.run(&["explore", "rebuild", "--quiet"], "");
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("no data dictionary is configured"),
+        "{}",
+        text(&out)
+    );
+
+    let dict = dicts.join(weft_dictionary::testing::REAL[0]);
+    let mapping = include_str!("../../../../tests/explore/gdc-etlMapping.yaml");
+    let good = cli.write("etl.yaml", mapping);
+    let run = |path: &str| {
+        cli.command()
+            .args(["explore", "rebuild", "--quiet"])
+            .env("WEFT_DICTIONARY__URL", &dict)
+            .env("WEFT_EXPLORE__ETL_MAPPING", path)
+            .output()
+            .unwrap()
+    };
+    let out = run(&good);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("case: 0 documents"), "{stdout}");
+    assert!(stdout.contains("file: 0 documents"), "{stdout}");
+    assert!(stdout.contains("0 documents built in"), "{stdout}");
+
+    let bad = cli.write(
+        "bad.yaml",
+        &mapping.replacen("root: case", "root: nothing", 1),
+    );
+    let out = run(&bad);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("mappings[0].root: the dictionary has no node \"nothing\""),
+        "{}",
+        text(&out)
+    );
+}
