@@ -36,6 +36,8 @@ struct Walker<'a> {
     store: &'a dyn GraphStore,
     roots: Vec<String>,
     levels: HashMap<Vec<Hop>, Arc<Vec<Step>>>,
+    /// The links out of (up) or into (down) each level, fetched once for every hop from it.
+    links: HashMap<(Vec<Hop>, bool), Arc<Vec<weft_store::GraphLink>>>,
     nodes: HashMap<String, GraphNode>,
 }
 
@@ -45,6 +47,7 @@ impl<'a> Walker<'a> {
             store,
             roots: roots.iter().map(|n| n.id.clone()).collect(),
             levels: HashMap::new(),
+            links: HashMap::new(),
             nodes: roots.iter().map(|n| (n.id.clone(), n.clone())).collect(),
         }
     }
@@ -73,16 +76,25 @@ impl<'a> Walker<'a> {
         for (i, id) in before.iter().enumerate() {
             at.entry(id.as_str()).or_default().push(i);
         }
-        let distinct: Vec<String> = at.keys().map(|k| (*k).to_owned()).collect();
-        let links = if distinct.is_empty() {
-            Vec::new()
-        } else if hop.to_parents {
-            self.store.graph_parents(distinct).await?
-        } else {
-            self.store.graph_children(distinct).await?
+        let key = (path[..path.len() - 1].to_vec(), hop.to_parents);
+        let links = match self.links.get(&key) {
+            Some(l) => Arc::clone(l),
+            None => {
+                let distinct: Vec<String> = at.keys().map(|k| (*k).to_owned()).collect();
+                let fetched = if distinct.is_empty() {
+                    Vec::new()
+                } else if hop.to_parents {
+                    self.store.graph_parents(distinct).await?
+                } else {
+                    self.store.graph_children(distinct).await?
+                };
+                let fetched = Arc::new(fetched);
+                self.links.insert(key, Arc::clone(&fetched));
+                fetched
+            }
         };
         let mut steps = Vec::new();
-        for l in links {
+        for l in links.iter() {
             if l.edge.link != hop.link || l.other_type != hop.node_type {
                 continue;
             }
