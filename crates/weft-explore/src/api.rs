@@ -56,8 +56,40 @@ struct DownloadBody {
     #[serde(default)]
     accessibility: Option<String>,
     #[serde(default)]
-    #[allow(dead_code)]
     format: Option<String>,
+}
+
+/// How a download is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// One JSON array of objects (guppy's).
+    Json,
+    /// A header of the fields, then a line per document; lists joined by `,`, nested
+    /// fields as JSON text.
+    Tsv,
+    Csv,
+}
+
+impl Format {
+    #[must_use]
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Json => "application/json; charset=utf-8",
+            Self::Tsv => "text/tab-separated-values; charset=utf-8",
+            Self::Csv => "text/csv; charset=utf-8",
+        }
+    }
+}
+
+fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Array(items) if items.iter().all(|i| !i.is_object()) => {
+            items.iter().map(cell).collect::<Vec<_>>().join(",")
+        }
+        other => other.to_string(),
+    }
 }
 
 /// The rows a download streams, in order, with the fields to write.
@@ -65,19 +97,61 @@ pub struct Download {
     pub table: Arc<Table>,
     pub rows: Vec<usize>,
     pub fields: Vec<String>,
+    pub format: Format,
 }
 
 impl Download {
-    /// Rows `from..from + n` as JSON array items (`,` between them, the first without).
+    /// What comes before the rows: `[`, or the header line.
+    #[must_use]
+    pub fn head(&self) -> Vec<u8> {
+        match self.format {
+            Format::Json => b"[".to_vec(),
+            Format::Tsv | Format::Csv => self.line(self.fields.iter().cloned()),
+        }
+    }
+
+    /// What comes after them.
+    #[must_use]
+    pub fn tail(&self) -> &'static [u8] {
+        match self.format {
+            Format::Json => b"]",
+            Format::Tsv | Format::Csv => b"",
+        }
+    }
+
+    fn line(&self, cells: impl IntoIterator<Item = String>) -> Vec<u8> {
+        let mut w = csv::WriterBuilder::new()
+            .delimiter(if self.format == Format::Tsv {
+                b'\t'
+            } else {
+                b','
+            })
+            .from_writer(Vec::new());
+        let _ = w.write_record(cells.into_iter().collect::<Vec<_>>());
+        w.into_inner().unwrap_or_default()
+    }
+
+    /// Rows `from..from + n`: JSON array items (`,` before each but the first), or lines.
     #[must_use]
     pub fn chunk(&self, from: usize, n: usize) -> Vec<u8> {
         let mut out = Vec::new();
         for (i, r) in self.rows.iter().enumerate().skip(from).take(n) {
-            if i > 0 {
-                out.push(b',');
-            }
             let doc = self.table.select(*r, &self.fields);
-            serde_json::to_writer(&mut out, &doc).unwrap_or_default();
+            if self.format == Format::Json {
+                if i > 0 {
+                    out.push(b',');
+                }
+                serde_json::to_writer(&mut out, &doc).unwrap_or_default();
+            } else {
+                let top = |f: &String| f.split('.').next().unwrap_or(f).to_owned();
+                out.extend(
+                    self.line(
+                        self.fields
+                            .iter()
+                            .map(|f| cell(doc.get(&top(f)).unwrap_or(&Value::Null))),
+                    ),
+                );
+            }
         }
         out
     }
@@ -231,11 +305,23 @@ impl Guppy {
                 }
             }
         }
+        let format = match body.format.as_deref() {
+            None | Some("json" | "JSON") => Format::Json,
+            Some("tsv" | "TSV") => Format::Tsv,
+            Some("csv" | "CSV") => Format::Csv,
+            Some(other) => {
+                return Err(refused(
+                    400,
+                    format!("Invalid format: \"{other}\" (json, tsv or csv)"),
+                ));
+            }
+        };
         let rows = page(&table, &rows, &sort, 0, None);
         Ok(Download {
             table,
             rows,
             fields,
+            format,
         })
     }
 

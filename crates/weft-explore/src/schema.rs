@@ -782,7 +782,11 @@ pub fn build(explorer: &Explorer) -> Result<Schema, SchemaError> {
         if !explorer.config().serves(&m.doc_type) {
             continue;
         }
-        let row = row_type(&type_name(&m.doc_type), &m.fields, &mut types);
+        let row = row_type(&type_name(&m.doc_type), &m.fields, &mut types).field(Field::new(
+            "_matched",
+            TypeRef::named_list("MatchedItem"),
+            |_| FieldFuture::new(async { Ok(None::<FieldValue<'static>>) }),
+        ));
         types.push(row);
         query = query.field(rows_field(i, m));
         let regular = explorer.tier(i) == Tier::Regular;

@@ -481,3 +481,42 @@ fn a_mapping_is_derived_from_each_real_dictionary() {
         }
     }
 }
+
+#[test]
+fn downloads_are_written_piece_by_piece_as_json_or_lines() {
+    use crate::api::{Download, Format};
+    let t = Arc::new(table());
+    let all: Vec<usize> = t.live().ones().collect();
+    let dl = |format| Download {
+        table: Arc::clone(&t),
+        rows: all.clone(),
+        fields: vec!["name".into(), "tags".into(), "visits.label".into()],
+        format,
+    };
+    // pieces of one row each join into one JSON array
+    let json = dl(Format::Json);
+    let mut out = json.head();
+    for i in 0..all.len() {
+        out.extend(json.chunk(i, 1));
+    }
+    out.extend(json.tail());
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 4);
+    assert_eq!(
+        v[0],
+        json!({"name": "Ann", "tags": ["a", "b"],
+               "visits": [{"label": "v1", "weight": 60}, {"label": "v2", "weight": 61.5}]})
+    );
+    assert_eq!(v[1], json!({"name": "Bob", "tags": ["b"], "visits": null}));
+    let tsv = dl(Format::Tsv);
+    let mut out = tsv.head();
+    out.extend(tsv.chunk(0, 2));
+    out.extend(tsv.chunk(2, 2));
+    let text = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "name\ttags\tvisits.label");
+    assert_eq!(lines[2], "Bob\tb\t");
+    assert_eq!(lines.len(), 5);
+    assert!(lines[1].starts_with("Ann\ta,b\t"), "{}", lines[1]);
+    assert_eq!(Format::Csv.content_type(), "text/csv; charset=utf-8");
+}

@@ -85,10 +85,10 @@ const PIECE: usize = 2000;
 
 #[utoipa::path(post, path = "/guppy/download", tag = "guppy",
     summary = "Every document matching a filter, as one JSON array streamed as it is written",
-    description = "Body: {type, filter?, sort?, fields?, accessibility?}. No page limit.",
+    description = "Body: {type, filter?, sort?, fields?, accessibility?, format?}. No page limit. `format`: `json` (default, guppy's), `tsv` or `csv` (a header line, then a line per document).",
     request_body = Value, security(("bearer" = []), ()),
     responses(
-        (status = 200, description = "[{...}, ...]", body = Value),
+        (status = 200, description = "[{...}, ...], or TSV/CSV lines", body = Value),
         (status = 400, description = "Unknown type or fields, a bad filter or sort: {\"message\"}", body = Value),
         (status = 401, description = "Regular tier: the filter reaches documents the caller may not read", body = Value),
         (status = 404, description = "No dictionary configured", body = Value),
@@ -115,6 +115,7 @@ async fn download(
         }
     };
     let total = dl.rows.len();
+    let content_type = dl.format.content_type();
     let stream = futures::stream::unfold(Some(0usize), move |at| {
         let dl = Arc::clone(&dl);
         async move {
@@ -122,18 +123,13 @@ async fn download(
             if at > total {
                 return None;
             }
-            let mut piece = Vec::new();
-            if at == 0 {
-                piece.push(b'[');
-            } else if at < total {
-                piece.push(b',');
-            }
+            let mut piece = if at == 0 { dl.head() } else { Vec::new() };
             if at < total {
                 piece.extend(dl.chunk(at, PIECE));
             }
             let next = at + PIECE;
             if next >= total {
-                piece.push(b']');
+                piece.extend(dl.tail());
                 return Some((Ok::<_, std::io::Error>(Bytes::from(piece)), None));
             }
             Some((Ok(Bytes::from(piece)), Some(next)))
@@ -141,10 +137,7 @@ async fn download(
     });
     (
         StatusCode::OK,
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "application/json; charset=utf-8",
-        )],
+        [(axum::http::header::CONTENT_TYPE, content_type)],
         axum::body::Body::from_stream(stream),
     )
         .into_response()

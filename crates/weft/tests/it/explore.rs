@@ -185,6 +185,22 @@ async fn documents_follow_submissions_and_guppy_answers_with_access_control() {
         Method::POST,
         "/guppy/download",
         "application/json",
+        json!({"type": "case", "fields": ["submitter_id", "_samples_count"], "format": "tsv",
+               "sort": [{"submitter_id": "asc"}]})
+        .to_string(),
+        reader,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.text,
+        "submitter_id\t_samples_count\ncase-1\t2\ncase-2\t0\ncase-3\t0\n"
+    );
+    let r = send(
+        &app,
+        Method::POST,
+        "/guppy/download",
+        "application/json",
         json!({"type": "nothing"}).to_string(),
         reader,
     )
