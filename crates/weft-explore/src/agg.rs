@@ -220,3 +220,88 @@ pub fn histogram(
         })
         .collect()
 }
+
+/// For each bucket of a keyword column among `rows` (`None`: documents without a value),
+/// the terms of another column in its documents, each counted once per document, most
+/// frequent first (ties: lesser key first), as guppy's `termsFields`.
+#[must_use]
+pub fn sub_terms(
+    col: &Column,
+    rows: &FixedBitSet,
+    sub: &Column,
+) -> std::collections::HashMap<Option<String>, Vec<(String, u64)>> {
+    let mut counts: std::collections::HashMap<(Option<u32>, String), u64> =
+        std::collections::HashMap::new();
+    let Values::Keyword { dict, codes } = &col.values else {
+        return std::collections::HashMap::new();
+    };
+    for r in rows.ones() {
+        let buckets: Vec<Option<u32>> = if col.span(r).is_empty() {
+            vec![None]
+        } else {
+            let mut b: Vec<Option<u32>> = codes[col.span(r)].iter().map(|c| Some(*c)).collect();
+            b.dedup();
+            b
+        };
+        let mut values: Vec<String> = match &sub.values {
+            Values::Keyword { dict, codes } => codes[sub.span(r)]
+                .iter()
+                .map(|c| dict.values[*c as usize].to_string())
+                .collect(),
+            Values::Number(nums) => nums[sub.span(r)]
+                .iter()
+                .map(|v| crate::table::number(*v).to_string())
+                .collect(),
+        };
+        values.sort();
+        values.dedup();
+        for b in &buckets {
+            for v in &values {
+                *counts.entry((*b, v.clone())).or_default() += 1;
+            }
+        }
+    }
+    let mut out: std::collections::HashMap<Option<String>, Vec<(String, u64)>> =
+        std::collections::HashMap::new();
+    for ((b, v), n) in counts {
+        let key = b.map(|c| dict.values[c as usize].to_string());
+        out.entry(key).or_default().push((v, n));
+    }
+    for terms in out.values_mut() {
+        terms.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    }
+    out
+}
+
+/// For each bucket of a keyword column among `rows`, how many of its documents lack a
+/// value of another column, as guppy's `missingFields`.
+#[must_use]
+pub fn sub_missing(
+    col: &Column,
+    rows: &FixedBitSet,
+    sub: &Column,
+) -> std::collections::HashMap<Option<String>, u64> {
+    let mut out = std::collections::HashMap::new();
+    let Values::Keyword { dict, codes } = &col.values else {
+        return out;
+    };
+    for r in rows.ones() {
+        if !sub.span(r).is_empty() {
+            continue;
+        }
+        let span = col.span(r);
+        if span.is_empty() {
+            *out.entry(None).or_default() += 1;
+            continue;
+        }
+        let mut seen: Vec<u32> = Vec::new();
+        for c in &codes[span] {
+            if !seen.contains(c) {
+                seen.push(*c);
+                *out.entry(Some(dict.values[*c as usize].to_string()))
+                    .or_default() += 1;
+            }
+        }
+    }
+    out
+}

@@ -94,10 +94,12 @@ fn cell(v: &Value) -> String {
 
 /// The rows a download streams, in order, with the fields to write.
 pub struct Download {
-    pub table: Arc<Table>,
+    pub table: Arc<tokio::sync::RwLock<Table>>,
     pub rows: Vec<usize>,
     pub fields: Vec<String>,
     pub format: Format,
+    /// Keeps the rows' numbers while the download runs.
+    pub pin: Option<crate::service::RowsPinned>,
 }
 
 impl Download {
@@ -131,12 +133,19 @@ impl Download {
         w.into_inner().unwrap_or_default()
     }
 
-    /// Rows `from..from + n`: JSON array items (`,` before each but the first), or lines.
+    /// Rows `from..from + n`, read under the table's lock for this piece only.
+    pub async fn piece(&self, from: usize, n: usize) -> Vec<u8> {
+        let table = self.table.read().await;
+        self.render(&table, from, n)
+    }
+
+    /// Rows `from..from + n` of `table`: JSON array items (`,` before each but the first),
+    /// or lines.
     #[must_use]
-    pub fn chunk(&self, from: usize, n: usize) -> Vec<u8> {
+    pub fn render(&self, table: &Table, from: usize, n: usize) -> Vec<u8> {
         let mut out = Vec::new();
         for (i, r) in self.rows.iter().enumerate().skip(from).take(n) {
-            let doc = self.table.select(*r, &self.fields);
+            let doc = table.select(*r, &self.fields);
             if self.format == Format::Json {
                 if i > 0 {
                     out.push(b',');
@@ -201,7 +210,7 @@ impl Guppy {
         let readable = self.explorer.readable(creds).await?;
         let request = Request {
             explorer: Arc::clone(&self.explorer),
-            tables: self.explorer.tables(),
+            tables: self.explorer.tables().await,
             readable,
         };
         let gql = async_graphql::Request::new(query)
@@ -248,7 +257,9 @@ impl Guppy {
             .index_of(&doc_type)
             .filter(|_| self.explorer.config().serves(&doc_type))
             .ok_or_else(|| refused(400, format!("Invalid es type: \"{doc_type}\"")))?;
-        let table = Arc::clone(&self.explorer.tables()[index]);
+        let lock = self.explorer.table(index);
+        let pin = self.explorer.pin_rows();
+        let table = lock.read().await;
         let names = mapping_names(&table.mapping.fields, "");
         let fields = match body.fields {
             Some(f) if !f.is_empty() => {
@@ -317,21 +328,23 @@ impl Guppy {
             }
         };
         let rows = page(&table, &rows, &sort, 0, None);
+        drop(table);
         Ok(Download {
-            table,
+            table: lock,
             rows,
             fields,
             format,
+            pin: Some(pin),
         })
     }
 
     /// `GET /guppy/_status`: the indices, their documents and array fields.
-    #[must_use]
-    pub fn status(&self) -> Value {
+    pub async fn status(&self) -> Value {
         let mut indices = serde_json::Map::new();
         for (t, m) in self
             .explorer
             .tables()
+            .await
             .iter()
             .zip(&self.explorer.mapping().indices)
         {

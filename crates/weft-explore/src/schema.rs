@@ -2,6 +2,7 @@
 //! row list per index (`offset`, `first`, `filter`, `sort`, `accessibility`, `format`),
 //! `_aggregation` (per index `_totalCount` and per field histograms) and `_mapping`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::dynamic::{
@@ -25,7 +26,8 @@ pub const MAX_DEPTH: usize = 10;
 /// What the resolvers of one request share.
 pub struct Request {
     pub explorer: Arc<Explorer>,
-    pub tables: Vec<Arc<Table>>,
+    /// Every index's table, read-locked for the request.
+    pub tables: Vec<tokio::sync::OwnedRwLockReadGuard<Table>>,
     /// The resource paths the caller may read (`None`: all).
     pub readable: Option<Vec<String>>,
 }
@@ -414,6 +416,10 @@ fn rows_field(index: usize, m: &IndexMapping) -> Field {
 struct AggCtx {
     index: usize,
     cond: Cond,
+    /// guppy's `nestedAggFields`: per bucket, the terms of these fields and the documents
+    /// lacking those.
+    terms_fields: Vec<String>,
+    missing_fields: Vec<String>,
     filter_self: bool,
     restrict: Option<FixedBitSet>,
     hidden: Option<FixedBitSet>,
@@ -451,6 +457,35 @@ fn masked(count: u64, hidden: u64, limit: u64, hide: bool) -> i64 {
     }
 }
 
+/// guppy's `nestedAggFields`: `{"termsFields": [...], "missingFields": [...]}`.
+fn nested_agg_fields(v: &Value, table: &Table) -> Result<(Vec<String>, Vec<String>), Error> {
+    let list = |key: &str| -> Result<Vec<String>, Error> {
+        match v.get(key) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|i| {
+                    let f = i.as_str().ok_or_else(|| {
+                        bad_input(format!("nestedAggFields.{key}: field names are strings"))
+                    })?;
+                    if table.column(f).is_none() {
+                        return Err(bad_input(format!(
+                            "nestedAggFields.{key}: invalid field {f}"
+                        )));
+                    }
+                    Ok(f.to_owned())
+                })
+                .collect(),
+            Some(_) => Err(bad_input(format!("nestedAggFields.{key}: must be a list"))),
+        }
+    };
+    match v {
+        Value::Null => Ok((Vec::new(), Vec::new())),
+        Value::Object(_) => Ok((list("termsFields")?, list("missingFields")?)),
+        _ => Err(bad_input("nestedAggFields: must be an object")),
+    }
+}
+
 fn text_buckets(req: &Request, fa: &FieldAgg, table: &Table) -> Vec<FieldValue<'static>> {
     let Some(col) = table.column(&fa.column) else {
         return Vec::new();
@@ -458,9 +493,52 @@ fn text_buckets(req: &Request, fa: &FieldAgg, table: &Table) -> Vec<FieldValue<'
     let cfg = req.explorer.config();
     let rows = fa.rows(table);
     let hidden = fa.ctx.hidden.as_ref();
-    agg::terms(col, &rows, hidden, cfg.aggs_include_missing_data)
+    let sub = !fa.ctx.terms_fields.is_empty() || !fa.ctx.missing_fields.is_empty();
+    let terms_of: Vec<(&String, HashMap<Option<String>, Vec<(String, u64)>>)> = fa
+        .ctx
+        .terms_fields
+        .iter()
+        .filter_map(|f| Some((f, agg::sub_terms(col, &rows, table.column(f)?))))
+        .collect();
+    let missing_of: Vec<(&String, HashMap<Option<String>, u64>)> = fa
+        .ctx
+        .missing_fields
+        .iter()
+        .filter_map(|f| Some((f, agg::sub_missing(col, &rows, table.column(f)?))))
+        .collect();
+    // sub-aggregations turn the missing bucket off, as in guppy
+    agg::terms(col, &rows, hidden, cfg.aggs_include_missing_data && !sub)
         .into_iter()
         .map(|t| {
+            let mut extra = Map::new();
+            if !terms_of.is_empty() {
+                let fields: Vec<Value> = terms_of
+                    .iter()
+                    .map(|(f, per)| {
+                        let terms = per.get(&t.key).cloned().unwrap_or_default();
+                        let total: u64 = terms.iter().map(|(_, n)| n).sum();
+                        let list: Vec<Value> = if terms.is_empty() {
+                            vec![serde_json::json!({"key": null, "count": 0})]
+                        } else {
+                            terms
+                                .into_iter()
+                                .map(|(k, n)| serde_json::json!({"key": k, "count": n}))
+                                .collect()
+                        };
+                        serde_json::json!({"field": f, "count": total, "terms": list})
+                    })
+                    .collect();
+                extra.insert("termsFields".into(), Value::Array(fields));
+            }
+            if !missing_of.is_empty() {
+                let fields: Vec<Value> = missing_of
+                    .iter()
+                    .map(|(f, per)| {
+                        serde_json::json!({"field": f, "count": per.get(&t.key).copied().unwrap_or(0)})
+                    })
+                    .collect();
+                extra.insert("missingFields".into(), Value::Array(fields));
+            }
             let key = t.key.unwrap_or_else(|| cfg.missing_data_alias.clone());
             let white = cfg
                 .encrypt_whitelist
@@ -475,6 +553,9 @@ fn text_buckets(req: &Request, fa: &FieldAgg, table: &Table) -> Vec<FieldValue<'
             let mut o = Map::new();
             o.insert("key".into(), Value::String(key));
             o.insert("count".into(), Value::from(count));
+            if count >= 0 {
+                o.extend(extra);
+            }
             FieldValue::owned_any(o)
         })
         .collect()
@@ -552,10 +633,10 @@ fn number_buckets(
 }
 
 fn histogram_type(name: &str, number: bool) -> Object {
-    fn parent<'a>(ctx: &'a ResolverContext<'a>) -> Result<(Arc<Table>, &'a FieldAgg), Error> {
+    fn parent<'a>(ctx: &'a ResolverContext<'a>) -> Result<(&'a Table, &'a FieldAgg), Error> {
         let fa = ctx.parent_value.try_downcast_ref::<FieldAgg>()?;
         let req = ctx.ctx.data::<Request>()?;
-        Ok((Arc::clone(&req.tables[fa.ctx.index]), fa))
+        Ok((&*req.tables[fa.ctx.index], fa))
     }
     let mut obj = Object::new(name)
         .field(Field::new(
@@ -597,7 +678,7 @@ fn histogram_type(name: &str, number: bool) -> Object {
                 FieldFuture::new(async move {
                     let req = ctx.ctx.data::<Request>()?;
                     let (table, fa) = parent(&ctx)?;
-                    Ok(Some(FieldValue::list(text_buckets(req, fa, &table))))
+                    Ok(Some(FieldValue::list(text_buckets(req, fa, table))))
                 })
             },
         ));
@@ -615,7 +696,7 @@ fn histogram_type(name: &str, number: bool) -> Object {
                             int_arg(&ctx, "binCount")?,
                         ];
                         let (table, fa) = parent(&ctx)?;
-                        Ok(Some(FieldValue::list(number_buckets(fa, &table, args)?)))
+                        Ok(Some(FieldValue::list(number_buckets(fa, table, args)?)))
                     })
                 },
             )
@@ -632,7 +713,7 @@ fn histogram_type(name: &str, number: bool) -> Object {
                 FieldFuture::new(async move {
                     let req = ctx.ctx.data::<Request>()?;
                     let (table, fa) = parent(&ctx)?;
-                    Ok(Some(FieldValue::list(text_buckets(req, fa, &table))))
+                    Ok(Some(FieldValue::list(text_buckets(req, fa, table))))
                 })
             },
         ))
@@ -640,11 +721,21 @@ fn histogram_type(name: &str, number: bool) -> Object {
     obj
 }
 
+/// A field of a JSON object; objects (and lists of them) stay objects for their own fields.
 fn map_field(name: &'static str, ty: TypeRef) -> Field {
+    fn out(v: &Value) -> FieldValue<'static> {
+        match v {
+            Value::Object(o) => FieldValue::owned_any(o.clone()),
+            Value::Array(items) if items.iter().any(Value::is_object) => {
+                FieldValue::list(items.iter().map(out))
+            }
+            v => to_gql(v),
+        }
+    }
     Field::new(name, ty, move |ctx| {
         FieldFuture::new(async move {
             let o = ctx.parent_value.try_downcast_ref::<Map<String, Value>>()?;
-            Ok(o.get(name).filter(|v| !v.is_null()).map(to_gql))
+            Ok(o.get(name).filter(|v| !v.is_null()).map(out))
         })
     })
 }
@@ -731,11 +822,15 @@ fn aggregation_field(index: usize, m: &IndexMapping) -> Field {
                     .and_then(|v| v.boolean().ok())
                     .unwrap_or(true);
                 let accessibility = enum_arg(&ctx, "accessibility", "all");
+                let (terms_fields, missing_fields) =
+                    nested_agg_fields(&json_arg(&ctx, "nestedAggFields"), table)?;
                 let s = scope(req, index, table, &accessibility, &cond, false)?;
                 let rows = matching(table, &cond, None, s.restrict.as_ref());
                 Ok(Some(FieldValue::owned_any(Arc::new(AggCtx {
                     index,
                     cond,
+                    terms_fields,
+                    missing_fields,
                     filter_self,
                     restrict: s.restrict,
                     hidden: s.hidden,

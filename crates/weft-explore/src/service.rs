@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fixedbitset::FixedBitSet;
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 use serde_json::Value;
 use weft_auth::{Authorizer, Credentials};
 use weft_core::WeftError;
@@ -46,7 +46,11 @@ pub struct Explorer {
     mapping: Arc<EtlMapping>,
     config: GuppyConfig,
     authorizer: Arc<dyn Authorizer>,
-    tables: Vec<RwLock<Arc<Table>>>,
+    /// Each index's table. Requests hold read locks for their length (a download, for each
+    /// piece); changes take the write lock for as long as writing their rows takes.
+    tables: Vec<Arc<tokio::sync::RwLock<Table>>>,
+    /// Downloads in progress: while any is, rows are not compacted (their numbers stay).
+    downloads: Arc<std::sync::atomic::AtomicUsize>,
     /// Node id → the documents built from it: (index, document id).
     deps: Mutex<HashMap<String, Vec<(usize, String)>>>,
     cursor: Mutex<Cursor>,
@@ -67,7 +71,7 @@ impl Explorer {
         let tables = mapping
             .indices
             .iter()
-            .map(|m| RwLock::new(Arc::new(Table::new(Arc::new(m.clone())))))
+            .map(|m| Arc::new(tokio::sync::RwLock::new(Table::new(Arc::new(m.clone())))))
             .collect();
         Self {
             store,
@@ -76,6 +80,7 @@ impl Explorer {
             config,
             authorizer,
             tables,
+            downloads: Arc::default(),
             deps: Mutex::new(HashMap::new()),
             cursor: Mutex::new(Cursor::default()),
             writer: tokio::sync::Mutex::new(()),
@@ -99,10 +104,28 @@ impl Explorer {
         self.ready.load(std::sync::atomic::Ordering::Acquire)
     }
 
-    /// The current tables, one per mapping, as one consistent view for a request.
+    /// The current tables, one per mapping, read-locked as one consistent view for a
+    /// request.
+    pub async fn tables(&self) -> Vec<tokio::sync::OwnedRwLockReadGuard<Table>> {
+        let mut out = Vec::with_capacity(self.tables.len());
+        for t in &self.tables {
+            out.push(Arc::clone(t).read_owned().await);
+        }
+        out
+    }
+
+    /// One index's table, to lock piece by piece.
     #[must_use]
-    pub fn tables(&self) -> Vec<Arc<Table>> {
-        self.tables.iter().map(|t| Arc::clone(&t.read())).collect()
+    pub fn table(&self, index: usize) -> Arc<tokio::sync::RwLock<Table>> {
+        Arc::clone(&self.tables[index])
+    }
+
+    /// Count a download in progress until the returned pin is dropped.
+    #[must_use]
+    pub fn pin_rows(&self) -> RowsPinned {
+        self.downloads
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        RowsPinned(Arc::clone(&self.downloads))
     }
 
     /// The index of a guppy type.
@@ -125,7 +148,8 @@ impl Explorer {
         for i in build::build_order(&self.mapping.indices) {
             let m = &self.mapping.indices[i];
             let mut table = Table::new(Arc::new(m.clone()));
-            let joins = self.join_rows(m, &built, None);
+            let others: Vec<Option<&Table>> = built.iter().map(Option::as_ref).collect();
+            let joins = self.join_rows(m, &others, None);
             for t in m.root_types() {
                 let mut after: Option<String> = None;
                 loop {
@@ -138,7 +162,7 @@ impl Explorer {
                     let docs = self.build(i, &nodes).await?;
                     total += docs.len();
                     for mut b in docs {
-                        self.apply_joins(i, &mut b.doc, &built, &joins);
+                        self.apply_joins(i, &mut b.doc, &others, &joins);
                         table.upsert(&b.id, &b.doc);
                         add_deps(&mut deps, i, b);
                     }
@@ -148,11 +172,12 @@ impl Explorer {
                     }
                 }
             }
+            drop(others);
             built[i] = Some(table);
         }
         for (slot, table) in self.tables.iter().zip(built) {
             if let Some(t) = table {
-                *slot.write() = Arc::new(t);
+                *slot.write().await = t;
             }
         }
         *self.deps.lock() = deps;
@@ -168,7 +193,7 @@ impl Explorer {
     fn join_rows(
         &self,
         m: &crate::mapping::IndexMapping,
-        built: &[Option<Table>],
+        others: &[Option<&Table>],
         keys: Option<&BTreeSet<String>>,
     ) -> Vec<HashMap<String, Vec<usize>>> {
         let Kind::Aggregator(a) = &m.kind else {
@@ -178,10 +203,7 @@ impl Explorer {
             .iter()
             .map(|j| {
                 let other = self.index_of(&j.doc_type).unwrap_or(0);
-                match &built[other] {
-                    Some(t) => build::rows_by(t, &j.join_on, keys),
-                    None => build::rows_by(&self.tables[other].read(), &j.join_on, keys),
-                }
+                others[other].map_or_else(HashMap::new, |t| build::rows_by(t, &j.join_on, keys))
             })
             .collect()
     }
@@ -190,7 +212,7 @@ impl Explorer {
         &self,
         i: usize,
         doc: &mut serde_json::Map<String, Value>,
-        built: &[Option<Table>],
+        others: &[Option<&Table>],
         rows: &[HashMap<String, Vec<usize>>],
     ) {
         let Kind::Aggregator(a) = &self.mapping.indices[i].kind else {
@@ -198,9 +220,8 @@ impl Explorer {
         };
         for (j, rows) in a.joining.iter().zip(rows) {
             let other = self.index_of(&j.doc_type).unwrap_or(0);
-            match &built[other] {
-                Some(t) => build::join(doc, j, t, rows),
-                None => build::join(doc, j, &self.tables[other].read(), rows),
+            if let Some(t) = others[other] {
+                build::join(doc, j, t, rows);
             }
         }
     }
@@ -247,7 +268,6 @@ impl Explorer {
             }
         }
         let mut changed = 0;
-        let none: Vec<Option<Table>> = (0..n).map(|_| None).collect();
         for i in build::build_order(&self.mapping.indices) {
             if affected[i].is_empty() {
                 continue;
@@ -277,7 +297,7 @@ impl Explorer {
                     continue;
                 };
                 for j in a.joining.iter().filter(|j| j.doc_type == m.doc_type) {
-                    let table = self.tables[i].read();
+                    let table = self.tables[i].read().await;
                     let mut keys = BTreeSet::new();
                     for id in &want {
                         add_keys(&mut keys, &table.value(id, &j.join_on));
@@ -288,18 +308,28 @@ impl Explorer {
                     keys_for.push((k, keys));
                 }
             }
-            let joins = self.join_rows(m, &none, None);
+            // joined fields from the other indices, read before this one is locked
+            if matches!(&m.kind, Kind::Aggregator(a) if !a.joining.is_empty()) {
+                let mut guards = Vec::with_capacity(n);
+                for (k, t) in self.tables.iter().enumerate() {
+                    guards.push(if k == i { None } else { Some(t.read().await) });
+                }
+                let others: Vec<Option<&Table>> = guards.iter().map(|g| g.as_deref()).collect();
+                let joins = self.join_rows(m, &others, None);
+                for b in &mut built {
+                    self.apply_joins(i, &mut b.doc, &others, &joins);
+                }
+            }
             {
-                let mut slot = self.tables[i].write();
-                let table = Arc::make_mut(&mut slot);
+                let mut table = self.tables[i].write().await;
                 for g in &gone {
                     table.remove(g);
                 }
-                for b in &mut built {
-                    self.apply_joins(i, &mut b.doc, &none, &joins);
+                for b in &built {
                     table.upsert(&b.id, &b.doc);
                 }
-                if table.wants_compaction() {
+                let pinned = self.downloads.load(std::sync::atomic::Ordering::Acquire) > 0;
+                if table.wants_compaction() && !pinned {
                     *table = table.compacted();
                 }
             }
@@ -315,7 +345,7 @@ impl Explorer {
                 if keys.is_empty() {
                     continue;
                 }
-                let table = self.tables[k].read();
+                let table = self.tables[k].read().await;
                 let Kind::Aggregator(a) = &self.mapping.indices[k].kind else {
                     continue;
                 };
@@ -484,4 +514,13 @@ pub fn accessible(table: &Table, readable: Option<&[String]>) -> FixedBitSet {
         }
     }
     out
+}
+
+/// A download in progress: rows keep their numbers until it is dropped.
+pub struct RowsPinned(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for RowsPinned {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }

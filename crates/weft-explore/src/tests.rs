@@ -485,19 +485,21 @@ fn a_mapping_is_derived_from_each_real_dictionary() {
 #[test]
 fn downloads_are_written_piece_by_piece_as_json_or_lines() {
     use crate::api::{Download, Format};
-    let t = Arc::new(table());
+    let t = table();
     let all: Vec<usize> = t.live().ones().collect();
+    let lock = Arc::new(tokio::sync::RwLock::new(table()));
     let dl = |format| Download {
-        table: Arc::clone(&t),
+        table: Arc::clone(&lock),
         rows: all.clone(),
         fields: vec!["name".into(), "tags".into(), "visits.label".into()],
         format,
+        pin: None,
     };
     // pieces of one row each join into one JSON array
     let json = dl(Format::Json);
     let mut out = json.head();
     for i in 0..all.len() {
-        out.extend(json.chunk(i, 1));
+        out.extend(json.render(&t, i, 1));
     }
     out.extend(json.tail());
     let v: Value = serde_json::from_slice(&out).unwrap();
@@ -510,8 +512,8 @@ fn downloads_are_written_piece_by_piece_as_json_or_lines() {
     assert_eq!(v[1], json!({"name": "Bob", "tags": ["b"], "visits": null}));
     let tsv = dl(Format::Tsv);
     let mut out = tsv.head();
-    out.extend(tsv.chunk(0, 2));
-    out.extend(tsv.chunk(2, 2));
+    out.extend(tsv.render(&t, 0, 2));
+    out.extend(tsv.render(&t, 2, 2));
     let text = String::from_utf8(out).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "name\ttags\tvisits.label");
@@ -519,4 +521,20 @@ fn downloads_are_written_piece_by_piece_as_json_or_lines() {
     assert_eq!(lines.len(), 5);
     assert!(lines[1].starts_with("Ann\ta,b\t"), "{}", lines[1]);
     assert_eq!(Format::Csv.content_type(), "text/csv; charset=utf-8");
+}
+
+#[test]
+fn sub_aggregations_per_bucket() {
+    let t = table();
+    let all = t.live().clone();
+    let gender = t.column("gender").unwrap();
+    let per = agg::sub_terms(gender, &all, t.column("tags").unwrap());
+    assert_eq!(
+        per[&Some("F".to_owned())],
+        [("a".to_owned(), 1), ("b".to_owned(), 1)]
+    );
+    assert_eq!(per[&None], [("a".to_owned(), 1), ("c".to_owned(), 1)]);
+    let missing = agg::sub_missing(gender, &all, t.column("age").unwrap());
+    assert_eq!(missing.get(&Some("F".to_owned())), None);
+    assert_eq!(missing[&None], 1);
 }

@@ -125,7 +125,7 @@ async fn download(
             }
             let mut piece = if at == 0 { dl.head() } else { Vec::new() };
             if at < total {
-                piece.extend(dl.chunk(at, PIECE));
+                piece.extend(dl.piece(at, PIECE).await);
             }
             let next = at + PIECE;
             if next >= total {
@@ -152,7 +152,7 @@ async fn download(
     ))]
 async fn status(State(s): State<Shared>) -> Response {
     match &s.service {
-        Some(svc) => json_body(StatusCode::OK, &svc.status()),
+        Some(svc) => json_body(StatusCode::OK, &svc.status().await),
         None => unavailable(),
     }
 }

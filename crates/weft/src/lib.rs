@@ -744,7 +744,7 @@ pub async fn explore_rebuild(
         .mapping()
         .indices
         .iter()
-        .zip(explorer.tables())
+        .zip(explorer.tables().await)
         .map(|(m, t)| (m.doc_type.clone(), t.len()))
         .collect())
 }

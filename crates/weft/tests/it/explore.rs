@@ -473,6 +473,23 @@ async fn a_tube_mapping_with_files_joins_and_regular_tier_access() {
     .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json.as_array().unwrap().len(), 2);
+    // sub-aggregations per bucket (guppy's nestedAggFields)
+    let r = guppy(
+        &app,
+        reader,
+        "{ _aggregation { case(accessibility: accessible, nestedAggFields: {termsFields: [\"race\"], missingFields: [\"year_of_birth\"]}) \
+           { gender { histogram { key count termsFields { field count terms { key count } } missingFields { field count } } } } } }",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.json["data"]["_aggregation"]["case"]["gender"]["histogram"],
+        json!([{"key": "F", "count": 1,
+                "termsFields": [{"field": "race", "count": 1, "terms": [{"key": "white", "count": 1}]}],
+                "missingFields": [{"field": "year_of_birth", "count": 1}]}])
+    );
+
     // the file index is private: a caller who may read nothing sees nothing
     let r = guppy(
         &app,
