@@ -6,54 +6,30 @@ raw downloads, and the SDK's own switch to /download past 10,000 rows.
 run.sh exports WEFT_URL, WEFT_BIN, WEFT_CLIENTS_DATA_DIR and WEFT_AUTHZ_ADMIN_TOKEN.
 """
 
-import os
-import subprocess
 import time
 import uuid
 
 import pytest
-import requests
 from gen3.auth import Gen3Auth
 from gen3.query import Gen3Query
 from gen3.submission import Gen3Submission
 
-BASE = os.environ["WEFT_URL"]
-ADMIN = {"Authorization": "bearer " + os.environ["WEFT_AUTHZ_ADMIN_TOKEN"]}
+from weft_admin import BASE, credentials, grant
+
 SFX = uuid.uuid4().hex[:8]
 USER = "sdk-explorer-%s@example.org" % SFX
 PROGRAM = "SDKX%s" % SFX
 PROJECT = "proj"
 
 
-def admin(method, path, body=None):
-    r = requests.request(method, BASE + "/authz" + path, json=body, headers=ADMIN, timeout=30)
-    assert r.status_code in (200, 201, 204, 409), (method, path, r.status_code, r.text)
-    return r
-
-
-def grant(user, method, path, service):
-    pid = "sdk-x-%s-%s-%s-%s" % (SFX, service, method.replace("*", "star"), abs(hash(path)))
-    admin("POST", "/resource?p", {"path": path})
-    admin("POST", "/role", {"id": pid, "permissions": [
-        {"id": pid, "action": {"service": service, "method": method}}]})
-    admin("POST", "/policy", {"id": pid, "role_ids": [pid], "resource_paths": [path]})
-    admin("POST", "/user", {"name": user})
-    admin("POST", "/user/%s/policy" % user, {"policy": pid})
-
-
 @pytest.fixture(scope="module")
 def auth(tmp_path_factory):
-    grant(USER, "*", "/services/sheepdog/submission/program", "sheepdog")
-    grant(USER, "*", "/services/sheepdog/submission/project", "sheepdog")
-    grant(USER, "*", "/programs/%s" % PROGRAM, "sheepdog")
-    grant(USER, "read", "/programs/%s/projects/%s" % (PROGRAM, PROJECT), "guppy")
-    out = subprocess.run(
-        [os.environ["WEFT_BIN"], "api-key", "create", "--user", USER,
-         "--data-dir", os.environ["WEFT_CLIENTS_DATA_DIR"], "--base-url", BASE],
-        check=True, capture_output=True, text=True)
-    path = tmp_path_factory.mktemp("creds") / "credentials.json"
-    path.write_text(out.stdout)
-    return Gen3Auth(endpoint=BASE, refresh_file=str(path))
+    tag = "sdk-x-" + SFX
+    grant(tag, USER, "*", "/services/sheepdog/submission/program", "sheepdog")
+    grant(tag, USER, "*", "/services/sheepdog/submission/project", "sheepdog")
+    grant(tag, USER, "*", "/programs/%s" % PROGRAM, "sheepdog")
+    grant(tag, USER, "read", "/programs/%s/projects/%s" % (PROGRAM, PROJECT), "guppy")
+    return Gen3Auth(endpoint=BASE, refresh_file=credentials(USER, tmp_path_factory.mktemp("creds")))
 
 
 def until(check, what):

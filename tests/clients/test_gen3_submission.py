@@ -6,17 +6,14 @@ run.sh exports WEFT_URL, WEFT_BIN, WEFT_CLIENTS_DATA_DIR and WEFT_AUTHZ_ADMIN_TO
 """
 
 import json
-import os
-import subprocess
 import uuid
 
 import pytest
-import requests
 from gen3.auth import Gen3Auth
 from gen3.submission import Gen3Submission, Gen3SubmissionQueryError
 
-BASE = os.environ["WEFT_URL"]
-ADMIN = {"Authorization": "bearer " + os.environ["WEFT_AUTHZ_ADMIN_TOKEN"]}
+from weft_admin import BASE, credentials, grant
+
 SFX = uuid.uuid4().hex[:8]
 USER = "sdk-submitter-%s@example.org" % SFX
 PROGRAM = "SDK%s" % SFX
@@ -24,37 +21,17 @@ PROJECT = "proj"
 QUERIED = "SDKQ%s" % SFX
 
 
-def admin(method, path, body=None):
-    r = requests.request(method, BASE + "/authz" + path, json=body, headers=ADMIN, timeout=30)
-    assert r.status_code in (200, 201, 204, 409), (method, path, r.status_code, r.text)
-    return r
-
-
-def grant(user, method, path, service="sheepdog"):
-    pid = "sdk-sub-%s-%s-%s-%s" % (SFX, service, method.replace("*", "star"), abs(hash(path)))
-    admin("POST", "/resource?p", {"path": path})
-    admin("POST", "/role", {"id": pid, "permissions": [
-        {"id": pid, "action": {"service": service, "method": method}}]})
-    admin("POST", "/policy", {"id": pid, "role_ids": [pid], "resource_paths": [path]})
-    admin("POST", "/user", {"name": user})
-    admin("POST", "/user/%s/policy" % user, {"policy": pid})
-
-
 @pytest.fixture(scope="module")
 def sub(tmp_path_factory):
-    grant(USER, "*", "/services/sheepdog/submission/program")
-    grant(USER, "*", "/services/sheepdog/submission/project")
+    tag = "sdk-sub-" + SFX
+    grant(tag, USER, "*", "/services/sheepdog/submission/program", "sheepdog")
+    grant(tag, USER, "*", "/services/sheepdog/submission/project", "sheepdog")
     for program in (PROGRAM, QUERIED):
         for m in ("create", "read", "update", "delete"):
-            grant(USER, m, "/programs/%s/projects/%s" % (program, PROJECT))
-    grant(USER, "read", "/programs/%s" % QUERIED, service="peregrine")
-    out = subprocess.run(
-        [os.environ["WEFT_BIN"], "api-key", "create", "--user", USER,
-         "--data-dir", os.environ["WEFT_CLIENTS_DATA_DIR"], "--base-url", BASE],
-        check=True, capture_output=True, text=True)
-    path = tmp_path_factory.mktemp("creds") / "credentials.json"
-    path.write_text(out.stdout)
-    return Gen3Submission(BASE, Gen3Auth(refresh_file=str(path)))
+            grant(tag, USER, m, "/programs/%s/projects/%s" % (program, PROJECT), "sheepdog")
+    grant(tag, USER, "read", "/programs/%s" % QUERIED, "peregrine")
+    path = credentials(USER, tmp_path_factory.mktemp("creds"))
+    return Gen3Submission(BASE, Gen3Auth(refresh_file=path))
 
 
 def test_programs_projects_records_files_exports_and_deletion(sub, tmp_path):

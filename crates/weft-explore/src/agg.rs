@@ -198,12 +198,33 @@ pub fn histogram(
     start: Option<f64>,
     end: Option<f64>,
 ) -> Vec<(f64, Stats)> {
+    #[allow(clippy::cast_possible_truncation)]
+    let key = |v: f64| ((v - offset) / step).floor() as i64;
     let mut buckets: std::collections::BTreeMap<i64, Stats> = std::collections::BTreeMap::new();
-    each_value(col, rows, start, end, |v| {
-        #[allow(clippy::cast_possible_truncation)]
-        let k = ((v - offset) / step).floor() as i64;
-        buckets.entry(k).or_default().add(v);
-    });
+    match (start, end) {
+        // a bounded range: buckets in a vector, no map lookup a value
+        (Some(s), Some(e)) if (e - s) / step < 100_000.0 => {
+            let first = key(s);
+            let n = usize::try_from(key(e) - first + 1).unwrap_or(0);
+            let mut slots = vec![Stats::default(); n];
+            each_value(col, rows, start, end, |v| {
+                if let Some(slot) = usize::try_from(key(v) - first)
+                    .ok()
+                    .and_then(|i| slots.get_mut(i))
+                {
+                    slot.add(v);
+                }
+            });
+            for (i, st) in slots.into_iter().enumerate() {
+                if st.count > 0 {
+                    buckets.insert(first + i64::try_from(i).unwrap_or(0), st);
+                }
+            }
+        }
+        _ => each_value(col, rows, start, end, |v| {
+            buckets.entry(key(v)).or_default().add(v)
+        }),
+    }
     let (Some(first), Some(last)) = (
         buckets.keys().next().copied(),
         buckets.keys().next_back().copied(),
@@ -221,15 +242,14 @@ pub fn histogram(
         .collect()
 }
 
+/// Per bucket key (`None`: documents without a value), terms and their counts.
+pub type BucketTerms = std::collections::HashMap<Option<String>, Vec<(String, u64)>>;
+
 /// For each bucket of a keyword column among `rows` (`None`: documents without a value),
 /// the terms of another column in its documents, each counted once per document, most
 /// frequent first (ties: lesser key first), as guppy's `termsFields`.
 #[must_use]
-pub fn sub_terms(
-    col: &Column,
-    rows: &FixedBitSet,
-    sub: &Column,
-) -> std::collections::HashMap<Option<String>, Vec<(String, u64)>> {
+pub fn sub_terms(col: &Column, rows: &FixedBitSet, sub: &Column) -> BucketTerms {
     let mut counts: std::collections::HashMap<(Option<u32>, String), u64> =
         std::collections::HashMap::new();
     let Values::Keyword { dict, codes } = &col.values else {
@@ -261,8 +281,7 @@ pub fn sub_terms(
             }
         }
     }
-    let mut out: std::collections::HashMap<Option<String>, Vec<(String, u64)>> =
-        std::collections::HashMap::new();
+    let mut out = BucketTerms::new();
     for ((b, v), n) in counts {
         let key = b.map(|c| dict.values[c as usize].to_string());
         out.entry(key).or_default().push((v, n));

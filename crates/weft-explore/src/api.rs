@@ -11,7 +11,7 @@ use weft_core::WeftError;
 use crate::config::Tier;
 use crate::filter::{self, Missing};
 use crate::schema::{self, NO_ACCESS, Request, mapping_names, page, parse_sort};
-use crate::service::{Explorer, accessible};
+use crate::service::Explorer;
 use crate::table::Table;
 
 /// An answer: its HTTP status and JSON body.
@@ -302,9 +302,15 @@ impl Guppy {
         rows.intersect_with(table.live());
         match self.explorer.tier(index) {
             Tier::Libre => {}
-            Tier::Private => rows.intersect_with(&accessible(&table, readable.as_deref())),
+            Tier::Private => rows.intersect_with(&self.explorer.accessible_rows(
+                index,
+                &table,
+                readable.as_deref(),
+            )),
             Tier::Regular => {
-                let ok = accessible(&table, readable.as_deref());
+                let ok = self
+                    .explorer
+                    .accessible_rows(index, &table, readable.as_deref());
                 if body.accessibility.as_deref() == Some("accessible") {
                     rows.intersect_with(&ok);
                 } else {

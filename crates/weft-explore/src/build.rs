@@ -236,6 +236,25 @@ fn bools(v: Value) -> Value {
     }
 }
 
+/// Each node's document as it starts (its id field, own properties, project fields) and
+/// the nodes it depends on so far (itself).
+fn starts(
+    nodes: &[GraphNode],
+    id_field: &str,
+    props: &[Prop],
+) -> (Vec<Map<String, Value>>, Vec<BTreeSet<String>>) {
+    nodes
+        .iter()
+        .map(|n| {
+            let mut d = Map::new();
+            d.insert(id_field.to_owned(), Value::String(n.id.clone()));
+            own_props(&mut d, props, n);
+            project_fields(&mut d, n.project_id.as_deref());
+            (d, BTreeSet::from([n.id.clone()]))
+        })
+        .unzip()
+}
+
 /// The documents of an aggregator for a chunk of its root nodes.
 pub async fn aggregator(
     store: &dyn GraphStore,
@@ -243,20 +262,7 @@ pub async fn aggregator(
     roots: &[GraphNode],
 ) -> StoreResult<Vec<Built>> {
     let mut w = Walker::new(store, roots);
-    let mut docs: Vec<Map<String, Value>> = roots
-        .iter()
-        .map(|n| {
-            let mut d = Map::new();
-            d.insert(format!("_{}_id", a.root), Value::String(n.id.clone()));
-            own_props(&mut d, &a.props, n);
-            project_fields(&mut d, n.project_id.as_deref());
-            d
-        })
-        .collect();
-    let mut deps: Vec<BTreeSet<String>> = roots
-        .iter()
-        .map(|n| BTreeSet::from([n.id.clone()]))
-        .collect();
+    let (mut docs, mut deps) = starts(roots, &format!("_{}_id", a.root), &a.props);
 
     for f in &a.flatten {
         let path = vec![f.hop.clone()];
@@ -483,20 +489,7 @@ pub async fn collector(
 ) -> StoreResult<Vec<Built>> {
     let targets: BTreeSet<&str> = c.injecting.iter().map(|i| i.node_type.as_str()).collect();
     let below = types_below(dict, &targets);
-    let mut docs: Vec<Map<String, Value>> = leaves
-        .iter()
-        .map(|n| {
-            let mut d = Map::new();
-            d.insert(format!("_{doc_type}_id"), Value::String(n.id.clone()));
-            own_props(&mut d, &c.props, n);
-            project_fields(&mut d, n.project_id.as_deref());
-            d
-        })
-        .collect();
-    let mut deps: Vec<BTreeSet<String>> = leaves
-        .iter()
-        .map(|n| BTreeSet::from([n.id.clone()]))
-        .collect();
+    let (mut docs, mut deps) = starts(leaves, &format!("_{doc_type}_id"), &c.props);
     let mut found: Vec<Vec<String>> = vec![Vec::new(); leaves.len()];
     // (node id, node type, leaf index) at each level up
     let mut frontier: Vec<(String, usize)> = leaves

@@ -17,7 +17,7 @@ use crate::agg;
 use crate::config::Tier;
 use crate::filter::{self, Cond, Missing};
 use crate::mapping::{Field as DocField, FieldKind, IndexMapping};
-use crate::service::{Explorer, accessible};
+use crate::service::Explorer;
 use crate::table::{Column, Table, Values};
 
 /// How deep a query may nest (guppy's `depthLimit(10)`).
@@ -100,7 +100,10 @@ fn scope(
             hidden: None,
         });
     }
-    let ok = accessible(table, req.readable.as_deref());
+    let ok: FixedBitSet = (*req
+        .explorer
+        .accessible_rows(index, table, req.readable.as_deref()))
+    .clone();
     if tier == Tier::Private {
         return Ok(Scope {
             restrict: Some(ok),
@@ -494,7 +497,7 @@ fn text_buckets(req: &Request, fa: &FieldAgg, table: &Table) -> Vec<FieldValue<'
     let rows = fa.rows(table);
     let hidden = fa.ctx.hidden.as_ref();
     let sub = !fa.ctx.terms_fields.is_empty() || !fa.ctx.missing_fields.is_empty();
-    let terms_of: Vec<(&String, HashMap<Option<String>, Vec<(String, u64)>>)> = fa
+    let terms_of: Vec<(&String, agg::BucketTerms)> = fa
         .ctx
         .terms_fields
         .iter()
@@ -632,93 +635,76 @@ fn number_buckets(
         .collect())
 }
 
+/// The field's aggregation a histogram field resolves on, with its table.
+fn field_agg<'a>(ctx: &'a ResolverContext<'a>) -> Result<(&'a Table, &'a FieldAgg), Error> {
+    let fa = ctx.parent_value.try_downcast_ref::<FieldAgg>()?;
+    let req = ctx.ctx.data::<Request>()?;
+    Ok((&*req.tables[fa.ctx.index], fa))
+}
+
+/// A count over the field's column among the aggregation's rows.
+fn count_field(name: &'static str, count: fn(&Column, &FixedBitSet) -> u64) -> Field {
+    Field::new(name, TypeRef::named(TypeRef::INT), move |ctx| {
+        FieldFuture::new(async move {
+            let (table, fa) = field_agg(&ctx)?;
+            let n = table
+                .column(&fa.column)
+                .map_or(0, |c| count(c, &fa.ctx.rows));
+            Ok(Some(FieldValue::value(n)))
+        })
+    })
+}
+
+/// The text histogram (`histogram` of text fields, `asTextHistogram` of all).
+fn text_histogram_field(name: &'static str) -> Field {
+    Field::new(
+        name,
+        TypeRef::named_list("BucketsForNestedStringAgg"),
+        move |ctx| {
+            FieldFuture::new(async move {
+                let req = ctx.ctx.data::<Request>()?;
+                let (table, fa) = field_agg(&ctx)?;
+                Ok(Some(FieldValue::list(text_buckets(req, fa, table))))
+            })
+        },
+    )
+}
+
 fn histogram_type(name: &str, number: bool) -> Object {
-    fn parent<'a>(ctx: &'a ResolverContext<'a>) -> Result<(&'a Table, &'a FieldAgg), Error> {
-        let fa = ctx.parent_value.try_downcast_ref::<FieldAgg>()?;
-        let req = ctx.ctx.data::<Request>()?;
-        Ok((&*req.tables[fa.ctx.index], fa))
-    }
-    let mut obj = Object::new(name)
-        .field(Field::new(
-            "_totalCount",
-            TypeRef::named(TypeRef::INT),
-            move |ctx| {
-                FieldFuture::new(async move {
-                    let (table, fa) = parent(&ctx)?;
-                    let n = table
-                        .column(&fa.column)
-                        .map_or(0, |c| agg::value_count(c, &fa.ctx.rows));
-                    Ok(Some(FieldValue::value(n)))
-                })
-            },
-        ))
+    let obj = Object::new(name)
+        .field(count_field("_totalCount", agg::value_count))
         .field(
-            Field::new(
-                "_cardinalityCount",
-                TypeRef::named(TypeRef::INT),
-                move |ctx| {
-                    FieldFuture::new(async move {
-                        let (table, fa) = parent(&ctx)?;
-                        let n = table
-                            .column(&fa.column)
-                            .map_or(0, |c| agg::cardinality(c, &fa.ctx.rows));
-                        Ok(Some(FieldValue::value(n)))
-                    })
-                },
-            )
-            .argument(
+            count_field("_cardinalityCount", agg::cardinality).argument(
                 InputValue::new("precision_threshold", TypeRef::named(TypeRef::INT))
                     .default_value(3000),
             ),
         )
-        .field(Field::new(
-            "asTextHistogram",
-            TypeRef::named_list("BucketsForNestedStringAgg"),
-            move |ctx| {
-                FieldFuture::new(async move {
-                    let req = ctx.ctx.data::<Request>()?;
-                    let (table, fa) = parent(&ctx)?;
-                    Ok(Some(FieldValue::list(text_buckets(req, fa, table))))
-                })
-            },
-        ));
-    obj = if number {
-        obj.field(
-            Field::new(
-                "histogram",
-                TypeRef::named_list("BucketsForNestedNumberAgg"),
-                move |ctx| {
-                    FieldFuture::new(async move {
-                        let args = [
-                            int_arg(&ctx, "rangeStart")?,
-                            int_arg(&ctx, "rangeEnd")?,
-                            int_arg(&ctx, "rangeStep")?,
-                            int_arg(&ctx, "binCount")?,
-                        ];
-                        let (table, fa) = parent(&ctx)?;
-                        Ok(Some(FieldValue::list(number_buckets(fa, table, args)?)))
-                    })
-                },
-            )
-            .argument(InputValue::new("rangeStart", TypeRef::named(TypeRef::INT)))
-            .argument(InputValue::new("rangeEnd", TypeRef::named(TypeRef::INT)))
-            .argument(InputValue::new("rangeStep", TypeRef::named(TypeRef::INT)))
-            .argument(InputValue::new("binCount", TypeRef::named(TypeRef::INT))),
-        )
-    } else {
-        obj.field(Field::new(
+        .field(text_histogram_field("asTextHistogram"));
+    if !number {
+        return obj.field(text_histogram_field("histogram"));
+    }
+    obj.field(
+        Field::new(
             "histogram",
-            TypeRef::named_list("BucketsForNestedStringAgg"),
+            TypeRef::named_list("BucketsForNestedNumberAgg"),
             move |ctx| {
                 FieldFuture::new(async move {
-                    let req = ctx.ctx.data::<Request>()?;
-                    let (table, fa) = parent(&ctx)?;
-                    Ok(Some(FieldValue::list(text_buckets(req, fa, table))))
+                    let args = [
+                        int_arg(&ctx, "rangeStart")?,
+                        int_arg(&ctx, "rangeEnd")?,
+                        int_arg(&ctx, "rangeStep")?,
+                        int_arg(&ctx, "binCount")?,
+                    ];
+                    let (table, fa) = field_agg(&ctx)?;
+                    Ok(Some(FieldValue::list(number_buckets(fa, table, args)?)))
                 })
             },
-        ))
-    };
-    obj
+        )
+        .argument(InputValue::new("rangeStart", TypeRef::named(TypeRef::INT)))
+        .argument(InputValue::new("rangeEnd", TypeRef::named(TypeRef::INT)))
+        .argument(InputValue::new("rangeStep", TypeRef::named(TypeRef::INT)))
+        .argument(InputValue::new("binCount", TypeRef::named(TypeRef::INT))),
+    )
 }
 
 /// A field of a JSON object; objects (and lists of them) stay objects for their own fields.

@@ -22,6 +22,9 @@ use crate::table::{Table, Values};
 /// Roots read and built at a time.
 const CHUNK: usize = 1000;
 
+/// An index and a caller's readable paths (`None`: all).
+type ReadableKey = (usize, Option<Vec<String>>);
+
 /// The service name of the policy engine's grants that let a caller explore.
 pub const SERVICE: &str = "guppy";
 
@@ -49,6 +52,9 @@ pub struct Explorer {
     /// Each index's table. Requests hold read locks for their length (a download, for each
     /// piece); changes take the write lock for as long as writing their rows takes.
     tables: Vec<Arc<tokio::sync::RwLock<Table>>>,
+    /// The rows each caller may read, per index, table epoch and readable paths: reused
+    /// until the table changes.
+    readable_rows: Mutex<HashMap<ReadableKey, (u64, Arc<FixedBitSet>)>>,
     /// Downloads in progress: while any is, rows are not compacted (their numbers stay).
     downloads: Arc<std::sync::atomic::AtomicUsize>,
     /// Node id → the documents built from it: (index, document id).
@@ -81,6 +87,7 @@ impl Explorer {
             authorizer,
             tables,
             downloads: Arc::default(),
+            readable_rows: Mutex::new(HashMap::new()),
             deps: Mutex::new(HashMap::new()),
             cursor: Mutex::new(Cursor::default()),
             writer: tokio::sync::Mutex::new(()),
@@ -448,6 +455,30 @@ impl Explorer {
             return Ok(None);
         }
         Ok(Some(paths))
+    }
+
+    /// The rows of index `index`'s `table` a caller with `readable` paths may read,
+    /// computed once per state of the table and set of paths.
+    #[must_use]
+    pub fn accessible_rows(
+        &self,
+        index: usize,
+        table: &Table,
+        readable: Option<&[String]>,
+    ) -> Arc<FixedBitSet> {
+        let key = (index, readable.map(<[String]>::to_vec));
+        if let Some((epoch, rows)) = self.readable_rows.lock().get(&key)
+            && *epoch == table.epoch()
+        {
+            return Arc::clone(rows);
+        }
+        let rows = Arc::new(accessible(table, readable));
+        let mut cache = self.readable_rows.lock();
+        if cache.len() >= 256 {
+            cache.clear();
+        }
+        cache.insert(key, (table.epoch(), Arc::clone(&rows)));
+        rows
     }
 
     /// The tier level of an index.

@@ -174,6 +174,16 @@ pub struct Table {
     rows: HashMap<Arc<str>, u32>,
     live: FixedBitSet,
     dead: usize,
+    /// Changes with every change of the documents (never the same for two states, across
+    /// tables too): what caches of derived row sets are keyed by.
+    epoch: u64,
+}
+
+/// The source of table epochs.
+static EPOCHS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn next_epoch() -> u64 {
+    EPOCHS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 fn leaves(prefix: &str, fields: &[Field], out: &mut Vec<Column>) {
@@ -238,6 +248,7 @@ impl Table {
             rows: HashMap::new(),
             live: FixedBitSet::new(),
             dead: 0,
+            epoch: next_epoch(),
         }
     }
 
@@ -295,9 +306,16 @@ impl Table {
         }
     }
 
+    /// The state of the documents: another after any change.
+    #[must_use]
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
     /// Add or replace the document `id`.
     pub fn upsert(&mut self, id: &str, doc: &Map<String, Value>) {
         self.remove(id);
+        self.epoch = next_epoch();
         let row = self.ids.len();
         for c in &mut self.columns {
             match c.name.split_once('.') {
@@ -340,6 +358,7 @@ impl Table {
         };
         self.live.set(row as usize, false);
         self.dead += 1;
+        self.epoch = next_epoch();
         true
     }
 

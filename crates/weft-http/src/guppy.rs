@@ -49,6 +49,20 @@ fn unavailable() -> Response {
     )
 }
 
+/// The service and the request's body, or the answer when either is missing.
+fn service_and_body(
+    s: &GuppyState,
+    body: Result<Body, ApiError>,
+) -> Result<(&Arc<Guppy>, axum::body::Bytes), Box<Response>> {
+    let Some(svc) = &s.service else {
+        return Err(Box::new(unavailable()));
+    };
+    match body {
+        Ok(Body(b)) => Ok((svc, b)),
+        Err(e) => Err(Box::new(e.into_response())),
+    }
+}
+
 #[utoipa::path(post, path = "/guppy/graphql", tag = "guppy",
     summary = "Query the explorer's documents with guppy's GraphQL: {query, variables}",
     description = "A row list per index (`offset`, `first` (10 by default, no 10,000 cap), `filter`, `sort`, `accessibility`), `_aggregation` (`_totalCount`, histograms, `_cardinalityCount`) and `_mapping`. Documents come only from what the caller may `read` through the `guppy` service (private tier), or with small counts hidden (regular tier).",
@@ -64,12 +78,9 @@ async fn graphql(
     Creds(c): Creds,
     body: Result<Body, ApiError>,
 ) -> Response {
-    let Some(svc) = &s.service else {
-        return unavailable();
-    };
-    let Body(body) = match body {
-        Ok(b) => b,
-        Err(e) => return e.into_response(),
+    let (svc, body) = match service_and_body(&s, body) {
+        Ok(sb) => sb,
+        Err(r) => return *r,
     };
     match svc.graphql(&c, &body).await {
         Ok(answer) => json_body(
@@ -98,12 +109,9 @@ async fn download(
     Creds(c): Creds,
     body: Result<Body, ApiError>,
 ) -> Response {
-    let Some(svc) = &s.service else {
-        return unavailable();
-    };
-    let Body(body) = match body {
-        Ok(b) => b,
-        Err(e) => return e.into_response(),
+    let (svc, body) = match service_and_body(&s, body) {
+        Ok(sb) => sb,
+        Err(r) => return *r,
     };
     let dl = match svc.download(&c, &body).await {
         Ok(d) => Arc::new(d),

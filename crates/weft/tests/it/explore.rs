@@ -265,39 +265,6 @@ async fn documents_follow_submissions_and_guppy_answers_with_access_control() {
 /// tube's mapping of `tests/explore/` for gdcdictionary.
 const GDC_MAPPING: &str = include_str!("../../../../tests/explore/gdc-etlMapping.yaml");
 
-/// A second project `P-R` with one case, which [`READER`] may not read.
-async fn other_project(app: &TestApp) {
-    let admin = app.token(crate::submission::ADMIN);
-    let r = send(
-        app,
-        Method::PUT,
-        &format!("{BASE}/P"),
-        "application/json",
-        json!({"type": "project", "code": "R", "name": "R", "dbgap_accession_number": "phs3"})
-            .to_string(),
-        Some(&admin),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    app.grant(SUBMITTER, "sheepdog", "create", "/programs/P/projects/R")
-        .await;
-    let t = app.token(SUBMITTER);
-    let docs = json!([
-        {"type": "experiment", "submitter_id": "exp-r", "projects": {"code": "R"}},
-        {"type": "case", "submitter_id": "case-r", "experiments": {"submitter_id": "exp-r"}},
-    ]);
-    let r = send(
-        app,
-        Method::PUT,
-        &format!("{BASE}/P/R"),
-        "application/json",
-        docs.to_string(),
-        Some(&t),
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-}
-
 #[tokio::test]
 async fn a_tube_mapping_with_files_joins_and_regular_tier_access() {
     let dir = tempfile::tempdir().unwrap();
@@ -353,7 +320,7 @@ async fn a_tube_mapping_with_files_joins_and_regular_tier_access() {
             )
         })
         .collect();
-    other_project(&app).await;
+    crate::graphql::other_project(&app).await;
     app.grant(READER, "guppy", "read", "/programs/P/projects/Q")
         .await;
     app.grant(EVERYONE, "guppy", "read", "/programs/P").await;

@@ -22,7 +22,7 @@ async fn gql(app: &TestApp, token: Option<&str>, query: &str, variables: Value) 
 }
 
 /// A second project `P-R` with one case, which [`READER`] may not read.
-async fn other_project(app: &TestApp) {
+pub(crate) async fn other_project(app: &TestApp) {
     let admin = app.token(ADMIN);
     let r = send(
         app,
