@@ -35,13 +35,15 @@ const GAP_WAIT: Duration = Duration::from_secs(60);
 /// Where the follower is in the feed.
 #[derive(Debug, Default)]
 struct Cursor {
-    /// Every entry up to here is applied.
-    done: i64,
-    /// Entries applied beyond `done`.
-    ahead: BTreeSet<i64>,
-    /// Missing entries beyond `done`, since when.
+    /// The greatest entry seen: the next read starts after it.
+    top: i64,
+    /// Entries below `top` not seen yet, since when: each is looked for again until it
+    /// shows or `GAP_WAIT` passes.
     gaps: HashMap<i64, Instant>,
 }
+
+/// Gaps looked for again per read of the feed (the oldest first).
+const GAPS_PER_READ: usize = 64;
 
 pub struct Explorer {
     store: Arc<dyn GraphStore>,
@@ -189,7 +191,7 @@ impl Explorer {
         }
         *self.deps.lock() = deps;
         *self.cursor.lock() = Cursor {
-            done: head,
+            top: head,
             ..Cursor::default()
         };
         self.ready.store(true, std::sync::atomic::Ordering::Release);
@@ -335,10 +337,13 @@ impl Explorer {
                 for b in &built {
                     table.upsert(&b.id, &b.doc);
                 }
-                let pinned = self.downloads.load(std::sync::atomic::Ordering::Acquire) > 0;
-                if table.wants_compaction() && !pinned {
-                    *table = table.compacted();
-                }
+            }
+            // dead rows dropped from a copy made under the read lock (queries go on), then
+            // swapped in; nothing else changes the table meanwhile (this holds `writer`)
+            let pinned = self.downloads.load(std::sync::atomic::Ordering::Acquire) > 0;
+            if !pinned && self.tables[i].read().await.wants_compaction() {
+                let compacted = self.tables[i].read().await.compacted();
+                *self.tables[i].write().await = compacted;
             }
             changed += gone.len() + built.len();
             {
@@ -368,53 +373,45 @@ impl Explorer {
         Ok(changed)
     }
 
-    /// Read the feed once: apply what is new; `Ok(true)` when anything was.
+    /// Read the feed once: apply what is new (and what filled a gap); `Ok(true)` when
+    /// anything was.
     pub async fn follow_once(&self) -> StoreResult<bool> {
-        let after = self.cursor.lock().done;
-        let entries = self.store.graph_feed(after, 10_000).await?;
-        let mut ids: BTreeSet<String> = BTreeSet::new();
-        let mut seqs = Vec::new();
-        {
-            let cursor = self.cursor.lock();
-            for e in &entries {
-                if !cursor.ahead.contains(&e.seq) {
-                    ids.insert(e.node_id.clone());
-                    seqs.push(e.seq);
-                }
+        let (top, mut gaps): (i64, Vec<i64>) = {
+            let c = self.cursor.lock();
+            (c.top, c.gaps.keys().copied().collect())
+        };
+        gaps.sort_unstable();
+        gaps.truncate(GAPS_PER_READ);
+        let mut entries = self.store.graph_feed(top, 10_000).await?;
+        let mut filled = Vec::new();
+        for g in gaps {
+            if let Some(e) = self.store.graph_feed(g - 1, 1).await?.pop()
+                && e.seq == g
+            {
+                filled.push(g);
+                entries.push(e);
             }
         }
+        let ids: BTreeSet<String> = entries.iter().map(|e| e.node_id.clone()).collect();
         if !ids.is_empty() {
             self.refresh(ids.into_iter().collect()).await?;
         }
-        let mut cursor = self.cursor.lock();
+        let mut c = self.cursor.lock();
         let now = Instant::now();
-        let top = entries.last().map_or(cursor.done, |e| e.seq);
-        let present: HashSet<i64> = entries.iter().map(|e| e.seq).collect();
-        for s in (cursor.done + 1)..top {
-            if !present.contains(&s) && !cursor.ahead.contains(&s) {
-                cursor.gaps.entry(s).or_insert(now);
+        for g in &filled {
+            c.gaps.remove(g);
+        }
+        let mut next = c.top + 1;
+        for e in entries.iter().filter(|e| e.seq > top) {
+            for missing in next..e.seq {
+                c.gaps.insert(missing, now);
             }
+            next = e.seq + 1;
         }
-        cursor.ahead.extend(seqs.iter().copied());
-        for s in &present {
-            cursor.gaps.remove(s);
-        }
-        loop {
-            let next = cursor.done + 1;
-            if cursor.ahead.remove(&next) {
-                cursor.done = next;
-            } else if cursor
-                .gaps
-                .get(&next)
-                .is_some_and(|since| now.duration_since(*since) > GAP_WAIT)
-            {
-                cursor.gaps.remove(&next);
-                cursor.done = next;
-            } else {
-                break;
-            }
-        }
-        Ok(!seqs.is_empty())
+        c.top = c.top.max(next - 1);
+        c.gaps
+            .retain(|_, since| now.duration_since(*since) <= GAP_WAIT);
+        Ok(!entries.is_empty())
     }
 
     /// Build everything, then follow the feed until cancelled (the `explore` task's body).

@@ -368,15 +368,69 @@ impl Table {
         self.dead > 10_000 && self.dead * 2 > self.ids.len()
     }
 
-    /// The table without its dead rows (documents in the same order).
+    /// The table without its dead rows (documents in the same order), column by column.
     #[must_use]
     pub fn compacted(&self) -> Self {
-        let mut out = Self::new(Arc::clone(&self.mapping));
-        for r in self.live.ones() {
-            let doc = self.document(r);
-            out.upsert(&self.ids[r], &doc);
+        let live: Vec<usize> = self.live.ones().collect();
+        let columns = self
+            .columns
+            .iter()
+            .map(|c| {
+                let mut offs = Vec::with_capacity(live.len() + 1);
+                offs.push(0);
+                let values = match &c.values {
+                    Values::Keyword { dict, codes } => {
+                        let mut out = Vec::with_capacity(codes.len());
+                        for &r in &live {
+                            out.extend_from_slice(&codes[c.span(r)]);
+                            offs.push(u32::try_from(out.len()).unwrap_or(u32::MAX));
+                        }
+                        Values::Keyword {
+                            dict: dict.clone(),
+                            codes: out,
+                        }
+                    }
+                    Values::Number(nums) => {
+                        let mut out = Vec::with_capacity(nums.len());
+                        for &r in &live {
+                            out.extend_from_slice(&nums[c.span(r)]);
+                            offs.push(u32::try_from(out.len()).unwrap_or(u32::MAX));
+                        }
+                        Values::Number(out)
+                    }
+                };
+                Column {
+                    name: c.name.clone(),
+                    array: c.array,
+                    offsets: offs,
+                    values,
+                }
+            })
+            .collect();
+        let nested = self
+            .nested
+            .iter()
+            .map(|(n, texts)| (n.clone(), live.iter().map(|r| texts[*r].clone()).collect()))
+            .collect();
+        let ids: Vec<Arc<str>> = live.iter().map(|r| Arc::clone(&self.ids[*r])).collect();
+        let rows = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (Arc::clone(id), u32::try_from(i).unwrap_or(u32::MAX)))
+            .collect();
+        let mut alive = FixedBitSet::with_capacity(ids.len());
+        alive.insert_range(..);
+        Self {
+            mapping: Arc::clone(&self.mapping),
+            columns,
+            by_name: self.by_name.clone(),
+            nested,
+            ids,
+            rows,
+            live: alive,
+            dead: 0,
+            epoch: next_epoch(),
         }
-        out
     }
 
     /// Row `r` as its whole document.

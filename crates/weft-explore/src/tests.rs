@@ -321,6 +321,20 @@ fn pages_sort_and_changes() {
     let c = t.compacted();
     assert_eq!((c.len(), c.rows()), (3, 3));
     assert_eq!(c.value("id-1", "age"), json!(46));
+    for id in ["id-0", "id-1", "id-2"] {
+        assert_eq!(
+            c.document(c.row_of(id).unwrap()),
+            t.document(t.row_of(id).unwrap()),
+            "{id}"
+        );
+    }
+    assert_ne!(c.epoch(), t.epoch());
+    let v = t.column("visits.label").unwrap();
+    let w = c.column("visits.label").unwrap();
+    assert_eq!(
+        agg::terms(v, t.live(), None, true),
+        agg::terms(w, c.live(), None, true)
+    );
     assert_eq!(array_fields(&t.mapping.fields), ["tags", "visits"]);
 }
 
