@@ -137,6 +137,12 @@ def main():
     while total(c, token) < want:
         time.sleep(0.5)
     print(f"every case's documents complete {time.monotonic() - start:.1f} s after the last submission")
+    while True:
+        status, data = submission.request(c, "GET", "/guppy/_status", token)
+        if json.loads(data).get("feed_behind") == 0:
+            break
+        time.sleep(0.5)
+    print(f"the explorer caught up with the feed {time.monotonic() - start:.1f} s after the last submission")
 
     agg = ("query($f: JSON) { _aggregation { case(filter: $f, accessibility: accessible) { _totalCount "
            "primary_site { histogram { key count } } race { histogram { key count } } "

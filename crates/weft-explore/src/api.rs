@@ -364,8 +364,10 @@ impl Guppy {
                 }),
             );
         }
+        let behind = self.explorer.behind().await.ok();
         json!({
             "statusCode": 200,
+            "feed_behind": behind,
             "warnings": if self.explorer.ready() { Value::Null } else { json!(["the documents are still being built"]) },
             "indices": indices,
         })

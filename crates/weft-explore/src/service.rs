@@ -42,6 +42,9 @@ struct Cursor {
     gaps: HashMap<i64, Instant>,
 }
 
+/// How often the feed is read.
+const FOLLOW_EVERY: Duration = Duration::from_millis(100);
+
 /// Gaps looked for again per read of the feed (the oldest first).
 const GAPS_PER_READ: usize = 64;
 
@@ -414,6 +417,14 @@ impl Explorer {
         Ok(!entries.is_empty())
     }
 
+    /// How many entries of the feed are not applied yet (those written after the last one
+    /// read).
+    pub async fn behind(&self) -> StoreResult<i64> {
+        let head = self.store.graph_feed_head().await?;
+        let top = self.cursor.lock().top;
+        Ok((head - top).max(0))
+    }
+
     /// Build everything, then follow the feed until cancelled (the `explore` task's body).
     pub async fn run(&self, ctx: &weft_tasks::Context) -> StoreResult<()> {
         if !self.ready() {
@@ -434,7 +445,7 @@ impl Explorer {
                 self.store.graph_feed_prune(day_ago).await?;
                 last_prune = Instant::now();
             }
-            if !ctx.sleep(Duration::from_millis(200)).await {
+            if !ctx.sleep(FOLLOW_EVERY).await {
                 return Ok(());
             }
         }

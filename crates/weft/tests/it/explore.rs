@@ -260,6 +260,20 @@ async fn documents_follow_submissions_and_guppy_answers_with_access_control() {
     let r = app.call(Method::GET, "/guppy/_status", None, None).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json["indices"]["case"]["documents"], 3);
+    // the follower applied every change: nothing left behind
+    let start = Instant::now();
+    while app
+        .call(Method::GET, "/guppy/_status", None, None)
+        .await
+        .json["feed_behind"]
+        != 0
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the feed is not caught up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// tube's mapping of `tests/explore/` for gdcdictionary.
