@@ -297,7 +297,7 @@ impl Guppy {
             .explorer
             .readable(creds)
             .await
-            .map_err(|e| refused(500, e.message))?;
+            .map_err(|e| refused(e.code.http_status(), e.message))?;
         let mut rows = cond.rows(&table, None);
         rows.intersect_with(table.live());
         match self.explorer.tier(index) {

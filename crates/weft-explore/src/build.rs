@@ -255,6 +255,24 @@ fn starts(
         .unzip()
 }
 
+/// Each node's finished document with the nodes it depends on.
+fn finish(
+    nodes: &[GraphNode],
+    docs: Vec<Map<String, Value>>,
+    deps: Vec<BTreeSet<String>>,
+) -> Vec<Built> {
+    nodes
+        .iter()
+        .zip(docs)
+        .zip(deps)
+        .map(|((n, doc), deps)| Built {
+            id: n.id.clone(),
+            doc,
+            deps: deps.into_iter().collect(),
+        })
+        .collect()
+}
+
 /// The documents of an aggregator for a chunk of its root nodes.
 pub async fn aggregator(
     store: &dyn GraphStore,
@@ -382,16 +400,7 @@ pub async fn aggregator(
         }
     }
 
-    Ok(roots
-        .iter()
-        .zip(docs)
-        .zip(deps)
-        .map(|((n, doc), deps)| Built {
-            id: n.id.clone(),
-            doc,
-            deps: deps.into_iter().collect(),
-        })
-        .collect())
+    Ok(finish(roots, docs, deps))
 }
 
 /// For each origin (`count` of them, at the level `prefix` ends on), its nested objects.
@@ -560,16 +569,7 @@ pub async fn collector(
             }
         }
     }
-    Ok(leaves
-        .iter()
-        .zip(docs)
-        .zip(deps)
-        .map(|((n, doc), deps)| Built {
-            id: n.id.clone(),
-            doc,
-            deps: deps.into_iter().collect(),
-        })
-        .collect())
+    Ok(finish(leaves, docs, deps))
 }
 
 /// The node types that have one of `targets` above them (the walk up goes through them).

@@ -915,32 +915,31 @@ pub fn build(explorer: &Explorer) -> Result<Schema, SchemaError> {
         .field(Field::new("_mapping", TypeRef::named("Mapping"), |_| {
             FieldFuture::new(async { Ok(Some(FieldValue::owned_any(()))) })
         }));
-    let string_bucket = Object::new("BucketsForNestedStringAgg")
-        .field(map_field("key", TypeRef::named(TypeRef::STRING)))
-        .field(map_field("count", TypeRef::named(TypeRef::INT)))
-        .field(map_field(
+    // a bucket's sub-aggregations (nestedAggFields), on both kinds of bucket
+    let with_subs = |o: Object| {
+        o.field(map_field(
             "missingFields",
             TypeRef::named_list("BucketsForNestedMissingFields"),
         ))
         .field(map_field(
             "termsFields",
             TypeRef::named_list("BucketsForNestedTermsFields"),
-        ));
-    let number_bucket = Object::new("BucketsForNestedNumberAgg")
-        .field(map_field("key", TypeRef::named_list(TypeRef::FLOAT)))
-        .field(map_field("min", TypeRef::named(TypeRef::FLOAT)))
-        .field(map_field("max", TypeRef::named(TypeRef::FLOAT)))
-        .field(map_field("avg", TypeRef::named(TypeRef::FLOAT)))
-        .field(map_field("sum", TypeRef::named(TypeRef::FLOAT)))
-        .field(map_field("count", TypeRef::named(TypeRef::INT)))
-        .field(map_field(
-            "missingFields",
-            TypeRef::named_list("BucketsForNestedMissingFields"),
         ))
-        .field(map_field(
-            "termsFields",
-            TypeRef::named_list("BucketsForNestedTermsFields"),
-        ));
+    };
+    let string_bucket = with_subs(
+        Object::new("BucketsForNestedStringAgg")
+            .field(map_field("key", TypeRef::named(TypeRef::STRING)))
+            .field(map_field("count", TypeRef::named(TypeRef::INT))),
+    );
+    let number_bucket = with_subs(
+        Object::new("BucketsForNestedNumberAgg")
+            .field(map_field("key", TypeRef::named_list(TypeRef::FLOAT)))
+            .field(map_field("min", TypeRef::named(TypeRef::FLOAT)))
+            .field(map_field("max", TypeRef::named(TypeRef::FLOAT)))
+            .field(map_field("avg", TypeRef::named(TypeRef::FLOAT)))
+            .field(map_field("sum", TypeRef::named(TypeRef::FLOAT)))
+            .field(map_field("count", TypeRef::named(TypeRef::INT))),
+    );
     let missing_fields = Object::new("BucketsForNestedMissingFields")
         .field(map_field("field", TypeRef::named(TypeRef::STRING)))
         .field(map_field("count", TypeRef::named(TypeRef::INT)));

@@ -453,12 +453,9 @@ impl Explorer {
 
     /// The resource paths the caller may read through guppy (`None`: all of them).
     pub async fn readable(&self, creds: &Credentials) -> Result<Option<Vec<String>>, WeftError> {
-        let paths = match self.authorizer.permitted(creds, SERVICE, "read").await {
-            Ok(p) => p,
-            // as guppy, a caller the policy engine cannot place sees what anonymous sees
-            Err(e) if e.code.http_status() == 401 || e.code.http_status() == 403 => Vec::new(),
-            Err(e) => return Err(e),
-        };
+        // a missing token is anonymous; a bad one is refused (guppy would read it as no
+        // access and answer 200: see docs/compat/guppy.md)
+        let paths = self.authorizer.permitted(creds, SERVICE, "read").await?;
         if paths.iter().any(|p| p == "/" || p == "/programs") {
             return Ok(None);
         }

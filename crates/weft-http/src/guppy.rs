@@ -70,6 +70,8 @@ fn service_and_body(
     responses(
         (status = 200, description = "{\"data\"}, with {\"errors\"} a resolver raised (bad filters, regular-tier refusals)", body = Value),
         (status = 400, description = "A body, query or variables that cannot run: {\"errors\"}", body = Value),
+        (status = 401, description = "A bad or expired token", body = Value),
+        (status = 403, description = "A token that names neither a user nor a client", body = Value),
         (status = 404, description = "No dictionary configured", body = Value),
         (status = 413, description = "Body over max_body_bytes", body = Value),
     ))]
@@ -101,7 +103,8 @@ const PIECE: usize = 2000;
     responses(
         (status = 200, description = "[{...}, ...], or TSV/CSV lines", body = Value),
         (status = 400, description = "Unknown type or fields, a bad filter or sort: {\"message\"}", body = Value),
-        (status = 401, description = "Regular tier: the filter reaches documents the caller may not read", body = Value),
+        (status = 401, description = "A bad or expired token; or, regular tier, the filter reaches documents the caller may not read", body = Value),
+        (status = 403, description = "A token that names neither a user nor a client", body = Value),
         (status = 404, description = "No dictionary configured", body = Value),
     ))]
 async fn download(

@@ -96,6 +96,23 @@ async fn documents_follow_submissions_and_guppy_answers_with_access_control() {
         assert_eq!(r.json["data"]["_aggregation"]["case"]["_totalCount"], 0);
     }
 
+    // a forged token is refused, on both routes, with a JSON body
+    let forged = format!("{}x", app.token(READER));
+    let r = guppy(&app, Some(&forged), CASES, Value::Null).await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    assert!(r.json.is_object(), "{}", r.text);
+    let r = send(
+        &app,
+        Method::POST,
+        "/guppy/download",
+        "application/json",
+        json!({"type": "case"}).to_string(),
+        Some(&forged),
+    )
+    .await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    assert!(r.json["message"].is_string(), "{}", r.text);
+
     // a filter, a histogram and paging
     let r = guppy(
         &app,
