@@ -33,57 +33,15 @@ export BENCH_LUA_DIR="$HERE/lua"
 die() { echo "graphql.sh: $*" >&2; exit 1; }
 # shellcheck source=bench/wrk_lib.sh
 source "$HERE/wrk_lib.sh"
+# shellcheck source=bench/commons_lib.sh
+source "$HERE/commons_lib.sh"
 DICTS=$("$ROOT/tests/dictionaries/fetch.sh")
 [ -x "$WEFT_BIN" ] || die "no weft binary at $WEFT_BIN"
 PID=
 trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null || true' EXIT
 
 for mode in $MODES; do
-  WORK="$WORK_ROOT/$mode"
-  rm -rf "$WORK"; mkdir -p "$WORK/data"
-  export WEFT_DATA_DIR="$WORK/data"
-  unset WEFT_DATABASE_URL
-  if [ "$mode" = postgres ]; then
-    psql "$PG_URL_BASE/postgres" -qc "DROP DATABASE IF EXISTS $PG_DB" >/dev/null
-    psql "$PG_URL_BASE/postgres" -qc "CREATE DATABASE $PG_DB" >/dev/null
-    export WEFT_DATABASE_URL="$PG_URL_BASE/$PG_DB"
-  fi
-  export WEFT_DICTIONARY__URL="$DICTS/gdcdictionary-1.2.0"
-  cat >"$WORK/user.yaml" <<YAML
-authz:
-  resources:
-  - name: programs
-    subresources:
-    - name: BENCH
-  - name: services
-    subresources:
-    - name: sheepdog
-      subresources:
-      - name: submission
-        subresources:
-        - name: program
-        - name: project
-  roles:
-  - id: submitter
-    permissions:
-    - {id: c, action: {service: sheepdog, method: create}}
-    - {id: u, action: {service: sheepdog, method: update}}
-    - {id: q, action: {service: peregrine, method: read}}
-  - id: admin
-    permissions:
-    - {id: a, action: {service: sheepdog, method: '*'}}
-  policies:
-  - {id: submit, role_ids: [submitter], resource_paths: [/programs/BENCH]}
-  - {id: administer, role_ids: [admin], resource_paths: [/services/sheepdog/submission/program, /services/sheepdog/submission/project]}
-users:
-  $USER_NAME:
-    policies: [submit, administer]
-YAML
-  "$WEFT_BIN" usersync "$WORK/user.yaml" >/dev/null
-  RUST_LOG=warn "$WEFT_BIN" serve --listen "127.0.0.1:$PORT" >"$WORK/serve.log" 2>&1 &
-  PID=$!
-  for _ in $(seq 1 600); do curl -sf -o /dev/null "$BASE/_version" && break; sleep 0.1; done
-  TOKEN=$("$WEFT_BIN" token create --user "$USER_NAME" --base-url "$BASE" --expires-in 86400)
+  commons_up "$mode" peregrine
   echo "## $mode: $PROJECTS projects of $CASES cases (git $(git -C "$ROOT" rev-parse --short HEAD), load $(cut -d' ' -f1-3 /proc/loadavg))"
   GQL_BODY_FILE="$WORK/page.json" python3 "$HERE/graphql.py" "$BASE" "$TOKEN" "$CASES" "$PROJECTS" "$CHUNK"
   if command -v wrk >/dev/null; then
