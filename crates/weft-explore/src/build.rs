@@ -322,20 +322,18 @@ pub async fn aggregator(
         for (s, r) in steps.iter().zip(&origins) {
             per_root[*r].insert(s.id.as_str());
         }
+        let source = agg.src.as_ref().map(|src| Prop {
+            name: agg.name.clone(),
+            src: src.clone(),
+            mappings: Vec::new(),
+            func: None,
+        });
         for (r, ids) in per_root.iter().enumerate() {
-            let values: Vec<Value> = match &agg.src {
-                Some(src) => ids
+            let values: Vec<Value> = match &source {
+                Some(prop) => ids
                     .iter()
                     .filter_map(|id| w.nodes.get(*id))
-                    .map(|n| {
-                        Prop {
-                            name: String::new(),
-                            src: src.clone(),
-                            mappings: Vec::new(),
-                            func: None,
-                        }
-                        .value(n)
-                    })
+                    .map(|n| prop.value(n))
                     .filter(|v| !v.is_null())
                     .map(bools)
                     .collect(),
@@ -552,16 +550,14 @@ pub async fn collector(
     };
     for (leaf, ancestors) in found.iter().enumerate() {
         for inj in &c.injecting {
-            for p in &inj.props {
+            // the document's project_id is its own node's
+            for p in inj.props.iter().filter(|p| p.name != "project_id") {
                 let values: Vec<Value> = ancestors
                     .iter()
                     .filter_map(|id| nodes.get(id))
                     .filter(|n| n.node_type == inj.node_type)
                     .map(|n| bools(p.value(n)))
                     .collect();
-                if p.name == "project_id" {
-                    continue;
-                }
                 let v = reduce(p.func.unwrap_or(Func::Set), values.len(), values, true);
                 if !v.is_null() {
                     docs[leaf].insert(p.name.clone(), v);

@@ -273,7 +273,7 @@ pub fn page(
             None => it.collect(),
         };
     }
-    let mut all: Vec<usize> = rows.ones().collect();
+    let all: Vec<usize> = rows.ones().collect();
     let keys: Vec<Vec<u64>> = sort
         .iter()
         .filter_map(|(f, desc)| table.column(f).map(|c| sort_keys(c, &all, *desc)))
@@ -294,9 +294,7 @@ pub fn page(
         idx.truncate(end);
     }
     idx.sort_unstable_by(cmp);
-    let out: Vec<usize> = idx.into_iter().skip(offset).map(|i| all[i]).collect();
-    all.clear();
-    out
+    idx.into_iter().skip(offset).map(|i| all[i]).collect()
 }
 
 fn to_gql(v: &Value) -> FieldValue<'static> {

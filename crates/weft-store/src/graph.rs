@@ -409,10 +409,16 @@ pub mod sql {
         if let Some(t) = &q.node_type {
             filters.push(format!("n.node_type = {}", sql.bind(t.as_str())));
         }
-        if let Some(a) = &q.after {
-            filters.push(format!("n.id > {}", sql.bind(a.as_str())));
+        id_page(sql, filters, q.after.as_deref(), q.limit)
+    }
+
+    /// Nodes matching `filters` (on `graph_node n`, their parameters bound in `sql`), in
+    /// id order after `after`, at most `n`.
+    fn id_page(mut sql: Sql, mut filters: Vec<String>, after: Option<&str>, n: usize) -> Sql {
+        if let Some(a) = after {
+            filters.push(format!("n.id > {}", sql.bind(a)));
         }
-        let l = sql.bind(crate::sql::Param::Int(limit(q.limit)));
+        let l = sql.bind(crate::sql::Param::Int(limit(n)));
         sql.text = format!(
             "SELECT {NODE_COLUMNS} FROM graph_node n WHERE {} ORDER BY n.id LIMIT {l}",
             filters.join(" AND ")
@@ -424,16 +430,8 @@ pub mod sql {
     #[must_use]
     pub fn scan(node_type: &str, after: Option<&str>, n: usize) -> Sql {
         let mut sql = Sql::new("");
-        let mut filters = vec![format!("n.node_type = {}", sql.bind(node_type))];
-        if let Some(a) = after {
-            filters.push(format!("n.id > {}", sql.bind(a)));
-        }
-        let l = sql.bind(crate::sql::Param::Int(limit(n)));
-        sql.text = format!(
-            "SELECT {NODE_COLUMNS} FROM graph_node n WHERE {} ORDER BY n.id LIMIT {l}",
-            filters.join(" AND ")
-        );
-        sql
+        let filters = vec![format!("n.node_type = {}", sql.bind(node_type))];
+        id_page(sql, filters, after, n)
     }
 
     /// The feed after `$1`, at most `$2` entries.

@@ -235,6 +235,27 @@ async fn documents_follow_submissions_and_guppy_answers_with_access_control() {
     .await;
     assert_eq!(r.status, 400, "{}", r.text);
     assert_eq!(r.json["message"], "Invalid fields: \"nope\"");
+    // a body that is not JSON, or with a key guppy does not take
+    for body in ["[1", r#"{"type": "case", "size": 5}"#] {
+        let r = send(
+            &app,
+            Method::POST,
+            "/guppy/download",
+            "application/json",
+            body.into(),
+            reader,
+        )
+        .await;
+        assert_eq!(r.status, 400, "{body}: {}", r.text);
+        assert!(
+            r.json["message"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("Invalid body"),
+            "{body}: {}",
+            r.text
+        );
+    }
 
     // bad filters are GraphQL errors in guppy's words; bad queries a 400
     let r = guppy(
