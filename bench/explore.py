@@ -27,9 +27,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import submission  # noqa: E402  (the request helpers)
+import graphql  # noqa: E402  (the seeding of the commons)
 from graphql import timed  # noqa: E402  (p50 and p99 of one request at a time)
 
-PROGRAM = "BENCH"
 SITES = ["Lung", "Brain", "Breast", "Kidney", "Liver", "Colon", "Skin", "Blood"]
 DISEASES = ["Adenocarcinoma", "Glioma", "Carcinoma", "Melanoma", "Leukemia", "Sarcoma"]
 GENDERS = ["female", "male", "unknown", "not reported"]
@@ -84,32 +84,8 @@ def total(c, token):
 
 
 def seed(c, token, projects, cases, chunk):
-    root = "/api/v0/submission"
-    status, data = submission.request(c, "POST", root + "/", token, json.dumps(
-        {"type": "program", "name": PROGRAM, "dbgap_accession_number": "phs-bench"}))
-    assert status == 200, (status, data)
-    n = 0
     start = time.monotonic()
-    for p in range(1, projects + 1):
-        code = f"P{p}"
-        status, data = submission.request(c, "PUT", f"{root}/{PROGRAM}", token, json.dumps(
-            {"type": "project", "code": code, "name": code, "dbgap_accession_number": f"phs-b-{p}"}))
-        assert status in (200, 201), (status, data)
-        path = f"{root}/{PROGRAM}/{code}"
-        status, data = submission.request(c, "PUT", path, token, json.dumps(
-            {"type": "experiment", "submitter_id": "exp-1", "projects": {"code": code}}))
-        assert status == 200, (status, data)
-        for kind in ("case", "demographic", "diagnosis"):
-            it = rows(kind, code, cases)
-            header = next(it)
-            batch = []
-            for row in it:
-                batch.append(row)
-                if len(batch) == chunk:
-                    n += submission.put_chunk(c, path, token, header, batch)
-                    batch = []
-            if batch:
-                n += submission.put_chunk(c, path, token, header, batch)
+    n = graphql.seed(c, token, projects, cases, chunk, ("case", "demographic", "diagnosis"), rows)
     took = time.monotonic() - start
     print(f"seeded {n:,} entities in {took:.0f} s ({n / took:,.0f}/s) through sheepdog's API")
     return projects * cases
@@ -186,7 +162,7 @@ def main():
                 {"type": "demographic", "submitter_id": sid + "-d", "cases": {"submitter_id": sid},
                  "gender": "female"}]
         start = time.perf_counter()
-        status, data = submission.request(c, "PUT", f"{root}/{PROGRAM}/P1", token, json.dumps(docs))
+        status, data = submission.request(c, "PUT", f"{root}/{graphql.PROGRAM}/P1", token, json.dumps(docs))
         assert status == 200, (status, data)
         q = "{ case(filter: {eq: {submitter_id: \"%s\"}}) { gender } }" % sid
         while gql(c, token, q)["case"] != [{"gender": "female"}]:

@@ -52,7 +52,11 @@ def timed(label, n, fn):
     print(f"{label:<44} p50 {p50:7.2f} ms   p99 {p99:7.2f} ms   ({n} requests)")
 
 
-def seed(c, token, projects, cases, chunk):
+def seed(c, token, projects, cases, chunk, kinds=("case", "sample", "aliquot"), rows=None):
+    """Program BENCH with PROJECTS projects P1.., each with experiment `exp-1` and, for each
+    of `kinds` in order, the TSV lines `rows(kind, project code, cases)` (by default
+    bench/submission.py's cases, samples and aliquots); returns the entities submitted."""
+    rows = rows or (lambda kind, code, n: submission.rows(kind, n))
     root = "/api/v0/submission"
     status, data = submission.request(c, "POST", root + "/", token, json.dumps(
         {"type": "program", "name": PROGRAM, "dbgap_accession_number": "phs-bench"}))
@@ -68,17 +72,8 @@ def seed(c, token, projects, cases, chunk):
         status, data = submission.request(c, "PUT", path, token, json.dumps(
             {"type": "experiment", "submitter_id": "exp-1", "projects": {"code": code}}))
         assert status == 200, (status, data)
-        for kind in ("case", "sample", "aliquot"):
-            it = submission.rows(kind, cases)
-            header = next(it)
-            batch = []
-            for row in it:
-                batch.append(row)
-                if len(batch) == chunk:
-                    total += submission.put_chunk(c, path, token, header, batch)
-                    batch = []
-            if batch:
-                total += submission.put_chunk(c, path, token, header, batch)
+        for kind in kinds:
+            total += submission.put_rows(c, path, token, rows(kind, code, cases), chunk)
         print(f"seeded {code}: {total} entities so far, {time.monotonic() - start:.0f} s", flush=True)
     return total
 

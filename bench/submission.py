@@ -65,16 +65,7 @@ def main():
     total = 0
     start = time.monotonic()
     for kind in ("case", "sample", "aliquot"):
-        it = rows(kind, cases)
-        header = next(it)
-        batch = []
-        for row in it:
-            batch.append(row)
-            if len(batch) == chunk:
-                total += put_chunk(c, path, token, header, batch)
-                batch = []
-        if batch:
-            total += put_chunk(c, path, token, header, batch)
+        total += put_rows(c, path, token, rows(kind, cases), chunk)
     took = time.monotonic() - start
     print(f"submit  {total} entities in {took:.1f} s: {total / took:,.0f} entities/s (TSV chunks of {chunk})")
 
@@ -138,6 +129,21 @@ def rows(kind, cases):
         yield "type\tsubmitter_id\tsamples.submitter_id\taliquot_quantity\taliquot_volume"
         for i in range(samples):
             yield f"aliquot\taliquot-{i}\tsample-{i}\t{i % 13}.25\t{i % 7}"
+
+
+def put_rows(c, path, token, lines, chunk):
+    """Submit TSV lines (header first) in chunks of `chunk` rows; returns the rows."""
+    header = next(lines)
+    total = 0
+    batch = []
+    for row in lines:
+        batch.append(row)
+        if len(batch) == chunk:
+            total += put_chunk(c, path, token, header, batch)
+            batch = []
+    if batch:
+        total += put_chunk(c, path, token, header, batch)
+    return total
 
 
 def put_chunk(c, path, token, header, batch):
