@@ -92,6 +92,89 @@ pub struct Config {
     pub dictionary: DictionaryConfig,
     /// The explorer (tube's documents, guppy's API), served when a dictionary is configured.
     pub explore: ExploreConfig,
+    /// The web portal: Gen3's data-portal pages, served by this binary.
+    pub portal: PortalConfig,
+}
+
+/// The web portal at `/`: the commons' name and look, which pages it serves, and the
+/// explorer's tabs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PortalConfig {
+    /// Serve the portal (else `/` is a plain page listing the APIs). Default true.
+    pub enabled: bool,
+    /// The commons' name, in every page's header. Default `weft`.
+    pub name: String,
+    /// A sentence or two on the home page.
+    pub description: String,
+    /// An SVG or PNG file shown beside the name (read at start); unset, weft's own mark.
+    pub logo: Option<PathBuf>,
+    /// Colours as `#rrggbb`.
+    pub colors: PortalColors,
+    /// The pages served, of `home`, `login`, `identity`, `dd`, `submission`, `explorer`,
+    /// `discovery`, `files`, `workspace`. Default all (a page whose service is off says so).
+    pub pages: Vec<String>,
+    /// Node types counted per project on the home page; unset, the submittable types of
+    /// the dictionary's `clinical`, `biospecimen` and `data_file` categories, at most 8.
+    pub home_nodes: Vec<String>,
+    /// The explorer's tabs; unset, one per guppy index with facets chosen from its fields.
+    pub explorer: Vec<ExplorerTab>,
+}
+
+impl Default for PortalConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            name: "weft".into(),
+            description: "A Gen3-compatible data commons: find, explore, submit and download \
+                          research data."
+                .into(),
+            logo: None,
+            colors: PortalColors::default(),
+            pages: Vec::new(),
+            home_nodes: Vec::new(),
+            explorer: Vec::new(),
+        }
+    }
+}
+
+/// The portal's colours (`#rrggbb`); the defaults meet WCAG AA contrast.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PortalColors {
+    /// Header, buttons and links.
+    pub primary: String,
+    /// Highlights and chart bars.
+    pub accent: String,
+}
+
+impl Default for PortalColors {
+    fn default() -> Self {
+        Self {
+            primary: "#1d4f73".into(),
+            accent: "#b3471d".into(),
+        }
+    }
+}
+
+/// One explorer tab (data-portal's `explorerConfig[]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExplorerTab {
+    pub title: String,
+    /// guppy's type (`case`, `file`).
+    #[serde(rename = "type")]
+    pub doc_type: String,
+    /// Facet fields; unset, text fields with few values and every number field.
+    #[serde(default)]
+    pub facets: Vec<String>,
+    /// Fields drawn as charts (bar; `pie:` before a name draws a pie); unset, the first two
+    /// facets.
+    #[serde(default)]
+    pub charts: Vec<String>,
+    /// Table columns; unset, the first eight fields.
+    #[serde(default)]
+    pub table: Vec<String>,
 }
 
 /// The explorer: which documents (tube's `etlMapping.yaml`), guppy's configuration, and how
@@ -439,6 +522,7 @@ impl Default for Config {
             mds: MdsConfig::default(),
             dictionary: DictionaryConfig::default(),
             explore: ExploreConfig::default(),
+            portal: PortalConfig::default(),
             metrics: MetricsConfig::default(),
         }
     }
@@ -545,6 +629,7 @@ const ENV_KEYS: &[&str] = &[
     "metrics",
     "dictionary",
     "explore",
+    "portal",
 ];
 
 impl Config {
@@ -707,7 +792,7 @@ impl Config {
     }
 }
 
-const EXAMPLE: &str = r#"# weft configuration. Every key is optional; shown values are the defaults.
+const EXAMPLE: &str = r##"# weft configuration. Every key is optional; shown values are the defaults.
 # Each top-level key can also be set as WEFT_<KEY>, nested ones as WEFT_<SECTION>__<KEY>.
 
 # Address the HTTP server binds.
@@ -864,13 +949,38 @@ tier_access_level = "private"
 # Under "regular", counts of fewer unreadable documents than this show as -1.
 tier_access_limit = 1000
 
+[portal]
+# The web portal at / (home, login, profile and API keys, dictionary, submission, explorer,
+# discovery, file pages), served by this binary with nothing fetched from elsewhere.
+enabled = true
+name = "weft"
+# description = "A Gen3-compatible data commons: ..."
+# logo = "/srv/logo.svg"
+# Which pages to serve; unset, all of home, login, identity, dd, submission, explorer,
+# discovery, files, workspace.
+# pages = ["home", "login", "identity", "dd", "explorer", "discovery", "files"]
+# Node types counted per project on the home page; unset, chosen from the dictionary.
+# home_nodes = ["case", "sample", "aliquot"]
+
+[portal.colors]
+primary = "#1d4f73"
+accent = "#b3471d"
+
+# Explorer tabs; unset, one per guppy index.
+# [[portal.explorer]]
+# title = "Cases"
+# type = "case"
+# facets = ["gender", "race", "ethnicity", "age_at_diagnosis"]
+# charts = ["gender", "pie:race"]
+# table = ["submitter_id", "project_id", "gender", "race"]
+
 [metrics]
 # Prometheus metrics are not served on the public port unless a token is set here.
 # A listener of its own for /metrics, off the public port:
 # listen = "127.0.0.1:9464"
 # Or open /metrics on the public port to `Authorization: Bearer <token>` (16+ characters):
 # token = "..."
-"#;
+"##;
 
 /// A bare environment string as TOML: numbers and booleans typed, everything else a string.
 fn env_value(raw: &str) -> toml::Value {

@@ -1,0 +1,145 @@
+use weft_config::PortalConfig;
+use weft_dictionary::Dictionary;
+
+use crate::pages::{DiscoveryView, ExplorerField, ExplorerIndex, Study};
+use crate::{DictionaryGraph, Page, Portal, Viewer};
+
+fn portal() -> Portal {
+    Portal::new(&PortalConfig::default(), "t").expect("default config")
+}
+
+fn gdc() -> Option<Dictionary> {
+    let dir = weft_dictionary::testing::real_dictionaries()?;
+    Some(Dictionary::from_dir(&dir.join("gdcdictionary-1.2.0")).expect("gdcdictionary loads"))
+}
+
+#[test]
+fn bad_configuration_is_refused_with_what_is_wrong() {
+    let mut c = PortalConfig::default();
+    c.colors.primary = "red; background:url(x)".into();
+    let e = Portal::new(&c, "t").unwrap_err();
+    assert!(e.0.contains("colors.primary"), "{e}");
+
+    let mut c = PortalConfig::default();
+    c.pages = vec!["home".into(), "shop".into()];
+    assert!(Portal::new(&c, "t").unwrap_err().0.contains("\"shop\""));
+
+    let mut c = PortalConfig::default();
+    c.logo = Some("/nonexistent/logo.svg".into());
+    assert!(Portal::new(&c, "t").unwrap_err().0.contains("logo"));
+}
+
+#[test]
+fn only_the_configured_pages_are_in_the_navigation() {
+    let mut c = PortalConfig::default();
+    c.pages = vec!["home".into(), "discovery".into()];
+    let p = Portal::new(&c, "t").unwrap();
+    assert!(p.serves(Page::Discovery) && !p.serves(Page::Explorer));
+    let html = p.workspace(&Viewer::default()).into_string();
+    assert!(html.contains(r#"href="/discovery""#));
+    assert!(!html.contains(r#"href="/explorer""#));
+    assert!(!html.contains(r#"href="/login""#), "login is not served");
+    assert!(p.theme_css.contains("--primary:#1d4f73"));
+}
+
+#[test]
+fn text_from_data_is_escaped() {
+    let p = portal();
+    let v = DiscoveryView {
+        q: "\"><script>alert(1)</script>".into(),
+        total: 1,
+        studies: vec![Study {
+            guid: "g/1".into(),
+            name: "<img src=x onerror=alert(1)>".into(),
+            commons: None,
+            summary: None,
+            tags: vec![("Data Type".into(), "<b>WGS</b>".into())],
+            subjects: Some(3),
+            accessible: false,
+        }],
+        ..DiscoveryView::default()
+    };
+    let html = p.discovery(&Viewer::default(), &v).into_string();
+    assert!(!html.contains("<script>alert"));
+    assert!(!html.contains("<img src=x"));
+    assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"));
+    assert!(html.contains("href=\"/discovery/g%2F1\""));
+}
+
+#[test]
+fn the_viewer_and_current_page_are_marked() {
+    let p = portal();
+    let who = Viewer {
+        username: Some("ann@example.org".into()),
+    };
+    let html = p.files(&who, &[]).into_string();
+    assert!(html.contains(r#"<a href="/files" aria-current="page">Files</a>"#), "{html}");
+    assert!(html.contains("ann@example.org"));
+    assert!(html.contains("/user/logout"));
+    let anon = p.files(&Viewer::default(), &[]).into_string();
+    assert!(anon.contains(r#"href="/login""#) && !anon.contains("/user/logout"));
+}
+
+#[test]
+fn explorer_tabs_default_to_one_per_index_with_their_fields() {
+    let p = portal();
+    let idx = vec![ExplorerIndex {
+        doc_type: "case".into(),
+        fields: vec![
+            ExplorerField { name: "_case_id".into(), number: false },
+            ExplorerField { name: "submitter_id".into(), number: false },
+            ExplorerField { name: "project_id".into(), number: false },
+            ExplorerField { name: "gender".into(), number: false },
+            ExplorerField { name: "age".into(), number: true },
+        ],
+    }];
+    let html = p
+        .explorer(&Viewer::default(), &idx, &serde_json::json!({"level": "private"}))
+        .into_string();
+    let start = html.find(r#"type="application/json">"#).unwrap() + 24;
+    let end = start + html[start..].find("</script>").unwrap();
+    let config: serde_json::Value = serde_json::from_str(&html[start..end]).unwrap();
+    let tab = &config["tabs"][0];
+    assert_eq!(tab["title"], "Case");
+    assert_eq!(tab["type"], "case");
+    let facets: Vec<&str> = tab["facets"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
+    assert_eq!(facets, ["gender", "age"]);
+    assert_eq!(tab["facets"][1]["number"], true);
+    assert_eq!(tab["table"], serde_json::json!(["submitter_id", "project_id", "gender", "age"]));
+}
+
+#[test]
+fn the_dictionary_graph_puts_each_type_below_what_it_links_to() {
+    let Some(dict) = gdc() else { return };
+    let g = DictionaryGraph::layout(&dict);
+    let at = |id: &str| g.nodes.iter().find(|n| n.id == id).unwrap_or_else(|| panic!("{id}"));
+    assert_eq!(at("program").layer, 0);
+    assert_eq!(at("project").layer, 1);
+    assert!(at("case").layer > at("project").layer);
+    assert!(at("aliquot").layer > at("sample").layer);
+    assert!(g.edges.contains(&("project".into(), "program".into())));
+    // No two boxes overlap.
+    for a in &g.nodes {
+        for b in &g.nodes {
+            if a.id != b.id {
+                assert!(a.x != b.x || a.y != b.y, "{} and {} overlap", a.id, b.id);
+            }
+        }
+    }
+    let svg = g.svg().into_string();
+    assert!(svg.contains(r#"<a href="/dd/case""#));
+    assert_eq!(svg.matches("<rect").count(), g.nodes.len());
+}
+
+#[test]
+fn a_node_page_lists_properties_with_types_enums_and_required_marks() {
+    let Some(dict) = gdc() else { return };
+    let p = portal();
+    let html = p
+        .dictionary_node(&Viewer::default(), dict.node("demographic").unwrap())
+        .into_string();
+    assert!(html.contains("<code>gender</code>"));
+    assert!(html.contains("enum: female, male"), "gender's enum values");
+    assert!(html.contains("<strong>required</strong>"));
+    assert!(html.contains("/api/v0/submission/template/demographic?format=tsv"));
+}
