@@ -10,6 +10,7 @@ mod data;
 mod drs;
 mod error;
 mod extract;
+mod gateway;
 mod guppy;
 mod hub;
 mod index;
@@ -18,6 +19,7 @@ mod metrics;
 mod oauth;
 pub mod openapi;
 mod peregrine;
+mod portal;
 mod routes;
 mod schemas;
 mod submission;
@@ -50,7 +52,9 @@ pub use index::IndexState;
 pub use mds::MdsState;
 pub use metrics::{install_metrics, metrics_upkeep};
 pub use oauth::OAuthState;
+pub use gateway::GatewayState;
 pub use peregrine::PeregrineState;
+pub use portal::PortalState;
 pub use submission::SubmissionState;
 pub use system::SystemState;
 pub use system::metrics_app;
@@ -71,6 +75,9 @@ pub struct Services {
     pub submission: SubmissionState,
     pub peregrine: PeregrineState,
     pub guppy: GuppyState,
+    pub portal: PortalState,
+    /// The browser sessions' gateway (session cookie → bearer token, CSRF checks).
+    pub gateway: GatewayState,
 }
 
 /// What every request is held to: its body's size and its time.
@@ -100,6 +107,7 @@ pub fn route_paths() -> Vec<String> {
     paths.extend(hub::routes().paths());
     paths.extend(peregrine::search_routes().paths());
     paths.extend(guppy::routes().paths());
+    paths.extend(portal::routes().paths());
     paths.extend(
         authz::routes()
             .paths()
@@ -151,6 +159,7 @@ pub fn app(services: Services, limits: &Limits) -> Router {
         .merge(hub::routes().with_state(Arc::new(services.hub)))
         .merge(peregrine::search_routes().with_state(peregrine))
         .merge(guppy::routes().with_state(Arc::new(services.guppy)))
+        .merge(portal::routes().with_state(Arc::new(services.portal)))
         .merge(openapi::router())
         .nest_service(
             "/authz",
@@ -167,6 +176,10 @@ pub fn app(services: Services, limits: &Limits) -> Router {
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .route_layer(middleware::from_fn_with_state(metrics_on, metrics::record))
+        .layer(middleware::from_fn_with_state(
+            Arc::new(services.gateway),
+            gateway::sessions,
+        ))
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

@@ -1,11 +1,11 @@
-//! weft's own endpoints: the landing page, health, version, metrics.
+//! weft's own endpoints: health (with the CSRF value Gen3's portals read), version, metrics.
 
 use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
@@ -18,7 +18,7 @@ use crate::schemas::IndexdError;
 /// weft's own endpoints' part of the OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
-    paths(home, status, version, metrics),
+    paths(status, version, metrics),
     components(schemas(Health, TaskHealth, TaskStateName, WeftVersion, IndexdError)),
     modifiers(&MetricsToken)
 )]
@@ -49,10 +49,6 @@ impl utoipa::Modify for MetricsToken {
 /// What weft's own routes reach.
 pub struct SystemState {
     pub index: std::sync::Arc<weft_indexd::IndexService>,
-    /// Whether the hub is on (the front page says so).
-    pub hub: bool,
-    /// Whether a data dictionary is configured, which turns on graph submission.
-    pub submission: bool,
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// `metrics.token`: the bearer token of `/metrics` on the public port.
     pub metrics_token: Option<weft_config::Secret>,
@@ -69,68 +65,9 @@ type SharedState = std::sync::Arc<SystemState>;
 /// weft's own routes.
 pub(crate) fn routes() -> crate::routes::Routes<SharedState> {
     crate::routes::Routes::new()
-        .route("/", get(home))
         .route("/_status", get(status))
         .route("/_version", get(version))
         .route("/metrics", get(metrics))
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-#[utoipa::path(get, path = "/", tag = "weft",
-    summary = "Landing page: the services, the API browser, health and version links",
-    responses((status = 200, description = "An HTML page", body = String, content_type = "text/html")))]
-async fn home(State(s): State<SharedState>) -> Html<String> {
-    let base = escape(&s.base_url);
-    let backend = if s.uses_postgres {
-        "PostgreSQL"
-    } else {
-        "SQLite (embedded)"
-    };
-    Html(format!(
-        r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>weft</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:46rem;margin:3rem auto;padding:0 1rem;line-height:1.5}}
-code{{background:#f3f3f3;padding:0 .25rem}}td{{padding:.2rem .8rem .2rem 0}}</style></head>
-<body>
-<h1>weft</h1>
-<p>This is <strong>weft {version}</strong>, a Gen3-compatible data commons, at <code>{base}</code>.
-Storage: {backend}.</p>
-<h2>Services</h2>
-<table>
-<tr><td>Index (indexd API)</td><td><a href="/index/index/">/index/</a></td></tr>
-<tr><td>GA4GH DRS 1.5</td><td><a href="/ga4gh/drs/v1/service-info">/ga4gh/drs/v1/</a></td></tr>
-<tr><td>Policy engine (arborist API)</td><td><a href="/authz/health">/authz/</a></td></tr>
-<tr><td>Identity and data access (fence API)</td><td><a href="/user/.well-known/openid-configuration">/user/</a></td></tr>
-<tr><td>Metadata service (MDS API)</td><td><a href="/mds/_status">/mds/</a></td></tr>
-{submission}{hub}</table>
-<h2>For people and programs</h2>
-<ul>
-<li><a href="/api/">API browser</a> (OpenAPI: <a href="/openapi.json">/openapi.json</a>)</li>
-<li><a href="/_status">Health</a>, <a href="/_version">version</a></li>
-<li>Documentation: <code>README.md</code> and <code>docs/</code> in the weft repository.</li>
-</ul>
-</body></html>"#,
-        version = escape(s.build.version),
-        submission = if s.submission {
-            "<tr><td>Graph submission (sheepdog API) and the data dictionary</td>\
-             <td><a href=\"/api/v0/submission/_dictionary\">/api/v0/submission/</a></td></tr>\n"
-        } else {
-            "<tr><td>Graph submission (sheepdog API)</td><td>not served: no data dictionary is \
-             configured (<code>dictionary.url</code>)</td></tr>\n"
-        },
-        hub = if s.hub {
-            "<tr><td>Data hub (aggregate MDS, discovery search)</td>\
-             <td><a href=\"/mds/aggregate/commons\">/mds/aggregate/</a></td></tr>\n"
-        } else {
-            "<tr><td>Data hub (aggregate MDS)</td><td>not configured here (<code>[hub]</code>)</td></tr>\n"
-        },
-    ))
 }
 
 /// Health: 503 when the database does not answer. Each background task's state is listed
@@ -141,13 +78,33 @@ Storage: {backend}.</p>
     summary = "Health of weft, its database and its background tasks",
     responses((status = 200, description = "The database answers (`status` ok, or degraded while a task keeps failing)", body = Health),
         (status = 503, description = "The database does not answer (`status` unhealthy)", body = Health)))]
-async fn status(State(s): State<SharedState>) -> Response {
+async fn status(State(s): State<SharedState>, headers: HeaderMap) -> Response {
     let database = s.index.store().ping().await;
     if let Err(e) = &database {
         tracing::error!(error = %e, "health check failed");
     }
-    let (code, body) = status_body(database.is_ok(), &s.tasks.snapshot());
-    (code, Json(body)).into_response()
+    let (code, mut body) = status_body(database.is_ok(), &s.tasks.snapshot());
+    // The value a browser's cookie-authenticated changes repeat in `x-csrf-token` (Gen3's
+    // portals read it here): the `csrftoken` cookie's, set now when the browser has none.
+    let (csrf, fresh) = match crate::oauth::cookie_value(&headers, crate::gateway::CSRF_COOKIE)
+        .filter(|c| (16..=128).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_alphanumeric()))
+    {
+        Some(c) => (c, false),
+        None => (weft_identity::oauth::random_string(32), true),
+    };
+    body["csrf"] = Value::String(csrf.clone());
+    let mut resp = (code, Json(body)).into_response();
+    if fresh {
+        let cookie = cookie::Cookie::build((crate::gateway::CSRF_COOKIE, csrf))
+            .path("/")
+            .same_site(cookie::SameSite::Strict)
+            .secure(s.base_url.starts_with("https://"))
+            .build();
+        if let Ok(v) = header::HeaderValue::from_str(&cookie.to_string()) {
+            resp.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    resp
 }
 
 /// `/_status`'s answer: 503 when the database does not answer. Each background task's state
@@ -176,6 +133,7 @@ fn status_body(database_ok: bool, snapshot: &[weft_tasks::TaskSnapshot]) -> (Sta
             database: DatabaseState::Ok,
             tasks,
             failing,
+            csrf: None,
         };
         (StatusCode::OK, health)
     } else {
@@ -184,6 +142,7 @@ fn status_body(database_ok: bool, snapshot: &[weft_tasks::TaskSnapshot]) -> (Sta
             database: DatabaseState::Unreachable,
             tasks,
             failing: Vec::new(),
+            csrf: None,
         };
         (StatusCode::SERVICE_UNAVAILABLE, health)
     };
@@ -201,6 +160,11 @@ pub(crate) struct Health {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     #[schema(required = false)]
     failing: Vec<String>,
+    /// The value cookie-authenticated changes send in `x-csrf-token` (Gen3's `csrf`); the
+    /// `csrftoken` cookie's, set by this answer when the browser sent none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    csrf: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]

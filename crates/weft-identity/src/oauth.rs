@@ -184,7 +184,9 @@ pub struct UserProfile {
     pub email: Option<String>,
 }
 
-fn random_string(len: usize) -> String {
+/// `len` random letters and digits (session ids, client ids, CSRF values).
+#[must_use]
+pub fn random_string(len: usize) -> String {
     rand::rng()
         .sample_iter(rand::distr::Alphanumeric)
         .take(len)

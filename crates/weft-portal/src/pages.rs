@@ -18,9 +18,70 @@ pub struct RecentSubmission {
     pub entities: u64,
 }
 
+/// The APIs this weft serves, listed on the home page (and on `/` without the portal).
+#[derive(Debug, Clone, Default)]
+pub struct ServicesInfo {
+    pub version: String,
+    pub base_url: String,
+    pub postgres: bool,
+    /// Whether a data dictionary is configured (graph submission is served).
+    pub submission: bool,
+    pub hub: bool,
+}
+
+/// The list of APIs, with links people and programs start from.
+fn services_section(s: &ServicesInfo) -> Markup {
+    html! {
+        p { "This is " strong { "weft " (s.version) } ", a Gen3-compatible data commons, at "
+            code { (s.base_url) } ". Storage: "
+            (if s.postgres { "PostgreSQL" } else { "SQLite (embedded)" }) "." }
+        table.services {
+            caption.visually-hidden { "The APIs served here" }
+            tbody {
+                tr { td { "Index (indexd API)" } td { a href="/index/index/" { "/index/" } } }
+                tr { td { "GA4GH DRS 1.5" } td { a href="/ga4gh/drs/v1/service-info" { "/ga4gh/drs/v1/" } } }
+                tr { td { "Policy engine (arborist API)" } td { a href="/authz/health" { "/authz/" } } }
+                tr { td { "Identity and data access (fence API)" } td { a href="/user/.well-known/openid-configuration" { "/user/" } } }
+                tr { td { "Metadata service (MDS API)" } td { a href="/mds/_status" { "/mds/" } } }
+                @if s.submission {
+                    tr { td { "Graph submission (sheepdog API) and the data dictionary" } td { a href="/api/v0/submission/_dictionary" { "/api/v0/submission/" } } }
+                    tr { td { "GraphQL (peregrine API)" } td { code { "/api/v0/submission/graphql" } } }
+                    tr { td { "Exploration (guppy API)" } td { a href="/guppy/_status" { "/guppy/" } } }
+                } @else {
+                    tr { td { "Graph submission (sheepdog API)" } td { "not served: no data dictionary is configured (" code { "dictionary.url" } ")" } }
+                }
+                @if s.hub {
+                    tr { td { "Data hub (aggregate MDS, discovery search)" } td { a href="/mds/aggregate/commons" { "/mds/aggregate/" } } }
+                } @else {
+                    tr { td { "Data hub (aggregate MDS)" } td { "not configured here (" code { "[hub]" } ")" } }
+                }
+            }
+        }
+        ul {
+            li { a href="/api/" { "API browser" } " (OpenAPI: " a href="/openapi.json" { "/openapi.json" } ")" }
+            li { a href="/_status" { "Health" } ", " a href="/_version" { "version" } }
+            li { "Documentation: " code { "README.md" } " and " code { "docs/" } " in the weft repository." }
+        }
+    }
+}
+
+/// `/` when the portal is turned off: the APIs and nothing else.
+#[must_use]
+pub fn landing(s: &ServicesInfo) -> Markup {
+    html! {
+        (maud::DOCTYPE)
+        html lang="en" {
+            head { meta charset="utf-8"; title { "weft" }
+                link rel="stylesheet" href={ "/portal/assets/portal.css?v=" (s.version) }; }
+            body { main { h1 { "weft" } (services_section(s)) } }
+        }
+    }
+}
+
 /// What the home page shows.
 #[derive(Debug, Clone, Default)]
 pub struct HomeView {
+    pub services: ServicesInfo,
     /// Whether this weft serves graph submission (a dictionary is configured).
     pub commons: bool,
     /// Whether it is a hub, and how many studies it holds.
@@ -191,6 +252,8 @@ impl Portal {
                     div.card { h3 { a href="/identity" { "Profile and API keys" } } p { "Your permissions; keys for the Gen3 SDK and clients." } }
                 }
             }
+            h2 { "For programs: the APIs" }
+            (services_section(&v.services))
         };
         self.shell(Some(Page::Home), viewer, &self.name, &body, &[])
     }
@@ -539,6 +602,7 @@ impl Portal {
                     "table": table,
                     "idField": format!("_{}_id", tab.doc_type),
                     "hasObjectId": object_id,
+                    "fields": index.fields.iter().map(|f| f.name.clone()).collect::<Vec<_>>(),
                 }))
             })
             .collect()

@@ -805,11 +805,40 @@ pub async fn build_with(
     }
     let drs = drs_context(&config)?;
     let base = config.public_base_url();
+    let portal = weft_http::PortalState {
+        portal: if config.portal.enabled {
+            Some(Arc::new(
+                weft_portal::Portal::new(&config.portal, VERSION)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+            ))
+        } else {
+            None
+        },
+        services: weft_portal::pages::ServicesInfo {
+            version: VERSION.to_owned(),
+            base_url: base.clone(),
+            postgres: config.uses_postgres(),
+            submission: submission.service.is_some(),
+            hub: hub.is_some(),
+        },
+        tokens: Arc::clone(&identity.tokens),
+        authz: Arc::clone(&identity.authz),
+        login: config.login.clone(),
+        index: Arc::clone(&index),
+        mds: Arc::clone(&mds.mds),
+        hub: hub.clone(),
+        peregrine: peregrine.service.clone(),
+        guppy: guppy.service.clone(),
+        build: BUILD,
+    };
+    let gateway = weft_http::GatewayState::new(
+        Arc::clone(&identity.oauth),
+        Arc::clone(&identity.tokens),
+        base.clone(),
+    );
     let services = weft_http::Services {
         system: weft_http::SystemState {
             index: Arc::clone(&index),
-            hub: hub.is_some(),
-            submission: submission.service.is_some(),
             metrics,
             metrics_token: config.metrics.token.clone(),
             tasks: runner.tasks(),
@@ -866,6 +895,8 @@ pub async fn build_with(
         submission,
         peregrine,
         guppy,
+        portal,
+        gateway,
     };
     let limits = weft_http::Limits {
         max_body_bytes: config.max_body_bytes,
