@@ -33,6 +33,7 @@ impl Portal {
                     meta charset="utf-8";
                     meta name="viewport" content="width=device-width, initial-scale=1";
                     title { (title) " · " (self.name) }
+                    link rel="icon" href="data:,";
                     link rel="stylesheet" href={ "/portal/assets/portal.css?v=" (v) };
                     link rel="stylesheet" href={ "/portal/theme.css?v=" (v) };
                 }

@@ -178,8 +178,12 @@ pub struct ExplorerIndex {
     pub fields: Vec<ExplorerField>,
 }
 
+/// Fields no default facet or column is made of: ids, the auth path, counts, timestamps.
 fn is_id_field(name: &str) -> bool {
-    name.ends_with("_id") || name == "auth_resource_path" || name.starts_with('_')
+    name.ends_with("_id")
+        || name.ends_with("_datetime")
+        || name == "auth_resource_path"
+        || name.starts_with('_')
 }
 
 impl Portal {
@@ -197,7 +201,7 @@ impl Portal {
                         @else { "Log in to see the projects you may read." }
                     }
                 } @else {
-                    div style="overflow:auto" {
+                    div.scroll {
                         table {
                             caption.visually-hidden { "Records per project and node type" }
                             thead { tr { th scope="col" { "Project" }
@@ -338,7 +342,7 @@ impl Portal {
                 "Choose a node in the graph or the table to see its properties. "
                 a href="/api/v0/submission/_dictionary/_all" { "The whole dictionary as JSON" } "." }
             h2 { "Graph" }
-            div.graph style="overflow:auto" { (graph.svg()) }
+            div.graph.scroll { (graph.svg()) }
             h2 { "Nodes by category" }
             table {
                 thead { tr { th scope="col" { "Category" } th scope="col" { "Node" } th scope="col" { "Description" } } }
@@ -503,7 +507,7 @@ impl Portal {
                             button #download-json type="button" .secondary { "Download JSON" }
                             button #download-manifest type="button" .secondary { "Download manifest" }
                         }
-                        div style="overflow:auto" { table #rows { thead {} tbody {} } }
+                        div.scroll { table #rows { thead {} tbody {} } }
                         div.pager {
                             button #prev type="button" .secondary { "Previous" }
                             span #page {}
@@ -637,7 +641,7 @@ impl Portal {
             div.layout {
                 aside aria-label="Tags" {
                     @for (cat, names) in &v.facets {
-                        h2 style="font-size:1rem" { (cat) }
+                        h2.small { (cat) }
                         p {
                             @for (name, count) in names {
                                 @let on = v.selected.iter().any(|(c, n)| c == cat && n == name);
@@ -652,7 +656,7 @@ impl Portal {
                     @if v.studies.is_empty() { p { "No study matches." } }
                     @for s in &v.studies {
                         article.card.study {
-                            h2 style="margin-top:0" { a href={ "/discovery/" (url_encode(&s.guid)) } { (s.name) } }
+                            h2.flush { a href={ "/discovery/" (url_encode(&s.guid)) } { (s.name) } }
                             p.muted {
                                 @if let Some(c) = &s.commons { "Commons: " (c) " · " }
                                 @if let Some(n) = s.subjects { (n) " subjects · " }

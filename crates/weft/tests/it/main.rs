@@ -21,6 +21,7 @@ mod mds;
 mod mesh;
 mod misc;
 mod oauth;
+mod portal;
 mod objects;
 mod prefix;
 mod routes;
