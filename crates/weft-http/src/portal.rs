@@ -109,7 +109,7 @@ fn page(status: StatusCode, markup: &Markup) -> Response {
 fn served(s: &PortalState, p: Page) -> Result<&Portal, Response> {
     match &s.portal {
         Some(portal) if portal.serves(p) => Ok(portal),
-        _ => Err(not_found()),
+        _ => Err(not_found("the portal does not serve this page ([portal] pages)")),
     }
 }
 
@@ -930,8 +930,8 @@ async fn workspace(State(s): State<Shared>, Creds(creds): Creds) -> Response {
     page(StatusCode::OK, &portal.workspace(&viewer))
 }
 
-fn not_found() -> Response {
-    crate::error::ApiError::from(WeftError::not_found("not found")).into_response()
+fn not_found(what: &str) -> Response {
+    crate::error::ApiError::from(WeftError::not_found(what)).into_response()
 }
 
 fn static_file(content_type: &str, body: impl Into<axum::body::Body>) -> Response {
@@ -959,7 +959,7 @@ fn static_file(content_type: &str, body: impl Into<axum::body::Body>) -> Respons
 async fn asset(Path(name): Path<String>) -> Response {
     match weft_portal::assets::get(&name) {
         Some(a) => static_file(a.content_type, a.body),
-        None => not_found(),
+        None => not_found(&format!("the portal has no file {name:?}")),
     }
 }
 
@@ -981,7 +981,7 @@ async fn theme(State(s): State<Shared>) -> Response {
 async fn logo(State(s): State<Shared>) -> Response {
     match s.portal.as_ref().and_then(|p| p.logo.as_ref()) {
         Some(l) => static_file(l.content_type, l.bytes.clone()),
-        None => not_found(),
+        None => not_found("no logo is configured ([portal] logo)"),
     }
 }
 
