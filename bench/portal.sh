@@ -39,7 +39,7 @@ trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null || true' EXIT
 for mode in $MODES; do
   export WEFT_EXPLORE__ETL_MAPPING="$HERE/explore-etlMapping.yaml"
   export WEFT_LOGIN__MOCK_USER="$USER_NAME"
-  commons_up "$mode" '*'
+  commons_up "$mode" "'*'"
   echo "## $mode: $PROJECTS projects of $CASES cases (git $(git -C "$ROOT" rev-parse --short HEAD), load $(cut -d' ' -f1-3 /proc/loadavg))"
   python3 "$HERE/portal.py" "$BASE" "$TOKEN" "$CASES" "$PROJECTS" "$CHUNK"
   node "$HERE/portal_redraw.mjs" "$BASE" "$CLICKS"
