@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The whole test suite: every Rust test on SQLite, the same tests on PostgreSQL, then the
-# real Gen3 clients (gen3 SDK, GA4GH DRS compliance suite) against a running weft.
+# real Gen3 clients (gen3 SDK, GA4GH DRS compliance suite) against a running weft, then the
+# portal in headless Chromium, then schemathesis.
 #
 #   WEFT_TEST_DATABASE_URL   admin URL of the PostgreSQL leg
 #                            (default postgres://postgres@127.0.0.1:5432/postgres)
 #   WEFT_SKIP_CLIENTS=1      skip the Python client leg (it needs PyPI on first run)
 #   WEFT_SKIP_SCHEMATHESIS=1 skip the schemathesis leg (it needs PyPI on first run)
+#   WEFT_SKIP_PORTAL=1       skip the browser leg (it needs Debian's chromium and npm on first run)
 #   WEFT_SKIP_EMULATORS=1    do not start the S3/Azure/GCS emulators (their tests then skip,
 #                            or fail when CI is set)
 #   WEFT_TOOLS_DIR           where the emulators are installed (default /var/tmp/weft-tools)
@@ -52,6 +54,15 @@ if [ "${WEFT_SKIP_CLIENTS:-0}" != "1" ] && [ -x tests/clients/run.sh ]; then
   cargo build --release --locked -p weft
   WEFT_BIN="$CARGO_TARGET_DIR/release/weft" tests/clients/run.sh sqlite
   WEFT_BIN="$CARGO_TARGET_DIR/release/weft" tests/clients/run.sh postgres
+fi
+
+if [ "${WEFT_SKIP_PORTAL:-0}" != "1" ]; then
+  echo "==> the portal in headless Chromium (Playwright, axe-core): two commons and a hub"
+  cargo build --release --locked -p weft
+  # Screenshots go to a temp dir here; tests/portal/run.sh alone refreshes docs/portal/.
+  shots="$(mktemp -d)"
+  WEFT_BIN="$CARGO_TARGET_DIR/release/weft" WEFT_PORTAL_SCREENSHOTS="$shots" tests/portal/run.sh
+  rm -rf "$shots"
 fi
 
 if [ "${WEFT_SKIP_SCHEMATHESIS:-0}" != "1" ]; then
