@@ -365,6 +365,17 @@ impl Cond {
         }
     }
 
+    /// Whether a condition on the field `leaf` (the last part of a nested path) is in it:
+    /// when not, `filterSelf: false` on `leaf` changes nothing.
+    #[must_use]
+    pub fn mentions(&self, leaf: &str) -> bool {
+        match self {
+            Self::Leaf { field, .. } => field.rsplit('.').next().unwrap_or(field) == leaf,
+            Self::Or(parts) | Self::And(parts) => parts.iter().any(|p| p.mentions(leaf)),
+            _ => false,
+        }
+    }
+
     /// Whether `filterSelf: false` on `skip` drops this whole part.
     fn skipped(&self, skip: Option<&str>) -> bool {
         match self {

@@ -435,10 +435,12 @@ struct FieldAgg {
 
 impl FieldAgg {
     fn rows(&self, table: &Table) -> FixedBitSet {
-        if self.ctx.filter_self {
+        let leaf = self.column.rsplit('.').next().unwrap_or(&self.column);
+        // Without a condition on this field, `filterSelf: false` is the whole filter's rows:
+        // no pass over the table again.
+        if self.ctx.filter_self || !self.ctx.cond.mentions(leaf) {
             self.ctx.rows.clone()
         } else {
-            let leaf = self.column.rsplit('.').next().unwrap_or(&self.column);
             matching(
                 table,
                 &self.ctx.cond,

@@ -127,8 +127,13 @@ fn same_site_proof(g: &GatewayState, headers: &axum::http::HeaderMap) -> bool {
 }
 
 /// The middleware: session cookie → bearer token, with the forgery check on changes.
-pub async fn sessions(State(g): State<Arc<GatewayState>>, mut req: Request, next: Next) -> Response {
-    if req.headers().contains_key(header::AUTHORIZATION) || handles_sessions_itself(req.uri().path())
+pub async fn sessions(
+    State(g): State<Arc<GatewayState>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    if req.headers().contains_key(header::AUTHORIZATION)
+        || handles_sessions_itself(req.uri().path())
     {
         return next.run(req).await;
     }

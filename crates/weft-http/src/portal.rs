@@ -30,8 +30,23 @@ use crate::routes::Routes;
 #[derive(OpenApi)]
 #[openapi(
     paths(
-        home, login, identity, dictionary, dictionary_node, submission, submission_project,
-        explorer, discovery, study, files, file, workspace, asset, theme, logo, api_version
+        home,
+        login,
+        identity,
+        dictionary,
+        dictionary_node,
+        submission,
+        submission_project,
+        explorer,
+        discovery,
+        study,
+        files,
+        file,
+        workspace,
+        asset,
+        theme,
+        logo,
+        api_version
     ),
     components(schemas(SheepdogVersion, DictionaryVersion))
 )]
@@ -105,12 +120,14 @@ fn page(status: StatusCode, markup: &Markup) -> Response {
     resp
 }
 
-/// The portal, or a 404 when it is off or the page is not served.
-fn served(s: &PortalState, p: Page) -> Result<&Portal, Response> {
-    match &s.portal {
-        Some(portal) if portal.serves(p) => Ok(portal),
-        _ => Err(not_found("the portal does not serve this page ([portal] pages)")),
-    }
+/// The portal, when it is on and serves `p`.
+fn served(s: &PortalState, p: Page) -> Option<&Portal> {
+    s.portal.as_deref().filter(|portal| portal.serves(p))
+}
+
+/// The answer to a page the portal does not serve.
+fn unserved() -> Response {
+    not_found("the portal does not serve this page ([portal] pages)")
 }
 
 /// Who is looking: the user of the bearer token (a browser's session became one), if valid.
@@ -249,7 +266,10 @@ async fn recent_submissions(
             id: t["id"].as_i64().unwrap_or_default(),
             project_id: t["project_id"].as_str().unwrap_or_default().to_owned(),
             submitter: t["submitter"].as_str().unwrap_or_default().to_owned(),
-            created: t["created_datetime"].as_str().unwrap_or_default().to_owned(),
+            created: t["created_datetime"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
             state: t["state"].as_str().unwrap_or_default().to_owned(),
             entities: t["documents"].as_array().map_or(0, |docs| {
                 docs.iter()
@@ -270,9 +290,8 @@ async fn recent_submissions(
     responses((status = 200, description = "An HTML page", body = String, content_type = "text/html"),
         (status = 404, description = "The page is not served")))]
 async fn login(State(s): State<Shared>, Creds(creds): Creds, Query(q): Query) -> Response {
-    let portal = match served(&s, Page::Login) {
-        Ok(p) => p,
-        Err(r) => return r,
+    let Some(portal) = served(&s, Page::Login) else {
+        return unserved();
     };
     let viewer = viewer(&s, &creds).await;
     let mut providers: Vec<Provider> = s
@@ -306,9 +325,8 @@ async fn login(State(s): State<Shared>, Creds(creds): Creds, Query(q): Query) ->
     responses((status = 200, description = "An HTML page", body = String, content_type = "text/html"),
         (status = 404, description = "The page is not served")))]
 async fn identity(State(s): State<Shared>, Creds(creds): Creds) -> Response {
-    let portal = match served(&s, Page::Identity) {
-        Ok(p) => p,
-        Err(r) => return r,
+    let Some(portal) = served(&s, Page::Identity) else {
+        return unserved();
     };
     let viewer = viewer(&s, &creds).await;
     let mut v = IdentityView::default();
@@ -341,9 +359,8 @@ async fn identity(State(s): State<Shared>, Creds(creds): Creds) -> Response {
     responses((status = 200, description = "An HTML page", body = String, content_type = "text/html"),
         (status = 404, description = "The page is not served, or there is no dictionary")))]
 async fn dictionary(State(s): State<Shared>, Creds(creds): Creds) -> Response {
-    let portal = match served(&s, Page::Dictionary) {
-        Ok(p) => p,
-        Err(r) => return r,
+    let Some(portal) = served(&s, Page::Dictionary) else {
+        return unserved();
     };
     let viewer = viewer(&s, &creds).await;
     match &s.peregrine {
@@ -362,9 +379,8 @@ async fn dictionary_node(
     Creds(creds): Creds,
     Path(node): Path<String>,
 ) -> Response {
-    let portal = match served(&s, Page::Dictionary) {
-        Ok(p) => p,
-        Err(r) => return r,
+    let Some(portal) = served(&s, Page::Dictionary) else {
+        return unserved();
     };
     let viewer = viewer(&s, &creds).await;
     let Some(p) = &s.peregrine else {
@@ -417,9 +433,8 @@ fn submittable(dict: &weft_dictionary::Dictionary) -> Vec<String> {
     responses((status = 200, description = "An HTML page", body = String, content_type = "text/html"),
         (status = 404, description = "The page is not served, or there is no dictionary")))]
 async fn submission(State(s): State<Shared>, Creds(creds): Creds) -> Response {
-    let portal = match served(&s, Page::Submission) {
-        Ok(p) => p,
-        Err(r) => return r,
+    let Some(portal) = served(&s, Page::Submission) else {
+        return unserved();
     };
     let viewer = viewer(&s, &creds).await;
     let Some(p) = &s.peregrine else {
@@ -467,9 +482,8 @@ async fn submission_project(
     Creds(creds): Creds,
     Path(project): Path<String>,
 ) -> Response {
-    let portal = match served(&s, Page::Submission) {
-        Ok(p) => p,
-        Err(r) => return r,
+    let Some(portal) = served(&s, Page::Submission) else {
+        return unserved();
     };
     let viewer = viewer(&s, &creds).await;
     let Some(p) = &s.peregrine else {
@@ -478,7 +492,11 @@ async fn submission_project(
     if viewer.username.is_none() {
         return page(
             StatusCode::UNAUTHORIZED,
-            &portal.message(&viewer, "Please log in", "Log in to submit data to a project."),
+            &portal.message(
+                &viewer,
+                "Please log in",
+                "Log in to submit data to a project.",
+            ),
         );
     }
     let nodes = submittable(p.dictionary());
@@ -507,9 +525,8 @@ async fn submission_project(
     responses((status = 200, description = "An HTML page", body = String, content_type = "text/html"),
         (status = 404, description = "The page is not served")))]
 async fn explorer(State(s): State<Shared>, Creds(creds): Creds) -> Response {
-    let portal = match served(&s, Page::Explorer) {
-        Ok(p) => p,
-        Err(r) => return r,
+    let Some(portal) = served(&s, Page::Explorer) else {
+        return unserved();
     };
     let viewer = viewer(&s, &creds).await;
     let (indices, tier) = match &s.guppy {
@@ -573,7 +590,12 @@ const NAME_FIELDS: [&str; 6] = [
     "title",
     "short_name",
 ];
-const SUMMARY_FIELDS: [&str; 4] = ["summary", "study_description", "description", "brief_summary"];
+const SUMMARY_FIELDS: [&str; 4] = [
+    "summary",
+    "study_description",
+    "description",
+    "brief_summary",
+];
 
 /// A discovery record's `gen3_discovery` object as a card; `accessible` from the mapping.
 fn study_of(
@@ -639,7 +661,10 @@ fn accessible(mapping: &weft_authz::engine::Mapping, authz: &str) -> bool {
     })
 }
 
-async fn viewer_mapping(s: &PortalState, viewer: &Viewer) -> Option<Arc<weft_authz::engine::Mapping>> {
+async fn viewer_mapping(
+    s: &PortalState,
+    viewer: &Viewer,
+) -> Option<Arc<weft_authz::engine::Mapping>> {
     let user = viewer.username.clone()?;
     let snap = s.authz.fresh().await.ok()?;
     Some(snap.mapping(&weft_authz::Principal::User(user), chrono::Utc::now()))
@@ -652,9 +677,8 @@ async fn viewer_mapping(s: &PortalState, viewer: &Viewer) -> Option<Arc<weft_aut
     responses((status = 200, description = "An HTML page", body = String, content_type = "text/html"),
         (status = 404, description = "The page is not served")))]
 async fn discovery(State(s): State<Shared>, Creds(creds): Creds, Query(q): Query) -> Response {
-    let portal = match served(&s, Page::Discovery) {
-        Ok(p) => p,
-        Err(r) => return r,
+    let Some(portal) = served(&s, Page::Discovery) else {
+        return unserved();
     };
     let viewer = viewer(&s, &creds).await;
     let mapping = viewer_mapping(&s, &viewer).await;
@@ -712,12 +736,11 @@ async fn discovery(State(s): State<Shared>, Creds(creds): Creds, Query(q): Query
             Ok(st) => st,
             Err(e) => return error_page(portal, &viewer, &e),
         };
-        let words: Vec<String> = v
-            .q
-            .to_lowercase()
-            .split_whitespace()
-            .map(str::to_owned)
-            .collect();
+        let words: Vec<String> =
+            v.q.to_lowercase()
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect();
         let mut facets: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
         for (guid, doc) in &studies {
             let text = doc.to_string().to_lowercase();
@@ -771,14 +794,9 @@ async fn commons_studies(
     params(("guid" = String, Path, description = "The study's GUID")),
     responses((status = 200, description = "An HTML page", body = String, content_type = "text/html"),
         (status = 404, description = "No such study, or the page is not served")))]
-async fn study(
-    State(s): State<Shared>,
-    Creds(creds): Creds,
-    Path(guid): Path<String>,
-) -> Response {
-    let portal = match served(&s, Page::Discovery) {
-        Ok(p) => p,
-        Err(r) => return r,
+async fn study(State(s): State<Shared>, Creds(creds): Creds, Path(guid): Path<String>) -> Response {
+    let Some(portal) = served(&s, Page::Discovery) else {
+        return unserved();
     };
     let viewer = viewer(&s, &creds).await;
     let mapping = viewer_mapping(&s, &viewer).await;
@@ -793,7 +811,11 @@ async fn study(
     let Some(doc) = found else {
         return page(
             StatusCode::NOT_FOUND,
-            &portal.message(&viewer, "Not found", &format!("There is no study {guid:?}.")),
+            &portal.message(
+                &viewer,
+                "Not found",
+                &format!("There is no study {guid:?}."),
+            ),
         );
     };
     let study = study_of(&guid, &doc, None, mapping.as_deref());
@@ -812,7 +834,10 @@ async fn study(
                             if u.contains("://") {
                                 u.trim_end_matches('/').to_owned()
                             } else {
-                                format!("https://{}", u.trim_end_matches('/'))
+                                // A bare host (Gen3's `commons_url`): this weft's scheme.
+                                let scheme =
+                                    s.services.base_url.split("://").next().unwrap_or("https");
+                                format!("{scheme}://{}", u.trim_end_matches('/'))
                             }
                         })
                         .unwrap_or_default();
@@ -871,9 +896,8 @@ fn file_view(r: &Value) -> FileView {
         (status = 303, description = "To the page of `guid`"),
         (status = 404, description = "The page is not served")))]
 async fn files(State(s): State<Shared>, Creds(creds): Creds, Query(q): Query) -> Response {
-    let portal = match served(&s, Page::Files) {
-        Ok(p) => p,
-        Err(r) => return r,
+    let Some(portal) = served(&s, Page::Files) else {
+        return unserved();
     };
     if let Some(guid) = q.get("guid").map(str::trim).filter(|g| !g.is_empty()) {
         let to = format!("/files/{}", weft_portal::pages::url_encode(guid));
@@ -899,9 +923,8 @@ async fn files(State(s): State<Shared>, Creds(creds): Creds, Query(q): Query) ->
     responses((status = 200, description = "An HTML page", body = String, content_type = "text/html"),
         (status = 404, description = "No such record, or the page is not served")))]
 async fn file(State(s): State<Shared>, Creds(creds): Creds, Path(guid): Path<String>) -> Response {
-    let portal = match served(&s, Page::Files) {
-        Ok(p) => p,
-        Err(r) => return r,
+    let Some(portal) = served(&s, Page::Files) else {
+        return unserved();
     };
     let viewer = viewer(&s, &creds).await;
     match s.index.get(&guid).await {
@@ -922,9 +945,8 @@ async fn file(State(s): State<Shared>, Creds(creds): Creds, Path(guid): Path<Str
     responses((status = 200, description = "An HTML page", body = String, content_type = "text/html"),
         (status = 404, description = "The page is not served")))]
 async fn workspace(State(s): State<Shared>, Creds(creds): Creds) -> Response {
-    let portal = match served(&s, Page::Workspace) {
-        Ok(p) => p,
-        Err(r) => return r,
+    let Some(portal) = served(&s, Page::Workspace) else {
+        return unserved();
     };
     let viewer = viewer(&s, &creds).await;
     page(StatusCode::OK, &portal.workspace(&viewer))

@@ -74,6 +74,8 @@ pub struct Peregrine {
     store: Arc<dyn GraphStore>,
     authorizer: Arc<dyn Authorizer>,
     schema: Schema,
+    /// Per project its node counts, with the change feed's head they were taken at.
+    counts: summary::CountsCache,
 }
 
 impl Peregrine {
@@ -90,6 +92,7 @@ impl Peregrine {
             store,
             authorizer,
             schema,
+            counts: summary::CountsCache::default(),
         })
     }
 

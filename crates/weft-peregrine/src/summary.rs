@@ -7,6 +7,8 @@ use weft_auth::Credentials;
 use weft_core::WeftError;
 use weft_store::{LinkedQuery, NodeFilter, NodeQuery, PropMatch};
 
+use std::sync::Arc;
+
 use crate::Peregrine;
 
 /// The core metadata collection's fields, in peregrine's order.
@@ -42,6 +44,18 @@ pub enum MetadataFormat {
     JsonLd,
     Bibtex,
 }
+
+/// How long remembered counts are trusted even when the graph seems unchanged.
+pub const COUNTS_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A project's counts per node type, the feed head and the time they were taken at.
+type Remembered = (i64, std::time::Instant, Arc<Vec<(String, i64)>>);
+
+/// Counts per project.
+#[derive(Default)]
+pub(crate) struct CountsCache(
+    pub(crate) std::sync::Mutex<std::collections::HashMap<String, Remembered>>,
+);
 
 impl MetadataFormat {
     /// peregrine's choice: `x-bibtex`, `application/vnd.schemaorg.ld+json`, else JSON.
@@ -91,12 +105,13 @@ impl Peregrine {
             )));
         }
         let mut out = Map::new();
+        let head = self
+            .store
+            .graph_feed_head()
+            .await
+            .map_err(WeftError::from)?;
         for project in self.readable_list(creds).await? {
-            let counts = self
-                .store
-                .graph_counts(Some(project.clone()))
-                .await
-                .map_err(WeftError::from)?;
+            let counts = self.project_counts(&project, head).await?;
             let per_node: Map<String, Value> = nodes
                 .iter()
                 .map(|n| {
@@ -107,6 +122,34 @@ impl Peregrine {
             out.insert(project, Value::Object(per_node));
         }
         Ok(Value::Object(out))
+    }
+
+    /// A project's count per node type: remembered until the graph changes (the change
+    /// feed's head moves) or for at most [`COUNTS_TTL`], since on PostgreSQL a change may
+    /// commit after a later one was already seen.
+    async fn project_counts(
+        &self,
+        project: &str,
+        head: i64,
+    ) -> Result<Arc<Vec<(String, i64)>>, WeftError> {
+        let now = std::time::Instant::now();
+        if let Ok(m) = self.counts.0.lock()
+            && let Some((h, at, counts)) = m.get(project)
+            && *h == head
+            && now.duration_since(*at) < COUNTS_TTL
+        {
+            return Ok(Arc::clone(counts));
+        }
+        let counts = Arc::new(
+            self.store
+                .graph_counts(Some(project.to_owned()))
+                .await
+                .map_err(WeftError::from)?,
+        );
+        if let Ok(mut m) = self.counts.0.lock() {
+            m.insert(project.to_owned(), (head, now, Arc::clone(&counts)));
+        }
+        Ok(counts)
     }
 
     /// `GET /datasets/projects`: the readable projects' names, codes and accession numbers.

@@ -85,7 +85,8 @@
     const a = aggs._aggregation[t.type];
     if (!s.facets) s.facets = shownFacets(t, a);
     totalBox.className = "";
-    totalBox.textContent = countText(a._totalCount) + " " + t.title.toLowerCase() + " match" +
+    const noun = t.title.toLowerCase() + (a._totalCount === 1 ? "" : "s");
+    totalBox.textContent = countText(a._totalCount) + " " + noun + " match" +
       (Object.keys(filter).length ? " the filters." : ".");
     drawFacets(t, s, a);
     drawCharts(t, s, a);
@@ -108,7 +109,7 @@
         const apply = () => { s.ranges[f.field] = [min.value, max.value]; s.offset = 0; refresh(); };
         min.addEventListener("change", apply);
         max.addEventListener("change", apply);
-        fs.append(el("div", { class: "opt" },
+        fs.append(el("div", { class: "range" },
           el("label", { for: id + "-min", text: "From" }), min,
           el("label", { for: id + "-max", text: "to" }), max));
       } else {

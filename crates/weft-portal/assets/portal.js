@@ -38,6 +38,8 @@
     const a = document.createElement("a");
     a.href = URL.createObjectURL(blob);
     a.download = name;
+    a.textContent = name;
+    a.hidden = true;
     document.body.appendChild(a);
     a.click();
     setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);

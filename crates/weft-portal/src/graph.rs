@@ -9,7 +9,7 @@ use maud::{Markup, PreEscaped};
 use weft_dictionary::Dictionary;
 
 const BOX_W: u32 = 150;
-const BOX_H: u32 = 34;
+const BOX_H: u32 = 38;
 const GAP_X: u32 = 16;
 const GAP_Y: u32 = 50;
 const MARGIN: u32 = 10;
@@ -149,20 +149,27 @@ impl DictionaryGraph {
         }
         s.push_str("</g>");
         for n in &self.nodes {
-            let label = escape(&truncate(&n.title, 22));
+            let lines = wrap(&n.title, 22);
+            let mut text = String::new();
+            let first_y = n.y + BOX_H / 2 + 4 - 7 * (lines.len() as u32 - 1);
+            for (i, line) in lines.iter().enumerate() {
+                let _ = write!(
+                    text,
+                    r#"<tspan x="{x}" y="{y}">{t}</tspan>"#,
+                    x = n.x + BOX_W / 2,
+                    y = first_y + 14 * i as u32,
+                    t = escape(line)
+                );
+            }
             let _ = write!(
                 s,
-                r#"<a href="/dd/{id}" aria-label="{title} ({cat})"><rect class="cat-{cls}" x="{x}" y="{y}" width="{bw}" height="{bh}" rx="5"/><text x="{tx}" y="{ty}" text-anchor="middle">{label}</text></a>"#,
+                r#"<a href="/dd/{id}"><rect class="cat-{cls}" x="{x}" y="{y}" width="{bw}" height="{bh}" rx="5"/><text text-anchor="middle">{text}</text></a>"#,
                 id = escape(&n.id),
-                title = escape(&n.title),
-                cat = escape(&n.category),
                 cls = css_class(&n.category),
                 x = n.x,
                 y = n.y,
                 bw = BOX_W,
                 bh = BOX_H,
-                tx = n.x + BOX_W / 2,
-                ty = n.y + BOX_H / 2 + 4,
             );
         }
         s.push_str("</svg>");
@@ -184,14 +191,25 @@ fn css_class(category: &str) -> &'static str {
     }
 }
 
-fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_owned()
-    } else {
-        let mut t: String = s.chars().take(n - 1).collect();
-        t.push('…');
-        t
+/// A title in at most two lines of about `width` characters, split at spaces.
+fn wrap(s: &str, width: usize) -> Vec<String> {
+    if s.chars().count() <= width {
+        return vec![s.to_owned()];
     }
+    let words: Vec<&str> = s.split(' ').collect();
+    let mut first = String::new();
+    let mut i = 0;
+    while i < words.len() && first.chars().count() + words[i].chars().count() < width {
+        if !first.is_empty() {
+            first.push(' ');
+        }
+        first.push_str(words[i]);
+        i += 1;
+    }
+    if first.is_empty() || i == words.len() {
+        return vec![s.to_owned()];
+    }
+    vec![first, words[i..].join(" ")]
 }
 
 fn escape(s: &str) -> String {

@@ -156,7 +156,9 @@ impl Portal {
             ("colors.accent", &config.colors.accent),
         ] {
             if !is_hex_colour(c) {
-                return Err(PortalError(format!("{what}: {c:?} is not a #rrggbb colour")));
+                return Err(PortalError(format!(
+                    "{what}: {c:?} is not a #rrggbb colour"
+                )));
             }
         }
         for tab in &config.explorer {

@@ -355,7 +355,13 @@ impl Portal {
                 }
             }
         };
-        self.shell(Some(Page::Dictionary), viewer, "Data dictionary", &body, &[])
+        self.shell(
+            Some(Page::Dictionary),
+            viewer,
+            "Data dictionary",
+            &body,
+            &[],
+        )
     }
 
     /// `/dd/{node}`: a node type's links and properties, and its templates.
@@ -473,12 +479,7 @@ impl Portal {
 
     /// `/explorer`: the tabs; facets, charts and the table come from the explorer's script.
     #[must_use]
-    pub fn explorer(
-        &self,
-        viewer: &Viewer,
-        indices: &[ExplorerIndex],
-        tier: &Value,
-    ) -> Markup {
+    pub fn explorer(&self, viewer: &Viewer, indices: &[ExplorerIndex], tier: &Value) -> Markup {
         let tabs = self.tabs(indices);
         let config = json!({ "tabs": tabs, "tier": tier });
         let body = html! {
@@ -743,7 +744,8 @@ impl Portal {
                 @if let Some(u) = &f.updated { dt { "Updated" } dd { (u) } }
                 dt { "Locations" } dd { (f.urls) }
             }
-            p { a #download.button href={ "/user/data/download/" (f.guid) "?redirect=true" } { "Download" } }
+            p { a #download.button href={ "/user/data/download/" (f.guid) "?redirect=true" }
+                download=(f.file_name.as_deref().unwrap_or("")) { "Download" } }
             p.muted { "The download goes through a signed URL that expires; you need read access to "
                 (f.authz.join(", ")) "." }
             p { "Also as " a href={ "/ga4gh/drs/v1/objects/" (f.guid) } { "a DRS object" } " and "
@@ -833,7 +835,11 @@ fn json_for_script(v: &Value) -> String {
 fn title_case(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
-        Some(f) => f.to_uppercase().chain(c).collect::<String>().replace('_', " "),
+        Some(f) => f
+            .to_uppercase()
+            .chain(c)
+            .collect::<String>()
+            .replace('_', " "),
         None => String::new(),
     }
 }

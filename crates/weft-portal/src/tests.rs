@@ -20,19 +20,25 @@ fn bad_configuration_is_refused_with_what_is_wrong() {
     let e = Portal::new(&c, "t").unwrap_err();
     assert!(e.0.contains("colors.primary"), "{e}");
 
-    let mut c = PortalConfig::default();
-    c.pages = vec!["home".into(), "shop".into()];
+    let c = PortalConfig {
+        pages: vec!["home".into(), "shop".into()],
+        ..PortalConfig::default()
+    };
     assert!(Portal::new(&c, "t").unwrap_err().0.contains("\"shop\""));
 
-    let mut c = PortalConfig::default();
-    c.logo = Some("/nonexistent/logo.svg".into());
+    let c = PortalConfig {
+        logo: Some("/nonexistent/logo.svg".into()),
+        ..PortalConfig::default()
+    };
     assert!(Portal::new(&c, "t").unwrap_err().0.contains("logo"));
 }
 
 #[test]
 fn only_the_configured_pages_are_in_the_navigation() {
-    let mut c = PortalConfig::default();
-    c.pages = vec!["home".into(), "discovery".into()];
+    let c = PortalConfig {
+        pages: vec!["home".into(), "discovery".into()],
+        ..PortalConfig::default()
+    };
     let p = Portal::new(&c, "t").unwrap();
     assert!(p.serves(Page::Discovery) && !p.serves(Page::Explorer));
     let html = p.workspace(&Viewer::default()).into_string();
@@ -73,7 +79,10 @@ fn the_viewer_and_current_page_are_marked() {
         username: Some("ann@example.org".into()),
     };
     let html = p.files(&who, &[]).into_string();
-    assert!(html.contains(r#"<a href="/files" aria-current="page">Files</a>"#), "{html}");
+    assert!(
+        html.contains(r#"<a href="/files" aria-current="page">Files</a>"#),
+        "{html}"
+    );
     assert!(html.contains("ann@example.org"));
     assert!(html.contains("/user/logout"));
     let anon = p.files(&Viewer::default(), &[]).into_string();
@@ -86,15 +95,34 @@ fn explorer_tabs_default_to_one_per_index_with_their_fields() {
     let idx = vec![ExplorerIndex {
         doc_type: "case".into(),
         fields: vec![
-            ExplorerField { name: "_case_id".into(), number: false },
-            ExplorerField { name: "submitter_id".into(), number: false },
-            ExplorerField { name: "project_id".into(), number: false },
-            ExplorerField { name: "gender".into(), number: false },
-            ExplorerField { name: "age".into(), number: true },
+            ExplorerField {
+                name: "_case_id".into(),
+                number: false,
+            },
+            ExplorerField {
+                name: "submitter_id".into(),
+                number: false,
+            },
+            ExplorerField {
+                name: "project_id".into(),
+                number: false,
+            },
+            ExplorerField {
+                name: "gender".into(),
+                number: false,
+            },
+            ExplorerField {
+                name: "age".into(),
+                number: true,
+            },
         ],
     }];
     let html = p
-        .explorer(&Viewer::default(), &idx, &serde_json::json!({"level": "private"}))
+        .explorer(
+            &Viewer::default(),
+            &idx,
+            &serde_json::json!({"level": "private"}),
+        )
         .into_string();
     let start = html.find(r#"type="application/json">"#).unwrap() + 24;
     let end = start + html[start..].find("</script>").unwrap();
@@ -102,17 +130,30 @@ fn explorer_tabs_default_to_one_per_index_with_their_fields() {
     let tab = &config["tabs"][0];
     assert_eq!(tab["title"], "Case");
     assert_eq!(tab["type"], "case");
-    let facets: Vec<&str> = tab["facets"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
+    let facets: Vec<&str> = tab["facets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
     assert_eq!(facets, ["gender", "age"]);
     assert_eq!(tab["facets"][1]["number"], true);
-    assert_eq!(tab["table"], serde_json::json!(["submitter_id", "project_id", "gender", "age"]));
+    assert_eq!(
+        tab["table"],
+        serde_json::json!(["submitter_id", "project_id", "gender", "age"])
+    );
 }
 
 #[test]
 fn the_dictionary_graph_puts_each_type_below_what_it_links_to() {
     let Some(dict) = gdc() else { return };
     let g = DictionaryGraph::layout(&dict);
-    let at = |id: &str| g.nodes.iter().find(|n| n.id == id).unwrap_or_else(|| panic!("{id}"));
+    let at = |id: &str| {
+        g.nodes
+            .iter()
+            .find(|n| n.id == id)
+            .unwrap_or_else(|| panic!("{id}"))
+    };
     assert_eq!(at("program").layer, 0);
     assert_eq!(at("project").layer, 1);
     assert!(at("case").layer > at("project").layer);

@@ -3,6 +3,8 @@
 //! changes need the CSRF value); the calls Gen3's portals make on start. The browser itself
 //! is tested in `tests/portal/` (Playwright and Chromium).
 
+#![allow(clippy::unwrap_used)] // a failed step should panic with its cause
+
 use reqwest::Method;
 use serde_json::{Value, json};
 use weft_dictionary::testing::REAL;
@@ -56,7 +58,10 @@ async fn every_page_answers_and_the_session_gateway_guards_changes() {
     ] {
         let (status, html) = page(&b, &app, path).await;
         assert_eq!(status, 200, "{path}: {html}");
-        assert!(html.contains(r#"<nav class="main" aria-label="Main">"#), "{path}");
+        assert!(
+            html.contains(r#"<nav class="main" aria-label="Main">"#),
+            "{path}"
+        );
         assert!(html.contains(r#"href="/login""#), "{path}");
         assert!(html.contains(r#"<main id="content""#), "{path}");
     }
@@ -77,7 +82,10 @@ async fn every_page_answers_and_the_session_gateway_guards_changes() {
     let r = b.get(format!("{}/_status", app.url)).send().await.unwrap();
     let set = r.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(set.starts_with("csrftoken="), "{set}");
-    let csrf = Resp::read(r).await.json["csrf"].as_str().unwrap().to_owned();
+    let csrf = Resp::read(r).await.json["csrf"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(csrf.len(), 32);
     let r = b.get(format!("{}/_status", app.url)).send().await.unwrap();
     assert!(r.headers().get("set-cookie").is_none());
@@ -150,7 +158,12 @@ async fn every_page_answers_and_the_session_gateway_guards_changes() {
     // a bearer token is taken as it is: no CSRF check (the SDK's calls), its own scopes
     let t = app.token(ALICE);
     let r = app
-        .call(Method::POST, "/user/credentials/api/", Some(json!({})), Some(&t))
+        .call(
+            Method::POST,
+            "/user/credentials/api/",
+            Some(json!({})),
+            Some(&t),
+        )
         .await;
     assert_eq!(r.status, 403, "{}", r.text);
     assert!(r.text.contains("scope credentials"), "{}", r.text);
@@ -189,7 +202,10 @@ async fn static_files_and_gen3_portal_start_up_calls() {
             .unwrap();
         assert_eq!(r.status(), 200, "{name}");
         assert!(
-            r.headers()["content-type"].to_str().unwrap().starts_with(ct),
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with(ct),
             "{name}"
         );
         assert!(!r.text().await.unwrap().is_empty());
@@ -210,7 +226,9 @@ async fn static_files_and_gen3_portal_start_up_calls() {
     let r = app.get("/authz/mapping").await;
     assert_eq!(r.status, 200);
     assert!(r.json.is_object());
-    let r = app.get("/authz?resource=/programs&method=read&service=peregrine").await;
+    let r = app
+        .get("/authz?resource=/programs&method=read&service=peregrine")
+        .await;
     assert!(matches!(r.status, 200 | 401 | 403), "{}", r.text);
     let r = app.get("/_status").await;
     assert!(r.json["csrf"].is_string(), "{}", r.text);
@@ -280,12 +298,46 @@ async fn graph_pages_show_what_the_viewer_may_read() {
     // the submitter: counts per project and type, the transaction, the upload form
     login(&b, &app).await;
     let (_, html) = page(&b, &app, "/").await;
-    assert!(html.contains(r#"<a href="/submission/P-Q">P-Q</a>"#), "{html}");
-    assert!(html.contains(r#"<th class="num" scope="col">case</th>"#), "{html}");
-    assert!(html.contains(r#"<td class="num">2</td>"#), "case count 2: {html}");
+    assert!(
+        html.contains(r#"<a href="/submission/P-Q">P-Q</a>"#),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"<th class="num" scope="col">case</th>"#),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"<td class="num">2</td>"#),
+        "case count 2: {html}"
+    );
     assert!(html.contains("Recent submissions") && html.contains(SUBMITTER));
+    // the counts are remembered only until the graph changes
+    let r = submit(
+        &app,
+        Method::POST,
+        json!([{"type": "case", "submitter_id": "case-3", "experiments": {"submitter_id": "exp-1"}}]),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let (_, html) = page(&b, &app, "/").await;
+    assert!(
+        html.contains(r#"<td class="num">3</td>"#),
+        "case count 3: {html}"
+    );
+    let counts = app
+        .call(
+            Method::GET,
+            "/api/search/datasets?nodes=case",
+            None,
+            Some(&app.token(SUBMITTER)),
+        )
+        .await;
+    assert_eq!(counts.json, json!({"P-Q": {"case": 3}}));
     let (_, html) = page(&b, &app, "/submission").await;
-    assert!(html.contains("case: 2") && html.contains("sample: 1"), "{html}");
+    assert!(
+        html.contains("case: 3") && html.contains("sample: 1"),
+        "{html}"
+    );
     let (status, html) = page(&b, &app, "/submission/P-Q").await;
     assert_eq!(status, 200);
     assert!(
@@ -319,10 +371,17 @@ async fn graph_pages_show_what_the_viewer_may_read() {
 async fn discovery_and_file_pages() {
     let Some(app) = commons().await else { return };
     let admin = app.token(crate::support::ROOT);
-    app.grant(crate::support::ROOT, "mds_gateway", "access", "/mds_gateway")
-        .await;
+    app.grant(
+        crate::support::ROOT,
+        "mds_gateway",
+        "access",
+        "/mds_gateway",
+    )
+    .await;
     let rec = app
-        .create(json!({"file_name": "reads.bam", "size": 1234, "authz": ["/programs/P/projects/Q"]}))
+        .create(
+            json!({"file_name": "reads.bam", "size": 1234, "authz": ["/programs/P/projects/Q"]}),
+        )
         .await;
     for (guid, name, tag) in [
         ("study-1", "Lung <b>study</b>", "WGS"),
@@ -350,13 +409,22 @@ async fn discovery_and_file_pages() {
     let b = browser();
     let (_, html) = page(&b, &app, "/discovery").await;
     assert!(html.contains("2 studies match"), "{html}");
-    assert!(html.contains("Lung &lt;b&gt;study&lt;/b&gt;"), "escaped: {html}");
+    assert!(
+        html.contains("Lung &lt;b&gt;study&lt;/b&gt;"),
+        "escaped: {html}"
+    );
     assert!(html.contains("Heart atlas"));
     assert!(html.contains("RNA-Seq (1)"), "tag facet: {html}");
     let (_, html) = page(&b, &app, "/discovery?q=heart").await;
-    assert!(html.contains("1 studies match") && !html.contains("Lung"), "{html}");
+    assert!(
+        html.contains("1 studies match") && !html.contains("Lung"),
+        "{html}"
+    );
     let (_, html) = page(&b, &app, "/discovery?tag=Data+Type:WGS").await;
-    assert!(html.contains("Lung") && !html.contains("Heart atlas"), "{html}");
+    assert!(
+        html.contains("Lung") && !html.contains("Heart atlas"),
+        "{html}"
+    );
     assert!(html.contains("Access not granted"), "anonymous: {html}");
     // a study page links its files to their pages
     let (status, html) = page(&b, &app, "/discovery/study-1").await;
@@ -370,7 +438,10 @@ async fn discovery_and_file_pages() {
     // the file page: GUID, size, hashes, authz, and the download through fence
     let (status, html) = page(&b, &app, &format!("/files/{}", rec.did)).await;
     assert_eq!(status, 200);
-    assert!(html.contains("reads.bam") && html.contains("1234 bytes"), "{html}");
+    assert!(
+        html.contains("reads.bam") && html.contains("1234 bytes"),
+        "{html}"
+    );
     assert!(html.contains(crate::support::MD5), "{html}");
     assert!(html.contains("/programs/P/projects/Q"));
     assert!(html.contains(&format!(
