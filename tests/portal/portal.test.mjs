@@ -205,6 +205,9 @@ test('discovery on the hub: search, tags, and a study linking to its files in co
   try {
     assert.equal(response(page).status(), 200);
     assert.equal(await page.locator('article.study').count(), s.study_ids.length);
+    // a hub has no dictionary: the graph's pages are not in its navigation
+    const nav = await page.locator('nav.main a').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
+    assert.deepEqual(nav, ['/', '/discovery', '/files', '/workspace']);
     await assertA11y(page);
     await screenshot(page, 'discovery');
     // a tag narrows the list to B's study

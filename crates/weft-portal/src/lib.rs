@@ -204,6 +204,12 @@ impl Portal {
         })
     }
 
+    /// Stop serving `page` (the binary hides the graph's pages when no dictionary is
+    /// configured, as on a hub).
+    pub fn hide(&mut self, page: Page) {
+        self.pages.remove(&page);
+    }
+
     /// Whether `page` is served.
     #[must_use]
     pub fn serves(&self, page: Page) -> bool {

@@ -807,10 +807,19 @@ pub async fn build_with(
     let base = config.public_base_url();
     let portal = weft_http::PortalState {
         portal: if config.portal.enabled {
-            Some(Arc::new(
-                weft_portal::Portal::new(&config.portal, VERSION)
-                    .map_err(|e| anyhow::anyhow!("{e}"))?,
-            ))
+            let mut portal = weft_portal::Portal::new(&config.portal, VERSION)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if submission.service.is_none() {
+                // No dictionary (a hub, an index-only commons): no graph to show.
+                for page in [
+                    weft_portal::Page::Dictionary,
+                    weft_portal::Page::Submission,
+                    weft_portal::Page::Explorer,
+                ] {
+                    portal.hide(page);
+                }
+            }
+            Some(Arc::new(portal))
         } else {
             None
         },

@@ -65,10 +65,14 @@ async fn every_page_answers_and_the_session_gateway_guards_changes() {
         assert!(html.contains(r#"href="/login""#), "{path}");
         assert!(html.contains(r#"<main id="content""#), "{path}");
     }
-    // without a dictionary the graph pages say why they are empty
-    let (status, html) = page(&b, &app, "/dd").await;
-    assert_eq!(status, 404);
-    assert!(html.contains("no data dictionary"), "{html}");
+    // without a dictionary the graph's pages are not served, nor in the navigation
+    for path in ["/dd", "/submission", "/explorer"] {
+        let (status, html) = page(&b, &app, path).await;
+        assert_eq!(status, 404, "{path}");
+        assert!(html.contains("does not serve this page"), "{html}");
+    }
+    let (_, html) = page(&b, &app, "/").await;
+    assert!(!html.contains(r#"href="/dd""#), "{html}");
     let (_, html) = page(&b, &app, "/login").await;
     assert!(
         html.contains(r#"href="/user/login/mock?redirect=%2F""#),
