@@ -254,7 +254,7 @@ async fn recent_submissions(
     creds: &Credentials,
 ) -> Vec<RecentSubmission> {
     let body = json!({"query": "{ transaction_log(last: 20) { id submitter project_id \
-        created_datetime state documents { response { entities { id } } } } }"});
+        created_datetime state documents { doc_size } } }"});
     let Ok(answer) = p.query(creds, body.to_string().as_bytes()).await else {
         return Vec::new();
     };
@@ -263,7 +263,10 @@ async fn recent_submissions(
     };
     log.iter()
         .map(|t| RecentSubmission {
-            id: t["id"].as_i64().unwrap_or_default(),
+            id: t["id"]
+                .as_i64()
+                .or_else(|| t["id"].as_str().and_then(|i| i.parse().ok()))
+                .unwrap_or_default(),
             project_id: t["project_id"].as_str().unwrap_or_default().to_owned(),
             submitter: t["submitter"].as_str().unwrap_or_default().to_owned(),
             created: t["created_datetime"]
@@ -271,14 +274,8 @@ async fn recent_submissions(
                 .unwrap_or_default()
                 .to_owned(),
             state: t["state"].as_str().unwrap_or_default().to_owned(),
-            entities: t["documents"].as_array().map_or(0, |docs| {
-                docs.iter()
-                    .map(|d| {
-                        d["response"]["entities"]
-                            .as_array()
-                            .map_or(0, |e| e.len() as u64)
-                    })
-                    .sum()
+            bytes: t["documents"].as_array().map_or(0, |docs| {
+                docs.iter().filter_map(|d| d["doc_size"].as_u64()).sum()
             }),
         })
         .collect()

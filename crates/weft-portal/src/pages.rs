@@ -15,7 +15,8 @@ pub struct RecentSubmission {
     pub submitter: String,
     pub created: String,
     pub state: String,
-    pub entities: u64,
+    /// The size of what was submitted.
+    pub bytes: u64,
 }
 
 /// The APIs this weft serves, listed on the home page (and on `/` without the portal).
@@ -222,12 +223,12 @@ impl Portal {
                     table {
                         thead { tr { th scope="col" { "Transaction" } th scope="col" { "Project" }
                             th scope="col" { "Submitter" } th scope="col" { "When" }
-                            th scope="col" { "State" } th.num scope="col" { "Entities" } } }
+                            th scope="col" { "State" } th.num scope="col" { "Size" } } }
                         tbody {
                             @for t in &v.recent {
                                 tr { td { (t.id) } td { (t.project_id) } td { (t.submitter) }
                                     td { time datetime=(t.created) { (t.created) } } td { (t.state) }
-                                    td.num { (t.entities) } }
+                                    td.num { (human_bytes(t.bytes)) } }
                             }
                         }
                     }

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use weft_identity::oauth::NewClient;
 
-use crate::support::{Resp, TestApp};
+use crate::support::{Resp, TestApp, browser, mock_login};
 
 const ALICE: &str = "alice@example.org";
 
@@ -35,15 +35,6 @@ fn new_client(name: &str, redirect: &str) -> NewClient {
         public: false,
         owner: None,
     }
-}
-
-/// A client that follows no redirects and keeps cookies, as a browser would.
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
 }
 
 fn location(r: &reqwest::Response) -> String {
@@ -80,16 +71,6 @@ fn claims(jwt: &str) -> Value {
 /// A provider with the development login as `alice`.
 async fn provider() -> TestApp {
     TestApp::start_with(|c| c.login.mock_user = Some(ALICE.into())).await
-}
-
-/// Log the browser in with the development login.
-async fn mock_login(app: &TestApp, b: &reqwest::Client) {
-    let r = b
-        .get(format!("{}/user/login/mock", app.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
 }
 
 /// A provider with `new` registered and a browser logged in there; returns the client's

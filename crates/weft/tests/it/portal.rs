@@ -10,17 +10,9 @@ use serde_json::{Value, json};
 use weft_dictionary::testing::REAL;
 
 use crate::submission::{READER, SUBMITTER, app_with, graph, submit};
-use crate::support::{Resp, TestApp};
+use crate::support::{Resp, TestApp, browser, mock_login};
 
 const ALICE: &str = "alice@weft.test";
-
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
 
 async fn page(b: &reqwest::Client, app: &TestApp, path: &str) -> (u16, String) {
     let r = b.get(format!("{}{path}", app.url)).send().await.unwrap();
@@ -32,15 +24,6 @@ async fn page(b: &reqwest::Client, app: &TestApp, path: &str) -> (u16, String) {
         assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
     }
     (status, r.text().await.unwrap())
-}
-
-async fn login(b: &reqwest::Client, app: &TestApp) {
-    let r = b
-        .get(format!("{}/user/login/mock", app.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
 }
 
 #[tokio::test]
@@ -96,7 +79,7 @@ async fn every_page_answers_and_the_session_gateway_guards_changes() {
     assert_eq!(Resp::read(r).await.json["csrf"], csrf.as_str());
 
     // logged in: the session cookie works on the APIs, as a bearer token would
-    login(&b, &app).await;
+    mock_login(&app, &b).await;
     let (_, html) = page(&b, &app, "/identity").await;
     assert!(html.contains(ALICE), "{html}");
     assert!(html.contains("/user/logout"), "{html}");
@@ -300,7 +283,7 @@ async fn graph_pages_show_what_the_viewer_may_read() {
     assert_eq!(status, 401);
 
     // the submitter: counts per project and type, the transaction, the upload form
-    login(&b, &app).await;
+    mock_login(&app, &b).await;
     let (_, html) = page(&b, &app, "/").await;
     assert!(
         html.contains(r#"<a href="/submission/P-Q">P-Q</a>"#),
@@ -314,7 +297,13 @@ async fn graph_pages_show_what_the_viewer_may_read() {
         html.contains(r#"<td class="num">2</td>"#),
         "case count 2: {html}"
     );
-    assert!(html.contains("Recent submissions") && html.contains(SUBMITTER));
+    // the submission of `graph()`: its project, submitter, state and size
+    let recent = &html[html.find("Recent submissions").unwrap()..];
+    assert!(
+        recent.contains(&format!("<td>P-Q</td><td>{SUBMITTER}</td>"))
+            && recent.contains("<td>SUCCEEDED</td><td class=\"num\">"),
+        "{recent}"
+    );
     // the counts are remembered only until the graph changes
     let r = submit(
         &app,
@@ -463,7 +452,7 @@ async fn discovery_and_file_pages() {
     assert_eq!(page(&b, &app, "/files/no-such-guid").await.0, 404);
 
     // logged in with read access: the study shows as accessible
-    login(&b, &app).await;
+    mock_login(&app, &b).await;
     let (_, html) = page(&b, &app, "/discovery").await;
     assert!(html.contains("You have access"), "{html}");
     app.stop().await;

@@ -662,3 +662,22 @@ pub async fn auth_request(
     let v = Resp::read(r).await.expect(200);
     v["auth"].as_bool().expect("auth is a boolean")
 }
+
+/// A client that follows no redirects and keeps cookies, as a browser would.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a cookie-keeping client")
+}
+
+/// Log the browser in with the development login (`login.mock_user` must be set).
+pub async fn mock_login(app: &TestApp, b: &reqwest::Client) {
+    let r = b
+        .get(format!("{}/user/login/mock", app.url))
+        .send()
+        .await
+        .expect("the development login answers");
+    assert_eq!(r.status(), 200);
+}
