@@ -473,6 +473,7 @@ async fn submission(State(s): State<Shared>, Creds(creds): Creds) -> Response {
     summary = "One project: its counts, and uploading a TSV, CSV or JSON file to it (dry run first)",
     params(("project" = String, Path, description = "The project id (`program-project`)")),
     responses((status = 200, description = "An HTML page", body = String, content_type = "text/html"),
+        (status = 401, description = "Not logged in", body = String, content_type = "text/html"),
         (status = 404, description = "No such readable project, or the page is not served")))]
 async fn submission_project(
     State(s): State<Shared>,
@@ -672,6 +673,7 @@ async fn viewer_mapping(
     params(("q" = Option<String>, Query, nullable = false, description = "Words to search for"),
         ("tag" = Option<String>, Query, nullable = false, description = "`Category:name`, repeatable; every one must match")),
     responses((status = 200, description = "An HTML page", body = String, content_type = "text/html"),
+        (status = 400, description = "The search could not be read (the page says why)", body = String, content_type = "text/html"),
         (status = 404, description = "The page is not served")))]
 async fn discovery(State(s): State<Shared>, Creds(creds): Creds, Query(q): Query) -> Response {
     let Some(portal) = served(&s, Page::Discovery) else {
@@ -724,8 +726,10 @@ async fn discovery(State(s): State<Shared>, Creds(creds): Creds, Query(q): Query
                 v.source = "the data hub".into();
             }
             Err(e) => {
-                let e = WeftError::invalid(e.to_string());
-                return error_page(portal, &viewer, &e);
+                // Most often query syntax (`"unclosed`, a lone `)`): the page, saying so.
+                v.error = Some(format!("The search could not be read: {e}"));
+                v.source = "the data hub".into();
+                return page(StatusCode::BAD_REQUEST, &portal.discovery(&viewer, &v));
             }
         }
     } else {
@@ -790,6 +794,7 @@ async fn commons_studies(
     summary = "One study: its metadata and links to its data in the commons that holds it",
     params(("guid" = String, Path, description = "The study's GUID")),
     responses((status = 200, description = "An HTML page", body = String, content_type = "text/html"),
+        (status = 400, description = "Not a GUID (a NUL in it)", body = String, content_type = "text/html"),
         (status = 404, description = "No such study, or the page is not served")))]
 async fn study(State(s): State<Shared>, Creds(creds): Creds, Path(guid): Path<String>) -> Response {
     let Some(portal) = served(&s, Page::Discovery) else {
@@ -918,6 +923,7 @@ async fn files(State(s): State<Shared>, Creds(creds): Creds, Query(q): Query) ->
     summary = "One data object: GUID, size, hashes, authz, and a download through its signed URL",
     params(("guid" = String, Path, description = "The record's GUID (prefixed GUIDs contain a slash)")),
     responses((status = 200, description = "An HTML page", body = String, content_type = "text/html"),
+        (status = 400, description = "Not a GUID (a NUL in it, or too long)", body = String, content_type = "text/html"),
         (status = 404, description = "No such record, or the page is not served")))]
 async fn file(State(s): State<Shared>, Creds(creds): Creds, Path(guid): Path<String>) -> Response {
     let Some(portal) = served(&s, Page::Files) else {

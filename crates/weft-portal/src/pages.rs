@@ -140,6 +140,8 @@ pub struct DiscoveryView {
     pub facets: Vec<(String, Vec<(String, u64)>)>,
     /// Where the studies come from (`hub`, or this commons' metadata service).
     pub source: String,
+    /// Why the search found nothing, when it could not run.
+    pub error: Option<String>,
 }
 
 /// One study's page.
@@ -639,6 +641,7 @@ impl Portal {
                 @for (c, n) in &v.selected { input type="hidden" name="tag" value={ (c) ":" (n) }; }
                 " " button type="submit" { "Search" }
             }
+            @if let Some(e) = &v.error { p.notice.error role="alert" { (e) } }
             p.muted { (v.total) " studies match" @if !v.source.is_empty() { " (from " (v.source) ")" } "." }
             div.layout {
                 aside aria-label="Tags" {
