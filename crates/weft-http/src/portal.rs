@@ -160,21 +160,11 @@ fn error_page(portal: &Portal, viewer: &Viewer, e: &WeftError) -> Response {
     page(status, &portal.message(viewer, title, &text))
 }
 
-fn not_served(portal: &Portal, viewer: &Viewer, what: &str) -> Response {
-    page(
-        StatusCode::NOT_FOUND,
-        &portal.message(viewer, "Not served here", what),
-    )
-}
-
-const NO_DICTIONARY: &str =
-    "This weft has no data dictionary configured (dictionary.url), so it serves no graph data.";
-
 #[utoipa::path(get, path = "/", tag = "portal",
     summary = "Home: the commons' name, counts per project and node type, recent submissions, the APIs",
     responses((status = 200, description = "An HTML page", body = String, content_type = "text/html")))]
 async fn home(State(s): State<Shared>, Creds(creds): Creds) -> Response {
-    let Some(portal) = s.portal.as_deref().filter(|p| p.serves(Page::Home)) else {
+    let Some(portal) = served(&s, Page::Home) else {
         return page(StatusCode::OK, &weft_portal::pages::landing(&s.services));
     };
     let viewer = viewer(&s, &creds).await;
@@ -185,21 +175,13 @@ async fn home(State(s): State<Shared>, Creds(creds): Creds) -> Response {
     };
     if let Some(p) = &s.peregrine {
         v.nodes = home_nodes(portal, p.dictionary());
-        match p.datasets(&creds, &v.nodes).await {
-            Ok(Value::Object(map)) => {
-                v.counts = map
+        match project_counts(p, &creds, &v.nodes).await {
+            Ok(counts) => {
+                v.counts = counts
                     .into_iter()
-                    .map(|(project, counts)| {
-                        let row = v
-                            .nodes
-                            .iter()
-                            .map(|n| counts[n].as_u64().unwrap_or(0))
-                            .collect();
-                        (project, row)
-                    })
+                    .map(|(project, row)| (project, row.into_iter().map(|(_, c)| c).collect()))
                     .collect();
             }
-            Ok(_) => {}
             Err(e) => return error_page(portal, &viewer, &e),
         }
         v.recent = recent_submissions(p, &creds).await;
@@ -327,26 +309,21 @@ async fn identity(State(s): State<Shared>, Creds(creds): Creds) -> Response {
     };
     let viewer = viewer(&s, &creds).await;
     let mut v = IdentityView::default();
-    if let Some(user) = &viewer.username {
-        match s.authz.fresh().await {
-            Ok(snap) => {
-                let mapping = snap.mapping(
-                    &weft_authz::Principal::User(user.clone()),
-                    chrono::Utc::now(),
-                );
-                v.permissions = mapping
-                    .iter()
-                    .map(|(path, actions)| {
-                        let perms = actions
-                            .iter()
-                            .map(|a| format!("{}: {}", a.service, a.method))
-                            .collect();
-                        (path.clone(), perms)
-                    })
-                    .collect();
-            }
-            Err(e) => return error_page(portal, &viewer, &e.into()),
+    match viewer_mapping(&s, &viewer).await {
+        Ok(Some(mapping)) => {
+            v.permissions = mapping
+                .iter()
+                .map(|(path, actions)| {
+                    let perms = actions
+                        .iter()
+                        .map(|a| format!("{}: {}", a.service, a.method))
+                        .collect();
+                    (path.clone(), perms)
+                })
+                .collect();
         }
+        Ok(None) => {}
+        Err(e) => return error_page(portal, &viewer, &e),
     }
     page(StatusCode::OK, &portal.identity(&viewer, &v))
 }
@@ -362,7 +339,7 @@ async fn dictionary(State(s): State<Shared>, Creds(creds): Creds) -> Response {
     let viewer = viewer(&s, &creds).await;
     match &s.peregrine {
         Some(p) => page(StatusCode::OK, &portal.dictionary(&viewer, p.dictionary())),
-        None => not_served(portal, &viewer, NO_DICTIONARY),
+        None => unserved(),
     }
 }
 
@@ -381,7 +358,7 @@ async fn dictionary_node(
     };
     let viewer = viewer(&s, &creds).await;
     let Some(p) = &s.peregrine else {
-        return not_served(portal, &viewer, NO_DICTIONARY);
+        return unserved();
     };
     match p.dictionary().node(&node) {
         Some(n) => page(StatusCode::OK, &portal.dictionary_node(&viewer, n)),
@@ -435,7 +412,7 @@ async fn submission(State(s): State<Shared>, Creds(creds): Creds) -> Response {
     };
     let viewer = viewer(&s, &creds).await;
     let Some(p) = &s.peregrine else {
-        return not_served(portal, &viewer, NO_DICTIONARY);
+        return unserved();
     };
     let mut rows = Vec::new();
     if viewer.username.is_some() {
@@ -485,7 +462,7 @@ async fn submission_project(
     };
     let viewer = viewer(&s, &creds).await;
     let Some(p) = &s.peregrine else {
-        return not_served(portal, &viewer, NO_DICTIONARY);
+        return unserved();
     };
     if viewer.username.is_none() {
         return page(
@@ -528,10 +505,11 @@ async fn explorer(State(s): State<Shared>, Creds(creds): Creds) -> Response {
     };
     let viewer = viewer(&s, &creds).await;
     let (indices, tier) = match &s.guppy {
-        None => (Vec::new(), Value::Null),
+        // Not reached: the binary hides the graph's pages without a dictionary.
+        None => return unserved(),
         Some(g) => {
             let e = g.explorer();
-            let indices = e
+            let indices: Vec<ExplorerIndex> = e
                 .mapping()
                 .indices
                 .iter()
@@ -659,13 +637,19 @@ fn accessible(mapping: &weft_authz::engine::Mapping, authz: &str) -> bool {
     })
 }
 
+/// The logged-in viewer's auth mapping (none for an anonymous one).
 async fn viewer_mapping(
     s: &PortalState,
     viewer: &Viewer,
-) -> Option<Arc<weft_authz::engine::Mapping>> {
-    let user = viewer.username.clone()?;
-    let snap = s.authz.fresh().await.ok()?;
-    Some(snap.mapping(&weft_authz::Principal::User(user), chrono::Utc::now()))
+) -> Result<Option<Arc<weft_authz::engine::Mapping>>, WeftError> {
+    let Some(user) = viewer.username.clone() else {
+        return Ok(None);
+    };
+    let snap = s.authz.fresh().await?;
+    Ok(Some(snap.mapping(
+        &weft_authz::Principal::User(user),
+        chrono::Utc::now(),
+    )))
 }
 
 #[utoipa::path(get, path = "/discovery", tag = "portal",
@@ -680,7 +664,8 @@ async fn discovery(State(s): State<Shared>, Creds(creds): Creds, Query(q): Query
         return unserved();
     };
     let viewer = viewer(&s, &creds).await;
-    let mapping = viewer_mapping(&s, &viewer).await;
+    // Without the mapping a study only shows as not accessible.
+    let mapping = viewer_mapping(&s, &viewer).await.ok().flatten();
     let mut v = DiscoveryView {
         q: q.get("q").unwrap_or("").trim().to_owned(),
         selected: q
@@ -801,7 +786,8 @@ async fn study(State(s): State<Shared>, Creds(creds): Creds, Path(guid): Path<St
         return unserved();
     };
     let viewer = viewer(&s, &creds).await;
-    let mapping = viewer_mapping(&s, &viewer).await;
+    // Without the mapping a study only shows as not accessible.
+    let mapping = viewer_mapping(&s, &viewer).await.ok().flatten();
     let found = match &s.hub {
         Some(h) => h.study(&guid).await.ok().flatten(),
         None => match s.mds.get(&creds, &guid).await {

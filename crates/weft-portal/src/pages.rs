@@ -488,7 +488,7 @@ impl Portal {
         let body = html! {
             h1 { "Exploration" }
             @if tabs.is_empty() {
-                p.notice { "The explorer is not served here: no data dictionary is configured." }
+                p.notice { "No explorer tab names an index of this commons (" code { "[[portal.explorer]] type" } ")." }
             } @else {
                 div.tabs role="tablist" aria-label="Data types" {
                     @for (i, t) in tabs.iter().enumerate() {

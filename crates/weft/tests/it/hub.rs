@@ -364,6 +364,28 @@ async fn aggregate_endpoints_over_two_real_commons() {
         assert!(r.json["detail"]["message"].is_string(), "{bad}: {}", r.text);
     }
 
+    // the portal's discovery page searches the same index
+    let r = hub.get("/discovery?q=heart").await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.text.contains("2 studies match (from the data hub)"),
+        "{}",
+        r.text
+    );
+    let r = hub.get("/discovery?q=heart%20AND%20(").await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.text
+            .contains(r#"<p class="notice error" role="alert">The search could not be read"#),
+        "{}",
+        r.text
+    );
+    assert!(
+        r.text.contains(r#"name="q" value="heart AND (""#),
+        "{}",
+        r.text
+    );
+
     hub.stop().await;
     a.stop().await;
     b.stop().await;
