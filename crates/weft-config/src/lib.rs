@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 
 pub mod hub;
 pub use hub::HubConfig;
+pub mod workspace;
+pub use workspace::WorkspaceConfig;
 
 /// A value that must not appear in logs.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,6 +96,8 @@ pub struct Config {
     pub explore: ExploreConfig,
     /// The web portal: Gen3's data-portal pages, served by this binary.
     pub portal: PortalConfig,
+    /// Workspaces (hatchery), manifests (manifestservice) and the workspace token service.
+    pub workspace: WorkspaceConfig,
 }
 
 /// The web portal at `/`: the commons' name and look, which pages it serves, and the
@@ -523,6 +527,7 @@ impl Default for Config {
             dictionary: DictionaryConfig::default(),
             explore: ExploreConfig::default(),
             portal: PortalConfig::default(),
+            workspace: WorkspaceConfig::default(),
             metrics: MetricsConfig::default(),
         }
     }
@@ -630,6 +635,7 @@ const ENV_KEYS: &[&str] = &[
     "dictionary",
     "explore",
     "portal",
+    "workspace",
 ];
 
 impl Config {
@@ -730,6 +736,7 @@ impl Config {
         }
         self.storage.validate()?;
         self.hub.validate()?;
+        self.workspace.validate()?;
         if let Some(t) = &self.metrics.token
             && t.expose().trim().len() < 16
         {

@@ -14,6 +14,7 @@ mod gateway;
 mod guppy;
 mod hub;
 mod index;
+mod manifests;
 mod mds;
 mod metrics;
 mod oauth;
@@ -25,6 +26,8 @@ mod schemas;
 mod submission;
 mod system;
 mod user;
+mod workspace;
+mod wts;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,6 +53,7 @@ pub use gateway::GatewayState;
 pub use guppy::GuppyState;
 pub use hub::HubState;
 pub use index::IndexState;
+pub use manifests::ManifestsState;
 pub use mds::MdsState;
 pub use metrics::{install_metrics, metrics_upkeep};
 pub use oauth::OAuthState;
@@ -59,6 +63,8 @@ pub use submission::SubmissionState;
 pub use system::SystemState;
 pub use system::metrics_app;
 pub use user::UserState;
+pub use workspace::WorkspaceState;
+pub use wts::WtsState;
 
 /// Each service's state, built by the composition root: every router gets its own and
 /// reaches nothing else.
@@ -76,6 +82,12 @@ pub struct Services {
     pub peregrine: PeregrineState,
     pub guppy: GuppyState,
     pub portal: PortalState,
+    /// hatchery (workspaces and their proxy).
+    pub workspace: WorkspaceState,
+    /// manifestservice.
+    pub manifests: ManifestsState,
+    /// The workspace token service.
+    pub wts: WtsState,
     /// The browser sessions' gateway (session cookie → bearer token, CSRF checks).
     pub gateway: GatewayState,
 }
@@ -108,6 +120,9 @@ pub fn route_paths() -> Vec<String> {
     paths.extend(peregrine::search_routes().paths());
     paths.extend(guppy::routes().paths());
     paths.extend(portal::routes().paths());
+    paths.extend(workspace::routes().paths());
+    paths.extend(manifests::routes().paths());
+    paths.extend(wts::routes().paths());
     paths.extend(
         authz::routes()
             .paths()
@@ -160,6 +175,9 @@ pub fn app(services: Services, limits: &Limits) -> Router {
         .merge(peregrine::search_routes().with_state(peregrine))
         .merge(guppy::routes().with_state(Arc::new(services.guppy)))
         .merge(portal::routes().with_state(Arc::new(services.portal)))
+        .merge(workspace::routes().with_state(Arc::new(services.workspace)))
+        .merge(manifests::routes().with_state(Arc::new(services.manifests)))
+        .merge(wts::routes().with_state(Arc::new(services.wts)))
         .merge(openapi::router())
         .nest_service(
             "/authz",

@@ -43,6 +43,9 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(under("", "search", crate::peregrine::SearchApi::openapi()));
     doc.merge(under("", "guppy", crate::guppy::Api::openapi()));
     doc.merge(under("", "portal", crate::portal::Api::openapi()));
+    doc.merge(under("", "hatchery", crate::workspace::Api::openapi()));
+    doc.merge(under("", "manifests", crate::manifests::Api::openapi()));
+    doc.merge(under("", "wts", crate::wts::Api::openapi()));
     for (prefix, ids) in crate::hub::PREFIXES.into_iter().zip(["hub", "hub_root"]) {
         doc.merge(under(prefix, ids, crate::hub::Api::openapi()));
     }

@@ -24,6 +24,7 @@ mod oauth;
 mod point;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+mod workspace;
 
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;

@@ -18,6 +18,7 @@ mod index;
 mod metadata;
 mod migrate;
 mod oauth;
+mod workspace;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -58,6 +58,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "graph_feed",
         include_str!("../migrations/0015_graph_feed.sql"),
     ),
+    (
+        16,
+        "workspace",
+        include_str!("../migrations/0016_workspace.sql"),
+    ),
 ];
 
 pub(crate) fn apply(conn: &mut Connection) -> StoreResult<usize> {

@@ -2,7 +2,7 @@
 //!
 //! It owns the repository traits ([`IndexStore`] and its part [`BundleStore`], and one per
 //! service: [`AuthzStore`], [`IdentityStore`], [`OAuthStore`], [`HubStore`],
-//! [`MetadataStore`], [`GraphStore`]), the row models they exchange ([`IndexRecord`],
+//! [`MetadataStore`], [`GraphStore`], [`WorkspaceStore`]), the row models they exchange ([`IndexRecord`],
 //! [`BundleRecord`], [`ListQuery`], the graph's [`GraphNode`] and [`GraphChange`]), the
 //! portable SQL both SQL backends share ([`sql`], [`graph::sql`]), and — behind the
 //! `test-suite` feature — the contract tests every backend must pass.
@@ -19,6 +19,7 @@ pub mod oauth;
 pub mod sql;
 #[cfg(feature = "test-suite")]
 pub mod test_suite;
+pub mod workspace;
 
 use async_trait::async_trait;
 pub use authz::{AuthzChange, AuthzRows, AuthzStore};
@@ -36,6 +37,9 @@ pub use metadata::{
 pub use model::*;
 pub use oauth::{AuthCode, CodeRedemption, OAuthClient, OAuthStore, RefreshToken, Session};
 use weft_core::WeftError;
+pub use workspace::{
+    ExternalTokenRow, ManifestRow, Metered, PayModelRow, UsageRow, WorkspaceRow, WorkspaceStore,
+};
 
 /// What a backend can report. Everything else is the caller's business.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -76,7 +76,7 @@ macro_rules! contract_tests {
             run_hub: HubStore, run_metadata: MetadataStore, run_graph: GraphStore,
             run_graph_changes: GraphStore, run_graph_many: GraphStore,
             run_graph_dry_runs: GraphStore, run_graph_queries: GraphStore,
-            run_graph_feed: GraphStore);
+            run_graph_feed: GraphStore, run_workspace: WorkspaceStore);
         $crate::contract_tests!(@pair $make; run_graph_index: GraphStore + IndexStore);
     };
     (@index $make:path; $($case:ident)*) => { $(
@@ -1387,6 +1387,409 @@ pub async fn run_hub(s: Arc<dyn crate::HubStore>) {
         .unwrap();
     assert_eq!(last.len(), 5);
     assert_eq!(last[4].guid, "g02499");
+}
+
+/// The contract of [`crate::WorkspaceStore`]: workspace rows replaced whole and listed live
+/// (not `Stopped`) by user; pay models replaced by id with at most one current per user
+/// (`put_pay_model` with `current`, `set_current_pay_model`, `reset_current_pay_model`);
+/// `meter` charging a stretch once (never again up to the workspace's `metered_to`, always
+/// when the user has no workspace row), `NotFound` for an unknown pay model with nothing
+/// written; usage listed by user then start; manifests kept first-come per (user, folder,
+/// filename), listed without bodies by creation then name; external tokens replaced per
+/// (user, provider), listed by provider, deleted.
+pub async fn run_workspace(s: Arc<dyn crate::WorkspaceStore>) {
+    use crate::{ExternalTokenRow, ManifestRow, Metered, PayModelRow, UsageRow, WorkspaceRow};
+    let alice = WorkspaceRow {
+        user: "alice".into(),
+        kind: "jupyter".into(),
+        backend: "local".into(),
+        handle: r#"{"pid":41,"port":8888}"#.into(),
+        state: "Running".into(),
+        detail: None,
+        secret: "s-alice".into(),
+        account: Some("pm-a1".into()),
+        api_key_id: Some("key-a".into()),
+        started_at: 100,
+        stopped_at: None,
+        last_activity: 150,
+        metered_to: 100,
+    };
+    let bob = WorkspaceRow {
+        user: "bob".into(),
+        kind: "rstudio".into(),
+        backend: "kubernetes".into(),
+        handle: r#"{"pod":"ws-bob"}"#.into(),
+        state: "Stopped".into(),
+        detail: Some("idle for 1h".into()),
+        secret: "s-bob".into(),
+        account: None,
+        api_key_id: None,
+        started_at: 10,
+        stopped_at: Some(500),
+        last_activity: 400,
+        metered_to: 500,
+    };
+    let carol = WorkspaceRow {
+        user: "carol".into(),
+        state: "Launching".into(),
+        account: None,
+        metered_to: 0,
+        ..alice.clone()
+    };
+
+    // workspaces: absent, written, replaced whole, live ones by user
+    assert_eq!(s.workspace("alice").await.unwrap(), None);
+    assert!(s.live_workspaces().await.unwrap().is_empty());
+    for w in [&carol, &bob, &alice] {
+        s.put_workspace(w.clone()).await.unwrap();
+    }
+    assert_eq!(s.workspace("alice").await.unwrap(), Some(alice.clone()));
+    assert_eq!(s.workspace("bob").await.unwrap(), Some(bob.clone()));
+    assert_eq!(
+        s.live_workspaces().await.unwrap(),
+        vec![alice.clone(), carol.clone()],
+        "Stopped rows are not live"
+    );
+    let errored = WorkspaceRow {
+        state: "Errored".into(),
+        detail: Some("out of memory".into()),
+        account: None,
+        api_key_id: None,
+        stopped_at: Some(170),
+        ..alice.clone()
+    };
+    s.put_workspace(errored.clone()).await.unwrap();
+    assert_eq!(s.workspace("alice").await.unwrap(), Some(errored.clone()));
+    assert_eq!(
+        s.live_workspaces().await.unwrap(),
+        vec![errored, carol.clone()]
+    );
+    let stopped_carol = WorkspaceRow {
+        state: "Stopped".into(),
+        ..carol.clone()
+    };
+    s.put_workspace(stopped_carol).await.unwrap();
+    s.put_workspace(alice.clone()).await.unwrap();
+    assert_eq!(s.live_workspaces().await.unwrap(), vec![alice.clone()]);
+
+    // pay models: replaced by id, listed by user then id, at most one current per user
+    let pm = |id: &str, user: &str, current: bool| PayModelRow {
+        id: id.into(),
+        user: user.into(),
+        workspace_type: "Direct Pay".into(),
+        account_id: format!("acct-{id}"),
+        region: "us-east-1".into(),
+        local: id.ends_with('1'),
+        request_status: "active".into(),
+        soft_limit: 50.5,
+        hard_limit: 100.25,
+        total_usage: 0.0,
+        current,
+    };
+    let currents = |models: Vec<PayModelRow>| -> Vec<(String, bool)> {
+        models.into_iter().map(|m| (m.id, m.current)).collect()
+    };
+    let owned = |v: &[(&str, bool)]| -> Vec<(String, bool)> {
+        v.iter().map(|(id, c)| ((*id).to_owned(), *c)).collect()
+    };
+    assert!(s.pay_models(None).await.unwrap().is_empty());
+    assert!(s.pay_models(Some("alice")).await.unwrap().is_empty());
+    s.put_pay_model(pm("pm-a2", "alice", true)).await.unwrap();
+    s.put_pay_model(pm("pm-b1", "bob", true)).await.unwrap();
+    s.put_pay_model(pm("pm-a1", "alice", true)).await.unwrap();
+    assert_eq!(
+        s.pay_models(Some("alice")).await.unwrap(),
+        vec![pm("pm-a1", "alice", true), pm("pm-a2", "alice", false)],
+        "a current put clears the user's other current pay model"
+    );
+    assert_eq!(
+        currents(s.pay_models(None).await.unwrap()),
+        owned(&[("pm-a1", true), ("pm-a2", false), ("pm-b1", true)]),
+        "another user's current pay model stays"
+    );
+    // a put that is not current clears nothing; a put replaces the row
+    s.put_pay_model(pm("pm-a3", "alice", false)).await.unwrap();
+    let above = PayModelRow {
+        request_status: "above limit".into(),
+        workspace_type: "STRIDES Credits".into(),
+        total_usage: 7.5,
+        ..pm("pm-a2", "alice", false)
+    };
+    s.put_pay_model(above.clone()).await.unwrap();
+    let models = s.pay_models(Some("alice")).await.unwrap();
+    assert_eq!(
+        currents(models.clone()),
+        owned(&[("pm-a1", true), ("pm-a2", false), ("pm-a3", false)])
+    );
+    assert_eq!(models[1], above);
+    assert_eq!(s.pay_models(Some("nobody")).await.unwrap(), vec![]);
+
+    // set current: the named one only; false (and nothing changed) for another's or none
+    assert!(s.set_current_pay_model("alice", "pm-a3").await.unwrap());
+    assert_eq!(
+        currents(s.pay_models(None).await.unwrap()),
+        owned(&[
+            ("pm-a1", false),
+            ("pm-a2", false),
+            ("pm-a3", true),
+            ("pm-b1", true)
+        ])
+    );
+    assert!(s.set_current_pay_model("alice", "pm-a3").await.unwrap());
+    assert!(!s.set_current_pay_model("alice", "pm-b1").await.unwrap());
+    assert!(!s.set_current_pay_model("alice", "nope").await.unwrap());
+    assert_eq!(
+        currents(s.pay_models(None).await.unwrap()),
+        owned(&[
+            ("pm-a1", false),
+            ("pm-a2", false),
+            ("pm-a3", true),
+            ("pm-b1", true)
+        ]),
+        "a refused set_current changes nothing"
+    );
+    // reset: none of the user's, the others' untouched; twice is fine
+    s.reset_current_pay_model("alice").await.unwrap();
+    s.reset_current_pay_model("alice").await.unwrap();
+    s.reset_current_pay_model("nobody").await.unwrap();
+    assert_eq!(
+        currents(s.pay_models(None).await.unwrap()),
+        owned(&[
+            ("pm-a1", false),
+            ("pm-a2", false),
+            ("pm-a3", false),
+            ("pm-b1", true)
+        ])
+    );
+    assert!(s.set_current_pay_model("alice", "pm-a1").await.unwrap());
+
+    // meter: a stretch past metered_to is charged and moves metered_to
+    let usage = |user: &str, account: &str, from: i64, to: i64, cost: f64| UsageRow {
+        user: user.into(),
+        account: account.into(),
+        kind: "jupyter".into(),
+        from,
+        to,
+        cost,
+    };
+    let limits = |total_usage: f64| Metered {
+        total_usage,
+        soft_limit: 50.5,
+        hard_limit: 100.25,
+    };
+    let total = |models: Vec<PayModelRow>, id: &str| {
+        models.into_iter().find(|m| m.id == id).unwrap().total_usage
+    };
+    assert_eq!(
+        s.meter(usage("alice", "pm-a1", 100, 160, 1.5))
+            .await
+            .unwrap(),
+        limits(1.5)
+    );
+    assert_eq!(s.workspace("alice").await.unwrap().unwrap().metered_to, 160);
+    assert_eq!(total(s.pay_models(None).await.unwrap(), "pm-a1"), 1.5);
+    // not charged again: a stretch ending at or before metered_to
+    assert_eq!(
+        s.meter(usage("alice", "pm-a1", 100, 160, 1.5))
+            .await
+            .unwrap(),
+        limits(1.5),
+        "the same stretch is not charged twice"
+    );
+    assert_eq!(
+        s.meter(usage("alice", "pm-a1", 100, 150, 4.0))
+            .await
+            .unwrap(),
+        limits(1.5)
+    );
+    assert_eq!(s.workspace("alice").await.unwrap().unwrap().metered_to, 160);
+    assert_eq!(
+        s.meter(usage("alice", "pm-a1", 160, 220, 2.25))
+            .await
+            .unwrap(),
+        limits(3.75)
+    );
+    assert_eq!(s.workspace("alice").await.unwrap().unwrap().metered_to, 220);
+    // charged to another pay model than the workspace's account: the one named
+    assert_eq!(
+        s.meter(usage("alice", "pm-a2", 220, 240, 0.5))
+            .await
+            .unwrap(),
+        limits(8.0)
+    );
+    assert_eq!(s.workspace("alice").await.unwrap().unwrap().metered_to, 240);
+
+    // an unknown pay model: NotFound, nothing written (metered_to, usage, totals)
+    let before_models = s.pay_models(None).await.unwrap();
+    let before_usage = s.usage(None, 0).await.unwrap();
+    assert_eq!(
+        s.meter(usage("alice", "nope", 240, 300, 1.0)).await,
+        Err(crate::StoreError::NotFound)
+    );
+    assert_eq!(
+        s.meter(usage("alice", "nope", 100, 200, 1.0)).await,
+        Err(crate::StoreError::NotFound),
+        "an unknown pay model is NotFound even for a stretch metered already"
+    );
+    assert_eq!(
+        s.meter(usage("nobody", "nope", 0, 10, 1.0)).await,
+        Err(crate::StoreError::NotFound)
+    );
+    assert_eq!(s.workspace("alice").await.unwrap().unwrap().metered_to, 240);
+    assert_eq!(s.pay_models(None).await.unwrap(), before_models);
+    assert_eq!(s.usage(None, 0).await.unwrap(), before_usage);
+
+    // a stopped workspace metered past the stretch: not charged, numbers reported
+    assert_eq!(
+        s.meter(usage("bob", "pm-b1", 300, 400, 9.0)).await.unwrap(),
+        limits(0.0)
+    );
+    // no workspace row: charged every time, and no row is made
+    s.put_pay_model(pm("pm-d1", "dave", true)).await.unwrap();
+    assert_eq!(
+        s.meter(usage("dave", "pm-d1", 0, 60, 0.25)).await.unwrap(),
+        limits(0.25)
+    );
+    assert_eq!(
+        s.meter(usage("dave", "pm-d1", 0, 60, 0.25)).await.unwrap(),
+        limits(0.5)
+    );
+    assert_eq!(s.workspace("dave").await.unwrap(), None);
+
+    // usage: stretches ending after `since`, by user then start
+    assert_eq!(
+        s.usage(None, 0).await.unwrap(),
+        vec![
+            usage("alice", "pm-a1", 100, 160, 1.5),
+            usage("alice", "pm-a1", 160, 220, 2.25),
+            usage("alice", "pm-a2", 220, 240, 0.5),
+            usage("dave", "pm-d1", 0, 60, 0.25),
+            usage("dave", "pm-d1", 0, 60, 0.25),
+        ]
+    );
+    assert_eq!(
+        s.usage(Some("alice"), 160).await.unwrap(),
+        vec![
+            usage("alice", "pm-a1", 160, 220, 2.25),
+            usage("alice", "pm-a2", 220, 240, 0.5),
+        ],
+        "a stretch ending at `since` is left out"
+    );
+    assert_eq!(
+        s.usage(None, 100).await.unwrap(),
+        vec![
+            usage("alice", "pm-a1", 100, 160, 1.5),
+            usage("alice", "pm-a1", 160, 220, 2.25),
+            usage("alice", "pm-a2", 220, 240, 0.5),
+        ]
+    );
+    assert!(s.usage(Some("bob"), 0).await.unwrap().is_empty());
+    assert!(s.usage(None, 240).await.unwrap().is_empty());
+
+    // manifests: first come per (user, folder, filename); listed bodiless, oldest first
+    let file = |user: &str, folder: &str, filename: &str, created_ms: i64| ManifestRow {
+        user: user.into(),
+        folder: folder.into(),
+        filename: filename.into(),
+        body: format!(r#"[{{"object_id":"{user}/{folder}/{filename}"}}]"#),
+        created_ms,
+    };
+    let bodiless = |row: ManifestRow| ManifestRow {
+        body: String::new(),
+        ..row
+    };
+    assert!(s.manifests("alice", "manifest").await.unwrap().is_empty());
+    assert_eq!(
+        s.manifest("alice", "manifest", "b.json").await.unwrap(),
+        None
+    );
+    let b = file("alice", "manifest", "b.json", 2_000);
+    let a = file("alice", "manifest", "a.json", 3_000);
+    let c = file("alice", "manifest", "c.json", 2_000);
+    for row in [&b, &a, &c] {
+        assert!(s.put_manifest(row.clone()).await.unwrap());
+    }
+    let taken = ManifestRow {
+        body: "[]".into(),
+        created_ms: 1_000,
+        ..b.clone()
+    };
+    assert!(
+        !s.put_manifest(taken).await.unwrap(),
+        "a taken (user, folder, filename) is refused"
+    );
+    let cohort = file("alice", "cohort", "b.json", 500);
+    assert!(s.put_manifest(cohort.clone()).await.unwrap());
+    assert!(
+        s.put_manifest(file("bob", "manifest", "b.json", 10))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.manifests("alice", "manifest").await.unwrap(),
+        vec![bodiless(b.clone()), bodiless(c), bodiless(a)],
+        "by creation time, then filename"
+    );
+    assert_eq!(
+        s.manifests("alice", "cohort").await.unwrap(),
+        vec![bodiless(cohort)]
+    );
+    assert_eq!(
+        s.manifest("alice", "manifest", "b.json").await.unwrap(),
+        Some(b),
+        "the first body stays"
+    );
+    assert_eq!(
+        s.manifest("alice", "metadata", "b.json").await.unwrap(),
+        None
+    );
+    assert!(s.manifests("carol", "manifest").await.unwrap().is_empty());
+
+    // external tokens: replaced per (user, provider), listed by provider, deleted
+    let token = |user: &str, idp: &str, refresh_token: &str, expires: i64| ExternalTokenRow {
+        user: user.into(),
+        idp: idp.into(),
+        refresh_token: refresh_token.into(),
+        expires,
+    };
+    assert!(s.external_tokens("alice").await.unwrap().is_empty());
+    s.put_external_token(token("alice", "b.org", "r1", 900))
+        .await
+        .unwrap();
+    s.put_external_token(token("alice", "a.org", "r2", 800))
+        .await
+        .unwrap();
+    s.put_external_token(token("bob", "a.org", "rb", 700))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.external_tokens("alice").await.unwrap(),
+        vec![
+            token("alice", "a.org", "r2", 800),
+            token("alice", "b.org", "r1", 900)
+        ]
+    );
+    s.put_external_token(token("alice", "a.org", "r3", 1_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.external_tokens("alice").await.unwrap(),
+        vec![
+            token("alice", "a.org", "r3", 1_000),
+            token("alice", "b.org", "r1", 900)
+        ]
+    );
+    assert!(s.delete_external_token("alice", "a.org").await.unwrap());
+    assert!(!s.delete_external_token("alice", "a.org").await.unwrap());
+    assert!(!s.delete_external_token("alice", "nope").await.unwrap());
+    assert_eq!(
+        s.external_tokens("alice").await.unwrap(),
+        vec![token("alice", "b.org", "r1", 900)]
+    );
+    assert_eq!(
+        s.external_tokens("bob").await.unwrap(),
+        vec![token("bob", "a.org", "rb", 700)]
+    );
 }
 
 /// Filters of a query in [`run_metadata`]: dotted path and accepted values.

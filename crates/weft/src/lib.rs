@@ -8,6 +8,7 @@
 pub mod access;
 pub mod import;
 pub mod upload;
+pub mod workspace;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,6 +23,7 @@ use weft_indexd::drs::DrsContext;
 use weft_indexd::{IndexService, IndexUserAuthorizer};
 use weft_store::{
     AuthzStore, GraphStore, HubStore, IdentityStore, IndexStore, MetadataStore, OAuthStore,
+    WorkspaceStore,
 };
 pub use weft_tasks::Runner;
 
@@ -47,6 +49,7 @@ pub struct Stores {
     pub metadata: Arc<dyn MetadataStore>,
     pub hub: Arc<dyn HubStore>,
     pub graph: Arc<dyn GraphStore>,
+    pub workspace: Arc<dyn WorkspaceStore>,
     /// The concrete backend, for the background work it needs ([`Stores::start_tasks`]).
     backend: Backend,
 }
@@ -66,7 +69,8 @@ impl Stores {
             + OAuthStore
             + MetadataStore
             + HubStore
-            + GraphStore,
+            + GraphStore
+            + WorkspaceStore,
     >(
         store: S,
         backend: Backend,
@@ -79,6 +83,7 @@ impl Stores {
             oauth: Arc::clone(&store) as Arc<dyn OAuthStore>,
             metadata: Arc::clone(&store) as Arc<dyn MetadataStore>,
             hub: Arc::clone(&store) as Arc<dyn HubStore>,
+            workspace: Arc::clone(&store) as Arc<dyn WorkspaceStore>,
             graph: store,
             backend,
         }
@@ -803,6 +808,14 @@ pub async fn build_with(
     if let Some(g) = &guppy.service {
         start_explore(runner, g.explorer());
     }
+    let workspaces = workspace::workspaces(
+        &config,
+        &stores,
+        &identity.tokens,
+        &identity.authorizer,
+        runner,
+    )
+    .await?;
     let drs = drs_context(&config)?;
     let base = config.public_base_url();
     let portal = weft_http::PortalState {
@@ -845,6 +858,7 @@ pub async fn build_with(
         Arc::clone(&identity.tokens),
         base.clone(),
     );
+    let tokens = Arc::clone(&identity.tokens);
     let services = weft_http::Services {
         system: weft_http::SystemState {
             index: Arc::clone(&index),
@@ -898,13 +912,24 @@ pub async fn build_with(
         },
         authz: weft_http::AuthzState {
             authz: identity.authz,
-            tokens: identity.tokens,
+            tokens: Arc::clone(&identity.tokens),
         },
         hub: weft_http::HubState { hub },
         submission,
         peregrine,
         guppy,
         portal,
+        workspace: weft_http::WorkspaceState {
+            service: workspaces.service,
+        },
+        manifests: weft_http::ManifestsState {
+            service: workspaces.manifests,
+            tokens: Arc::clone(&tokens),
+        },
+        wts: weft_http::WtsState {
+            service: workspaces.wts,
+            tokens,
+        },
         gateway,
     };
     let limits = weft_http::Limits {

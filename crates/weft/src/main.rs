@@ -121,6 +121,68 @@ enum Command {
         #[command(subcommand)]
         command: ExploreCommand,
     },
+    /// Workspaces (hatchery): install JupyterLab, pay models, usage.
+    Workspace {
+        #[command(subcommand)]
+        command: WorkspaceCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum WorkspaceCommand {
+    /// Install JupyterLab and the Gen3 SDK into a Python environment (`workspace.python_env`,
+    /// default `<data_dir>/workspaces/env/jupyterlab`) for the default `jupyterlab` kind,
+    /// which `weft serve` then offers.
+    Setup {
+        /// The Python that makes the environment.
+        #[arg(long, default_value = "python3")]
+        python: String,
+        /// Packages to install instead of `jupyterlab gen3` (pip's syntax, pins allowed).
+        #[arg(long = "package")]
+        packages: Vec<String>,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Give a user a pay model (an account their workspaces are charged to).
+    Paymodel {
+        /// The user (as they log in).
+        #[arg(long)]
+        user: String,
+        /// hatchery's workspace_type.
+        #[arg(long = "type", default_value = "Direct Pay")]
+        workspace_type: String,
+        /// The billing account.
+        #[arg(long)]
+        account_id: String,
+        /// Usage past which the user is warned.
+        #[arg(long)]
+        soft_limit: f64,
+        /// Usage at which launches are refused and workspaces stopped.
+        #[arg(long)]
+        hard_limit: f64,
+        /// Make it the user's current pay model.
+        #[arg(long)]
+        current: bool,
+        /// Its id (bmh_workspace_id) [default: a new UUID]; an existing id is replaced.
+        #[arg(long)]
+        id: Option<String>,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// The administrator's report: usage per user and pay model, with limits.
+    Usage {
+        /// Only this user.
+        #[arg(long)]
+        user: Option<String>,
+        /// Only usage of the last DAYS days (the totals are the pay models' own).
+        #[arg(long, default_value_t = 30)]
+        days: i64,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        data: DataArgs,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -588,6 +650,83 @@ async fn explore_rebuild(config: &Config, quiet: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn workspace_command(command: WorkspaceCommand) -> anyhow::Result<()> {
+    match command {
+        WorkspaceCommand::Setup {
+            python,
+            packages,
+            data,
+        } => {
+            let config = load_config(&data)?;
+            let env = weft::workspace::setup(&config, &python, &packages)?;
+            println!("{}", env.display());
+            Ok(())
+        }
+        WorkspaceCommand::Paymodel {
+            user,
+            workspace_type,
+            account_id,
+            soft_limit,
+            hard_limit,
+            current,
+            id,
+            data,
+        } => {
+            anyhow::ensure!(
+                soft_limit.is_finite()
+                    && hard_limit.is_finite()
+                    && 0.0 <= soft_limit
+                    && soft_limit <= hard_limit,
+                "need 0 <= --soft-limit <= --hard-limit"
+            );
+            let config = load_config(&data)?;
+            let stores = weft::open_stores(&config).await?;
+            let id = id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            let old = stores
+                .workspace
+                .pay_models(Some(&user))
+                .await?
+                .into_iter()
+                .find(|p| p.id == id);
+            stores
+                .workspace
+                .put_pay_model(weft_store::PayModelRow {
+                    id: id.clone(),
+                    user,
+                    workspace_type,
+                    account_id,
+                    region: "local".into(),
+                    local: true,
+                    request_status: "active".into(),
+                    soft_limit,
+                    hard_limit,
+                    total_usage: old.as_ref().map_or(0.0, |p| p.total_usage),
+                    current: current || old.is_some_and(|p| p.current),
+                })
+                .await?;
+            println!("{id}");
+            Ok(())
+        }
+        WorkspaceCommand::Usage {
+            user,
+            days,
+            json,
+            data,
+        } => {
+            let config = load_config(&data)?;
+            let stores = weft::open_stores(&config).await?;
+            let since = chrono::Utc::now().timestamp() - days.max(0) * 86_400;
+            let report = weft::workspace::usage_report(&stores, user.as_deref(), since).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", weft::workspace::usage_table(&report));
+            }
+            Ok(())
+        }
+    }
+}
+
 async fn hub_sync(config: &Config, only: Option<&str>) -> anyhow::Result<()> {
     let stores = weft::open_stores(config).await?;
     let outcomes = weft::hub_sync(config, &stores, only).await?;
@@ -827,6 +966,7 @@ fn main() -> anyhow::Result<()> {
                 let config = load_config(&data)?;
                 explore_rebuild(&config, quiet).await
             }
+            Command::Workspace { command } => workspace_command(command).await,
             Command::Keys { command } => {
                 let (KeysCommand::Rotate { data } | KeysCommand::List { data }) = &command;
                 let config = load_config(data)?;
