@@ -75,7 +75,7 @@ pub fn can_separate_users() -> bool {
 impl LocalBackend {
     /// # Errors
     /// When the directories cannot be made.
-    pub fn new(cfg: LocalConfig) -> Result<Self, BackendError> {
+    pub fn new(mut cfg: LocalConfig) -> Result<Self, BackendError> {
         if cfg.separate_users && !can_separate_users() {
             return Err(BackendError::Invalid(
                 "workspace.separate_users needs weft to run as root".into(),
@@ -88,6 +88,8 @@ impl LocalBackend {
                 set_mode(&d, mode)?;
             }
         }
+        // the notebook runs in its home: the path must not depend on weft's directory
+        cfg.dir = cfg.dir.canonicalize().map_err(|e| failed(&cfg.dir, &e))?;
         Ok(Self {
             cfg,
             children: Mutex::new(HashMap::new()),

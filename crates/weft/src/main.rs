@@ -134,9 +134,11 @@ enum WorkspaceCommand {
     /// default `<data_dir>/workspaces/env/jupyterlab`) for the default `jupyterlab` kind,
     /// which `weft serve` then offers.
     Setup {
-        /// The Python that makes the environment.
-        #[arg(long, default_value = "python3")]
-        python: String,
+        /// The Python that makes the environment [default: /usr/bin/python3 if present,
+        /// else python3]. When notebooks run as users of their own, it must be readable by
+        /// them (not a Python under /root).
+        #[arg(long)]
+        python: Option<String>,
         /// Packages to install instead of `jupyterlab gen3` (pip's syntax, pins allowed).
         #[arg(long = "package")]
         packages: Vec<String>,
@@ -658,6 +660,13 @@ async fn workspace_command(command: WorkspaceCommand) -> anyhow::Result<()> {
             data,
         } => {
             let config = load_config(&data)?;
+            let python = python.unwrap_or_else(|| {
+                if std::path::Path::new("/usr/bin/python3").exists() {
+                    "/usr/bin/python3".into()
+                } else {
+                    "python3".into()
+                }
+            });
             let env = weft::workspace::setup(&config, &python, &packages)?;
             println!("{}", env.display());
             Ok(())
