@@ -1390,7 +1390,7 @@ pub async fn run_hub(s: Arc<dyn crate::HubStore>) {
 }
 
 /// The contract of [`crate::WorkspaceStore`]: workspace rows replaced whole and listed live
-/// (not `Stopped`) by user; pay models replaced by id with at most one current per user
+/// (`Launching`, `Running`, `Terminating`) by user; pay models replaced by id with at most one current per user
 /// (`put_pay_model` with `current`, `set_current_pay_model`, `reset_current_pay_model`);
 /// `meter` charging a stretch once (never again up to the workspace's `metered_to`, always
 /// when the user has no workspace row), `NotFound` for an unknown pay model with nothing
@@ -1462,7 +1462,8 @@ pub async fn run_workspace(s: Arc<dyn crate::WorkspaceStore>) {
     assert_eq!(s.workspace("alice").await.unwrap(), Some(errored.clone()));
     assert_eq!(
         s.live_workspaces().await.unwrap(),
-        vec![errored, carol.clone()]
+        vec![carol.clone()],
+        "Errored rows are not live"
     );
     let stopped_carol = WorkspaceRow {
         state: "Stopped".into(),

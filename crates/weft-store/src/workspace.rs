@@ -19,7 +19,7 @@ pub struct WorkspaceRow {
     pub backend: String,
     /// What the backend needs to find it again (JSON text: a pid and port, a pod name).
     pub handle: String,
-    /// `Launching`, `Running`, `Terminating`, `Stopped` or `Errored`.
+    /// `Launching`, `Running`, `Terminating` (live), or `Stopped`, `Errored`, `Not Found`.
     pub state: String,
     /// Why it stopped or failed, for the status page.
     pub detail: Option<String>,
@@ -111,7 +111,7 @@ pub trait WorkspaceStore: Send + Sync + 'static {
     /// The user's workspace row, if one was ever written.
     async fn workspace(&self, user: &str) -> StoreResult<Option<WorkspaceRow>>;
 
-    /// Every row whose state is not `Stopped`, by user.
+    /// Every live row (`Launching`, `Running`, `Terminating`), by user.
     async fn live_workspaces(&self) -> StoreResult<Vec<WorkspaceRow>>;
 
     /// Charge `usage` to its pay model and move the workspace's `metered_to` to `usage.to`,
@@ -180,7 +180,7 @@ pub mod sql {
          FROM workspace WHERE username = $1";
     pub const SELECT_LIVE_WORKSPACES: &str = "SELECT username, kind, backend, handle, state, \
          detail, secret, account, api_key_id, started_at, stopped_at, last_activity, \
-         metered_to FROM workspace WHERE state <> 'Stopped' ORDER BY username";
+         metered_to FROM workspace WHERE state IN ('Launching', 'Running', 'Terminating') ORDER BY username";
 
     /// Moves a workspace's `metered_to` forward to `$2`; changes no row when the workspace
     /// is metered that far already (or has no row). Taking the row this way, rather than

@@ -30,8 +30,12 @@ use url::Url;
 
 use crate::backend::{Backend, BackendError, Condition, LaunchSpec, Launched, Probe};
 
-/// The environment variable that marks every process of a workspace.
+/// The environment variable that marks every process of a workspace (its slug).
 pub const MARKER: &str = "WEFT_WORKSPACE";
+
+/// The environment variable naming the workspaces' directory of the weft that started it,
+/// so two wefts on one machine never touch each other's workspaces.
+pub const DIR_MARKER: &str = "WEFT_WORKSPACE_DIR";
 
 /// How long a stop waits after SIGTERM before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(5);
@@ -221,6 +225,7 @@ impl Backend for LocalBackend {
             .env("JUPYTER_TOKEN", &spec.secret)
             .env("WEFT_WORKSPACE_PORT", port.to_string())
             .env(MARKER, &spec.slug)
+            .env(DIR_MARKER, &self.cfg.dir)
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log2))
@@ -281,7 +286,7 @@ impl Backend for LocalBackend {
                     Err(e) => Some(format!("the notebook cannot be watched: {e}")),
                 },
                 _ => {
-                    (!process_of(h.pid, &h.slug)).then(|| "the notebook process is gone".to_owned())
+                    (!self.process_of(h.pid, &h.slug)).then(|| "the notebook process is gone".to_owned())
                 }
             }
         };
@@ -309,12 +314,12 @@ impl Backend for LocalBackend {
             .map_err(|_| BackendError::Failed("lock poisoned".into()))?
             .remove(&h.slug);
         // the server first (it shuts its kernels down), then whatever is left
-        signal_all(&h.slug, Signal::SIGTERM);
+        self.signal_all(&h.slug, Signal::SIGTERM);
         let deadline = tokio::time::Instant::now() + STOP_GRACE;
-        while tokio::time::Instant::now() < deadline && !processes_of(&h.slug).is_empty() {
+        while tokio::time::Instant::now() < deadline && !self.processes_of(&h.slug).is_empty() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        signal_all(&h.slug, Signal::SIGKILL);
+        self.signal_all(&h.slug, Signal::SIGKILL);
         if let Some(mut c) = child {
             let _ = tokio::time::timeout(Duration::from_secs(2), c.wait()).await;
         }
@@ -334,7 +339,7 @@ impl Backend for LocalBackend {
 
     async fn running(&self) -> Result<Vec<String>, BackendError> {
         let mut out = Vec::new();
-        for (pid, env) in marked_processes() {
+        for (pid, env) in self.marked_processes() {
             // the server itself is the one that knows its port; kernels carry it too, so
             // keep the group leader (its pid is its process group)
             let Some(slug) = env.get(MARKER) else {
@@ -432,56 +437,58 @@ fn pid_i32(pid: u32) -> i32 {
     i32::try_from(pid).unwrap_or(i32::MAX)
 }
 
-/// Every process whose environment carries the marker, with that environment.
-fn marked_processes() -> Vec<(u32, HashMap<String, String>)> {
-    let Ok(rd) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for e in rd.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
-            continue;
+impl LocalBackend {
+    /// Every live process of this weft's workspaces, with its environment.
+    fn marked_processes(&self) -> Vec<(u32, HashMap<String, String>)> {
+        let Ok(rd) = std::fs::read_dir("/proc") else {
+            return Vec::new();
         };
-        let Ok(raw) = std::fs::read(e.path().join("environ")) else {
-            continue;
-        };
-        let marker = format!("{MARKER}=");
-        if !raw
-            .split(|b| *b == 0)
-            .any(|kv| kv.starts_with(marker.as_bytes()))
-        {
-            continue;
+        let dir_marker = format!("{DIR_MARKER}={}", self.cfg.dir.display());
+        let mut out = Vec::new();
+        for e in rd.flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
+            let Ok(raw) = std::fs::read(e.path().join("environ")) else {
+                continue;
+            };
+            if !raw
+                .split(|b| *b == 0)
+                .any(|kv| kv == dir_marker.as_bytes())
+            {
+                continue;
+            }
+            let env = raw
+                .split(|b| *b == 0)
+                .filter_map(|kv| {
+                    let s = String::from_utf8_lossy(kv);
+                    s.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned()))
+                })
+                .collect();
+            if !is_zombie(pid) {
+                out.push((pid, env));
+            }
         }
-        let env = raw
-            .split(|b| *b == 0)
-            .filter_map(|kv| {
-                let s = String::from_utf8_lossy(kv);
-                s.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned()))
-            })
-            .collect();
-        if !is_zombie(pid) {
-            out.push((pid, env));
-        }
+        out
     }
-    out
-}
 
-fn processes_of(slug: &str) -> Vec<u32> {
-    marked_processes()
-        .into_iter()
-        .filter(|(_, env)| env.get(MARKER).is_some_and(|s| s == slug))
-        .map(|(pid, _)| pid)
-        .collect()
-}
+    fn processes_of(&self, slug: &str) -> Vec<u32> {
+        self.marked_processes()
+            .into_iter()
+            .filter(|(_, env)| env.get(MARKER).is_some_and(|s| s == slug))
+            .map(|(pid, _)| pid)
+            .collect()
+    }
 
-/// Whether `pid` is a live process of workspace `slug`.
-fn process_of(pid: u32, slug: &str) -> bool {
-    !is_zombie(pid) && processes_of(slug).contains(&pid)
-}
+    /// Whether `pid` is a live process of workspace `slug`.
+    fn process_of(&self, pid: u32, slug: &str) -> bool {
+        !is_zombie(pid) && self.processes_of(slug).contains(&pid)
+    }
 
-fn signal_all(slug: &str, sig: Signal) {
-    for pid in processes_of(slug) {
-        let _ = kill(Pid::from_raw(pid_i32(pid)), sig);
+    fn signal_all(&self, slug: &str, sig: Signal) {
+        for pid in self.processes_of(slug) {
+            let _ = kill(Pid::from_raw(pid_i32(pid)), sig);
+        }
     }
 }
 

@@ -794,7 +794,7 @@ impl WorkspaceService {
             if row.backend != self.backend.name() {
                 continue;
             }
-            known.insert(row.handle.clone());
+            known.insert(slug(&row.user));
             if row.state == state::TERMINATING {
                 let _ = self.stop_row(row, state::NOT_FOUND, None).await;
                 continue;
@@ -804,7 +804,10 @@ impl WorkspaceService {
         match self.backend.running().await {
             Ok(handles) => {
                 for h in handles {
-                    if !known.contains(&h) {
+                    let owner = serde_json::from_str::<Value>(&h)
+                        .ok()
+                        .and_then(|v| v.get("slug").and_then(Value::as_str).map(str::to_owned));
+                    if owner.is_none_or(|o| !known.contains(&o)) {
                         tracing::info!(handle = %h, "stopping a workspace no row names");
                         let _ = self.backend.stop(&h).await;
                     }

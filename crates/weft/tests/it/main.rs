@@ -31,3 +31,4 @@ mod system;
 mod uploads;
 mod user;
 mod versions;
+mod workspace;

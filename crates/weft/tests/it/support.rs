@@ -112,6 +112,8 @@ pub struct TestApp {
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
     db: Option<TempDatabase>,
+    /// The background tasks of this server (stopped by `stop` and `stop_tasks`).
+    pub runner: weft_tasks::Runner,
     _dir: tempfile::TempDir,
 }
 
@@ -208,7 +210,8 @@ impl TestApp {
         config.base_url = Some(url.clone());
 
         let tokens = weft::tokens(&config, &stores).await.expect("signing keys");
-        let app = weft::build(config.clone(), stores.clone(), metrics)
+        let runner = weft_tasks::Runner::default();
+        let app = weft::build_with(config.clone(), stores.clone(), metrics, &runner)
             .await
             .into_app();
         let (tx, rx) = oneshot::channel::<()>();
@@ -234,12 +237,19 @@ impl TestApp {
             shutdown: Some(tx),
             server: Some(server),
             db,
+            runner,
             _dir: dir,
         }
     }
 
+    /// Stop the background tasks (as a stopping server does), keeping the HTTP server.
+    pub async fn stop_tasks(&self) {
+        self.runner.shutdown(Duration::from_secs(10)).await;
+    }
+
     /// Shut the server down gracefully and drop the PostgreSQL database, if any.
     pub async fn stop(mut self) {
+        self.runner.shutdown(Duration::from_secs(10)).await;
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -277,6 +287,14 @@ impl TestApp {
     /// A second weft server on the same database and configuration (another instance
     /// behind the same load balancer). Returns its URL and a stop handle.
     pub async fn twin(&self) -> (String, oneshot::Sender<()>, JoinHandle<()>) {
+        self.twin_on(&weft_tasks::Runner::default()).await
+    }
+
+    /// As [`Self::twin`], its background tasks on `runner`.
+    pub async fn twin_on(
+        &self,
+        runner: &weft_tasks::Runner,
+    ) -> (String, oneshot::Sender<()>, JoinHandle<()>) {
         let stores = weft::open_stores(&self.config)
             .await
             .expect("opening the store");
@@ -284,7 +302,7 @@ impl TestApp {
             .await
             .expect("binding 127.0.0.1:0");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let app = weft::build(self.config.clone(), stores, None)
+        let app = weft::build_with(self.config.clone(), stores, None, runner)
             .await
             .into_app();
         let (tx, rx) = oneshot::channel::<()>();

@@ -1,0 +1,618 @@
+//! Workspaces over real HTTP: hatchery's API, the proxy (HTTP and websockets), pay models
+//! and limits, manifests, faults and restarts on the local backend.
+//!
+//! Most tests run a small stand-in notebook (Python's standard library: it answers Jupyter's
+//! `api/status` with its token, and echoes what it received), so they need only
+//! `/usr/bin/python3`. `jupyterlab_runs_a_kernel_and_pulls_a_manifest` runs a real JupyterLab
+//! from the environment `WEFT_TEST_JUPYTER` names (made by `tests/workspace/setup.sh`); it
+//! is skipped without one, and fails when CI is set.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use weft_config::workspace::{WorkspaceKind, WorkspaceConfig};
+
+use crate::support::TestApp;
+
+/// The stand-in notebook: `FAKE_MODE` `ready` (default), `never` (never listens) or `die`
+/// (exits after `FAKE_DIE_AFTER` seconds).
+const FAKE: &str = r#"
+import http.server, json, os, sys, time, threading
+port = int(sys.argv[1])
+mode = os.environ.get("FAKE_MODE", "ready")
+if mode == "never":
+    time.sleep(3600)
+if mode == "die":
+    threading.Timer(float(os.environ.get("FAKE_DIE_AFTER", "1")), lambda: os._exit(3)).start()
+started = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+class H(http.server.BaseHTTPRequestHandler):
+    def answer(self):
+        if self.headers.get("Authorization") != "token " + os.environ["JUPYTER_TOKEN"]:
+            self.send_response(403); self.end_headers(); return
+        if self.path.startswith("/lw-workspace/proxy/api/status"):
+            body = {"last_activity": started, "kernels": 0}
+        else:
+            body = {"path": self.path, "method": self.command,
+                    "cookie": self.headers.get("Cookie"), "uid": os.getuid(),
+                    "home": os.environ["HOME"], "api_key_id": os.environ.get("API_KEY_ID"),
+                    "endpoint": os.environ.get("GEN3_ENDPOINT"),
+                    "leaked": sorted(k for k in os.environ if k.startswith("WEFT_") and k not in ("WEFT_WORKSPACE", "WEFT_WORKSPACE_DIR", "WEFT_WORKSPACE_PORT"))}
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+    do_GET = answer
+    do_POST = answer
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(("127.0.0.1", port), H).serve_forever()
+"#;
+
+fn fake_kind(name: &str, env: &[(&str, &str)]) -> WorkspaceKind {
+    WorkspaceKind {
+        name: name.into(),
+        command: vec![
+            "/usr/bin/python3".into(),
+            "-c".into(),
+            FAKE.into(),
+            "{port}".into(),
+        ],
+        idle_limit_secs: 0,
+        env: env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        ..WorkspaceKind::default()
+    }
+}
+
+/// A weft whose workspaces run the stand-in notebook, checked every second.
+async fn app_with(kinds: Vec<WorkspaceKind>, tweak: impl FnOnce(&mut WorkspaceConfig)) -> TestApp {
+    TestApp::start_with(|c| {
+        c.workspace.kinds = kinds;
+        c.workspace.check_interval_secs = 1;
+        c.workspace.launch_timeout_secs = 3;
+        tweak(&mut c.workspace);
+    })
+    .await
+}
+
+struct Ws<'a> {
+    app: &'a TestApp,
+    token: String,
+}
+
+impl<'a> Ws<'a> {
+    async fn of(app: &'a TestApp, user: &str) -> Self {
+        app.grant(user, "jupyterhub", "access", "/workspace").await;
+        Self {
+            app,
+            token: app.token(user),
+        }
+    }
+
+    async fn call(&self, method: Method, path: &str) -> (u16, String, Value) {
+        let r = self
+            .app
+            .client
+            .request(method, format!("{}{path}", self.app.url))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("request");
+        let status = r.status().as_u16();
+        let text = r.text().await.expect("body");
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        (status, text, json)
+    }
+
+    async fn kind_id(&self, name: &str) -> String {
+        let (s, _, v) = self.call(Method::GET, "/lw-workspace/options").await;
+        assert_eq!(s, 200, "{v}");
+        v.as_array()
+            .expect("options")
+            .iter()
+            .find(|o| o["name"] == name)
+            .unwrap_or_else(|| panic!("no kind {name} in {v}"))["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
+    }
+
+    async fn launch(&self, name: &str) -> (u16, String) {
+        let id = self.kind_id(name).await;
+        let (s, text, _) = self
+            .call(Method::POST, &format!("/lw-workspace/launch?id={id}"))
+            .await;
+        (s, text)
+    }
+
+    async fn status(&self) -> Value {
+        let (s, _, v) = self.call(Method::GET, "/lw-workspace/status").await;
+        assert_eq!(s, 200, "{v}");
+        v
+    }
+
+    /// Poll the status until it is one of `want` (at most 60 s).
+    async fn until(&self, want: &[&str]) -> Value {
+        for _ in 0..240 {
+            let v = self.status().await;
+            if want.iter().any(|w| v["status"] == *w) {
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        panic!("the workspace never became {want:?}: {}", self.status().await);
+    }
+}
+
+/// The pids of the processes the workspaces of `app` run.
+fn notebook_processes(app: &TestApp) -> Vec<u32> {
+    let dir = app
+        .config
+        .data_dir
+        .join("workspaces")
+        .canonicalize()
+        .expect("workspaces dir");
+    let marker = format!("WEFT_WORKSPACE_DIR={}", dir.display());
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let env = std::fs::read(e.path().join("environ")).ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            let zombie = stat
+                .rsplit_once(')')
+                .is_some_and(|(_, r)| r.trim_start().starts_with('Z'));
+            (!zombie && env.split(|b| *b == 0).any(|kv| kv == marker.as_bytes())).then_some(pid)
+        })
+        .collect()
+}
+
+async fn until_no_processes(app: &TestApp) {
+    for _ in 0..100 {
+        if notebook_processes(app).is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("processes left behind: {:?}", notebook_processes(app));
+}
+
+fn home_of(app: &TestApp, user: &str) -> std::path::PathBuf {
+    app.config
+        .data_dir
+        .join("workspaces/home")
+        .join(weft_workspace::slug(user))
+}
+
+#[tokio::test]
+async fn a_workspace_launches_serves_its_owner_and_terminates() {
+    let app = app_with(vec![fake_kind("fake", &[])], |_| {}).await;
+
+    // who may: nobody anonymous, nobody without jupyterhub access on /workspace
+    let r = app.get("/lw-workspace/options").await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    let stranger = Ws {
+        app: &app,
+        token: app.token("stranger@example.org"),
+    };
+    let (s, _, v) = stranger.call(Method::GET, "/lw-workspace/status").await;
+    assert_eq!(s, 403, "{v}");
+
+    let alice = Ws::of(&app, "alice@example.org").await;
+    let bob = Ws::of(&app, "bob@example.org").await;
+    let (s, _, v) = alice.call(Method::GET, "/lw-workspace/options").await;
+    assert_eq!(s, 200);
+    assert_eq!(v[0]["name"], "fake");
+    assert_eq!(v[0]["idle-time-limit"], -1);
+    assert_eq!(v[0]["cpu-limit"], "1");
+    assert_eq!(v[0]["memory-limit"], "2Gi");
+    assert_eq!(v[0]["id"].as_str().expect("id").len(), 32);
+    let id = v[0]["id"].as_str().expect("id").to_owned();
+    let (s, _, one) = alice
+        .call(Method::GET, &format!("/lw-workspace/options?id={id}"))
+        .await;
+    assert_eq!((s, &one["name"]), (200, &json!("fake")));
+    let (s, _, v) = alice.call(Method::GET, "/lw-workspace/options?id=nope").await;
+    assert_eq!((s, &v["error"]), (400, &json!("Invalid 'id' parameter")));
+    let (s, _, v) = alice.call(Method::POST, "/lw-workspace/launch").await;
+    assert_eq!((s, &v["error"]), (400, &json!("Missing 'id' parameter")));
+    let (s, _, v) = alice.call(Method::POST, "/lw-workspace/launch?id=nope").await;
+    assert_eq!((s, &v["error"]), (400, &json!("Invalid 'id' parameter")));
+    let (s, _, v) = alice.call(Method::POST, "/lw-workspace/terminate").await;
+    assert_eq!((s, &v["error"]), (404, &json!("no workspace to terminate")));
+    assert_eq!(alice.status().await["status"], "Not Found");
+
+    // launch, and it runs
+    assert_eq!(alice.launch("fake").await, (200, "Success".to_owned()));
+    let v = alice.until(&["Running"]).await;
+    assert_eq!(v["kind"], "fake");
+    assert_eq!(v["workspaceType"], "Local");
+    assert_eq!(v["idleTimeLimit"], -1);
+    assert!(v["lastActivityTime"].as_i64().expect("ms") > 1_700_000_000_000, "{v}");
+    assert!(
+        v["conditions"]
+            .as_array()
+            .expect("conditions")
+            .iter()
+            .all(|c| c["status"] == "True"),
+        "{v}"
+    );
+    let (s, _, v) = alice.call(Method::POST, &format!("/lw-workspace/launch?id={id}")).await;
+    assert_eq!(s, 409, "a second launch: {v}");
+    assert!(v["error"].as_str().expect("error").contains("already running"), "{v}");
+
+    // the proxy: the owner's requests reach her notebook, with her token swapped for the
+    // notebook's, and weft's own cookies kept from it
+    let r = app
+        .client
+        .get(format!("{}/lw-workspace/proxy/tree/x?y=1", app.url))
+        .bearer_auth(&alice.token)
+        .header("cookie", "weft_session=s3cret; _xsrf=abc; csrftoken=t")
+        .send()
+        .await
+        .expect("proxy");
+    assert_eq!(r.status(), 200);
+    let seen: Value = r.json().await.expect("json");
+    assert_eq!(seen["path"], "/lw-workspace/proxy/tree/x?y=1");
+    assert_eq!(seen["cookie"], "_xsrf=abc");
+    assert_eq!(seen["endpoint"], app.url.as_str());
+    assert_eq!(seen["leaked"], json!([]), "weft's environment stays out");
+    let home = home_of(&app, "alice@example.org");
+    assert_eq!(
+        seen["home"].as_str().expect("home"),
+        home.canonicalize().expect("home").to_str().expect("utf-8")
+    );
+    if weft_workspace::local::can_separate_users() {
+        let uid = seen["uid"].as_u64().expect("uid");
+        assert!(uid >= 200_000, "a uid of its own: {uid}");
+    }
+    let (s, _, posted) = alice.call(Method::POST, "/lw-workspace/proxy/api/kernels").await;
+    assert_eq!((s, &posted["method"]), (200, &json!("POST")));
+
+    // hatchery's injections: an API key of hers, in the environment and credentials.json
+    let creds: Value = serde_json::from_slice(
+        &std::fs::read(home.join(".gen3/credentials.json")).expect("credentials.json"),
+    )
+    .expect("json");
+    assert_eq!(creds["key_id"], seen["api_key_id"]);
+    let r = app
+        .post_json(
+            "/user/credentials/api/access_token",
+            &json!({"api_key": creds["api_key"]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "the workspace's API key works: {}", r.text);
+
+    // nobody else reaches it: bob has no workspace, and a websocket from another site is
+    // refused even with her credentials
+    let (s, _, v) = bob.call(Method::GET, "/lw-workspace/proxy/tree").await;
+    assert_eq!((s, &v["error"]), (404, &json!("no workspace is running")));
+    assert_eq!(bob.status().await["status"], "Not Found");
+    let r = app
+        .client
+        .get(format!("{}/lw-workspace/proxy/api/kernels/k/channels", app.url))
+        .bearer_auth(&alice.token)
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .header("origin", "https://evil.example.org")
+        .send()
+        .await
+        .expect("upgrade");
+    assert_eq!(r.status(), 403);
+
+    // a manifest exported now lands in the running workspace
+    let r = app
+        .client
+        .post(format!("{}/manifests/", app.url))
+        .bearer_auth(&alice.token)
+        .json(&json!([{"object_id": "dg.TEST/1", "file_name": "a.txt"}]))
+        .send()
+        .await
+        .expect("manifest");
+    assert_eq!(r.status(), 200);
+    let name = r.json::<Value>().await.expect("json")["filename"]
+        .as_str()
+        .expect("filename")
+        .to_owned();
+    let placed: Value = serde_json::from_slice(
+        &std::fs::read(home.join("manifests").join(&name)).expect("placed manifest"),
+    )
+    .expect("json");
+    assert_eq!(placed, json!([{"object_id": "dg.TEST/1", "file_name": "a.txt"}]));
+
+    // terminate: nothing left running, the key revoked, the home kept
+    let (s, text, _) = alice.call(Method::POST, "/lw-workspace/terminate").await;
+    assert_eq!((s, text.as_str()), (200, "Terminated workspace"));
+    assert_eq!(alice.status().await["status"], "Not Found");
+    until_no_processes(&app).await;
+    let r = app
+        .post_json(
+            "/user/credentials/api/access_token",
+            &json!({"api_key": creds["api_key"]}),
+        )
+        .await;
+    assert_eq!(r.status, 401, "the key died with the workspace: {}", r.text);
+    assert!(home.join("manifests").join(&name).exists(), "the home survives");
+    let (s, _, _) = alice.call(Method::GET, "/lw-workspace/proxy/tree").await;
+    assert_eq!(s, 404);
+    let (s, _, _) = alice.call(Method::POST, "/lw-workspace/terminate").await;
+    assert_eq!(s, 404);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn faults_become_clear_statuses_and_leave_nothing_behind() {
+    let app = app_with(
+        vec![
+            fake_kind("never", &[("FAKE_MODE", "never")]),
+            fake_kind("dies", &[("FAKE_MODE", "die"), ("FAKE_DIE_AFTER", "2")]),
+            WorkspaceKind {
+                idle_limit_secs: 2,
+                ..fake_kind("idle", &[])
+            },
+            WorkspaceKind {
+                command: vec!["/nonexistent/notebook".into()],
+                ..fake_kind("missing", &[])
+            },
+        ],
+        |_| {},
+    )
+    .await;
+    let alice = Ws::of(&app, "alice@example.org").await;
+
+    // a command that cannot start: an error at once, nothing recorded as running
+    let (s, text) = alice.launch("missing").await;
+    assert_eq!(s, 503, "{text}");
+    assert!(text.contains("could not be started"), "{text}");
+    assert_eq!(alice.status().await["status"], "Not Found");
+
+    // a notebook that never answers: Errored after the launch timeout, and stopped
+    assert_eq!(alice.launch("never").await.0, 200);
+    assert_eq!(alice.status().await["status"], "Launching");
+    let v = alice.until(&["Errored"]).await;
+    assert!(
+        v["message"].as_str().expect("message").contains("did not answer within 3 s"),
+        "{v}"
+    );
+    until_no_processes(&app).await;
+
+    // a notebook that dies: Stopped, with why
+    assert_eq!(alice.launch("dies").await.0, 200);
+    alice.until(&["Running"]).await;
+    let v = alice.until(&["Stopped"]).await;
+    assert!(v["message"].as_str().expect("message").contains("exited"), "{v}");
+    until_no_processes(&app).await;
+
+    // an idle notebook: stopped after its idle limit, its home kept
+    assert_eq!(alice.launch("idle").await.0, 200);
+    let v = alice.until(&["Running"]).await;
+    assert_eq!(v["idleTimeLimit"], 2000);
+    let v = alice.until(&["Stopped"]).await;
+    assert!(
+        v["message"].as_str().expect("message").contains("without activity"),
+        "{v}"
+    );
+    until_no_processes(&app).await;
+    assert!(home_of(&app, "alice@example.org").join(".gen3/credentials.json").exists());
+    // a stopped workspace is terminated to clear it, then launches again
+    let (s, _, _) = alice.call(Method::POST, "/lw-workspace/terminate").await;
+    assert_eq!(s, 200);
+    assert_eq!(alice.status().await["status"], "Not Found");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn pay_models_meter_usage_warn_and_stop_at_the_hard_limit() {
+    // 3600 an hour: 1 a second
+    let app = app_with(
+        vec![WorkspaceKind {
+            rate_per_hour: 3600.0,
+            ..fake_kind("metered", &[])
+        }],
+        |_| {},
+    )
+    .await;
+    let alice = Ws::of(&app, "alice@example.org").await;
+    let (s, _, v) = alice.call(Method::GET, "/lw-workspace/paymodels").await;
+    assert_eq!((s, &v["error"]), (404, &json!("Current paymodel not set")));
+    let (s, _, v) = alice.call(Method::GET, "/lw-workspace/allpaymodels").await;
+    assert_eq!((s, &v["error"]), (404, &json!("No paymodel set")));
+
+    let stores = weft::open_stores(&app.config).await.expect("stores");
+    for (id, current, hard) in [("pm-small", true, 3.0), ("pm-big", false, 1000.0)] {
+        stores
+            .workspace
+            .put_pay_model(weft_store::PayModelRow {
+                id: id.into(),
+                user: "alice@example.org".into(),
+                workspace_type: "Direct Pay".into(),
+                account_id: format!("acct-{id}"),
+                region: "local".into(),
+                local: true,
+                request_status: "active".into(),
+                soft_limit: 1.0,
+                hard_limit: hard,
+                total_usage: 0.0,
+                current,
+            })
+            .await
+            .expect("pay model");
+    }
+    let (s, _, v) = alice.call(Method::GET, "/lw-workspace/paymodels").await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["bmh_workspace_id"], "pm-small");
+    assert_eq!(v["hard-limit"], 3.0);
+    assert_eq!(v["current_pay_model"], true);
+    let (s, _, v) = alice.call(Method::GET, "/lw-workspace/allpaymodels").await;
+    assert_eq!(s, 200);
+    assert_eq!(v["all_pay_models"].as_array().expect("all").len(), 2);
+    assert_eq!(v["current_pay_model"]["bmh_workspace_id"], "pm-small");
+
+    // it runs, is charged, warned past the soft limit, and stopped at the hard limit
+    assert_eq!(alice.launch("metered").await.0, 200);
+    alice.until(&["Running"]).await;
+    let (s, _, v) = alice.call(Method::POST, "/lw-workspace/setpaymodel?id=pm-big").await;
+    assert_eq!(s, 409, "no switching while it runs: {v}");
+    let v = alice.until(&["Stopped"]).await;
+    assert!(
+        v["message"].as_str().expect("message").contains("hard limit"),
+        "{v}"
+    );
+    assert!(v["message"].as_str().expect("message").contains("past its soft limit"), "{v}");
+    until_no_processes(&app).await;
+    let (_, _, v) = alice.call(Method::GET, "/lw-workspace/paymodels").await;
+    assert_eq!(v["request_status"], "above limit");
+    assert!(v["total-usage"].as_f64().expect("usage") >= 3.0, "{v}");
+    let usage = stores
+        .workspace
+        .usage(Some("alice@example.org"), 0)
+        .await
+        .expect("usage");
+    assert!(!usage.is_empty());
+    assert!(usage.iter().all(|u| u.account == "pm-small" && u.kind == "metered"));
+    let charged: f64 = usage.iter().map(|u| u.cost).sum();
+    assert!((charged - v["total-usage"].as_f64().expect("usage")).abs() < 1e-6);
+    let report = weft::workspace::usage_report(&stores, None, 0)
+        .await
+        .expect("report");
+    let small = report.iter().find(|l| l.pay_model == "pm-small").expect("line");
+    assert!((small.period_usage - charged).abs() < 1e-6);
+    assert!(small.period_hours > 0.0);
+    assert!(weft::workspace::usage_table(&report).contains("pm-small"));
+
+    // past the hard limit: no launch
+    let (s, text) = alice.launch("metered").await;
+    assert_eq!(s, 403, "{text}");
+    assert!(text.contains("hard limit"), "{text}");
+
+    // another pay model: launches again; none current: refused
+    let (s, _, v) = alice.call(Method::POST, "/lw-workspace/setpaymodel?id=pm-big").await;
+    assert_eq!((s, &v["bmh_workspace_id"]), (200, &json!("pm-big")));
+    let (s, _, v) = alice.call(Method::POST, "/lw-workspace/setpaymodel?id=pm-nope").await;
+    assert_eq!(s, 404, "{v}");
+    let (s, text, _) = alice.call(Method::POST, "/lw-workspace/resetpaymodels").await;
+    assert_eq!(s, 200, "{text}");
+    let (s, text) = alice.launch("metered").await;
+    assert_eq!(s, 400, "{text}");
+    assert!(text.contains("Current Paymodel is not set"), "{text}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_default_pay_model_is_given_and_kinds_follow_pay_model_types() {
+    let app = app_with(
+        vec![
+            fake_kind("any", &[]),
+            WorkspaceKind {
+                pay_models: vec!["STRIDES Credits".into()],
+                ..fake_kind("strides-only", &[])
+            },
+            WorkspaceKind {
+                resource_paths: vec!["/workspace/gpu".into()],
+                ..fake_kind("gpu", &[])
+            },
+        ],
+        |w| {
+            w.default_pay_model = Some(weft_config::workspace::DefaultPayModel {
+                workspace_type: "Trial Workspace".into(),
+                soft_limit: 5.0,
+                hard_limit: 10.0,
+            });
+        },
+    )
+    .await;
+    let alice = Ws::of(&app, "alice@example.org").await;
+    let (s, _, v) = alice.call(Method::GET, "/lw-workspace/options").await;
+    assert_eq!(s, 200);
+    let names: Vec<&str> = v
+        .as_array()
+        .expect("options")
+        .iter()
+        .map(|o| o["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ["any"], "a pay-model kind and an authz kind are hidden");
+    let (s, _, v) = alice.call(Method::GET, "/lw-workspace/paymodels").await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["workspace_type"], "Trial Workspace");
+    assert_eq!(v["soft-limit"], 5.0);
+    assert_eq!(v["request_status"], "active");
+    app.grant("alice@example.org", "jupyterhub", "launch", "/workspace/gpu")
+        .await;
+    let (_, _, v) = alice.call(Method::GET, "/lw-workspace/options").await;
+    assert_eq!(v.as_array().expect("options").len(), 2, "{v}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_restart_adopts_its_running_workspaces_and_stops_strays() {
+    let app = app_with(vec![fake_kind("fake", &[])], |_| {}).await;
+    let alice = Ws::of(&app, "alice@example.org").await;
+    let bob = Ws::of(&app, "bob@example.org").await;
+    assert_eq!(alice.launch("fake").await.0, 200);
+    assert_eq!(bob.launch("fake").await.0, 200);
+    alice.until(&["Running"]).await;
+    bob.until(&["Running"]).await;
+    let before = notebook_processes(&app);
+    assert_eq!(before.len(), 2, "{before:?}");
+
+    // the server stops (its tasks end; notebooks keep running); bob's row is lost
+    app.stop_tasks().await;
+    let stores = weft::open_stores(&app.config).await.expect("stores");
+    let mut row = stores
+        .workspace
+        .workspace("bob@example.org")
+        .await
+        .expect("row")
+        .expect("bob's row");
+    row.state = "Not Found".into();
+    stores.workspace.put_workspace(row).await.expect("put");
+
+    // a new server on the same database and directory
+    let runner = weft_tasks::Runner::default();
+    let (url, tx, server) = app.twin_on(&runner).await;
+    // alice's workspace is adopted: still Running, still reachable
+    for _ in 0..100 {
+        if notebook_processes(&app).len() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(notebook_processes(&app).len(), 1, "bob's stray was stopped");
+    let r = app
+        .client
+        .get(format!("{url}/lw-workspace/proxy/tree"))
+        .bearer_auth(&alice.token)
+        .send()
+        .await
+        .expect("proxy");
+    assert_eq!(r.status(), 200, "alice's notebook still answers");
+    let r = app
+        .client
+        .get(format!("{url}/lw-workspace/status"))
+        .bearer_auth(&alice.token)
+        .send()
+        .await
+        .expect("status");
+    assert_eq!(r.json::<Value>().await.expect("json")["status"], "Running");
+    let r = app
+        .client
+        .post(format!("{url}/lw-workspace/terminate"))
+        .bearer_auth(&alice.token)
+        .send()
+        .await
+        .expect("terminate");
+    assert_eq!(r.status(), 200);
+    until_no_processes(&app).await;
+    runner.shutdown(Duration::from_secs(5)).await;
+    let _ = tx.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    app.stop().await;
+}
