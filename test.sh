@@ -13,6 +13,8 @@
 #   WEFT_TOOLS_DIR           where the emulators are installed (default /var/tmp/weft-tools)
 #   WEFT_TEST_DICTIONARIES   where tests/dictionaries/fetch.sh keeps the real dictionaries
 #                            (default /var/tmp/weft-dictionaries)
+#   WEFT_TEST_JUPYTER        where tests/workspace/setup.sh keeps the JupyterLab environment
+#                            of the workspace tests (default /var/tmp/weft-jupyter)
 set -euo pipefail
 cd "$(dirname "$0")"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/weft-target}"
@@ -28,6 +30,10 @@ fi
 echo "==> the real data dictionaries (gdcdictionary, gen3dictionary) from PyPI"
 WEFT_TEST_DICTIONARIES="$(tests/dictionaries/fetch.sh)"
 export WEFT_TEST_DICTIONARIES
+
+echo "==> JupyterLab and the Gen3 SDK for the workspace tests (PyPI, Debian's python3)"
+WEFT_TEST_JUPYTER="$(tests/workspace/setup.sh)"
+export WEFT_TEST_JUPYTER
 
 echo "==> tests on SQLite"
 # weft-store-postgres holds only PostgreSQL tests: they run in the PostgreSQL leg (with CI

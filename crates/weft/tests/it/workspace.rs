@@ -616,3 +616,152 @@ async fn a_restart_adopts_its_running_workspaces_and_stops_strays() {
     let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
     app.stop().await;
 }
+
+/// The JupyterLab environment of the real-notebook test, if there is one.
+fn jupyter_env() -> Option<std::path::PathBuf> {
+    match std::env::var_os("WEFT_TEST_JUPYTER") {
+        Some(p) if std::path::Path::new(&p).join("bin/jupyter").exists() => Some(p.into()),
+        _ if std::env::var_os("CI").is_some() => panic!(
+            "CI is set but WEFT_TEST_JUPYTER names no JupyterLab environment: run \
+             tests/workspace/setup.sh"
+        ),
+        _ => {
+            eprintln!("WEFT_TEST_JUPYTER is unset: skipping the JupyterLab test");
+            None
+        }
+    }
+}
+
+/// Run `code` in a kernel of the caller's notebook over its websocket, through the proxy;
+/// what it printed.
+async fn run_in_kernel(app: &TestApp, token: &str, code: &str) -> String {
+    use futures::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+
+    let r = app
+        .client
+        .post(format!("{}/lw-workspace/proxy/api/kernels", app.url))
+        .bearer_auth(token)
+        .json(&json!({"name": "python3"}))
+        .send()
+        .await
+        .expect("kernel");
+    assert_eq!(r.status(), 201, "a kernel starts through the proxy");
+    let kernel: Value = r.json().await.expect("json");
+    let url = format!(
+        "ws://127.0.0.1:{}/lw-workspace/proxy/api/kernels/{}/channels",
+        app.port,
+        kernel["id"].as_str().expect("kernel id")
+    );
+    let mut request = url.into_client_request().expect("request");
+    request.headers_mut().insert(
+        "authorization",
+        format!("bearer {token}").parse().expect("header"),
+    );
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+        .await
+        .expect("connect");
+    let (mut ws, resp) = tokio_tungstenite::client_async(request, stream)
+        .await
+        .expect("the websocket opens through the proxy");
+    assert_eq!(resp.status(), 101);
+    let msg_id = uuid::Uuid::new_v4().simple().to_string();
+    let execute = json!({
+        "header": {"msg_id": msg_id, "username": "test", "session": uuid::Uuid::new_v4().simple().to_string(),
+                   "msg_type": "execute_request", "version": "5.3"},
+        "parent_header": {}, "metadata": {}, "channel": "shell",
+        "content": {"code": code, "silent": false, "store_history": false,
+                    "user_expressions": {}, "allow_stdin": false},
+    });
+    ws.send(Message::text(execute.to_string())).await.expect("send");
+    let mut out = String::new();
+    let read = async {
+        while let Some(m) = ws.next().await {
+            let Ok(Message::Text(t)) = m else { continue };
+            let m: Value = serde_json::from_str(&t).expect("json");
+            if m["parent_header"]["msg_id"] != msg_id.as_str() {
+                continue;
+            }
+            match m["msg_type"].as_str() {
+                Some("stream") => out.push_str(m["content"]["text"].as_str().unwrap_or_default()),
+                Some("error") => out.push_str(&format!("ERROR {}", m["content"]["evalue"])),
+                Some("status") if m["content"]["execution_state"] == "idle" => break,
+                _ => {}
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(120), read)
+        .await
+        .expect("the kernel answers");
+    out
+}
+
+#[tokio::test]
+async fn jupyterlab_runs_a_kernel_and_pulls_a_manifest() {
+    let Some(env) = jupyter_env() else { return };
+    let app = TestApp::start_with(|c| {
+        c.workspace.python_env = Some(env);
+        c.workspace.check_interval_secs = 1;
+    })
+    .await;
+    let alice = Ws::of(&app, "alice@example.org").await;
+    app.grant("alice@example.org", "fence", "read-storage", "/programs/p1")
+        .await;
+    // a file of the commons she may read, and one manifest naming it
+    let path = app.config.data_dir.join("files/ws/hello.txt");
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&path, b"hello from the commons\n").expect("object");
+    let rec = app
+        .create(json!({"urls": ["file:///ws/hello.txt"], "authz": ["/programs/p1"], "acl": []}))
+        .await;
+    let r = app
+        .client
+        .post(format!("{}/manifests/", app.url))
+        .bearer_auth(&alice.token)
+        .json(&json!([{"object_id": rec.did, "file_name": "hello.txt"}]))
+        .send()
+        .await
+        .expect("manifest");
+    let manifest = r.json::<Value>().await.expect("json")["filename"]
+        .as_str()
+        .expect("filename")
+        .to_owned();
+
+    // the default kind: JupyterLab from the environment
+    let (s, _, v) = alice.call(Method::GET, "/lw-workspace/options").await;
+    assert_eq!((s, &v[0]["name"]), (200, &json!("jupyterlab")), "{v}");
+    assert_eq!(alice.launch("jupyterlab").await.0, 200);
+    alice.until(&["Running"]).await;
+    let r = app
+        .client
+        .get(format!("{}/lw-workspace/proxy/lab", app.url))
+        .bearer_auth(&alice.token)
+        .send()
+        .await
+        .expect("lab");
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.expect("html").contains("JupyterLab"));
+
+    // a kernel through the proxy's websocket
+    assert_eq!(run_in_kernel(&app, &alice.token, "print(1 + 1)").await, "2\n");
+    // the manifest exported before the launch is there, and its files pull with the SDK
+    // as the workspace is set up (credentials.json, GEN3_API_KEY), unchanged
+    let code = format!(
+        "import json, requests\n\
+         from gen3.auth import Gen3Auth\n\
+         from gen3.file import Gen3File\n\
+         files = Gen3File(Gen3Auth())\n\
+         for e in json.load(open('manifests/{manifest}')):\n\
+         \x20   url = files.get_presigned_url(e['object_id'])['url']\n\
+         \x20   print(e['file_name'], requests.get(url).text, end='')\n"
+    );
+    assert_eq!(
+        run_in_kernel(&app, &alice.token, &code).await,
+        "hello.txt hello from the commons\n"
+    );
+    let (s, _, _) = alice.call(Method::POST, "/lw-workspace/terminate").await;
+    assert_eq!(s, 200);
+    until_no_processes(&app).await;
+    app.stop().await;
+}
