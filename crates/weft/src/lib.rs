@@ -215,16 +215,35 @@ pub fn oauth(config: &Config, stores: &Stores, tokens: &Arc<Tokens>) -> Arc<OAut
 }
 
 /// Apply a user.yaml (fence's usersync format) in one transaction; returns the report.
+/// `clients:` are named as fence names them, by the OAuth client's name (every client id
+/// registered under it); a name no client has is taken as a client id.
 pub async fn usersync(
     authz: &AuthzService,
+    stores: &Stores,
     path: &std::path::Path,
 ) -> anyhow::Result<weft_authz::usersync::SyncReport> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let file = weft_authz::usersync::parse(&text)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let mut ids: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+    for c in stores.oauth.clients().await? {
+        ids.entry(c.name).or_default().push(c.client_id);
+    }
+    let lookup = |name: &str| {
+        ids.get(name)
+            .cloned()
+            .unwrap_or_else(|| vec![name.to_owned()])
+    };
     authz
-        .change(|txn| weft_authz::usersync::apply(&file, txn, weft_authz::usersync::PROVIDER))
+        .change(|txn| {
+            weft_authz::usersync::apply_with_clients(
+                &file,
+                txn,
+                weft_authz::usersync::PROVIDER,
+                &lookup,
+            )
+        })
         .await
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
@@ -464,7 +483,7 @@ struct Identity {
 async fn identity(config: &Config, stores: &Stores, runner: &Runner) -> anyhow::Result<Identity> {
     let authz = authz_service(config, stores).await?;
     if let Some(path) = &config.usersync {
-        let report = usersync(&authz, path).await?;
+        let report = usersync(&authz, stores, path).await?;
         tracing::info!(file = %path.display(), "usersync: {}", report.summary());
     }
     let tokens = tokens(config, stores).await?;

@@ -598,7 +598,7 @@ async fn index_import(
 async fn usersync(config: &Config, path: &std::path::Path) -> anyhow::Result<()> {
     let stores = weft::open_stores(config).await?;
     let authz = weft::authz_service(config, &stores).await?;
-    let report = weft::usersync(&authz, path).await?;
+    let report = weft::usersync(&authz, &stores, path).await?;
     print!("{report}");
     if !report.to_string().ends_with('\n') {
         println!();

@@ -17,7 +17,7 @@ use crate::support::TestApp;
 
 /// The stand-in notebook: `FAKE_MODE` `ready` (default), `never` (never listens) or `die`
 /// (exits after `FAKE_DIE_AFTER` seconds).
-const FAKE: &str = r#"
+pub(crate) const FAKE: &str = r#"
 import http.server, json, os, sys, time, threading
 port = int(sys.argv[1])
 mode = os.environ.get("FAKE_MODE", "ready")
