@@ -285,9 +285,8 @@ impl Backend for LocalBackend {
                     Ok(None) => None,
                     Err(e) => Some(format!("the notebook cannot be watched: {e}")),
                 },
-                _ => {
-                    (!self.process_of(h.pid, &h.slug)).then(|| "the notebook process is gone".to_owned())
-                }
+                _ => (!self.process_of(h.pid, &h.slug))
+                    .then(|| "the notebook process is gone".to_owned()),
             }
         };
         Ok(match exited {
@@ -452,10 +451,7 @@ impl LocalBackend {
             let Ok(raw) = std::fs::read(e.path().join("environ")) else {
                 continue;
             };
-            if !raw
-                .split(|b| *b == 0)
-                .any(|kv| kv == dir_marker.as_bytes())
-            {
+            if !raw.split(|b| *b == 0).any(|kv| kv == dir_marker.as_bytes()) {
                 continue;
             }
             let env = raw

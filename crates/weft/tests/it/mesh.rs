@@ -333,10 +333,22 @@ async fn a_hub_workspace_pulls_from_two_commons_through_wts() {
     .unwrap();
     let hub_port = free_port();
     let callback = format!("http://127.0.0.1:{hub_port}/wts/oauth2/authorize");
-    let (a, guid_a, client_a) =
-        data_commons("127.0.0.2", "dg.AAAA", conf.path(), "from commons A\n", &callback).await;
-    let (b, guid_b, client_b) =
-        data_commons("127.0.0.3", "dg.BBBB", conf.path(), "from commons B\n", &callback).await;
+    let (a, guid_a, client_a) = data_commons(
+        "127.0.0.2",
+        "dg.AAAA",
+        conf.path(),
+        "from commons A\n",
+        &callback,
+    )
+    .await;
+    let (b, guid_b, client_b) = data_commons(
+        "127.0.0.3",
+        "dg.BBBB",
+        conf.path(),
+        "from commons B\n",
+        &callback,
+    )
+    .await;
 
     let hub_toml = conf.path().join("hub.toml");
     let mut text = format!(
@@ -381,9 +393,16 @@ async fn a_hub_workspace_pulls_from_two_commons_through_wts() {
         .await
         .unwrap();
     let providers: Value = r.json().await.unwrap();
-    assert_eq!(providers["providers"].as_array().unwrap().len(), 2, "{providers}");
+    assert_eq!(
+        providers["providers"].as_array().unwrap().len(),
+        2,
+        "{providers}"
+    );
     assert_eq!(providers["providers"][0]["base_url"], a.url().as_str());
-    assert_eq!(providers["providers"][0]["refresh_token_expiration"], Value::Null);
+    assert_eq!(
+        providers["providers"][0]["refresh_token_expiration"],
+        Value::Null
+    );
 
     // connect both: hub → commons' authorize (auto-approved) → hub's callback
     for idp in ["commons-a", "commons-b"] {
@@ -397,7 +416,10 @@ async fn a_hub_workspace_pulls_from_two_commons_through_wts() {
             let status = r.status();
             hops.push(format!("{status} {url}"));
             if !status.is_redirection() {
-                panic!("the connect flow stopped: {hops:?}: {}", r.text().await.unwrap());
+                panic!(
+                    "the connect flow stopped: {hops:?}: {}",
+                    r.text().await.unwrap()
+                );
             }
             let next = r.headers()["location"].to_str().unwrap().to_owned();
             if next == "/workspace" {
@@ -413,8 +435,17 @@ async fn a_hub_workspace_pulls_from_two_commons_through_wts() {
         .await
         .unwrap();
     let connected: Value = r.json().await.unwrap();
-    assert_eq!(connected["providers"].as_array().unwrap().len(), 2, "{connected}");
-    assert!(connected["providers"][1]["refresh_token_expiration"].as_i64().unwrap() > 0);
+    assert_eq!(
+        connected["providers"].as_array().unwrap().len(),
+        2,
+        "{connected}"
+    );
+    assert!(
+        connected["providers"][1]["refresh_token_expiration"]
+            .as_i64()
+            .unwrap()
+            > 0
+    );
 
     // a workspace on the hub; the manifest names a GUID of each commons
     let options: Value = browser

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use weft_config::workspace::{WorkspaceKind, WorkspaceConfig};
+use weft_config::workspace::{WorkspaceConfig, WorkspaceKind};
 
 use crate::support::TestApp;
 
@@ -145,7 +145,10 @@ impl<'a> Ws<'a> {
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
-        panic!("the workspace never became {want:?}: {}", self.status().await);
+        panic!(
+            "the workspace never became {want:?}: {}",
+            self.status().await
+        );
     }
 }
 
@@ -218,11 +221,15 @@ async fn a_workspace_launches_serves_its_owner_and_terminates() {
         .call(Method::GET, &format!("/lw-workspace/options?id={id}"))
         .await;
     assert_eq!((s, &one["name"]), (200, &json!("fake")));
-    let (s, _, v) = alice.call(Method::GET, "/lw-workspace/options?id=nope").await;
+    let (s, _, v) = alice
+        .call(Method::GET, "/lw-workspace/options?id=nope")
+        .await;
     assert_eq!((s, &v["error"]), (400, &json!("Invalid 'id' parameter")));
     let (s, _, v) = alice.call(Method::POST, "/lw-workspace/launch").await;
     assert_eq!((s, &v["error"]), (400, &json!("Missing 'id' parameter")));
-    let (s, _, v) = alice.call(Method::POST, "/lw-workspace/launch?id=nope").await;
+    let (s, _, v) = alice
+        .call(Method::POST, "/lw-workspace/launch?id=nope")
+        .await;
     assert_eq!((s, &v["error"]), (400, &json!("Invalid 'id' parameter")));
     let (s, _, v) = alice.call(Method::POST, "/lw-workspace/terminate").await;
     assert_eq!((s, &v["error"]), (404, &json!("no workspace to terminate")));
@@ -234,7 +241,10 @@ async fn a_workspace_launches_serves_its_owner_and_terminates() {
     assert_eq!(v["kind"], "fake");
     assert_eq!(v["workspaceType"], "Local");
     assert_eq!(v["idleTimeLimit"], -1);
-    assert!(v["lastActivityTime"].as_i64().expect("ms") > 1_700_000_000_000, "{v}");
+    assert!(
+        v["lastActivityTime"].as_i64().expect("ms") > 1_700_000_000_000,
+        "{v}"
+    );
     assert!(
         v["conditions"]
             .as_array()
@@ -243,9 +253,17 @@ async fn a_workspace_launches_serves_its_owner_and_terminates() {
             .all(|c| c["status"] == "True"),
         "{v}"
     );
-    let (s, _, v) = alice.call(Method::POST, &format!("/lw-workspace/launch?id={id}")).await;
+    let (s, _, v) = alice
+        .call(Method::POST, &format!("/lw-workspace/launch?id={id}"))
+        .await;
     assert_eq!(s, 409, "a second launch: {v}");
-    assert!(v["error"].as_str().expect("error").contains("already running"), "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .expect("error")
+            .contains("already running"),
+        "{v}"
+    );
 
     // the proxy: the owner's requests reach her notebook, with her token swapped for the
     // notebook's, and weft's own cookies kept from it
@@ -272,7 +290,9 @@ async fn a_workspace_launches_serves_its_owner_and_terminates() {
         let uid = seen["uid"].as_u64().expect("uid");
         assert!(uid >= 200_000, "a uid of its own: {uid}");
     }
-    let (s, _, posted) = alice.call(Method::POST, "/lw-workspace/proxy/api/kernels").await;
+    let (s, _, posted) = alice
+        .call(Method::POST, "/lw-workspace/proxy/api/kernels")
+        .await;
     assert_eq!((s, &posted["method"]), (200, &json!("POST")));
 
     // hatchery's injections: an API key of hers, in the environment and credentials.json
@@ -296,7 +316,10 @@ async fn a_workspace_launches_serves_its_owner_and_terminates() {
     assert_eq!(bob.status().await["status"], "Not Found");
     let r = app
         .client
-        .get(format!("{}/lw-workspace/proxy/api/kernels/k/channels", app.url))
+        .get(format!(
+            "{}/lw-workspace/proxy/api/kernels/k/channels",
+            app.url
+        ))
         .bearer_auth(&alice.token)
         .header("connection", "upgrade")
         .header("upgrade", "websocket")
@@ -326,7 +349,10 @@ async fn a_workspace_launches_serves_its_owner_and_terminates() {
         &std::fs::read(home.join("manifests").join(&name)).expect("placed manifest"),
     )
     .expect("json");
-    assert_eq!(placed, json!([{"object_id": "dg.TEST/1", "file_name": "a.txt"}]));
+    assert_eq!(
+        placed,
+        json!([{"object_id": "dg.TEST/1", "file_name": "a.txt"}])
+    );
 
     // terminate: nothing left running, the key revoked, the home kept
     let (s, text, _) = alice.call(Method::POST, "/lw-workspace/terminate").await;
@@ -340,7 +366,10 @@ async fn a_workspace_launches_serves_its_owner_and_terminates() {
         )
         .await;
     assert_eq!(r.status, 401, "the key died with the workspace: {}", r.text);
-    assert!(home.join("manifests").join(&name).exists(), "the home survives");
+    assert!(
+        home.join("manifests").join(&name).exists(),
+        "the home survives"
+    );
     let (s, _, _) = alice.call(Method::GET, "/lw-workspace/proxy/tree").await;
     assert_eq!(s, 404);
     let (s, _, _) = alice.call(Method::POST, "/lw-workspace/terminate").await;
@@ -379,7 +408,10 @@ async fn faults_become_clear_statuses_and_leave_nothing_behind() {
     assert_eq!(alice.status().await["status"], "Launching");
     let v = alice.until(&["Errored"]).await;
     assert!(
-        v["message"].as_str().expect("message").contains("did not answer within 3 s"),
+        v["message"]
+            .as_str()
+            .expect("message")
+            .contains("did not answer within 3 s"),
         "{v}"
     );
     until_no_processes(&app).await;
@@ -388,7 +420,10 @@ async fn faults_become_clear_statuses_and_leave_nothing_behind() {
     assert_eq!(alice.launch("dies").await.0, 200);
     alice.until(&["Running"]).await;
     let v = alice.until(&["Stopped"]).await;
-    assert!(v["message"].as_str().expect("message").contains("exited"), "{v}");
+    assert!(
+        v["message"].as_str().expect("message").contains("exited"),
+        "{v}"
+    );
     until_no_processes(&app).await;
 
     // an idle notebook: stopped after its idle limit, its home kept
@@ -397,11 +432,18 @@ async fn faults_become_clear_statuses_and_leave_nothing_behind() {
     assert_eq!(v["idleTimeLimit"], 2000);
     let v = alice.until(&["Stopped"]).await;
     assert!(
-        v["message"].as_str().expect("message").contains("without activity"),
+        v["message"]
+            .as_str()
+            .expect("message")
+            .contains("without activity"),
         "{v}"
     );
     until_no_processes(&app).await;
-    assert!(home_of(&app, "alice@example.org").join(".gen3/credentials.json").exists());
+    assert!(
+        home_of(&app, "alice@example.org")
+            .join(".gen3/credentials.json")
+            .exists()
+    );
     // a stopped workspace is terminated to clear it, then launches again
     let (s, _, _) = alice.call(Method::POST, "/lw-workspace/terminate").await;
     assert_eq!(s, 200);
@@ -459,14 +501,25 @@ async fn pay_models_meter_usage_warn_and_stop_at_the_hard_limit() {
     // it runs, is charged, warned past the soft limit, and stopped at the hard limit
     assert_eq!(alice.launch("metered").await.0, 200);
     alice.until(&["Running"]).await;
-    let (s, _, v) = alice.call(Method::POST, "/lw-workspace/setpaymodel?id=pm-big").await;
+    let (s, _, v) = alice
+        .call(Method::POST, "/lw-workspace/setpaymodel?id=pm-big")
+        .await;
     assert_eq!(s, 409, "no switching while it runs: {v}");
     let v = alice.until(&["Stopped"]).await;
     assert!(
-        v["message"].as_str().expect("message").contains("hard limit"),
+        v["message"]
+            .as_str()
+            .expect("message")
+            .contains("hard limit"),
         "{v}"
     );
-    assert!(v["message"].as_str().expect("message").contains("past its soft limit"), "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .expect("message")
+            .contains("past its soft limit"),
+        "{v}"
+    );
     until_no_processes(&app).await;
     let (_, _, v) = alice.call(Method::GET, "/lw-workspace/paymodels").await;
     assert_eq!(v["request_status"], "above limit");
@@ -477,13 +530,20 @@ async fn pay_models_meter_usage_warn_and_stop_at_the_hard_limit() {
         .await
         .expect("usage");
     assert!(!usage.is_empty());
-    assert!(usage.iter().all(|u| u.account == "pm-small" && u.kind == "metered"));
+    assert!(
+        usage
+            .iter()
+            .all(|u| u.account == "pm-small" && u.kind == "metered")
+    );
     let charged: f64 = usage.iter().map(|u| u.cost).sum();
     assert!((charged - v["total-usage"].as_f64().expect("usage")).abs() < 1e-6);
     let report = weft::workspace::usage_report(&stores, None, 0)
         .await
         .expect("report");
-    let small = report.iter().find(|l| l.pay_model == "pm-small").expect("line");
+    let small = report
+        .iter()
+        .find(|l| l.pay_model == "pm-small")
+        .expect("line");
     assert!((small.period_usage - charged).abs() < 1e-6);
     assert!(small.period_hours > 0.0);
     assert!(weft::workspace::usage_table(&report).contains("pm-small"));
@@ -494,11 +554,17 @@ async fn pay_models_meter_usage_warn_and_stop_at_the_hard_limit() {
     assert!(text.contains("hard limit"), "{text}");
 
     // another pay model: launches again; none current: refused
-    let (s, _, v) = alice.call(Method::POST, "/lw-workspace/setpaymodel?id=pm-big").await;
+    let (s, _, v) = alice
+        .call(Method::POST, "/lw-workspace/setpaymodel?id=pm-big")
+        .await;
     assert_eq!((s, &v["bmh_workspace_id"]), (200, &json!("pm-big")));
-    let (s, _, v) = alice.call(Method::POST, "/lw-workspace/setpaymodel?id=pm-nope").await;
+    let (s, _, v) = alice
+        .call(Method::POST, "/lw-workspace/setpaymodel?id=pm-nope")
+        .await;
     assert_eq!(s, 404, "{v}");
-    let (s, text, _) = alice.call(Method::POST, "/lw-workspace/resetpaymodels").await;
+    let (s, text, _) = alice
+        .call(Method::POST, "/lw-workspace/resetpaymodels")
+        .await;
     assert_eq!(s, 200, "{text}");
     let (s, text) = alice.launch("metered").await;
     assert_eq!(s, 400, "{text}");
@@ -538,14 +604,23 @@ async fn a_default_pay_model_is_given_and_kinds_follow_pay_model_types() {
         .iter()
         .map(|o| o["name"].as_str().expect("name"))
         .collect();
-    assert_eq!(names, ["any"], "a pay-model kind and an authz kind are hidden");
+    assert_eq!(
+        names,
+        ["any"],
+        "a pay-model kind and an authz kind are hidden"
+    );
     let (s, _, v) = alice.call(Method::GET, "/lw-workspace/paymodels").await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["workspace_type"], "Trial Workspace");
     assert_eq!(v["soft-limit"], 5.0);
     assert_eq!(v["request_status"], "active");
-    app.grant("alice@example.org", "jupyterhub", "launch", "/workspace/gpu")
-        .await;
+    app.grant(
+        "alice@example.org",
+        "jupyterhub",
+        "launch",
+        "/workspace/gpu",
+    )
+    .await;
     let (_, _, v) = alice.call(Method::GET, "/lw-workspace/options").await;
     assert_eq!(v.as_array().expect("options").len(), 2, "{v}");
     app.stop().await;
@@ -674,7 +749,9 @@ async fn run_in_kernel(app: &TestApp, token: &str, code: &str) -> String {
         "content": {"code": code, "silent": false, "store_history": false,
                     "user_expressions": {}, "allow_stdin": false},
     });
-    ws.send(Message::text(execute.to_string())).await.expect("send");
+    ws.send(Message::text(execute.to_string()))
+        .await
+        .expect("send");
     let mut out = String::new();
     let read = async {
         while let Some(m) = ws.next().await {
@@ -744,7 +821,10 @@ async fn jupyterlab_runs_a_kernel_and_pulls_a_manifest() {
     assert!(r.text().await.expect("html").contains("JupyterLab"));
 
     // a kernel through the proxy's websocket
-    assert_eq!(run_in_kernel(&app, &alice.token, "print(1 + 1)").await, "2\n");
+    assert_eq!(
+        run_in_kernel(&app, &alice.token, "print(1 + 1)").await,
+        "2\n"
+    );
     // the manifest exported before the launch is there, and its files pull with the SDK
     // as the workspace is set up (credentials.json, GEN3_API_KEY), unchanged
     let code = format!(
