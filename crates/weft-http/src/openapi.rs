@@ -66,19 +66,26 @@ pub fn document() -> utoipa::openapi::OpenApi {
 fn under(prefix: &str, ids: &str, mut part: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     let paths = std::mem::take(&mut part.paths.paths);
     for (path, mut item) in paths {
-        for op in [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.options,
-            &mut item.head,
-            &mut item.patch,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            op.operation_id = op.operation_id.take().map(|id| format!("{ids}_{id}"));
+        // one handler serving several methods (the workspace proxy) documents each with
+        // the same id: every method after the first gets its name appended
+        let mut seen = std::collections::HashSet::new();
+        for (method, op) in [
+            ("get", &mut item.get),
+            ("put", &mut item.put),
+            ("post", &mut item.post),
+            ("delete", &mut item.delete),
+            ("options", &mut item.options),
+            ("head", &mut item.head),
+            ("patch", &mut item.patch),
+        ] {
+            let Some(op) = op else { continue };
+            op.operation_id = op.operation_id.take().map(|id| {
+                if seen.insert(id.clone()) {
+                    format!("{ids}_{id}")
+                } else {
+                    format!("{ids}_{id}_{method}")
+                }
+            });
         }
         part.paths.paths.insert(format!("{prefix}{path}"), item);
     }

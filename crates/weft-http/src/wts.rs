@@ -28,7 +28,15 @@ pub struct WtsState {
 type Shared = Arc<WtsState>;
 
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(external_oidc, token, authorization_url, authorize, logout, status))]
+#[openapi(paths(
+    external_oidc,
+    token,
+    authorization_url,
+    authorize,
+    connected,
+    logout,
+    status
+))]
 pub(crate) struct Api;
 
 pub(crate) fn routes() -> Routes<Shared> {
@@ -39,6 +47,7 @@ pub(crate) fn routes() -> Routes<Shared> {
         .route("/wts/token", get(token))
         .route("/wts/oauth2/authorization_url", get(authorization_url))
         .route("/wts/oauth2/authorize", get(authorize))
+        .route("/wts/oauth2/connected", get(connected))
         .route("/wts/oauth2/logout", get(logout))
         .route("/wts/_status", get(status))
 }
@@ -62,6 +71,7 @@ async fn user(s: &WtsState, creds: &Credentials) -> Result<String, ApiError> {
     security((), ("bearer" = [])),
     responses(
         (status = 200, description = "{\"providers\": [{base_url, idp, name, refresh_token_expiration, urls: [{name, url}]}]}", body = serde_json::Value),
+        (status = 400, description = "A malformed query string", body = serde_json::Value),
         (status = 401, description = "unexpired=true without a valid token", body = serde_json::Value),
     ))]
 async fn external_oidc(State(s): State<Shared>, Creds(c): Creds, Query(q): Query) -> Response {
@@ -165,6 +175,36 @@ async fn authorize(State(s): State<Shared>, Creds(c): Creds, Query(q): Query) ->
     };
     match s.service.callback(caller.as_deref(), code, state).await {
         Ok(to) => redirect(&to),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+#[utoipa::path(get, path = "/wts/oauth2/connected", tag = "wts",
+    summary = "Whether the caller holds a live refresh token for ?idp= (the default: this weft)",
+    params(("idp" = Option<String>, Query, description = "The provider")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Connected", body = serde_json::Value),
+        (status = 400, description = "An unknown provider", body = serde_json::Value),
+        (status = 401, description = "No or a bad token", body = serde_json::Value),
+        (status = 403, description = "Not connected", body = serde_json::Value),
+    ))]
+async fn connected(State(s): State<Shared>, Creds(c): Creds, Query(q): Query) -> Response {
+    let u = match user(&s, &c).await {
+        Ok(u) => u,
+        Err(e) => return e.into_response(),
+    };
+    let idp = q.get("idp");
+    if weft_workspace::wts::is_own(idp) {
+        return axum::Json(json!({"connected": true})).into_response();
+    }
+    match s.service.connected(&u, idp.unwrap_or_default()).await {
+        Ok(true) => axum::Json(json!({"connected": true})).into_response(),
+        Ok(false) => ApiError::from(WeftError::forbidden(format!(
+            "not connected to {:?}: connect it on your profile page",
+            idp.unwrap_or_default()
+        )))
+        .into_response(),
         Err(e) => ApiError::from(e).into_response(),
     }
 }

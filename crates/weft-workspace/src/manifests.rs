@@ -76,6 +76,9 @@ impl Manifests {
         let Value::Array(entries) = &value else {
             return Err(bad("the manifest must be a JSON array of objects"));
         };
+        if entries.is_empty() {
+            return Err(bad("the manifest is empty"));
+        }
         for (i, e) in entries.iter().enumerate() {
             match e.get("object_id") {
                 Some(Value::String(s)) if !s.is_empty() => {}

@@ -314,7 +314,7 @@ impl WorkspaceService {
     ///
     /// # Errors
     /// 400 for an unknown or forbidden kind or no current pay model, 403 past the hard
-    /// limit, 409 when a workspace already runs, 502 when the backend cannot start it.
+    /// limit, 409 when a workspace already runs, 503 when the backend cannot start it.
     pub async fn launch(&self, creds: &Credentials, id: &str) -> Result<(), WeftError> {
         let user = self.caller(creds).await?;
         let current = self.current_pay_model(&user).await?;
@@ -614,16 +614,21 @@ impl WorkspaceService {
         let Some(kind) = self.kinds.iter().find(|k| k.id == row.kind) else {
             return false;
         };
-        if to <= row.metered_to {
+        // from what the store holds: another stop or check may have metered since
+        let from = match self.store.workspace(&row.user).await {
+            Ok(Some(r)) => r.metered_to.max(row.metered_to),
+            _ => row.metered_to,
+        };
+        if to <= from {
             return false;
         }
         #[allow(clippy::cast_precision_loss)]
-        let cost = kind.rate_per_hour * ((to - row.metered_to) as f64) / 3600.0;
+        let cost = kind.rate_per_hour * ((to - from) as f64) / 3600.0;
         let usage = UsageRow {
             user: row.user.clone(),
             account: account.clone(),
             kind: kind.name.clone(),
-            from: row.metered_to,
+            from,
             to,
             cost,
         };
@@ -796,6 +801,8 @@ impl WorkspaceService {
             }
             known.insert(slug(&row.user));
             if row.state == state::TERMINATING {
+                let lock = self.lock_for(&row.user);
+                let _held = lock.lock().await;
                 let _ = self.stop_row(row, state::NOT_FOUND, None).await;
                 continue;
             }

@@ -223,7 +223,8 @@ impl TokenService {
     /// refresh token. Returns where to send the browser.
     ///
     /// # Errors
-    /// 400 for a bad or expired state, 401 when `caller` is not the state's user, 503
+    /// 400 for a bad or expired state, 401 when `caller` is not the state's user (or no
+    /// one), 503
     /// when the provider refuses the code.
     pub async fn callback(
         &self,
@@ -257,10 +258,12 @@ impl TokenService {
         if st.exp < now() {
             return Err(bad("the connect request expired: start again"));
         }
-        if caller.is_some_and(|c| c != st.user) {
+        // the browser that finishes the flow must be the one of the user who started it:
+        // else another user's code could be linked to this account
+        if caller != Some(st.user.as_str()) {
             return Err(WeftError::new(
                 ErrorCode::Unauthenticated,
-                "the connect request was started by another user",
+                "log in as the user who started this connect request, then start it again",
             ));
         }
         let p = self.provider(&st.idp)?;
@@ -389,6 +392,20 @@ impl TokenService {
         }
         self.remember(user, idp, resp.access_token.clone(), resp.expires_in);
         Ok(resp.access_token)
+    }
+
+    /// Whether the user holds a live refresh token for `idp` (WTS's `oauth2/connected`).
+    ///
+    /// # Errors
+    /// 400 for an unknown provider.
+    pub async fn connected(&self, user: &str, idp: &str) -> Result<bool, WeftError> {
+        self.provider(idp)?;
+        Ok(self
+            .store
+            .external_tokens(user)
+            .await?
+            .iter()
+            .any(|t| t.idp == idp && t.expires > now()))
     }
 
     /// Forget the user's token for `idp`.

@@ -161,6 +161,13 @@ pub async fn workspaces(
                     ),
                 })
                 .map_err(|e| anyhow::anyhow!("workspaces: {e}"))?;
+                if !separate {
+                    tracing::warn!(
+                        "workspaces run as weft's own user: a notebook can read weft's data \
+                         directory (run weft as root, with workspace.separate_users, to give \
+                         each workspace a uid of its own)"
+                    );
+                }
                 if separate {
                     let data = config.data_dir.canonicalize()?;
                     let ws = ws_dir.canonicalize()?;
@@ -183,13 +190,17 @@ pub async fn workspaces(
             ),
         };
         let settings = Settings {
-            endpoint: config
-                .workspace
-                .kubernetes
-                .endpoint_url
-                .clone()
-                .filter(|_| config.workspace.backend == WorkspaceBackend::Kubernetes)
-                .unwrap_or_else(|| base.clone()),
+            // hatchery's GEN3_ENDPOINT is the commons' host (`host[:port]`), which the gen3
+            // CLI and drs-pull take as such
+            endpoint: crate::authority(
+                &config
+                    .workspace
+                    .kubernetes
+                    .endpoint_url
+                    .clone()
+                    .filter(|_| config.workspace.backend == WorkspaceBackend::Kubernetes)
+                    .unwrap_or_else(|| base.clone()),
+            )?,
             launch_timeout: Duration::from_secs(config.workspace.launch_timeout_secs),
             check_interval: Duration::from_secs(config.workspace.check_interval_secs),
             api_key_minutes: config.workspace.api_key_minutes,

@@ -305,9 +305,11 @@ pub fn notebook_args(spec: &LaunchSpec, home: &str) -> Vec<String> {
 
 /// The kind's environment, then the launch's; a later name replaces an earlier one in place.
 #[must_use]
-pub fn notebook_env(spec: &LaunchSpec) -> Vec<EnvVar> {
+pub fn notebook_env(spec: &LaunchSpec, home: &str) -> Vec<EnvVar> {
     let mut env: Vec<EnvVar> = Vec::new();
     for (name, value) in spec.kind.env.iter().chain(&spec.env) {
+        // `{home}` is the user's persistent directory, as in the command
+        let value = &value.replace("{home}", home);
         if let Some(e) = env.iter_mut().find(|e| &e.name == name) {
             e.value = Some(value.clone());
         } else {
@@ -393,7 +395,7 @@ pub fn pod(spec: &LaunchSpec, namespace: &str, home: &str) -> Pod {
         name: NOTEBOOK.to_owned(),
         image: Some(kind.image.clone()),
         args: Some(notebook_args(spec, home)),
-        env: Some(notebook_env(spec)),
+        env: Some(notebook_env(spec, home)),
         ports: Some(vec![k8s_openapi::api::core::v1::ContainerPort {
             container_port: i32::from(kind.target_port),
             name: Some("notebook".to_owned()),

@@ -405,6 +405,7 @@ async fn a_hub_workspace_pulls_from_two_commons_through_wts() {
     );
 
     // connect both: hub → commons' authorize (auto-approved) → hub's callback
+    let mut callbacks = Vec::new();
     for idp in ["commons-a", "commons-b"] {
         let mut url = format!(
             "{}/wts/oauth2/authorization_url?idp={idp}&redirect=/workspace",
@@ -425,10 +426,23 @@ async fn a_hub_workspace_pulls_from_two_commons_through_wts() {
             if next == "/workspace" {
                 break;
             }
+            if next.contains("/wts/oauth2/authorize?") {
+                callbacks.push(next.clone());
+            }
             url = next;
             assert!(hops.len() < 6, "{hops:?}");
         }
     }
+    // the callback is the starting user's own: a browser not logged in as her cannot
+    // finish her connect request (nor link her account at a commons to another)
+    let r = reqwest::get(&callbacks[0]).await.unwrap();
+    assert_eq!(r.status(), 401, "{}", r.text().await.unwrap());
+    let r = browser
+        .get(format!("{}/wts/oauth2/connected?idp=commons-a", hub.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
     let r = browser
         .get(format!("{}/wts/external_oidc/?unexpired=true", hub.url()))
         .send()

@@ -279,7 +279,7 @@ async fn a_workspace_launches_serves_its_owner_and_terminates() {
     let seen: Value = r.json().await.expect("json");
     assert_eq!(seen["path"], "/lw-workspace/proxy/tree/x?y=1");
     assert_eq!(seen["cookie"], "_xsrf=abc");
-    assert_eq!(seen["endpoint"], app.url.as_str());
+    assert_eq!(seen["endpoint"], app.host(), "GEN3_ENDPOINT is the host, as hatchery's");
     assert_eq!(seen["leaked"], json!([]), "weft's environment stays out");
     let home = home_of(&app, "alice@example.org");
     assert_eq!(
