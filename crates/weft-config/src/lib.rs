@@ -90,6 +90,8 @@ pub struct Config {
     pub mds: MdsConfig,
     /// Where Prometheus metrics are served.
     pub metrics: MetricsConfig,
+    /// HTTPS on `listen` (off: plain HTTP, as behind a TLS-terminating load balancer).
+    pub tls: TlsConfig,
     /// The data dictionary, which turns on graph submission (sheepdog's API).
     pub dictionary: DictionaryConfig,
     /// The explorer (tube's documents, guppy's API), served when a dictionary is configured.
@@ -98,6 +100,25 @@ pub struct Config {
     pub portal: PortalConfig,
     /// Workspaces (hatchery), manifests (manifestservice) and the workspace token service.
     pub workspace: WorkspaceConfig,
+}
+
+/// HTTPS served by weft itself: a certificate chain and its private key, PEM files read at
+/// start.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// The certificate chain (PEM), leaf first.
+    pub cert: Option<PathBuf>,
+    /// Its private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<PathBuf>,
+}
+
+impl TlsConfig {
+    /// Whether weft serves HTTPS.
+    #[must_use]
+    pub fn enabled(&self) -> bool {
+        self.cert.is_some() && self.key.is_some()
+    }
 }
 
 /// The web portal at `/`: the commons' name and look, which pages it serves, and the
@@ -529,6 +550,7 @@ impl Default for Config {
             portal: PortalConfig::default(),
             workspace: WorkspaceConfig::default(),
             metrics: MetricsConfig::default(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -632,6 +654,7 @@ const ENV_KEYS: &[&str] = &[
     "hub",
     "mds",
     "metrics",
+    "tls",
     "dictionary",
     "explore",
     "portal",
@@ -737,6 +760,11 @@ impl Config {
         self.storage.validate()?;
         self.hub.validate()?;
         self.workspace.validate()?;
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return Err(ConfigError::Invalid(
+                "tls needs both cert and key (PEM files), or neither".into(),
+            ));
+        }
         if let Some(t) = &self.metrics.token
             && t.expose().trim().len() < 16
         {
@@ -755,10 +783,10 @@ impl Config {
     /// The public base URL without a trailing slash.
     #[must_use]
     pub fn public_base_url(&self) -> String {
-        let url = self
-            .base_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{}", self.listen));
+        let url = self.base_url.clone().unwrap_or_else(|| {
+            let scheme = if self.tls.enabled() { "https" } else { "http" };
+            format!("{scheme}://{}", self.listen)
+        });
         url.trim_end_matches('/').to_owned()
     }
 

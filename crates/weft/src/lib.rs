@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod import;
+pub mod tls;
 pub mod upload;
 pub mod workspace;
 

@@ -435,8 +435,13 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let local = listener.local_addr()?;
+    let tls = match (&config.tls.cert, &config.tls.key) {
+        (Some(cert), Some(key)) => Some(weft::tls::server_config(cert, key)?),
+        _ => None,
+    };
     if config.base_url.is_none() {
-        config.base_url = Some(format!("http://{local}"));
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        config.base_url = Some(format!("{scheme}://{local}"));
     }
     tracing::info!(
         listen = %local,
@@ -471,14 +476,24 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     let runner = weft::Runner::default();
     let app = weft::build_with(config, stores, metrics, &runner).await?;
     let stopping = runner.token();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            tokio::select! {
-                () = shutdown_signal() => {}
-                () = stopping.cancelled() => {}
-            }
-        })
-        .await;
+    let stop = async move {
+        tokio::select! {
+            () = shutdown_signal() => {}
+            () = stopping.cancelled() => {}
+        }
+    };
+    let served = match tls {
+        Some(tls) => {
+            axum::serve(weft::tls::TlsListener::new(listener, tls)?, app)
+                .with_graceful_shutdown(stop)
+                .await
+        }
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await
+        }
+    };
     let _ = stop_metrics.send(());
     // The same signal stops the background tasks; wait a bounded time for them.
     if runner.shutdown(TASKS_STOP_WITHIN).await {

@@ -205,7 +205,12 @@ impl TestApp {
                 .expect("binding 127.0.0.1:0"),
         };
         let addr = listener.local_addr().expect("local addr");
-        let url = format!("http://{host}:{}", addr.port());
+        let scheme = if config.tls.enabled() {
+            "https"
+        } else {
+            "http"
+        };
+        let url = format!("{scheme}://{host}:{}", addr.port());
         config.listen = addr;
         config.base_url = Some(url.clone());
 
@@ -215,18 +220,35 @@ impl TestApp {
             .await
             .into_app();
         let (tx, rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
+        let tls = config.tls.cert.clone().zip(config.tls.key.clone());
+        let mut client = reqwest::Client::builder().timeout(Duration::from_secs(30));
+        let server = match &tls {
+            Some((cert, key)) => {
+                let tls = weft::tls::server_config(cert, key).expect("tls");
+                let listener = weft::tls::TlsListener::new(listener, tls).expect("tls listener");
+                client = client.add_root_certificate(
+                    reqwest::Certificate::from_pem(&std::fs::read(cert).expect("cert"))
+                        .expect("a PEM certificate"),
+                );
+                tokio::spawn(async move {
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(async {
+                            let _ = rx.await;
+                        })
+                        .await
+                        .expect("server error");
                 })
-                .await
-                .expect("server error");
-        });
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("http client");
+            }
+            None => tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = rx.await;
+                    })
+                    .await
+                    .expect("server error");
+            }),
+        };
+        let client = client.build().expect("http client");
         Self {
             url,
             port: addr.port(),

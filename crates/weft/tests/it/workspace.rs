@@ -279,7 +279,11 @@ async fn a_workspace_launches_serves_its_owner_and_terminates() {
     let seen: Value = r.json().await.expect("json");
     assert_eq!(seen["path"], "/lw-workspace/proxy/tree/x?y=1");
     assert_eq!(seen["cookie"], "_xsrf=abc");
-    assert_eq!(seen["endpoint"], app.host(), "GEN3_ENDPOINT is the host, as hatchery's");
+    assert_eq!(
+        seen["endpoint"],
+        app.host(),
+        "GEN3_ENDPOINT is the host, as hatchery's"
+    );
     assert_eq!(seen["leaked"], json!([]), "weft's environment stays out");
     let home = home_of(&app, "alice@example.org");
     assert_eq!(
@@ -707,6 +711,36 @@ fn jupyter_env() -> Option<std::path::PathBuf> {
     }
 }
 
+/// A connection for the websocket client: plain or TLS.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
+/// TLS to 127.0.0.1 trusting only `cert`.
+async fn tls_to(
+    tcp: tokio::net::TcpStream,
+    cert: &std::path::Path,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    use rustls::pki_types::pem::PemObject as _;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from_pem_file(cert).expect("cert"))
+        .expect("root");
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(
+            rustls::pki_types::ServerName::try_from("127.0.0.1").expect("name"),
+            tcp,
+        )
+        .await
+        .expect("TLS handshake")
+}
+
 /// Run `code` in a kernel of the caller's notebook over its websocket, through the proxy;
 /// what it printed.
 async fn run_in_kernel(app: &TestApp, token: &str, code: &str) -> String {
@@ -724,8 +758,10 @@ async fn run_in_kernel(app: &TestApp, token: &str, code: &str) -> String {
         .expect("kernel");
     assert_eq!(r.status(), 201, "a kernel starts through the proxy");
     let kernel: Value = r.json().await.expect("json");
+    let tls = app.config.tls.cert.clone();
     let url = format!(
-        "ws://127.0.0.1:{}/lw-workspace/proxy/api/kernels/{}/channels",
+        "{}://127.0.0.1:{}/lw-workspace/proxy/api/kernels/{}/channels",
+        if tls.is_some() { "wss" } else { "ws" },
         app.port,
         kernel["id"].as_str().expect("kernel id")
     );
@@ -734,9 +770,13 @@ async fn run_in_kernel(app: &TestApp, token: &str, code: &str) -> String {
         "authorization",
         format!("bearer {token}").parse().expect("header"),
     );
-    let stream = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
         .await
         .expect("connect");
+    let stream: Box<dyn Io> = match tls {
+        Some(cert) => Box::new(tls_to(tcp, &cert).await),
+        None => Box::new(tcp),
+    };
     let (mut ws, resp) = tokio_tungstenite::client_async(request, stream)
         .await
         .expect("the websocket opens through the proxy");
@@ -840,6 +880,86 @@ async fn jupyterlab_runs_a_kernel_and_pulls_a_manifest() {
         run_in_kernel(&app, &alice.token, &code).await,
         "hello.txt hello from the commons\n"
     );
+    let (s, _, _) = alice.call(Method::POST, "/lw-workspace/terminate").await;
+    assert_eq!(s, 200);
+    until_no_processes(&app).await;
+    app.stop().await;
+}
+
+/// A self-signed certificate for 127.0.0.1 (a leaf, as rustls wants it), in a directory
+/// every uid can read (the workspace's own uid reads the certificate).
+fn certificate() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let key = rcgen::KeyPair::generate().expect("key");
+    let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).expect("params");
+    let cert = params.self_signed(&key).expect("certificate");
+    let (c, k) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&c, cert.pem()).expect("cert");
+    std::fs::set_permissions(&c, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    std::fs::write(&k, key.serialize_pem()).expect("key");
+    (dir, c, k)
+}
+
+#[tokio::test]
+async fn gen3_drs_pull_works_in_a_workspace_unchanged() {
+    let Some(env) = jupyter_env() else { return };
+    let (_certs, cert, key) = certificate();
+    let bundle = cert.to_string_lossy().into_owned();
+    // HTTPS, as a commons is served: the SDK's drs-pull builds https://<host> URLs
+    let app = TestApp::start_with(|c| {
+        c.tls.cert = Some(cert.clone());
+        c.tls.key = Some(key);
+        c.workspace.python_env = Some(env);
+        c.workspace.check_interval_secs = 1;
+        c.workspace.kinds = vec![WorkspaceKind {
+            name: "jupyterlab".into(),
+            env: [("REQUESTS_CA_BUNDLE".to_owned(), bundle)].into(),
+            ..WorkspaceKind::default()
+        }];
+    })
+    .await;
+    assert!(app.url.starts_with("https://"));
+    let alice = Ws::of(&app, "alice@example.org").await;
+    app.grant("alice@example.org", "fence", "read-storage", "/programs/p1")
+        .await;
+    let path = app.config.data_dir.join("files/ws/reads.txt");
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&path, b"ACGT\n").expect("object");
+    let rec = app
+        .create(
+            json!({"urls": ["file:///ws/reads.txt"], "authz": ["/programs/p1"], "acl": [],
+                       "file_name": "reads.txt", "size": 5,
+                       "hashes": {"md5": "58ce66d7df0a1cf9b360cabf43da3ea5"}}),
+        )
+        .await;
+    let r = app
+        .client
+        .post(format!("{}/manifests/", app.url))
+        .bearer_auth(&alice.token)
+        .json(&json!([{"object_id": rec.did, "commons_url": app.host(), "file_name": "reads.txt"}]))
+        .send()
+        .await
+        .expect("manifest");
+    assert_eq!(r.status(), 200);
+    let manifest = r.json::<Value>().await.expect("json")["filename"]
+        .as_str()
+        .expect("filename")
+        .to_owned();
+    assert_eq!(alice.launch("jupyterlab").await.0, 200);
+    alice.until(&["Running"]).await;
+    // the CLI as a user types it: its API key and endpoint come from the workspace
+    let code = format!(
+        "import subprocess\n\
+         r = subprocess.run(['gen3', 'drs-pull', 'manifest', 'manifests/{manifest}', 'pulled'],\n\
+         \x20                  capture_output=True, text=True)\n\
+         try:\n\
+         \x20   print(open('pulled/reads.txt').read(), end='')\n\
+         except OSError:\n\
+         \x20   print(r.returncode, r.stdout[-2000:], r.stderr[-2000:])\n"
+    );
+    assert_eq!(run_in_kernel(&app, &alice.token, &code).await, "ACGT\n");
     let (s, _, _) = alice.call(Method::POST, "/lw-workspace/terminate").await;
     assert_eq!(s, 200);
     until_no_processes(&app).await;
