@@ -1009,6 +1009,50 @@ accent = "#b3471d"
 # charts = ["gender", "pie:race"]
 # table = ["submitter_id", "project_id", "gender", "race"]
 
+[workspace]
+# Notebooks next to the data (hatchery at /lw-workspace/). With no kinds listed, the
+# `jupyterlab` kind is offered once `weft workspace setup` has installed it.
+enabled = true
+# "local" (a process per user on this machine) or "kubernetes".
+backend = "local"
+# dir = "<data_dir>/workspaces"
+# python_env = "<dir>/env/jupyterlab"
+# Each notebook as a uid of its own (needs root); default: true when weft runs as root.
+# separate_users = true
+uid_base = 200000
+launch_timeout_secs = 120
+check_interval_secs = 15
+api_key_minutes = 43200
+# [[workspace.kinds]]
+# name = "JupyterLab, 2 CPUs"
+# command = ["/srv/env/bin/jupyter", "lab", "--ServerApp.port={port}", "--ServerApp.base_url={base_url}"]
+# image = "quay.io/jupyter/minimal-notebook"   # kubernetes
+# cpu_limit = "2"
+# memory_limit = "4Gi"
+# idle_limit_secs = 3600
+# rate_per_hour = 0.5
+# resource_paths = ["/workspace/large"]
+# pay_models = ["Direct Pay"]
+# [workspace.default_pay_model]
+# workspace_type = "Trial Workspace"
+# soft_limit = 80.0
+# hard_limit = 100.0
+# Another commons a workspace here may pull from (the workspace token service):
+# [workspace.external_oidc.commons-a]
+# base_url = "https://a.example.org"
+# client_id = "..."
+# client_secret = "..."
+
+[workspace.kubernetes]
+namespace = "jupyter-pods"
+volume_size = "10Gi"
+user_volume_location = "/home/jovyan/pd"
+
+[tls]
+# HTTPS on `listen` (else plain HTTP, as behind a TLS-terminating load balancer):
+# cert = "/srv/tls/fullchain.pem"
+# key = "/srv/tls/privkey.pem"
+
 [metrics]
 # Prometheus metrics are not served on the public port unless a token is set here.
 # A listener of its own for /metrics, off the public port:
