@@ -72,6 +72,54 @@ pub struct TokenService {
     cache: Mutex<HashMap<(String, String), (String, i64)>>,
 }
 
+/// How a refresh token is kept: sealed with AES-256-GCM under a key derived from this
+/// weft's signing keys (`wts-refresh`), as `v1:` + base64url(nonce ‖ ciphertext), so a copy
+/// of the database alone yields no token.
+mod sealed {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+    use ring::rand::{SecureRandom as _, SystemRandom};
+
+    const PREFIX: &str = "v1:";
+
+    fn key(secret: &[u8; 32]) -> Option<LessSafeKey> {
+        UnboundKey::new(&AES_256_GCM, secret).ok().map(LessSafeKey::new)
+    }
+
+    /// Seal `plain` with the newest key.
+    pub(super) fn seal(secret: &[u8; 32], plain: &str) -> Option<String> {
+        let mut nonce = [0u8; NONCE_LEN];
+        SystemRandom::new().fill(&mut nonce).ok()?;
+        let mut buf = plain.as_bytes().to_vec();
+        key(secret)?
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::empty(),
+                &mut buf,
+            )
+            .ok()?;
+        let mut out = nonce.to_vec();
+        out.extend(buf);
+        Some(format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(out)))
+    }
+
+    /// Open a sealed token with whichever key sealed it.
+    pub(super) fn open(secrets: &[[u8; 32]], stored: &str) -> Option<String> {
+        let raw = URL_SAFE_NO_PAD.decode(stored.strip_prefix(PREFIX)?).ok()?;
+        if raw.len() < NONCE_LEN {
+            return None;
+        }
+        let (nonce, sealed) = raw.split_at(NONCE_LEN);
+        secrets.iter().find_map(|s| {
+            let mut buf = sealed.to_vec();
+            let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+            let plain = key(s)?.open_in_place(nonce, Aad::empty(), &mut buf).ok()?;
+            String::from_utf8(plain.to_vec()).ok()
+        })
+    }
+}
+
 fn bad(msg: impl Into<String>) -> WeftError {
     WeftError::new(ErrorCode::InvalidInput, msg)
 }
@@ -288,7 +336,7 @@ impl TokenService {
             .put_external_token(ExternalTokenRow {
                 user: st.user.clone(),
                 idp: st.idp.clone(),
-                refresh_token: refresh,
+                refresh_token: self.seal(&refresh).await?,
                 expires: now() + days * 86_400,
             })
             .await?;
@@ -328,6 +376,18 @@ impl TokenService {
                 format!("{} answered no token: {e}", p.name),
             )
         })
+    }
+
+    async fn seal(&self, refresh: &str) -> Result<String, WeftError> {
+        let secrets = self
+            .tokens
+            .derived_secrets("wts-refresh")
+            .await
+            .map_err(WeftError::from)?;
+        secrets
+            .first()
+            .and_then(|k| sealed::seal(k, refresh))
+            .ok_or_else(|| WeftError::internal("sealing a refresh token failed"))
     }
 
     fn remember(&self, user: &str, idp: &str, token: String, expires_in: Option<i64>) {
@@ -373,19 +433,30 @@ impl TokenService {
                     p.name
                 ))
             })?;
+        let secrets = self
+            .tokens
+            .derived_secrets("wts-refresh")
+            .await
+            .map_err(WeftError::from)?;
+        let refresh = sealed::open(&secrets, &held.refresh_token).ok_or_else(|| {
+            bad(format!(
+                "the token held for {idp:?} can no longer be read: connect {} again",
+                p.name
+            ))
+        })?;
         let resp = self
             .grant(
                 p,
                 &[
                     ("grant_type", "refresh_token"),
-                    ("refresh_token", &held.refresh_token),
+                    ("refresh_token", &refresh),
                 ],
             )
             .await?;
-        if let Some(new) = resp.refresh_token.filter(|r| *r != held.refresh_token) {
+        if let Some(new) = resp.refresh_token.filter(|r| *r != refresh) {
             self.store
                 .put_external_token(ExternalTokenRow {
-                    refresh_token: new,
+                    refresh_token: self.seal(&new).await?,
                     ..held
                 })
                 .await?;
@@ -424,5 +495,25 @@ impl TokenService {
                 format!("no token held for {idp:?}"),
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::sealed;
+
+    #[test]
+    fn refresh_tokens_are_sealed_and_open_with_any_current_key() {
+        let (old, new) = ([1u8; 32], [2u8; 32]);
+        let s = sealed::seal(&old, "refresh-me").unwrap();
+        assert!(s.starts_with("v1:") && !s.contains("refresh-me"));
+        assert_ne!(s, sealed::seal(&old, "refresh-me").unwrap(), "a fresh nonce each time");
+        assert_eq!(sealed::open(&[new, old], &s).unwrap(), "refresh-me");
+        assert_eq!(sealed::open(&[new], &s), None, "a key it was not sealed with");
+        assert_eq!(sealed::open(&[old], "refresh-me"), None, "not sealed");
+        let mut tampered = s.clone();
+        tampered.push('A');
+        assert_eq!(sealed::open(&[old], &tampered), None);
     }
 }
