@@ -126,12 +126,27 @@ fn same_site_proof(g: &GatewayState, headers: &axum::http::HeaderMap) -> bool {
     origin.is_some() && origin.map(str::to_owned) == g.origin()
 }
 
+/// The workspace proxy's prefix (hatchery's notebooks).
+const NOTEBOOK_PROXY: &str = "/lw-workspace/proxy/";
+
 /// The middleware: session cookie → bearer token, with the forgery check on changes.
 pub async fn sessions(
     State(g): State<Arc<GatewayState>>,
     mut req: Request,
     next: Next,
 ) -> Response {
+    // JupyterLab's own pages send `Authorization: token <notebook secret>` (from its page
+    // config): through the workspace proxy that is not weft's credential, and the session
+    // says who is asking (the proxy presents the secret itself)
+    if req.uri().path().starts_with(NOTEBOOK_PROXY)
+        && req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.len() > 6 && v[..6].eq_ignore_ascii_case("token "))
+    {
+        req.headers_mut().remove(header::AUTHORIZATION);
+    }
     if req.headers().contains_key(header::AUTHORIZATION)
         || handles_sessions_itself(req.uri().path())
     {

@@ -965,3 +965,59 @@ async fn gen3_drs_pull_works_in_a_workspace_unchanged() {
     until_no_processes(&app).await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_browser_session_reaches_the_notebook_as_jupyterlab_calls_it() {
+    let app = TestApp::start_with(|c| {
+        c.workspace.kinds = vec![fake_kind("fake", &[])];
+        c.workspace.check_interval_secs = 1;
+        c.login.mock_user = Some("alice@example.org".into());
+    })
+    .await;
+    let alice = Ws::of(&app, "alice@example.org").await;
+    let b = crate::support::browser();
+    crate::support::mock_login(&app, &b).await;
+    assert_eq!(alice.launch("fake").await.0, 200);
+    alice.until(&["Running"]).await;
+
+    // JupyterLab's pages send its own `Authorization: token …`: the session still says who
+    // asks, and the notebook gets its real secret
+    let r = b
+        .get(format!("{}/lw-workspace/proxy/api/contents", app.url))
+        .header("authorization", "token the-secret-from-the-page-config")
+        .send()
+        .await
+        .expect("proxy");
+    assert_eq!(r.status(), 200);
+    let seen: Value = r.json().await.expect("json");
+    assert_eq!(seen["path"], "/lw-workspace/proxy/api/contents");
+    assert_eq!(seen["cookie"], Value::Null, "weft's cookies stay out");
+    // its changes come from this commons' pages (Origin), as a browser sends them
+    let r = b
+        .post(format!("{}/lw-workspace/proxy/api/sessions", app.url))
+        .header("authorization", "token x")
+        .header("origin", &app.url)
+        .send()
+        .await
+        .expect("proxy");
+    assert_eq!(r.status(), 200);
+    let r = b
+        .post(format!("{}/lw-workspace/proxy/api/sessions", app.url))
+        .header("origin", "https://evil.example.org")
+        .send()
+        .await
+        .expect("proxy");
+    assert_eq!(r.status(), 403, "a change from another site");
+    // outside the proxy a `token` header is no weft credential
+    let r = b
+        .get(format!("{}/lw-workspace/status", app.url))
+        .header("authorization", "token x")
+        .send()
+        .await
+        .expect("status");
+    assert_eq!(r.status(), 401);
+    let (s, _, _) = alice.call(Method::POST, "/lw-workspace/terminate").await;
+    assert_eq!(s, 200);
+    until_no_processes(&app).await;
+    app.stop().await;
+}
