@@ -169,6 +169,11 @@ pub struct KubernetesConfig {
     pub user_volume_location: String,
     /// The URL pods reach this weft at (`GEN3_ENDPOINT`); unset, `base_url`.
     pub endpoint_url: Option<String>,
+    /// This weft's id among the wefts sharing the namespace: the `weft-instance` label of
+    /// every object it creates, and the only pods it adopts or stops at start. A label value
+    /// (1 to 63 of `[A-Za-z0-9._-]`, starting and ending with a letter or digit). Unset: a
+    /// short hash of the namespace and `base_url`.
+    pub instance: Option<String>,
 }
 
 impl Default for KubernetesConfig {
@@ -181,6 +186,7 @@ impl Default for KubernetesConfig {
             storage_class: None,
             user_volume_location: "/home/jovyan/pd".into(),
             endpoint_url: None,
+            instance: None,
         }
     }
 }
@@ -264,6 +270,47 @@ impl WorkspaceConfig {
                 "workspace.check_interval_secs must be at least 1".into(),
             ));
         }
+        if let Some(id) = &self.kubernetes.instance
+            && !is_label_value(id)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "workspace.kubernetes.instance {id:?} must be a Kubernetes label value: 1 to 63 \
+                 of [A-Za-z0-9._-], starting and ending with a letter or digit"
+            )));
+        }
         Ok(())
+    }
+}
+
+/// A non-empty Kubernetes label value.
+fn is_label_value(s: &str) -> bool {
+    let edge = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_alphanumeric());
+    s.len() <= 63
+        && edge(s.bytes().next())
+        && edge(s.bytes().last())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kubernetes_instance_is_a_label_value() {
+        let with = |id: &str| WorkspaceConfig {
+            kubernetes: KubernetesConfig {
+                instance: Some(id.to_owned()),
+                ..KubernetesConfig::default()
+            },
+            ..WorkspaceConfig::default()
+        };
+        assert!(WorkspaceConfig::default().validate().is_ok());
+        for ok in ["a", "prod-1", "Weft_2.b", &"x".repeat(63)] {
+            assert!(with(ok).validate().is_ok(), "{ok}");
+        }
+        for bad in ["", "-a", "a-", ".a", "a b", "a/b", "é", &"x".repeat(64)] {
+            assert!(with(bad).validate().is_err(), "{bad}");
+        }
     }
 }

@@ -2,14 +2,24 @@
 //! (kube-rs).
 //!
 //! A launch creates, for the user's slug, the claim `claim-<slug>` (once; it is never
-//! deleted: it is the user's persistent directory), the ConfigMap `hatchery-<slug>-files`
-//! (the files to place), the pod `hatchery-<slug>` and the Service `h-<slug>-svc` (port 80 →
-//! the notebook). [`objects`] builds them and says how files reach the claim. The handle
-//! names the pod and Service; the notebook is reached through the Service's cluster DNS
-//! name, so weft must run in (or be routed into) the cluster.
+//! deleted: it is the user's persistent directory), the Secret `hatchery-<slug>-token` (the
+//! notebook's secret, the API key and `.gen3/credentials.json`), the ConfigMap
+//! `hatchery-<slug>-files` (the other files to place), the pod `hatchery-<slug>` and the
+//! Service `h-<slug>-svc` (port 80 → the notebook). [`objects`] builds them and says how
+//! files reach the claim. The handle names the pod and Service; the notebook is reached
+//! through the Service's cluster DNS name, so weft must run in (or be routed into) the
+//! cluster.
 //!
-//! Access needed in the namespace: `get`, `list`, `create`, `delete` on pods, services,
-//! configmaps and persistentvolumeclaims, and `patch` on configmaps.
+//! Everything a launch creates carries the label `weft-instance=<id>` (this weft's id,
+//! [`default_instance`] unless configured). `running` lists only the pods of this id, so
+//! wefts sharing a namespace never adopt or stop each other's pods; a pod of another id is
+//! neither probed as this weft's, nor stopped, nor launched over. The object names are per
+//! user, not per weft: two wefts in one namespace serving the same user share that user's
+//! claim, and only one of them can run that user's workspace at a time.
+//!
+//! Access needed in the namespace: pods `get`, `list`, `create`, `delete`; services
+//! `create`, `delete`; configmaps `create`, `delete`, `patch`; secrets `create`, `delete`,
+//! `patch`; persistentvolumeclaims `get`, `create`, `delete`.
 
 pub mod objects;
 
@@ -19,7 +29,8 @@ use ::kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams}
 use ::kube::{Client, Resource};
 use async_trait::async_trait;
 use k8s_openapi::NamespaceResourceScope;
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Secret, Service};
+use md5::{Digest as _, Md5};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -27,9 +38,18 @@ use weft_config::workspace::KubernetesConfig;
 
 use crate::backend::{Backend, BackendError, Condition, LaunchSpec, Launched, Probe};
 use objects::{
-    CONDITIONS, NOTEBOOK, SERVICE_PORT, USER_LABEL, check_path, check_slug, claim_name, files_name,
-    pod_name, service_name,
+    CONDITIONS, INSTANCE_LABEL, NOTEBOOK, SERVICE_PORT, Site, USER_LABEL, check_instance,
+    check_path, check_slug, claim_name, files_name, is_secret_file, pod_name, secret_name,
+    service_name,
 };
+
+/// The instance id of a weft that sets none: the first 12 hex digits of the MD5 of the
+/// namespace and the weft's base URL (so it changes with either).
+#[must_use]
+pub fn default_instance(namespace: &str, base_url: &str) -> String {
+    let digest = Md5::digest(format!("{namespace}\n{base_url}").as_bytes());
+    hex::encode(digest)[..12].to_owned()
+}
 
 /// What a launch returns (as JSON) and every later call reads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,6 +86,7 @@ impl Handle {
 pub struct KubeBackend {
     client: Client,
     namespace: String,
+    instance: String,
     volume_size: String,
     storage_class: Option<String>,
     home: String,
@@ -75,6 +96,7 @@ impl std::fmt::Debug for KubeBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KubeBackend")
             .field("namespace", &self.namespace)
+            .field("instance", &self.instance)
             .finish_non_exhaustive()
     }
 }
@@ -83,6 +105,7 @@ impl std::fmt::Debug for KubeBackend {
 #[derive(Debug, Clone, Copy)]
 enum Made {
     Claim,
+    Secret,
     Files,
     Pod,
     Service,
@@ -90,8 +113,13 @@ enum Made {
 
 impl KubeBackend {
     /// A client for `api_url` with `token` (a bearer token) when `api_url` is set (`http://`
-    /// works too), else from the in-cluster service account or the kubeconfig.
-    pub async fn new(cfg: &KubernetesConfig) -> Result<Self, BackendError> {
+    /// works too), else from the in-cluster service account or the kubeconfig. `instance` is
+    /// this weft's id (a label value): `cfg.instance`, else [`default_instance`].
+    ///
+    /// # Errors
+    /// `Invalid` for a bad `api_url` or `instance`; `Failed` when no client can be made.
+    pub async fn new(cfg: &KubernetesConfig, instance: &str) -> Result<Self, BackendError> {
+        check_instance(instance)?;
         let client = if let Some(url) = cfg.api_url.as_deref() {
             let uri: http::Uri = url.parse().map_err(|e| {
                 BackendError::Invalid(format!("workspace.kubernetes.api_url {url:?}: {e}"))
@@ -111,19 +139,45 @@ impl KubeBackend {
             Client::try_default().await
         }
         .map_err(|e| BackendError::Failed(format!("cannot reach the kubernetes API: {e}")))?;
-        Ok(Self::with_client(client, cfg))
+        Self::with_client(client, cfg, instance)
     }
 
     /// The backend over a client built elsewhere.
-    #[must_use]
-    pub fn with_client(client: Client, cfg: &KubernetesConfig) -> Self {
-        Self {
+    ///
+    /// # Errors
+    /// `Invalid` when `instance` is not a label value.
+    pub fn with_client(
+        client: Client,
+        cfg: &KubernetesConfig,
+        instance: &str,
+    ) -> Result<Self, BackendError> {
+        check_instance(instance)?;
+        Ok(Self {
             client,
             namespace: cfg.namespace.clone(),
+            instance: instance.to_owned(),
             volume_size: cfg.volume_size.clone(),
             storage_class: cfg.storage_class.clone(),
             home: cfg.user_volume_location.clone(),
+        })
+    }
+
+    fn site(&self) -> Site<'_> {
+        Site {
+            namespace: &self.namespace,
+            instance: &self.instance,
         }
+    }
+
+    /// The other weft a pod belongs to, if it does (by its `weft-instance` label; a pod
+    /// without one predates the label and is taken as this weft's).
+    fn foreign<'p>(&self, pod: &'p Pod) -> Option<&'p str> {
+        pod.metadata
+            .labels
+            .as_ref()?
+            .get(INSTANCE_LABEL)
+            .map(String::as_str)
+            .filter(|id| *id != self.instance)
     }
 
     fn api<K>(&self, namespace: &str) -> Api<K>
@@ -148,6 +202,13 @@ impl KubeBackend {
             .await
             .map_err(|e| format!("cannot read pod {}: {}", pod_name(slug), message(&e)))?
         {
+            if let Some(other) = self.foreign(&old) {
+                return Err(format!(
+                    "the workspace pod for this user ({}) belongs to another weft (instance \
+                     {other}) in this namespace",
+                    pod_name(slug)
+                ));
+            }
             if old.metadata.deletion_timestamp.is_none() && gone_reason(&old).is_none() {
                 return Err(format!(
                     "a workspace pod for this user ({}) is already running",
@@ -168,7 +229,12 @@ impl KubeBackend {
             .await
             .map_err(|e| format!("cannot read claim {claim}: {}", message(&e)))?;
         if existing.is_none() {
-            let object = objects::claim(spec, ns, &self.volume_size, self.storage_class.as_deref());
+            let object = objects::claim(
+                spec,
+                self.site(),
+                &self.volume_size,
+                self.storage_class.as_deref(),
+            );
             match claims.create(&pp, &object).await {
                 Ok(_) => made.push(Made::Claim),
                 // Created meanwhile by someone else: it is not ours to remove.
@@ -177,17 +243,26 @@ impl KubeBackend {
             }
         }
 
+        let secrets: Api<Secret> = self.api(ns);
+        create_fresh(
+            &secrets,
+            &pp,
+            &objects::secret(spec, self.site(), &self.home),
+        )
+        .await?;
+        made.push(Made::Secret);
+
         let files: Api<ConfigMap> = self.api(ns);
-        create_fresh(&files, &pp, &objects::files(spec, ns)).await?;
+        create_fresh(&files, &pp, &objects::files(spec, self.site())).await?;
         made.push(Made::Files);
 
-        pods.create(&pp, &objects::pod(spec, ns, &self.home))
+        pods.create(&pp, &objects::pod(spec, self.site(), &self.home))
             .await
             .map_err(|e| format!("cannot create pod {}: {}", pod_name(slug), message(&e)))?;
         made.push(Made::Pod);
 
         let services: Api<Service> = self.api(ns);
-        create_fresh(&services, &pp, &objects::service(spec, ns)).await?;
+        create_fresh(&services, &pp, &objects::service(spec, self.site())).await?;
         made.push(Made::Service);
         Ok(())
     }
@@ -199,6 +274,7 @@ impl KubeBackend {
                 Made::Claim => {
                     remove::<PersistentVolumeClaim>(&self.api(ns), &claim_name(slug)).await
                 }
+                Made::Secret => remove::<Secret>(&self.api(ns), &secret_name(slug)).await,
                 Made::Files => remove::<ConfigMap>(&self.api(ns), &files_name(slug)).await,
                 Made::Pod => remove::<Pod>(&self.api(ns), &pod_name(slug)).await,
                 Made::Service => remove::<Service>(&self.api(ns), &service_name(slug)).await,
@@ -260,6 +336,11 @@ impl Backend for KubeBackend {
         let Some(pod) = pod else {
             return Ok(Probe::Gone("the pod is gone".to_owned()));
         };
+        if let Some(other) = self.foreign(&pod) {
+            return Ok(Probe::Gone(format!(
+                "the pod is gone (its name is taken by another weft's, instance {other})"
+            )));
+        }
         if pod.metadata.deletion_timestamp.is_some() {
             return Ok(Probe::Gone("the pod is being deleted".to_owned()));
         }
@@ -271,6 +352,7 @@ impl Backend for KubeBackend {
             .as_ref()
             .and_then(|s| s.conditions.as_deref())
             .unwrap_or_default();
+        // Always the four, in the order a pod passes them, whatever order the API lists them.
         let conditions = CONDITIONS
             .iter()
             .map(|kind| Condition {
@@ -284,10 +366,20 @@ impl Backend for KubeBackend {
     async fn stop(&self, handle: &str) -> Result<(), BackendError> {
         let h = Handle::parse(handle)?;
         let ns = h.namespace.as_str();
+        let pods: Api<Pod> = self.api(ns);
+        let pod = pods.get_opt(&h.pod).await.map_err(|e| {
+            BackendError::Failed(format!("cannot read pod {}: {}", h.pod, message(&e)))
+        })?;
+        if let Some(other) = pod.as_ref().and_then(|p| self.foreign(p)) {
+            // This weft's workspace is gone already; what has its names is another weft's.
+            tracing::info!(pod = %h.pod, instance = other, "not stopping another weft's workspace");
+            return Ok(());
+        }
         let results = [
-            remove::<Pod>(&self.api(ns), &h.pod).await,
+            remove::<Pod>(&pods, &h.pod).await,
             remove::<Service>(&self.api(ns), &h.service).await,
             remove::<ConfigMap>(&self.api(ns), &files_name(&h.slug)).await,
+            remove::<Secret>(&self.api(ns), &secret_name(&h.slug)).await,
         ];
         for r in results {
             r.map_err(BackendError::Failed)?;
@@ -298,31 +390,34 @@ impl Backend for KubeBackend {
     async fn put_file(&self, slug: &str, path: &str, body: &[u8]) -> Result<(), BackendError> {
         check_slug(slug)?;
         check_path(path)?;
-        let files: Api<ConfigMap> = self.api(&self.namespace);
-        let name = files_name(slug);
-        files
-            .patch(
-                &name,
-                &PatchParams::default(),
-                &Patch::Merge(objects::file_patch(path, body)),
-            )
-            .await
-            .map_err(|e| {
-                if is_not_found(&e) {
-                    BackendError::Failed(format!(
-                        "no workspace runs for this user ({name} is gone)"
-                    ))
-                } else {
-                    BackendError::Failed(format!("cannot add {path} to {name}: {}", message(&e)))
-                }
-            })?;
+        let pp = PatchParams::default();
+        let (name, done) = if is_secret_file(path) {
+            let secrets: Api<Secret> = self.api(&self.namespace);
+            let name = secret_name(slug);
+            let patch = Patch::Merge(objects::secret_file_patch(path, body));
+            let done = secrets.patch(&name, &pp, &patch).await.map(|_| ());
+            (name, done)
+        } else {
+            let files: Api<ConfigMap> = self.api(&self.namespace);
+            let name = files_name(slug);
+            let patch = Patch::Merge(objects::file_patch(path, body));
+            let done = files.patch(&name, &pp, &patch).await.map(|_| ());
+            (name, done)
+        };
+        done.map_err(|e| {
+            if is_not_found(&e) {
+                BackendError::Failed(format!("no workspace runs for this user ({name} is gone)"))
+            } else {
+                BackendError::Failed(format!("cannot add {path} to {name}: {}", message(&e)))
+            }
+        })?;
         Ok(())
     }
 
     async fn running(&self) -> Result<Vec<String>, BackendError> {
         let pods: Api<Pod> = self.api(&self.namespace);
         let list = pods
-            .list(&ListParams::default().labels(&objects::managed_selector()))
+            .list(&ListParams::default().labels(&objects::managed_selector(&self.instance)))
             .await
             .map_err(|e| BackendError::Failed(format!("cannot list pods: {}", message(&e))))?;
         let mut handles = Vec::new();

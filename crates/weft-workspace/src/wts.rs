@@ -84,7 +84,9 @@ mod sealed {
     const PREFIX: &str = "v1:";
 
     fn key(secret: &[u8; 32]) -> Option<LessSafeKey> {
-        UnboundKey::new(&AES_256_GCM, secret).ok().map(LessSafeKey::new)
+        UnboundKey::new(&AES_256_GCM, secret)
+            .ok()
+            .map(LessSafeKey::new)
     }
 
     /// Seal `plain` with the newest key.
@@ -93,11 +95,7 @@ mod sealed {
         SystemRandom::new().fill(&mut nonce).ok()?;
         let mut buf = plain.as_bytes().to_vec();
         key(secret)?
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::empty(),
-                &mut buf,
-            )
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut buf)
             .ok()?;
         let mut out = nonce.to_vec();
         out.extend(buf);
@@ -447,10 +445,7 @@ impl TokenService {
         let resp = self
             .grant(
                 p,
-                &[
-                    ("grant_type", "refresh_token"),
-                    ("refresh_token", &refresh),
-                ],
+                &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
             )
             .await?;
         if let Some(new) = resp.refresh_token.filter(|r| *r != refresh) {
@@ -508,11 +503,19 @@ mod tests {
         let (old, new) = ([1u8; 32], [2u8; 32]);
         let s = sealed::seal(&old, "refresh-me").unwrap();
         assert!(s.starts_with("v1:") && !s.contains("refresh-me"));
-        assert_ne!(s, sealed::seal(&old, "refresh-me").unwrap(), "a fresh nonce each time");
+        assert_ne!(
+            s,
+            sealed::seal(&old, "refresh-me").unwrap(),
+            "a fresh nonce each time"
+        );
         assert_eq!(sealed::open(&[new, old], &s).unwrap(), "refresh-me");
-        assert_eq!(sealed::open(&[new], &s), None, "a key it was not sealed with");
+        assert_eq!(
+            sealed::open(&[new], &s),
+            None,
+            "a key it was not sealed with"
+        );
         assert_eq!(sealed::open(&[old], "refresh-me"), None, "not sealed");
-        let mut tampered = s.clone();
+        let mut tampered = s;
         tampered.push('A');
         assert_eq!(sealed::open(&[old], &tampered), None);
     }

@@ -6,6 +6,9 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -14,11 +17,12 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use weft_config::Secret;
 use weft_config::workspace::KubernetesConfig;
-use weft_workspace::kube::KubeBackend;
+use weft_workspace::kube::{KubeBackend, default_instance};
 use weft_workspace::{Backend, BackendError, Condition, Kind, LaunchSpec, Probe};
 
 const TOKEN: &str = "k8s-test-token";
 const NS: &str = "jupyter-pods";
+const INSTANCE: &str = "weft-a";
 
 /// One request the fake saw.
 #[derive(Debug, Clone)]
@@ -28,6 +32,8 @@ struct Seen {
     name: Option<String>,
     auth: Option<String>,
     content_type: Option<String>,
+    /// The label selector of a list.
+    selector: Option<String>,
 }
 
 /// A call the fake answers with an error instead.
@@ -171,6 +177,7 @@ fn kind_of(plural: &str) -> &'static str {
         "pods" => "Pod",
         "services" => "Service",
         "configmaps" => "ConfigMap",
+        "secrets" => "Secret",
         "persistentvolumeclaims" => "PersistentVolumeClaim",
         _ => "Unknown",
     }
@@ -202,12 +209,17 @@ async fn api(
             .map(str::to_owned)
     };
     let auth = text(header::AUTHORIZATION);
+    let query: BTreeMap<String, String> =
+        url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
     fake.log.lock().unwrap().push(Seen {
         method: method.clone(),
         plural: plural.to_owned(),
         name: name.map(str::to_owned),
         auth: auth.clone(),
         content_type: text(header::CONTENT_TYPE),
+        selector: query.get("labelSelector").cloned(),
     });
     if auth.as_deref() != Some(&format!("Bearer {TOKEN}")) {
         return status(401, "Unauthorized", "Unauthorized");
@@ -221,10 +233,6 @@ async fn api(
     {
         return status(r.code, r.reason, r.message);
     }
-    let query: BTreeMap<String, String> =
-        url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect();
     let key = |n: &str| (plural.to_owned(), ns.to_owned(), n.to_owned());
     let not_found = |n: &str| status(404, "NotFound", &format!("{plural} \"{n}\" not found"));
     let mut objects = fake.objects.lock().unwrap();
@@ -309,7 +317,9 @@ fn config(url: &str, token: &str) -> KubernetesConfig {
 
 async fn backend() -> (Arc<Fake>, KubeBackend) {
     let (fake, url) = serve().await;
-    let backend = KubeBackend::new(&config(&url, TOKEN)).await.unwrap();
+    let backend = KubeBackend::new(&config(&url, TOKEN), INSTANCE)
+        .await
+        .unwrap();
     (fake, backend)
 }
 
@@ -365,6 +375,20 @@ fn key_for(configmap: &Value, path: &str) -> String {
     k.trim_end_matches(".path").to_owned()
 }
 
+/// The Secret key holding the file at `path`, found through its `.path` companion.
+fn secret_key_for(secret: &Value, path: &str) -> String {
+    let data = secret["data"].as_object().unwrap();
+    let (k, _) = data
+        .iter()
+        .find(|(k, v)| k.ends_with(".path") && decode(v) == path.as_bytes())
+        .unwrap_or_else(|| panic!("no key for {path} in {secret}"));
+    k.trim_end_matches(".path").to_owned()
+}
+
+fn decode(v: &Value) -> Vec<u8> {
+    B64.decode(v.as_str().unwrap()).unwrap()
+}
+
 fn container<'a>(pod: &'a Value, name: &str) -> &'a Value {
     pod["spec"]["containers"]
         .as_array()
@@ -400,6 +424,7 @@ async fn launch_creates_the_claim_files_pod_and_service() {
     assert_eq!(claim["spec"]["storageClassName"], "fast");
     assert_eq!(claim["spec"]["accessModes"], json!(["ReadWriteOnce"]));
     assert_eq!(claim["metadata"]["labels"]["managed-by"], "weft");
+    assert_eq!(claim["metadata"]["labels"]["weft-instance"], INSTANCE);
 
     // The pod.
     let pod = fake.get("pods", "hatchery-alice").unwrap();
@@ -408,6 +433,7 @@ async fn launch_creates_the_claim_files_pod_and_service() {
     assert_eq!(labels["app"], "hatchery");
     assert_eq!(labels["managed-by"], "weft");
     assert_eq!(labels["weft-user"], "alice");
+    assert_eq!(labels["weft-instance"], INSTANCE);
     assert_eq!(
         pod["metadata"]["annotations"]["gen3username"],
         "alice@example.org"
@@ -426,22 +452,32 @@ async fn launch_creates_the_claim_files_pod_and_service() {
         args.contains(&"--ServerApp.base_url=/lw-workspace/proxy/"),
         "{args:?}"
     );
-    assert!(
-        args.contains(&"--IdentityProvider.token=nb-secret"),
-        "{args:?}"
-    );
     assert!(args.contains(&"--ServerApp.port=8888"), "{args:?}");
-    let env: BTreeMap<&str, &str> = nb["env"]
+    assert!(
+        !args.iter().any(|a| a.contains("token")),
+        "no secret in the arguments: {args:?}"
+    );
+    let env: BTreeMap<&str, &Value> = nb["env"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["name"].as_str().unwrap(), e["value"].as_str().unwrap()))
+        .map(|e| (e["name"].as_str().unwrap(), e))
         .collect();
-    assert_eq!(env["API_KEY"], "key-1");
-    assert_eq!(env["API_KEY_ID"], "kid-1");
-    assert_eq!(env["GEN3_ENDPOINT"], "https://weft.example.org");
-    assert_eq!(env["FROM_KIND"], "kind");
-    assert_eq!(nb["env"].as_array().unwrap().len(), 4, "GEN3_ENDPOINT once");
+    assert_eq!(env["API_KEY_ID"]["value"], "kid-1");
+    assert_eq!(env["GEN3_ENDPOINT"]["value"], "https://weft.example.org");
+    assert_eq!(env["FROM_KIND"]["value"], "kind");
+    // The notebook's secret and the API key come from the Secret.
+    assert_eq!(
+        env["JUPYTER_TOKEN"],
+        &json!({"name": "JUPYTER_TOKEN", "valueFrom": {"secretKeyRef":
+            {"name": "hatchery-alice-token", "key": "token", "optional": false}}})
+    );
+    assert_eq!(
+        env["API_KEY"],
+        &json!({"name": "API_KEY", "valueFrom": {"secretKeyRef":
+            {"name": "hatchery-alice-token", "key": "env.API_KEY", "optional": false}}})
+    );
+    assert_eq!(nb["env"].as_array().unwrap().len(), 5, "GEN3_ENDPOINT once");
     assert_eq!(nb["resources"]["limits"]["cpu"], "1500m");
     assert_eq!(nb["resources"]["limits"]["memory"], "3Gi");
     let mounts = nb["volumeMounts"].as_array().unwrap();
@@ -456,29 +492,49 @@ async fn launch_creates_the_claim_files_pod_and_service() {
         user_data["persistentVolumeClaim"]["claimName"],
         "claim-alice"
     );
-    let probe = &nb["readinessProbe"]["httpGet"];
-    assert_eq!(probe["path"], "/lw-workspace/proxy/api/status");
-    assert_eq!(probe["port"], 8888);
+    // A readiness probe that needs no secret.
     assert_eq!(
-        probe["httpHeaders"][0],
-        json!({"name": "Authorization", "value": "token nb-secret"})
+        nb["readinessProbe"],
+        json!({"tcpSocket": {"port": 8888}, "periodSeconds": 5})
     );
+    // Nothing secret anywhere in the pod.
+    let text = pod.to_string();
+    for secret in ["nb-secret", "key-1"] {
+        assert!(!text.contains(secret), "{secret} in the pod: {text}");
+    }
 
-    // The files: in the ConfigMap, mounted whole in the containers that place them.
-    let files = fake.get("configmaps", "hatchery-alice-files").unwrap();
-    let creds = key_for(&files, ".gen3/credentials.json");
+    // The Secret: the notebook's secret, the API key, the credentials file.
+    let secret = fake.get("secrets", "hatchery-alice-token").unwrap();
+    assert_eq!(secret["type"], "Opaque");
+    assert_eq!(secret["metadata"]["labels"], pod["metadata"]["labels"]);
+    assert_eq!(decode(&secret["data"]["token"]), b"nb-secret");
+    assert_eq!(decode(&secret["data"]["env.API_KEY"]), b"key-1");
+    let creds = secret_key_for(&secret, ".gen3/credentials.json");
     assert!(creds.ends_with(".gen3_credentials.json"), "{creds}");
     assert_eq!(
-        files["data"][&creds],
-        r#"{"api_key":"key-1","key_id":"kid-1"}"#
+        decode(&secret["data"][&creds]),
+        br#"{"api_key":"key-1","key_id":"kid-1"}"#
     );
+    assert_eq!(secret["data"].as_object().unwrap().len(), 4);
+
+    // The other files: in the ConfigMap. Both are mounted whole in the containers that
+    // place them, not in the notebook.
+    let files = fake.get("configmaps", "hatchery-alice-files").unwrap();
+    assert_eq!(files["metadata"]["labels"], pod["metadata"]["labels"]);
     assert_eq!(
         files["data"][key_for(&files, "manifests/manifest-1.json")],
         "[]"
     );
+    assert!(!files.to_string().contains("key-1"), "{files}");
+    assert_eq!(files["data"].as_object().unwrap().len(), 2);
     let files_volume = volumes.iter().find(|v| v["configMap"].is_object()).unwrap();
     assert_eq!(files_volume["configMap"]["name"], "hatchery-alice-files");
     assert!(files_volume["configMap"].get("items").is_none());
+    let secret_volume = volumes.iter().find(|v| v["secret"].is_object()).unwrap();
+    assert_eq!(
+        secret_volume["secret"],
+        json!({"secretName": "hatchery-alice-token"})
+    );
     let init = &pod["spec"]["initContainers"][0];
     let sidecar = container(&pod, "files");
     for placer in [init, sidecar] {
@@ -487,22 +543,59 @@ async fn launch_creates_the_claim_files_pod_and_service() {
             placer["env"][0],
             json!({"name": "WEFT_HOME", "value": "/home/jovyan/pd"})
         );
-        let mounted: Vec<&str> = placer["volumeMounts"]
+        assert!(
+            placer["env"]
+                .as_array()
+                .unwrap()
+                .contains(&json!({"name": "WEFT_SECRET", "value": "/var/run/weft/secret"}))
+        );
+        let mounted: Vec<(&str, &str)> = placer["volumeMounts"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|m| m["name"].as_str().unwrap())
+            .map(|m| {
+                (
+                    m["name"].as_str().unwrap(),
+                    m["mountPath"].as_str().unwrap(),
+                )
+            })
             .collect();
-        assert!(mounted.contains(&files_volume["name"].as_str().unwrap()));
-        assert!(mounted.contains(&user_data["name"].as_str().unwrap()));
+        assert!(mounted.contains(&(
+            files_volume["name"].as_str().unwrap(),
+            "/var/run/weft/files"
+        )));
+        assert!(mounted.contains(&(
+            secret_volume["name"].as_str().unwrap(),
+            "/var/run/weft/secret"
+        )));
+        assert!(mounted.contains(&(user_data["name"].as_str().unwrap(), "/home/jovyan/pd")));
     }
 
     // The service.
     let svc = fake.get("services", "h-alice-svc").unwrap();
     assert_eq!(svc["spec"]["type"], "ClusterIP");
     assert_eq!(svc["spec"]["selector"], pod["metadata"]["labels"]);
+    assert_eq!(svc["metadata"]["labels"], pod["metadata"]["labels"]);
     assert_eq!(svc["spec"]["ports"][0]["port"], 80);
     assert_eq!(svc["spec"]["ports"][0]["targetPort"], 8888);
+
+    // The Secret exists before the pod that reads it.
+    let posts: Vec<String> = fake
+        .seen()
+        .iter()
+        .filter(|s| s.method == Method::POST)
+        .map(|s| s.plural.clone())
+        .collect();
+    assert_eq!(
+        posts,
+        [
+            "persistentvolumeclaims",
+            "secrets",
+            "configmaps",
+            "pods",
+            "services"
+        ]
+    );
 
     // Every request carried the token.
     let seen = fake.seen();
@@ -513,6 +606,8 @@ async fn launch_creates_the_claim_files_pod_and_service() {
 }
 
 #[tokio::test]
+/// `{token}` still works in a kind's command (which then shows the secret to whoever reads
+/// pods); the notebook has `JUPYTER_TOKEN` either way.
 async fn the_kinds_command_is_filled_in() {
     let (fake, backend) = backend().await;
     let mut s = spec("bob");
@@ -537,6 +632,38 @@ async fn the_kinds_command_is_filled_in() {
             "--dir=/home/jovyan/pd"
         ])
     );
+    let env = container(&pod, "notebook")["env"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(env.last().unwrap()["name"], "JUPYTER_TOKEN");
+}
+
+#[tokio::test]
+async fn the_launch_names_the_token_the_notebook_reads() {
+    let (fake, backend) = backend().await;
+    let mut s = spec("bob");
+    // A kind cannot set the notebook's secret, nor a plain API_KEY over the launch's.
+    s.kind
+        .env
+        .push(("JUPYTER_TOKEN".into(), "guessable".into()));
+    s.kind.env.push(("API_KEY".into(), "kind-key".into()));
+    backend.launch(s).await.unwrap();
+    let pod = fake.get("pods", "hatchery-bob").unwrap();
+    let env = container(&pod, "notebook")["env"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let named = |n: &str| env.iter().filter(|e| e["name"] == n).collect::<Vec<_>>();
+    assert_eq!(named("JUPYTER_TOKEN").len(), 1);
+    assert_eq!(
+        named("JUPYTER_TOKEN")[0]["valueFrom"]["secretKeyRef"]["key"],
+        "token"
+    );
+    assert_eq!(named("API_KEY").len(), 1);
+    assert!(named("API_KEY")[0].get("value").is_none());
+    assert!(!pod.to_string().contains("guessable"));
+    assert!(!pod.to_string().contains("kind-key"));
 }
 
 #[tokio::test]
@@ -548,6 +675,7 @@ async fn stop_keeps_the_claim_and_a_second_launch_reuses_it() {
     assert!(fake.names("pods").is_empty());
     assert!(fake.names("services").is_empty());
     assert!(fake.names("configmaps").is_empty());
+    assert!(fake.names("secrets").is_empty());
     assert_eq!(fake.names("persistentvolumeclaims"), ["claim-alice"]);
     let deleted: Vec<String> = fake
         .seen()
@@ -560,7 +688,8 @@ async fn stop_keeps_the_claim_and_a_second_launch_reuses_it() {
         [
             "pods/hatchery-alice",
             "services/h-alice-svc",
-            "configmaps/hatchery-alice-files"
+            "configmaps/hatchery-alice-files",
+            "secrets/hatchery-alice-token"
         ]
     );
 
@@ -587,6 +716,7 @@ async fn a_running_pod_is_not_launched_over() {
     assert!(fake.get("pods", "hatchery-alice").is_some());
     assert!(fake.get("services", "h-alice-svc").is_some());
     assert!(fake.get("configmaps", "hatchery-alice-files").is_some());
+    assert!(fake.get("secrets", "hatchery-alice-token").is_some());
     assert_eq!(fake.count(&Method::POST, "pods"), 1);
 }
 
@@ -608,6 +738,8 @@ async fn leftovers_of_an_ended_workspace_are_replaced() {
     assert_eq!(fake.count(&Method::POST, "services"), 3);
     assert_eq!(fake.count(&Method::DELETE, "services"), 1);
     assert_eq!(fake.count(&Method::DELETE, "configmaps"), 1);
+    assert_eq!(fake.count(&Method::DELETE, "secrets"), 1);
+    assert!(fake.get("secrets", "hatchery-alice-token").is_some());
 }
 
 #[tokio::test]
@@ -761,6 +893,44 @@ async fn put_file_patches_the_configmap() {
 }
 
 #[tokio::test]
+async fn put_file_keeps_credentials_in_the_secret() {
+    let (fake, backend) = backend().await;
+    backend.launch(spec("alice")).await.unwrap();
+    backend
+        .put_file("alice", ".gen3/credentials.json", br#"{"api_key":"key-2"}"#)
+        .await
+        .unwrap();
+    let patch = fake
+        .seen()
+        .into_iter()
+        .find(|s| s.method == Method::PATCH)
+        .unwrap();
+    assert_eq!(patch.plural, "secrets");
+    assert_eq!(patch.name.as_deref(), Some("hatchery-alice-token"));
+    assert_eq!(
+        patch.content_type.as_deref(),
+        Some("application/merge-patch+json")
+    );
+    let secret = fake.get("secrets", "hatchery-alice-token").unwrap();
+    let key = secret_key_for(&secret, ".gen3/credentials.json");
+    assert_eq!(decode(&secret["data"][&key]), br#"{"api_key":"key-2"}"#);
+    assert_eq!(decode(&secret["data"]["token"]), b"nb-secret");
+    let files = fake.get("configmaps", "hatchery-alice-files").unwrap();
+    assert!(!files.to_string().contains("key-2"));
+    assert_eq!(fake.count(&Method::PATCH, "configmaps"), 0);
+
+    fake.forget("secrets", "hatchery-alice-token");
+    let err = backend
+        .put_file("alice", ".gen3/credentials.json", b"{}")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, BackendError::Failed(m) if m.contains("hatchery-alice-token is gone")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
 async fn running_lists_the_pods_weft_started() {
     let (fake, backend) = backend().await;
     let a = backend.launch(spec("alice")).await.unwrap().handle;
@@ -771,6 +941,14 @@ async fn running_lists_the_pods_weft_started() {
         json!({"apiVersion": "v1", "kind": "Pod",
                "metadata": {"name": "someone-else", "namespace": NS, "labels": {"app": "other"}}}),
     );
+    // weft's, but of no instance (made before instances were labelled).
+    fake.put(
+        "pods",
+        "hatchery-old",
+        json!({"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": "hatchery-old", "namespace": NS,
+                            "labels": {"managed-by": "weft", "weft-user": "old"}}}),
+    );
     let mut running = backend.running().await.unwrap();
     running.sort();
     assert_eq!(running, [a, b]);
@@ -780,6 +958,90 @@ async fn running_lists_the_pods_weft_started() {
         .find(|s| s.method == Method::GET && s.plural == "pods" && s.name.is_none())
         .unwrap();
     assert_eq!(list.auth.as_deref(), Some("Bearer k8s-test-token"));
+    assert_eq!(
+        list.selector.as_deref(),
+        Some("managed-by=weft,weft-instance=weft-a")
+    );
+}
+
+#[tokio::test]
+async fn wefts_sharing_a_namespace_keep_to_their_own() {
+    let (fake, url) = serve().await;
+    let a = KubeBackend::new(&config(&url, TOKEN), "weft-a")
+        .await
+        .unwrap();
+    let b = KubeBackend::new(&config(&url, TOKEN), "weft-b")
+        .await
+        .unwrap();
+    let alice = a.launch(spec("alice")).await.unwrap().handle;
+    let bob = b.launch(spec("bob")).await.unwrap().handle;
+    for (plural, name, instance) in [
+        ("pods", "hatchery-alice", "weft-a"),
+        ("services", "h-alice-svc", "weft-a"),
+        ("configmaps", "hatchery-alice-files", "weft-a"),
+        ("secrets", "hatchery-alice-token", "weft-a"),
+        ("persistentvolumeclaims", "claim-alice", "weft-a"),
+        ("pods", "hatchery-bob", "weft-b"),
+    ] {
+        let o = fake.get(plural, name).unwrap();
+        assert_eq!(o["metadata"]["labels"]["weft-instance"], instance, "{name}");
+    }
+    assert_eq!(
+        fake.get("services", "h-bob-svc").unwrap()["spec"]["selector"]["weft-instance"],
+        "weft-b"
+    );
+
+    // What adopt stops is what `running` returns: each weft lists its own only.
+    assert_eq!(a.running().await.unwrap(), std::slice::from_ref(&alice));
+    assert_eq!(b.running().await.unwrap(), [bob]);
+
+    // Another weft's pod with the same name: not launched over, not this weft's to probe
+    // or stop.
+    let err = b.launch(spec("alice")).await.unwrap_err();
+    assert!(
+        matches!(&err, BackendError::Failed(m) if m.contains("another weft")),
+        "{err:?}"
+    );
+    let Probe::Gone(why) = b.probe(&alice).await.unwrap() else {
+        panic!("alive")
+    };
+    assert!(why.contains("weft-a"), "{why}");
+    b.stop(&alice).await.unwrap();
+    for (plural, name) in [
+        ("pods", "hatchery-alice"),
+        ("services", "h-alice-svc"),
+        ("configmaps", "hatchery-alice-files"),
+        ("secrets", "hatchery-alice-token"),
+    ] {
+        assert!(fake.get(plural, name).is_some(), "{plural}/{name} kept");
+    }
+    assert!(matches!(a.probe(&alice).await.unwrap(), Probe::Alive(_)));
+
+    // Its own, it stops.
+    a.stop(&alice).await.unwrap();
+    assert!(fake.get("pods", "hatchery-alice").is_none());
+    assert!(fake.get("secrets", "hatchery-alice-token").is_none());
+    assert!(fake.get("pods", "hatchery-bob").is_some());
+}
+
+#[tokio::test]
+async fn the_instance_is_a_label_value() {
+    let (fake, url) = serve().await;
+    for bad in ["", "-a", "a b", "a/b", &"x".repeat(64)] {
+        let err = KubeBackend::new(&config(&url, TOKEN), bad)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, BackendError::Invalid(_)), "{bad:?}: {err:?}");
+    }
+    assert!(fake.seen().is_empty());
+
+    let id = default_instance(NS, "https://weft.example.org");
+    assert_eq!(id.len(), 12);
+    assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+    assert_eq!(id, default_instance(NS, "https://weft.example.org"));
+    assert_ne!(id, default_instance(NS, "https://other.example.org"));
+    assert_ne!(id, default_instance("other-ns", "https://weft.example.org"));
+    KubeBackend::new(&config(&url, TOKEN), &id).await.unwrap();
 }
 
 #[tokio::test]
@@ -799,6 +1061,7 @@ async fn a_refused_pod_leaves_nothing_behind() {
     assert!(fake.names("pods").is_empty());
     assert!(fake.names("services").is_empty());
     assert!(fake.names("configmaps").is_empty());
+    assert!(fake.names("secrets").is_empty());
     // The claim was made by this launch, so it goes too.
     assert!(fake.names("persistentvolumeclaims").is_empty());
     assert_eq!(fake.count(&Method::POST, "services"), 0);
@@ -824,11 +1087,28 @@ async fn a_failed_launch_keeps_a_claim_that_was_there() {
     );
     assert!(fake.names("pods").is_empty(), "the pod is removed");
     assert!(fake.names("configmaps").is_empty());
+    assert!(fake.names("secrets").is_empty());
     assert_eq!(
         fake.get("persistentvolumeclaims", "claim-alice"),
         Some(existing)
     );
     assert_eq!(fake.count(&Method::POST, "persistentvolumeclaims"), 0);
+}
+
+#[tokio::test]
+async fn a_refused_configmap_removes_the_secret() {
+    let (fake, backend) = backend().await;
+    fake.refuse(Method::POST, "configmaps", 422, "configmaps is invalid");
+    let err = backend.launch(spec("alice")).await.unwrap_err();
+    assert!(
+        matches!(&err, BackendError::Failed(m) if m.contains("configmaps is invalid")),
+        "{err:?}"
+    );
+    assert_eq!(fake.count(&Method::POST, "secrets"), 1);
+    assert_eq!(fake.count(&Method::DELETE, "secrets"), 1);
+    assert!(fake.names("secrets").is_empty());
+    assert!(fake.names("persistentvolumeclaims").is_empty());
+    assert_eq!(fake.count(&Method::POST, "pods"), 0);
 }
 
 #[tokio::test]
@@ -857,7 +1137,9 @@ async fn bad_requests_reach_no_cluster() {
 #[tokio::test]
 async fn a_wrong_token_is_refused() {
     let (fake, url) = serve().await;
-    let backend = KubeBackend::new(&config(&url, "wrong")).await.unwrap();
+    let backend = KubeBackend::new(&config(&url, "wrong"), INSTANCE)
+        .await
+        .unwrap();
     let err = backend.launch(spec("alice")).await.unwrap_err();
     assert!(
         matches!(&err, BackendError::Failed(m) if m.contains("Unauthorized")),

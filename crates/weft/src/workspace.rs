@@ -183,11 +183,17 @@ pub async fn workspaces(
                 }
                 Arc::new(backend)
             }
-            WorkspaceBackend::Kubernetes => Arc::new(
-                weft_workspace::kube::KubeBackend::new(&config.workspace.kubernetes)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("workspaces: {e}"))?,
-            ),
+            WorkspaceBackend::Kubernetes => {
+                let k8s = &config.workspace.kubernetes;
+                let instance = k8s.instance.clone().unwrap_or_else(|| {
+                    weft_workspace::kube::default_instance(&k8s.namespace, &base)
+                });
+                Arc::new(
+                    weft_workspace::kube::KubeBackend::new(k8s, &instance)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("workspaces: {e}"))?,
+                )
+            }
         };
         let settings = Settings {
             // hatchery's GEN3_ENDPOINT is the commons' host (`host[:port]`), which the gen3

@@ -5,25 +5,42 @@
 //! | object | name | lives |
 //! |---|---|---|
 //! | PersistentVolumeClaim | `claim-<slug>` | forever: the user's persistent directory |
+//! | Secret | `hatchery-<slug>-token` | with the workspace: the notebook's secret, the API key |
 //! | ConfigMap | `hatchery-<slug>-files` | with the workspace: the files weft places |
 //! | Pod | `hatchery-<slug>` | with the workspace |
 //! | Service | `h-<slug>-svc` | with the workspace: port 80 → the notebook |
 //!
+//! Every object carries the labels of [`labels`], among them [`INSTANCE_LABEL`]: the id of
+//! the weft that made it, so that wefts sharing a namespace each list (and adopt or stop)
+//! only their own pods.
+//!
+//! # What is secret
+//!
+//! The pod spec holds no secret, since whoever may read pods may read it. The Secret holds
+//! the notebook's secret (key [`TOKEN_KEY`], given to the notebook as `JUPYTER_TOKEN`, which
+//! Jupyter Server reads), the launch's secret environment ([`SECRET_ENV`], as `env.<NAME>`,
+//! given through `secretKeyRef`) and the secret files ([`SECRET_FILES`], with the same two
+//! keys per file as the ConfigMap). The readiness probe is a TCP connect, which needs no
+//! secret. A kind's own `command` may still use `{token}`, which puts the secret in the
+//! pod's arguments: Jupyter needs none there.
+//!
 //! # How files reach the persistent directory
 //!
-//! Every file is two keys of the ConfigMap: `<key>` holds its bytes (`data` when UTF-8,
-//! else `binaryData`) and `<key>.path` its path relative to the user's directory. The
-//! ConfigMap is mounted whole (no `items`, no `subPath`) at [`FILES_DIR`], which is what
-//! makes the kubelet project keys added later into the running pod.
+//! Every file is two keys of the ConfigMap (or, for a secret file, of the Secret): `<key>`
+//! holds its bytes (`data` when UTF-8, else `binaryData`) and `<key>.path` its path relative
+//! to the user's directory. The ConfigMap is mounted whole (no `items`, no `subPath`) at
+//! [`FILES_DIR`], the Secret at [`SECRET_DIR`], which is what makes the kubelet project keys
+//! added later into the running pod.
 //!
-//! A small POSIX shell script ([`place_script`]) copies each file whose bytes it has not
-//! placed yet to `<user_volume_location>/<path>` (atomically, through a rename), remembering
+//! A small POSIX shell script ([`place_script`]) copies each file (of both directories) whose
+//! bytes it has not placed yet to `<user_volume_location>/<path>` (atomically, through a
+//! rename), remembering
 //! what it placed in an `emptyDir` ([`PLACED_DIR`]). It runs twice, from the notebook's image
 //! (which has a shell): once as the init container `place-files`, so the files are there
 //! before the notebook starts (and the pod fails, visibly, if they cannot be written), and
 //! then every 10 s in the small `files` container next to the notebook, so a file added with
-//! `put_file` (a merge patch of the ConfigMap) lands within the kubelet's sync period plus
-//! 10 s. Files are real files on the claim: they stay when the workspace stops, the user may
+//! `put_file` (a merge patch of the ConfigMap or the Secret) lands within the kubelet's sync
+//! period plus 10 s. Files are real files on the claim: they stay when the workspace stops, the user may
 //! edit them, and only new bytes from weft replace them.
 //!
 //! Mounting the ConfigMap over the directories themselves was not chosen: a volume with
@@ -34,10 +51,10 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ConfigMapVolumeSource, Container, EmptyDirVolumeSource, EnvVar, HTTPGetAction,
-    HTTPHeader, PersistentVolumeClaim, PersistentVolumeClaimSpec,
-    PersistentVolumeClaimVolumeSource, Pod, PodSecurityContext, PodSpec, Probe,
-    ResourceRequirements, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+    ConfigMap, ConfigMapVolumeSource, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource,
+    PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, Pod,
+    PodSecurityContext, PodSpec, Probe, ResourceRequirements, Secret, SecretKeySelector,
+    SecretVolumeSource, Service, ServicePort, ServiceSpec, TCPSocketAction, Volume, VolumeMount,
     VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -52,14 +69,27 @@ use crate::backend::{BackendError, LaunchSpec};
 pub const MANAGED_BY: (&str, &str) = ("managed-by", "weft");
 /// Label naming the user (the slug) on every object.
 pub const USER_LABEL: &str = "weft-user";
+/// Label naming the weft that made the object (`workspace.kubernetes.instance`).
+pub const INSTANCE_LABEL: &str = "weft-instance";
 /// The `app` label, as hatchery's pods carry one.
 pub const APP: (&str, &str) = ("app", "hatchery");
 /// The notebook's container.
 pub const NOTEBOOK: &str = "notebook";
 /// Where the files ConfigMap is mounted in the init and `files` containers.
 pub const FILES_DIR: &str = "/var/run/weft/files";
+/// Where the Secret is mounted in the init and `files` containers (not in the notebook).
+pub const SECRET_DIR: &str = "/var/run/weft/secret";
 /// Where those containers remember what they placed (an `emptyDir`).
 pub const PLACED_DIR: &str = "/var/run/weft/placed";
+/// The Secret's key holding the notebook's secret.
+pub const TOKEN_KEY: &str = "token";
+/// The environment variable the notebook reads its secret from (Jupyter Server's).
+pub const TOKEN_ENV: &str = "JUPYTER_TOKEN";
+/// Files kept in the Secret instead of the ConfigMap: `.gen3/credentials.json` holds the
+/// user's API key.
+pub const SECRET_FILES: [&str; 1] = [".gen3/credentials.json"];
+/// Variables of the launch's environment given to the notebook from the Secret.
+pub const SECRET_ENV: [&str; 1] = ["API_KEY"];
 /// The port the Service listens on.
 pub const SERVICE_PORT: u16 = 80;
 /// The group the claim is made writable for (`fsGroup`): `users`, the group of the
@@ -77,6 +107,11 @@ pub fn claim_name(slug: &str) -> String {
 #[must_use]
 pub fn files_name(slug: &str) -> String {
     format!("hatchery-{slug}-files")
+}
+
+#[must_use]
+pub fn secret_name(slug: &str) -> String {
+    format!("hatchery-{slug}-token")
 }
 
 #[must_use]
@@ -104,6 +139,26 @@ pub fn check_slug(slug: &str) -> Result<(), BackendError> {
         Err(BackendError::Invalid(format!(
             "{slug:?} cannot name a workspace: it needs 1 to 40 of [a-z0-9-], starting and \
              ending with a letter or digit"
+        )))
+    }
+}
+
+/// The instance id must be a label value: 1 to 63 of `[A-Za-z0-9._-]`, starting and ending
+/// with a letter or digit.
+pub fn check_instance(id: &str) -> Result<(), BackendError> {
+    let edge = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_alphanumeric());
+    let ok = id.len() <= 63
+        && edge(id.bytes().next())
+        && edge(id.bytes().last())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(BackendError::Invalid(format!(
+            "{id:?} cannot be a weft instance id: it needs 1 to 63 of [A-Za-z0-9._-], starting \
+             and ending with a letter or digit"
         )))
     }
 }
@@ -154,27 +209,50 @@ pub fn path_key(key: &str) -> String {
     format!("{key}.path")
 }
 
+/// The Secret's key holding the environment variable `name`.
+#[must_use]
+pub fn env_key(name: &str) -> String {
+    format!("env.{name}")
+}
+
+/// Whether the file at `path` goes to the Secret rather than the ConfigMap.
+#[must_use]
+pub fn is_secret_file(path: &str) -> bool {
+    SECRET_FILES.contains(&path)
+}
+
+/// Where a workspace's objects go: the namespace, and the id of the weft making them.
+#[derive(Debug, Clone, Copy)]
+pub struct Site<'a> {
+    pub namespace: &'a str,
+    pub instance: &'a str,
+}
+
 /// The labels of every object of a user's workspace; the Service selects the pod by them.
 #[must_use]
-pub fn labels(slug: &str) -> BTreeMap<String, String> {
+pub fn labels(slug: &str, instance: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
         (APP.0.to_owned(), APP.1.to_owned()),
         (MANAGED_BY.0.to_owned(), MANAGED_BY.1.to_owned()),
         (USER_LABEL.to_owned(), slug.to_owned()),
+        (INSTANCE_LABEL.to_owned(), instance.to_owned()),
     ])
 }
 
-/// The label selector `running` lists pods with.
+/// The label selector `running` lists pods with: weft's, of this instance.
 #[must_use]
-pub fn managed_selector() -> String {
-    format!("{}={}", MANAGED_BY.0, MANAGED_BY.1)
+pub fn managed_selector(instance: &str) -> String {
+    format!(
+        "{}={},{INSTANCE_LABEL}={instance}",
+        MANAGED_BY.0, MANAGED_BY.1
+    )
 }
 
-fn meta(name: String, namespace: &str, spec: &LaunchSpec) -> ObjectMeta {
+fn meta(name: String, site: Site<'_>, spec: &LaunchSpec) -> ObjectMeta {
     ObjectMeta {
         name: Some(name),
-        namespace: Some(namespace.to_owned()),
-        labels: Some(labels(&spec.slug)),
+        namespace: Some(site.namespace.to_owned()),
+        labels: Some(labels(&spec.slug, site.instance)),
         // hatchery's annotation: who the workspace is for.
         annotations: Some(BTreeMap::from([(
             "gen3username".to_owned(),
@@ -188,12 +266,12 @@ fn meta(name: String, namespace: &str, spec: &LaunchSpec) -> ObjectMeta {
 #[must_use]
 pub fn claim(
     spec: &LaunchSpec,
-    namespace: &str,
+    site: Site<'_>,
     size: &str,
     storage_class: Option<&str>,
 ) -> PersistentVolumeClaim {
     PersistentVolumeClaim {
-        metadata: meta(claim_name(&spec.slug), namespace, spec),
+        metadata: meta(claim_name(&spec.slug), site, spec),
         spec: Some(PersistentVolumeClaimSpec {
             access_modes: Some(vec!["ReadWriteOnce".to_owned()]),
             resources: Some(VolumeResourceRequirements {
@@ -210,12 +288,13 @@ pub fn claim(
     }
 }
 
-/// The ConfigMap holding `spec.files` (see the module doc for its layout).
+/// The ConfigMap holding `spec.files` but the secret ones (see the module doc for its
+/// layout).
 #[must_use]
-pub fn files(spec: &LaunchSpec, namespace: &str) -> ConfigMap {
+pub fn files(spec: &LaunchSpec, site: Site<'_>) -> ConfigMap {
     let mut data = BTreeMap::new();
     let mut binary = BTreeMap::new();
-    for (path, body) in &spec.files {
+    for (path, body) in spec.files.iter().filter(|(p, _)| !is_secret_file(p)) {
         let key = file_key(path);
         data.insert(path_key(&key), path.clone());
         match std::str::from_utf8(body) {
@@ -228,11 +307,57 @@ pub fn files(spec: &LaunchSpec, namespace: &str) -> ConfigMap {
         }
     }
     ConfigMap {
-        metadata: meta(files_name(&spec.slug), namespace, spec),
+        metadata: meta(files_name(&spec.slug), site, spec),
         data: Some(data),
         binary_data: (!binary.is_empty()).then_some(binary),
         ..ConfigMap::default()
     }
+}
+
+/// The launch's secret environment ([`SECRET_ENV`]), `{home}` filled; a later value of a
+/// name replaces an earlier one.
+#[must_use]
+pub fn secret_env(spec: &LaunchSpec, home: &str) -> BTreeMap<String, String> {
+    spec.env
+        .iter()
+        .filter(|(name, _)| SECRET_ENV.contains(&name.as_str()))
+        .map(|(name, value)| (name.clone(), value.replace("{home}", home)))
+        .collect()
+}
+
+/// The Secret: the notebook's secret, the secret environment and the secret files (see the
+/// module doc).
+#[must_use]
+pub fn secret(spec: &LaunchSpec, site: Site<'_>, home: &str) -> Secret {
+    let mut data = BTreeMap::from([(
+        TOKEN_KEY.to_owned(),
+        ByteString(spec.secret.as_bytes().to_vec()),
+    )]);
+    for (name, value) in secret_env(spec, home) {
+        data.insert(env_key(&name), ByteString(value.into_bytes()));
+    }
+    for (path, body) in spec.files.iter().filter(|(p, _)| is_secret_file(p)) {
+        let key = file_key(path);
+        data.insert(path_key(&key), ByteString(path.as_bytes().to_vec()));
+        data.insert(key, ByteString(body.clone()));
+    }
+    Secret {
+        metadata: meta(secret_name(&spec.slug), site, spec),
+        type_: Some("Opaque".to_owned()),
+        data: Some(data),
+        ..Secret::default()
+    }
+}
+
+/// The JSON merge patch that adds (or replaces) one file in the Secret.
+#[must_use]
+pub fn secret_file_patch(path: &str, body: &[u8]) -> Value {
+    let key = file_key(path);
+    let encode = |b: &[u8]| serde_json::to_value(ByteString(b.to_vec())).unwrap_or(Value::Null);
+    serde_json::json!({ "data": {
+        path_key(&key): encode(path.as_bytes()),
+        key: encode(body),
+    }})
 }
 
 /// The JSON merge patch that adds (or replaces) one file in the ConfigMap. The key is
@@ -254,20 +379,23 @@ pub fn file_patch(path: &str, body: &[u8]) -> Value {
     serde_json::json!({ "data": data, "binaryData": binary })
 }
 
-/// The shell script that places the ConfigMap's files (in `$WEFT_FILES`) in the user's
-/// directory (`$WEFT_HOME`), remembering what it placed in `$WEFT_PLACED`; it exits non-zero
-/// if a file could not be placed.
+/// The shell script that places the files of the ConfigMap (in `$WEFT_FILES`) and of the
+/// Secret (in `$WEFT_SECRET`) in the user's directory (`$WEFT_HOME`), remembering what it
+/// placed in `$WEFT_PLACED`; it exits non-zero if a file could not be placed.
 #[must_use]
 pub fn place_script() -> &'static str {
     r#"rc=0
-for p in "$WEFT_FILES"/*.path; do
-  [ -f "$p" ] || continue
-  key=${p%.path}; key=${key##*/}
-  src="$WEFT_FILES/$key"; seen="$WEFT_PLACED/$key"
-  [ -f "$src" ] || continue
-  cmp -s "$src" "$seen" 2>/dev/null && continue
-  dest="$WEFT_HOME/$(cat "$p")"
-  if mkdir -p "$(dirname "$dest")" && cp "$src" "$dest.weft-new" && chmod 600 "$dest.weft-new" && mv -f "$dest.weft-new" "$dest" && cp "$src" "$seen"; then :; else rc=1; fi
+for dir in "$WEFT_FILES" "$WEFT_SECRET"; do
+  [ -n "$dir" ] || continue
+  for p in "$dir"/*.path; do
+    [ -f "$p" ] || continue
+    key=${p%.path}; key=${key##*/}
+    src="$dir/$key"; seen="$WEFT_PLACED/${dir##*/}.$key"
+    [ -f "$src" ] || continue
+    cmp -s "$src" "$seen" 2>/dev/null && continue
+    dest="$WEFT_HOME/$(cat "$p")"
+    if mkdir -p "$(dirname "$dest")" && cp "$src" "$dest.weft-new" && chmod 600 "$dest.weft-new" && mv -f "$dest.weft-new" "$dest" && cp "$src" "$seen"; then :; else rc=1; fi
+  done
 done
 exit $rc"#
 }
@@ -283,6 +411,8 @@ pub fn fill(arg: &str, port: u16, token: &str, base_url: &str, home: &str) -> St
 
 /// The notebook's arguments (the image's entrypoint is kept): the kind's command with its
 /// placeholders filled, or, when it has none, those of the Jupyter docker-stacks images.
+/// The notebook's secret comes from `JUPYTER_TOKEN`; a command that uses `{token}` puts it
+/// in the pod spec.
 #[must_use]
 pub fn notebook_args(spec: &LaunchSpec, home: &str) -> Vec<String> {
     let port = spec.kind.target_port;
@@ -290,7 +420,6 @@ pub fn notebook_args(spec: &LaunchSpec, home: &str) -> Vec<String> {
         vec![
             "start-notebook.sh".to_owned(),
             format!("--ServerApp.base_url={}", spec.base_path),
-            format!("--IdentityProvider.token={}", spec.secret),
             format!("--ServerApp.port={port}"),
             "--ServerApp.ip=0.0.0.0".to_owned(),
         ]
@@ -304,6 +433,8 @@ pub fn notebook_args(spec: &LaunchSpec, home: &str) -> Vec<String> {
 }
 
 /// The kind's environment, then the launch's; a later name replaces an earlier one in place.
+/// The launch's secret variables and `JUPYTER_TOKEN` (last, replacing any other) come from
+/// the Secret.
 #[must_use]
 pub fn notebook_env(spec: &LaunchSpec, home: &str) -> Vec<EnvVar> {
     let mut env: Vec<EnvVar> = Vec::new();
@@ -320,6 +451,28 @@ pub fn notebook_env(spec: &LaunchSpec, home: &str) -> Vec<EnvVar> {
             });
         }
     }
+    let from_secret = |key: String| {
+        Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: secret_name(&spec.slug),
+                key,
+                optional: Some(false),
+            }),
+            ..EnvVarSource::default()
+        })
+    };
+    for name in secret_env(spec, home).into_keys() {
+        if let Some(e) = env.iter_mut().find(|e| e.name == name) {
+            e.value = None;
+            e.value_from = from_secret(env_key(&name));
+        }
+    }
+    env.retain(|e| e.name != TOKEN_ENV);
+    env.push(EnvVar {
+        name: TOKEN_ENV.to_owned(),
+        value_from: from_secret(TOKEN_KEY.to_owned()),
+        ..EnvVar::default()
+    });
     env
 }
 
@@ -361,6 +514,7 @@ fn placer(name: &str, spec: &LaunchSpec, home: &str, repeat: bool) -> Container 
             [
                 ("WEFT_HOME", home),
                 ("WEFT_FILES", FILES_DIR),
+                ("WEFT_SECRET", SECRET_DIR),
                 ("WEFT_PLACED", PLACED_DIR),
             ]
             .into_iter()
@@ -375,6 +529,7 @@ fn placer(name: &str, spec: &LaunchSpec, home: &str, repeat: bool) -> Container 
         volume_mounts: Some(vec![
             mount("user-data", home),
             mount("weft-files", FILES_DIR),
+            mount("weft-secret", SECRET_DIR),
             mount("weft-placed", PLACED_DIR),
         ]),
         ..Container::default()
@@ -384,13 +539,8 @@ fn placer(name: &str, spec: &LaunchSpec, home: &str, repeat: bool) -> Container 
 /// The workspace pod: the `place-files` init container, the `notebook` and the `files`
 /// container (see the module doc), the claim mounted at `home`.
 #[must_use]
-pub fn pod(spec: &LaunchSpec, namespace: &str, home: &str) -> Pod {
+pub fn pod(spec: &LaunchSpec, site: Site<'_>, home: &str) -> Pod {
     let kind = &spec.kind;
-    let base = if spec.base_path.ends_with('/') {
-        spec.base_path.clone()
-    } else {
-        format!("{}/", spec.base_path)
-    };
     let notebook = Container {
         name: NOTEBOOK.to_owned(),
         image: Some(kind.image.clone()),
@@ -403,16 +553,12 @@ pub fn pod(spec: &LaunchSpec, namespace: &str, home: &str) -> Pod {
         }]),
         resources: Some(resources(&kind.cpu_limit, &kind.memory_limit)),
         volume_mounts: Some(vec![mount("user-data", home)]),
+        // A connect, which needs no secret (the notebook answers `api/status` only to its
+        // token); the service asks `api/status` itself before it reports `Running`.
         readiness_probe: Some(Probe {
-            http_get: Some(HTTPGetAction {
-                path: Some(format!("{base}api/status")),
+            tcp_socket: Some(TCPSocketAction {
                 port: IntOrString::Int(i32::from(kind.target_port)),
-                // The notebook answers `api/status` only to its token.
-                http_headers: Some(vec![HTTPHeader {
-                    name: "Authorization".to_owned(),
-                    value: format!("token {}", spec.secret),
-                }]),
-                ..HTTPGetAction::default()
+                ..TCPSocketAction::default()
             }),
             period_seconds: Some(5),
             ..Probe::default()
@@ -420,7 +566,7 @@ pub fn pod(spec: &LaunchSpec, namespace: &str, home: &str) -> Pod {
         ..Container::default()
     };
     Pod {
-        metadata: meta(pod_name(&spec.slug), namespace, spec),
+        metadata: meta(pod_name(&spec.slug), site, spec),
         spec: Some(PodSpec {
             init_containers: Some(vec![placer("place-files", spec, home, false)]),
             containers: vec![notebook, placer("files", spec, home, true)],
@@ -449,6 +595,14 @@ pub fn pod(spec: &LaunchSpec, namespace: &str, home: &str) -> Pod {
                     ..Volume::default()
                 },
                 Volume {
+                    name: "weft-secret".to_owned(),
+                    secret: Some(SecretVolumeSource {
+                        secret_name: Some(secret_name(&spec.slug)),
+                        ..SecretVolumeSource::default()
+                    }),
+                    ..Volume::default()
+                },
+                Volume {
                     name: "weft-placed".to_owned(),
                     empty_dir: Some(EmptyDirVolumeSource::default()),
                     ..Volume::default()
@@ -462,12 +616,12 @@ pub fn pod(spec: &LaunchSpec, namespace: &str, home: &str) -> Pod {
 
 /// The Service in front of the pod: ClusterIP, port 80 → the notebook's port.
 #[must_use]
-pub fn service(spec: &LaunchSpec, namespace: &str) -> Service {
+pub fn service(spec: &LaunchSpec, site: Site<'_>) -> Service {
     Service {
-        metadata: meta(service_name(&spec.slug), namespace, spec),
+        metadata: meta(service_name(&spec.slug), site, spec),
         spec: Some(ServiceSpec {
             type_: Some("ClusterIP".to_owned()),
-            selector: Some(labels(&spec.slug)),
+            selector: Some(labels(&spec.slug, site.instance)),
             ports: Some(vec![ServicePort {
                 name: Some("http".to_owned()),
                 protocol: Some("TCP".to_owned()),
@@ -540,6 +694,27 @@ mod tests {
     }
 
     #[test]
+    fn secret_patches_encode_bytes_and_path() {
+        let patch = secret_file_patch(".gen3/credentials.json", b"{}");
+        let key = file_key(".gen3/credentials.json");
+        assert_eq!(patch["data"][&key], "e30=");
+        assert_eq!(
+            patch["data"][path_key(&key)],
+            "LmdlbjMvY3JlZGVudGlhbHMuanNvbg=="
+        );
+    }
+
+    #[test]
+    fn instances_are_label_values() {
+        for ok in ["a", "weft-a", "W.1_b", &"x".repeat(63)] {
+            assert!(check_instance(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "-a", "a.", "a b", "a/b", &"x".repeat(64)] {
+            assert!(check_instance(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn a_patch_moves_a_key_between_maps() {
         let text = file_patch("a.txt", b"hi");
         let key = file_key("a.txt");
@@ -560,15 +735,16 @@ mod tests {
         use std::os::unix::fs::symlink;
 
         let dir = tempfile::tempdir().unwrap();
-        let (files, placed, home) = (
+        let (files, secret, placed, home) = (
             dir.path().join("files"),
+            dir.path().join("secret"),
             dir.path().join("placed"),
             dir.path().join("home"),
         );
         for d in [&placed, &home] {
             fs::create_dir_all(d).unwrap();
         }
-        let project = |generation: u32, entries: &[(&str, &[u8])]| {
+        let project_in = |files: &std::path::Path, generation: u32, entries: &[(&str, &[u8])]| {
             let data = files.join(format!("..{generation}"));
             fs::create_dir_all(&data).unwrap();
             for (path, body) in entries {
@@ -585,11 +761,15 @@ mod tests {
                 symlink(files.join("..data").join(&name), files.join(&name)).unwrap();
             }
         };
+        let project = |generation: u32, entries: &[(&str, &[u8])]| {
+            project_in(&files, generation, entries);
+        };
         let run = || {
             std::process::Command::new("sh")
                 .arg("-c")
                 .arg(place_script())
                 .env("WEFT_FILES", &files)
+                .env("WEFT_SECRET", &secret)
                 .env("WEFT_PLACED", &placed)
                 .env("WEFT_HOME", &home)
                 .stderr(std::process::Stdio::null())
@@ -597,27 +777,35 @@ mod tests {
                 .unwrap()
         };
 
-        project(
-            1,
-            &[(".gen3/credentials.json", b"{}"), ("m/a b.json", b"[]")],
-        );
+        // No Secret mounted yet: the ConfigMap's files are placed all the same.
+        project(1, &[("m/a b.json", b"[]")]);
+        assert!(run().success());
+        assert_eq!(fs::read(home.join("m/a b.json")).unwrap(), b"[]");
+
+        // The Secret's files too, with its other keys (`token`) left alone.
+        project_in(&secret, 1, &[(".gen3/credentials.json", b"{}")]);
+        fs::write(secret.join("..1").join(TOKEN_KEY), b"t").unwrap();
+        symlink(
+            secret.join("..data").join(TOKEN_KEY),
+            secret.join(TOKEN_KEY),
+        )
+        .unwrap();
         assert!(run().success());
         assert_eq!(
             fs::read(home.join(".gen3/credentials.json")).unwrap(),
             b"{}"
         );
-        assert_eq!(fs::read(home.join("m/a b.json")).unwrap(), b"[]");
+        assert!(!home.join(TOKEN_KEY).exists());
+        project_in(&secret, 2, &[(".gen3/credentials.json", b"{\"k\":2}")]);
+        assert!(run().success());
+        assert_eq!(
+            fs::read(home.join(".gen3/credentials.json")).unwrap(),
+            b"{\"k\":2}"
+        );
 
         // The user's edit stays until weft sends new bytes.
         fs::write(home.join("m/a b.json"), b"edited").unwrap();
-        project(
-            2,
-            &[
-                (".gen3/credentials.json", b"{}"),
-                ("m/a b.json", b"[]"),
-                ("m/c.json", b"c"),
-            ],
-        );
+        project(2, &[("m/a b.json", b"[]"), ("m/c.json", b"c")]);
         assert!(run().success());
         assert_eq!(fs::read(home.join("m/a b.json")).unwrap(), b"edited");
         assert_eq!(fs::read(home.join("m/c.json")).unwrap(), b"c");
