@@ -708,10 +708,13 @@ async fn workspace_command(command: WorkspaceCommand) -> anyhow::Result<()> {
             let id = id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
             let old = stores
                 .workspace
-                .pay_models(Some(&user))
+                .pay_models(None)
                 .await?
                 .into_iter()
                 .find(|p| p.id == id);
+            if let Some(o) = old.as_ref().filter(|o| o.user != user) {
+                bail!("pay model {id} belongs to {}: pick another --id", o.user);
+            }
             stores
                 .workspace
                 .put_pay_model(weft_store::PayModelRow {

@@ -850,3 +850,84 @@ async fn explore_rebuild_reports_each_index_and_refuses_a_bad_mapping() {
         text(&out)
     );
 }
+
+#[tokio::test]
+async fn workspace_pay_models_and_the_usage_report() {
+    let cli = Cli::new().await;
+    let r = cli.run(
+        &[
+            "workspace",
+            "paymodel",
+            "--user",
+            "alice@example.org",
+            "--account-id",
+            "acct-1",
+            "--soft-limit",
+            "5",
+            "--hard-limit",
+            "10",
+            "--current",
+        ],
+        "",
+    );
+    assert!(r.status.success(), "{}", text(&r));
+    let id = String::from_utf8_lossy(&r.stdout).trim().to_owned();
+    assert_eq!(id.len(), 36, "a new UUID: {id}");
+    // limits the wrong way round, and another user's id, are refused
+    let r = cli.run(
+        &[
+            "workspace",
+            "paymodel",
+            "--user",
+            "bob@example.org",
+            "--account-id",
+            "b",
+            "--soft-limit",
+            "5",
+            "--hard-limit",
+            "1",
+        ],
+        "",
+    );
+    assert!(!r.status.success());
+    assert!(text(&r).contains("soft-limit"), "{}", text(&r));
+    let r = cli.run(
+        &[
+            "workspace",
+            "paymodel",
+            "--user",
+            "bob@example.org",
+            "--account-id",
+            "b",
+            "--soft-limit",
+            "1",
+            "--hard-limit",
+            "2",
+            "--id",
+            &id,
+        ],
+        "",
+    );
+    assert!(!r.status.success());
+    assert!(
+        text(&r).contains("belongs to alice@example.org"),
+        "{}",
+        text(&r)
+    );
+
+    let r = cli.run(&["workspace", "usage", "--json"], "");
+    assert!(r.status.success(), "{}", text(&r));
+    let report: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(report.as_array().unwrap().len(), 1, "{report}");
+    assert_eq!(report[0]["pay_model"], id.as_str());
+    assert_eq!(report[0]["user"], "alice@example.org");
+    assert_eq!(report[0]["workspace_type"], "Direct Pay");
+    assert_eq!(report[0]["hard_limit"], 10.0);
+    assert_eq!(report[0]["current"], true);
+    assert_eq!(report[0]["period_usage"], 0.0);
+    let r = cli.run(&["workspace", "usage", "--user", "bob@example.org"], "");
+    assert!(r.status.success());
+    let table = String::from_utf8_lossy(&r.stdout).into_owned();
+    assert!(table.starts_with("USER"), "{table}");
+    assert_eq!(table.lines().count(), 1, "bob has none: {table}");
+}
