@@ -12,6 +12,10 @@
 #              (prog1-proj1), an experiment, 40 cases with demographics (gender, race,
 #              ethnicity vary), two FASTQ files uploaded to local storage through fence's
 #              upload flow and submitted as submitted_unaligned_reads, and 2 discovery studies;
+#              workspaces (when the binary has [workspace]): a kind "stand-in" running
+#              tests/portal/fake_notebook.py (answers like JupyterLab at /lw-workspace/proxy/)
+#              and a "failing stand-in" that exits at once, a default pay model, checks every
+#              second; the mock user has jupyterhub access on /workspace;
 #   commons B  the same dictionary, GUIDs dg.PTLB/...; the mock user may only read; program
 #              progb, project projb, 5 cases, 1 discovery study with other tags;
 #   hub        [hub] pulling A and B every 2 s (and the development login); the run waits
@@ -85,6 +89,9 @@ done
 
 # ---------------------------------------------------------------- servers
 WORK=$(mktemp -d /tmp/weft-portal.XXXXXX)
+# Traverse-only for others: running as root, weft runs each workspace as a uid of its own,
+# which must reach its home under A's data dir and the stand-in notebook's script.
+chmod 711 "$WORK"
 NAMES=(a b hub)
 declare -A PID PORT URL
 FAILED=0
@@ -113,9 +120,22 @@ server_logs() {
   done
   echo "----" >&2
 }
+# The stand-in notebooks A's weft started and left running (a test that failed before it
+# terminated its workspace): the processes whose environment names A's workspaces directory.
+stop_workspaces() {
+  local dir f pid
+  dir=$(realpath "$WORK/a/data/workspaces" 2>/dev/null) || return 0
+  for f in /proc/[0-9]*/environ; do
+    pid=${f#/proc/}; pid=${pid%/environ}
+    if { tr '\0' '\n' < "$f"; } 2>/dev/null | grep -xF "WEFT_WORKSPACE_DIR=$dir" >/dev/null; then
+      kill -9 "$pid" 2>/dev/null
+    fi
+  done
+}
 cleanup() {
   local rc=$?
   stop_servers
+  stop_workspaces
   if [ "$rc" -ne 0 ] || [ "$FAILED" -ne 0 ]; then server_logs 60; fi
   if [ "${WEFT_PORTAL_KEEP:-0}" = 1 ]; then echo "portal/run.sh: kept $WORK" >&2; else rm -rf "$WORK"; fi
 }
@@ -140,6 +160,7 @@ authz:
   resources:
   - name: mds_gateway
   - name: data_file
+  - name: workspace
   - name: programs
   - name: services
     subresources:
@@ -168,6 +189,8 @@ authz:
     permissions: [{id: storage_writer, action: {service: '*', method: write-storage}}]
   - id: file_uploader
     permissions: [{id: file_upload, action: {service: fence, method: file_upload}}]
+  - id: workspace_user
+    permissions: [{id: workspace_access, action: {service: jupyterhub, method: access}}]
   policies:
   - {id: mds_admin, role_ids: [mds_admin], resource_paths: [/mds_gateway]}
   - {id: programs_admin, role_ids: [admin], resource_paths: [/programs, /services/sheepdog]}
@@ -178,6 +201,7 @@ authz:
     role_ids: [reader, storage_reader, creator, updater, deleter, uploader, storage_writer]
     resource_paths: [/programs]
   - {id: data_upload, role_ids: [file_uploader], resource_paths: [/data_file]}
+  - {id: workspace, role_ids: [workspace_user], resource_paths: [/workspace]}
 users:
   $ADMIN:
     policies: [mds_admin, programs_admin, data_upload]
@@ -190,6 +214,9 @@ EOF
 HAS_PORTAL=0
 # (grep without -q: an early exit would fail the pipeline through SIGPIPE and pipefail)
 "$WEFT_BIN" config default 2>/dev/null | grep '^\[portal\]' >/dev/null && HAS_PORTAL=1
+# Workspaces likewise ([workspace] in `weft config default`).
+HAS_WORKSPACE=0
+"$WEFT_BIN" config default 2>/dev/null | grep '^\[workspace\]' >/dev/null && HAS_WORKSPACE=1
 declare -A TITLE=([a]="Commons A" [b]="Commons B" [hub]="Hub")
 common_toml() { # NAME -> the keys every server shares
   printf 'usersync = "%s"\n\n[authz]\nadmin_users = ["%s"]\n\n[login]\nmock_user = "%s"\n\n' \
@@ -204,10 +231,26 @@ commons_toml() { # NAME GUID_PREFIX
   if [ -n "$ETL_MAPPING" ]; then printf '[explore]\netl_mapping = "%s"\n\n' "$ETL_MAPPING"; fi
 }
 
-user_yaml "$WORK/a/user.yaml" "programs_read_write, data_upload"
+# A's workspaces: the stand-in notebook, copied where a workspace's own uid can read it.
+workspace_toml() {
+  install -m 644 "$HERE/fake_notebook.py" "$WORK/fake_notebook.py"
+  printf '[workspace]\ncheck_interval_secs = 1\nlaunch_timeout_secs = 30\n\n'
+  printf '[workspace.default_pay_model]\nworkspace_type = "Trial Workspace"\nsoft_limit = 80.0\nhard_limit = 100.0\n\n'
+  printf '[[workspace.kinds]]\nname = "stand-in"\ncommand = ["/usr/bin/python3", "%s", "{port}"]\n' "$WORK/fake_notebook.py"
+  printf 'cpu_limit = "0.5"\nmemory_limit = "512Mi"\nidle_limit_secs = 3600\n\n'
+  printf '[[workspace.kinds]]\nname = "failing stand-in"\n'
+  printf 'command = ["/usr/bin/python3", "-c", "import sys; sys.exit(\x27the stand-in notebook failed on purpose\x27)"]\n\n'
+}
+
+A_POLICIES="programs_read_write, data_upload"
+[ "$HAS_WORKSPACE" = 1 ] && A_POLICIES="$A_POLICIES, workspace"
+user_yaml "$WORK/a/user.yaml" "$A_POLICIES"
 user_yaml "$WORK/b/user.yaml" "programs_read"
 user_yaml "$WORK/hub/user.yaml" "programs_read"
-commons_toml a "dg.PTLA/" > "$WORK/a/weft.toml"
+{
+  commons_toml a "dg.PTLA/"
+  if [ "$HAS_WORKSPACE" = 1 ]; then workspace_toml; fi
+} > "$WORK/a/weft.toml"
 commons_toml b "dg.PTLB/" > "$WORK/b/weft.toml"
 {
   common_toml hub
@@ -250,6 +293,7 @@ json.dump({
     "b": server("b", "${TITLE[b]}", "${URL[b]}", "${TOKEN[b]}"),
     "hub": server("hub", "${TITLE[hub]}", "${URL[hub]}", "${TOKEN[hub]}"),
     "portal": bool($HAS_PORTAL),
+    "workspace": bool($HAS_WORKSPACE),
     "mock_user": "$MOCK_USER", "admin_user": "$ADMIN",
     "dictionary": "$DICTIONARY", "dictionary_json": "$DICTIONARY.json",
     "etl_mapping": "$ETL_MAPPING", "screenshots": "$SCREENSHOTS", "work_dir": "$WORK",

@@ -387,7 +387,8 @@ def main(plan_path, out_path):
         "a": A, "b": B, "hub": hub["url"],
         "servers": {
             "a": server(a, program=PROGRAM, project=PROJECT, project_id=PROJECT_ID,
-                        mock_user_access="read and write on /programs; file_upload on /data_file"),
+                        mock_user_access="read and write on /programs; file_upload on /data_file"
+                        + ("; jupyterhub access on /workspace" if plan.get("workspace") else "")),
             "b": server(b, program=B_PROGRAM, project=B_PROJECT,
                         project_id=B_PROGRAM + "-" + B_PROJECT,
                         mock_user_access="read and read-storage on /programs"),
@@ -395,6 +396,13 @@ def main(plan_path, out_path):
                           mock_user_access="none beyond every logged-in user's"),
         },
         "portal": plan.get("portal", False),
+        # A's workspaces (run.sh's workspace_toml), when the binary has them
+        "workspace": {"kind": "stand-in", "cpu": "0.5", "memory": "512Mi",
+                      "pay_model": "Trial Workspace", "soft_limit": 80.0, "hard_limit": 100.0,
+                      "notebook_text": "stand-in notebook",
+                      "failing_kind": "failing stand-in",
+                      "failing_text": "the stand-in notebook failed on purpose"}
+        if plan.get("workspace") else None,
         "mock_user": plan["mock_user"],
         "admin_user": plan["admin_user"],
         "program": PROGRAM, "project": PROJECT, "project_id": PROJECT_ID,

@@ -930,7 +930,7 @@ async fn file(State(s): State<Shared>, Creds(creds): Creds, Path(guid): Path<Str
 }
 
 #[utoipa::path(get, path = "/workspace", tag = "portal",
-    summary = "Workspaces",
+    summary = "Workspaces: launch a notebook, watch it start, open and stop it; the pay model and manifests (its script calls /lw-workspace/ and /manifests/)",
     responses((status = 200, description = "An HTML page", body = String, content_type = "text/html"),
         (status = 404, description = "The page is not served")))]
 async fn workspace(State(s): State<Shared>, Creds(creds): Creds) -> Response {
@@ -964,7 +964,7 @@ fn static_file(content_type: &str, body: impl Into<axum::body::Body>) -> Respons
 
 #[utoipa::path(get, path = "/portal/assets/{name}", tag = "portal",
     summary = "The portal's stylesheet and scripts (compiled into the binary)",
-    params(("name" = String, Path, description = "`portal.css`, `portal.js`, `identity.js`, `submission.js` or `explorer.js`")),
+    params(("name" = String, Path, description = "`portal.css`, `portal.js`, `identity.js`, `submission.js`, `explorer.js` or `workspace.js`")),
     responses((status = 200, description = "The file", body = String, content_type = "text/javascript"),
         (status = 404, description = "No such file")))]
 async fn asset(Path(name): Path<String>) -> Response {

@@ -1,7 +1,8 @@
 // weft portal, explorer: facets (checkbox lists with counts, numeric ranges, a search over
 // each list), charts and a paged table over guppy's API (/guppy/graphql), with downloads
-// through /guppy/download. Filters are guppy's filter language, built as Gen3's portal builds
-// them: each facet an IN, each range a >= and a <=, all inside one AND.
+// through /guppy/download, and a manifest exported to the workspace (/manifests/). Filters
+// are guppy's filter language, built as Gen3's portal builds them: each facet an IN, each
+// range a >= and a <=, all inside one AND.
 "use strict";
 (function () {
   const { api, save, el, message } = window.weft;
@@ -15,6 +16,7 @@
   const totalBox = document.getElementById("total");
   const rowsTable = document.getElementById("rows");
   const pageLabel = document.getElementById("page");
+  const exportButton = document.getElementById("export-workspace"); // absent without the workspace page
   const state = tabs.map(() => ({ values: {}, ranges: {}, offset: 0, facets: null, search: {} }));
   let current = 0;
   let seq = 0;
@@ -238,22 +240,54 @@
     save(t.type + "." + kind, r.text, kind === "json" ? "application/json" : "text/tab-separated-values");
   }
 
-  // A manifest of the files of the filtered documents: `[{object_id, file_name, file_size,
-  // md5sum}]`, read from the file index (this tab's, or the one holding this tab's ids).
-  async function manifest(t, filter) {
-    const fileTab = t.hasObjectId ? t : tabs.find((x) => x.hasObjectId && x.fields.includes(t.idField));
-    if (!fileTab) { totalBox.textContent = "No file index links to " + t.title + "."; return; }
+  // The files of the filtered documents as manifest entries: `[{object_id, file_name,
+  // file_size, md5sum}]`, read from the file index (this tab's, or the one holding this tab's
+  // ids). Throws an Error saying why it could not.
+  async function manifestEntries(t, filter) {
+    const fileTab = fileTabOf(t);
+    if (!fileTab) throw new Error("no file index links to " + t.title);
     let fileFilter = filter;
     if (fileTab !== t) {
       const ids = await api("POST", "/guppy/download", { type: t.type, filter, fields: [t.idField], accessibility: "accessible" });
-      if (!ids.ok) { totalBox.textContent = "Manifest failed: " + message(ids); return; }
+      if (!ids.ok) throw new Error(message(ids));
       const values = (ids.json || []).map((d) => d[t.idField]).filter((v) => v);
       fileFilter = { AND: [{ IN: { [t.idField]: values } }] };
     }
     const fields = ["object_id", "file_name", "file_size", "md5sum"].filter((f) => fileTab.fields.includes(f));
     const r = await api("POST", "/guppy/download", { type: fileTab.type, filter: fileFilter, fields, accessibility: "accessible" });
-    if (!r.ok) { totalBox.textContent = "Manifest failed: " + message(r); return; }
-    save("manifest.json", JSON.stringify((r.json || []).filter((d) => d.object_id), null, 2), "application/json");
+    if (!r.ok) throw new Error(message(r));
+    return (r.json || []).filter((d) => d.object_id);
+  }
+
+  function fileTabOf(t) {
+    return t.hasObjectId ? t : tabs.find((x) => x.hasObjectId && x.fields.includes(t.idField));
+  }
+
+  function failed(what, e) {
+    totalBox.textContent = what + " failed: " + e.message;
+    totalBox.className = "error";
+  }
+
+  async function manifest(t, filter) {
+    let entries;
+    try { entries = await manifestEntries(t, filter); } catch (e) { failed("Manifest", e); return; }
+    save("manifest.json", JSON.stringify(entries, null, 2), "application/json");
+  }
+
+  // The same manifest, stored by manifestservice (POST /manifests/), which places it in the
+  // user's workspace under manifests/; then the workspace page.
+  async function exportToWorkspace(button) {
+    button.disabled = true;
+    try {
+      const entries = await manifestEntries(tab(), filterOf(st()));
+      if (!entries.length) throw new Error("no file you may read matches the filters");
+      const r = await api("POST", "/manifests/", entries);
+      if (!r.ok || !r.json || !r.json.filename) throw new Error(message(r));
+      location.assign("/workspace?exported=" + encodeURIComponent(r.json.filename));
+    } catch (e) {
+      failed("Export to workspace", e);
+      button.disabled = false;
+    }
   }
 
   function selectTab(i) {
@@ -263,7 +297,9 @@
       b.tabIndex = k === i ? 0 : -1;
     });
     document.getElementById("explorer").setAttribute("aria-labelledby", "tab-" + i);
-    document.getElementById("download-manifest").hidden = !(tabs[i].hasObjectId || tabs.some((x) => x.hasObjectId && x.fields.includes(tabs[i].idField)));
+    const noFiles = !fileTabOf(tabs[i]);
+    document.getElementById("download-manifest").hidden = noFiles;
+    if (exportButton) exportButton.hidden = noFiles;
     refresh();
   }
 
@@ -286,5 +322,6 @@
   document.getElementById("download-tsv").addEventListener("click", () => download("tsv"));
   document.getElementById("download-json").addEventListener("click", () => download("json"));
   document.getElementById("download-manifest").addEventListener("click", () => download("manifest"));
+  if (exportButton) exportButton.addEventListener("click", () => exportToWorkspace(exportButton));
   if (tabs.length) selectTab(0);
 })();

@@ -8,7 +8,7 @@ pub struct Asset {
 }
 
 /// Every static file.
-pub const ALL: [Asset; 5] = [
+pub const ALL: [Asset; 6] = [
     Asset {
         name: "portal.css",
         content_type: "text/css; charset=utf-8",
@@ -33,6 +33,11 @@ pub const ALL: [Asset; 5] = [
         name: "explorer.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../assets/explorer.js"),
+    },
+    Asset {
+        name: "workspace.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../assets/workspace.js"),
     },
 ];
 

@@ -4,8 +4,8 @@
 //!
 //! Pages are rendered on the server ([`pages`], with maud) from plain views the HTTP layer
 //! fills from the services; the interactive parts (API keys, uploads with their dry run and
-//! progress, the explorer's facets and charts) are a few small scripts ([`assets`]) that call
-//! the same public APIs Gen3's portal calls. Everything is compiled into the binary: nothing
+//! progress, the explorer's facets and charts, workspaces) are a few small scripts
+//! ([`assets`]) that call the same public APIs Gen3's portal calls. Everything is compiled into the binary: nothing
 //! is fetched from elsewhere, at build time or at run time. This crate does no I/O beyond
 //! reading the configured logo at start.
 

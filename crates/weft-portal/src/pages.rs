@@ -510,6 +510,9 @@ impl Portal {
                             button #download-tsv type="button" { "Download TSV" }
                             button #download-json type="button" .secondary { "Download JSON" }
                             button #download-manifest type="button" .secondary { "Download manifest" }
+                            @if self.serves(Page::Workspace) {
+                                button #export-workspace type="button" .secondary { "Export to workspace" }
+                            }
                         }
                         div.scroll { table #rows { thead {} tbody {} } }
                         div.pager {
@@ -758,15 +761,71 @@ impl Portal {
         self.shell(Some(Page::Files), viewer, &name, &body, &[])
     }
 
-    /// `/workspace`.
+    /// `/workspace`: launch a notebook next to the data, watch it start, open it, stop it;
+    /// the user's pay model and manifests. The page is a shell the workspace script fills
+    /// from hatchery's API (`/lw-workspace/`) and manifestservice (`/manifests/`), as
+    /// Gen3's portal does; without JavaScript it says what a workspace is.
     #[must_use]
     pub fn workspace(&self, viewer: &Viewer) -> Markup {
         let body = html! {
             h1 { "Workspace" }
-            p.notice { "Workspaces (notebooks next to the data) are not enabled on this commons yet." }
-            p { "Meanwhile, " a href="/identity" { "create an API key" } " and use the Gen3 SDK from your own machine." }
+            p { "A workspace is a notebook (JupyterLab) that runs next to this commons' data. "
+                "It holds an API key of yours, so the Gen3 SDK in it acts as you, and the "
+                "manifests you export from Exploration are in its " code { "manifests/" }
+                " folder. Your files in it are kept from one workspace to the next." }
+            @if viewer.username.is_none() {
+                p.notice #ws-login { a href="/login?next=/workspace" { "Log in" } " to launch a workspace." }
+            } @else {
+                noscript {
+                    p.notice { "This page needs JavaScript to launch and watch a workspace. "
+                        "Programs use hatchery's API at " code { "/lw-workspace/" } " ("
+                        a href="/api/" { "API browser" } ")." }
+                }
+                p #ws-unavailable .notice.error role="alert" hidden {}
+                div #ws {
+                    section aria-labelledby="ws-status-h" {
+                        h2 #ws-status-h tabindex="-1" { "Your workspace" }
+                        p #ws-state role="status" aria-live="polite" { "Loading…" }
+                        ol #ws-conditions .steps aria-label="Launch steps" hidden {}
+                        p #ws-message .notice hidden {}
+                        p #ws-details .muted hidden {}
+                        p.actions {
+                            a #ws-open .button.big href="/lw-workspace/proxy/lab" hidden { "Open notebook" }
+                            button #ws-terminate type="button" .secondary hidden { "Terminate" }
+                            button #ws-clear type="button" .secondary hidden { "Clear" }
+                        }
+                    }
+                    section aria-labelledby="ws-kinds-h" {
+                        h2 #ws-kinds-h { "Launch a workspace" }
+                        p.muted { "One workspace runs at a time; it stops after its idle limit without activity." }
+                        div #ws-kinds .grid { p.muted { "Loading…" } }
+                    }
+                    section aria-labelledby="ws-paymodel-h" {
+                        h2 #ws-paymodel-h { "Pay model" }
+                        div #ws-paymodel { p.muted { "Loading…" } }
+                    }
+                    section aria-labelledby="ws-manifests-h" {
+                        h2 #ws-manifests-h { "Your manifests" }
+                        p { "Manifests list files by " code { "object_id" } ". Export one from "
+                            @if self.serves(Page::Explorer) { a href="/explorer" { "Exploration" } } @else { "Exploration" }
+                            " (" em { "Export to workspace" } "). Each is in your workspace under "
+                            code { "manifests/" } ": placed at launch, and at once in a running workspace." }
+                        p #ws-exported .ok role="status" hidden {}
+                        table #ws-manifests {
+                            caption.visually-hidden { "Your manifests" }
+                            thead { tr { th scope="col" { "File" } th scope="col" { "Created" } } }
+                            tbody { tr { td colspan="2" .muted { "Loading…" } } }
+                        }
+                    }
+                }
+            }
         };
-        self.shell(Some(Page::Workspace), viewer, "Workspace", &body, &[])
+        let scripts: &[&str] = if viewer.username.is_some() {
+            &["portal.js", "workspace.js"]
+        } else {
+            &[]
+        };
+        self.shell(Some(Page::Workspace), viewer, "Workspace", &body, scripts)
     }
 
     /// A page that is not there (404), or an error worded for people.

@@ -184,3 +184,153 @@ fn a_node_page_lists_properties_with_types_enums_and_required_marks() {
     assert!(html.contains("<strong>required</strong>"));
     assert!(html.contains("/api/v0/submission/template/demographic?format=tsv"));
 }
+
+#[test]
+fn the_workspace_page_asks_a_stranger_to_log_in() {
+    let p = portal();
+    let html = p.workspace(&Viewer::default()).into_string();
+    assert!(html.contains("<h1>Workspace</h1>"), "{html}");
+    assert!(
+        html.contains(r#"<a href="/login?next=/workspace">Log in</a> to launch a workspace."#),
+        "{html}"
+    );
+    // it says what a workspace is, without a script
+    assert!(html.contains("JupyterLab"), "{html}");
+    assert!(html.contains("<code>manifests/</code>"), "{html}");
+    assert!(!html.contains("workspace.js"), "{html}");
+    assert!(!html.contains(r#"id="ws-state""#), "{html}");
+    assert!(
+        html.contains(r#"<a href="/workspace" aria-current="page">Workspace</a>"#),
+        "{html}"
+    );
+}
+
+#[test]
+fn the_workspace_page_is_a_shell_the_script_fills_for_a_user() {
+    let p = portal();
+    let who = Viewer {
+        username: Some("ann@example.org".into()),
+    };
+    let html = p.workspace(&who).into_string();
+    assert!(!html.contains("/login?next=/workspace"), "{html}");
+    let v = &p.asset_version;
+    for s in ["portal.js", "workspace.js"] {
+        assert!(
+            html.contains(&format!(r#"<script src="/portal/assets/{s}?v={v}" defer>"#)),
+            "{s}: {html}"
+        );
+    }
+    // the status is a live region; the notebook link and the buttons wait for the script
+    assert!(
+        html.contains(r#"<p id="ws-state" role="status" aria-live="polite">Loading…</p>"#),
+        "{html}"
+    );
+    assert!(
+        html.contains(
+            r#"<a class="button big" id="ws-open" href="/lw-workspace/proxy/lab" hidden>Open notebook</a>"#
+        ),
+        "{html}"
+    );
+    for id in ["ws-terminate", "ws-clear"] {
+        assert!(
+            html.contains(&format!(
+                r#"<button class="secondary" id="{id}" type="button" hidden>"#
+            )),
+            "{id}: {html}"
+        );
+    }
+    assert!(
+        html.contains(r#"<p class="notice error" id="ws-unavailable" role="alert" hidden>"#),
+        "{html}"
+    );
+    for (id, heading) in [
+        ("ws-status-h", "Your workspace"),
+        ("ws-kinds-h", "Launch a workspace"),
+        ("ws-paymodel-h", "Pay model"),
+        ("ws-manifests-h", "Your manifests"),
+    ] {
+        assert!(
+            html.contains(&format!(r#"<section aria-labelledby="{id}">"#)),
+            "{id}: {html}"
+        );
+        assert!(
+            html.contains(&format!(">{heading}</h2>")),
+            "{heading}: {html}"
+        );
+    }
+    assert!(html.contains(r#"<table id="ws-manifests">"#), "{html}");
+    // without JavaScript it says what to do instead
+    let noscript = &html[html.find("<noscript>").unwrap()..html.find("</noscript>").unwrap()];
+    assert!(
+        noscript.contains("<code>/lw-workspace/</code>"),
+        "{noscript}"
+    );
+    // no inline script or style: the CSP forbids them
+    assert!(!html.contains("style="), "{html}");
+    assert_eq!(html.matches("<script").count(), 2, "{html}");
+}
+
+#[test]
+fn the_explorer_exports_to_the_workspace_only_when_that_page_is_served() {
+    let idx = vec![ExplorerIndex {
+        doc_type: "file".into(),
+        fields: vec![
+            ExplorerField {
+                name: "object_id".into(),
+                number: false,
+            },
+            ExplorerField {
+                name: "file_name".into(),
+                number: false,
+            },
+        ],
+    }];
+    let tier = serde_json::json!({});
+    let button = r#"<button class="secondary" id="export-workspace" type="button">Export to workspace</button>"#;
+    let html = portal()
+        .explorer(&Viewer::default(), &idx, &tier)
+        .into_string();
+    assert!(html.contains(button), "{html}");
+    assert!(html.contains(r#"id="download-manifest""#), "{html}");
+    let c = PortalConfig {
+        pages: vec!["home".into(), "explorer".into()],
+        ..PortalConfig::default()
+    };
+    let p = Portal::new(&c, "t").unwrap();
+    let html = p.explorer(&Viewer::default(), &idx, &tier).into_string();
+    assert!(!html.contains("export-workspace"), "{html}");
+    assert!(html.contains(r#"id="download-manifest""#), "{html}");
+}
+
+#[test]
+fn every_script_a_page_names_is_a_static_file() {
+    for name in [
+        "portal.css",
+        "portal.js",
+        "identity.js",
+        "submission.js",
+        "explorer.js",
+        "workspace.js",
+    ] {
+        let a = crate::assets::get(name).unwrap_or_else(|| panic!("{name}"));
+        assert!(!a.body.is_empty(), "{name}");
+    }
+    let ws = crate::assets::get("workspace.js").unwrap();
+    assert_eq!(ws.content_type, "text/javascript; charset=utf-8");
+    for api in [
+        "/lw-workspace/options",
+        "/lw-workspace/launch?id=",
+        "/lw-workspace/status",
+        "/lw-workspace/terminate",
+        "/lw-workspace/paymodels",
+        "/manifests/",
+    ] {
+        assert!(ws.body.contains(api), "workspace.js calls {api}");
+    }
+    let explorer = crate::assets::get("explorer.js").unwrap();
+    assert!(
+        explorer
+            .body
+            .contains(r#"api("POST", "/manifests/", entries)"#)
+    );
+}
