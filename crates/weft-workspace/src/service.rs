@@ -150,6 +150,8 @@ pub struct WorkspaceService {
     http: reqwest::Client,
     /// Serializes changes of one user's workspace (launch, terminate, a check's stop).
     locks: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// Serializes giving users the default pay model (two first requests make one).
+    defaults: Mutex<()>,
 }
 
 fn bad(msg: impl Into<String>) -> WeftError {
@@ -208,6 +210,7 @@ impl WorkspaceService {
             tokens,
             http,
             locks: std::sync::Mutex::new(HashMap::new()),
+            defaults: Mutex::new(()),
         }
     }
 
@@ -285,6 +288,12 @@ impl WorkspaceService {
     /// none at all.
     async fn current_pay_model(&self, user: &str) -> Result<Option<PayModelRow>, WeftError> {
         let mut all = self.store.pay_models(Some(user)).await.map_err(store_err)?;
+        if !all.is_empty() || self.settings.default_pay_model.is_none() {
+            return Ok(all.into_iter().find(|p| p.current));
+        }
+        let _held = self.defaults.lock().await;
+        // another request may have given it meanwhile
+        all = self.store.pay_models(Some(user)).await.map_err(store_err)?;
         if all.is_empty()
             && let Some((ty, soft, hard)) = &self.settings.default_pay_model
         {
