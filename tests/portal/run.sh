@@ -15,7 +15,9 @@
 #              workspaces (when the binary has [workspace]): a kind "stand-in" running
 #              tests/portal/fake_notebook.py (answers like JupyterLab at /lw-workspace/proxy/)
 #              and a "failing stand-in" that exits at once, a default pay model, checks every
-#              second; the mock user has jupyterhub access on /workspace;
+#              second, and a real "JupyterLab" kind when $WEFT_TEST_JUPYTER names an
+#              environment (tests/workspace/setup.sh); the mock user has jupyterhub access
+#              on /workspace;
 #   commons B  the same dictionary, GUIDs dg.PTLB/...; the mock user may only read; program
 #              progb, project projb, 5 cases, 1 discovery study with other tags;
 #   hub        [hub] pulling A and B every 2 s (and the development login); the run waits
@@ -234,12 +236,20 @@ commons_toml() { # NAME GUID_PREFIX
 # A's workspaces: the stand-in notebook, copied where a workspace's own uid can read it.
 workspace_toml() {
   install -m 644 "$HERE/fake_notebook.py" "$WORK/fake_notebook.py"
-  printf '[workspace]\ncheck_interval_secs = 1\nlaunch_timeout_secs = 30\n\n'
+  printf '[workspace]\ncheck_interval_secs = 1\nlaunch_timeout_secs = 30\n'
+  # a real JupyterLab too, when the workspace tests' environment is there (jupyterlab.test.mjs)
+  if [ -x "${WEFT_TEST_JUPYTER:-/nonexistent}/bin/jupyter" ]; then
+    printf 'python_env = "%s"\n' "$WEFT_TEST_JUPYTER"
+  fi
+  printf '\n'
   printf '[workspace.default_pay_model]\nworkspace_type = "Trial Workspace"\nsoft_limit = 80.0\nhard_limit = 100.0\n\n'
   printf '[[workspace.kinds]]\nname = "stand-in"\ncommand = ["/usr/bin/python3", "%s", "{port}"]\n' "$WORK/fake_notebook.py"
   printf 'cpu_limit = "0.5"\nmemory_limit = "512Mi"\nidle_limit_secs = 3600\n\n'
   printf '[[workspace.kinds]]\nname = "failing stand-in"\n'
   printf 'command = ["/usr/bin/python3", "-c", "import sys; sys.exit(\x27the stand-in notebook failed on purpose\x27)"]\n\n'
+  if [ -x "${WEFT_TEST_JUPYTER:-/nonexistent}/bin/jupyter" ]; then
+    printf '[[workspace.kinds]]\nname = "JupyterLab"\n\n'
+  fi
 }
 
 A_POLICIES="programs_read_write, data_upload"
