@@ -29,14 +29,11 @@ type Shared = Arc<ManifestsState>;
 #[openapi(paths(
     list,
     create,
-    create_put,
     file,
     cohorts,
     create_cohort,
-    create_cohort_put,
     metadata,
     create_metadata,
-    create_metadata_put,
     metadata_file,
     status
 ))]
@@ -44,16 +41,16 @@ pub(crate) struct Api;
 
 pub(crate) fn routes() -> Routes<Shared> {
     Routes::new()
-        .route("/manifests/", get(list).post(create).put(create_put))
-        .route("/manifests", get(list).post(create).put(create_put))
+        .route("/manifests/", get(list).post(create).put(create))
+        .route("/manifests", get(list).post(create).put(create))
         .route("/manifests/file/{name}", get(file))
         .route(
             "/manifests/cohorts",
-            get(cohorts).post(create_cohort).put(create_cohort_put),
+            get(cohorts).post(create_cohort).put(create_cohort),
         )
         .route(
             "/manifests/metadata",
-            get(metadata).post(create_metadata).put(create_metadata_put),
+            get(metadata).post(create_metadata).put(create_metadata),
         )
         .route("/manifests/metadata/{name}", get(metadata_file))
         .route("/manifests/_status", get(status))
@@ -125,8 +122,8 @@ async fn list(State(s): State<Shared>, Creds(c): Creds) -> Response {
     listing(&s, &u, folder::MANIFEST, "manifests").await
 }
 
-#[utoipa::path(post, path = "/manifests/", tag = "manifestservice",
-    summary = "Store a manifest: a JSON array of objects, each with an object_id",
+#[utoipa::path(method(post, put), path = "/manifests/", tag = "manifestservice",
+    summary = "Store a manifest (POST or PUT): a JSON array of objects, each with an object_id",
     description = "Also placed in the caller's running workspace at manifests/<filename>.",
     request_body = serde_json::Value, security(("bearer" = [])),
     responses(
@@ -145,18 +142,6 @@ async fn create(
         Ok(Body(b)) => created(s.service.create_manifest(&u, &b).await),
         Err(e) => e.into_response(),
     }
-}
-
-#[utoipa::path(put, path = "/manifests/", tag = "manifestservice",
-    summary = "As POST", request_body = serde_json::Value, security(("bearer" = [])),
-    responses(
-        (status = 200, description = "{\"filename\"}", body = serde_json::Value),
-        (status = 400, description = "A bad manifest", body = serde_json::Value),
-        (status = 403, description = "{\"error\": \"Please log in.\"}", body = serde_json::Value),
-        (status = 413, description = "Body over max_body_bytes", body = serde_json::Value),
-    ))]
-async fn create_put(s: State<Shared>, c: Creds, body: Result<Body, ApiError>) -> Response {
-    create(s, c, body).await
 }
 
 #[utoipa::path(get, path = "/manifests/file/{name}", tag = "manifestservice",
@@ -186,8 +171,8 @@ async fn cohorts(State(s): State<Shared>, Creds(c): Creds) -> Response {
     listing(&s, &u, folder::COHORT, "cohorts").await
 }
 
-#[utoipa::path(post, path = "/manifests/cohorts", tag = "manifestservice",
-    summary = "Record a cohort: {\"guid\"}", request_body = serde_json::Value, security(("bearer" = [])),
+#[utoipa::path(method(post, put), path = "/manifests/cohorts", tag = "manifestservice",
+    summary = "Record a cohort (POST or PUT): {\"guid\"}", request_body = serde_json::Value, security(("bearer" = [])),
     responses(
         (status = 200, description = "{\"filename\": guid}", body = serde_json::Value),
         (status = 400, description = "No guid, or not a GUID", body = serde_json::Value),
@@ -206,18 +191,6 @@ async fn create_cohort(
     }
 }
 
-#[utoipa::path(put, path = "/manifests/cohorts", tag = "manifestservice",
-    summary = "As POST", request_body = serde_json::Value, security(("bearer" = [])),
-    responses(
-        (status = 200, description = "{\"filename\": guid}", body = serde_json::Value),
-        (status = 400, description = "No guid, or not a GUID", body = serde_json::Value),
-        (status = 403, description = "{\"error\": \"Please log in.\"}", body = serde_json::Value),
-        (status = 413, description = "Body over max_body_bytes", body = serde_json::Value),
-    ))]
-async fn create_cohort_put(s: State<Shared>, c: Creds, body: Result<Body, ApiError>) -> Response {
-    create_cohort(s, c, body).await
-}
-
 #[utoipa::path(get, path = "/manifests/metadata", tag = "manifestservice",
     summary = "The caller's exported metadata files",
     security(("bearer" = [])),
@@ -230,8 +203,8 @@ async fn metadata(State(s): State<Shared>, Creds(c): Creds) -> Response {
     listing(&s, &u, folder::METADATA, "external_file_metadata").await
 }
 
-#[utoipa::path(post, path = "/manifests/metadata", tag = "manifestservice",
-    summary = "Store exported metadata (any JSON)", request_body = serde_json::Value, security(("bearer" = [])),
+#[utoipa::path(method(post, put), path = "/manifests/metadata", tag = "manifestservice",
+    summary = "Store exported metadata (POST or PUT; any JSON)", request_body = serde_json::Value, security(("bearer" = [])),
     responses(
         (status = 200, description = "{\"filename\": \"metadata-<time>.json\"}", body = serde_json::Value),
         (status = 400, description = "Not JSON", body = serde_json::Value),
@@ -248,18 +221,6 @@ async fn create_metadata(
         Ok(Body(b)) => created(s.service.create_metadata(&u, &b).await),
         Err(e) => e.into_response(),
     }
-}
-
-#[utoipa::path(put, path = "/manifests/metadata", tag = "manifestservice",
-    summary = "As POST", request_body = serde_json::Value, security(("bearer" = [])),
-    responses(
-        (status = 200, description = "{\"filename\"}", body = serde_json::Value),
-        (status = 400, description = "Not JSON", body = serde_json::Value),
-        (status = 403, description = "{\"error\": \"Please log in.\"}", body = serde_json::Value),
-        (status = 413, description = "Body over max_body_bytes", body = serde_json::Value),
-    ))]
-async fn create_metadata_put(s: State<Shared>, c: Creds, body: Result<Body, ApiError>) -> Response {
-    create_metadata(s, c, body).await
 }
 
 #[utoipa::path(get, path = "/manifests/metadata/{name}", tag = "manifestservice",

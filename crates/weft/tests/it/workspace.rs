@@ -32,6 +32,18 @@ class H(http.server.BaseHTTPRequestHandler):
             self.send_response(403); self.end_headers(); return
         if self.path.startswith("/lw-workspace/proxy/api/status"):
             body = {"last_activity": started, "kernels": 0}
+        elif self.path.startswith("/lw-workspace/proxy/probe?"):
+            # what this notebook's user can read
+            import urllib.parse
+            path = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)["path"][0]
+            try:
+                if os.path.isdir(path):
+                    os.listdir(path)
+                else:
+                    open(path, "rb").read(1)
+                body = {"readable": True}
+            except OSError:
+                body = {"readable": False}
         else:
             body = {"path": self.path, "method": self.command,
                     "cookie": self.headers.get("Cookie"), "uid": os.getuid(),
@@ -293,6 +305,35 @@ async fn a_workspace_launches_serves_its_owner_and_terminates() {
     if weft_workspace::local::can_separate_users() {
         let uid = seen["uid"].as_u64().expect("uid");
         assert!(uid >= 200_000, "a uid of its own: {uid}");
+        // it reads its own home, and nothing of weft's data or of another user
+        let other = app.config.data_dir.join("workspaces/home/someone-else");
+        std::fs::create_dir_all(&other).expect("another home");
+        std::fs::set_permissions(&other, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .expect("chmod");
+        std::fs::write(other.join("notes.txt"), b"private").expect("file");
+        let data = app.config.data_dir.canonicalize().expect("data dir");
+        for (path, readable) in [
+            (home.join(".gen3/credentials.json"), true),
+            (data.join("weft.db"), false),
+            (data.join("files"), false),
+            (data.join("workspaces/logs"), false),
+            (other.join("notes.txt"), false),
+            (other.clone(), false),
+        ] {
+            let r = app
+                .client
+                .get(format!("{}/lw-workspace/proxy/probe", app.url))
+                .query(&[("path", path.to_str().expect("utf-8"))])
+                .bearer_auth(&alice.token)
+                .send()
+                .await
+                .expect("probe");
+            let v: Value = r.json().await.expect("json");
+            if app.postgres && path.ends_with("weft.db") {
+                continue; // no SQLite file on the PostgreSQL leg
+            }
+            assert_eq!(v["readable"], readable, "{}", path.display());
+        }
     }
     let (s, _, posted) = alice
         .call(Method::POST, "/lw-workspace/proxy/api/kernels")
