@@ -81,6 +81,10 @@ fn collect<T>(rows: &[PgRow], f: fn(&PgRow) -> Result<T, sqlx::Error>) -> StoreR
         .map_err(backend)
 }
 
+/// `sql::SELECT_METERED_TO`, locking the row until the transaction ends.
+const SELECT_METERED_TO_FOR_UPDATE: &str =
+    "SELECT metered_to FROM workspace WHERE username = $1 FOR UPDATE";
+
 #[async_trait]
 impl WorkspaceStore for PostgresStore {
     async fn put_workspace(&self, row: WorkspaceRow) -> StoreResult<()> {
@@ -122,37 +126,35 @@ impl WorkspaceStore for PostgresStore {
     }
 
     async fn meter(&self, usage: UsageRow) -> StoreResult<Metered> {
-        // Moving `metered_to` first locks the workspace row: a concurrent meter of the same
-        // workspace waits for this transaction, then finds the stretch metered already.
+        // Reading `metered_to` FOR UPDATE locks the workspace row: a concurrent meter of the
+        // same workspace waits for this transaction, then charges only what is left.
         let mut tx = self.pool().begin().await.map_err(backend)?;
-        let advanced = sqlx::query(sql::ADVANCE_METERED_TO)
+        let metered_to: Option<i64> = sqlx::query_scalar(SELECT_METERED_TO_FOR_UPDATE)
+            .bind(&usage.user)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let account = usage.account.clone();
+        let Some(usage) = usage.after(metered_to) else {
+            // metered that far already: report the pay model as it is
+            let row = sqlx::query(sql::SELECT_PAY_MODEL_NUMBERS)
+                .bind(&account)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?;
+            return row
+                .as_ref()
+                .map(metered_row)
+                .transpose()
+                .map_err(backend)?
+                .ok_or(StoreError::NotFound);
+        };
+        sqlx::query(sql::SET_METERED_TO)
             .bind(&usage.user)
             .bind(usage.to)
             .execute(&mut *tx)
             .await
-            .map_err(backend)?
-            .rows_affected();
-        if advanced == 0 {
-            let exists: i64 = sqlx::query_scalar(sql::COUNT_WORKSPACE)
-                .bind(&usage.user)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(backend)?;
-            if exists > 0 {
-                // metered that far already: report the pay model as it is
-                let row = sqlx::query(sql::SELECT_PAY_MODEL_NUMBERS)
-                    .bind(&usage.account)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-                return row
-                    .as_ref()
-                    .map(metered_row)
-                    .transpose()
-                    .map_err(backend)?
-                    .ok_or(StoreError::NotFound);
-            }
-        }
+            .map_err(backend)?;
         let row = sqlx::query(sql::CHARGE_PAY_MODEL)
             .bind(&usage.account)
             .bind(usage.cost)

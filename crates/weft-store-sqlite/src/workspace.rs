@@ -123,26 +123,25 @@ impl WorkspaceStore for SqliteStore {
     }
 
     async fn meter(&self, usage: UsageRow) -> StoreResult<Metered> {
-        // one job: an error (no such pay model) rolls back the moved `metered_to` too
+        // one job (the writer runs one at a time): an error (no such pay model) rolls back
+        // the moved `metered_to` too
         self.write(move |conn| {
-            let advanced = conn
-                .prepare_cached(&dialect(sql::ADVANCE_METERED_TO))
+            let metered_to: Option<i64> = conn
+                .prepare_cached(&dialect(sql::SELECT_METERED_TO))
+                .and_then(|mut s| s.query_row([&usage.user], |r| r.get(0)).optional())
+                .map_err(backend)?;
+            let account = usage.account.clone();
+            let Some(usage) = usage.after(metered_to) else {
+                // metered that far already: report the pay model as it is
+                return conn
+                    .prepare_cached(&dialect(sql::SELECT_PAY_MODEL_NUMBERS))
+                    .and_then(|mut s| s.query_row([&account], metered_row).optional())
+                    .map_err(backend)?
+                    .ok_or(StoreError::NotFound);
+            };
+            conn.prepare_cached(&dialect(sql::SET_METERED_TO))
                 .and_then(|mut s| s.execute((&usage.user, usage.to)))
                 .map_err(backend)?;
-            if advanced == 0 {
-                let exists: i64 = conn
-                    .prepare_cached(&dialect(sql::COUNT_WORKSPACE))
-                    .and_then(|mut s| s.query_row([&usage.user], |r| r.get(0)))
-                    .map_err(backend)?;
-                if exists > 0 {
-                    // metered that far already: report the pay model as it is
-                    return conn
-                        .prepare_cached(&dialect(sql::SELECT_PAY_MODEL_NUMBERS))
-                        .and_then(|mut s| s.query_row([&usage.account], metered_row).optional())
-                        .map_err(backend)?
-                        .ok_or(StoreError::NotFound);
-                }
-            }
             let metered = conn
                 .prepare_cached(&dialect(sql::CHARGE_PAY_MODEL))
                 .and_then(|mut s| {

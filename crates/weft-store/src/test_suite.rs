@@ -1687,6 +1687,21 @@ pub async fn run_workspace(s: Arc<dyn crate::WorkspaceStore>) {
     assert!(s.usage(Some("bob"), 0).await.unwrap().is_empty());
     assert!(s.usage(None, 240).await.unwrap().is_empty());
 
+    // a stretch reaching back before metered_to (another instance metered meanwhile): only
+    // the part after it is charged and recorded, its cost in proportion
+    assert_eq!(
+        s.meter(usage("alice", "pm-a2", 160, 320, 2.0))
+            .await
+            .unwrap(),
+        limits(9.0),
+        "80 of the 160 seconds, half the cost"
+    );
+    assert_eq!(s.workspace("alice").await.unwrap().unwrap().metered_to, 320);
+    assert_eq!(
+        s.usage(None, 240).await.unwrap(),
+        vec![usage("alice", "pm-a2", 240, 320, 1.0)]
+    );
+
     // manifests: first come per (user, folder, filename); listed bodiless, oldest first
     let file = |user: &str, folder: &str, filename: &str, created_ms: i64| ManifestRow {
         user: user.into(),

@@ -70,6 +70,31 @@ pub struct UsageRow {
     pub cost: f64,
 }
 
+impl UsageRow {
+    /// The part of this stretch after `metered_to` (what the workspace has not been
+    /// charged for yet), its cost in proportion; `None` when nothing is left. No workspace
+    /// row (`None`): all of it.
+    #[must_use]
+    pub fn after(self, metered_to: Option<i64>) -> Option<Self> {
+        let Some(m) = metered_to else {
+            return Some(self);
+        };
+        if self.to <= m {
+            return None;
+        }
+        if self.from >= m {
+            return Some(self);
+        }
+        #[allow(clippy::cast_precision_loss)]
+        let cost = self.cost * (self.to - m) as f64 / (self.to - self.from) as f64;
+        Some(Self {
+            from: m,
+            cost,
+            ..self
+        })
+    }
+}
+
 /// What `meter` did to the pay model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Metered {
@@ -115,9 +140,11 @@ pub trait WorkspaceStore: Send + Sync + 'static {
     async fn live_workspaces(&self) -> StoreResult<Vec<WorkspaceRow>>;
 
     /// Charge `usage` to its pay model and move the workspace's `metered_to` to `usage.to`,
-    /// in one transaction. `NotFound` if the pay model does not exist. A stretch that
-    /// ends at or before the workspace's `metered_to` is not charged again (the answer then
-    /// reports the pay model as it is).
+    /// in one transaction. `NotFound` if the pay model does not exist. Only the part of the
+    /// stretch after the workspace's stored `metered_to` is charged and recorded
+    /// ([`UsageRow::after`]), so two meters of one workspace (two instances checking it)
+    /// never charge the same time twice; a stretch ending at or before it charges nothing
+    /// (the answer then reports the pay model as it is).
     async fn meter(&self, usage: UsageRow) -> StoreResult<Metered>;
 
     /// Insert or replace a pay model (by `id`). When `current` is set, the user's other
@@ -185,9 +212,9 @@ pub mod sql {
     /// Moves a workspace's `metered_to` forward to `$2`; changes no row when the workspace
     /// is metered that far already (or has no row). Taking the row this way, rather than
     /// reading it first, serializes concurrent meters of one workspace on PostgreSQL.
-    pub const ADVANCE_METERED_TO: &str =
-        "UPDATE workspace SET metered_to = $2 WHERE username = $1 AND metered_to < $2";
-    pub const COUNT_WORKSPACE: &str = "SELECT COUNT(*) FROM workspace WHERE username = $1";
+    /// The workspace's `metered_to` (no row: the user has no workspace).
+    pub const SELECT_METERED_TO: &str = "SELECT metered_to FROM workspace WHERE username = $1";
+    pub const SET_METERED_TO: &str = "UPDATE workspace SET metered_to = $2 WHERE username = $1";
     /// Adds `$2` to a pay model's usage; returns its numbers (no row: no such pay model).
     pub const CHARGE_PAY_MODEL: &str = "UPDATE workspace_pay_model \
          SET total_usage = total_usage + $2 WHERE id = $1 \
