@@ -30,6 +30,12 @@ pub mod state {
     pub const STOPPED: &str = "Stopped";
     pub const ERRORED: &str = "Errored";
     pub const NOT_FOUND: &str = "Not Found";
+
+    /// Whether a workspace in this state runs (or is being started or stopped).
+    #[must_use]
+    pub fn is_live(state: &str) -> bool {
+        matches!(state, LAUNCHING | RUNNING | TERMINATING)
+    }
 }
 
 /// The service's settings.
@@ -162,10 +168,6 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-fn store_err(e: weft_store::StoreError) -> WeftError {
-    e.into()
-}
-
 /// A name for the user safe in paths and Kubernetes names, unique per user: a readable part
 /// and a hash of the whole name.
 #[must_use]
@@ -212,16 +214,6 @@ impl WorkspaceService {
             locks: std::sync::Mutex::new(HashMap::new()),
             defaults: Mutex::new(()),
         }
-    }
-
-    #[must_use]
-    pub fn kinds(&self) -> &[Kind] {
-        &self.kinds
-    }
-
-    #[must_use]
-    pub fn backend(&self) -> &Arc<dyn Backend> {
-        &self.backend
     }
 
     fn lock_for(&self, user: &str) -> Arc<Mutex<()>> {
@@ -284,39 +276,45 @@ impl WorkspaceService {
         Ok(out)
     }
 
-    /// The user's current pay model, creating the configured default for a user who has
-    /// none at all.
-    async fn current_pay_model(&self, user: &str) -> Result<Option<PayModelRow>, WeftError> {
-        let mut all = self.store.pay_models(Some(user)).await.map_err(store_err)?;
-        if !all.is_empty() || self.settings.default_pay_model.is_none() {
-            return Ok(all.into_iter().find(|p| p.current));
+    /// The user's pay models, giving the configured default to a user who has none at all.
+    async fn pay_models_of(&self, user: &str) -> Result<Vec<PayModelRow>, WeftError> {
+        let all = self.store.pay_models(Some(user)).await?;
+        let Some((ty, soft, hard)) = &self.settings.default_pay_model else {
+            return Ok(all);
+        };
+        if !all.is_empty() {
+            return Ok(all);
         }
         let _held = self.defaults.lock().await;
         // another request may have given it meanwhile
-        all = self.store.pay_models(Some(user)).await.map_err(store_err)?;
-        if all.is_empty()
-            && let Some((ty, soft, hard)) = &self.settings.default_pay_model
-        {
-            let row = PayModelRow {
-                id: uuid::Uuid::new_v4().to_string(),
-                user: user.to_owned(),
-                workspace_type: ty.clone(),
-                account_id: "default".into(),
-                region: "local".into(),
-                local: true,
-                request_status: "active".into(),
-                soft_limit: *soft,
-                hard_limit: *hard,
-                total_usage: 0.0,
-                current: true,
-            };
-            self.store
-                .put_pay_model(row.clone())
-                .await
-                .map_err(store_err)?;
-            all.push(row);
+        let all = self.store.pay_models(Some(user)).await?;
+        if !all.is_empty() {
+            return Ok(all);
         }
-        Ok(all.into_iter().find(|p| p.current))
+        let row = PayModelRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            user: user.to_owned(),
+            workspace_type: ty.clone(),
+            account_id: "default".into(),
+            region: "local".into(),
+            local: true,
+            request_status: "active".into(),
+            soft_limit: *soft,
+            hard_limit: *hard,
+            total_usage: 0.0,
+            current: true,
+        };
+        self.store.put_pay_model(row.clone()).await?;
+        Ok(vec![row])
+    }
+
+    /// The user's current pay model (after [`Self::pay_models_of`]).
+    async fn current_pay_model(&self, user: &str) -> Result<Option<PayModelRow>, WeftError> {
+        Ok(self
+            .pay_models_of(user)
+            .await?
+            .into_iter()
+            .find(|p| p.current))
     }
 
     /// Launch the kind `id` for the caller (hatchery's `launch?id=`).
@@ -326,21 +324,15 @@ impl WorkspaceService {
     /// limit, 409 when a workspace already runs, 503 when the backend cannot start it.
     pub async fn launch(&self, creds: &Credentials, id: &str) -> Result<(), WeftError> {
         let user = self.caller(creds).await?;
-        let current = self.current_pay_model(&user).await?;
+        let models = self.pay_models_of(&user).await?;
+        let current = models.iter().find(|p| p.current).cloned();
         let kind = match self.kinds.iter().find(|k| k.id == id) {
             Some(k) if self.may_launch(creds, k).await && pay_model_allows(k, current.as_ref()) => {
                 k.clone()
             }
             _ => return Err(bad("Invalid 'id' parameter")),
         };
-        if current.is_none()
-            && !self
-                .store
-                .pay_models(Some(&user))
-                .await
-                .map_err(store_err)?
-                .is_empty()
-        {
+        if current.is_none() && !models.is_empty() {
             return Err(bad("Current Paymodel is not set. Launch forbidden"));
         }
         if let Some(p) = &current
@@ -356,11 +348,8 @@ impl WorkspaceService {
         }
         let lock = self.lock_for(&user);
         let _held = lock.lock().await;
-        if let Some(row) = self.store.workspace(&user).await.map_err(store_err)?
-            && matches!(
-                row.state.as_str(),
-                state::LAUNCHING | state::RUNNING | state::TERMINATING
-            )
+        if let Some(row) = self.store.workspace(&user).await?
+            && state::is_live(&row.state)
         {
             return Err(WeftError::new(
                 ErrorCode::AlreadyExists,
@@ -386,18 +375,8 @@ impl WorkspaceService {
             ".gen3/credentials.json".to_owned(),
             serde_json::to_vec_pretty(&credentials).unwrap_or_default(),
         )];
-        for m in self
-            .store
-            .manifests(&user, "manifest")
-            .await
-            .map_err(store_err)?
-        {
-            if let Some(full) = self
-                .store
-                .manifest(&user, "manifest", &m.filename)
-                .await
-                .map_err(store_err)?
-            {
+        for m in self.store.manifests(&user, "manifest").await? {
+            if let Some(full) = self.store.manifest(&user, "manifest", &m.filename).await? {
                 files.push((format!("manifests/{}", m.filename), full.body.into_bytes()));
             }
         }
@@ -449,8 +428,7 @@ impl WorkspaceService {
                 last_activity: t,
                 metered_to: t,
             })
-            .await
-            .map_err(store_err)?;
+            .await?;
         Ok(())
     }
 
@@ -461,12 +439,12 @@ impl WorkspaceService {
     /// As [`Self::caller`].
     pub async fn status(&self, creds: &Credentials) -> Result<Status, WeftError> {
         let user = self.caller(creds).await?;
-        let mut row = self.store.workspace(&user).await.map_err(store_err)?;
+        let mut row = self.store.workspace(&user).await?;
         if let Some(r) = &row
             && r.state == state::LAUNCHING
         {
-            self.check_one(r.clone()).await;
-            row = self.store.workspace(&user).await.map_err(store_err)?;
+            self.check_one(&user).await;
+            row = self.store.workspace(&user).await?;
         }
         let warning = self.pay_model_warning(&user).await?;
         Ok(self.render_status(row.as_ref(), warning))
@@ -476,8 +454,7 @@ impl WorkspaceService {
         let current = self
             .store
             .pay_models(Some(user))
-            .await
-            .map_err(store_err)?
+            .await?
             .into_iter()
             .find(|p| p.current);
         Ok(current.and_then(|p| {
@@ -561,8 +538,7 @@ impl WorkspaceService {
         let Some(row) = self
             .store
             .workspace(&user)
-            .await
-            .map_err(store_err)?
+            .await?
             .filter(|r| r.state != state::NOT_FOUND)
         else {
             return Err(WeftError::new(
@@ -581,16 +557,9 @@ impl WorkspaceService {
         end: &str,
         detail: Option<String>,
     ) -> Result<(), WeftError> {
-        let live = matches!(
-            row.state.as_str(),
-            state::LAUNCHING | state::RUNNING | state::TERMINATING
-        );
-        if live {
+        if state::is_live(&row.state) {
             row.state = state::TERMINATING.to_owned();
-            self.store
-                .put_workspace(row.clone())
-                .await
-                .map_err(store_err)?;
+            self.store.put_workspace(row.clone()).await?;
             self.meter_row(&row, now()).await;
             if let Err(e) = self.backend.stop(&row.handle).await {
                 tracing::warn!(user = %row.user, error = %e, "stopping a workspace failed");
@@ -600,18 +569,16 @@ impl WorkspaceService {
             }
             row.stopped_at = Some(now());
         }
-        let mut fresh = self
-            .store
-            .workspace(&row.user)
-            .await
-            .map_err(store_err)?
-            .unwrap_or(row);
+        let mut fresh = self.store.workspace(&row.user).await?.unwrap_or(row);
         fresh.state = end.to_owned();
         fresh.detail = detail;
         if fresh.stopped_at.is_none() {
             fresh.stopped_at = Some(now());
         }
-        self.store.put_workspace(fresh).await.map_err(store_err)
+        self.store
+            .put_workspace(fresh)
+            .await
+            .map_err(WeftError::from)
     }
 
     /// Charge a running workspace's time up to `to`; true when its pay model is now past
@@ -623,11 +590,9 @@ impl WorkspaceService {
         let Some(kind) = self.kinds.iter().find(|k| k.id == row.kind) else {
             return false;
         };
-        // from what the store holds: another stop or check may have metered since
-        let from = match self.store.workspace(&row.user).await {
-            Ok(Some(r)) => r.metered_to.max(row.metered_to),
-            _ => row.metered_to,
-        };
+        // the store charges only what is past its own `metered_to` (another instance may
+        // have metered meanwhile)
+        let from = row.metered_to;
         if to <= from {
             return false;
         }
@@ -674,12 +639,12 @@ impl WorkspaceService {
         Some(last)
     }
 
-    /// One check of one workspace: readiness, death, idleness, usage and limits.
-    pub async fn check_one(&self, row: WorkspaceRow) {
-        let lock = self.lock_for(&row.user);
+    /// One check of the user's workspace: readiness, death, idleness, usage and limits.
+    pub async fn check_one(&self, user: &str) {
+        let lock = self.lock_for(user);
         let _held = lock.lock().await;
-        // re-read under the lock: a terminate may have won
-        let Ok(Some(mut row)) = self.store.workspace(&row.user).await else {
+        // read under the lock: a terminate may have won
+        let Ok(Some(mut row)) = self.store.workspace(user).await else {
             return;
         };
         if !matches!(row.state.as_str(), state::LAUNCHING | state::RUNNING) {
@@ -706,7 +671,7 @@ impl WorkspaceService {
                 (state::LAUNCHING, Some(last)) => {
                     row.state = state::RUNNING.to_owned();
                     row.last_activity = row.last_activity.max(last);
-                    self.store.put_workspace(row).await.map_err(store_err)
+                    self.store.put_workspace(row).await.map_err(WeftError::from)
                 }
                 (state::LAUNCHING, None) => {
                     let waited = t - row.started_at;
@@ -761,7 +726,10 @@ impl WorkspaceService {
                             .flatten()
                             .unwrap_or_else(|| row.clone());
                         fresh.last_activity = row.last_activity;
-                        self.store.put_workspace(fresh).await.map_err(store_err)
+                        self.store
+                            .put_workspace(fresh)
+                            .await
+                            .map_err(WeftError::from)
                     }
                 }
             }
@@ -775,14 +743,10 @@ impl WorkspaceService {
         let Some(account) = &row.account else {
             return Ok(());
         };
-        let models = self
-            .store
-            .pay_models(Some(&row.user))
-            .await
-            .map_err(store_err)?;
+        let models = self.store.pay_models(Some(&row.user)).await?;
         if let Some(mut p) = models.into_iter().find(|p| &p.id == account) {
             p.request_status = "above limit".into();
-            self.store.put_pay_model(p).await.map_err(store_err)?;
+            self.store.put_pay_model(p).await?;
         }
         Ok(())
     }
@@ -792,7 +756,7 @@ impl WorkspaceService {
         match self.store.live_workspaces().await {
             Ok(rows) => {
                 for row in rows {
-                    self.check_one(row).await;
+                    self.check_one(&row.user).await;
                 }
             }
             Err(e) => tracing::warn!(error = %e, "listing workspaces failed"),
@@ -815,7 +779,7 @@ impl WorkspaceService {
                 let _ = self.stop_row(row, state::NOT_FOUND, None).await;
                 continue;
             }
-            self.check_one(row).await;
+            self.check_one(&row.user).await;
         }
         match self.backend.running().await {
             Ok(handles) => {
@@ -856,8 +820,7 @@ impl WorkspaceService {
         let row = self
             .store
             .workspace(&user)
-            .await
-            .map_err(store_err)?
+            .await?
             .filter(|r| r.state == state::RUNNING || r.state == state::LAUNCHING)
             .ok_or_else(|| WeftError::new(ErrorCode::NotFound, "no workspace is running"))?;
         let origin = self
@@ -890,12 +853,7 @@ impl WorkspaceService {
     /// 404 "No paymodel set".
     pub async fn all_pay_models(&self, creds: &Credentials) -> Result<Value, WeftError> {
         let user = self.caller(creds).await?;
-        let _ = self.current_pay_model(&user).await?;
-        let all = self
-            .store
-            .pay_models(Some(&user))
-            .await
-            .map_err(store_err)?;
+        let all = self.pay_models_of(&user).await?;
         if all.is_empty() {
             return Err(WeftError::new(ErrorCode::NotFound, "No paymodel set"));
         }
@@ -905,11 +863,8 @@ impl WorkspaceService {
     }
 
     async fn refuse_while_running(&self, user: &str) -> Result<(), WeftError> {
-        if let Some(r) = self.store.workspace(user).await.map_err(store_err)?
-            && matches!(
-                r.state.as_str(),
-                state::LAUNCHING | state::RUNNING | state::TERMINATING
-            )
+        if let Some(r) = self.store.workspace(user).await?
+            && state::is_live(&r.state)
         {
             return Err(WeftError::new(
                 ErrorCode::AlreadyExists,
@@ -932,12 +887,7 @@ impl WorkspaceService {
         let lock = self.lock_for(&user);
         let _held = lock.lock().await;
         self.refuse_while_running(&user).await?;
-        if !self
-            .store
-            .set_current_pay_model(&user, id)
-            .await
-            .map_err(store_err)?
-        {
+        if !self.store.set_current_pay_model(&user, id).await? {
             return Err(WeftError::new(
                 ErrorCode::NotFound,
                 format!("no pay model {id:?} for this user"),
@@ -945,8 +895,7 @@ impl WorkspaceService {
         }
         self.store
             .pay_models(Some(&user))
-            .await
-            .map_err(store_err)?
+            .await?
             .into_iter()
             .find(|p| p.id == id)
             .map(PayModel::from)
@@ -965,7 +914,7 @@ impl WorkspaceService {
         self.store
             .reset_current_pay_model(&user)
             .await
-            .map_err(store_err)
+            .map_err(WeftError::from)
     }
 
     /// Place a file in the user's running workspace, if one runs (a manifest exported
