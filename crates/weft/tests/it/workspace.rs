@@ -550,6 +550,12 @@ async fn pay_models_meter_usage_warn_and_stop_at_the_hard_limit() {
         .call(Method::POST, "/lw-workspace/setpaymodel?id=pm-big")
         .await;
     assert_eq!(s, 409, "no switching while it runs: {v}");
+    let (s, _, v) = alice
+        .call(Method::POST, "/lw-workspace/resetpaymodels")
+        .await;
+    assert_eq!(s, 409, "no reset while it runs: {v}");
+    let (s, _, v) = alice.call(Method::POST, "/lw-workspace/setpaymodel").await;
+    assert_eq!((s, &v["error"]), (400, &json!("Missing 'id' parameter")));
     let v = alice.until(&["Stopped"]).await;
     assert!(
         v["message"]
@@ -1060,5 +1066,208 @@ async fn a_browser_session_reaches_the_notebook_as_jupyterlab_calls_it() {
     let (s, _, _) = alice.call(Method::POST, "/lw-workspace/terminate").await;
     assert_eq!(s, 200);
     until_no_processes(&app).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn manifestservice_refuses_bad_input() {
+    let app = TestApp::start().await;
+    let token = app.token("alice@example.org");
+    let post = |path: &'static str, body: &'static str, auth: bool| {
+        let mut r = app
+            .client
+            .post(format!("{}{path}", app.url))
+            .header("content-type", "application/json")
+            .body(body);
+        if auth {
+            r = r.bearer_auth(&token);
+        }
+        r.send()
+    };
+    // no user: 403 "Please log in.", as manifestservice
+    for path in ["/manifests/", "/manifests/cohorts", "/manifests/metadata"] {
+        let r = post(path, "[]", false).await.expect("post");
+        assert_eq!(r.status(), 403, "{path}");
+        assert_eq!(
+            r.json::<Value>().await.expect("json"),
+            json!({"error": "Please log in."})
+        );
+    }
+    let r = app
+        .get_auth("/manifests/", crate::support::Auth::Bearer)
+        .await;
+    assert_eq!(r.status, 403, "a forged token is no user");
+    for (path, body, needle) in [
+        ("/manifests/", "not json", "not JSON"),
+        ("/manifests/", r#"{"object_id": "x"}"#, "JSON array"),
+        ("/manifests/", "[]", "empty"),
+        (
+            "/manifests/",
+            r#"[{"object_id": "x"}, {"file_name": "y"}]"#,
+            "entry 1",
+        ),
+        ("/manifests/", r#"[{"object_id": ""}]"#, "entry 0"),
+        (
+            "/manifests/cohorts",
+            r#"{"guid": "not-a-guid"}"#,
+            "not a GUID",
+        ),
+        ("/manifests/cohorts", r#"{}"#, "guid"),
+        ("/manifests/metadata", "{", "not JSON"),
+    ] {
+        let r = post(path, body, true).await.expect("post");
+        assert_eq!(r.status(), 400, "{path} {body}");
+        let v: Value = r.json().await.expect("json");
+        assert!(
+            v["error"].as_str().expect("error").contains(needle),
+            "{path} {body}: {v}"
+        );
+    }
+    // nothing was stored by any of them
+    let r = app
+        .client
+        .get(format!("{}/manifests/", app.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(
+        r.json::<Value>().await.expect("json"),
+        json!({"manifests": []})
+    );
+    for (path, status) in [
+        ("/manifests/file/manifest-x.txt", 400),
+        ("/manifests/file/manifest-none.json", 404),
+        ("/manifests/metadata/none.json", 404),
+    ] {
+        let r = app
+            .client
+            .get(format!("{}{path}", app.url))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(r.status().as_u16(), status, "{path}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_token_service_refuses_bad_input() {
+    let app = TestApp::start_with(|c| {
+        c.workspace.external_oidc.insert(
+            "other".into(),
+            weft_config::workspace::ExternalOidc {
+                base_url: "http://127.0.0.1:9".into(),
+                name: Some("Other".into()),
+                client_id: "c".into(),
+                client_secret: weft_config::Secret("s".into()),
+                scopes: vec!["openid".into()],
+                refresh_token_days: 30,
+            },
+        );
+    })
+    .await;
+    let token = app.token("alice@example.org");
+    let get = |path: String, auth: bool| {
+        let mut r = app.client.get(format!("{}{path}", app.url));
+        if auth {
+            r = r.bearer_auth(&token);
+        }
+        r.send()
+    };
+    // anyone may list the providers; only a user may ask for theirs
+    let v: Value = get("/wts/external_oidc/".into(), false)
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(v["providers"][0]["idp"], "other");
+    for (path, auth, status, needle) in [
+        ("/wts/external_oidc/?unexpired=true", false, 401, ""),
+        ("/wts/token/", false, 401, ""),
+        (
+            "/wts/token/?idp=nowhere",
+            true,
+            400,
+            "unknown identity provider",
+        ),
+        ("/wts/token/?idp=other", true, 400, "no refresh token"),
+        (
+            "/wts/oauth2/connected?idp=other",
+            true,
+            403,
+            "not connected",
+        ),
+        (
+            "/wts/oauth2/connected?idp=nowhere",
+            true,
+            400,
+            "unknown identity provider",
+        ),
+        ("/wts/oauth2/authorization_url?idp=other", false, 401, ""),
+        ("/wts/oauth2/authorization_url", true, 400, "Missing 'idp'"),
+        (
+            "/wts/oauth2/authorization_url?idp=nowhere",
+            true,
+            400,
+            "unknown identity provider",
+        ),
+        (
+            "/wts/oauth2/authorization_url?idp=other&redirect=//evil.example.org/",
+            true,
+            400,
+            "a path on this commons",
+        ),
+        (
+            "/wts/oauth2/authorize?state=x",
+            false,
+            400,
+            "Missing 'code'",
+        ),
+        (
+            "/wts/oauth2/authorize?code=c&state=forged.sig",
+            true,
+            400,
+            "not one this commons issued",
+        ),
+        (
+            "/wts/oauth2/authorize?error=access_denied",
+            false,
+            400,
+            "access_denied",
+        ),
+        ("/wts/oauth2/logout?idp=other", true, 404, "no token held"),
+        ("/wts/oauth2/logout", true, 400, "Missing 'idp'"),
+    ] {
+        let r = get(path.into(), auth).await.expect("request");
+        assert_eq!(r.status().as_u16(), status, "{path}");
+        let v: Value = r.json().await.expect("a JSON error");
+        assert!(
+            v["error"].as_str().expect("error").contains(needle),
+            "{path}: {v}"
+        );
+    }
+    // a good start: a redirect to the provider with a signed state
+    let r = crate::support::browser()
+        .get(format!(
+            "{}/wts/oauth2/authorization_url?idp=other",
+            app.url
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("start");
+    assert_eq!(r.status(), 302);
+    let to = r.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    assert!(
+        to.starts_with("http://127.0.0.1:9/user/oauth2/authorize?"),
+        "{to}"
+    );
+    assert!(to.contains("client_id=c") && to.contains("state="), "{to}");
     app.stop().await;
 }
